@@ -1,0 +1,242 @@
+"""The one Store interface that every backend implements and every protocol uses.
+
+A backend must keep the invariants of DESIGN.md; `tests/store/contract/` checks
+them against each backend with the same tests. What the interface must never
+do: expose SQL, connections, cursors or anything else backend-shaped; hand out
+message bytes from the metadata store (bytes come from `BlobStore`); emit a
+change before its commit, or acknowledge an append before its blob is durable.
+
+Mailbox names are UTF-8 with "/" as hierarchy delimiter. "INBOX" is matched
+case-insensitively and always returned spelled "INBOX".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Protocol
+
+from posteingang.store.hub import Hub
+from posteingang.store.model import (
+    Account,
+    AccountSettings,
+    Alias,
+    AppendResult,
+    Changes,
+    CopyResult,
+    Device,
+    Domain,
+    FlagOp,
+    FlagUpdate,
+    LoginRecord,
+    Mailbox,
+    MailboxIndex,
+    MailboxStatus,
+    Message,
+    SpecialUse,
+)
+
+
+class StoreError(Exception):
+    """Base of the errors a Store raises for a caller's mistake (not for our bugs)."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class InvalidName(StoreError):
+    pass
+
+
+class QuotaExceeded(StoreError):
+    pass
+
+
+class Conflict(StoreError):
+    """The operation is not allowed in the current state (e.g. deleting INBOX)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message ready to be appended: its blob is already durable, its parse done.
+
+    `parsed` is the encoded parse-once record from `posteingang.mime` (opaque to
+    the store). `uid` is only set by import, to keep a source's UIDs; it must be
+    >= the mailbox's uidnext.
+    """
+
+    blob_id: str
+    size: int
+    parsed: bytes
+    flags: frozenset[str]
+    internal_date: datetime
+    uid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrityReport:
+    orphaned_blobs: list[str]  # blob files no message references
+    missing_blobs: list[str]  # referenced by messages but absent from the blob store
+    violations: list[str]  # UID/modseq invariant violations, human-readable
+    repaired: list[str]
+
+    @property
+    def clean(self) -> bool:
+        return not (self.orphaned_blobs or self.missing_blobs or self.violations)
+
+
+class BlobStore(Protocol):
+    """Immutable, content-addressed message bytes. Ids are SHA-256 hex digests.
+
+    `put*` returns only after the bytes are durable (file and directory fsynced
+    or the object store acknowledged), so a metadata row may then point at them.
+    """
+
+    async def put(self, data: bytes) -> str: ...
+
+    async def put_file(self, path: str) -> str:
+        """Take a spooled file (e.g. a 50 MB DATA) without reading it into memory."""
+        ...
+
+    async def get(self, blob_id: str) -> bytes: ...
+
+    async def read(self, blob_id: str, offset: int, length: int) -> bytes: ...
+
+    def open(self, blob_id: str) -> BinaryIO:
+        """A readable binary file object for streaming (blocking reads; use in a thread)."""
+        ...
+
+    async def exists(self, blob_id: str) -> bool: ...
+
+    async def delete(self, blob_id: str) -> None: ...
+
+    async def list_ids(self) -> list[str]: ...
+
+
+class Store(Protocol):
+    """Accounts, mailboxes and messages, with a change feed. All methods are coroutines."""
+
+    hub: Hub
+    blobs: BlobStore
+
+    async def close(self) -> None: ...
+
+    # -- domains, accounts, aliases -------------------------------------------------
+    async def add_domain(self, name: str) -> Domain: ...
+    async def get_domain(self, name: str) -> Domain | None: ...
+    async def list_domains(self) -> list[Domain]: ...
+    async def remove_domain(self, name: str) -> None:
+        """Refuses (Conflict) while accounts or aliases of the domain exist."""
+        ...
+    async def set_catch_all(self, domain: str, target: str | None) -> None: ...
+
+    async def create_account(
+        self,
+        address: str,
+        password_hash: str,
+        *,
+        scram_sha256: str | None = None,
+        quota_bytes: int | None = None,
+    ) -> Account:
+        """Creates the account and its default mailboxes (model.DEFAULT_MAILBOXES)."""
+        ...
+    async def get_account(self, address: str) -> Account | None: ...
+    async def get_account_by_id(self, account_id: int) -> Account | None: ...
+    async def list_accounts(self, domain: str | None = None) -> list[Account]: ...
+    async def delete_account(self, address: str) -> None: ...
+    async def set_password(
+        self, account_id: int, password_hash: str, scram_sha256: str | None = None
+    ) -> None: ...
+    async def set_quota(self, account_id: int, quota_bytes: int | None) -> None: ...
+    async def set_settings(self, account_id: int, settings: AccountSettings) -> None: ...
+    async def usage(self, account_id: int) -> int:
+        """Octets stored in the account (every message counted, COPY counts twice)."""
+        ...
+
+    async def add_alias(self, source: str, target: str) -> Alias: ...
+    async def remove_alias(self, source: str, target: str | None = None) -> None: ...
+    async def list_aliases(self, domain: str | None = None) -> list[Alias]: ...
+    async def resolve_address(self, address: str) -> list[Account]:
+        """Who receives mail for `address`: the account, else alias targets, else catch-all."""
+        ...
+
+    # -- devices (app passwords) and login records ---------------------------------
+    async def add_device(self, account_id: int, name: str, password_hash: str) -> Device: ...
+    async def list_devices(self, account_id: int) -> list[Device]: ...
+    async def revoke_device(self, account_id: int, name: str) -> None: ...
+    async def record_login(self, record: LoginRecord) -> None: ...
+    async def list_logins(self, account_id: int, limit: int = 50) -> list[LoginRecord]: ...
+
+    # -- mailboxes ------------------------------------------------------------------
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]: ...
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None: ...
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None: ...
+    async def create_mailbox(
+        self,
+        account_id: int,
+        name: str,
+        *,
+        special_use: SpecialUse | None = None,
+        uidvalidity: int | None = None,
+    ) -> Mailbox: ...
+    async def delete_mailbox(self, account_id: int, name: str) -> None: ...
+    async def rename_mailbox(self, account_id: int, old: str, new: str) -> Mailbox:
+        """RFC 9051 §6.3.6: renaming INBOX moves its messages to `new`; INBOX stays, empty.
+
+        Inferior names move along (renaming "a" renames "a/b" to "new/b").
+        """
+        ...
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None: ...
+    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus: ...
+
+    # -- messages -------------------------------------------------------------------
+    async def append(self, mailbox_id: int, message: NewMessage) -> AppendResult: ...
+    async def append_many(
+        self, mailbox_id: int, messages: Sequence[NewMessage]
+    ) -> list[AppendResult]:
+        """Appends in one commit (import): all or none."""
+        ...
+    async def get_index(self, mailbox_id: int) -> MailboxIndex: ...
+    async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[Message]:
+        """The messages among `uids` that exist, in uid order."""
+        ...
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        op: FlagOp,
+        flags: frozenset[str],
+        *,
+        unchanged_since: int | None = None,
+    ) -> list[FlagUpdate]:
+        """Changes flags; returns only messages whose flags actually changed.
+
+        With `unchanged_since` (CONDSTORE), messages whose modseq is greater are left alone.
+        """
+        ...
+    async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
+        """Removes the messages; returns the uids that were removed, ascending."""
+        ...
+    async def copy(
+        self, source_id: int, uids: Sequence[int], target_id: int
+    ) -> CopyResult: ...
+    async def move(
+        self, source_id: int, uids: Sequence[int], target_id: int
+    ) -> CopyResult:
+        """COPY + EXPUNGE in one commit (RFC 6851)."""
+        ...
+    async def changes_since(self, mailbox_id: int, modseq: int) -> Changes: ...
+    async def get_parsed(self, blob_id: str) -> bytes: ...
+    async def blob_counts(self, mailbox_id: int) -> dict[str, int]:
+        """How many messages of the mailbox use each blob (import uses it to resume)."""
+        ...
+    async def account_modseq(self, account_id: int) -> int: ...
+
+    # -- maintenance ---------------------------------------------------------------
+    async def check(self, repair: bool = False) -> IntegrityReport: ...
