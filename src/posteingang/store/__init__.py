@@ -1,1 +1,43 @@
-"""store."""
+"""The mail store: one interface (`interface.Store`), several backends, one change feed.
+
+`open_store` is the only place that knows which backends exist; everything else
+depends on the `Store` protocol.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from posteingang.store.interface import Store
+
+
+class StoreSettings(Protocol):
+    """What `open_store` reads from the `[store]` config section."""
+
+    @property
+    def backend(self) -> str: ...
+    @property
+    def sqlite_path(self) -> str | Path | None: ...
+    @property
+    def blob_dir(self) -> str | Path | None: ...
+
+
+async def open_store(settings: StoreSettings, *, data_dir: str | Path) -> Store:
+    """Open (creating and migrating if needed) the configured store."""
+    data = Path(data_dir)
+    if settings.backend == "memory":
+        from posteingang.store.memory import MemoryStore
+
+        return MemoryStore()
+    if settings.backend == "sqlite":
+        from posteingang.store.blobs.fs import FsBlobStore
+        from posteingang.store.sqlite.store import SqliteStore
+
+        db = Path(settings.sqlite_path or data / "store.sqlite3")
+        blobs = FsBlobStore(Path(settings.blob_dir or data / "blobs"))
+        return await SqliteStore.open(db, blobs)
+    raise ValueError(f"unknown store backend: {settings.backend!r}")
+
+
+__all__ = ["Store", "StoreSettings", "open_store"]

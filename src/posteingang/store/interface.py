@@ -83,12 +83,18 @@ class NewMessage:
 class IntegrityReport:
     orphaned_blobs: list[str]  # blob files no message references
     missing_blobs: list[str]  # referenced by messages but absent from the blob store
-    violations: list[str]  # UID/modseq invariant violations, human-readable
+    violations: list[str]  # UID/modseq/refcount invariant violations, human-readable
     repaired: list[str]
 
     @property
     def clean(self) -> bool:
-        return not (self.orphaned_blobs or self.missing_blobs or self.violations)
+        """No message lost its bytes and every invariant holds.
+
+        Orphaned blobs do not make a store unclean: a crash between a blob's fsync
+        and its row's commit leaves one by design (the message was never
+        acknowledged). They only cost space; `check --repair` removes them.
+        """
+        return not (self.missing_blobs or self.violations)
 
 
 class BlobStore(Protocol):
@@ -122,8 +128,10 @@ class BlobStore(Protocol):
 class Store(Protocol):
     """Accounts, mailboxes and messages, with a change feed. All methods are coroutines."""
 
-    hub: Hub
-    blobs: BlobStore
+    @property
+    def hub(self) -> Hub: ...
+    @property
+    def blobs(self) -> BlobStore: ...
 
     async def close(self) -> None: ...
 
@@ -134,6 +142,7 @@ class Store(Protocol):
     async def remove_domain(self, name: str) -> None:
         """Refuses (Conflict) while accounts or aliases of the domain exist."""
         ...
+
     async def set_catch_all(self, domain: str, target: str | None) -> None: ...
 
     async def create_account(
@@ -146,6 +155,7 @@ class Store(Protocol):
     ) -> Account:
         """Creates the account and its default mailboxes (model.DEFAULT_MAILBOXES)."""
         ...
+
     async def get_account(self, address: str) -> Account | None: ...
     async def get_account_by_id(self, account_id: int) -> Account | None: ...
     async def list_accounts(self, domain: str | None = None) -> list[Account]: ...
@@ -192,6 +202,7 @@ class Store(Protocol):
         Inferior names move along (renaming "a" renames "a/b" to "new/b").
         """
         ...
+
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None: ...
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus: ...
 
@@ -202,10 +213,12 @@ class Store(Protocol):
     ) -> list[AppendResult]:
         """Appends in one commit (import): all or none."""
         ...
+
     async def get_index(self, mailbox_id: int) -> MailboxIndex: ...
     async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[Message]:
         """The messages among `uids` that exist, in uid order."""
         ...
+
     async def store_flags(
         self,
         mailbox_id: int,
@@ -220,22 +233,22 @@ class Store(Protocol):
         With `unchanged_since` (CONDSTORE), messages whose modseq is greater are left alone.
         """
         ...
+
     async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
         """Removes the messages; returns the uids that were removed, ascending."""
         ...
-    async def copy(
-        self, source_id: int, uids: Sequence[int], target_id: int
-    ) -> CopyResult: ...
-    async def move(
-        self, source_id: int, uids: Sequence[int], target_id: int
-    ) -> CopyResult:
+
+    async def copy(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult: ...
+    async def move(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult:
         """COPY + EXPUNGE in one commit (RFC 6851)."""
         ...
+
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes: ...
     async def get_parsed(self, blob_id: str) -> bytes: ...
     async def blob_counts(self, mailbox_id: int) -> dict[str, int]:
         """How many messages of the mailbox use each blob (import uses it to resume)."""
         ...
+
     async def account_modseq(self, account_id: int) -> int: ...
 
     # -- maintenance ---------------------------------------------------------------

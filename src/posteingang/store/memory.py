@@ -1,0 +1,647 @@
+"""The in-memory reference backend: the Store contract in its plainest form.
+
+It exists so the contract suite has a backend whose correctness is easy to read,
+and so protocol tests can run without files. It is not durable. Every method
+runs to completion without awaiting in the middle, which on one event loop makes
+each mutation atomic; the change is published after the mutation is complete.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from posteingang.store import names
+from posteingang.store.blobs.memory import MemoryBlobStore
+from posteingang.store.hub import Change, ChangeKind, Hub
+from posteingang.store.interface import (
+    AlreadyExists,
+    Conflict,
+    IntegrityReport,
+    InvalidName,
+    NewMessage,
+    NotFound,
+    QuotaExceeded,
+)
+from posteingang.store.model import (
+    DEFAULT_MAILBOXES,
+    Account,
+    AccountSettings,
+    Alias,
+    AppendResult,
+    Changes,
+    CopyResult,
+    Device,
+    Domain,
+    FlagOp,
+    FlagUpdate,
+    LoginRecord,
+    Mailbox,
+    MailboxIndex,
+    MailboxStatus,
+    Message,
+    SpecialUse,
+    canonical_flags,
+)
+from posteingang.store.model import (
+    DELETED as DELETED_FLAG,
+)
+from posteingang.store.model import (
+    SEEN as SEEN_FLAG,
+)
+
+
+def new_object_id(prefix: str) -> str:
+    """A stable, unguessable id for OBJECTID (RFC 8474 §4: 1-255 of A-Za-z0-9_-)."""
+    return prefix + secrets.token_hex(12)
+
+
+@dataclass
+class _Box:
+    mailbox: Mailbox
+    messages: dict[int, Message] = field(default_factory=dict)
+    expunged: dict[int, int] = field(default_factory=dict)  # uid -> modseq
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.hub = Hub()
+        self.blobs = MemoryBlobStore()
+        self._domains: dict[str, Domain] = {}
+        self._accounts: dict[int, Account] = {}
+        self._aliases: list[Alias] = []
+        self._devices: dict[int, Device] = {}
+        self._logins: list[LoginRecord] = []
+        self._boxes: dict[int, _Box] = {}
+        self._parsed: dict[str, bytes] = {}
+        self._modseq: dict[int, int] = {}
+        self._refs: dict[str, int] = {}  # blob id -> messages using it
+        self._ids = itertools.count(1)
+        self._uidvalidity = int(time.time())
+
+    async def close(self) -> None:
+        return None
+
+    # -- helpers ------------------------------------------------------------------
+    def _next_modseq(self, account_id: int) -> int:
+        value = self._modseq.get(account_id, 0) + 1
+        self._modseq[account_id] = value
+        return value
+
+    def _next_uidvalidity(self) -> int:
+        self._uidvalidity = max(self._uidvalidity + 1, int(time.time()))
+        return self._uidvalidity
+
+    def _box(self, mailbox_id: int) -> _Box:
+        box = self._boxes.get(mailbox_id)
+        if box is None:
+            raise NotFound(f"mailbox {mailbox_id} does not exist")
+        return box
+
+    def _box_by_name(self, account_id: int, name: str) -> _Box | None:
+        name = names.normalize_mailbox_name(name)
+        for box in self._boxes.values():
+            if box.mailbox.account_id == account_id and box.mailbox.name == name:
+                return box
+        return None
+
+    def _account(self, account_id: int) -> Account:
+        account = self._accounts.get(account_id)
+        if account is None:
+            raise NotFound(f"account {account_id} does not exist")
+        return account
+
+    def _account_by_address(self, address: str) -> Account:
+        address = names.normalize_address(address)
+        for account in self._accounts.values():
+            if account.address == address:
+                return account
+        raise NotFound(f"no such user: {address}")
+
+    def _usage(self, account_id: int) -> int:
+        return sum(
+            m.size
+            for box in self._boxes.values()
+            if box.mailbox.account_id == account_id
+            for m in box.messages.values()
+        )
+
+    def _check_quota(self, account_id: int, extra: int) -> None:
+        quota = self._account(account_id).quota_bytes
+        if quota is not None and self._usage(account_id) + extra > quota:
+            raise QuotaExceeded("quota exceeded")
+
+    def _set_box(self, box: _Box, **changes: object) -> None:
+        box.mailbox = replace(box.mailbox, **changes)  # type: ignore[arg-type]
+
+    # -- domains, accounts, aliases -----------------------------------------------
+    async def add_domain(self, name: str) -> Domain:
+        name = names.normalize_domain(name)
+        if name in self._domains:
+            raise AlreadyExists(f"domain {name} already exists")
+        self._domains[name] = Domain(name)
+        return self._domains[name]
+
+    async def get_domain(self, name: str) -> Domain | None:
+        return self._domains.get(names.normalize_domain(name))
+
+    async def list_domains(self) -> list[Domain]:
+        return sorted(self._domains.values(), key=lambda d: d.name)
+
+    async def remove_domain(self, name: str) -> None:
+        name = names.normalize_domain(name)
+        if name not in self._domains:
+            raise NotFound(f"no such domain: {name}")
+        if any(names.domain_of(a.address) == name for a in self._accounts.values()):
+            raise Conflict(f"domain {name} still has accounts")
+        if any(names.domain_of(a.source) == name for a in self._aliases):
+            raise Conflict(f"domain {name} still has aliases")
+        del self._domains[name]
+
+    async def set_catch_all(self, domain: str, target: str | None) -> None:
+        domain = names.normalize_domain(domain)
+        if domain not in self._domains:
+            raise NotFound(f"no such domain: {domain}")
+        if target is not None:
+            target = self._account_by_address(target).address
+        self._domains[domain] = replace(self._domains[domain], catch_all=target)
+
+    async def create_account(
+        self,
+        address: str,
+        password_hash: str,
+        *,
+        scram_sha256: str | None = None,
+        quota_bytes: int | None = None,
+    ) -> Account:
+        address = names.normalize_address(address)
+        if names.domain_of(address) not in self._domains:
+            raise NotFound(f"domain {names.domain_of(address)} is not hosted here")
+        if any(a.address == address for a in self._accounts.values()):
+            raise AlreadyExists(f"user {address} already exists")
+        if any(a.source == address for a in self._aliases):
+            raise AlreadyExists(f"{address} is already an alias")
+        account = Account(
+            next(self._ids), address, password_hash, quota_bytes, AccountSettings(), scram_sha256
+        )
+        self._accounts[account.id] = account
+        for name, use in DEFAULT_MAILBOXES:
+            await self.create_mailbox(account.id, name, special_use=use)
+        return account
+
+    async def get_account(self, address: str) -> Account | None:
+        try:
+            return self._account_by_address(address)
+        except NotFound:
+            return None
+
+    async def get_account_by_id(self, account_id: int) -> Account | None:
+        return self._accounts.get(account_id)
+
+    async def list_accounts(self, domain: str | None = None) -> list[Account]:
+        dom = names.normalize_domain(domain) if domain else None
+        return sorted(
+            (a for a in self._accounts.values() if dom is None or a.address.endswith("@" + dom)),
+            key=lambda a: a.address,
+        )
+
+    async def delete_account(self, address: str) -> None:
+        account = self._account_by_address(address)
+        for box in [b for b in self._boxes.values() if b.mailbox.account_id == account.id]:
+            for msg in box.messages.values():
+                self._unref(msg.blob_id)
+            del self._boxes[box.mailbox.id]
+        self._aliases = [a for a in self._aliases if a.target != account.address]
+        for dom, d in list(self._domains.items()):
+            if d.catch_all == account.address:
+                self._domains[dom] = replace(d, catch_all=None)
+        self._devices = {k: d for k, d in self._devices.items() if d.account_id != account.id}
+        del self._accounts[account.id]
+
+    async def set_password(
+        self, account_id: int, password_hash: str, scram_sha256: str | None = None
+    ) -> None:
+        account = self._account(account_id)
+        self._accounts[account_id] = replace(
+            account, password_hash=password_hash, scram_sha256=scram_sha256
+        )
+
+    async def set_quota(self, account_id: int, quota_bytes: int | None) -> None:
+        self._accounts[account_id] = replace(self._account(account_id), quota_bytes=quota_bytes)
+
+    async def set_settings(self, account_id: int, settings: AccountSettings) -> None:
+        self._accounts[account_id] = replace(self._account(account_id), settings=settings)
+
+    async def usage(self, account_id: int) -> int:
+        return self._usage(account_id)
+
+    async def add_alias(self, source: str, target: str) -> Alias:
+        source = names.normalize_address(source)
+        target_account = self._account_by_address(target)
+        if names.domain_of(source) not in self._domains:
+            raise NotFound(f"domain {names.domain_of(source)} is not hosted here")
+        if any(a.address == source for a in self._accounts.values()):
+            raise AlreadyExists(f"{source} is a user, not an alias")
+        alias = Alias(source, target_account.address)
+        if alias in self._aliases:
+            raise AlreadyExists(f"alias {source} -> {alias.target} already exists")
+        self._aliases.append(alias)
+        return alias
+
+    async def remove_alias(self, source: str, target: str | None = None) -> None:
+        source = names.normalize_address(source)
+        tgt = names.normalize_address(target) if target else None
+        keep = [a for a in self._aliases if not (a.source == source and tgt in (None, a.target))]
+        if len(keep) == len(self._aliases):
+            raise NotFound(f"no such alias: {source}")
+        self._aliases = keep
+
+    async def list_aliases(self, domain: str | None = None) -> list[Alias]:
+        dom = names.normalize_domain(domain) if domain else None
+        return sorted(
+            (a for a in self._aliases if dom is None or names.domain_of(a.source) == dom),
+            key=lambda a: (a.source, a.target),
+        )
+
+    async def resolve_address(self, address: str) -> list[Account]:
+        address = names.normalize_address(address)
+        account = await self.get_account(address)
+        if account is not None:
+            return [account]
+        targets = [a.target for a in self._aliases if a.source == address]
+        if targets:
+            return [self._account_by_address(t) for t in sorted(set(targets))]
+        domain = self._domains.get(names.domain_of(address))
+        if domain is not None and domain.catch_all:
+            return [self._account_by_address(domain.catch_all)]
+        return []
+
+    # -- devices -------------------------------------------------------------------
+    async def add_device(self, account_id: int, name: str, password_hash: str) -> Device:
+        self._account(account_id)
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise InvalidName("device name must be 1-100 characters")
+        if any(d.account_id == account_id and d.name == name for d in self._devices.values()):
+            raise AlreadyExists(f"device {name!r} already exists")
+        device = Device(next(self._ids), account_id, name, password_hash, datetime.now(UTC))
+        self._devices[device.id] = device
+        return device
+
+    async def list_devices(self, account_id: int) -> list[Device]:
+        return sorted(
+            (d for d in self._devices.values() if d.account_id == account_id), key=lambda d: d.name
+        )
+
+    async def revoke_device(self, account_id: int, name: str) -> None:
+        for key, device in self._devices.items():
+            if device.account_id == account_id and device.name == name:
+                del self._devices[key]
+                return
+        raise NotFound(f"no such device: {name}")
+
+    async def record_login(self, record: LoginRecord) -> None:
+        self._logins.append(record)
+        if record.device_id is not None and record.device_id in self._devices:
+            self._devices[record.device_id] = replace(
+                self._devices[record.device_id],
+                last_login=record.at,
+                last_protocol=record.protocol,
+                last_address=record.address,
+                last_client_id=record.client_id,
+            )
+
+    async def list_logins(self, account_id: int, limit: int = 50) -> list[LoginRecord]:
+        found = [r for r in self._logins if r.account_id == account_id]
+        return list(reversed(found))[:limit]
+
+    # -- mailboxes -----------------------------------------------------------------
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
+        return sorted(
+            (b.mailbox for b in self._boxes.values() if b.mailbox.account_id == account_id),
+            key=lambda m: m.name,
+        )
+
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
+        box = self._box_by_name(account_id, name)
+        return box.mailbox if box else None
+
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
+        box = self._boxes.get(mailbox_id)
+        return box.mailbox if box else None
+
+    async def create_mailbox(
+        self,
+        account_id: int,
+        name: str,
+        *,
+        special_use: SpecialUse | None = None,
+        uidvalidity: int | None = None,
+    ) -> Mailbox:
+        self._account(account_id)
+        name = names.normalize_mailbox_name(name)
+        if self._box_by_name(account_id, name) is not None:
+            raise AlreadyExists(f"mailbox {name} already exists")
+        modseq = self._next_modseq(account_id)
+        mailbox = Mailbox(
+            next(self._ids),
+            account_id,
+            name,
+            uidvalidity or self._next_uidvalidity(),
+            1,
+            modseq,
+            special_use,
+        )
+        self._boxes[mailbox.id] = _Box(mailbox)
+        self.hub.publish(
+            Change(account_id, mailbox.id, modseq, ChangeKind.MAILBOX_CREATE, name=name)
+        )
+        return mailbox
+
+    async def delete_mailbox(self, account_id: int, name: str) -> None:
+        box = self._box_by_name(account_id, name)
+        if box is None:
+            raise NotFound(f"mailbox {name} does not exist")
+        if box.mailbox.name == "INBOX":
+            raise Conflict("INBOX cannot be deleted")
+        modseq = self._next_modseq(account_id)
+        for msg in box.messages.values():
+            self._unref(msg.blob_id)
+        del self._boxes[box.mailbox.id]
+        self.hub.publish(Change(account_id, box.mailbox.id, modseq, ChangeKind.MAILBOX_DELETE))
+
+    async def rename_mailbox(self, account_id: int, old: str, new: str) -> Mailbox:
+        box = self._box_by_name(account_id, old)
+        if box is None:
+            raise NotFound(f"mailbox {old} does not exist")
+        new = names.normalize_mailbox_name(new)
+        if self._box_by_name(account_id, new) is not None:
+            raise AlreadyExists(f"mailbox {new} already exists")
+        old_name = box.mailbox.name
+        if old_name == "INBOX":
+            # RFC 9051 §6.3.6: move INBOX's messages into a new mailbox; INBOX stays.
+            target = await self.create_mailbox(account_id, new)
+            uids = sorted(box.messages)
+            if uids:
+                await self.move(box.mailbox.id, uids, target.id)
+            return self._box(target.id).mailbox
+        if names.is_inferior(new, old_name):
+            raise Conflict("cannot rename a mailbox into its own child")
+        renamed: Mailbox | None = None
+        for other in list(self._boxes.values()):
+            mb = other.mailbox
+            if mb.account_id != account_id:
+                continue
+            if mb.name == old_name or names.is_inferior(mb.name, old_name):
+                modseq = self._next_modseq(account_id)
+                new_name = new + mb.name[len(old_name) :]
+                self._set_box(other, name=new_name, highestmodseq=modseq)
+                self.hub.publish(
+                    Change(account_id, mb.id, modseq, ChangeKind.MAILBOX_RENAME, name=new_name)
+                )
+                if mb.id == box.mailbox.id:
+                    renamed = other.mailbox
+        assert renamed is not None
+        return renamed
+
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        box = self._box_by_name(account_id, name)
+        if box is None:
+            raise NotFound(f"mailbox {name} does not exist")
+        modseq = self._next_modseq(account_id)
+        self._set_box(box, subscribed=subscribed)
+        self.hub.publish(Change(account_id, box.mailbox.id, modseq, ChangeKind.MAILBOX_SUBSCRIBE))
+
+    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
+        box = self._box(mailbox_id)
+        msgs = box.messages.values()
+        return MailboxStatus(
+            box.mailbox,
+            messages=len(box.messages),
+            unseen=sum(1 for m in msgs if SEEN_FLAG not in m.flags),
+            deleted=sum(1 for m in msgs if DELETED_FLAG in m.flags),
+            size=sum(m.size for m in msgs),
+        )
+
+    # -- messages ------------------------------------------------------------------
+    async def append(self, mailbox_id: int, message: NewMessage) -> AppendResult:
+        return (await self.append_many(mailbox_id, [message]))[0]
+
+    async def append_many(
+        self, mailbox_id: int, messages: Sequence[NewMessage]
+    ) -> list[AppendResult]:
+        box = self._box(mailbox_id)
+        account_id = box.mailbox.account_id
+        self._check_quota(account_id, sum(m.size for m in messages))
+        uidnext = box.mailbox.uidnext
+        for m in messages:
+            if not await self.blobs.exists(m.blob_id):
+                raise NotFound(f"blob {m.blob_id} is not stored")
+            if m.uid is not None:
+                if m.uid < uidnext:
+                    raise Conflict(f"uid {m.uid} is below uidnext {uidnext}")
+                uidnext = m.uid + 1
+            else:
+                uidnext += 1
+        if not messages:
+            return []
+        modseq = self._next_modseq(account_id)
+        now = datetime.now(UTC)
+        results = []
+        uid = box.mailbox.uidnext
+        for m in messages:
+            uid = m.uid if m.uid is not None else uid
+            email_id = new_object_id("M")
+            box.messages[uid] = Message(
+                mailbox_id,
+                uid,
+                modseq,
+                canonical_flags(m.flags),
+                m.internal_date,
+                m.size,
+                m.blob_id,
+                email_id,
+                "T" + email_id[1:],
+                now,
+            )
+            self._parsed.setdefault(m.blob_id, m.parsed)
+            self._refs[m.blob_id] = self._refs.get(m.blob_id, 0) + 1
+            results.append(AppendResult(mailbox_id, box.mailbox.uidvalidity, uid, modseq))
+            uid += 1
+        self._set_box(box, uidnext=uid, highestmodseq=modseq)
+        self.hub.publish(
+            Change(
+                account_id,
+                mailbox_id,
+                modseq,
+                ChangeKind.APPEND,
+                uids=tuple(r.uid for r in results),
+            )
+        )
+        return results
+
+    async def get_index(self, mailbox_id: int) -> MailboxIndex:
+        box = self._box(mailbox_id)
+        msgs = [box.messages[u] for u in sorted(box.messages)]
+        return MailboxIndex(
+            box.mailbox, [m.uid for m in msgs], [m.modseq for m in msgs], [m.flags for m in msgs]
+        )
+
+    async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[Message]:
+        box = self._box(mailbox_id)
+        return [box.messages[u] for u in sorted(set(uids)) if u in box.messages]
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        op: FlagOp,
+        flags: frozenset[str],
+        *,
+        unchanged_since: int | None = None,
+    ) -> list[FlagUpdate]:
+        box = self._box(mailbox_id)
+        flags = canonical_flags(flags)
+        pending = []
+        for uid in sorted(set(uids)):
+            msg = box.messages.get(uid)
+            if msg is None or (unchanged_since is not None and msg.modseq > unchanged_since):
+                continue
+            if op is FlagOp.SET:
+                new = flags
+            elif op is FlagOp.ADD:
+                new = msg.flags | flags
+            else:
+                new = msg.flags - flags
+            if new != msg.flags:
+                pending.append((msg, new))
+        if not pending:
+            return []
+        modseq = self._next_modseq(box.mailbox.account_id)
+        updates = []
+        for msg, new in pending:
+            box.messages[msg.uid] = replace(msg, flags=new, modseq=modseq)
+            updates.append(FlagUpdate(msg.uid, modseq, new))
+        self._set_box(box, highestmodseq=modseq)
+        self.hub.publish(
+            Change(
+                box.mailbox.account_id,
+                mailbox_id,
+                modseq,
+                ChangeKind.FLAGS,
+                uids=tuple(u.uid for u in updates),
+                flags=tuple(u.flags for u in updates),
+            )
+        )
+        return updates
+
+    async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
+        box = self._box(mailbox_id)
+        gone = sorted(u for u in set(uids) if u in box.messages)
+        if not gone:
+            return []
+        modseq = self._next_modseq(box.mailbox.account_id)
+        self._remove(box, gone, modseq)
+        self.hub.publish(
+            Change(box.mailbox.account_id, mailbox_id, modseq, ChangeKind.EXPUNGE, uids=tuple(gone))
+        )
+        return gone
+
+    def _remove(self, box: _Box, uids: list[int], modseq: int) -> None:
+        for uid in uids:
+            self._unref(box.messages.pop(uid).blob_id)
+            box.expunged[uid] = modseq
+        self._set_box(box, highestmodseq=modseq)
+
+    def _unref(self, blob_id: str) -> None:
+        left = self._refs.get(blob_id, 1) - 1
+        if left > 0:
+            self._refs[blob_id] = left
+            return
+        self._refs.pop(blob_id, None)
+        self._parsed.pop(blob_id, None)
+        self.blobs._blobs.pop(blob_id, None)
+
+    async def copy(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult:
+        return self._copy(source_id, uids, target_id, move=False)
+
+    async def move(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult:
+        return self._copy(source_id, uids, target_id, move=True)
+
+    def _copy(self, source_id: int, uids: Sequence[int], target_id: int, move: bool) -> CopyResult:
+        src, dst = self._box(source_id), self._box(target_id)
+        if src.mailbox.account_id != dst.mailbox.account_id:
+            raise Conflict("copy between accounts is not supported")
+        account_id = src.mailbox.account_id
+        msgs = [src.messages[u] for u in sorted(set(uids)) if u in src.messages]
+        if not msgs:
+            return CopyResult(dst.mailbox.uidvalidity, [], [], self._modseq.get(account_id, 0))
+        if not move:
+            self._check_quota(account_id, sum(m.size for m in msgs))
+        if source_id == target_id and move:
+            raise Conflict("cannot move messages into the mailbox they are in")
+        modseq = self._next_modseq(account_id)
+        uid = dst.mailbox.uidnext
+        target_uids = []
+        now = datetime.now(UTC)
+        for m in msgs:
+            dst.messages[uid] = replace(
+                m, mailbox_id=target_id, uid=uid, modseq=modseq, save_date=now
+            )
+            self._refs[m.blob_id] = self._refs.get(m.blob_id, 0) + 1
+            target_uids.append(uid)
+            uid += 1
+        self._set_box(dst, uidnext=uid, highestmodseq=modseq)
+        source_uids = [m.uid for m in msgs]
+        if move:
+            self._remove(src, source_uids, modseq)
+        self.hub.publish(
+            Change(account_id, target_id, modseq, ChangeKind.APPEND, uids=tuple(target_uids))
+        )
+        if move:
+            self.hub.publish(
+                Change(account_id, source_id, modseq, ChangeKind.EXPUNGE, uids=tuple(source_uids))
+            )
+        return CopyResult(dst.mailbox.uidvalidity, source_uids, target_uids, modseq)
+
+    async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
+        box = self._box(mailbox_id)
+        changed = [
+            FlagUpdate(m.uid, m.modseq, m.flags)
+            for u, m in sorted(box.messages.items())
+            if m.modseq > modseq
+        ]
+        vanished = sorted(u for u, ms in box.expunged.items() if ms > modseq)
+        return Changes(box.mailbox, changed, vanished)
+
+    async def get_parsed(self, blob_id: str) -> bytes:
+        try:
+            return self._parsed[blob_id]
+        except KeyError:
+            raise NotFound(f"no parse record for blob {blob_id}") from None
+
+    async def blob_counts(self, mailbox_id: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for m in self._box(mailbox_id).messages.values():
+            counts[m.blob_id] = counts.get(m.blob_id, 0) + 1
+        return counts
+
+    async def account_modseq(self, account_id: int) -> int:
+        return self._modseq.get(account_id, 0)
+
+    async def check(self, repair: bool = False) -> IntegrityReport:
+        referenced = {m.blob_id for b in self._boxes.values() for m in b.messages.values()}
+        stored = set(await self.blobs.list_ids())
+        orphaned = sorted(stored - referenced)
+        missing = sorted(referenced - stored)
+        repaired = []
+        if repair:
+            for blob_id in orphaned:
+                await self.blobs.delete(blob_id)
+                repaired.append(f"deleted orphaned blob {blob_id}")
+            orphaned = []
+        return IntegrityReport(orphaned, missing, [], repaired)

@@ -1,0 +1,321 @@
+"""SQLite jobs for domains, accounts, aliases, devices and login records.
+
+Write functions take the writer's connection and return `(result, changes)`;
+read functions take a reader connection. Names are validated by the caller
+(`SqliteStore`) through `store.names`, so these functions only speak SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+
+from posteingang.store import names
+from posteingang.store.hub import Change
+from posteingang.store.interface import AlreadyExists, Conflict, NotFound
+from posteingang.store.model import (
+    Account,
+    AccountSettings,
+    Alias,
+    DeletionPolicy,
+    Device,
+    Domain,
+    LoginRecord,
+)
+
+NoChanges: list[Change] = []
+
+
+def ts(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+def from_ts(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+# -- domains -------------------------------------------------------------------------
+def get_domain(conn: sqlite3.Connection, name: str) -> Domain | None:
+    row = conn.execute("SELECT name, catch_all FROM domains WHERE name = ?", (name,)).fetchone()
+    return Domain(row[0], row[1]) if row else None
+
+
+def list_domains(conn: sqlite3.Connection) -> list[Domain]:
+    rows = conn.execute("SELECT name, catch_all FROM domains ORDER BY name").fetchall()
+    return [Domain(r[0], r[1]) for r in rows]
+
+
+def add_domain(conn: sqlite3.Connection, name: str) -> tuple[Domain, list[Change]]:
+    try:
+        conn.execute("INSERT INTO domains (name) VALUES (?)", (name,))
+    except sqlite3.IntegrityError:
+        raise AlreadyExists(f"domain {name} already exists") from None
+    return Domain(name), NoChanges
+
+
+def remove_domain(conn: sqlite3.Connection, name: str) -> tuple[None, list[Change]]:
+    if get_domain(conn, name) is None:
+        raise NotFound(f"no such domain: {name}")
+    like = "%@" + name
+    if conn.execute("SELECT 1 FROM accounts WHERE address LIKE ?", (like,)).fetchone():
+        raise Conflict(f"domain {name} still has accounts")
+    if conn.execute("SELECT 1 FROM aliases WHERE source LIKE ?", (like,)).fetchone():
+        raise Conflict(f"domain {name} still has aliases")
+    conn.execute("DELETE FROM domains WHERE name = ?", (name,))
+    return None, NoChanges
+
+
+def set_catch_all(
+    conn: sqlite3.Connection, domain: str, target: str | None
+) -> tuple[None, list[Change]]:
+    if get_domain(conn, domain) is None:
+        raise NotFound(f"no such domain: {domain}")
+    if target is not None and get_account(conn, target) is None:
+        raise NotFound(f"no such user: {target}")
+    conn.execute("UPDATE domains SET catch_all = ? WHERE name = ?", (target, domain))
+    return None, NoChanges
+
+
+# -- accounts ------------------------------------------------------------------------
+_ACCOUNT_COLUMNS = "id, address, password_hash, quota_bytes, settings, scram_sha256"
+
+
+def _settings_from_json(text: str) -> AccountSettings:
+    data = json.loads(text or "{}")
+    policy = data.get("pop3_deletion_policy")
+    return AccountSettings(
+        pop3_deletion_policy=DeletionPolicy(policy) if policy else None,
+        pop3_retention_days=data.get("pop3_retention_days"),
+        pop3_uidl_format=data.get("pop3_uidl_format"),
+        pop3_login_delay=data.get("pop3_login_delay"),
+    )
+
+
+def settings_to_json(settings: AccountSettings) -> str:
+    data = {
+        "pop3_deletion_policy": settings.pop3_deletion_policy,
+        "pop3_retention_days": settings.pop3_retention_days,
+        "pop3_uidl_format": settings.pop3_uidl_format,
+        "pop3_login_delay": settings.pop3_login_delay,
+    }
+    return json.dumps(
+        {
+            k: (str(v) if k == "pop3_deletion_policy" and v else v)
+            for k, v in data.items()
+            if v is not None
+        }
+    )
+
+
+def _account(row: tuple[object, ...]) -> Account:
+    return Account(
+        id=int(row[0]),  # type: ignore[call-overload]
+        address=str(row[1]),
+        password_hash=str(row[2]),
+        quota_bytes=row[3],  # type: ignore[arg-type]
+        settings=_settings_from_json(str(row[4])),
+        scram_sha256=row[5],  # type: ignore[arg-type]
+    )
+
+
+def get_account(conn: sqlite3.Connection, address: str) -> Account | None:
+    row = conn.execute(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE address = ?", (address,)
+    ).fetchone()
+    return _account(row) if row else None
+
+
+def get_account_by_id(conn: sqlite3.Connection, account_id: int) -> Account | None:
+    row = conn.execute(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)
+    ).fetchone()
+    return _account(row) if row else None
+
+
+def require_account(conn: sqlite3.Connection, address: str) -> Account:
+    account = get_account(conn, address)
+    if account is None:
+        raise NotFound(f"no such user: {address}")
+    return account
+
+
+def list_accounts(conn: sqlite3.Connection, domain: str | None) -> list[Account]:
+    if domain is None:
+        rows = conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY address")
+    else:
+        rows = conn.execute(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE address LIKE ? ORDER BY address",
+            ("%@" + domain,),
+        )
+    return [_account(r) for r in rows.fetchall()]
+
+
+def insert_account(
+    conn: sqlite3.Connection,
+    address: str,
+    password_hash: str,
+    scram_sha256: str | None,
+    quota_bytes: int | None,
+) -> Account:
+    if get_domain(conn, names.domain_of(address)) is None:
+        raise NotFound(f"domain {names.domain_of(address)} is not hosted here")
+    if conn.execute("SELECT 1 FROM aliases WHERE source = ?", (address,)).fetchone():
+        raise AlreadyExists(f"{address} is already an alias")
+    try:
+        cur = conn.execute(
+            "INSERT INTO accounts (address, password_hash, scram_sha256, quota_bytes)"
+            " VALUES (?, ?, ?, ?)",
+            (address, password_hash, scram_sha256, quota_bytes),
+        )
+    except sqlite3.IntegrityError:
+        raise AlreadyExists(f"user {address} already exists") from None
+    assert cur.lastrowid is not None
+    return Account(
+        cur.lastrowid, address, password_hash, quota_bytes, AccountSettings(), scram_sha256
+    )
+
+
+def update_account(
+    conn: sqlite3.Connection, account_id: int, **columns: object
+) -> tuple[None, list[Change]]:
+    sets = ", ".join(f"{k} = ?" for k in columns)
+    cur = conn.execute(f"UPDATE accounts SET {sets} WHERE id = ?", (*columns.values(), account_id))
+    if cur.rowcount == 0:
+        raise NotFound(f"account {account_id} does not exist")
+    return None, NoChanges
+
+
+# -- aliases -------------------------------------------------------------------------
+def add_alias(conn: sqlite3.Connection, source: str, target: str) -> tuple[Alias, list[Change]]:
+    target_account = require_account(conn, target)
+    if get_domain(conn, names.domain_of(source)) is None:
+        raise NotFound(f"domain {names.domain_of(source)} is not hosted here")
+    if get_account(conn, source) is not None:
+        raise AlreadyExists(f"{source} is a user, not an alias")
+    try:
+        conn.execute(
+            "INSERT INTO aliases (source, target) VALUES (?, ?)", (source, target_account.address)
+        )
+    except sqlite3.IntegrityError:
+        raise AlreadyExists(f"alias {source} -> {target} already exists") from None
+    return Alias(source, target_account.address), NoChanges
+
+
+def remove_alias(
+    conn: sqlite3.Connection, source: str, target: str | None
+) -> tuple[None, list[Change]]:
+    if target is None:
+        cur = conn.execute("DELETE FROM aliases WHERE source = ?", (source,))
+    else:
+        cur = conn.execute("DELETE FROM aliases WHERE source = ? AND target = ?", (source, target))
+    if cur.rowcount == 0:
+        raise NotFound(f"no such alias: {source}")
+    return None, NoChanges
+
+
+def list_aliases(conn: sqlite3.Connection, domain: str | None) -> list[Alias]:
+    if domain is None:
+        rows = conn.execute("SELECT source, target FROM aliases ORDER BY source, target")
+    else:
+        rows = conn.execute(
+            "SELECT source, target FROM aliases WHERE source LIKE ? ORDER BY source, target",
+            ("%@" + domain,),
+        )
+    return [Alias(r[0], r[1]) for r in rows.fetchall()]
+
+
+def resolve_address(conn: sqlite3.Connection, address: str) -> list[Account]:
+    account = get_account(conn, address)
+    if account is not None:
+        return [account]
+    targets = conn.execute(
+        "SELECT DISTINCT target FROM aliases WHERE source = ? ORDER BY target", (address,)
+    ).fetchall()
+    if targets:
+        return [a for (t,) in targets if (a := get_account(conn, t)) is not None]
+    domain = get_domain(conn, names.domain_of(address))
+    if domain is not None and domain.catch_all:
+        found = get_account(conn, domain.catch_all)
+        return [found] if found else []
+    return []
+
+
+# -- devices and logins ------------------------------------------------------------
+_DEVICE_COLUMNS = (
+    "id, account_id, name, password_hash, created, last_login, last_protocol,"
+    " last_address, last_client_id"
+)
+
+
+def _device(row: tuple[object, ...]) -> Device:
+    return Device(
+        id=int(row[0]),  # type: ignore[call-overload]
+        account_id=int(row[1]),  # type: ignore[call-overload]
+        name=str(row[2]),
+        password_hash=str(row[3]),
+        created=from_ts(row[4]) or datetime.now(UTC),  # type: ignore[arg-type]
+        last_login=from_ts(row[5]),  # type: ignore[arg-type]
+        last_protocol=row[6],  # type: ignore[arg-type]
+        last_address=row[7],  # type: ignore[arg-type]
+        last_client_id=row[8],  # type: ignore[arg-type]
+    )
+
+
+def add_device(
+    conn: sqlite3.Connection, account_id: int, name: str, password_hash: str
+) -> tuple[Device, list[Change]]:
+    if get_account_by_id(conn, account_id) is None:
+        raise NotFound(f"account {account_id} does not exist")
+    now = datetime.now(UTC)
+    try:
+        cur = conn.execute(
+            "INSERT INTO devices (account_id, name, password_hash, created) VALUES (?, ?, ?, ?)",
+            (account_id, name, password_hash, ts(now)),
+        )
+    except sqlite3.IntegrityError:
+        raise AlreadyExists(f"device {name!r} already exists") from None
+    assert cur.lastrowid is not None
+    return Device(cur.lastrowid, account_id, name, password_hash, now), NoChanges
+
+
+def list_devices(conn: sqlite3.Connection, account_id: int) -> list[Device]:
+    rows = conn.execute(
+        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE account_id = ? ORDER BY name", (account_id,)
+    ).fetchall()
+    return [_device(r) for r in rows]
+
+
+def revoke_device(
+    conn: sqlite3.Connection, account_id: int, name: str
+) -> tuple[None, list[Change]]:
+    cur = conn.execute("DELETE FROM devices WHERE account_id = ? AND name = ?", (account_id, name))
+    if cur.rowcount == 0:
+        raise NotFound(f"no such device: {name}")
+    return None, NoChanges
+
+
+def record_login(conn: sqlite3.Connection, r: LoginRecord) -> tuple[None, list[Change]]:
+    conn.execute(
+        "INSERT INTO logins (account_id, device_id, protocol, address, client_id, at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (r.account_id, r.device_id, r.protocol, r.address, r.client_id, ts(r.at)),
+    )
+    if r.device_id is not None:
+        conn.execute(
+            "UPDATE devices SET last_login = ?, last_protocol = ?, last_address = ?,"
+            " last_client_id = ? WHERE id = ?",
+            (ts(r.at), r.protocol, r.address, r.client_id, r.device_id),
+        )
+    return None, NoChanges
+
+
+def list_logins(conn: sqlite3.Connection, account_id: int, limit: int) -> list[LoginRecord]:
+    rows = conn.execute(
+        "SELECT account_id, device_id, protocol, address, client_id, at FROM logins"
+        " WHERE account_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+        (account_id, limit),
+    ).fetchall()
+    return [
+        LoginRecord(r[0], r[1], r[2], r[3], r[4], from_ts(r[5]) or datetime.now(UTC)) for r in rows
+    ]

@@ -1,0 +1,538 @@
+"""SQLite jobs for mailboxes and messages.
+
+Every write function runs inside the writer thread's transaction (see
+writer.py), takes the next account modseq with `_next_modseq`, and returns the
+`Change` records the writer publishes after COMMIT. Blob reference counts
+change in the same transaction as the message rows that use them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+
+from posteingang.store import names
+from posteingang.store.hub import Change, ChangeKind
+from posteingang.store.interface import (
+    AlreadyExists,
+    Conflict,
+    NewMessage,
+    NotFound,
+    QuotaExceeded,
+)
+from posteingang.store.memory import new_object_id
+from posteingang.store.model import (
+    HIERARCHY_DELIMITER,
+    AppendResult,
+    Changes,
+    CopyResult,
+    FlagOp,
+    FlagUpdate,
+    Mailbox,
+    MailboxIndex,
+    MailboxStatus,
+    Message,
+    SpecialUse,
+    bits_to_flags,
+    canonical_flags,
+    flags_to_bits,
+)
+
+_MAILBOX_COLUMNS = (
+    "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed"
+)
+_MESSAGE_COLUMNS = (
+    "mailbox_id, uid, modseq, flags, keywords, internal_date, tz_offset, size, blob_id,"
+    " email_id, thread_id, save_date"
+)
+_SEEN_BIT = 1
+_DELETED_BIT = 8
+_CHUNK = 500  # SQLite's default limit of bound parameters is 32766; stay far below
+
+
+def _mailbox(row: Sequence[object]) -> Mailbox:
+    return Mailbox(
+        int(row[0]),  # type: ignore[call-overload]
+        int(row[1]),  # type: ignore[call-overload]
+        str(row[2]),
+        int(row[3]),  # type: ignore[call-overload]
+        int(row[4]),  # type: ignore[call-overload]
+        int(row[5]),  # type: ignore[call-overload]
+        SpecialUse(str(row[6])) if row[6] else None,
+        bool(row[7]),
+    )
+
+
+def _message(row: Sequence[object]) -> Message:
+    tz = timezone(timedelta(minutes=int(row[6])))  # type: ignore[call-overload]
+    return Message(
+        mailbox_id=int(row[0]),  # type: ignore[call-overload]
+        uid=int(row[1]),  # type: ignore[call-overload]
+        modseq=int(row[2]),  # type: ignore[call-overload]
+        flags=bits_to_flags(int(row[3]), str(row[4])),  # type: ignore[call-overload]
+        internal_date=datetime.fromtimestamp(int(row[5]), tz),  # type: ignore[call-overload]
+        size=int(row[7]),  # type: ignore[call-overload]
+        blob_id=str(row[8]),
+        email_id=str(row[9]),
+        thread_id=str(row[10]),
+        save_date=datetime.fromtimestamp(int(row[11]), UTC),  # type: ignore[call-overload]
+    )
+
+
+def _chunks(values: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
+
+
+def _next_modseq(conn: sqlite3.Connection, account_id: int) -> int:
+    row = conn.execute(
+        "UPDATE accounts SET modseq = modseq + 1 WHERE id = ? RETURNING modseq", (account_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"account {account_id} does not exist")
+    return int(row[0])
+
+
+def _next_uidvalidity(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'uidvalidity'").fetchone()
+    value = max(int(row[0]) + 1 if row else 0, int(time.time()))
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('uidvalidity', ?)", (value,))
+    return value
+
+
+# -- mailboxes -----------------------------------------------------------------------
+def list_mailboxes(conn: sqlite3.Connection, account_id: int) -> list[Mailbox]:
+    rows = conn.execute(
+        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? ORDER BY name",
+        (account_id,),
+    ).fetchall()
+    return [_mailbox(r) for r in rows]
+
+
+def get_mailbox(conn: sqlite3.Connection, account_id: int, name: str) -> Mailbox | None:
+    row = conn.execute(
+        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? AND name = ?",
+        (account_id, name),
+    ).fetchone()
+    return _mailbox(row) if row else None
+
+
+def get_mailbox_by_id(conn: sqlite3.Connection, mailbox_id: int) -> Mailbox | None:
+    row = conn.execute(
+        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?", (mailbox_id,)
+    ).fetchone()
+    return _mailbox(row) if row else None
+
+
+def require_mailbox(conn: sqlite3.Connection, mailbox_id: int) -> Mailbox:
+    mailbox = get_mailbox_by_id(conn, mailbox_id)
+    if mailbox is None:
+        raise NotFound(f"mailbox {mailbox_id} does not exist")
+    return mailbox
+
+
+def create_mailbox(
+    conn: sqlite3.Connection,
+    account_id: int,
+    name: str,
+    special_use: SpecialUse | None,
+    uidvalidity: int | None,
+) -> tuple[Mailbox, list[Change]]:
+    if get_mailbox(conn, account_id, name) is not None:
+        raise AlreadyExists(f"mailbox {name} already exists")
+    modseq = _next_modseq(conn, account_id)
+    validity = uidvalidity or _next_uidvalidity(conn)
+    cur = conn.execute(
+        "INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq,"
+        " special_use, subscribed) VALUES (?, ?, ?, 1, ?, ?, 1)",
+        (account_id, name, validity, modseq, special_use.value if special_use else None),
+    )
+    assert cur.lastrowid is not None
+    mailbox = Mailbox(cur.lastrowid, account_id, name, validity, 1, modseq, special_use, True)
+    return mailbox, [Change(account_id, mailbox.id, modseq, ChangeKind.MAILBOX_CREATE, name=name)]
+
+
+def _drop_messages(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> None:
+    """Unreference the blobs of the messages matching `where`, then delete the rows."""
+    conn.execute(
+        f"UPDATE blobs SET refcount = refcount - c.n FROM"
+        f" (SELECT blob_id, COUNT(*) AS n FROM messages WHERE {where} GROUP BY blob_id) AS c"
+        f" WHERE blobs.id = c.blob_id",
+        args,
+    )
+    conn.execute(
+        "UPDATE blobs SET zero_since = ? WHERE refcount <= 0 AND zero_since IS NULL",
+        (int(time.time()),),
+    )
+    conn.execute(f"DELETE FROM messages WHERE {where}", args)
+
+
+def delete_mailbox(
+    conn: sqlite3.Connection, account_id: int, name: str
+) -> tuple[None, list[Change]]:
+    mailbox = get_mailbox(conn, account_id, name)
+    if mailbox is None:
+        raise NotFound(f"mailbox {name} does not exist")
+    if mailbox.name == "INBOX":
+        raise Conflict("INBOX cannot be deleted")
+    modseq = _next_modseq(conn, account_id)
+    _drop_messages(conn, "mailbox_id = ?", (mailbox.id,))
+    conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox.id,))
+    conn.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox.id,))
+    return None, [Change(account_id, mailbox.id, modseq, ChangeKind.MAILBOX_DELETE)]
+
+
+def rename_mailbox(
+    conn: sqlite3.Connection, account_id: int, old: str, new: str
+) -> tuple[Mailbox, list[Change]]:
+    mailbox = get_mailbox(conn, account_id, old)
+    if mailbox is None:
+        raise NotFound(f"mailbox {old} does not exist")
+    if get_mailbox(conn, account_id, new) is not None:
+        raise AlreadyExists(f"mailbox {new} already exists")
+    if mailbox.name == "INBOX":
+        # RFC 9051 §6.3.6: renaming INBOX moves its messages to a new mailbox.
+        target, changes = create_mailbox(conn, account_id, new, None, None)
+        uids = [
+            r[0]
+            for r in conn.execute("SELECT uid FROM messages WHERE mailbox_id = ?", (mailbox.id,))
+        ]
+        if uids:
+            _, more = copy_messages(conn, mailbox.id, uids, target.id, move=True)
+            changes += more
+        return require_mailbox(conn, target.id), changes
+    if names.is_inferior(new, mailbox.name):
+        raise Conflict("cannot rename a mailbox into its own child")
+    changes = []
+    renamed = mailbox
+    rows = conn.execute(
+        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes"
+        " WHERE account_id = ? AND (name = ? OR name LIKE ? ESCAPE '\\')",
+        (account_id, mailbox.name, _like_prefix(mailbox.name + HIERARCHY_DELIMITER)),
+    ).fetchall()
+    for row in rows:
+        mb = _mailbox(row)
+        if mb.name != mailbox.name and not names.is_inferior(mb.name, mailbox.name):
+            continue
+        new_name = new + mb.name[len(mailbox.name) :]
+        if mb.id != mailbox.id and get_mailbox(conn, account_id, new_name) is not None:
+            raise AlreadyExists(f"mailbox {new_name} already exists")
+        modseq = _next_modseq(conn, account_id)
+        conn.execute(
+            "UPDATE mailboxes SET name = ?, highestmodseq = ? WHERE id = ?",
+            (new_name, modseq, mb.id),
+        )
+        changes.append(Change(account_id, mb.id, modseq, ChangeKind.MAILBOX_RENAME, name=new_name))
+        if mb.id == mailbox.id:
+            renamed = require_mailbox(conn, mb.id)
+    return renamed, changes
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def set_subscribed(
+    conn: sqlite3.Connection, account_id: int, name: str, subscribed: bool
+) -> tuple[None, list[Change]]:
+    mailbox = get_mailbox(conn, account_id, name)
+    if mailbox is None:
+        raise NotFound(f"mailbox {name} does not exist")
+    modseq = _next_modseq(conn, account_id)
+    conn.execute("UPDATE mailboxes SET subscribed = ? WHERE id = ?", (int(subscribed), mailbox.id))
+    return None, [Change(account_id, mailbox.id, modseq, ChangeKind.MAILBOX_SUBSCRIBE)]
+
+
+def mailbox_status(conn: sqlite3.Connection, mailbox_id: int) -> MailboxStatus:
+    mailbox = require_mailbox(conn, mailbox_id)
+    row = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(flags & ? = 0), 0), COALESCE(SUM(flags & ? != 0), 0),"
+        " COALESCE(SUM(size), 0) FROM messages WHERE mailbox_id = ?",
+        (_SEEN_BIT, _DELETED_BIT, mailbox_id),
+    ).fetchone()
+    return MailboxStatus(mailbox, int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+
+# -- messages ------------------------------------------------------------------------
+def usage(conn: sqlite3.Connection, account_id: int) -> int:
+    row = conn.execute(
+        "SELECT COALESCE(SUM(m.size), 0) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
+        " WHERE b.account_id = ?",
+        (account_id,),
+    ).fetchone()
+    return int(row[0])
+
+
+def _check_quota(conn: sqlite3.Connection, account_id: int, extra: int) -> None:
+    row = conn.execute("SELECT quota_bytes FROM accounts WHERE id = ?", (account_id,)).fetchone()
+    if row and row[0] is not None and usage(conn, account_id) + extra > row[0]:
+        raise QuotaExceeded("quota exceeded")
+
+
+def append_messages(
+    conn: sqlite3.Connection, mailbox_id: int, messages: Sequence[NewMessage]
+) -> tuple[list[AppendResult], list[Change]]:
+    mailbox = require_mailbox(conn, mailbox_id)
+    if not messages:
+        return [], []
+    account_id = mailbox.account_id
+    _check_quota(conn, account_id, sum(m.size for m in messages))
+    modseq = _next_modseq(conn, account_id)
+    now = int(time.time())
+    uid = mailbox.uidnext
+    results = []
+    rows = []
+    for m in messages:
+        if m.uid is not None:
+            if m.uid < uid:
+                raise Conflict(f"uid {m.uid} is below uidnext {uid}")
+            uid = m.uid
+        bits, keywords = flags_to_bits(canonical_flags(m.flags))
+        offset = m.internal_date.utcoffset()
+        email_id = new_object_id("M")
+        rows.append(
+            (
+                mailbox_id,
+                uid,
+                modseq,
+                bits,
+                keywords,
+                int(m.internal_date.timestamp()),
+                int(offset.total_seconds() // 60) if offset else 0,
+                m.size,
+                m.blob_id,
+                email_id,
+                "T" + email_id[1:],
+                now,
+            )
+        )
+        results.append(AppendResult(mailbox_id, mailbox.uidvalidity, uid, modseq))
+        uid += 1
+    conn.executemany(
+        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({','.join('?' * 12)})", rows
+    )
+    _ref_blobs(conn, [(m.blob_id, m.size) for m in messages])
+    conn.executemany(
+        "INSERT OR IGNORE INTO parsed (blob_id, data) VALUES (?, ?)",
+        [(m.blob_id, m.parsed) for m in messages],
+    )
+    conn.execute(
+        "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?",
+        (uid, modseq, mailbox_id),
+    )
+    change = Change(
+        account_id, mailbox_id, modseq, ChangeKind.APPEND, uids=tuple(r.uid for r in results)
+    )
+    return results, [change]
+
+
+def _ref_blobs(conn: sqlite3.Connection, blobs: list[tuple[str, int]]) -> None:
+    conn.executemany(
+        "INSERT INTO blobs (id, size, refcount) VALUES (?, ?, 1)"
+        " ON CONFLICT (id) DO UPDATE SET refcount = refcount + 1, zero_since = NULL",
+        blobs,
+    )
+
+
+def get_index(conn: sqlite3.Connection, mailbox_id: int) -> MailboxIndex:
+    mailbox = require_mailbox(conn, mailbox_id)
+    rows = conn.execute(
+        "SELECT uid, modseq, flags, keywords FROM messages INDEXED BY messages_index"
+        " WHERE mailbox_id = ? ORDER BY uid",
+        (mailbox_id,),
+    ).fetchall()
+    return MailboxIndex(
+        mailbox,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [bits_to_flags(r[2], r[3]) for r in rows],
+    )
+
+
+def get_messages(conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]) -> list[Message]:
+    wanted = sorted(set(uids))
+    out: list[Message] = []
+    for chunk in _chunks(wanted):
+        rows = conn.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid IN"
+            f" ({','.join('?' * len(chunk))}) ORDER BY uid",
+            (mailbox_id, *chunk),
+        ).fetchall()
+        out.extend(_message(r) for r in rows)
+    return out
+
+
+def store_flags(
+    conn: sqlite3.Connection,
+    mailbox_id: int,
+    uids: Sequence[int],
+    op: FlagOp,
+    flags: frozenset[str],
+    unchanged_since: int | None,
+) -> tuple[list[FlagUpdate], list[Change]]:
+    mailbox = require_mailbox(conn, mailbox_id)
+    flags = canonical_flags(flags)
+    pending: list[tuple[int, frozenset[str]]] = []
+    for chunk in _chunks(sorted(set(uids))):
+        rows = conn.execute(
+            f"SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND uid IN"
+            f" ({','.join('?' * len(chunk))})",
+            (mailbox_id, *chunk),
+        ).fetchall()
+        for uid, modseq, bits, keywords in rows:
+            if unchanged_since is not None and modseq > unchanged_since:
+                continue
+            old = bits_to_flags(bits, keywords)
+            new = flags if op is FlagOp.SET else (old | flags if op is FlagOp.ADD else old - flags)
+            if new != old:
+                pending.append((uid, new))
+    if not pending:
+        return [], []
+    pending.sort()
+    modseq = _next_modseq(conn, mailbox.account_id)
+    conn.executemany(
+        "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
+        [(*flags_to_bits(new), modseq, mailbox_id, uid) for uid, new in pending],
+    )
+    conn.execute("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", (modseq, mailbox_id))
+    updates = [FlagUpdate(uid, modseq, new) for uid, new in pending]
+    change = Change(
+        mailbox.account_id,
+        mailbox_id,
+        modseq,
+        ChangeKind.FLAGS,
+        uids=tuple(u.uid for u in updates),
+        flags=tuple(u.flags for u in updates),
+    )
+    return updates, [change]
+
+
+def _existing_uids(conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]) -> list[int]:
+    found: list[int] = []
+    for chunk in _chunks(sorted(set(uids))):
+        found.extend(
+            r[0]
+            for r in conn.execute(
+                "SELECT uid FROM messages WHERE mailbox_id = ? AND uid IN"
+                f" ({','.join('?' * len(chunk))})",
+                (mailbox_id, *chunk),
+            )
+        )
+    return sorted(found)
+
+
+def _remove(conn: sqlite3.Connection, mailbox_id: int, uids: list[int], modseq: int) -> None:
+    for chunk in _chunks(uids):
+        marks = ",".join("?" * len(chunk))
+        _drop_messages(conn, f"mailbox_id = ? AND uid IN ({marks})", (mailbox_id, *chunk))
+    conn.executemany(
+        "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
+        [(mailbox_id, uid, modseq) for uid in uids],
+    )
+    conn.execute("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", (modseq, mailbox_id))
+
+
+def expunge(
+    conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]
+) -> tuple[list[int], list[Change]]:
+    mailbox = require_mailbox(conn, mailbox_id)
+    gone = _existing_uids(conn, mailbox_id, uids)
+    if not gone:
+        return [], []
+    modseq = _next_modseq(conn, mailbox.account_id)
+    _remove(conn, mailbox_id, gone, modseq)
+    return gone, [
+        Change(mailbox.account_id, mailbox_id, modseq, ChangeKind.EXPUNGE, uids=tuple(gone))
+    ]
+
+
+def copy_messages(
+    conn: sqlite3.Connection, source_id: int, uids: Sequence[int], target_id: int, move: bool
+) -> tuple[CopyResult, list[Change]]:
+    src, dst = require_mailbox(conn, source_id), require_mailbox(conn, target_id)
+    if src.account_id != dst.account_id:
+        raise Conflict("copy between accounts is not supported")
+    if move and source_id == target_id:
+        raise Conflict("cannot move messages into the mailbox they are in")
+    msgs = get_messages(conn, source_id, uids)
+    if not msgs:
+        row = conn.execute("SELECT modseq FROM accounts WHERE id = ?", (src.account_id,)).fetchone()
+        return CopyResult(dst.uidvalidity, [], [], int(row[0])), []
+    if not move:
+        _check_quota(conn, src.account_id, sum(m.size for m in msgs))
+    modseq = _next_modseq(conn, src.account_id)
+    now = int(time.time())
+    uid = dst.uidnext
+    rows = []
+    target_uids = []
+    for m in msgs:
+        bits, keywords = flags_to_bits(m.flags)
+        offset = m.internal_date.utcoffset()
+        rows.append(
+            (
+                target_id,
+                uid,
+                modseq,
+                bits,
+                keywords,
+                int(m.internal_date.timestamp()),
+                int(offset.total_seconds() // 60) if offset else 0,
+                m.size,
+                m.blob_id,
+                m.email_id,
+                m.thread_id,
+                now,
+            )
+        )
+        target_uids.append(uid)
+        uid += 1
+    conn.executemany(
+        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({','.join('?' * 12)})", rows
+    )
+    _ref_blobs(conn, [(m.blob_id, m.size) for m in msgs])
+    conn.execute(
+        "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?", (uid, modseq, target_id)
+    )
+    source_uids = [m.uid for m in msgs]
+    changes = [
+        Change(src.account_id, target_id, modseq, ChangeKind.APPEND, uids=tuple(target_uids))
+    ]
+    if move:
+        _remove(conn, source_id, source_uids, modseq)
+        changes.append(
+            Change(src.account_id, source_id, modseq, ChangeKind.EXPUNGE, uids=tuple(source_uids))
+        )
+    return CopyResult(dst.uidvalidity, source_uids, target_uids, modseq), changes
+
+
+def changes_since(conn: sqlite3.Connection, mailbox_id: int, modseq: int) -> Changes:
+    mailbox = require_mailbox(conn, mailbox_id)
+    changed = [
+        FlagUpdate(r[0], r[1], bits_to_flags(r[2], r[3]))
+        for r in conn.execute(
+            "SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND modseq > ?"
+            " ORDER BY uid",
+            (mailbox_id, modseq),
+        )
+    ]
+    vanished = [
+        r[0]
+        for r in conn.execute(
+            "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+            (mailbox_id, modseq),
+        )
+    ]
+    return Changes(mailbox, changed, vanished)
+
+
+def blob_counts(conn: sqlite3.Connection, mailbox_id: int) -> dict[str, int]:
+    return {
+        r[0]: r[1]
+        for r in conn.execute(
+            "SELECT blob_id, COUNT(*) FROM messages WHERE mailbox_id = ? GROUP BY blob_id",
+            (mailbox_id,),
+        )
+    }

@@ -1,0 +1,138 @@
+"""SQLite schema as an ordered list of migrations.
+
+Rule: a migration, once released, is never edited; a change is a new entry.
+`PRAGMA user_version` records how many have run. Each migration runs in its
+own transaction, so an interrupted upgrade leaves the previous version intact.
+The test suite builds a database at every earlier version, fills it, and
+upgrades it to the latest (tests/store/test_sqlite_migrations.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: accounts, mailboxes, messages, blobs
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE domains (
+        name TEXT PRIMARY KEY,
+        catch_all TEXT
+    );
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        scram_sha256 TEXT,
+        quota_bytes INTEGER,
+        settings TEXT NOT NULL DEFAULT '{}',
+        modseq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE aliases (
+        source TEXT NOT NULL,
+        target TEXT NOT NULL,
+        PRIMARY KEY (source, target)
+    );
+    CREATE TABLE mailboxes (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uidnext INTEGER NOT NULL,
+        highestmodseq INTEGER NOT NULL,
+        special_use TEXT,
+        subscribed INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (account_id, name)
+    );
+    CREATE TABLE messages (
+        mailbox_id INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        modseq INTEGER NOT NULL,
+        flags INTEGER NOT NULL,
+        keywords TEXT NOT NULL,
+        internal_date INTEGER NOT NULL,
+        tz_offset INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        blob_id TEXT NOT NULL,
+        email_id TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        save_date INTEGER NOT NULL,
+        PRIMARY KEY (mailbox_id, uid)
+    ) WITHOUT ROWID;
+    -- covering index: SELECT loads uid/modseq/flags without touching the wide rows
+    CREATE INDEX messages_index ON messages (mailbox_id, uid, modseq, flags, keywords);
+    CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
+    CREATE INDEX messages_blob ON messages (blob_id);
+    CREATE TABLE expunged (
+        mailbox_id INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        modseq INTEGER NOT NULL,
+        PRIMARY KEY (mailbox_id, uid)
+    ) WITHOUT ROWID;
+    CREATE TABLE blobs (
+        id TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        refcount INTEGER NOT NULL,
+        zero_since INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE parsed (
+        blob_id TEXT PRIMARY KEY,
+        data BLOB NOT NULL
+    ) WITHOUT ROWID;
+    """,
+    # 2: devices (app passwords) and login records
+    """
+    CREATE TABLE devices (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        last_login INTEGER,
+        last_protocol TEXT,
+        last_address TEXT,
+        last_client_id TEXT,
+        UNIQUE (account_id, name)
+    );
+    CREATE TABLE logins (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL,
+        device_id INTEGER,
+        protocol TEXT NOT NULL,
+        address TEXT NOT NULL,
+        client_id TEXT,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX logins_account ON logins (account_id, at);
+    """,
+]
+
+LATEST = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
+    """Apply migrations up to `target`; returns the version reached.
+
+    Refuses a database newer than this code (downgrades are not supported).
+    """
+    current = schema_version(conn)
+    if current > LATEST:
+        raise RuntimeError(
+            f"database schema version {current} is newer than this posteingang ({LATEST})"
+        )
+    for version in range(current + 1, target + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return schema_version(conn)

@@ -1,0 +1,405 @@
+"""The SQLite embedded default: WAL, one writer thread, concurrent readers.
+
+Writes are jobs for `Writer` (one thread, group commit, publish after commit);
+reads run on a small pool of reader threads, each with its own connection, so a
+long SELECT never waits for the writer and never blocks the event loop.
+
+Durability: `journal_mode=WAL` with `synchronous=FULL`, so a COMMIT that has
+returned survives power loss; blobs are fsynced by the blob store before the job
+that references them is even submitted. Deleting blobs whose last message went
+away is deferred (`gc_blobs`) and done by the writer thread itself, so it cannot
+race with an append that reuses the same content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from posteingang.store import names
+from posteingang.store.blobs.fs import FsBlobStore
+from posteingang.store.hub import Change, Hub
+from posteingang.store.interface import IntegrityReport, InvalidName, NewMessage, NotFound
+from posteingang.store.model import (
+    DEFAULT_MAILBOXES,
+    Account,
+    AccountSettings,
+    Alias,
+    AppendResult,
+    Changes,
+    CopyResult,
+    Device,
+    Domain,
+    FlagOp,
+    FlagUpdate,
+    LoginRecord,
+    Mailbox,
+    MailboxIndex,
+    MailboxStatus,
+    Message,
+    SpecialUse,
+)
+from posteingang.store.sqlite import accounts as acc
+from posteingang.store.sqlite import messages as msg
+from posteingang.store.sqlite.schema import migrate
+from posteingang.store.sqlite.writer import Writer
+
+T = TypeVar("T")
+
+BLOB_GC_GRACE_SECONDS = 3600
+
+
+class BlobMissing(Exception):
+    """A blob the job references vanished (only possible after a crash or manual edit)."""
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    if readonly:
+        conn.execute("PRAGMA query_only = 1")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA cache_size = -16000")
+    return conn
+
+
+class SqliteStore:
+    def __init__(self, path: Path, blobs: FsBlobStore, hub: Hub, writer: Writer) -> None:
+        self.path = path
+        self.blobs = blobs
+        self.hub = hub
+        self._writer = writer
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-reader")
+
+    @classmethod
+    async def open(cls, path: Path, blobs: FsBlobStore, hub: Hub | None = None) -> SqliteStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+        def prepare() -> sqlite3.Connection:
+            conn = connect(path)
+            migrate(conn)
+            return conn
+
+        conn = await asyncio.to_thread(prepare)
+        hub = hub or Hub()
+        return cls(path, blobs, hub, Writer(conn, hub))
+
+    async def close(self) -> None:
+        await self._writer.close()
+        self._pool.shutdown(wait=True)
+        for conn in self._readers:
+            conn.close()
+        self._readers.clear()
+
+    # -- plumbing -----------------------------------------------------------------------
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            self._local.conn = conn
+            self._readers.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            conn = self._reader()
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], tuple[T, list[Change]]]) -> T:
+        return await self._writer.submit(fn)
+
+    # -- domains, accounts, aliases ---------------------------------------------------
+    async def add_domain(self, name: str) -> Domain:
+        name = names.normalize_domain(name)
+        return await self._write(lambda c: acc.add_domain(c, name))
+
+    async def get_domain(self, name: str) -> Domain | None:
+        name = names.normalize_domain(name)
+        return await self._read(lambda c: acc.get_domain(c, name))
+
+    async def list_domains(self) -> list[Domain]:
+        return await self._read(acc.list_domains)
+
+    async def remove_domain(self, name: str) -> None:
+        name = names.normalize_domain(name)
+        await self._write(lambda c: acc.remove_domain(c, name))
+
+    async def set_catch_all(self, domain: str, target: str | None) -> None:
+        domain = names.normalize_domain(domain)
+        tgt = names.normalize_address(target) if target else None
+        await self._write(lambda c: acc.set_catch_all(c, domain, tgt))
+
+    async def create_account(
+        self,
+        address: str,
+        password_hash: str,
+        *,
+        scram_sha256: str | None = None,
+        quota_bytes: int | None = None,
+    ) -> Account:
+        address = names.normalize_address(address)
+
+        def job(conn: sqlite3.Connection) -> tuple[Account, list[Change]]:
+            account = acc.insert_account(conn, address, password_hash, scram_sha256, quota_bytes)
+            changes: list[Change] = []
+            for name, use in DEFAULT_MAILBOXES:
+                _, more = msg.create_mailbox(conn, account.id, name, use, None)
+                changes += more
+            return account, changes
+
+        return await self._write(job)
+
+    async def get_account(self, address: str) -> Account | None:
+        try:
+            address = names.normalize_address(address)
+        except InvalidName:
+            return None
+        return await self._read(lambda c: acc.get_account(c, address))
+
+    async def get_account_by_id(self, account_id: int) -> Account | None:
+        return await self._read(lambda c: acc.get_account_by_id(c, account_id))
+
+    async def list_accounts(self, domain: str | None = None) -> list[Account]:
+        dom = names.normalize_domain(domain) if domain else None
+        return await self._read(lambda c: acc.list_accounts(c, dom))
+
+    async def delete_account(self, address: str) -> None:
+        address = names.normalize_address(address)
+
+        def job(conn: sqlite3.Connection) -> tuple[None, list[Change]]:
+            account = acc.require_account(conn, address)
+            boxes = msg.list_mailboxes(conn, account.id)
+            for box in boxes:
+                msg._drop_messages(conn, "mailbox_id = ?", (box.id,))
+                conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (box.id,))
+            conn.execute("DELETE FROM mailboxes WHERE account_id = ?", (account.id,))
+            conn.execute("DELETE FROM aliases WHERE target = ?", (address,))
+            conn.execute("UPDATE domains SET catch_all = NULL WHERE catch_all = ?", (address,))
+            conn.execute("DELETE FROM devices WHERE account_id = ?", (account.id,))
+            conn.execute("DELETE FROM logins WHERE account_id = ?", (account.id,))
+            conn.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
+            return None, []
+
+        await self._write(job)
+
+    async def set_password(
+        self, account_id: int, password_hash: str, scram_sha256: str | None = None
+    ) -> None:
+        await self._write(
+            lambda c: acc.update_account(
+                c, account_id, password_hash=password_hash, scram_sha256=scram_sha256
+            )
+        )
+
+    async def set_quota(self, account_id: int, quota_bytes: int | None) -> None:
+        await self._write(lambda c: acc.update_account(c, account_id, quota_bytes=quota_bytes))
+
+    async def set_settings(self, account_id: int, settings: AccountSettings) -> None:
+        text = acc.settings_to_json(settings)
+        await self._write(lambda c: acc.update_account(c, account_id, settings=text))
+
+    async def usage(self, account_id: int) -> int:
+        return await self._read(lambda c: msg.usage(c, account_id))
+
+    async def add_alias(self, source: str, target: str) -> Alias:
+        source, target = names.normalize_address(source), names.normalize_address(target)
+        return await self._write(lambda c: acc.add_alias(c, source, target))
+
+    async def remove_alias(self, source: str, target: str | None = None) -> None:
+        source = names.normalize_address(source)
+        tgt = names.normalize_address(target) if target else None
+        await self._write(lambda c: acc.remove_alias(c, source, tgt))
+
+    async def list_aliases(self, domain: str | None = None) -> list[Alias]:
+        dom = names.normalize_domain(domain) if domain else None
+        return await self._read(lambda c: acc.list_aliases(c, dom))
+
+    async def resolve_address(self, address: str) -> list[Account]:
+        address = names.normalize_address(address)
+        return await self._read(lambda c: acc.resolve_address(c, address))
+
+    # -- devices -------------------------------------------------------------------------
+    async def add_device(self, account_id: int, name: str, password_hash: str) -> Device:
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise InvalidName("device name must be 1-100 characters")
+        return await self._write(lambda c: acc.add_device(c, account_id, name, password_hash))
+
+    async def list_devices(self, account_id: int) -> list[Device]:
+        return await self._read(lambda c: acc.list_devices(c, account_id))
+
+    async def revoke_device(self, account_id: int, name: str) -> None:
+        await self._write(lambda c: acc.revoke_device(c, account_id, name))
+
+    async def record_login(self, record: LoginRecord) -> None:
+        await self._write(lambda c: acc.record_login(c, record))
+
+    async def list_logins(self, account_id: int, limit: int = 50) -> list[LoginRecord]:
+        return await self._read(lambda c: acc.list_logins(c, account_id, limit))
+
+    # -- mailboxes -----------------------------------------------------------------------
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
+        return await self._read(lambda c: msg.list_mailboxes(c, account_id))
+
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
+        name = names.normalize_mailbox_name(name)
+        return await self._read(lambda c: msg.get_mailbox(c, account_id, name))
+
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
+        return await self._read(lambda c: msg.get_mailbox_by_id(c, mailbox_id))
+
+    async def create_mailbox(
+        self,
+        account_id: int,
+        name: str,
+        *,
+        special_use: SpecialUse | None = None,
+        uidvalidity: int | None = None,
+    ) -> Mailbox:
+        name = names.normalize_mailbox_name(name)
+
+        def job(conn: sqlite3.Connection) -> tuple[Mailbox, list[Change]]:
+            if acc.get_account_by_id(conn, account_id) is None:
+                raise NotFound(f"account {account_id} does not exist")
+            return msg.create_mailbox(conn, account_id, name, special_use, uidvalidity)
+
+        return await self._write(job)
+
+    async def delete_mailbox(self, account_id: int, name: str) -> None:
+        name = names.normalize_mailbox_name(name)
+        await self._write(lambda c: msg.delete_mailbox(c, account_id, name))
+
+    async def rename_mailbox(self, account_id: int, old: str, new: str) -> Mailbox:
+        old, new = names.normalize_mailbox_name(old), names.normalize_mailbox_name(new)
+        return await self._write(lambda c: msg.rename_mailbox(c, account_id, old, new))
+
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        name = names.normalize_mailbox_name(name)
+        await self._write(lambda c: msg.set_subscribed(c, account_id, name, subscribed))
+
+    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
+        return await self._read(lambda c: msg.mailbox_status(c, mailbox_id))
+
+    # -- messages ------------------------------------------------------------------------
+    async def append(self, mailbox_id: int, message: NewMessage) -> AppendResult:
+        return (await self.append_many(mailbox_id, [message]))[0]
+
+    async def append_many(
+        self, mailbox_id: int, messages: Sequence[NewMessage]
+    ) -> list[AppendResult]:
+        blobs = self.blobs
+
+        def job(conn: sqlite3.Connection) -> tuple[list[AppendResult], list[Change]]:
+            # Checked in the writer thread, where blob GC also runs: no race (module doc).
+            for m in messages:
+                if not blobs.path_of(m.blob_id).exists():
+                    raise NotFound(f"blob {m.blob_id} is not stored")
+            return msg.append_messages(conn, mailbox_id, messages)
+
+        return await self._write(job)
+
+    async def get_index(self, mailbox_id: int) -> MailboxIndex:
+        return await self._read(lambda c: msg.get_index(c, mailbox_id))
+
+    async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[Message]:
+        return await self._read(lambda c: msg.get_messages(c, mailbox_id, uids))
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        op: FlagOp,
+        flags: frozenset[str],
+        *,
+        unchanged_since: int | None = None,
+    ) -> list[FlagUpdate]:
+        return await self._write(
+            lambda c: msg.store_flags(c, mailbox_id, uids, op, flags, unchanged_since)
+        )
+
+    async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
+        return await self._write(lambda c: msg.expunge(c, mailbox_id, uids))
+
+    async def copy(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult:
+        return await self._write(
+            lambda c: msg.copy_messages(c, source_id, uids, target_id, move=False)
+        )
+
+    async def move(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult:
+        return await self._write(
+            lambda c: msg.copy_messages(c, source_id, uids, target_id, move=True)
+        )
+
+    async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
+        return await self._read(lambda c: msg.changes_since(c, mailbox_id, modseq))
+
+    async def get_parsed(self, blob_id: str) -> bytes:
+        def fetch(conn: sqlite3.Connection) -> bytes:
+            row = conn.execute("SELECT data FROM parsed WHERE blob_id = ?", (blob_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no parse record for blob {blob_id}")
+            return bytes(row[0])
+
+        return await self._read(fetch)
+
+    async def blob_counts(self, mailbox_id: int) -> dict[str, int]:
+        return await self._read(lambda c: msg.blob_counts(c, mailbox_id))
+
+    async def account_modseq(self, account_id: int) -> int:
+        def fetch(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT modseq FROM accounts WHERE id = ?", (account_id,)).fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._read(fetch)
+
+    # -- maintenance -------------------------------------------------------------------
+    async def gc_blobs(self, grace_seconds: int = BLOB_GC_GRACE_SECONDS) -> list[str]:
+        """Delete blobs no message has used for `grace_seconds`; returns their ids."""
+        blobs = self.blobs
+
+        def job(conn: sqlite3.Connection) -> tuple[list[str], list[Change]]:
+            cutoff = int(time.time()) - grace_seconds
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM blobs WHERE refcount <= 0 AND zero_since <= ?", (cutoff,)
+                )
+            ]
+            for blob_id in ids:
+                conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+                conn.execute("DELETE FROM parsed WHERE blob_id = ?", (blob_id,))
+                # Removing the file before COMMIT is safe: the row is gone either way, and
+                # a crash here leaves a row-less file, which `check --repair` removes.
+                blobs.delete_sync(blob_id)
+            return ids, []
+
+        return await self._write(job)
+
+    async def check(self, repair: bool = False) -> IntegrityReport:
+        from posteingang.store.sqlite.integrity import check
+
+        return await check(self, repair)
+
+    # used by integrity.py
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._read(fn)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], tuple[T, list[Change]]]) -> T:
+        return await self._write(fn)

@@ -1,0 +1,101 @@
+"""Store contract: mailbox names, hierarchy, RENAME rules, UIDVALIDITY."""
+
+from __future__ import annotations
+
+import pytest
+
+from posteingang.store.interface import AlreadyExists, Conflict, InvalidName, NotFound, Store
+from tests.store.conftest import inbox_id, make_account, new_message
+
+
+async def names_of(store: Store, account_id: int) -> list[str]:
+    return [m.name for m in await store.list_mailboxes(account_id)]
+
+
+async def test_create_and_lookup_is_inbox_case_insensitive(store: Store) -> None:
+    account_id = await make_account(store)
+    assert (await store.get_mailbox(account_id, "inbox")) == (
+        await store.get_mailbox(account_id, "INBOX")
+    )
+    box = await store.create_mailbox(account_id, "Inbox/Sub")
+    assert box.name == "INBOX/Sub"
+    await store.create_mailbox(account_id, "Müll/Ärger")
+    assert "Müll/Ärger" in await names_of(store, account_id)
+    with pytest.raises(AlreadyExists):
+        await store.create_mailbox(account_id, "inbox")
+    for bad in ["", "a//b", "/a", "a/", "tab\there"]:
+        with pytest.raises(InvalidName):
+            await store.create_mailbox(account_id, bad)
+
+
+async def test_uidvalidity_is_not_reused_for_a_recreated_name(store: Store) -> None:
+    account_id = await make_account(store)
+    first = await store.create_mailbox(account_id, "Lists")
+    await store.delete_mailbox(account_id, "Lists")
+    second = await store.create_mailbox(account_id, "Lists")
+    assert second.uidvalidity != first.uidvalidity
+    assert second.uidnext == 1
+
+
+async def test_delete_rules(store: Store) -> None:
+    account_id = await make_account(store)
+    with pytest.raises(Conflict):
+        await store.delete_mailbox(account_id, "INBOX")
+    with pytest.raises(NotFound):
+        await store.delete_mailbox(account_id, "Nope")
+    box = await store.create_mailbox(account_id, "Old")
+    await store.append(box.id, await new_message(store))
+    await store.delete_mailbox(account_id, "Old")
+    assert await store.get_mailbox(account_id, "Old") is None
+
+
+async def test_rename_moves_children(store: Store) -> None:
+    account_id = await make_account(store)
+    parent = await store.create_mailbox(account_id, "a")
+    await store.create_mailbox(account_id, "a/b")
+    await store.create_mailbox(account_id, "a/b/c")
+    await store.create_mailbox(account_id, "ab")  # not a child of "a"
+    renamed = await store.rename_mailbox(account_id, "a", "x")
+    assert renamed.id == parent.id and renamed.uidvalidity == parent.uidvalidity
+    got = await names_of(store, account_id)
+    assert {"x", "x/b", "x/b/c", "ab"} <= set(got)
+    assert "a" not in got and "a/b" not in got
+    with pytest.raises(AlreadyExists):
+        await store.rename_mailbox(account_id, "x", "ab")
+    with pytest.raises(Conflict):
+        await store.rename_mailbox(account_id, "x", "x/b/c/d")
+    with pytest.raises(NotFound):
+        await store.rename_mailbox(account_id, "nope", "y")
+
+
+async def test_rename_inbox_moves_messages_and_keeps_inbox(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    for i in range(3):
+        await store.append(inbox, await new_message(store, b"Subject: %d\r\n\r\n" % i))
+    new = await store.rename_mailbox(account_id, "INBOX", "Old-Inbox")
+    assert (await store.mailbox_status(new.id)).messages == 3
+    assert (await store.mailbox_status(inbox)).messages == 0
+    after = await store.get_mailbox(account_id, "INBOX")
+    assert after is not None and after.id == inbox
+
+
+async def test_subscriptions(store: Store) -> None:
+    account_id = await make_account(store)
+    await store.create_mailbox(account_id, "News")
+    await store.set_subscribed(account_id, "News", False)
+    box = await store.get_mailbox(account_id, "News")
+    assert box is not None and not box.subscribed
+    await store.set_subscribed(account_id, "News", True)
+    box = await store.get_mailbox(account_id, "News")
+    assert box is not None and box.subscribed
+
+
+async def test_accounts_are_isolated(store: Store) -> None:
+    alice = await make_account(store, "alice@example.test")
+    bob = await make_account(store, "bob@example.test")
+    await store.create_mailbox(alice, "Private")
+    assert await store.get_mailbox(bob, "Private") is None
+    inbox_a, inbox_b = await inbox_id(store, alice), await inbox_id(store, bob)
+    with pytest.raises(Conflict):
+        await store.copy(inbox_a, [1], inbox_b)

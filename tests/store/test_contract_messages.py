@@ -1,0 +1,178 @@
+"""Store contract: append, flags, expunge, copy/move, quotas, resync data, integrity."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from posteingang.store.interface import Conflict, NotFound, QuotaExceeded, Store
+from posteingang.store.model import DELETED, SEEN, FlagOp
+from tests.store.conftest import inbox_id, make_account, new_message
+
+
+async def test_append_assigns_ascending_uids_and_modseqs(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    results = [await store.append(inbox, await new_message(store, b"m%d" % i)) for i in range(5)]
+    assert [r.uid for r in results] == [1, 2, 3, 4, 5]
+    assert all(a.modseq < b.modseq for a, b in itertools.pairwise(results))
+    mailbox = await store.get_mailbox_by_id(inbox)
+    assert mailbox is not None
+    assert mailbox.uidnext == 6
+    assert mailbox.highestmodseq == results[-1].modseq
+    assert results[0].uidvalidity == mailbox.uidvalidity
+    index = await store.get_index(inbox)
+    assert index.uids == [1, 2, 3, 4, 5]
+    assert index.modseqs == [r.modseq for r in results]
+
+
+async def test_message_metadata_round_trips(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    msg = await new_message(store, b"Subject: x\r\n\r\nbody", flags=frozenset({"\\seen", "$Work"}))
+    await store.append(inbox, msg)
+    (got,) = await store.get_messages(inbox, [1, 99])
+    assert got.flags == {SEEN, "$Work"}  # system flags canonicalised, keywords kept
+    assert got.internal_date == msg.internal_date
+    assert got.size == msg.size and got.blob_id == msg.blob_id
+    assert await store.blobs.get(got.blob_id) == b"Subject: x\r\n\r\nbody"
+    assert await store.get_parsed(got.blob_id) == msg.parsed
+    assert got.email_id and got.thread_id
+
+
+async def test_append_needs_a_stored_blob(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    msg = await new_message(store)
+    await store.blobs.delete(msg.blob_id)
+    with pytest.raises(NotFound):
+        await store.append(inbox, msg)
+    assert (await store.get_index(inbox)).uids == []
+
+
+async def test_append_many_is_all_or_nothing_and_keeps_imported_uids(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    batch = [await new_message(store, b"a", uid=10), await new_message(store, b"b", uid=20)]
+    results = await store.append_many(inbox, batch)
+    assert [r.uid for r in results] == [10, 20]
+    bad = [await new_message(store, b"c", uid=30), await new_message(store, b"d", uid=5)]
+    with pytest.raises(Conflict):
+        await store.append_many(inbox, bad)
+    assert (await store.get_index(inbox)).uids == [10, 20]
+    nxt = await store.append(inbox, await new_message(store, b"e"))
+    assert nxt.uid == 21
+
+
+async def test_flag_operations(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    for i in range(3):
+        await store.append(inbox, await new_message(store, b"%d" % i))
+    updates = await store.store_flags(inbox, [1, 2], FlagOp.ADD, frozenset({"\\SEEN", "$x"}))
+    assert [u.uid for u in updates] == [1, 2]
+    assert updates[0].flags == {SEEN, "$x"}
+    again = await store.store_flags(inbox, [1, 2], FlagOp.ADD, frozenset({SEEN}))
+    assert again == []  # nothing changed, no modseq spent
+    removed = await store.store_flags(inbox, [1, 3], FlagOp.REMOVE, frozenset({"$x"}))
+    assert [(u.uid, u.flags) for u in removed] == [(1, {SEEN})]
+    replaced = await store.store_flags(inbox, [2], FlagOp.SET, frozenset({DELETED}))
+    assert replaced[0].flags == {DELETED}
+    status = await store.mailbox_status(inbox)
+    assert (status.messages, status.unseen, status.deleted) == (3, 2, 1)
+
+
+async def test_unchanged_since_leaves_newer_messages_alone(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    first = await store.append(inbox, await new_message(store, b"1"))
+    await store.append(inbox, await new_message(store, b"2"))
+    updates = await store.store_flags(
+        inbox, [1, 2], FlagOp.ADD, frozenset({SEEN}), unchanged_since=first.modseq
+    )
+    assert [u.uid for u in updates] == [1]
+
+
+async def test_expunge_and_changes_since(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    for i in range(4):
+        await store.append(inbox, await new_message(store, b"%d" % i))
+    before = (await store.get_mailbox_by_id(inbox)).highestmodseq  # type: ignore[union-attr]
+    await store.store_flags(inbox, [2], FlagOp.ADD, frozenset({SEEN}))
+    assert await store.expunge(inbox, [3, 1, 99]) == [1, 3]
+    assert await store.expunge(inbox, [1]) == []
+    changes = await store.changes_since(inbox, before)
+    assert [c.uid for c in changes.changed] == [2]
+    assert changes.vanished == [1, 3]
+    assert (await store.get_index(inbox)).uids == [2, 4]
+    # uids are never reused
+    assert (await store.append(inbox, await new_message(store, b"new"))).uid == 5
+
+
+async def test_copy_and_move_keep_bytes_once(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    archive = await store.get_mailbox(account_id, "Archive")
+    assert archive is not None
+    for i in range(3):
+        await store.append(inbox, await new_message(store, b"msg %d" % i, frozenset({"$k"})))
+    blobs_before = await store.blobs.list_ids()
+    copied = await store.copy(inbox, [1, 3], archive.id)
+    assert (copied.source_uids, copied.target_uids) == ([1, 3], [1, 2])
+    assert copied.uidvalidity == archive.uidvalidity
+    assert await store.blobs.list_ids() == blobs_before  # COPY does not duplicate bytes
+    src = await store.get_messages(inbox, [1])
+    dst = await store.get_messages(archive.id, [1])
+    assert dst[0].blob_id == src[0].blob_id and dst[0].flags == {"$k"}
+    assert dst[0].email_id == src[0].email_id  # OBJECTID survives COPY (RFC 8474)
+    moved = await store.move(inbox, [2], archive.id)
+    assert moved.target_uids == [3]
+    assert (await store.get_index(inbox)).uids == [1, 3]
+    assert (await store.get_index(archive.id)).uids == [1, 2, 3]
+    with pytest.raises(Conflict):
+        await store.move(inbox, [1], inbox)
+    # the bytes live until the last message using them is gone
+    await store.expunge(inbox, [1, 3])
+    assert await store.blobs.get(dst[0].blob_id) == b"msg 0"
+    assert (await store.check()).clean
+
+
+async def test_quota_is_enforced(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    await store.set_quota(account_id, 100)
+    await store.append(inbox, await new_message(store, b"x" * 60))
+    with pytest.raises(QuotaExceeded):
+        await store.append(inbox, await new_message(store, b"y" * 60))
+    with pytest.raises(QuotaExceeded):
+        await store.copy(inbox, [1], inbox)
+    assert await store.usage(account_id) == 60
+
+
+async def test_blob_counts_for_resumable_import(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    a = await new_message(store, b"same")
+    await store.append(inbox, a)
+    await store.append(inbox, a)
+    await store.append(inbox, await new_message(store, b"other"))
+    counts = await store.blob_counts(inbox)
+    assert sorted(counts.values()) == [1, 2]
+    assert counts[a.blob_id] == 2
+
+
+async def test_check_finds_orphans_and_missing_blobs(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    await store.append(inbox, await new_message(store, b"kept"))
+    orphan = await store.blobs.put(b"never referenced")
+    report = await store.check()
+    assert report.clean and report.orphaned_blobs == [orphan]
+    repaired = await store.check(repair=True)
+    assert repaired.repaired and not await store.blobs.exists(orphan)
+    (msg,) = await store.get_messages(inbox, [1])
+    await store.blobs.delete(msg.blob_id)
+    report = await store.check()
+    assert not report.clean and report.missing_blobs == [msg.blob_id]
