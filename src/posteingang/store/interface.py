@@ -134,6 +134,13 @@ class Store(Protocol):
     def blobs(self) -> BlobStore: ...
 
     async def close(self) -> None: ...
+    async def listen_external(self) -> None:
+        """Start hearing about commits by other processes or nodes (`serve` calls it).
+
+        They reach subscribers as `Resync` (see hub.py). A no-op where the backend
+        has no other writers.
+        """
+        ...
 
     # -- domains, accounts, aliases -------------------------------------------------
     async def add_domain(self, name: str) -> Domain: ...

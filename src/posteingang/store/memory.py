@@ -86,6 +86,9 @@ class MemoryStore:
     async def close(self) -> None:
         return None
 
+    async def listen_external(self) -> None:
+        return None  # nothing outside this process can write here
+
     # -- helpers ------------------------------------------------------------------
     def _next_modseq(self, account_id: int) -> int:
         value = self._modseq.get(account_id, 0) + 1

@@ -47,6 +47,7 @@ from posteingang.store.model import (
 )
 from posteingang.store.sqlite import accounts as acc
 from posteingang.store.sqlite import messages as msg
+from posteingang.store.sqlite.notify import Listener, Notifier
 from posteingang.store.sqlite.schema import migrate
 from posteingang.store.sqlite.writer import Writer
 
@@ -73,11 +74,15 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 class SqliteStore:
-    def __init__(self, path: Path, blobs: FsBlobStore, hub: Hub, writer: Writer) -> None:
+    def __init__(
+        self, path: Path, blobs: FsBlobStore, hub: Hub, writer: Writer, notifier: Notifier
+    ) -> None:
         self.path = path
         self.blobs = blobs
         self.hub = hub
         self._writer = writer
+        self._notifier = notifier
+        self._listener: Listener | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-reader")
@@ -93,10 +98,26 @@ class SqliteStore:
 
         conn = await asyncio.to_thread(prepare)
         hub = hub or Hub()
-        return cls(path, blobs, hub, Writer(conn, hub))
+        notifier = Notifier(path)
+        return cls(path, blobs, hub, Writer(conn, hub, notifier.committed), notifier)
+
+    async def listen_external(self) -> None:
+        """Receive wake-ups for commits made by other processes (see notify.py)."""
+        if self._listener is not None:
+            return
+        listener = Listener(self.path, self.hub, self._notifier.token)
+        try:
+            listener.start(asyncio.get_running_loop())
+        except OSError:
+            return  # e.g. a socket path over 108 bytes: pushes from other processes are late
+        self._listener = listener
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop(asyncio.get_running_loop())
+            self._listener = None
         await self._writer.close()
+        self._notifier.close()
         self._pool.shutdown(wait=True)
         for conn in self._readers:
             conn.close()

@@ -45,9 +45,15 @@ class _Pending(Generic[T]):
 
 
 class Writer:
-    def __init__(self, conn: sqlite3.Connection, hub: Hub) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        hub: Hub,
+        on_commit: Callable[[list[Change]], None] | None = None,
+    ) -> None:
         self._conn = conn
         self._hub = hub
+        self._on_commit = on_commit
         self._queue: queue.SimpleQueue[_Pending[Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._closed = False
@@ -122,6 +128,13 @@ class Writer:
         self.commits += 1
         for p, (ok, value, changes) in zip(batch, outcomes, strict=True):
             self._resolve(p, ok, value, changes)
+        if self._on_commit is not None:
+            committed = [c for ok, _, changes in outcomes if ok for c in changes]
+            if committed:
+                try:
+                    self._on_commit(committed)
+                except Exception:  # a wake-up must never break the writer
+                    pass
 
     def _resolve(self, p: _Pending[Any], ok: bool, value: Any, changes: list[Change]) -> None:
         hub = self._hub

@@ -1,0 +1,86 @@
+"""Local delivery: turn "message for ADDRESS" into appends, one per receiving account.
+
+Shared by `posteingang deliver` (MTA pipe) and, later, the LMTP/SMTP servers, so
+recipient resolution (accounts, aliases, catch-all, plus-addressing) exists once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from posteingang.delivery.ingest import prepare_message
+from posteingang.store import names
+from posteingang.store.interface import InvalidName, Store
+from posteingang.store.model import Account, AppendResult
+
+
+class UnknownRecipient(Exception):
+    """No account receives mail for this address (SMTP 550 5.1.1, sysexits 67)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Where mail for one envelope address goes."""
+
+    address: str  # as given, normalised
+    accounts: tuple[Account, ...]
+    detail: str | None  # the "+lists" part of alice+lists@, without the delimiter
+
+
+async def resolve_recipient(store: Store, address: str, delimiter: str = "+") -> Recipient:
+    """Resolve an envelope address; raises UnknownRecipient or InvalidName.
+
+    Plus-addressing: when `alice+lists@` has no account or alias of its own, it
+    is delivered as `alice@`, with "lists" as the detail (mailbox hint).
+    """
+    normalised = names.normalize_address(address)
+    accounts = await store.resolve_address(normalised)
+    detail = None
+    if not accounts and delimiter:
+        local, _, domain = normalised.rpartition("@")
+        base, sep, rest = local.partition(delimiter)
+        if sep and base:
+            accounts = await store.resolve_address(f"{base}@{domain}")
+            detail = rest or None
+    if not accounts:
+        raise UnknownRecipient(f"no such user: {normalised}")
+    return Recipient(normalised, tuple(accounts), detail)
+
+
+async def deliver_to_account(
+    store: Store,
+    account: Account,
+    raw: bytes,
+    *,
+    mailbox: str | None = None,
+    flags: frozenset[str] = frozenset(),
+) -> AppendResult:
+    """Append `raw` to `mailbox` (if it exists) else INBOX of `account`."""
+    target = None
+    if mailbox:
+        try:
+            target = await store.get_mailbox(account.id, mailbox)
+        except InvalidName:
+            target = None
+    if target is None:
+        target = await store.get_mailbox(account.id, "INBOX")
+    assert target is not None, "every account has an INBOX"
+    message = await prepare_message(store, raw, flags=flags)
+    return await store.append(target.id, message)
+
+
+async def deliver(
+    store: Store,
+    address: str,
+    raw: bytes,
+    *,
+    mailbox: str | None = None,
+    delimiter: str = "+",
+) -> list[AppendResult]:
+    """Deliver to every account behind `address`; returns one result per account."""
+    recipient = await resolve_recipient(store, address, delimiter)
+    wanted = mailbox or recipient.detail
+    return [
+        await deliver_to_account(store, account, raw, mailbox=wanted)
+        for account in recipient.accounts
+    ]

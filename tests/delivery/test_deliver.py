@@ -1,0 +1,63 @@
+"""Local delivery: recipient resolution, plus-addressing, the parse-once record."""
+
+from __future__ import annotations
+
+import pytest
+
+from posteingang.delivery.deliver import UnknownRecipient, deliver, resolve_recipient
+from posteingang.mime import decode_parsed
+from posteingang.store.interface import Store
+from tests.store.conftest import make_account
+
+MESSAGE = (
+    b"From: Bob <bob@example.org>\r\nTo: alice@example.test\r\nSubject: Hello\r\n"
+    b"Message-ID: <1@example.org>\r\n\r\nHi Alice!\r\n"
+)
+
+
+async def test_delivery_stores_bytes_exactly_and_parses_once(store: Store) -> None:
+    alice = await make_account(store)
+    (result,) = await deliver(store, "Alice@Example.Test", MESSAGE)
+    inbox = await store.get_mailbox(alice, "INBOX")
+    assert inbox is not None and result.mailbox_id == inbox.id
+    (msg,) = await store.get_messages(inbox.id, [result.uid])
+    assert await store.blobs.get(msg.blob_id) == MESSAGE
+    parsed = decode_parsed(await store.get_parsed(msg.blob_id))
+    assert parsed.subject == "Hello"
+    assert parsed.preview.startswith("Hi Alice!")
+
+
+async def test_plus_addressing_picks_existing_mailbox_else_inbox(store: Store) -> None:
+    alice = await make_account(store)
+    lists = await store.create_mailbox(alice, "lists")
+    (r1,) = await deliver(store, "alice+lists@example.test", MESSAGE)
+    (r2,) = await deliver(store, "alice+nothing@example.test", MESSAGE)
+    inbox = await store.get_mailbox(alice, "INBOX")
+    assert r1.mailbox_id == lists.id
+    assert inbox is not None and r2.mailbox_id == inbox.id
+    # another delimiter is configurable
+    recipient = await resolve_recipient(store, "alice-lists@example.test", "-")
+    assert recipient.detail == "lists"
+
+
+async def test_aliases_fan_out_and_unknown_users_fail(store: Store) -> None:
+    await make_account(store, "alice@example.test")
+    await make_account(store, "bob@example.test")
+    await store.add_alias("team@example.test", "alice@example.test")
+    await store.add_alias("team@example.test", "bob@example.test")
+    results = await deliver(store, "team@example.test", MESSAGE)
+    assert len(results) == 2 and results[0].mailbox_id != results[1].mailbox_id
+    with pytest.raises(UnknownRecipient):
+        await deliver(store, "nobody@example.test", MESSAGE)
+    with pytest.raises(UnknownRecipient):
+        await deliver(store, "alice@elsewhere.test", MESSAGE)
+
+
+async def test_zero_byte_and_malformed_messages_are_stored(store: Store) -> None:
+    alice = await make_account(store)
+    for raw in [b"", b"\xff\xfe garbage without headers", b"Subject: =?bad?=\n\n\x00\x01"]:
+        (result,) = await deliver(store, "alice@example.test", raw)
+        (msg,) = await store.get_messages(result.mailbox_id, [result.uid])
+        assert await store.blobs.get(msg.blob_id) == raw
+    assert (await store.mailbox_status(result.mailbox_id)).messages == 3
+    assert alice
