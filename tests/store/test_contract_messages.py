@@ -176,3 +176,22 @@ async def test_check_finds_orphans_and_missing_blobs(store: Store) -> None:
     await store.blobs.delete(msg.blob_id)
     report = await store.check()
     assert not report.clean and report.missing_blobs == [msg.blob_id]
+
+
+async def test_dedupe_makes_a_retried_delivery_idempotent(store: Store) -> None:
+    from dataclasses import replace
+
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    msg = replace(await new_message(store, b"retried"), dedupe_seconds=3600)
+    first = await store.append(inbox, msg)
+    again = await store.append(inbox, msg)
+    assert again.uid == first.uid
+    assert (await store.get_index(inbox)).uids == [first.uid]
+    # without the window (IMAP APPEND, COPY), identical bytes are a second message
+    plain = await store.append(inbox, replace(msg, dedupe_seconds=None))
+    assert plain.uid != first.uid
+    # in a batch, the duplicate is reported and the fresh one stored
+    other = replace(await new_message(store, b"fresh"), dedupe_seconds=3600)
+    batch = await store.append_many(inbox, [msg, other])
+    assert batch[0].uid == plain.uid and batch[1].uid == plain.uid + 1

@@ -6,12 +6,15 @@ recipient resolution (accounts, aliases, catch-all, plus-addressing) exists once
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from posteingang.delivery.ingest import prepare_message
 from posteingang.store import names
 from posteingang.store.interface import InvalidName, Store
 from posteingang.store.model import Account, AppendResult
+
+# How long a byte-identical delivery counts as a retry of an earlier one.
+DEDUPE_SECONDS = 24 * 3600
 
 
 class UnknownRecipient(Exception):
@@ -54,8 +57,13 @@ async def deliver_to_account(
     *,
     mailbox: str | None = None,
     flags: frozenset[str] = frozenset(),
+    dedupe_seconds: int | None = DEDUPE_SECONDS,
 ) -> AppendResult:
-    """Append `raw` to `mailbox` (if it exists) else INBOX of `account`."""
+    """Append `raw` to `mailbox` (if it exists) else INBOX of `account`.
+
+    Idempotent for `dedupe_seconds` (see `NewMessage.dedupe_seconds`): a sender
+    retrying a delivery whose acknowledgement was lost gets no second copy.
+    """
     target = None
     if mailbox:
         try:
@@ -66,6 +74,8 @@ async def deliver_to_account(
         target = await store.get_mailbox(account.id, "INBOX")
     assert target is not None, "every account has an INBOX"
     message = await prepare_message(store, raw, flags=flags)
+    if dedupe_seconds:
+        message = replace(message, dedupe_seconds=dedupe_seconds)
     return await store.append(target.id, message)
 
 

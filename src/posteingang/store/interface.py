@@ -34,6 +34,7 @@ from posteingang.store.model import (
     MailboxIndex,
     MailboxStatus,
     Message,
+    Pop3View,
     SpecialUse,
 )
 
@@ -69,6 +70,13 @@ class NewMessage:
     `parsed` is the encoded parse-once record from `posteingang.mime` (opaque to
     the store). `uid` is only set by import, to keep a source's UIDs; it must be
     >= the mailbox's uidnext.
+
+    `dedupe_seconds` makes delivery idempotent: if the mailbox already holds a
+    message with the same bytes saved within that many seconds, the append
+    returns that message instead of storing a second copy. A sender that retries
+    after a crash ate its acknowledgement (the row committed, the reply never
+    left) then gets exactly one copy. Byte-identical resends are retries: a real
+    second sending differs at least in its trace headers.
     """
 
     blob_id: str
@@ -77,6 +85,7 @@ class NewMessage:
     flags: frozenset[str]
     internal_date: datetime
     uid: int | None = None
+    dedupe_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +266,33 @@ class Store(Protocol):
         ...
 
     async def account_modseq(self, account_id: int) -> int: ...
+
+    # -- POP3 per-client state --------------------------------------------------------
+    async def pop3_view(self, mailbox_id: int, device_id: int | None) -> Pop3View:
+        """This client's retrievals and hidden messages (device_id None: password login)."""
+        ...
+
+    async def pop3_record(
+        self,
+        mailbox_id: int,
+        device_id: int | None,
+        *,
+        retrieved: Sequence[int] = (),
+        hidden: Sequence[int] = (),
+        at: datetime | None = None,
+    ) -> None:
+        """Remember retrievals (first time only) and hides for this client."""
+        ...
+
+    async def pop3_retrieved_before(self, mailbox_id: int, cutoff: datetime) -> list[int]:
+        """Uids some POP3 client first retrieved before `cutoff` (retention), ascending."""
+        ...
+
+    async def set_pop3_uidls(self, mailbox_id: int, uidls: dict[int, str]) -> None:
+        """Keep UIDLs a migrated mailbox's clients already know (import)."""
+        ...
+
+    async def get_pop3_uidls(self, mailbox_id: int) -> dict[int, str]: ...
 
     # -- maintenance ---------------------------------------------------------------
     async def check(self, repair: bool = False) -> IntegrityReport: ...

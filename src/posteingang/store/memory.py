@@ -44,6 +44,7 @@ from posteingang.store.model import (
     MailboxIndex,
     MailboxStatus,
     Message,
+    Pop3View,
     SpecialUse,
     canonical_flags,
 )
@@ -80,6 +81,9 @@ class MemoryStore:
         self._parsed: dict[str, bytes] = {}
         self._modseq: dict[int, int] = {}
         self._refs: dict[str, int] = {}  # blob id -> messages using it
+        # (mailbox, device or 0) -> uid -> [retrieved_at | None, hidden]
+        self._pop3: dict[tuple[int, int], dict[int, list[object]]] = {}
+        self._uidls: dict[int, dict[int, str]] = {}
         self._ids = itertools.count(1)
         self._uidvalidity = int(time.time())
 
@@ -439,6 +443,22 @@ class MemoryStore:
     ) -> list[AppendResult]:
         box = self._box(mailbox_id)
         account_id = box.mailbox.account_id
+        now_ts = datetime.now(UTC).timestamp()
+        found: dict[int, AppendResult] = {}
+        for i, m in enumerate(messages):
+            if m.dedupe_seconds is None:
+                continue
+            for old in sorted(box.messages.values(), key=lambda x: -x.uid):
+                recent = old.save_date.timestamp() >= now_ts - m.dedupe_seconds
+                if old.blob_id == m.blob_id and recent:
+                    found[i] = AppendResult(
+                        mailbox_id, box.mailbox.uidvalidity, old.uid, old.modseq
+                    )
+                    break
+        if found:
+            fresh = [m for i, m in enumerate(messages) if i not in found]
+            stored = iter(await self.append_many(mailbox_id, fresh) if fresh else [])
+            return [found[i] if i in found else next(stored) for i in range(len(messages))]
         self._check_quota(account_id, sum(m.size for m in messages))
         uidnext = box.mailbox.uidnext
         for m in messages:
@@ -558,6 +578,10 @@ class MemoryStore:
         for uid in uids:
             self._unref(box.messages.pop(uid).blob_id)
             box.expunged[uid] = modseq
+            self._uidls.get(box.mailbox.id, {}).pop(uid, None)
+            for (mailbox_id, _), state in self._pop3.items():
+                if mailbox_id == box.mailbox.id:
+                    state.pop(uid, None)
         self._set_box(box, highestmodseq=modseq)
 
     def _unref(self, blob_id: str) -> None:
@@ -635,6 +659,50 @@ class MemoryStore:
 
     async def account_modseq(self, account_id: int) -> int:
         return self._modseq.get(account_id, 0)
+
+    # -- POP3 per-client state --------------------------------------------------------
+    async def pop3_view(self, mailbox_id: int, device_id: int | None) -> Pop3View:
+        state = self._pop3.get((mailbox_id, device_id or 0), {})
+        retrieved = {u: v[0] for u, v in state.items() if isinstance(v[0], datetime)}
+        return Pop3View(retrieved, frozenset(u for u, v in state.items() if v[1]))
+
+    async def pop3_record(
+        self,
+        mailbox_id: int,
+        device_id: int | None,
+        *,
+        retrieved: Sequence[int] = (),
+        hidden: Sequence[int] = (),
+        at: datetime | None = None,
+    ) -> None:
+        box = self._box(mailbox_id)
+        state = self._pop3.setdefault((mailbox_id, device_id or 0), {})
+        when = at or datetime.now(UTC)
+        for uid in retrieved:
+            if uid in box.messages:
+                entry = state.setdefault(uid, [None, False])
+                if entry[0] is None:
+                    entry[0] = when
+        for uid in hidden:
+            if uid in box.messages:
+                state.setdefault(uid, [None, False])[1] = True
+
+    async def pop3_retrieved_before(self, mailbox_id: int, cutoff: datetime) -> list[int]:
+        first: dict[int, datetime] = {}
+        for (mid, _), state in self._pop3.items():
+            if mid != mailbox_id:
+                continue
+            for uid, (at, _hidden) in state.items():
+                if isinstance(at, datetime) and (uid not in first or at < first[uid]):
+                    first[uid] = at
+        return sorted(u for u, at in first.items() if at < cutoff)
+
+    async def set_pop3_uidls(self, mailbox_id: int, uidls: dict[int, str]) -> None:
+        self._box(mailbox_id)
+        self._uidls.setdefault(mailbox_id, {}).update(uidls)
+
+    async def get_pop3_uidls(self, mailbox_id: int) -> dict[int, str]:
+        return dict(self._uidls.get(mailbox_id, {}))
 
     async def check(self, repair: bool = False) -> IntegrityReport:
         referenced = {m.blob_id for b in self._boxes.values() for m in b.messages.values()}

@@ -261,3 +261,16 @@ class LoginRecord:
     address: str
     client_id: str | None
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Pop3View:
+    """What one POP3 client (an account login or one device) has done in a mailbox.
+
+    `retrieved` maps uid -> when this client first retrieved it (RETR/TOP of the
+    whole message); `hidden` are uids this client deleted under the `hide`
+    policy: gone from its maildrop, still there for IMAP, webmail and others.
+    """
+
+    retrieved: dict[int, datetime]
+    hidden: frozenset[int]

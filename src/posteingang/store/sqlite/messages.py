@@ -39,6 +39,7 @@ from posteingang.store.model import (
     canonical_flags,
     flags_to_bits,
 )
+from posteingang.store.sqlite import pop3
 
 _MAILBOX_COLUMNS = (
     "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed"
@@ -179,6 +180,7 @@ def delete_mailbox(
         raise Conflict("INBOX cannot be deleted")
     modseq = _next_modseq(conn, account_id)
     _drop_messages(conn, "mailbox_id = ?", (mailbox.id,))
+    pop3.forget(conn, mailbox.id, None)
     conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox.id,))
     conn.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox.id,))
     return None, [Change(account_id, mailbox.id, modseq, ChangeKind.MAILBOX_DELETE)]
@@ -279,6 +281,24 @@ def append_messages(
     if not messages:
         return [], []
     account_id = mailbox.account_id
+    results_by_index: dict[int, AppendResult] = {}
+    for i, m in enumerate(messages):
+        if m.dedupe_seconds is not None:
+            row = conn.execute(
+                "SELECT uid, modseq FROM messages WHERE mailbox_id = ? AND blob_id = ?"
+                " AND save_date >= ? ORDER BY uid DESC LIMIT 1",
+                (mailbox_id, m.blob_id, int(time.time()) - m.dedupe_seconds),
+            ).fetchone()
+            if row is not None:
+                results_by_index[i] = AppendResult(mailbox_id, mailbox.uidvalidity, row[0], row[1])
+    if results_by_index:
+        fresh = [m for i, m in enumerate(messages) if i not in results_by_index]
+        stored, changes = append_messages(conn, mailbox_id, fresh) if fresh else ([], [])
+        it = iter(stored)
+        merged = [
+            results_by_index[i] if i in results_by_index else next(it) for i in range(len(messages))
+        ]
+        return merged, changes
     _check_quota(conn, account_id, sum(m.size for m in messages))
     modseq = _next_modseq(conn, account_id)
     now = int(time.time())
@@ -428,6 +448,7 @@ def _remove(conn: sqlite3.Connection, mailbox_id: int, uids: list[int], modseq: 
     for chunk in _chunks(uids):
         marks = ",".join("?" * len(chunk))
         _drop_messages(conn, f"mailbox_id = ? AND uid IN ({marks})", (mailbox_id, *chunk))
+    pop3.forget(conn, mailbox_id, uids)
     conn.executemany(
         "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
         [(mailbox_id, uid, modseq) for uid in uids],

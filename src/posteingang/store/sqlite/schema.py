@@ -105,6 +105,23 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX logins_account ON logins (account_id, at);
     """,
+    # 3: POP3 per-device views and imported UIDLs
+    """
+    CREATE TABLE pop3_state (
+        mailbox_id INTEGER NOT NULL,
+        device_key INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        retrieved_at INTEGER,
+        hidden INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (mailbox_id, device_key, uid)
+    ) WITHOUT ROWID;
+    CREATE TABLE pop3_uidl (
+        mailbox_id INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        uidl TEXT NOT NULL,
+        PRIMARY KEY (mailbox_id, uid)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

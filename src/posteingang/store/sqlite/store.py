@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,10 +44,12 @@ from posteingang.store.model import (
     MailboxIndex,
     MailboxStatus,
     Message,
+    Pop3View,
     SpecialUse,
 )
 from posteingang.store.sqlite import accounts as acc
 from posteingang.store.sqlite import messages as msg
+from posteingang.store.sqlite import pop3
 from posteingang.store.sqlite.notify import Listener, Notifier
 from posteingang.store.sqlite.schema import migrate
 from posteingang.store.sqlite.writer import Writer
@@ -209,6 +212,7 @@ class SqliteStore:
             boxes = msg.list_mailboxes(conn, account.id)
             for box in boxes:
                 msg._drop_messages(conn, "mailbox_id = ?", (box.id,))
+                pop3.forget(conn, box.id, None)
                 conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (box.id,))
             conn.execute("DELETE FROM mailboxes WHERE account_id = ?", (account.id,))
             conn.execute("DELETE FROM aliases WHERE target = ?", (address,))
@@ -389,6 +393,31 @@ class SqliteStore:
             return int(row[0]) if row else 0
 
         return await self._read(fetch)
+
+    # -- POP3 per-client state --------------------------------------------------------
+    async def pop3_view(self, mailbox_id: int, device_id: int | None) -> Pop3View:
+        return await self._read(lambda c: pop3.view(c, mailbox_id, device_id))
+
+    async def pop3_record(
+        self,
+        mailbox_id: int,
+        device_id: int | None,
+        *,
+        retrieved: Sequence[int] = (),
+        hidden: Sequence[int] = (),
+        at: datetime | None = None,
+    ) -> None:
+        when = at or datetime.now(UTC)
+        await self._write(lambda c: pop3.record(c, mailbox_id, device_id, retrieved, hidden, when))
+
+    async def pop3_retrieved_before(self, mailbox_id: int, cutoff: datetime) -> list[int]:
+        return await self._read(lambda c: pop3.retrieved_before(c, mailbox_id, cutoff))
+
+    async def set_pop3_uidls(self, mailbox_id: int, uidls: dict[int, str]) -> None:
+        await self._write(lambda c: pop3.set_uidls(c, mailbox_id, uidls))
+
+    async def get_pop3_uidls(self, mailbox_id: int) -> dict[int, str]:
+        return await self._read(lambda c: pop3.get_uidls(c, mailbox_id))
 
     # -- maintenance -------------------------------------------------------------------
     async def gc_blobs(self, grace_seconds: int = BLOB_GC_GRACE_SECONDS) -> list[str]:
