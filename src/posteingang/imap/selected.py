@@ -1,0 +1,211 @@
+"""The selected mailbox as one IMAP session sees it: sequence numbers, flags, pending news.
+
+Theory of operation
+-------------------
+The store is the one truth; this object is a *view* of one mailbox that a
+session has told its client about. Message sequence numbers exist only here:
+seq n is the n-th uid in `uids` (ascending). The view changes only when the
+protocol lets the session tell the client (DESIGN.md invariant 4):
+
+- Changes from anywhere (this session, other IMAP sessions, POP3, delivery,
+  webmail) arrive as `note_*` calls, fed from the change feed. They are queued,
+  not applied.
+- `flush(expunge_allowed=...)` applies the queue and returns the untagged
+  updates to send, in an order whose sequence numbers are right for a client
+  that processes them one by one: EXPUNGE first (each with the number valid
+  at that moment), then EXISTS, then FETCH (FLAGS).
+- RFC 9051 §7.5.1 / RFC 3501 §7.4.1: no EXPUNGE while responding to FETCH,
+  STORE or SEARCH (the sequence numbers in their arguments and replies must
+  keep meaning what the client thinks). The session calls
+  `flush(expunge_allowed=False)` then: EXISTS and FLAGS go out, expunges stay
+  queued, and the messages stay addressable (a FETCH of one gets its data or,
+  once the bytes are gone, a NO with EXPUNGEISSUED).
+- Duplicates are harmless: a change this session made itself is applied when
+  the session reports it (`note_flags` with the modseq the store returned), and
+  the same change arriving again from the feed carries no newer modseq, so
+  nothing is sent twice.
+
+With QRESYNC enabled (RFC 7162 §3.2.10) expunges are reported as one VANISHED
+with uids instead of EXPUNGE per sequence number; `flush` does that when
+`vanished=True`. The view also tracks `highestmodseq` for CONDSTORE.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Exists:
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Expunge:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Vanished:
+    uids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FlagsChanged:
+    seq: int
+    uid: int
+    flags: frozenset[str]
+    modseq: int
+
+
+Update = Exists | Expunge | Vanished | FlagsChanged
+
+
+class SelectedMailbox:
+    def __init__(
+        self,
+        mailbox_id: int,
+        uidvalidity: int,
+        uids: Sequence[int],
+        flags: Sequence[frozenset[str]],
+        modseqs: Sequence[int],
+        highestmodseq: int,
+        *,
+        readonly: bool = False,
+    ) -> None:
+        self.mailbox_id = mailbox_id
+        self.uidvalidity = uidvalidity
+        self.readonly = readonly
+        self.uids: list[int] = list(uids)
+        self.flags: dict[int, frozenset[str]] = dict(zip(uids, flags, strict=True))
+        self.modseqs: dict[int, int] = dict(zip(uids, modseqs, strict=True))
+        self.highestmodseq = highestmodseq
+        # pending news, applied by flush()
+        self._new: set[int] = set()
+        self._gone: set[int] = set()
+        self._flag_news: dict[int, tuple[frozenset[str], int]] = {}
+
+    # -- lookups ------------------------------------------------------------------------
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    @property
+    def max_uid(self) -> int:
+        return self.uids[-1] if self.uids else 0
+
+    def uid_of(self, seq: int) -> int:
+        """The uid of sequence number `seq` (1-based); IndexError when out of range."""
+        if seq < 1:
+            raise IndexError(seq)
+        return self.uids[seq - 1]
+
+    def seq_of(self, uid: int) -> int | None:
+        i = bisect.bisect_left(self.uids, uid)
+        if i < len(self.uids) and self.uids[i] == uid:
+            return i + 1
+        return None
+
+    def uids_in_range(self, low: int, high: int) -> list[int]:
+        """Uids in the view with low <= uid <= high, ascending."""
+        lo = bisect.bisect_left(self.uids, low)
+        hi = bisect.bisect_right(self.uids, high)
+        return self.uids[lo:hi]
+
+    def is_expunge_pending(self, uid: int) -> bool:
+        return uid in self._gone
+
+    def has_pending(self) -> bool:
+        return bool(self._new or self._gone or self._flag_news)
+
+    # -- news (from the change feed or from this session's own commands) ---------------
+    def note_appended(self, uids: Iterable[int], modseq: int) -> None:
+        for uid in uids:
+            if uid > self.max_uid and uid not in self._gone:
+                self._new.add(uid)
+        self.highestmodseq = max(self.highestmodseq, modseq)
+
+    def note_flags(self, uid: int, flags: frozenset[str], modseq: int) -> None:
+        known = self.modseqs.get(uid)
+        pending = self._flag_news.get(uid)
+        if known is not None and modseq <= known:
+            return
+        if pending is not None and modseq <= pending[1]:
+            return
+        if uid in self.flags or uid in self._new:
+            self._flag_news[uid] = (flags, modseq)
+        self.highestmodseq = max(self.highestmodseq, modseq)
+
+    def note_expunged(self, uids: Iterable[int], modseq: int) -> None:
+        for uid in uids:
+            if uid in self._new:
+                self._new.discard(uid)
+                self._flag_news.pop(uid, None)
+            elif uid in self.flags:
+                self._gone.add(uid)
+        self.highestmodseq = max(self.highestmodseq, modseq)
+
+    def accept_own_flags(self, uid: int, flags: frozenset[str], modseq: int) -> None:
+        """Apply a flag change this session made; it reports it itself (STORE replies)."""
+        if uid in self.flags:
+            self.flags[uid] = flags
+            self.modseqs[uid] = modseq
+            pending = self._flag_news.get(uid)
+            if pending is not None and pending[1] <= modseq:
+                del self._flag_news[uid]
+        self.highestmodseq = max(self.highestmodseq, modseq)
+
+    # -- telling the client -----------------------------------------------------------
+    def flush(self, *, expunge_allowed: bool, vanished: bool = False) -> list[Update]:
+        out: list[Update] = []
+        if expunge_allowed and self._gone:
+            gone = sorted(self._gone)
+            self._gone.clear()
+            if vanished:
+                out.append(Vanished(tuple(gone)))
+                self._remove(gone)
+            else:
+                # Highest sequence number first: each EXPUNGE n is then valid as sent,
+                # and the numbers of the remaining expunges do not shift (RFC 9051 §7.5.1).
+                for uid in reversed(gone):
+                    seq = self.seq_of(uid)
+                    if seq is not None:
+                        out.append(Expunge(seq))
+                self._remove(gone)
+        if self._new:
+            fresh = sorted(self._new)
+            self._new.clear()
+            for uid in fresh:
+                self.uids.append(uid)
+                self.flags[uid] = frozenset()
+                self.modseqs[uid] = 0
+            out.append(Exists(len(self.uids)))
+        if self._flag_news:
+            news = sorted(self._flag_news.items())
+            self._flag_news.clear()
+            for uid, (flags, modseq) in news:
+                if uid not in self.flags:
+                    continue
+                self.flags[uid] = flags
+                self.modseqs[uid] = modseq
+                seq = self.seq_of(uid)
+                if seq is not None:
+                    out.append(FlagsChanged(seq, uid, flags, modseq))
+        return out
+
+    def _remove(self, gone: list[int]) -> None:
+        dead = set(gone)
+        self.uids = [u for u in self.uids if u not in dead]
+        for uid in gone:
+            self.flags.pop(uid, None)
+            self.modseqs.pop(uid, None)
+            self._flag_news.pop(uid, None)
+
+    def apply_own_expunge(self, uids: Iterable[int], *, vanished: bool = False) -> list[Update]:
+        """This session's EXPUNGE/MOVE: tell the client now (plus any queued expunges)."""
+        for uid in uids:
+            if uid in self.flags:
+                self._gone.add(uid)
+        return self.flush(expunge_allowed=True, vanished=vanished)
