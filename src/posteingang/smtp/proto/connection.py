@@ -1,0 +1,648 @@
+"""The sans-I/O SMTP/LMTP server connection: bytes in, events out, replies to bytes.
+
+Theory of operation
+-------------------
+The shell feeds whatever it read with :meth:`SMTPConnection.receive_data`
+(``b""`` for EOF) and then calls :meth:`next_event` until it returns
+:class:`NeedData` or :class:`ConnectionClosed`; then it writes
+:meth:`data_to_send`.  Because the shell writes only when the input runs
+dry, the replies to a pipelined group leave in one batch (RFC 2920 §3.2).
+
+Events that are *requests* (see :mod:`.events`) must be answered with one of
+the ``accept_*``/``reject_*`` methods before :meth:`next_event` may be called
+again; until then the core reads nothing further.  This is what keeps replies
+in command order under pipelining, and lets the answer to MAIL decide how the
+pipelined RCPT after it is treated.
+
+The core answers protocol mistakes itself (out of sequence 503 5.5.1, unknown
+500 5.5.2, syntax 501 5.5.4, unknown parameter 555 5.5.4, …) and reports them
+as :class:`ProtocolError` events; after ``Limits.max_errors`` of them it says
+421 and closes.  Which commands are valid in which state is the table
+``_ALLOWED`` below.
+
+Mistakes of the *application* (answering when nothing is asked, answering the
+wrong request) raise :class:`LocalProtocolError`.
+
+This module must never touch sockets, clocks, files or the store.  The
+message body streams through as :class:`DataChunk` events; nothing here ever
+holds a whole message.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Sequence
+
+from . import commands as c
+from .buffer import ReceiveBuffer
+from .envelope import check_mail, check_rcpt
+from .events import (
+    BdatChunk,
+    ConnectionClosed,
+    DataAborted,
+    DataEnd,
+    DataStart,
+    Ehlo,
+    Event,
+    Helo,
+    Lhlo,
+    MailFrom,
+    NeedData,
+    Noop,
+    ProtocolError,
+    Quit,
+    RcptTo,
+    Reset,
+    StartTLSRequested,
+    Vrfy,
+)
+from .limits import Limits
+from .replies import LocalProtocolError, Reply
+from .transfer import TOO_BIG, MessageTransfer
+
+__all__ = ["SMTPConnection", "State"]
+
+
+class State(enum.Enum):
+    GREETING = enum.auto()  # waiting for the application to greet or refuse
+    REFUSED = enum.auto()  # 554 greeting sent; only QUIT is served (RFC 5321 §3.1)
+    CONNECTED = enum.auto()  # greeted; waiting for HELO/EHLO/LHLO
+    READY = enum.auto()  # HELO done, no mail transaction
+    MAIL = enum.auto()  # MAIL accepted, no recipient accepted yet
+    RCPT = enum.auto()  # at least one recipient accepted
+    DATA = enum.auto()  # reading the dot-stuffed message after DATA
+    BDAT = enum.auto()  # reading the octets of one BDAT chunk
+    BDAT_MORE = enum.auto()  # between the chunks of a BDAT transaction
+    TLS_HANDSHAKE = enum.auto()  # STARTTLS accepted; the shell is upgrading
+    CLOSED = enum.auto()
+
+
+_ANY_COMMAND_STATE = frozenset(
+    {State.CONNECTED, State.READY, State.MAIL, State.RCPT, State.BDAT_MORE}
+)
+_IN_TRANSACTION = frozenset({State.MAIL, State.RCPT, State.DATA, State.BDAT, State.BDAT_MORE})
+
+# (command, state) -> allowed.  Anything not listed is a sequence error.
+# HELO/EHLO/LHLO, BDAT and STARTTLS have further rules in their handlers
+# (LMTP vs SMTP greeting, BDAT chunks that must be read even when refused,
+# STARTTLS only when offered and after EHLO).
+_ALLOWED: dict[type[c.Command], frozenset[State]] = {
+    c.HeloCommand: _ANY_COMMAND_STATE,  # RFC 5321 §4.1.4: HELO/EHLO may be repeated
+    c.MailCommand: frozenset({State.READY}),
+    c.RcptCommand: frozenset({State.MAIL, State.RCPT}),
+    c.DataCommand: frozenset({State.RCPT}),
+    c.BdatCommand: frozenset({State.RCPT, State.BDAT_MORE}),
+    c.StartTLSCommand: frozenset({State.READY}),
+    c.RsetCommand: _ANY_COMMAND_STATE,
+    c.NoopCommand: _ANY_COMMAND_STATE,
+    c.QuitCommand: _ANY_COMMAND_STATE | {State.REFUSED},
+    c.VrfyCommand: _ANY_COMMAND_STATE,
+    c.HelpCommand: _ANY_COMMAND_STATE,
+    c.UnimplementedCommand: _ANY_COMMAND_STATE,
+}
+
+# Replies the core sends on its own.
+_OK = Reply(250, "2.0.0", "OK")
+_BYE = Reply(221, "2.0.0", "Bye")
+_START_MAIL = Reply(354, None, "End data with <CR><LF>.<CR><LF>")
+_READY_FOR_TLS = Reply(220, "2.0.0", "Ready to start TLS")
+_LINE_TOO_LONG = Reply(500, "5.5.2", "Line too long")
+_BARE_CR_COMMAND = Reply(500, "5.5.2", "Bare CR in command line")
+_TOO_MANY_ERRORS = Reply(421, "4.7.0", "Too many errors, closing connection")
+_NO_VALID_RECIPIENTS = Reply(554, "5.5.1", "No valid recipients")
+_VRFY = Reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery")
+_HELP = Reply(214, "2.0.0", "See RFC 5321")
+# Replies counted towards Limits.max_errors: the client got the protocol wrong.
+# (Not 452/552/553/554: a big mailing list must not be disconnected.)
+_ERROR_CODES = frozenset({500, 501, 502, 503, 504, 555})
+
+
+def _sequence(text: str) -> Reply:
+    return Reply(503, "5.5.1", text)
+
+
+class SMTPConnection:
+    """One SMTP or LMTP server connection, as a pure state machine.
+
+    ``hostname`` is our name in the greeting and EHLO reply.  ``starttls``
+    says the shell can do STARTTLS (advertised until TLS is active);
+    ``tls_active`` is for implicit-TLS listeners.
+    """
+
+    def __init__(
+        self,
+        *,
+        lmtp: bool = False,
+        hostname: str,
+        limits: Limits | None = None,
+        starttls: bool = False,
+        tls_active: bool = False,
+    ) -> None:
+        Reply(250, None, hostname)  # validates: no line breaks in our own name
+        self.lmtp = lmtp
+        self.hostname = hostname
+        self.limits = limits or Limits()
+        self.starttls_offered = starttls
+        self.tls_active = tls_active
+        self.state = State.GREETING
+        self.client_domain: str | None = None
+        self.esmtp = False
+        self._buffer = ReceiveBuffer()
+        self._out = bytearray()
+        self._events: deque[Event] = deque()
+        self._awaiting: object | None = None  # the request waiting for an answer
+        self._eof = False
+        self._discarding_line = False  # inside an over-long command line
+        self._line_too_long = False  # an over-long line ended; 500 is due
+        self._errors = 0
+        self._recipients = 0
+        self._smtputf8 = False
+        self._transfer = MessageTransfer(self.limits)
+        self._bdat_size = 0
+        self._bdat_last = False
+        self._bdat_resume = State.READY  # the state a refused chunk returns to
+        self._bdat_reply: Reply | None = None  # set: the chunk is dropped, then this is sent
+
+    # ------------------------------------------------------------------ input
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    @property
+    def recipient_count(self) -> int:
+        """Recipients accepted in the current transaction (LMTP replies this many at the end)."""
+        return self._recipients
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the client; ``b""`` means the client closed its side."""
+        if self.state is State.CLOSED:
+            return
+        if self.state is State.TLS_HANDSHAKE:
+            raise LocalProtocolError("no plaintext may be fed between STARTTLS and the handshake")
+        if not data:
+            self._eof = True
+            return
+        if self._discarding_line:
+            # Drop an over-long command line as it arrives, keeping only what
+            # follows its end: a 1 MB line is never held in memory.
+            i = data.find(b"\n")
+            if i < 0:
+                return
+            self._discarding_line = False
+            self._line_too_long = True
+            data = data[i + 1 :]
+        self._buffer.append(data)
+
+    def data_to_send(self) -> bytes:
+        """The replies queued so far, in order; empties the queue."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def next_event(self) -> Event:
+        """The next event; :class:`NeedData` when more input is needed."""
+        if self._awaiting is not None:
+            name = type(self._awaiting).__name__
+            raise LocalProtocolError(f"answer the pending {name} first")
+        if self._events:
+            return self._pop()
+        if self.state is State.GREETING:
+            raise LocalProtocolError("call accept_connection() or refuse_connection() first")
+        while True:
+            if self.state is State.CLOSED:
+                return ConnectionClosed()
+            if self.state is State.TLS_HANDSHAKE:
+                return NeedData()
+            progressed = self._step()
+            if self._events:
+                return self._pop()
+            if not progressed:
+                if self._eof:
+                    self._close()
+                    continue
+                return NeedData()
+
+    def _pop(self) -> Event:
+        event = self._events.popleft()
+        if isinstance(event, _REQUESTS):
+            self._awaiting = event
+        return event
+
+    # ------------------------------------------------------------- the reader
+
+    def _step(self) -> bool:
+        """Process some input; queue events.  False when nothing could be done."""
+        if self.state is State.DATA:
+            return self._step_data()
+        if self.state is State.BDAT:
+            return self._step_bdat()
+        if self._line_too_long:
+            self._line_too_long = False
+            self._refuse(_LINE_TOO_LONG)
+            return True
+        if self._discarding_line:
+            return False
+        line = self._buffer.take_line()
+        if line is None:
+            if len(self._buffer) >= self.limits.max_command_line:
+                # RFC 5321 §4.5.3.1.4: 500 for a line too long.  The reply
+                # waits for the line's end so replies stay in step.
+                self._buffer.clear()
+                self._discarding_line = True
+            return False
+        if len(line) > self.limits.max_command_line:
+            self._refuse(_LINE_TOO_LONG)
+            return True
+        # RFC 5321 §2.3.8 wants CRLF; a bare-LF command line is accepted (it
+        # cannot smuggle anything: its reply goes back to the same client).
+        line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+        if b"\r" in line:
+            self._refuse(_BARE_CR_COMMAND)
+            return True
+        try:
+            command = c.parse_command(line)
+        except c.CommandError as exc:
+            self._refuse(exc.reply)
+            return True
+        self._dispatch(command)
+        return True
+
+    def _step_data(self) -> bool:
+        if not len(self._buffer):
+            return False
+        outcome = self._transfer.read_data(self._buffer, self._events)
+        if isinstance(outcome, Reply):
+            self._abort_message(outcome, per_recipient=True)
+        elif outcome is not None:
+            self.state = State.RCPT  # until the DataEnd answer
+            self._events.append(outcome)
+        return True
+
+    def _step_bdat(self) -> bool:
+        complete = self._transfer.read_chunk(self._buffer, self._events)
+        if not complete:
+            return complete is not None
+        # The chunk is complete (RFC 3030 §2: the reply follows the octets).
+        reply = self._bdat_reply
+        if reply is not None:
+            self._bdat_reply = None
+            if reply is TOO_BIG:
+                self._abort_message(reply, per_recipient=self._bdat_last)
+            else:
+                self.state = self._bdat_resume
+                self._refuse(reply)
+        elif self._bdat_last:
+            self.state = State.RCPT  # until the DataEnd answer
+            self._events.append(self._transfer.chunks_end())
+        else:
+            self.state = State.BDAT_MORE
+            self._send(Reply(250, "2.0.0", f"{self._bdat_size} octets received"))
+        return True
+
+    # ------------------------------------------------------------- commands
+
+    def _dispatch(self, command: c.Command) -> None:
+        if self.state is State.REFUSED and not isinstance(command, c.QuitCommand):
+            # RFC 5321 §3.1: after a 554 greeting, 503 to everything but QUIT.
+            self._refuse(_sequence("No SMTP service here"))
+            return
+        if isinstance(command, c.UnimplementedCommand):
+            self._refuse(c.NOT_IMPLEMENTED)
+            return
+        if isinstance(command, c.HeloCommand):
+            self._on_helo(command)
+            return
+        if isinstance(command, c.BdatCommand):
+            self._on_bdat(command)
+            return
+        if isinstance(command, c.StartTLSCommand):
+            self._on_starttls()
+            return
+        if self.state not in _ALLOWED[type(command)]:
+            self._refuse_out_of_sequence(command)
+            return
+        if isinstance(command, c.MailCommand):
+            self._on_mail(command)
+        elif isinstance(command, c.RcptCommand):
+            self._on_rcpt(command)
+        elif isinstance(command, c.DataCommand):
+            self._events.append(DataStart())
+        elif isinstance(command, c.RsetCommand):
+            self._clear_transaction()
+            self._send(_OK)
+            self._events.append(Reset())
+        elif isinstance(command, c.NoopCommand):
+            self._send(_OK)
+            self._events.append(Noop())
+        elif isinstance(command, c.QuitCommand):
+            self._send(_BYE)
+            self._events.append(Quit())
+            self.state = State.CLOSED
+        elif isinstance(command, c.VrfyCommand):
+            # RFC 5321 §3.5.3: 252 when we will not verify (user enumeration).
+            self._send(_VRFY)
+            self._events.append(Vrfy(command.argument))
+        else:
+            self._send(_HELP)
+
+    def _refuse_out_of_sequence(self, command: c.Command) -> None:
+        state = self.state
+        hello = "LHLO" if self.lmtp else "EHLO/HELO"
+        if state is State.CONNECTED:
+            self._refuse(_sequence(f"Send {hello} first"))
+        elif isinstance(command, c.MailCommand):
+            self._refuse(_sequence("Nested MAIL command"))
+        elif isinstance(command, c.RcptCommand):
+            self._refuse(_sequence("Need MAIL before RCPT"))
+        elif isinstance(command, c.DataCommand):
+            if state is State.MAIL:
+                self._refuse(_NO_VALID_RECIPIENTS)
+            elif state is State.BDAT_MORE:
+                # RFC 3030 §2: DATA after BDAT in one transaction is a 503,
+                # and the transaction is then void.
+                self._abort_message(_sequence("DATA not allowed after BDAT"), per_recipient=False)
+            else:
+                self._refuse(_sequence("Need MAIL and RCPT before DATA"))
+        else:  # pragma: no cover - every other command is allowed in all command states
+            self._refuse(_sequence("Bad sequence of commands"))
+
+    def _on_helo(self, command: c.HeloCommand) -> None:
+        if (command.verb == "LHLO") != self.lmtp:
+            expected = "LHLO" if self.lmtp else "EHLO or HELO"
+            self._refuse(Reply(500, "5.5.1", f"Use {expected}"))
+            return
+        # RFC 5321 §4.1.4: EHLO in the middle of a transaction is like RSET.
+        self._clear_transaction()
+        if command.verb == "HELO":
+            self._events.append(Helo(command.domain))
+        elif command.verb == "EHLO":
+            self._events.append(Ehlo(command.domain))
+        else:
+            self._events.append(Lhlo(command.domain))
+
+    def _on_mail(self, command: c.MailCommand) -> None:
+        result = check_mail(command, esmtp=self.esmtp, max_size=self.limits.max_message_size)
+        if isinstance(result, Reply):
+            self._refuse(result)
+        else:
+            self._events.append(result)
+
+    def _on_rcpt(self, command: c.RcptCommand) -> None:
+        result = check_rcpt(
+            command,
+            smtputf8=self._smtputf8,
+            recipients=self._recipients,
+            max_recipients=self.limits.max_recipients,
+        )
+        if isinstance(result, Reply):
+            self._refuse(result)
+        else:
+            self._events.append(result)
+
+    def _on_bdat(self, command: c.BdatCommand) -> None:
+        # RFC 3030 §2: the chunk's octets follow the command whatever we think
+        # of it, so even a refused BDAT has its octets read and dropped;
+        # otherwise they would be taken for commands.
+        self._bdat_size = command.size
+        self._bdat_last = command.last
+        self._bdat_resume = self.state
+        refusal: Reply | None = None
+        if not self.esmtp:
+            refusal = _sequence("Send LHLO first" if self.lmtp else "CHUNKING needs EHLO")
+        elif self.state is State.MAIL:
+            refusal = _NO_VALID_RECIPIENTS
+        elif self.state not in _ALLOWED[c.BdatCommand]:
+            refusal = _sequence("Need MAIL and RCPT before BDAT")
+        if self.state is State.RCPT:
+            self._transfer = MessageTransfer(self.limits)
+        too_big = self._transfer.start_chunk(command.size, discard=refusal is not None)
+        self._bdat_reply = refusal or too_big
+        if self._bdat_reply is None:
+            first = self.state is State.RCPT
+            self._events.append(BdatChunk(command.size, command.last, first))
+        self.state = State.BDAT
+
+    def _on_starttls(self) -> None:
+        if not self.starttls_offered:
+            self._refuse(c.NOT_IMPLEMENTED)
+        elif self.tls_active:
+            self._refuse(_sequence("TLS already active"))
+        elif not self.esmtp:
+            self._refuse(_sequence("Send EHLO first"))  # STARTTLS is an extension
+        elif self.state is not State.READY:
+            self._refuse(_sequence("STARTTLS not allowed during a mail transaction"))
+        else:
+            self._events.append(StartTLSRequested())
+
+    # -------------------------------------------------------------- helpers
+
+    def _send(self, reply: Reply) -> None:
+        self._out += reply.to_bytes()
+
+    def _refuse(self, reply: Reply) -> None:
+        """Send an error reply the core decided on, and report it."""
+        self._send(reply)
+        self._events.append(ProtocolError(reply))
+        if reply.code in _ERROR_CODES:
+            self._errors += 1
+            if self._errors >= self.limits.max_errors:
+                self._send(_TOO_MANY_ERRORS)
+                self._close()
+
+    def _abort_message(self, reply: Reply, *, per_recipient: bool) -> None:
+        """End a transaction whose message failed; LMTP answers once per recipient."""
+        times = self._recipients if (self.lmtp and per_recipient) else 1
+        for _ in range(max(times, 1)):
+            self._send(reply)
+        self._events.append(DataAborted(reply))
+        self._clear_transaction()
+
+    def _clear_transaction(self) -> None:
+        self._recipients = 0
+        self._smtputf8 = False
+        if self.state in _IN_TRANSACTION:
+            self.state = State.READY
+
+    def _close(self) -> None:
+        self.state = State.CLOSED
+        self._awaiting = None
+        self._buffer.clear()
+
+    def _answer(self, *kinds: type[Event], rejection: Reply | None = None) -> Event:
+        """Take the pending request, which must be one of ``kinds``."""
+        if rejection is not None and rejection.code < 400:
+            raise LocalProtocolError("a rejection must be a 4yz or 5yz reply")
+        event = self._awaiting
+        if not isinstance(event, kinds):
+            wanted = "/".join(k.__name__ for k in kinds)
+            raise LocalProtocolError(f"no {wanted} is waiting for an answer (have {event!r})")
+        self._awaiting = None
+        return event
+
+    # ------------------------------------------------- answers: connection
+
+    def accept_connection(self, text: str | None = None) -> None:
+        """Send the 220 greeting (RFC 5321 §4.3.1)."""
+        if self.state is not State.GREETING:
+            raise LocalProtocolError("the connection was already greeted")
+        banner = text or ("LMTP ready" if self.lmtp else "ESMTP ready")
+        self._send(Reply(220, None, f"{self.hostname} {banner}"))
+        self.state = State.CONNECTED
+
+    def refuse_connection(self, reply: Reply | None = None) -> None:
+        """Refuse service: 554 then only QUIT is served, or 421 and close (RFC 5321 §3.1)."""
+        if self.state is not State.GREETING:
+            raise LocalProtocolError("the connection was already greeted")
+        reply = reply or Reply(554, "5.3.2", f"{self.hostname} No SMTP service here")
+        if reply.code not in (421, 554):
+            raise LocalProtocolError("a refused greeting is 554 or 421")
+        self._send(reply)
+        self.state = State.CLOSED if reply.code == 421 else State.REFUSED
+
+    def timeout(self) -> None:
+        """The shell's idle timer fired: 421 4.4.2 and close (RFC 5321 §4.5.3.2.7)."""
+        self._goodbye(Reply(421, "4.4.2", f"{self.hostname} Timeout, closing connection"))
+
+    def shutdown(self) -> None:
+        """The server is stopping: 421 4.3.2 and close (RFC 5321 §3.8)."""
+        self._goodbye(Reply(421, "4.3.2", f"{self.hostname} Service shutting down"))
+
+    def _goodbye(self, reply: Reply) -> None:
+        if self.state is not State.CLOSED:
+            self._send(reply)
+            self._close()
+
+    # ------------------------------------------------------ answers: hello
+
+    def accept_helo(self, text: str | None = None) -> None:
+        """Answer HELO/EHLO/LHLO with 250; for EHLO/LHLO, list the extensions."""
+        event = self._answer(Helo, Ehlo, Lhlo)
+        assert isinstance(event, Helo | Ehlo | Lhlo)
+        self.client_domain = event.domain
+        self.esmtp = not isinstance(event, Helo)
+        self.state = State.READY
+        first = text or self.hostname
+        if not self.esmtp:
+            self._send(Reply(250, None, first))
+            return
+        self._send(Reply(250, None, (first, *self.capabilities())))
+
+    def capabilities(self) -> list[str]:
+        """The EHLO/LHLO keywords offered now (STARTTLS disappears once TLS is on)."""
+        caps = [
+            "PIPELINING",  # RFC 2920
+            f"SIZE {self.limits.max_message_size}",  # RFC 1870
+            "8BITMIME",  # RFC 6152
+            "SMTPUTF8",  # RFC 6531
+            "ENHANCEDSTATUSCODES",  # RFC 2034
+            "CHUNKING",  # RFC 3030
+        ]
+        if self.starttls_offered and not self.tls_active:
+            caps.append("STARTTLS")  # RFC 3207 §4.2: not offered again after TLS
+        return caps
+
+    def reject_helo(self, reply: Reply) -> None:
+        """Refuse HELO/EHLO/LHLO; any transaction is gone, the greeting state is unchanged."""
+        self._answer(Helo, Ehlo, Lhlo, rejection=reply)
+        self._send(reply)
+
+    # --------------------------------------------------- answers: envelope
+
+    def accept_mail(self, text: str = "Sender OK") -> None:
+        event = self._answer(MailFrom)
+        assert isinstance(event, MailFrom)
+        self._smtputf8 = event.params.smtputf8
+        self.state = State.MAIL
+        self._send(Reply(250, "2.1.0", text))
+
+    def reject_mail(self, reply: Reply) -> None:
+        self._answer(MailFrom, rejection=reply)
+        self._send(reply)
+
+    def accept_rcpt(self, text: str = "Recipient OK") -> None:
+        self._answer(RcptTo)
+        self._recipients += 1
+        self.state = State.RCPT
+        self._send(Reply(250, "2.1.5", text))
+
+    def reject_rcpt(self, reply: Reply) -> None:
+        self._answer(RcptTo, rejection=reply)
+        self._send(reply)
+
+    # ------------------------------------------------------- answers: data
+
+    def accept_data(self) -> None:
+        """Send 354; the message follows as DataChunk events and a DataEnd."""
+        self._answer(DataStart)
+        self._transfer = MessageTransfer(self.limits)
+        self._transfer.start_data()
+        self.state = State.DATA
+        self._send(_START_MAIL)
+
+    def reject_data(self, reply: Reply) -> None:
+        """Refuse DATA (the transaction stays; the client may RSET or QUIT)."""
+        self._answer(DataStart, rejection=reply)
+        self._send(reply)
+
+    def accept_message(self, text: str = "Message accepted") -> None:
+        """The message is safely stored: 250 (in LMTP once for every recipient)."""
+        self._answer(DataEnd)
+        reply = Reply(250, "2.0.0", text)
+        for _ in range(self._recipients if self.lmtp else 1):
+            self._send(reply)
+        self._clear_transaction()
+
+    def reject_message(self, reply: Reply) -> None:
+        """The message is refused: ``reply`` (in LMTP once for every recipient)."""
+        self._answer(DataEnd, rejection=reply)
+        for _ in range(self._recipients if self.lmtp else 1):
+            self._send(reply)
+        self._clear_transaction()
+
+    def per_recipient_results(self, replies: Sequence[Reply]) -> None:
+        """LMTP (RFC 2033 §4.2): one reply per accepted RCPT, in RCPT order."""
+        if not self.lmtp:
+            raise LocalProtocolError("per-recipient results exist only in LMTP")
+        if not isinstance(self._awaiting, DataEnd):
+            raise LocalProtocolError("no DataEnd is waiting for an answer")
+        if len(replies) != self._recipients:
+            raise LocalProtocolError(f"need {self._recipients} replies, got {len(replies)}")
+        self._awaiting = None
+        for reply in replies:
+            self._send(reply)
+        self._clear_transaction()
+
+    # ----------------------------------------------------- answers: STARTTLS
+
+    def accept_starttls(self) -> int:
+        """Send 220 and wait for the handshake; return how many octets were discarded.
+
+        RFC 3207 §5 / the STARTTLS command-injection defence: anything the
+        client pipelined after STARTTLS arrived in plaintext and is dropped.
+        """
+        self._answer(StartTLSRequested)
+        self._send(_READY_FOR_TLS)
+        self.state = State.TLS_HANDSHAKE
+        self._discarding_line = False
+        self._line_too_long = False
+        return self._buffer.clear()
+
+    def reject_starttls(self, reply: Reply | None = None) -> None:
+        reply = reply or Reply(454, "4.7.0", "TLS not available due to temporary reason")
+        self._answer(StartTLSRequested, rejection=reply)
+        self._send(reply)
+
+    def tls_established(self) -> None:
+        """The handshake is done: back to the start, the client must EHLO again (RFC 3207 §4.2)."""
+        if self.state is not State.TLS_HANDSHAKE:
+            raise LocalProtocolError("tls_established() without an accepted STARTTLS")
+        self.tls_active = True
+        self.esmtp = False
+        self.client_domain = None
+        self._clear_transaction()
+        self.state = State.CONNECTED
+
+
+_REQUESTS = (Helo, Ehlo, Lhlo, MailFrom, RcptTo, DataStart, DataEnd, StartTLSRequested)
