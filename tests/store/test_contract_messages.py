@@ -195,3 +195,21 @@ async def test_dedupe_makes_a_retried_delivery_idempotent(store: Store) -> None:
     other = replace(await new_message(store, b"fresh"), dedupe_seconds=3600)
     batch = await store.append_many(inbox, [msg, other])
     assert batch[0].uid == plain.uid and batch[1].uid == plain.uid + 1
+
+
+async def test_dedupe_key_identifies_a_delivery_whose_bytes_differ(store: Store) -> None:
+    """LMTP prepends a timestamped Received line, so a retry's bytes differ."""
+    from dataclasses import replace
+
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    first = replace(await new_message(store, b"Received: t1\r\n\r\nx"), dedupe_seconds=60)
+    retry = replace(await new_message(store, b"Received: t2\r\n\r\nx"), dedupe_seconds=60)
+    a = await store.append(inbox, replace(first, dedupe_key="k1"))
+    b = await store.append(inbox, replace(retry, dedupe_key="k1"))
+    c = await store.append(inbox, replace(retry, dedupe_key="k2"))
+    assert a.uid == b.uid and c.uid != a.uid
+    # once the first copy is expunged, a retry stores again rather than vanishing
+    await store.expunge(inbox, [a.uid])
+    d = await store.append(inbox, replace(retry, dedupe_key="k1"))
+    assert d.uid not in (a.uid, c.uid)

@@ -77,6 +77,10 @@ class NewMessage:
     after a crash ate its acknowledgement (the row committed, the reply never
     left) then gets exactly one copy. Byte-identical resends are retries: a real
     second sending differs at least in its trace headers.
+
+    `dedupe_key` replaces the blob id as the identity of a delivery when the
+    stored bytes differ between attempts (LMTP/SMTP prepend a Received line
+    with a timestamp): pass e.g. the SHA-256 of the bytes as received.
     """
 
     blob_id: str
@@ -86,6 +90,7 @@ class NewMessage:
     internal_date: datetime
     uid: int | None = None
     dedupe_seconds: int | None = None
+    dedupe_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,7 @@ class MemoryStore:
         # (mailbox, device or 0) -> uid -> [retrieved_at | None, hidden]
         self._pop3: dict[tuple[int, int], dict[int, list[object]]] = {}
         self._uidls: dict[int, dict[int, str]] = {}
+        self._delivery_keys: dict[tuple[int, str], tuple[int, int, float]] = {}
         self._ids = itertools.count(1)
         self._uidvalidity = int(time.time())
 
@@ -448,6 +449,11 @@ class MemoryStore:
         for i, m in enumerate(messages):
             if m.dedupe_seconds is None:
                 continue
+            if m.dedupe_key is not None:
+                hit = self._delivery_keys.get((mailbox_id, m.dedupe_key))
+                if hit and hit[0] in box.messages and hit[2] >= now_ts - m.dedupe_seconds:
+                    found[i] = AppendResult(mailbox_id, box.mailbox.uidvalidity, hit[0], hit[1])
+                continue
             for old in sorted(box.messages.values(), key=lambda x: -x.uid):
                 recent = old.save_date.timestamp() >= now_ts - m.dedupe_seconds
                 if old.blob_id == m.blob_id and recent:
@@ -494,6 +500,8 @@ class MemoryStore:
             self._parsed.setdefault(m.blob_id, m.parsed)
             self._refs[m.blob_id] = self._refs.get(m.blob_id, 0) + 1
             results.append(AppendResult(mailbox_id, box.mailbox.uidvalidity, uid, modseq))
+            if m.dedupe_key:
+                self._delivery_keys[(mailbox_id, m.dedupe_key)] = (uid, modseq, now.timestamp())
             uid += 1
         self._set_box(box, uidnext=uid, highestmodseq=modseq)
         self.hub.publish(

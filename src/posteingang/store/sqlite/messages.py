@@ -284,11 +284,20 @@ def append_messages(
     results_by_index: dict[int, AppendResult] = {}
     for i, m in enumerate(messages):
         if m.dedupe_seconds is not None:
-            row = conn.execute(
-                "SELECT uid, modseq FROM messages WHERE mailbox_id = ? AND blob_id = ?"
-                " AND save_date >= ? ORDER BY uid DESC LIMIT 1",
-                (mailbox_id, m.blob_id, int(time.time()) - m.dedupe_seconds),
-            ).fetchone()
+            since = int(time.time()) - m.dedupe_seconds
+            if m.dedupe_key is not None:
+                row = conn.execute(
+                    "SELECT d.uid, d.modseq FROM delivery_keys d JOIN messages m"
+                    " ON m.mailbox_id = d.mailbox_id AND m.uid = d.uid"
+                    " WHERE d.mailbox_id = ? AND d.key = ? AND d.at >= ?",
+                    (mailbox_id, m.dedupe_key, since),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT uid, modseq FROM messages WHERE mailbox_id = ? AND blob_id = ?"
+                    " AND save_date >= ? ORDER BY uid DESC LIMIT 1",
+                    (mailbox_id, m.blob_id, since),
+                ).fetchone()
             if row is not None:
                 results_by_index[i] = AppendResult(mailbox_id, mailbox.uidvalidity, row[0], row[1])
     if results_by_index:
@@ -339,6 +348,21 @@ def append_messages(
         "INSERT OR IGNORE INTO parsed (blob_id, data) VALUES (?, ?)",
         [(m.blob_id, m.parsed) for m in messages],
     )
+    keyed = [
+        (mailbox_id, m.dedupe_key, r.uid, modseq, now)
+        for m, r in zip(messages, results, strict=True)
+        if m.dedupe_key
+    ]
+    if keyed:
+        conn.execute(
+            "DELETE FROM delivery_keys WHERE mailbox_id = ? AND at < ?",
+            (mailbox_id, now - 7 * 86400),
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO delivery_keys (mailbox_id, key, uid, modseq, at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            keyed,
+        )
     conn.execute(
         "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?",
         (uid, modseq, mailbox_id),

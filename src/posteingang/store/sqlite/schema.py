@@ -121,6 +121,15 @@ MIGRATIONS: list[str] = [
         uidl TEXT NOT NULL,
         PRIMARY KEY (mailbox_id, uid)
     ) WITHOUT ROWID;
+    -- delivery retries: key (e.g. sha256 of the bytes as received) -> the message stored
+    CREATE TABLE delivery_keys (
+        mailbox_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        uid INTEGER NOT NULL,
+        modseq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (mailbox_id, key)
+    ) WITHOUT ROWID;
     """,
 ]
 
