@@ -1,1 +1,51 @@
-"""mime."""
+"""posteingang.mime: parse a message once, answer every structural question later.
+
+The store runs `parse_message` once per blob at delivery/append and keeps
+`encode_parsed(...)`; IMAP (ENVELOPE, BODYSTRUCTURE, BODY[...], BINARY[...]),
+SEARCH, POP3 TOP and the webmail read the decoded record.  Pure: no I/O, no
+store, no asyncio; never raises on message content.
+"""
+
+from .imap import (
+    Section,
+    SectionText,
+    decode_part_body,
+    find_section,
+    render_bodystructure,
+    render_envelope,
+    section_bytes,
+    section_range,
+)
+from .model import (
+    Address,
+    Attachment,
+    Envelope,
+    HeaderField,
+    ParsedMessage,
+    Part,
+    decode_parsed,
+    encode_parsed,
+)
+from .structure import DEFAULT_TEXT_LIMIT, MAX_DEPTH, parse_message
+
+__all__ = [
+    "DEFAULT_TEXT_LIMIT",
+    "MAX_DEPTH",
+    "Address",
+    "Attachment",
+    "Envelope",
+    "HeaderField",
+    "ParsedMessage",
+    "Part",
+    "Section",
+    "SectionText",
+    "decode_parsed",
+    "decode_part_body",
+    "encode_parsed",
+    "find_section",
+    "parse_message",
+    "render_bodystructure",
+    "render_envelope",
+    "section_bytes",
+    "section_range",
+]

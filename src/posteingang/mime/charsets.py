@@ -1,0 +1,64 @@
+"""Charset decoding that never raises.
+
+Mail declares charsets that Python does not know, misspells them, or lies
+about them.  `decode_bytes` always returns text: the declared charset when
+it decodes cleanly, else UTF-8, else Windows-1252 (a superset of the
+ISO-8859-1 that most mislabelled mail really is).
+"""
+
+from __future__ import annotations
+
+import codecs
+from functools import lru_cache
+
+_ALIASES = {
+    "unknown-8bit": "cp1252",
+    "x-unknown": "cp1252",
+    "iso-8859-8-i": "iso-8859-8",
+    "ks_c_5601-1987": "cp949",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-user-defined": "cp1252",
+    "ansi_x3.4-1968": "ascii",
+    "us-ascii": "ascii",
+    "utf8": "utf-8",
+    "iso-8859-1": "cp1252",  # WHATWG: browsers treat Latin-1 as Windows-1252
+    "latin1": "cp1252",
+}
+
+
+@lru_cache(maxsize=256)
+def codec_name(charset: str) -> str | None:
+    """The Python codec for a MIME charset name, or None if unknown."""
+    cs = charset.strip().strip('"').lower()
+    cs = _ALIASES.get(cs, cs)
+    try:
+        info = codecs.lookup(cs)
+    except (LookupError, ValueError, TypeError):
+        return None
+    # Refuse codecs that are not text encodings (e.g. "base64", "rot13").
+    if not getattr(info, "_is_text_encoding", True):
+        return None
+    return info.name
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Decode ``data`` as ``charset`` with fallbacks; never raises."""
+    if data.isascii():
+        return data.decode("ascii")
+    name = codec_name(charset) if charset else None
+    if name is not None and name != "ascii":
+        try:
+            return data.decode(name)
+        except (UnicodeDecodeError, LookupError, ValueError):
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if name is not None and name not in ("ascii", "utf-8"):
+        try:
+            return data.decode(name, "replace")
+        except (LookupError, ValueError):
+            pass
+    return data.decode("cp1252", "replace")

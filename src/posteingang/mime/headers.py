@@ -1,0 +1,416 @@
+"""Header blocks: splitting into fields, unfolding, MIME parameters, RFC 2047.
+
+Pure functions over bytes.  Nothing here raises on malformed input: a field
+that cannot be understood yields ``None`` or an empty result, never an
+exception, because a single broken header must not make a message
+undeliverable.  This module never re-serialises anything.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from email.utils import parsedate_tz
+
+from .charsets import decode_bytes
+
+# A header field as (lower-case name, start, value_start, end).  ``end`` is
+# the offset after the field's last line break; ``value_start`` is right
+# after the colon.
+Field = tuple[str, int, int, int]
+
+
+def find_body_start(raw: bytes, start: int, end: int) -> int:
+    """Offset of the first body octet of the entity starting at ``start``.
+
+    The header ends at the first empty line (RFC 5322 §2.1); the empty line
+    belongs to the header.  Without an empty line the whole entity is header
+    and the body is empty.
+    """
+    found = header_end(raw, start, end)
+    return end if found is None else found
+
+
+def header_end(raw: bytes, start: int, end: int) -> int | None:
+    """The offset just after the empty line ending the header, or None."""
+    if start >= end:
+        return None
+    c = raw[start]
+    if c == 0x0A:  # entity starts with an empty line: no header fields
+        return start + 1
+    if c == 0x0D and start + 1 < end and raw[start + 1] == 0x0A:
+        return start + 2
+    p = raw.find(b"\n\n", start, end)
+    q = raw.find(b"\n\r\n", start, end if p < 0 else p)
+    if q >= 0:
+        return q + 3
+    if p >= 0:
+        return p + 2
+    return None
+
+
+# One header line and its continuation lines.  Group 1 is the field name
+# when the first line has a colon; a line without one (broken mail) still
+# belongs to the header and is kept with the name "".
+_FIELD = re.compile(
+    rb"^(?:([^ \t\r\n:][^:\n]*):|(?=[^ \t\r\n]))[^\n]*(?:\n[ \t][^\n]*)*\n?", re.MULTILINE
+)
+
+
+def split_fields(raw: bytes, start: int, end: int) -> list[Field]:
+    """The header fields in ``raw[start:end]`` (a header block), in order.
+
+    Continuation lines (starting with SP or HTAB) belong to the previous
+    field (RFC 5322 §2.2.3).  Lines without a colon are returned with the
+    name ``""`` (value empty) so that HEADER.FIELDS.NOT keeps them, as
+    Dovecot does.  ``start`` must be the start of a line.
+    """
+    out: list[Field] = []
+    for m in _FIELD.finditer(raw, start, end):
+        name = m.group(1)
+        if name is None:
+            out.append(("", m.start(), m.end(), m.end()))
+        else:
+            lname = name.rstrip(b" \t").decode("latin-1").lower()
+            out.append((lname, m.start(), m.end(1) + 1, m.end()))
+    return out
+
+
+def field_value(raw: bytes, value_start: int, end: int) -> bytes:
+    """A field's value the way IMAP servers see it before quoting.
+
+    Leading whitespace of the first line is skipped, CRs are dropped and the
+    final line break is removed; the LFs of folded lines stay so that the
+    renderer can apply IMAP's whitespace rules (see `imap.py`).
+    """
+    v = raw[value_start:end]
+    if v.endswith(b"\n"):
+        v = v[:-1]
+    if b"\r" in v:
+        v = v.replace(b"\r", b"")
+    return v.lstrip(b" \t")
+
+
+def unfold(value: bytes) -> bytes:
+    """Unfold a value (RFC 5322 §2.2.3): remove the line breaks of folds."""
+    if b"\n" in value:
+        value = value.replace(b"\n", b"")
+    return value
+
+
+# ---------------------------------------------------------------------------
+# MIME structured fields: Content-Type, Content-Disposition (RFC 2045 §5.1)
+
+_TSPECIALS = frozenset(b'()<>@,;:\\"/[]?=')
+
+
+class _Scanner:
+    """Tokeniser for RFC 822/2045 structured values (comments skipped)."""
+
+    __slots__ = ("data", "n", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.n = len(data)
+
+    def skip_ws(self) -> None:
+        data, n = self.data, self.n
+        pos = self.pos
+        while pos < n:
+            c = data[pos]
+            if c in (0x20, 0x09, 0x0A, 0x0D):
+                pos += 1
+            elif c == 0x28:  # "(" comment, may nest
+                depth = 0
+                while pos < n:
+                    c = data[pos]
+                    if c == 0x5C:
+                        pos += 2
+                        continue
+                    if c == 0x28:
+                        depth += 1
+                    elif c == 0x29:
+                        depth -= 1
+                        if depth == 0:
+                            pos += 1
+                            break
+                    pos += 1
+            else:
+                break
+        self.pos = min(pos, n)
+
+    def token(self) -> bytes:
+        """A MIME token (RFC 2045 §5.1): no SPACE, CTLs or tspecials."""
+        data, n = self.data, self.n
+        start = pos = self.pos
+        while pos < n:
+            c = data[pos]
+            if c <= 0x20 or c == 0x7F or c in _TSPECIALS:
+                break
+            pos += 1
+        self.pos = pos
+        return data[start:pos]
+
+    def quoted(self) -> bytes:
+        """A quoted-string with the quotes removed and quoted-pairs resolved."""
+        data, n = self.data, self.n
+        pos = self.pos + 1
+        out = bytearray()
+        while pos < n:
+            c = data[pos]
+            if c == 0x22:
+                pos += 1
+                break
+            if c == 0x5C and pos + 1 < n:
+                out.append(data[pos + 1])
+                pos += 2
+                continue
+            if c not in (0x0A, 0x0D):
+                out.append(c)
+            pos += 1
+        self.pos = pos
+        return bytes(out)
+
+    def peek(self) -> int:
+        return self.data[self.pos] if self.pos < self.n else -1
+
+
+def parse_content_type(value: bytes) -> tuple[bytes, bytes | None, list[tuple[bytes, bytes]]]:
+    """``type/subtype; params`` -> (type, subtype or None, raw params).
+
+    When the type/subtype syntax is broken the parameters are not read,
+    which keeps a broken header from inventing a charset or boundary.
+    """
+    s = _Scanner(value)
+    s.skip_ws()
+    mtype = s.token()
+    s.skip_ws()
+    if s.peek() != 0x2F:  # "/"
+        return mtype, None, []
+    s.pos += 1
+    s.skip_ws()
+    subtype = s.token()
+    if not mtype or not subtype:
+        return mtype, subtype or None, []
+    return mtype, subtype, _parse_params(s)
+
+
+def parse_disposition(value: bytes) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
+    """Content-Disposition (RFC 2183) -> (type, raw params).
+
+    A missing type gives ``b""``: the field was there, and Dovecot shows it
+    as ``("" NIL)``.
+    """
+    s = _Scanner(value)
+    s.skip_ws()
+    disp = s.token()
+    return disp, _parse_params(s)
+
+
+# RFC 5322 §3.2.3 atext, plus 8-bit octets (RFC 6532).
+_ATEXT = (
+    frozenset(b"!#$%&'*+-/=?^_`{|}~")
+    | frozenset(range(0x30, 0x3A))
+    | frozenset(range(0x41, 0x5B))
+    | frozenset(range(0x61, 0x7B))
+    | frozenset(range(0x80, 0x100))
+)
+
+
+def parse_language(value: bytes) -> list[bytes]:
+    """Content-Language (RFC 3282): comma-separated atoms, comments skipped."""
+    s = _Scanner(value)
+    out: list[bytes] = []
+    data, n = s.data, s.n
+    s.skip_ws()
+    while True:
+        start = s.pos
+        while s.pos < n and data[s.pos] in _ATEXT:
+            s.pos += 1
+        if s.pos == start:
+            break
+        out.append(data[start : s.pos])
+        s.skip_ws()
+        if s.peek() != 0x2C:  # ","
+            break
+        s.pos += 1
+        s.skip_ws()
+    return out
+
+
+def _parse_params(s: _Scanner) -> list[tuple[bytes, bytes]]:
+    raw: list[tuple[bytes, bytes]] = []
+    while True:
+        s.skip_ws()
+        c = s.peek()
+        if c == -1:
+            break
+        if c != 0x3B:  # ";"
+            # Junk between parameters: skip to the next ";".
+            nxt = s.data.find(b";", s.pos)
+            if nxt < 0:
+                break
+            s.pos = nxt
+        s.pos += 1
+        s.skip_ws()
+        name = s.token()
+        s.skip_ws()
+        if not name or s.peek() != 0x3D:  # "="
+            continue
+        s.pos += 1
+        s.skip_ws()
+        val = s.quoted() if s.peek() == 0x22 else s.token()
+        raw.append((name, val))
+    return _merge_rfc2231(raw)
+
+
+def _merge_rfc2231(params: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Join RFC 2231 §3 continuations (``name*0``, ``name*1*`` ...).
+
+    The joined parameter is named ``name*`` when any segment was encoded
+    (values stay encoded, as IMAP BODYSTRUCTURE shows them), else ``name``.
+    Like Dovecot, joined parameters follow the plain ones, sorted by name.
+    """
+    if not any(b"*" in name for name, _ in params):
+        return params
+    out: list[tuple[bytes, bytes]] = []
+    groups: dict[bytes, dict[int, tuple[bool, bytes]]] = {}
+    order: list[bytes] = []
+    for name, val in params:
+        base, star, rest = name.partition(b"*")
+        if not star:
+            out.append((name, val))
+            continue
+        if rest == b"":  # "name*=charset'lang'value" (RFC 2231 §4)
+            idx, encoded = 0, True
+        else:
+            encoded = rest.endswith(b"*")
+            idx_text = rest[:-1] if encoded else rest
+            if not (idx_text.isdigit() and len(idx_text) < 4):
+                out.append((name, val))
+                continue
+            idx = int(idx_text)
+        if base not in groups:
+            groups[base] = {}
+            order.append(base)
+        groups[base].setdefault(idx, (encoded, val))
+    for base in sorted(order):
+        segs = groups[base]
+        any_encoded = False
+        joined = bytearray()
+        i = 0
+        while i in segs:
+            encoded, val = segs[i]
+            if encoded:
+                any_encoded = True
+            elif any_encoded:
+                # RFC 2231 §4.1: an unencoded segment after encoded ones;
+                # re-encode its "%" so the joined value stays decodable.
+                val = val.replace(b"%", b"%25")
+            joined += val
+            i += 1
+        if i == 0:
+            continue
+        out.append((base + b"*" if any_encoded else base, bytes(joined)))
+    return out
+
+
+def param_value(params: tuple[tuple[bytes, bytes], ...], name: bytes) -> str | None:
+    """A parameter's decoded value (``name`` lower-case), RFC 2231 §4 encoding
+    and RFC 2047 encoded-words (common in filenames, though not allowed) handled."""
+    starred = name + b"*"
+    for pname, val in params:
+        lname = pname.lower()
+        if lname == name:
+            return decode_words(val)
+        if lname == starred:
+            return _decode_rfc2231(val)
+    return None
+
+
+def _decode_rfc2231(val: bytes) -> str:
+    charset = "us-ascii"
+    parts = val.split(b"'", 2)
+    if len(parts) == 3:
+        charset = parts[0].decode("latin-1") or "us-ascii"
+        val = parts[2]
+    data = _unquote_percent(val)
+    return decode_bytes(data, charset)
+
+
+_PCT = re.compile(rb"%([0-9A-Fa-f]{2})")
+
+
+def _unquote_percent(val: bytes) -> bytes:
+    if b"%" not in val:
+        return val
+    return _PCT.sub(lambda m: bytes((int(m.group(1), 16),)), val)
+
+
+# ---------------------------------------------------------------------------
+# RFC 2047 encoded-words
+
+_EW = re.compile(rb"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_EW_GAP = re.compile(rb"(=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)[ \t\r\n]+(?==\?[^?\s]+\?[bBqQ]\?)")
+_Q_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+
+def decode_words(value: bytes) -> str:
+    """Decode RFC 2047 encoded-words in an (unfolded) header value.
+
+    Whitespace between adjacent encoded-words is dropped (RFC 2047 §6.2).
+    Text outside encoded-words is decoded as UTF-8 with a Windows-1252
+    fallback; unknown charsets fall back the same way.  Never raises.
+    """
+    if b"\n" in value or b"\r" in value:
+        value = value.replace(b"\r", b"").replace(b"\n", b"")
+    if b"=?" not in value:
+        return decode_bytes(value, "utf-8")
+    value = _EW_GAP.sub(rb"\1", value)
+    out: list[str] = []
+    pos = 0
+    for m in _EW.finditer(value):
+        if m.start() > pos:
+            out.append(decode_bytes(value[pos : m.start()], "utf-8"))
+        charset = m.group(1).split(b"*", 1)[0].decode("latin-1")  # RFC 2231 §5 language
+        enc = m.group(2)
+        text = m.group(3)
+        if enc in (b"B", b"b"):
+            try:
+                data = binascii.a2b_base64(text + b"=" * (-len(text) % 4))
+            except (binascii.Error, ValueError):
+                data = text
+        else:
+            data = _Q_HEX.sub(lambda h: bytes((int(h.group(1), 16),)), text.replace(b"_", b" "))
+        out.append(decode_bytes(data, charset))
+        pos = m.end()
+    if pos < len(value):
+        out.append(decode_bytes(value[pos:], "utf-8"))
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------
+# Dates and message ids
+
+
+def parse_date(value: bytes) -> float | None:
+    """RFC 5322 §3.3 date-time -> POSIX timestamp, or None if unparseable."""
+    try:
+        t = parsedate_tz(value.decode("latin-1"))
+        if t is None:
+            return None
+        import calendar
+
+        ts = calendar.timegm((t[0], t[1], t[2], t[3], t[4], t[5], 0, 1, 0))
+        return float(ts - (t[9] or 0))
+    except (ValueError, OverflowError, TypeError, IndexError):
+        return None
+
+
+_MSGID = re.compile(rb"<([^<>\s]+)>")
+
+
+def message_ids(value: bytes) -> tuple[str, ...]:
+    """The msg-ids (RFC 5322 §3.6.4) in a References/In-Reply-To value."""
+    return tuple(m.decode("utf-8", "replace") for m in _MSGID.findall(value))

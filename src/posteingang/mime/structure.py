@@ -1,0 +1,466 @@
+"""The splitter: one pass over a raw message into the parse-once record.
+
+Theory of operation
+-------------------
+An entity (the message, a multipart child, an encapsulated message/rfc822)
+starts at a line; its header ends at the first empty line and its body runs
+until the next boundary delimiter line of *any* enclosing multipart, or the
+end of the blob.  Enclosing boundaries form a stack; a delimiter line
+(``--`` + boundary at the start of a line, anything may follow) is matched
+against the innermost boundary first.  This is how Dovecot reads broken
+mail too: an inner multipart that never closes is ended by its parent's
+boundary, and a child that reuses its parent's boundary owns the delimiters
+until it closes.  RFC 2046 §5.1.1: the line break *before* a delimiter
+belongs to the delimiter, so a body ends before it.  Delimiter candidates
+are found with ``bytes.find(b"\n--")``, never a Python loop over lines.
+
+Only offsets and small header values are kept; bodies are touched again only
+to decode text for search and the preview.
+
+Limits (a hostile message must not cost more than a fair one):
+nesting deeper than `MAX_DEPTH` and parts beyond `MAX_PARTS` become opaque
+leaves; decoded search text stops at ``text_limit`` characters.
+
+Must never raise: `parse_message` returns a record for every byte string.
+It never imports the store or does I/O.
+"""
+
+from __future__ import annotations
+
+from .address import parse_address_list
+from .headers import (
+    Field,
+    decode_words,
+    field_value,
+    header_end,
+    message_ids,
+    param_value,
+    parse_content_type,
+    parse_date,
+    parse_disposition,
+    parse_language,
+    split_fields,
+    unfold,
+)
+from .model import Address, Attachment, Envelope, HeaderField, ParsedMessage, Part
+from .text import make_preview, part_text
+
+MAX_DEPTH = 64
+MAX_PARTS = 5000
+DEFAULT_TEXT_LIMIT = 1 << 20
+
+_ENVELOPE_FIELDS = frozenset(
+    (
+        "date",
+        "subject",
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "bcc",
+        "in-reply-to",
+        "message-id",
+    )
+)
+_ADDRESS_FIELDS = frozenset(("from", "sender", "reply-to", "to", "cc", "bcc"))
+_NUL_REPLACEMENT = "\ufffd".encode()
+
+# Entity contexts: how the parent determines defaults and MIME-ness.
+_TOP, _CHILD, _DIGEST_CHILD = 0, 1, 2
+
+
+class _State:
+    """Per-message scratch state of one parse."""
+
+    __slots__ = ("attachments", "fields", "parts_left", "preview", "raw", "text_left", "texts")
+
+    def __init__(self, raw: bytes, text_limit: int) -> None:
+        self.raw = raw
+        self.parts_left = MAX_PARTS
+        self.text_left = text_limit
+        self.texts: list[str] = []
+        self.preview: str | None = None
+        self.attachments: list[Attachment] = []
+        self.fields: dict[int, list[Field]] = {}
+
+
+def _envelope(raw: bytes, fields: list[Field]) -> Envelope:
+    """ENVELOPE values (RFC 9051 §7.5.2).
+
+    As in Dovecot, repeated address fields (two To: lines) are concatenated
+    and for the other fields the last instance wins.
+    """
+    vals: dict[str, bytes] = {}
+    addr: dict[str, list[Address]] = {}
+    for name, _start, vstart, end in fields:
+        if name in _ENVELOPE_FIELDS:
+            v = field_value(raw, vstart, end)
+            if name in _ADDRESS_FIELDS:
+                addr.setdefault(name, []).extend(parse_address_list(v) or ())
+            else:
+                vals[name] = v
+
+    def text(name: str) -> bytes | None:
+        v = vals.get(name)
+        if v is not None and b"\x00" in v:
+            v = v.replace(b"\x00", _NUL_REPLACEMENT)
+        return v
+
+    def addrs(name: str) -> tuple[Address, ...] | None:
+        v = addr.get(name)
+        return tuple(v) if v else None
+
+    return Envelope(
+        date=text("date"),
+        subject=text("subject"),
+        from_=addrs("from"),
+        sender=addrs("sender"),
+        reply_to=addrs("reply-to"),
+        to=addrs("to"),
+        cc=addrs("cc"),
+        bcc=addrs("bcc"),
+        in_reply_to=text("in-reply-to"),
+        message_id=text("message-id"),
+    )
+
+
+def _language(value: bytes) -> tuple[bytes, ...] | None:
+    """Content-Language (RFC 3282): a list of atoms, comments ignored."""
+    langs = parse_language(value)
+    return tuple(langs) if langs else None
+
+
+# A delimiter found while scanning: (offset of its line, index in the stack).
+_Delimiter = tuple[int, int]
+
+
+def _find_delimiter(raw: bytes, pos: int, stack: tuple[bytes, ...]) -> _Delimiter | None:
+    """The first delimiter line of any boundary in ``stack`` at or after the
+    line starting at ``pos``.
+
+    A line may start with several boundaries when one is a prefix of
+    another: the longest wins, and among equals the innermost (last in
+    ``stack``), so a child reusing its parent's boundary owns the line.
+    """
+    if not stack:
+        return None
+    find = raw.find
+    depth = len(stack)
+    p = pos
+    if p > 0 and raw[p - 1] != 0x0A:
+        p = find(b"\n--", p)
+        if p < 0:
+            return None
+        p += 1
+    while True:
+        if raw.startswith(b"--", p):
+            best = -1
+            for i in range(depth - 1, -1, -1):
+                b = stack[i]
+                if raw.startswith(b, p + 2) and (best < 0 or len(b) > len(stack[best])):
+                    best = i
+            if best >= 0:
+                return p, best
+        q = find(b"\n--", p)
+        if q < 0:
+            return None
+        p = q + 1
+
+
+def _owns_line(raw: bytes, d: _Delimiter, own: bytes, stack: tuple[bytes, ...]) -> bool:
+    """Whether a part's own boundary claims the delimiter line ``d`` found
+    for the enclosing ``stack`` (it is at least as long a match)."""
+    return raw.startswith(own, d[0] + 2) and len(own) >= len(stack[d[1]])
+
+
+def _header_cut(raw: bytes, part: Part) -> bool:
+    """Whether a delimiter cut the part's header short (no empty line, so its
+    last line break went to the delimiter and the body is empty)."""
+    b = part.body_start
+    return b == part.body_end and b > part.header_start and raw[b - 1] != 0x0A
+
+
+def _end_before(raw: bytes, d: _Delimiter | None, floor: int) -> int:
+    """Where a body ends that the delimiter ``d`` terminates (or the blob's
+    end): before the line break that precedes the delimiter line."""
+    if d is None:
+        return max(len(raw), floor)
+    e = d[0]
+    if e > floor and raw[e - 1] == 0x0A:
+        e -= 1
+        if e > floor and raw[e - 1] == 0x0D:
+            e -= 1
+    return max(e, floor)
+
+
+def _parse_entity(
+    st: _State,
+    start: int,
+    depth: int,
+    context: int,
+    path: tuple[int, ...],
+    stack: tuple[bytes, ...],
+) -> tuple[Part, _Delimiter | None]:
+    """Parse the entity at ``start``; returns it and the delimiter that ended
+    it (None at the end of the blob)."""
+    raw = st.raw
+    st.parts_left -= 1
+    first = _find_delimiter(raw, start, stack)
+    header_limit = len(raw) if first is None else first[0]
+    found = header_end(raw, start, header_limit)
+    if found is not None:
+        body_start = found
+    elif first is not None:
+        # Header cut short by a delimiter: its last line break is the
+        # delimiter's, and the body is empty.
+        body_start = _end_before(raw, first, start)
+    else:
+        body_start = header_limit  # all header, no body
+    fields = split_fields(raw, start, body_start)
+    if context == _TOP:
+        st.fields[start] = fields  # reused for the envelope and header index
+
+    content: dict[str, tuple[int, int]] = {}
+    is_mime = context != _TOP
+    for name, _s, vstart, fend in fields:
+        if name.startswith("content-"):
+            content.setdefault(name, (vstart, fend))
+        elif name == "mime-version":
+            is_mime = True
+    if "content-type" in content:
+        is_mime = True  # as Dovecot: Content-Type alone makes an entity MIME
+    if not is_mime:
+        content = {}
+
+    def value(name: str) -> bytes | None:
+        loc = content.get(name)
+        return None if loc is None else field_value(raw, loc[0], loc[1])
+
+    type_raw: bytes | None = None
+    subtype_raw: bytes | None = None
+    params: tuple[tuple[bytes, bytes], ...] = ()
+    ct = value("content-type")
+    if ct is not None:
+        type_raw, subtype_raw, plist = parse_content_type(ct)
+        params = tuple(plist)
+        if not (type_raw and subtype_raw):
+            # Broken type/subtype: shown as ("" "") like Dovecot, read as text/plain.
+            type_raw, subtype_raw, params = b"", b"", ()
+    if type_raw and subtype_raw:
+        mtype = type_raw.decode("latin-1").lower()
+        subtype = subtype_raw.decode("latin-1").lower()
+    elif context == _DIGEST_CHILD and ct is None:
+        mtype, subtype = "message", "rfc822"  # RFC 2046 §5.1.5
+    else:
+        mtype, subtype = "text", "plain"  # RFC 2045 §5.2
+
+    encoding: bytes | None = None
+    cte = value("content-transfer-encoding")
+    if cte is not None:
+        tok = unfold(cte).strip(b" \t")
+        if tok and not any(c in tok for c in b" \t;()"):
+            encoding = tok
+
+    disposition: bytes | None = None
+    disp_params: tuple[tuple[bytes, bytes], ...] = ()
+    cd = value("content-disposition")
+    if cd is not None:
+        disposition, dlist = parse_disposition(cd)
+        disp_params = tuple(dlist)
+
+    lang = value("content-language")
+    charset = param_value(params, b"charset") or "us-ascii"
+    filename = param_value(disp_params, b"filename") or param_value(params, b"name")
+
+    children: list[Part] = []
+    envelope: Envelope | None = None
+    message: Part | None = None
+    truncated = False
+    lines = 0
+    boundary = None
+    if mtype == "multipart":
+        for pname, pval in params:
+            if pname.lower() == b"boundary":
+                boundary = pval or None
+                break
+
+    if (
+        found is not None
+        and first is not None
+        and found == first[0]
+        and not (boundary is not None and _owns_line(raw, first, boundary, stack))
+    ):
+        # The empty line ending the header is directly followed by an
+        # enclosing delimiter: its line break is the delimiter's (RFC 2046
+        # §5.1.1), so the header ends before it and the body is empty.
+        body_start = _end_before(raw, first, start)
+
+    nested_ok = depth < MAX_DEPTH and st.parts_left > 0
+    if boundary is not None and nested_ok:
+        inner = (*stack, boundary)
+        mine = len(stack)
+        child_ctx = _DIGEST_CHILD if subtype == "digest" else _CHILD
+        d = _find_delimiter(raw, body_start, inner)
+        closed_at = body_start
+        while d is not None and d[1] == mine:
+            line_end = raw.find(b"\n", d[0])
+            if raw.startswith(b"--", d[0] + 2 + len(boundary)) or line_end < 0:
+                # Close delimiter (or a delimiter on the last line, which
+                # starts nothing): the epilogue runs to an outer delimiter.
+                # As in Dovecot, the close line keeps its own line break even
+                # when an outer delimiter follows at once.
+                closed_at = len(raw) if line_end < 0 else line_end + 1
+                d = _find_delimiter(raw, d[0] + 1, stack) if line_end >= 0 else None
+                break
+            if st.parts_left <= 0:
+                d = _find_delimiter(raw, line_end + 1, stack)
+                break
+            child, d = _parse_entity(
+                st, line_end + 1, depth + 1, child_ctx, (*path, len(children) + 1), inner
+            )
+            children.append(child)
+        end = max(_end_before(raw, d, body_start), closed_at)
+        if children:
+            last = children[-1]
+            end = max(end, last.body_end)
+            if d is not None and _header_cut(raw, last):
+                # The last child's header was cut short by an enclosing
+                # delimiter: like Dovecot, the line break it lost is ours.
+                end = max(end, d[0])
+        stop = d
+    elif mtype == "message" and subtype == "rfc822" and nested_ok:
+        first_attachment = len(st.attachments)
+        message, stop = _parse_entity(st, body_start, depth + 1, _TOP, path, stack)
+        end = message.body_end
+        if stop is not None and _header_cut(raw, message):
+            # The encapsulated header was cut short by a delimiter: Dovecot
+            # counts the line break it lost as part of this part's body.
+            end = stop[0]
+        lines = raw.count(b"\n", body_start, end)
+        envelope = _envelope(raw, st.fields[message.header_start])
+        # Listed before the attachments inside it.
+        disp = disposition.decode("latin-1").lower() if disposition else None
+        attachment = Attachment(path or (1,), filename, "message/rfc822", end - body_start, disp)
+        st.attachments.insert(first_attachment, attachment)
+    else:
+        stop = first  # the header never extends past it, see above
+        end = _end_before(raw, stop, body_start)
+        truncated = not nested_ok and (boundary is not None or mtype == "message")
+        if mtype == "text" or mtype == "message":
+            lines = raw.count(b"\n", body_start, end)
+
+    part = Part(
+        header_start=start,
+        body_start=body_start,
+        body_end=end,
+        type=mtype,
+        subtype=subtype,
+        type_raw=type_raw,
+        subtype_raw=subtype_raw,
+        params=params,
+        content_id=value("content-id"),
+        description=value("content-description"),
+        encoding=encoding,
+        md5=value("content-md5"),
+        disposition=disposition,
+        disposition_params=disp_params,
+        language=_language(lang) if lang is not None else None,
+        location=value("content-location"),
+        lines=lines,
+        charset=charset,
+        filename=filename,
+        children=tuple(children),
+        envelope=envelope,
+        message=message,
+        truncated=truncated,
+    )
+    if not children and message is None and not part.is_multipart:
+        # The body of a non-multipart message is its part 1 (RFC 9051 §6.4.5).
+        _collect_leaf(st, raw, part, (*path, 1) if context == _TOP else path)
+    return part, stop
+
+
+def _collect_leaf(st: _State, raw: bytes, part: Part, path: tuple[int, ...]) -> None:
+    """Search text, preview and attachment list entries for one leaf."""
+    disp = part.disposition.decode("latin-1").lower() if part.disposition else None
+    mtype, subtype = part.type, part.subtype
+    is_body_text = mtype == "text" and subtype in ("plain", "html")
+    if is_body_text and disp != "attachment" and part.filename is None:
+        if st.text_left > 0:
+            body = raw[part.body_start : part.body_end]
+            text = part_text(body, part.encoding, part.charset, subtype)
+            if st.preview is None:
+                st.preview = make_preview(text)
+            text = text[: st.text_left]
+            st.texts.append(text)
+            st.text_left -= len(text)
+        return
+    if mtype == "text" and disp is None and part.filename is None:
+        return  # other inline text (calendar, csv without name): not an attachment
+    st.attachments.append(Attachment(path, part.filename, f"{mtype}/{subtype}", part.size, disp))
+
+
+def parse_message(raw: bytes, *, text_limit: int = DEFAULT_TEXT_LIMIT) -> ParsedMessage:
+    """Parse a raw message once; never raises (see module docstring)."""
+    try:
+        return parse_message_strict(raw, text_limit=text_limit)
+    except Exception:  # last line of defence; the fuzz tests call the strict variant
+        return _opaque(raw)
+
+
+def _opaque(raw: bytes) -> ParsedMessage:
+    n = len(raw)
+    root = Part(0, n, n, "text", "plain")
+    return ParsedMessage(
+        size=n, root=root, envelope=Envelope(), headers=(), subject="", from_display="",
+        date=None, message_id=None, in_reply_to=(), references=(), search_text="",
+        preview="", attachments=(),
+    )  # fmt: skip
+
+
+def parse_message_strict(raw: bytes, *, text_limit: int = DEFAULT_TEXT_LIMIT) -> ParsedMessage:
+    """`parse_message` without the last-resort guard (for tests and fuzzing)."""
+    raw = bytes(raw)
+    st = _State(raw, text_limit)
+    root, _ = _parse_entity(st, 0, 0, _TOP, (), ())
+    fields = st.fields[0]
+    envelope = _envelope(raw, fields)
+
+    first: dict[str, bytes] = {}
+    for name, _s, vstart, end in fields:
+        if name in ("subject", "from", "date", "message-id", "in-reply-to", "references"):
+            first.setdefault(name, field_value(raw, vstart, end))
+    subject = decode_words(first.get("subject", b""))
+    msgid = message_ids(first.get("message-id", b""))
+    date_value = first.get("date")
+    return ParsedMessage(
+        size=len(raw),
+        root=root,
+        envelope=envelope,
+        headers=tuple(HeaderField(name, s, e) for name, s, _v, e in fields),
+        subject=" ".join(subject.split()),
+        from_display=_display_addresses(envelope.from_),
+        date=parse_date(unfold(date_value)) if date_value is not None else None,
+        message_id=msgid[0] if msgid else None,
+        in_reply_to=message_ids(first.get("in-reply-to", b"")),
+        references=message_ids(first.get("references", b"")),
+        search_text="\n".join(st.texts),
+        preview=st.preview or "",
+        attachments=tuple(st.attachments),
+    )
+
+
+def _display_addresses(addrs: tuple[Address, ...] | None) -> str:
+    """Human form of an address list: decoded names, else the address."""
+    if not addrs:
+        return ""
+    out: list[str] = []
+    for a in addrs:
+        if a.host is None:
+            continue  # group markers
+        if a.name:
+            out.append(" ".join(decode_words(a.name).split()))
+        else:
+            out.append(decode_words((a.mailbox or b"") + b"@" + a.host))
+    return ", ".join(out)
