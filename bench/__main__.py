@@ -20,6 +20,7 @@ BENCHMARKS = {
     "index": "bench.bench_index",
     "import": "bench.bench_import",
     "mime": "bench.bench_mime",
+    "login": "bench.bench_login",
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 MARK = "<!-- bench:results -->"

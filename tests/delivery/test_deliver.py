@@ -61,3 +61,13 @@ async def test_zero_byte_and_malformed_messages_are_stored(store: Store) -> None
         assert await store.blobs.get(msg.blob_id) == raw
     assert (await store.mailbox_status(result.mailbox_id)).messages == 3
     assert alice
+
+
+def test_unix_line_ends_become_crlf_and_wire_form_stays_exact() -> None:
+    from posteingang.delivery.ingest import unix_to_crlf
+
+    assert unix_to_crlf(b"Subject: x\n\nbody\n") == b"Subject: x\r\n\r\nbody\r\n"
+    assert unix_to_crlf(b"Subject: x\r\n\r\nbody\r\n") == b"Subject: x\r\n\r\nbody\r\n"
+    mixed = b"Subject: x\r\n\nbare\n"
+    assert unix_to_crlf(mixed) == mixed  # malformed: stored byte-exact
+    assert unix_to_crlf(b"") == b""

@@ -23,6 +23,20 @@ from posteingang.store.interface import NewMessage, Store
 PARSE_INLINE_LIMIT = 64 * 1024
 
 
+def unix_to_crlf(raw: bytes) -> bytes:
+    """LF line ends to CRLF, for messages in the Unix text convention (pipes, mbox files).
+
+    Internet mail has CRLF line ends (RFC 5322 §2.1) and IMAP sizes, POP3 sizes
+    and section offsets all count them. A message handed over through a pipe or
+    read from an mbox uses the local convention instead, so it is converted once
+    at the door. A message with any CR in it is left byte-exact: it is either
+    already in wire form or malformed in a way we must not "repair".
+    """
+    if b"\r" in raw or b"\n" not in raw:
+        return raw
+    return raw.replace(b"\n", b"\r\n")
+
+
 def parse_record(raw: bytes) -> bytes:
     """The encoded parse-once record of `raw` (never raises for any content)."""
     return encode_parsed(parse_message(raw))

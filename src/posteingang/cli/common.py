@@ -1,0 +1,208 @@
+"""What every CLI command shares: config lookup, the store session, errors, passwords.
+
+Error policy: a mistake by the user (bad config, unknown user, duplicate name,
+invalid address) is one line on standard error and a non-zero exit status,
+2 for usage and configuration errors and 1 for an operation that failed;
+our own bugs still raise with a traceback. Standard output carries only
+results (tables, generated passwords), so scripts can capture it. This module
+must never print a password except where a command generates one on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import sqlite3
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from posteingang.config import Config, ConfigError, load_config
+from posteingang.store.interface import InvalidName, Store, StoreError
+from posteingang.store.model import Account
+
+T = TypeVar("T")
+
+DEFAULT_CONFIG = Path("data/posteingang.toml")
+CONFIG_FILE_NAME = "posteingang.toml"
+
+# What opening a store raises when its files are unusable (not our bug): one line, exit 1.
+STORE_OPEN_ERRORS: tuple[type[Exception], ...] = (OSError, sqlite3.Error)
+
+EXIT_OPERATION = 1
+EXIT_USAGE = 2
+
+
+class CliError(click.ClickException):
+    """A user's mistake: shown as one `Error: ...` line, with `exit_code`."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_OPERATION) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # a ClassVar in click's stubs
+
+
+@dataclass
+class State:
+    """Per-invocation state on the click context (`ctx.obj`)."""
+
+    config_path: Path | None
+    _config: Config | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            path = self.config_path
+            if path is None:
+                if not DEFAULT_CONFIG.exists():
+                    raise CliError(
+                        "no config file: pass --config FILE, set POSTEINGANG_CONFIG, "
+                        "or run `posteingang init --data-dir ./data`",
+                        EXIT_USAGE,
+                    )
+                path = DEFAULT_CONFIG
+            try:
+                self._config = load_config(path)
+            except ConfigError as e:
+                raise CliError(f"bad config: {e.summary()}", EXIT_USAGE) from None
+        return self._config
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one command's coroutine, turning store errors into one-line CLI errors."""
+    try:
+        return asyncio.run(coro)
+    except InvalidName as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+    except StoreError as e:
+        raise CliError(str(e), EXIT_OPERATION) from None
+
+
+async def open_configured_store(config: Config) -> Store:
+    from posteingang.store import open_store
+
+    try:
+        return await open_store(config.store, data_dir=config.server.data_dir)
+    except STORE_OPEN_ERRORS as e:
+        raise CliError(f"cannot open the store: {e}", EXIT_OPERATION) from None
+
+
+def with_store(state: State, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the configured store, run `action`, close the store."""
+    config = state.config()
+
+    async def go() -> T:
+        store = await open_configured_store(config)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return run_async(go())
+
+
+# -- names ---------------------------------------------------------------------------
+
+
+def address(value: str) -> str:
+    """A hosted address, lower-cased and IDNA-encoded; CliError (exit 2) if invalid."""
+    from posteingang.store import names
+
+    try:
+        return names.normalize_address(value)
+    except InvalidName as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+
+
+def domain(value: str) -> str:
+    from posteingang.store import names
+
+    try:
+        return names.normalize_domain(value)
+    except InvalidName as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+
+
+async def account_of(store: Store, addr: str) -> Account:
+    """The account of `addr`, or a one-line "unknown user" error (exit 1)."""
+    account = await store.get_account(addr)
+    if account is None:
+        raise CliError(f"unknown user: {addr}")
+    return account
+
+
+# -- passwords -----------------------------------------------------------------------
+
+_PASSWORD_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def generate_password(groups: int = 4) -> str:
+    """`abcd-efgh-ijkl-mnop`: 4 groups of 4 from 36 symbols (about 82 bits).
+
+    Lower case letters and digits only, so it is easy to type on a phone.
+    """
+    return "-".join(
+        "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(4)) for _ in range(groups)
+    )
+
+
+def read_password_stdin() -> str:
+    """One line from standard input without its line ending (scripts: `echo pw | ...`)."""
+    line = sys.stdin.readline()
+    password = line.rstrip("\r\n")
+    if not password:
+        raise CliError("no password on standard input", EXIT_USAGE)
+    if len(password) > 1024:
+        raise CliError("password longer than 1024 characters", EXIT_USAGE)
+    return password
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    password_hash: str
+    scram_sha256: str
+
+
+def hash_credentials(password: str) -> Credentials:
+    """The argon2id hash and the SCRAM-SHA-256 keys the store keeps for a password."""
+    from posteingang.auth.passwords import hash_password
+    from posteingang.auth.scram import derive_scram_sha256
+
+    return Credentials(hash_password(password), derive_scram_sha256(password))
+
+
+# -- sizes ---------------------------------------------------------------------------
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """`500M`, `2G`, `1.5GiB`, `1048576` -> octets (binary units)."""
+    m = _SIZE.match(text)
+    if not m:
+        raise CliError(f"not a size: {text!r} (examples: 500M, 2G, 1048576)", EXIT_USAGE)
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def format_size(octets: int | None) -> str:
+    if octets is None:
+        return "-"
+    value = float(octets)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def console() -> Console:
+    """A rich console on standard output; not a terminal: wide enough that nothing wraps."""
+    return Console(width=None if sys.stdout.isatty() else 200)

@@ -1,0 +1,100 @@
+"""`device` commands: app passwords, one per phone or laptop, each revocable on its own.
+
+A device password is generated here, printed exactly once and stored only as
+an argon2id hash; it cannot be shown again, only revoked and replaced. This
+module must never accept a device password chosen by the user (a generated
+one cannot be reused from another site).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+from rich.table import Table
+
+from posteingang.cli.common import (
+    State,
+    account_of,
+    address,
+    console,
+    generate_password,
+    pass_state,
+    with_store,
+)
+from posteingang.store.interface import Store
+from posteingang.store.model import Device
+
+
+@click.group("device")
+def device_group() -> None:
+    """App passwords: one per device, each revocable."""
+
+
+@device_group.command("add")
+@click.argument("address_", metavar="ADDRESS")
+@click.argument("name")
+@pass_state
+def device_add(state: State, address_: str, name: str) -> None:
+    """Create a password for the device NAME of ADDRESS and print it once.
+
+    The password looks like abcd-efgh-ijkl-mnop; the device logs in with the
+    account's address and this password.
+    """
+    from posteingang.auth.passwords import hash_password
+
+    addr = address(address_)
+    password = generate_password()
+    password_hash = hash_password(password)
+
+    async def go(store: Store) -> Device:
+        account = await account_of(store, addr)
+        return await store.add_device(account.id, name, password_hash)
+
+    device = with_store(state, go)
+    click.echo(f"added device {device.name!r} for {addr}")
+    click.echo(f"password: {password}")
+    click.echo("(shown once; revoke it with `posteingang device revoke`)")
+
+
+@device_group.command("list")
+@click.argument("address_", metavar="ADDRESS")
+@pass_state
+def device_list(state: State, address_: str) -> None:
+    """List the devices of ADDRESS: created, last login time, protocol and client address."""
+    addr = address(address_)
+
+    async def go(store: Store) -> list[Device]:
+        account = await account_of(store, addr)
+        return await store.list_devices(account.id)
+
+    table = Table("device", "created", "last login", "protocol", "from")
+    for d in with_store(state, go):
+        table.add_row(
+            d.name,
+            _when(d.created),
+            _when(d.last_login) if d.last_login else "never",
+            d.last_protocol or "-",
+            d.last_address or "-",
+        )
+    console().print(table)
+
+
+@device_group.command("revoke")
+@click.argument("address_", metavar="ADDRESS")
+@click.argument("name")
+@pass_state
+def device_revoke(state: State, address_: str, name: str) -> None:
+    """Delete the device NAME of ADDRESS: its password stops working at once."""
+    addr = address(address_)
+
+    async def go(store: Store) -> None:
+        account = await account_of(store, addr)
+        await store.revoke_device(account.id, name)
+
+    with_store(state, go)
+    click.echo(f"revoked device {name!r} of {addr}")
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,311 @@
+"""The settings posteingang understands: every key, its type, default and documentation.
+
+This module is the single source of truth for configuration. The loader
+validates a TOML file against these structs, `render.py` generates
+`docs/configuration.md` and the commented config file that `init` writes from
+them, so a setting documented here cannot drift from the code. It must never
+read files, the environment or the network (computed defaults such as the
+hostname are the one exception, and they are cheap).
+
+Adding a section takes a few lines: subclass `Section`, give every field an
+`Annotated[type, Setting("what it does")]` annotation and a default, and add one
+field to `Config` (a `list[...]` of a section is an array of tables,
+`[[listener]]`). Sections may live next to the code they configure, as
+`net/settings.py` does; they import only `Section` and `Setting` from here.
+Paths: a *default* relative path is relative to `server.data_dir`; a relative
+path written in the file is relative to the config file's directory (the loader
+does both).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+
+import msgspec
+
+from posteingang.store.model import DeletionPolicy
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """Documentation and behaviour of one setting, attached with `Annotated`.
+
+    `default_text` replaces the shown default when it is computed at load time.
+    `env` lets `POSTEINGANG_<SECTION>_<KEY>` override the file (for secrets and
+    DSNs, which should not sit in a file that is checked into configuration
+    management); `secret` keeps the value out of logs and `check-config` output.
+    """
+
+    doc: str
+    default_text: str | None = None
+    env: bool = False
+    secret: bool = False
+
+
+class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every config section."""
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Cross-field checks: (key, message) pairs. Types are already checked."""
+        return []
+
+
+def _fqdn() -> str:
+    return socket.getfqdn().lower().rstrip(".") or "localhost"
+
+
+class ServerConfig(Section, frozen=True, kw_only=True):
+    """The server as a whole."""
+
+    hostname: Annotated[
+        str,
+        Setting(
+            "The name this server calls itself: in SMTP greetings, Received headers "
+            "and the TLS certificate that `init` generates.",
+            default_text="this machine's fully qualified domain name",
+        ),
+    ] = msgspec.field(default_factory=_fqdn)
+    data_dir: Annotated[
+        Path,
+        Setting(
+            "Where the store, message blobs and certificate live. A relative path is "
+            "relative to the config file's directory.",
+            default_text="the directory of the config file",
+        ),
+    ] = Path(".")
+    shutdown_timeout: Annotated[
+        float,
+        msgspec.Meta(ge=0),
+        Setting(
+            "Seconds that in-flight connections get to finish after SIGTERM or SIGINT "
+            "before they are closed."
+        ),
+    ] = 30.0
+
+    def problems(self) -> list[tuple[str, str]]:
+        if not self.hostname or any(c.isspace() for c in self.hostname):
+            return [("hostname", f"not a host name: {self.hostname!r}")]
+        return []
+
+
+StoreBackend = Literal["sqlite", "memory", "postgres"]
+
+
+class StoreConfig(Section, frozen=True, kw_only=True):
+    """Where mailbox state and message bytes are kept."""
+
+    backend: Annotated[
+        StoreBackend,
+        Setting(
+            'The metadata backend. "sqlite" is the embedded default; "memory" keeps '
+            'nothing across restarts (tests only); "postgres" needs `dsn`.'
+        ),
+    ] = "sqlite"
+    sqlite_path: Annotated[Path, Setting('The SQLite database file (backend "sqlite").')] = Path(
+        "store.sqlite3"
+    )
+    blob_dir: Annotated[Path, Setting("Directory of the content-addressed message files.")] = Path(
+        "blobs"
+    )
+    dsn: Annotated[
+        str | None,
+        Setting(
+            'PostgreSQL connection string (backend "postgres"), e.g. '
+            '"postgresql://posteingang@db/posteingang".',
+            default_text="not set",
+            env=True,
+            secret=True,
+        ),
+    ] = None
+
+    def problems(self) -> list[tuple[str, str]]:
+        if self.backend == "postgres" and not self.dsn:
+            return [("dsn", 'backend "postgres" needs a dsn (or POSTEINGANG_STORE_DSN)')]
+        return []
+
+
+class LogConfig(Section, frozen=True, kw_only=True):
+    """Structured logging (structlog) on standard error."""
+
+    level: Annotated[
+        Literal["debug", "info", "warning", "error"],
+        Setting("The least severe level that is logged."),
+    ] = "info"
+    format: Annotated[
+        Literal["console", "json"],
+        Setting('"console" for people, "json" for one JSON object per line (log shippers).'),
+    ] = "console"
+
+
+class LimitsConfig(Section, frozen=True, kw_only=True):
+    """Sizes, counts and times that protect the server. Protocols share these."""
+
+    max_message_size: Annotated[
+        int,
+        msgspec.Meta(ge=1024),
+        Setting(
+            "Largest message in octets that is accepted by SMTP/LMTP, APPEND, "
+            "`deliver` and import (announced as SMTP SIZE)."
+        ),
+    ] = 50 * MiB
+    max_line_length: Annotated[
+        int,
+        msgspec.Meta(ge=1000),
+        Setting(
+            "Longest command line in octets a client may send (RFC 5321 §4.5.3.1.4 "
+            "requires at least 512 for SMTP; IMAP commands can be long)."
+        ),
+    ] = 64 * KiB
+    max_connections: Annotated[
+        int,
+        msgspec.Meta(ge=1),
+        Setting(
+            "Open client connections across all listeners together (each `[[listener]]` "
+            "also has its own limit)."
+        ),
+    ] = 1000
+    max_connections_per_ip: Annotated[
+        int,
+        msgspec.Meta(ge=1),
+        Setting(
+            "Open client connections from one client address (IPv6: one /64) across all "
+            "listeners together."
+        ),
+    ] = 50
+    max_connections_per_account: Annotated[
+        int,
+        msgspec.Meta(ge=1),
+        Setting(
+            "Logged-in sessions of one account across all protocols (phones, laptops and "
+            "webmail together); more logins get a protocol error saying so."
+        ),
+    ] = 50
+
+
+class DeliveryConfig(Section, frozen=True, kw_only=True):
+    """How incoming mail finds its account."""
+
+    recipient_delimiter: Annotated[
+        str,
+        msgspec.Meta(max_length=1),
+        Setting(
+            'Separates an address\'s detail: with "+", mail for "demo+lists@example.test" '
+            'goes to "demo@example.test". Empty turns this off.'
+        ),
+    ] = "+"
+
+
+class Pop3Config(Section, frozen=True, kw_only=True):
+    """Server defaults for POP3; each account can override them."""
+
+    deletion_policy: Annotated[
+        DeletionPolicy,
+        Setting(
+            'What a DELE does at QUIT: "expunge" removes the message, "trash" moves it '
+            'to Trash, "hide" only hides it from POP3 (IMAP and webmail still see it).'
+        ),
+    ] = DeletionPolicy.EXPUNGE
+    retention_days: Annotated[
+        Annotated[int, msgspec.Meta(ge=1)] | None,
+        Setting(
+            "Leave-on-server limit announced as EXPIRE (RFC 2449): messages older "
+            "than this may be removed.",
+            default_text="not set (keep forever, EXPIRE NEVER)",
+        ),
+    ] = None
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True):
+    """The whole configuration. Each field is one `[section]` (or `[[array]]`) of the file."""
+
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    tls: net_settings.TlsSettings = msgspec.field(
+        default_factory=lambda: net_settings.TlsSettings()
+    )
+    listener: list[net_settings.ListenerSettings] = msgspec.field(default_factory=list)
+    auth: net_settings.AuthSettings = msgspec.field(
+        default_factory=lambda: net_settings.AuthSettings()
+    )
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    delivery: DeliveryConfig = msgspec.field(default_factory=DeliveryConfig)
+    pop3: Pop3Config = msgspec.field(default_factory=Pop3Config)
+    # The file this was loaded from (None for a built-in default config).
+    path: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One setting as the loader and the doc renderer see it."""
+
+    section: str
+    name: str
+    type: Any  # the annotation msgspec validates against (including Meta constraints)
+    setting: Setting
+    default: Any  # msgspec.NODEFAULT when computed by a factory, or required
+    required: bool = False  # no default: the file must give it
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def env_var(self) -> str | None:
+        if not self.setting.env:
+            return None
+        return f"POSTEINGANG_{self.section}_{self.name}".upper()
+
+
+def sections() -> dict[str, type[Section]]:
+    """Section name -> struct type, in file order: `[name]` tables."""
+    return {name: cls for name, (cls, many) in _config_fields().items() if not many}
+
+
+def arrays() -> dict[str, type[Section]]:
+    """Array name -> struct type of its items: `[[name]]` arrays of tables."""
+    return {name: cls for name, (cls, many) in _config_fields().items() if many}
+
+
+def _config_fields() -> dict[str, tuple[type[Section], bool]]:
+    hints = get_type_hints(Config)
+    found: dict[str, tuple[type[Section], bool]] = {}
+    for f in msgspec.structs.fields(Config):
+        tp = hints[f.name]
+        if get_origin(tp) is list:
+            (item,) = get_args(tp)
+            if isinstance(item, type) and issubclass(item, Section):
+                found[f.name] = (item, True)
+        elif isinstance(tp, type) and issubclass(tp, Section):
+            found[f.name] = (tp, False)
+    return found
+
+
+def fields_of(section: str, cls: type[Section]) -> list[FieldSpec]:
+    hints = get_type_hints(cls, include_extras=True)
+    specs = []
+    for f in msgspec.structs.fields(cls):
+        annotation = hints[f.name]
+        found = [m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, Setting)]
+        if not found:
+            raise TypeError(f"{section}.{f.name} has no Setting(...) documentation")
+        specs.append(FieldSpec(section, f.name, annotation, found[0], f.default, f.required))
+    return specs
+
+
+def all_fields() -> list[FieldSpec]:
+    every = {**sections(), **arrays()}
+    return [spec for name, cls in every.items() for spec in fields_of(name, cls)]
+
+
+# Sections defined next to the code they configure. Imported last, as a module:
+# they import `Section` and `Setting` from this module, which must be complete by
+# then whichever of the two is imported first. `Config` names them in string
+# annotations that are resolved only when first used.
+import posteingang.net.settings as net_settings  # noqa: E402
