@@ -157,3 +157,48 @@ asyncio.run(main())
         sub.close()
     finally:
         await store.close()
+
+
+async def test_packed_index_is_checked_and_repaired(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "s.sqlite3", FsBlobStore(tmp_path / "b"))
+    try:
+        account_id = await make_account(store)
+        inbox = await inbox_id(store, account_id)
+        for i in range(5):
+            await store.append(inbox, await new_message(store, b"%d" % i))
+        await store.write(
+            lambda c: (c.execute("DELETE FROM mailbox_index WHERE mailbox_id = ?", (inbox,)), [])
+        )
+        report = await store.check()
+        assert not report.clean and "packed index" in report.violations[0]
+        repaired = await store.check(repair=True)
+        assert repaired.clean and (await store.get_index(inbox)).uids == [1, 2, 3, 4, 5]
+    finally:
+        await store.close()
+
+
+async def test_packed_index_spans_chunks_and_keywords(tmp_path: Path) -> None:
+    from posteingang.store.model import FlagOp
+    from posteingang.store.sqlite.index import CHUNK_UIDS
+
+    store = await SqliteStore.open(tmp_path / "s.sqlite3", FsBlobStore(tmp_path / "b"))
+    try:
+        account_id = await make_account(store)
+        inbox = await inbox_id(store, account_id)
+        far = CHUNK_UIDS * 3 + 5
+        await store.append_many(
+            inbox,
+            [
+                await new_message(store, b"a", uid=CHUNK_UIDS - 1),
+                await new_message(store, b"b", uid=CHUNK_UIDS),
+                await new_message(store, b"c", uid=far),
+            ],
+        )
+        await store.store_flags(inbox, [CHUNK_UIDS, far], FlagOp.ADD, frozenset({"\\Seen", "$x"}))
+        await store.expunge(inbox, [CHUNK_UIDS - 1])
+        index = await store.get_index(inbox)
+        assert index.uids == [CHUNK_UIDS, far]
+        assert index.flags == [frozenset({"\\Seen", "$x"})] * 2
+        assert (await store.check()).clean
+    finally:
+        await store.close()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from posteingang.store.hub import Change
 from posteingang.store.interface import IntegrityReport
+from posteingang.store.sqlite import index as packed
 
 if TYPE_CHECKING:
     from posteingang.store.sqlite.store import SqliteStore
@@ -48,7 +49,21 @@ def _violations(conn: sqlite3.Connection) -> list[str]:
         " WHERE b.id IS NULL"
     ):
         found.append(f"blob {blob_id}: used by messages but has no blob row")
+    for mailbox_id, name in conn.execute("SELECT id, name FROM mailboxes").fetchall():
+        wrong = packed.differences(conn, mailbox_id)
+        if wrong:
+            found.append(f"mailbox {name} ({mailbox_id}): packed index differs in {wrong} entries")
     return found
+
+
+def _rebuild_indexes(conn: sqlite3.Connection) -> tuple[int, list[Change]]:
+    boxes = [r[0] for r in conn.execute("SELECT id FROM mailboxes").fetchall()]
+    rebuilt = 0
+    for mailbox_id in boxes:
+        if packed.differences(conn, mailbox_id):
+            packed.rebuild(conn, mailbox_id)
+            rebuilt += 1
+    return rebuilt, []
 
 
 def _fix_refcounts(conn: sqlite3.Connection) -> tuple[int, list[Change]]:
@@ -87,5 +102,9 @@ async def check(store: SqliteStore, repair: bool) -> IntegrityReport:
         if any(v.startswith("blob ") for v in violations):
             fixed = await store.write(_fix_refcounts)
             repaired.append(f"recomputed {fixed} blob reference counts")
+        if any("packed index" in v for v in violations):
+            rebuilt = await store.write(_rebuild_indexes)
+            repaired.append(f"rebuilt the packed index of {rebuilt} mailboxes")
+        if repaired:
             violations = await store.read(_violations)
     return IntegrityReport(orphaned, missing, violations, repaired)

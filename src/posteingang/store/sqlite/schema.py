@@ -59,8 +59,18 @@ MIGRATIONS: list[str] = [
         save_date INTEGER NOT NULL,
         PRIMARY KEY (mailbox_id, uid)
     ) WITHOUT ROWID;
-    -- covering index: SELECT loads uid/modseq/flags without touching the wide rows
-    CREATE INDEX messages_index ON messages (mailbox_id, uid, modseq, flags, keywords);
+    -- few messages carry keywords, and the packed index (below) does not hold them
+    CREATE INDEX messages_keywords ON messages (mailbox_id, uid) WHERE keywords != '';
+    -- uid/modseq/flag bits packed per range of uids: SELECT reads a few wide rows
+    -- instead of one row per message (store/sqlite/index.py)
+    CREATE TABLE mailbox_index (
+        mailbox_id INTEGER NOT NULL,
+        chunk INTEGER NOT NULL,
+        uids BLOB NOT NULL,
+        modseqs BLOB NOT NULL,
+        flags BLOB NOT NULL,
+        PRIMARY KEY (mailbox_id, chunk)
+    ) WITHOUT ROWID;
     CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
     CREATE INDEX messages_blob ON messages (blob_id);
     CREATE TABLE expunged (

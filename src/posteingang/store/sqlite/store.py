@@ -48,6 +48,7 @@ from posteingang.store.model import (
     SpecialUse,
 )
 from posteingang.store.sqlite import accounts as acc
+from posteingang.store.sqlite import index as packed
 from posteingang.store.sqlite import messages as msg
 from posteingang.store.sqlite import pop3
 from posteingang.store.sqlite.notify import Listener, Notifier
@@ -213,6 +214,7 @@ class SqliteStore:
             for box in boxes:
                 msg._drop_messages(conn, "mailbox_id = ?", (box.id,))
                 pop3.forget(conn, box.id, None)
+                packed.drop(conn, box.id)
                 conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (box.id,))
             conn.execute("DELETE FROM mailboxes WHERE account_id = ?", (account.id,))
             conn.execute("DELETE FROM aliases WHERE target = ?", (address,))
