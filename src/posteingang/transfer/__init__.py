@@ -8,8 +8,10 @@ everything an import reads back: bytes, flags, keywords, internal dates, UIDs
 and dates as those formats keep them), `sidecar` (mbox metadata file),
 `sources` and `plan` (input side), `importer`, `exporter`.
 
-This package must never change message bytes, and never parse messages
-beyond the few header fields that carry mbox flags and dates.
+This package must never change message bytes beyond two documented steps
+(mboxrd un-escaping; LF-only messages to CRLF via `delivery.ingest.unix_to_crlf`,
+unless --keep-line-endings), and never parse messages beyond the few header
+fields that carry mbox flags and dates.
 """
 
 from __future__ import annotations

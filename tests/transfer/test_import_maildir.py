@@ -1,0 +1,187 @@
+"""`posteingang import maildir`: Dovecot Maildir++ trees with UIDs, keywords and folders."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.transfer.conftest import (
+    Cli,
+    assert_one_line_error,
+    sha_multiset,
+    stored,
+    stored_form,
+)
+from tests.transfer.mail import WHEN, maildir, message, put
+
+USER = "demo@example.test"
+
+
+def dovecot_tree(root: Path) -> dict[str, bytes]:
+    """A Maildir as Dovecot leaves it: uidlist, keywords, a new/ file, two subfolders."""
+    inbox = maildir(root)
+    msgs = {name: message(n) for n, name in enumerate(["a", "b", "c", "d", "e", "f"])}
+    put(inbox, "1001.M1P1.host,S=10:2,RS", msgs["a"], WHEN)
+    put(inbox, "1002.M2P1.host,S=10:2,Fab", msgs["b"], WHEN + timedelta(hours=1))
+    put(inbox, "1003.M3P1.host", msgs["c"], WHEN + timedelta(hours=2), new=True)
+    put(inbox, "1004.M4P1.host:2,P", msgs["d"], WHEN)  # not in the uidlist
+    (inbox / "dovecot-uidlist").write_bytes(
+        b"3 V1700000000 N40 G0123456789abcdef0123456789abcdef\n"
+        b"10 :1001.M1P1.host,S=10:2,RS\n"
+        b"17 W123 :1002.M2P1.host,S=10\n"
+        b"30 :1003.M3P1.host\n"
+    )
+    (inbox / "dovecot-keywords").write_bytes(b"0 $Junk\n1 work\n")
+    sent = maildir(root / ".Sent")
+    put(sent, "2001.M1P1.host:2,S", msgs["e"], WHEN)
+    deep = maildir(root / ".Archiv.Entw&APw-rfe")
+    put(deep, "3001.M1P1.host:2,T", msgs["f"], WHEN)
+    return msgs
+
+
+def test_dovecot_maildir_imports_everything(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    msgs = dovecot_tree(tmp_path / "Maildir")
+    result = run("import", "maildir", str(tmp_path / "Maildir"), "--user", USER)
+    assert result.exit_code == 0, result.output
+    assert "imported 6 of 6" in result.stdout
+    got = {s.sha256: s for s in stored(data_dir)}
+    digest = {k: next(iter(sha_multiset(stored_form([v])))) for k, v in msgs.items()}
+    a, b, c, d = (got[digest[k]] for k in "abcd")
+    assert (a.mailbox, a.uid, a.uidvalidity is not None) == ("INBOX", 10, True)
+    assert (b.uid, c.uid) == (17, 30)
+    assert d.uid == 31  # no UID in the uidlist: the next after the listed ones
+    assert set(a.flags) == {"\\Answered", "\\Seen"}
+    assert set(b.flags) == {"\\Flagged", "$Junk", "work"}
+    assert set(c.flags) == set()  # new/: not seen
+    assert set(d.flags) == {"$Forwarded"}
+    assert a.internal_date == WHEN
+    assert b.internal_date == WHEN + timedelta(hours=1)
+    assert got[digest["e"]].mailbox == "Sent"
+    assert got[digest["f"]].mailbox == "Archiv/Entwürfe"
+    assert set(got[digest["f"]].flags) == {"\\Deleted"}
+
+
+def test_new_mailbox_takes_the_uidvalidity(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    dovecot_tree(tmp_path / "Maildir")
+    assert (
+        run(
+            "import", "maildir", str(tmp_path / "Maildir"), "--user", USER, "--mailbox", "Old"
+        ).exit_code
+        == 0
+    )
+    boxes = {s.mailbox: s.uidvalidity for s in stored(data_dir)}
+    assert boxes["Old"] == 1700000000
+    assert set(boxes) == {"Old", "Old/Sent", "Old/Archiv/Entwürfe"}
+
+
+def test_no_recursive_imports_only_the_root(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    dovecot_tree(tmp_path / "Maildir")
+    result = run("import", "maildir", str(tmp_path / "Maildir"), "--user", USER, "--no-recursive")
+    assert result.exit_code == 0
+    assert {s.mailbox for s in stored(data_dir)} == {"INBOX"}
+
+
+def test_rerun_and_resume_keep_uids(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "Maildir"
+    msgs = dovecot_tree(root)
+    # first run sees only part of the folder (as if interrupted after a batch)
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    for name in os.listdir(root / "cur"):
+        if name.startswith(("1002", "1004")):
+            os.rename(root / "cur" / name, hidden / name)
+    assert run("import", "maildir", str(root), "--user", USER).exit_code == 0
+    for name in os.listdir(hidden):
+        os.rename(hidden / name, root / "cur" / name)
+    result = run("import", "maildir", str(root), "--user", USER)
+    assert result.exit_code == 0, result.output
+    got = stored(data_dir)
+    assert Counter(s.sha256 for s in got) == sha_multiset(stored_form(list(msgs.values())))
+    inbox = sorted(s.uid for s in got if s.mailbox == "INBOX")
+    # 17 was below uidnext after the first run (30 was imported), so it gets a new UID
+    assert inbox[:2] == [10, 30] and len(inbox) == 4
+    again = run("import", "maildir", str(root), "--user", USER)
+    assert "imported 0 of 6" in again.stdout
+
+
+def test_zero_byte_file_is_skipped_with_a_warning(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    box = maildir(tmp_path / "M")
+    put(box, "1.host:2,S", b"", WHEN)
+    put(box, "2.host:2,S", message(2), WHEN)
+    result = run("import", "maildir", str(box), "--user", USER)
+    assert result.exit_code == 0
+    assert "1 empty skipped" in result.stdout
+    assert "1.host" in result.stderr
+    assert len(stored(data_dir)) == 1
+
+
+def test_non_utf8_file_name_is_imported(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    box = maildir(tmp_path / "M")
+    put(box, os.fsdecode(b"1.h\xf6st:2,S"), message(1), WHEN)
+    (box / "dovecot-uidlist").write_bytes(b"3 V99 N9\n5 :1.h\xf6st\n")
+    result = run("import", "maildir", str(box), "--user", USER)
+    assert result.exit_code == 0, result.output
+    (s,) = stored(data_dir)
+    assert (s.uid, set(s.flags)) == (5, {"\\Seen"})
+
+
+def test_unreadable_message_file_fails_at_the_end(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    box = maildir(tmp_path / "M")
+    (box / "cur" / "1.host:2,S").mkdir()  # listed like a message, unreadable even for root
+    put(box, "2.host:2,S", message(2), WHEN)
+    result = run("import", "maildir", str(box), "--user", USER)
+    assert result.exit_code == 1
+    assert "could not be read" in result.stderr
+    assert len(stored(data_dir)) == 1
+
+
+# -- bad input ---------------------------------------------------------------------------
+
+
+def test_missing_cur_writes_nothing(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "M"
+    (root / "new").mkdir(parents=True)
+    put(root, "1.host", message(1), WHEN, new=True)
+    assert_one_line_error(run("import", "maildir", str(root), "--user", USER), "no cur/")
+    assert stored(data_dir) == []
+
+
+def test_broken_subfolder_writes_nothing(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "Maildir"
+    dovecot_tree(root)
+    (root / ".Broken" / "new").mkdir(parents=True)
+    assert_one_line_error(run("import", "maildir", str(root), "--user", USER), ".Broken", "cur/")
+    assert stored(data_dir) == []
+
+
+def test_bad_uidlist_writes_nothing(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "Maildir"
+    dovecot_tree(root)
+    (root / "dovecot-uidlist").write_bytes(b"garbage\n")
+    assert_one_line_error(run("import", "maildir", str(root), "--user", USER), "dovecot-uidlist")
+    assert stored(data_dir) == []
+
+
+def test_not_a_directory(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    f = tmp_path / "file"
+    f.write_bytes(b"x")
+    assert_one_line_error(run("import", "maildir", str(f), "--user", USER), "not a directory")
+    assert_one_line_error(
+        run("import", "maildir", str(tmp_path / "nope"), "--user", USER), "no such"
+    )
+
+
+def test_unknown_user_writes_nothing(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    dovecot_tree(tmp_path / "Maildir")
+    result = run("import", "maildir", str(tmp_path / "Maildir"), "--user", "x@example.test")
+    assert_one_line_error(result, "unknown user")
+
+
+def test_internal_date_is_the_file_mtime(run: Cli, data_dir: Path, tmp_path: Path) -> None:
+    box = maildir(tmp_path / "M")
+    when = datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    put(box, "1.host:2,", message(1), when)
+    assert run("import", "maildir", str(box), "--user", USER).exit_code == 0
+    assert stored(data_dir)[0].internal_date == when
