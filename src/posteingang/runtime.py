@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from posteingang.auth.throttle import Throttle
 from posteingang.config import Config
 from posteingang.log import get_logger
 from posteingang.net.limits import AccountLimits, ConnectionCounter
@@ -93,9 +94,10 @@ STARTERS: list[Starter] = []
 
 
 def _default_starters() -> list[Starter]:
+    from posteingang.control import start_control
     from posteingang.maintenance import start_maintenance
 
-    return [start_maintenance, *STARTERS]
+    return [start_maintenance, start_control, *STARTERS]
 
 
 class StartupError(Exception):
@@ -120,6 +122,14 @@ class Runtime:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleanups: list[Cleanup] = []
         self._tls: TlsContexts | None = None
+        self._throttle: Throttle | None = None
+
+    @property
+    def throttle(self) -> Throttle:
+        """The one brute-force throttle every protocol and the web login share (issue 3)."""
+        if self._throttle is None:
+            self._throttle = Throttle(self.config.auth.throttle_policy())
+        return self._throttle
 
     @property
     def tls(self) -> TlsContexts:

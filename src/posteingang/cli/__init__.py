@@ -19,6 +19,7 @@ import click
 
 from posteingang import __version__
 from posteingang.cli.accounts import alias_group, domain_group, user_group
+from posteingang.cli.blocks import block_group
 from posteingang.cli.common import EXIT_USAGE, State
 from posteingang.cli.deliver import deliver_cmd
 from posteingang.cli.devices import device_group
@@ -90,6 +91,7 @@ for command in (
     deliver_cmd,
     import_cmd,
     export_cmd,
+    block_group,
 ):
     cli.add_command(command)
 
