@@ -21,6 +21,7 @@ BENCHMARKS = {
     "import": "bench.bench_import",
     "mime": "bench.bench_mime",
     "login": "bench.bench_login",
+    "pop3": "bench.bench_pop3",
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 MARK = "<!-- bench:results -->"

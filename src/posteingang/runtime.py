@@ -231,8 +231,10 @@ async def run(
     Raises `StartupError` for a listener whose protocol is unknown, and whatever
     binding or loading certificates raises (`OSError`, `ssl.SSLError`).
     """
+    from posteingang.protocols import register_builtin_protocols
     from posteingang.store import open_store
 
+    register_builtin_protocols()
     protocols = PROTOCOLS if protocols is None else protocols
     for i, settings in enumerate(config.listener):
         if settings.protocol.upper() not in protocols:

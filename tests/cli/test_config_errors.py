@@ -117,4 +117,4 @@ def test_an_unusable_store_is_one_line(run: Cli, data_dir: Path, args: list[str]
 def test_serve_refuses_a_listener_for_an_unknown_protocol(run: Cli) -> None:
     with run.config.open("a") as f:
         f.write('\n[[listener]]\nprotocol = "GOPHER"\nport = 0\n')
-    assert_one_line_error(run("serve"), 2, "listener[0].protocol", "GOPHER")
+    assert_one_line_error(run("serve"), 2, "].protocol", "GOPHER")

@@ -1,0 +1,64 @@
+"""Who holds which maildrop, and when each client last logged in.
+
+A POP3 client is an account login with the account password (device ``None``)
+or with one device password. Each client has its own view of the INBOX (what
+it hid, what it retrieved), so each client is its own maildrop:
+
+* `MaildropLocks` -- RFC 1939 §8 / RFC 2449 §8.1.1: a second session for a
+  maildrop that is in use gets ``-ERR [IN-USE]``. The key is (account id,
+  device id): the phone and the laptop of one account may both be connected,
+  while the same device twice is refused. IMAP never takes this lock.
+* `LoginDelays` -- RFC 2449 §6.8 LOGIN-DELAY: the minimum seconds between two
+  logins of the same client; a login too soon gets ``-ERR [LOGIN-DELAY]``.
+
+Both are in-process tables: with several nodes behind a load balancer they
+hold per node only (a store-backed lease would be needed; see docs/pop3.md).
+This module must never block or sleep.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+ClientKey = tuple[int, int | None]  # (account id, device id or None for the account password)
+
+
+class MaildropLocks:
+    """Exclusive, non-waiting locks on maildrops, one per `ClientKey`."""
+
+    def __init__(self) -> None:
+        self._held: set[ClientKey] = set()
+
+    def acquire(self, key: ClientKey) -> bool:
+        """Take the lock; False if another session holds it (never waits)."""
+        if key in self._held:
+            return False
+        self._held.add(key)
+        return True
+
+    def release(self, key: ClientKey) -> None:
+        self._held.discard(key)
+
+    def held(self, key: ClientKey) -> bool:
+        return key in self._held
+
+
+class LoginDelays:
+    """The time of each client's last successful login, LRU-bounded."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self.max_entries = max_entries
+        self._last: OrderedDict[ClientKey, float] = OrderedDict()
+
+    def too_soon(self, key: ClientKey, now: float, delay: int | None) -> bool:
+        """True if the client logged in less than `delay` seconds before `now`."""
+        if not delay:
+            return False
+        last = self._last.get(key)
+        return last is not None and now - last < delay
+
+    def record(self, key: ClientKey, now: float) -> None:
+        self._last[key] = now
+        self._last.move_to_end(key)
+        while len(self._last) > self.max_entries:
+            self._last.popitem(last=False)

@@ -1,0 +1,229 @@
+"""The POP3 asyncio shell: listeners on the shared connection layer, one session per client.
+
+All protocol behaviour is in `session.py`; this module only adapts a
+`net.Connection` to the session's `Transport` and plugs POP3 into the runtime:
+
+* `pop3_shell(rt, listener_settings)` -- ``PROTOCOLS["POP3"]``, one per
+  ``[[listener]] protocol = "POP3"`` (POP3 with STLS, POP3S with implicit TLS);
+* `DEFAULT_LISTENER_TABLES` -- ``DEFAULT_LISTENERS["POP3"]`` for `posteingang init`;
+* `start_pop3_retention` -- a ``STARTERS`` entry: the retention task.
+
+`start_server` binds listeners without a runtime, for tests and benchmarks.
+
+Timeouts: the session applies `Pop3Settings.login_timeout` / `idle_timeout`
+itself (RFC 1939 §3: at least 10 minutes once logged in), so the connection's
+own read timeout is switched off here; write timeouts and back-pressure are the
+connection layer's.
+
+This module must never parse POP3 or touch the store except through the
+session and the retention task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from posteingang.config import Config
+from posteingang.log import get_logger
+from posteingang.net.connection import Connection, ConnectionClosed, IdleTimeout
+from posteingang.net.server import Handler, ListenerServer
+from posteingang.net.settings import ListenerSettings, TlsMode
+from posteingang.net.tls import TlsContexts
+from posteingang.pop3.policy import Pop3Settings
+from posteingang.pop3.retention import INTERVAL, retention_task
+from posteingang.pop3.services import Pop3Services
+from posteingang.pop3.session import Pop3Session
+from posteingang.runtime import Runtime, Shell
+
+log = get_logger(__name__)
+
+# Development defaults: loopback, unprivileged ports (production: 110 and 995).
+DEFAULT_POP3 = ListenerSettings(
+    protocol="POP3", host="127.0.0.1", port=1110, tls=TlsMode.STARTTLS, idle_timeout=600.0
+)
+DEFAULT_POP3S = ListenerSettings(
+    protocol="POP3", host="127.0.0.1", port=1995, tls=TlsMode.IMPLICIT, idle_timeout=600.0
+)
+#: What `posteingang init` should write for POP3 (``DEFAULT_LISTENERS["POP3"]``).
+DEFAULT_LISTENER_TABLES: list[dict[str, object]] = [
+    {"protocol": "POP3", "port": 1110, "host": "127.0.0.1", "tls": "starttls"},
+    {"protocol": "POP3", "port": 1995, "host": "127.0.0.1", "tls": "implicit"},
+]
+LOGIN_TEXT = "full address + password"
+MIN_IDLE_TIMEOUT = 600.0  # RFC 1939 §3
+REFUSAL = b"-ERR [SYS/TEMP] Too many connections, try again later\r\n"
+
+
+class ConnectionTransport:
+    """`net.Connection` as the session's `Transport`.
+
+    Writes are collected and handed to the connection on `drain`, so the many
+    short replies of a pipelined batch leave in one write.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._pending: list[bytes] = []
+
+    async def read(self) -> bytes:
+        try:
+            return await self.conn.read_some()
+        except ConnectionClosed:
+            return b""
+        except IdleTimeout as exc:
+            raise TimeoutError(str(exc)) from None
+
+    def write(self, data: bytes) -> None:
+        self._pending.append(data)
+
+    async def drain(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending.clear()
+        try:
+            await self.conn.write(data)
+        except ConnectionClosed as exc:
+            raise ConnectionError(str(exc)) from exc
+
+    async def start_tls(self) -> None:
+        try:
+            await self.conn.start_tls()
+        except ConnectionClosed as exc:
+            raise ConnectionError(str(exc)) from exc
+
+
+def pop3_handler(services: Pop3Services, stopping: asyncio.Event | None = None) -> Handler:
+    """The `ListenerServer` handler: one `Pop3Session` per connection."""
+
+    async def handle(conn: Connection) -> None:
+        conn.timeout = None  # the session runs the POP3 timeouts (see module docstring)
+        session = Pop3Session(
+            services,
+            ConnectionTransport(conn),
+            address=conn.peer.host,
+            tls_active=conn.is_tls,
+            tls_available=conn.can_start_tls,
+            stopping=stopping,
+        )
+        await session.run()
+
+    return handle
+
+
+@dataclass
+class Pop3Server:
+    """Listeners started by `start_server` (tests, benchmarks) and the retention task."""
+
+    services: Pop3Services
+    listeners: list[ListenerServer]
+    retention: asyncio.Task[None] | None = None
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def ports(self) -> list[int]:
+        return [listener.port for listener in self.listeners]
+
+    async def stop(self, grace: float = 10.0) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.retention is not None:
+            self.retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.retention
+        await asyncio.gather(*(listener.stop(grace) for listener in self.listeners))
+
+
+async def start_server(
+    services: Pop3Services,
+    *,
+    tls: TlsContexts | None,
+    listeners: Sequence[ListenerSettings] = (DEFAULT_POP3, DEFAULT_POP3S),
+    retention_interval: float | None = INTERVAL,
+) -> Pop3Server:
+    """Bind `listeners` without a runtime (tests, benchmarks); TLS ones need `tls`."""
+    handler = pop3_handler(services)
+    servers: list[ListenerServer] = []
+    try:
+        for settings in listeners:
+            if settings.tls is not TlsMode.NONE and tls is None:
+                raise ValueError(f"POP3 listener on port {settings.port} needs TLS contexts")
+            context = tls if settings.tls is not TlsMode.NONE else None
+            server = ListenerServer(settings, handler, tls=context, refusal=REFUSAL)
+            await server.start()
+            servers.append(server)
+    except BaseException:
+        for server in servers:
+            await server.stop(0)
+        raise
+    task = None
+    if retention_interval is not None:
+        task = asyncio.create_task(
+            retention_task(services.store, services.settings, interval=retention_interval),
+            name="pop3-retention",
+        )
+    return Pop3Server(services, servers, task)
+
+
+# -- the runtime's plug-ins -------------------------------------------------------------------
+
+
+def settings_from_config(config: Config) -> Pop3Settings:
+    """`Pop3Settings` from the runtime's `Config` (`[pop3]`, `[auth]`, `[server] hostname`)."""
+    return Pop3Settings(
+        deletion_policy=config.pop3.deletion_policy,
+        retention_days=config.pop3.retention_days,
+        hostname=config.server.hostname,
+        allow_plaintext_auth=config.auth.allow_plaintext,
+    )
+
+
+# One `Pop3Services` per runtime: every POP3 listener shares the maildrop locks,
+# the login-delay table and the login throttle.
+_SERVICES: weakref.WeakKeyDictionary[Runtime, Pop3Services] = weakref.WeakKeyDictionary()
+
+
+def services_for(rt: Runtime) -> Pop3Services:
+    services = _SERVICES.get(rt)
+    if services is None:
+        services = Pop3Services(
+            rt.store,
+            settings_from_config(rt.config),
+            throttle=rt.throttle,  # one throttle for every protocol (issue 3)
+        )
+        _SERVICES[rt] = services
+    return services
+
+
+def pop3_shell(rt: Runtime, settings: ListenerSettings) -> Shell:
+    """``PROTOCOLS["POP3"]``: the runtime's shell factory for one POP3 listener.
+
+    The listener's `login_timeout` and `idle_timeout` apply (RFC 1939 §3: the
+    idle timeout is at least 10 minutes, so a shorter one is raised to 600 s).
+    """
+    services = services_for(rt)
+    timeouts = replace(
+        services.settings,
+        login_timeout=settings.login_timeout,
+        idle_timeout=max(settings.idle_timeout, MIN_IDLE_TIMEOUT),
+    )
+    listener_services = replace(services, settings=timeouts)
+    return Shell(pop3_handler(listener_services, rt.stopping), REFUSAL, LOGIN_TEXT)
+
+
+async def start_pop3_retention(rt: Runtime) -> None:
+    """``STARTERS``: the retention task (at startup, then hourly), cancelled at shutdown."""
+    services = services_for(rt)
+    task = asyncio.create_task(retention_task(rt.store, services.settings), name="pop3-retention")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    rt.on_shutdown(stop)

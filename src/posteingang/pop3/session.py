@@ -1,0 +1,494 @@
+"""One POP3 session: the protocol core driven against the store, without sockets.
+
+Theory of operation
+-------------------
+`Pop3Session.run()` is the whole conversation. It owns a `POP3Connection`
+(the pure core), feeds it what the `Transport` reads, and answers each command
+event with exactly one reply:
+
+* AUTHORIZATION commands go to `Authorizer` (passwords, APOP, SASL, the
+  cleartext policy). A login becomes a session only after the LOGIN-DELAY
+  check, the maildrop lock (``-ERR [IN-USE]``) and the snapshot (`Maildrop`).
+* TRANSACTION commands read the snapshot; RETR and TOP stream the message from
+  the blob store through the dot-stuffer (`bodies.body_chunks`), waiting for the
+  transport to drain whenever more than `FLUSH_AT` octets are queued, so
+  pipelined commands (RFC 2449 §6.6) are answered in order with bounded memory.
+* QUIT from TRANSACTION enters UPDATE (RFC 1939 §6): the facts of the session
+  are written (`_record`), then the DELE marks are applied with the account's
+  deletion policy (`deletion.apply_deletion`), then ``+OK`` and close.
+
+Facts versus deletions. What the client *did* (which messages it retrieved,
+and the \\Seen flag RETR sets) is written once at the end of every session,
+with QUIT or without: a client that read a message and then lost its
+connection did read it. Deletions happen only in UPDATE: a connection that
+ends without QUIT deletes nothing (RFC 1939 §6). Writing once per session
+rather than once per RETR keeps a 5,000-message download at one store commit.
+
+The lock is held from login until those writes are done, then released,
+whatever happened (`finally`). This module must never touch a socket, reply
+twice to one command, or delete anything outside UPDATE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from datetime import UTC, datetime
+from typing import Literal
+
+from posteingang.log import get_logger
+from posteingang.pop3 import proto
+from posteingang.pop3.authorization import AUTH_FAILED, Authorizer, Granted
+from posteingang.pop3.bodies import (
+    ReadAhead,
+    body_chunks,
+    body_offset,
+    reads_inline,
+    stuff_message,
+)
+from posteingang.pop3.deletion import apply_deletion
+from posteingang.pop3.locks import ClientKey
+from posteingang.pop3.maildrop import Maildrop, MaildropMessage, load_maildrop
+from posteingang.pop3.policy import AccountPolicy, account_policy
+from posteingang.pop3.proto import (
+    NEVER,
+    Capabilities,
+    Err,
+    Ok,
+    POP3Connection,
+    Reply,
+    ResponseCode,
+    State,
+    capa_lines,
+    listing,
+    scan_line,
+    uidl_line,
+)
+from posteingang.pop3.services import Pop3Services, Transport
+from posteingang.store.model import SEEN, DeletionPolicy, FlagOp
+
+log = get_logger(__name__)
+
+FLUSH_AT = 64 * 1024  # queued output octets that make the session wait for the transport
+LANGUAGES = (("en", "English"),)
+
+
+class _Disconnected(Exception):
+    """The client went away (EOF or timeout) in the middle of an exchange."""
+
+
+def apop_timestamp(hostname: str) -> str:
+    """A fresh RFC 1939 §7 greeting timestamp: ``<pid.random@hostname>``."""
+    host = "".join(c for c in hostname if c.isalnum() or c in ".-") or "localhost"
+    return f"<{os.getpid()}.{os.urandom(8).hex()}@{host}>"
+
+
+class Pop3Session:
+    """One client connection, from greeting to close."""
+
+    def __init__(
+        self,
+        services: Pop3Services,
+        transport: Transport,
+        *,
+        address: str,
+        tls_active: bool = False,
+        tls_available: bool = False,
+        stopping: asyncio.Event | None = None,
+    ) -> None:
+        self.services = services
+        self.stopping = stopping
+        self.settings = services.settings
+        self.transport = transport
+        self.address = address
+        self.tls_available = tls_available
+        self.conn = POP3Connection(tls_active=tls_active)
+        timestamp = apop_timestamp(self.settings.hostname) if self.settings.apop else None
+        self.auth = Authorizer(services, address=address, apop_timestamp=timestamp)
+        self._out = bytearray()
+        self.login: Granted | None = None
+        self.policy: AccountPolicy | None = None
+        self.maildrop: Maildrop | None = None
+        self._key: ClientKey | None = None
+        self._retrieved: set[int] = set()  # uids sent whole by RETR
+        self._read_ahead: ReadAhead | None = None
+        self._finished = False
+
+    # -- the conversation -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Greet, answer commands until QUIT or EOF, then record and unlock."""
+        try:
+            self._emit(proto.greeting("POP3 server ready", self.auth.apop_timestamp))
+            while True:
+                event = await self._next_event()
+                if isinstance(event, proto.ConnectionClosed):
+                    break
+                if isinstance(event, proto.ProtocolError):
+                    self._emit(event.reply)
+                    continue
+                if isinstance(event, proto.Paused | proto.NeedData):
+                    # Every command gets its reply before the next event: a bug if seen.
+                    raise proto.LocalProtocolError("a command was left without a reply")
+                await self._handle(event)
+                if self.conn.state is State.TLS_HANDSHAKE:
+                    await self._flush()
+                    try:
+                        await self.transport.start_tls()
+                    except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+                        raise _Disconnected from exc
+                    self.conn.tls_established()
+            await self._flush()
+        except _Disconnected:
+            pass
+        finally:
+            await self.finish()
+
+    async def _next_event(self) -> proto.Event:
+        while True:
+            event = self.conn.next_event()
+            if not isinstance(event, proto.NeedData):
+                return event
+            await self._flush()
+            self.conn.receive_data(await self._read())
+
+    async def _read(self) -> bytes:
+        timeout = (
+            self.settings.idle_timeout
+            if self.conn.state is State.TRANSACTION
+            else self.settings.login_timeout
+        )
+        try:
+            async with asyncio.timeout(timeout):
+                if self.stopping is None:
+                    return await self.transport.read()
+                return await self._read_unless_stopping(self.stopping)
+        except (TimeoutError, ConnectionError, OSError):
+            return b""  # RFC 1939 §3 autologout: like EOF, no UPDATE
+
+    async def _read_unless_stopping(self, stopping: asyncio.Event) -> bytes:
+        # Server shutdown: POP3 has no unsolicited goodbye, so a session waiting for
+        # its client's next command simply ends there (facts kept, no UPDATE).
+        if stopping.is_set():
+            return b""
+        read = asyncio.ensure_future(self.transport.read())
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            await asyncio.wait({read, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not read.done():
+                read.cancel()
+        return read.result() if read.done() and not read.cancelled() else b""
+
+    async def finish(self) -> None:
+        """Write the session's facts and release the maildrop; idempotent."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._read_ahead is not None:
+            self._read_ahead.close()
+        try:
+            if self.maildrop is not None and self.conn.state is not State.CLOSED:
+                # Ended without QUIT: facts only, no deletions (RFC 1939 §6).
+                with contextlib.suppress(Exception):
+                    await self._record(set())
+        finally:
+            if self._key is not None:
+                self.services.locks.release(self._key)
+                self._key = None
+
+    # -- output -----------------------------------------------------------------------------
+
+    def _emit(self, data: bytes) -> None:
+        self._out += data
+
+    def _reply(self, reply: Reply) -> None:
+        self._emit(self.conn.send(reply))
+
+    async def _flush(self) -> None:
+        if self._out:
+            data = bytes(self._out)
+            self._out.clear()
+            try:
+                self.transport.write(data)
+                await self.transport.drain()
+            except (OSError, TimeoutError) as exc:  # the client went away mid-write
+                raise _Disconnected from exc
+
+    async def _challenge(self, data: bytes) -> bytes | None:
+        """SASL: send one challenge, wait for the answer (None: cancelled or malformed)."""
+        self._reply(proto.Continuation(data))
+        event = await self._next_event()
+        if isinstance(event, proto.AuthResponse):
+            return event.data  # None when cancelled; the -ERR still has to be sent
+        if isinstance(event, proto.ProtocolError):
+            self._emit(event.reply)  # the core already left the SASL state
+            return None
+        raise _Disconnected
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    async def _handle(self, command: proto.Command) -> None:
+        if type(command) is proto.Retr and self.maildrop is not None:
+            await self._transaction(command)  # the bulk of a download: skip the match below
+            return
+        match command:
+            case proto.Capa():
+                self._reply(Ok("Capability list follows"))
+                self._emit(listing(self._capa_lines()))
+            case proto.Lang(tag):
+                self._lang(tag)
+            case proto.Quit() if self.conn.state is State.UPDATE:
+                self._reply(await self._update())
+            case proto.Quit():
+                self._reply(Ok("posteingang POP3 server signing off"))
+            case proto.User() | proto.Pass() | proto.Apop() | proto.Auth() | proto.Stls():
+                await self._authorization(command)
+            case proto.Utf8():
+                # RFC 6856 §2: user names and passwords are UTF-8 (SASLprep'd by SASL);
+                # messages are sent as stored, so nothing else changes.
+                self._reply(Ok("UTF8 enabled"))
+            case proto.AuthResponse():  # only reachable inside _challenge; be safe
+                self._reply(Err("no authentication exchange in progress"))
+            case _:
+                await self._transaction(command)
+
+    def _capa_lines(self) -> list[str]:
+        settings = self.settings
+        tls = self.conn.tls_active
+        authenticated = self.policy is not None
+        caps = Capabilities(
+            user=self.auth.cleartext_ok(tls),
+            sasl=tuple(self.auth.mechanisms(tls)) if not authenticated else (),
+            expire=_expire(settings.retention_days),
+            expire_per_user=True,
+            login_delay=settings.login_delay or 0,
+            login_delay_per_user=True,
+            implementation=settings.implementation,
+            stls=self.tls_available,
+            utf8=True,
+            utf8_user=True,
+            lang=True,
+        )
+        if self.policy is None:
+            return capa_lines(caps, authenticated=False, tls_active=tls)
+        return capa_lines(
+            caps,
+            authenticated=True,
+            tls_active=tls,
+            expire=_expire(self.policy.retention_days),
+            login_delay=self.policy.login_delay or 0,
+        )
+
+    def _lang(self, tag: str | None) -> None:
+        # RFC 6856 §3: only English here; LANG lists it, "*" and "en" select it.
+        if tag is None:
+            self._reply(Ok("Language listing follows"))
+            self._emit(listing(f"{code} {name}" for code, name in LANGUAGES))
+        elif tag == "*" or tag.lower() in {code for code, _ in LANGUAGES}:
+            self._reply(Ok("en Language is English"))
+        else:
+            self._reply(Err("Unsupported language"))
+
+    # -- AUTHORIZATION ----------------------------------------------------------------------
+
+    async def _authorization(self, command: proto.Command) -> None:
+        tls = self.conn.tls_active
+        outcome: Reply | Granted
+        match command:
+            case proto.Stls():
+                if not self.tls_available:
+                    outcome = Err("TLS is not available")
+                else:
+                    outcome = Ok("Begin TLS negotiation")
+            case proto.User():
+                outcome = self.auth.user(command, tls_active=tls)
+            case proto.Pass():
+                username = self.conn.user
+                if username is None or not self.auth.cleartext_ok(tls):
+                    outcome = AUTH_FAILED
+                else:
+                    outcome = await self.auth.password(command, username)
+            case proto.Apop():
+                outcome = await self.auth.apop(command)
+            case proto.Auth():
+                outcome = await self.auth.sasl(command, tls_active=tls, challenge=self._challenge)
+            case _:
+                outcome = Err("unexpected command")
+        if isinstance(outcome, Granted):
+            outcome = await self._enter_transaction(outcome)
+        if self.conn.pending is not None:  # a SASL protocol error was already answered
+            self._reply(outcome)
+
+    async def _enter_transaction(self, login: Granted) -> Reply:
+        services = self.services
+        policy = account_policy(self.settings, login.account.settings)
+        key: ClientKey = (login.account.id, login.device_id)
+        now = services.clock()
+        if services.login_delays.too_soon(key, now, policy.login_delay):
+            # RFC 2449 §8.1.2: the credentials were right, but it is too soon.
+            return Err(
+                f"Wait {policy.login_delay} seconds between logins", ResponseCode.LOGIN_DELAY
+            )
+        if not services.locks.acquire(key):
+            return Err("Maildrop is in use by another POP3 session", ResponseCode.IN_USE)
+        try:
+            maildrop = await load_maildrop(
+                services.store,
+                login.account.id,
+                login.device_id,
+                uidl_format=policy.uidl_format,
+                sizes=services.sizes,
+            )
+        except Exception:
+            services.locks.release(key)
+            log.exception("pop3_maildrop_failed", account=login.account.address)
+            return Err("Unable to open the maildrop", ResponseCode.SYS_TEMP)
+        services.login_delays.record(key, now)
+        self.login, self.policy, self.maildrop, self._key = login, policy, maildrop, key
+        blobs = services.store.blobs
+        self._read_ahead = ReadAhead(
+            blobs,
+            [(m.blob_id, m.blob_size) for m in maildrop.messages],
+            inline=reads_inline(blobs),
+        )
+        count, octets = maildrop.stat()
+        return Ok(f"maildrop has {count} messages ({octets} octets)")
+
+    # -- TRANSACTION ------------------------------------------------------------------------
+
+    async def _transaction(self, command: proto.Command) -> None:
+        drop = self.maildrop
+        assert drop is not None, "the core only allows these commands after login"
+        if type(command) is proto.Retr:
+            message = drop.get(command.msg)
+            if message is None:
+                self._reply(_no_such(drop, command.msg))
+            else:
+                await self._send_message(message, None)
+            return
+        match command:
+            case proto.Stat():
+                count, octets = drop.stat()
+                self._reply(Ok(f"{count} {octets}"))
+            case proto.List(None):
+                count, octets = drop.stat()
+                self._reply(Ok(f"{count} messages ({octets} octets)"))
+                self._emit(listing(scan_line(m.msg, m.size) for m in drop.live()))
+            case proto.Uidl(None):
+                self._reply(Ok("Unique-ID listing follows"))
+                self._emit(listing(uidl_line(m.msg, m.unique_id) for m in drop.live()))
+            case proto.List(msg) | proto.Uidl(msg) | proto.Dele(msg) if msg is not None:
+                message = drop.get(msg)
+                if message is None:
+                    self._reply(_no_such(drop, msg))
+                elif isinstance(command, proto.List):
+                    self._reply(Ok(scan_line(msg, message.size)))
+                elif isinstance(command, proto.Uidl):
+                    self._reply(Ok(uidl_line(msg, message.unique_id)))
+                else:
+                    drop.dele(msg)
+                    self._reply(Ok(f"message {msg} deleted"))
+            case proto.Retr(msg) | proto.Top(msg, _):
+                message = drop.get(msg)
+                if message is None:
+                    self._reply(_no_such(drop, msg))
+                else:
+                    lines = command.lines if isinstance(command, proto.Top) else None
+                    await self._send_message(message, lines)
+            case proto.Noop():
+                self._reply(Ok())
+            case proto.Rset():
+                drop.rset()
+                count, octets = drop.stat()
+                self._reply(Ok(f"maildrop has {count} messages ({octets} octets)"))
+            case _:
+                self._reply(Err("command not implemented"))
+
+    async def _send_message(self, message: MaildropMessage, top_lines: int | None) -> None:
+        blobs = self.services.store.blobs
+        try:
+            # Read before answering: a message removed meanwhile (another client's
+            # expunge) gets -ERR, not a +OK followed by a broken body.
+            assert self._read_ahead is not None
+            first = await self._read_ahead.first_chunk(message.msg - 1)
+            top = None
+            if top_lines is not None:
+                top = proto.TopFilter(
+                    await body_offset(self.services.store, message.blob_id), top_lines
+                )
+        except Exception:
+            self._reply(Err(f"message {message.msg} is no longer available", ResponseCode.SYS_TEMP))
+            return
+        if top_lines is None:
+            self._reply(Ok(f"{message.size} octets"))
+        else:
+            self._reply(Ok("top of message follows"))
+        if top is None and len(first) >= message.blob_size:
+            # The whole message is in hand (the usual case): no generator needed.
+            self._emit(stuff_message(first))
+        else:
+            chunks = body_chunks(blobs, message.blob_id, message.blob_size, first=first, top=top)
+            async for chunk in chunks:
+                self._emit(chunk)
+                if len(self._out) >= FLUSH_AT:
+                    await self._flush()
+        if len(self._out) >= FLUSH_AT:
+            await self._flush()
+        if top_lines is None:
+            self._retrieved.add(message.uid)
+
+    # -- UPDATE -----------------------------------------------------------------------------
+
+    async def _update(self) -> Reply:
+        """RFC 1939 §6: apply the DELE marks, then say goodbye (the core closes)."""
+        drop, login, policy = self.maildrop, self.login, self.policy
+        assert drop is not None and login is not None and policy is not None
+        deleted = drop.deleted_uids()
+        try:
+            await self._record(
+                set(deleted) if policy.deletion_policy is not DeletionPolicy.HIDE else set()
+            )
+            removed = await apply_deletion(
+                self.services.store, drop.mailbox, login.device_id, deleted, policy.deletion_policy
+            )
+        except Exception:
+            log.exception("pop3_update_failed", account=login.account.address)
+            return Err("some deleted messages not removed", ResponseCode.SYS_TEMP)
+        finally:
+            if self._key is not None:
+                self.services.locks.release(self._key)
+                self._key = None
+            self._finished = True
+        count, _ = drop.stat()
+        return Ok(f"posteingang POP3 server signing off ({count} messages left, {removed} deleted)")
+
+    async def _record(self, leaving: set[int]) -> None:
+        """The facts: retrievals (for retention) and \\Seen, in at most two store calls.
+
+        `leaving` are uids about to be expunged or moved: flagging them is pointless.
+        """
+        drop, login = self.maildrop, self.login
+        if drop is None or login is None or not self._retrieved:
+            return
+        store = self.services.store
+        uids = sorted(self._retrieved)
+        at = datetime.fromtimestamp(self.services.clock(), UTC)
+        await store.pop3_record(drop.mailbox.id, login.device_id, retrieved=uids, at=at)
+        if self.settings.seen_on_retr:
+            seen = [uid for uid in uids if uid not in leaving]
+            if seen:
+                await store.store_flags(drop.mailbox.id, seen, FlagOp.ADD, frozenset({SEEN}))
+        self._retrieved.clear()
+
+
+def _expire(days: int | None) -> int | Literal["NEVER"]:
+    return NEVER if days is None else days
+
+
+def _no_such(drop: Maildrop, msg: int) -> Err:
+    if drop.exists(msg):
+        return Err(f"message {msg} already deleted")
+    return Err("no such message")
