@@ -219,6 +219,33 @@ class Pop3Config(Section, frozen=True, kw_only=True):
             default_text="not set (keep forever, EXPIRE NEVER)",
         ),
     ] = None
+    uidl_format: Annotated[
+        Literal["default", "dovecot", "cyrus"],
+        Setting(
+            'How UIDL unique-ids are spelt: "default" (uidvalidity and uid, hex), '
+            '"dovecot" (%08Xu%08Xv, for accounts migrated from Dovecot) or "cyrus" '
+            "(uidvalidity.uid). Mail programs re-download everything when it changes."
+        ),
+    ] = "default"
+    login_delay: Annotated[
+        Annotated[int, msgspec.Meta(ge=1)] | None,
+        Setting(
+            "Minimum seconds between two logins of one client, announced as LOGIN-DELAY "
+            "(RFC 2449) and enforced with -ERR [LOGIN-DELAY].",
+            default_text="not set (no limit)",
+        ),
+    ] = None
+    apop: Annotated[
+        bool,
+        Setting(
+            "Offer APOP (RFC 1939 §7). It needs the plaintext password on the server, so it "
+            "only works for accounts whose stored password is {PLAIN}; off by default."
+        ),
+    ] = False
+    seen_on_retr: Annotated[
+        bool,
+        Setting("RETR marks the message \\Seen, so IMAP and webmail show it as read."),
+    ] = True
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):

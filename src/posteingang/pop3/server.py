@@ -33,6 +33,7 @@ from posteingang.net.connection import Connection, ConnectionClosed, IdleTimeout
 from posteingang.net.server import Handler, ListenerServer
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts
+from posteingang.pop3.maildrop import UidlFormat
 from posteingang.pop3.policy import Pop3Settings
 from posteingang.pop3.retention import INTERVAL, retention_task
 from posteingang.pop3.services import Pop3Services
@@ -178,6 +179,10 @@ def settings_from_config(config: Config) -> Pop3Settings:
     return Pop3Settings(
         deletion_policy=config.pop3.deletion_policy,
         retention_days=config.pop3.retention_days,
+        uidl_format=UidlFormat(config.pop3.uidl_format),
+        login_delay=config.pop3.login_delay,
+        apop=config.pop3.apop,
+        seen_on_retr=config.pop3.seen_on_retr,
         hostname=config.server.hostname,
         allow_plaintext_auth=config.auth.allow_plaintext,
     )
