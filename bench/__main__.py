@@ -22,6 +22,7 @@ BENCHMARKS = {
     "mime": "bench.bench_mime",
     "login": "bench.bench_login",
     "pop3": "bench.bench_pop3",
+    "lmtp": "bench.bench_lmtp",
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 MARK = "<!-- bench:results -->"

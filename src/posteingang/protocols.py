@@ -25,3 +25,13 @@ def register_builtin_protocols() -> None:
     runtime.PROTOCOLS["POP3"] = pop3_shell
     runtime.DEFAULT_LISTENERS["POP3"] = [dict(t) for t in POP3_LISTENERS]
     runtime.STARTERS.append(start_pop3_retention)
+
+    from posteingang.smtp.server import lmtp_shell, smtp_shell, start_lmtp_socket
+
+    runtime.PROTOCOLS["SMTP"] = smtp_shell
+    runtime.PROTOCOLS["LMTP"] = lmtp_shell
+    runtime.DEFAULT_LISTENERS["SMTP"] = [
+        {"protocol": "SMTP", "port": 2525, "host": "127.0.0.1", "tls": "starttls"}
+    ]
+    runtime.DEFAULT_LISTENERS["LMTP"] = [{"protocol": "LMTP", "port": 2424, "host": "127.0.0.1"}]
+    runtime.STARTERS.append(start_lmtp_socket)

@@ -95,7 +95,7 @@ BAD = [
      ["delivery.recipient_delimiter: expected str of length <= 1, got '+-'"]),
     ("[limits]\nmax_line_lenght = 5000",
      ["limits.max_line_lenght: unknown setting (did you mean 'max_line_length'?)"]),
-    ("[smtpd]\nport = 25", ["smtpd: unknown section"]),
+    ("[smtpd]\nport = 25", ["smtpd: unknown section (did you mean 'smtp'?)"]),
     ("[srever]\n", ["srever: unknown section (did you mean 'server'?)"]),
     ('limits = 5', ["limits: expected a table, got int"]),
 ]  # fmt: skip

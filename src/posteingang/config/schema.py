@@ -264,6 +264,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     delivery: DeliveryConfig = msgspec.field(default_factory=DeliveryConfig)
     pop3: Pop3Config = msgspec.field(default_factory=Pop3Config)
+    smtp: smtp_settings.SmtpSettings = msgspec.field(
+        default_factory=lambda: smtp_settings.SmtpSettings()
+    )
     # The file this was loaded from (None for a built-in default config).
     path: Path | None = None
 
@@ -336,3 +339,4 @@ def all_fields() -> list[FieldSpec]:
 # then whichever of the two is imported first. `Config` names them in string
 # annotations that are resolved only when first used.
 import posteingang.net.settings as net_settings  # noqa: E402
+import posteingang.smtp.settings as smtp_settings  # noqa: E402

@@ -1,0 +1,333 @@
+"""LMTP delivery rate against Dovecot's LMTP, and peak memory for one 50 MB message.
+
+Targets (issue 4): with 10 concurrent senders delivering the shared corpus
+(/work/shared/corpus/bench.mbox, 3,000 messages) over LMTP, messages/s at
+least Dovecot's (``dovecot-lmtpd``) in the same run on the same machine; peak
+RSS while receiving one 50 MB message at most 30 MB above idle.
+
+Both servers run as separate processes on loopback and are driven by the
+same asyncio client (this process): 10 connections, each delivering its share
+of the corpus one transaction after another (MAIL, RCPT and DATA pipelined),
+every message to one of 10 accounts.  Both servers fsync what they store
+(posteingang: blob files and SQLite commits; Dovecot: ``mail_fsync =
+optimized``, its default).  Messages are converted to CRLF and dot-stuffed.
+
+    python -m bench lmtp            # rows for docs/benchmarks.md
+    python bench/bench_lmtp.py      # the same, printed
+    python bench/bench_lmtp.py --serve DATA_DIR   # (internal) our server process
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import mailbox
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CORPUS = Path("/work/shared/corpus/bench.mbox")
+ROOT = Path(__file__).resolve().parent.parent
+SENDERS = 10
+ACCOUNTS = [f"user{i}@example.test" for i in range(10)]
+BIG = 50 * 1000 * 1000  # octets of the big message (under the 50 MiB default limit)
+
+
+# ----------------------------------------------------------------------- corpus
+
+
+def load_corpus(path: Path = CORPUS) -> list[bytes]:
+    """The corpus messages with CRLF line ends, dot-stuffed for DATA."""
+    out = []
+    for msg in mailbox.mbox(str(path), create=False):
+        raw = msg.as_bytes()
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        if not raw.endswith(b"\r\n"):
+            raw += b"\r\n"
+        if raw.startswith(b"."):
+            raw = b"." + raw
+        out.append(raw.replace(b"\r\n.", b"\r\n.."))
+    return out
+
+
+# ----------------------------------------------------------------------- client
+
+
+async def _expect(reader: asyncio.StreamReader, count: int) -> list[bytes]:
+    """Read ``count`` complete (possibly multiline) replies; return their last lines."""
+    finals = []
+    while len(finals) < count:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("server closed the connection")
+        if line[3:4] != b"-":
+            finals.append(line)
+    return finals
+
+
+async def _sender(port: int, messages: list[tuple[str, bytes]]) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await _expect(reader, 1)
+    writer.write(b"LHLO bench.example\r\n")
+    await _expect(reader, 1)
+    delivered = 0
+    for rcpt, raw in messages:
+        writer.write(f"MAIL FROM:<bench@example.org>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
+        replies = await _expect(reader, 3)
+        if not replies[2].startswith(b"354"):
+            raise RuntimeError(f"DATA refused: {replies}")
+        writer.write(raw)
+        writer.write(b".\r\n")
+        (final,) = await _expect(reader, 1)
+        if not final.startswith(b"250"):
+            raise RuntimeError(f"delivery failed: {final!r}")
+        delivered += 1
+    writer.write(b"QUIT\r\n")
+    await writer.drain()
+    writer.close()
+    return delivered
+
+
+async def deliver_corpus(port: int, corpus: list[bytes], senders: int = SENDERS) -> float:
+    """Deliver every message once with ``senders`` connections; return the seconds taken."""
+    shares: list[list[tuple[str, bytes]]] = [[] for _ in range(senders)]
+    for i, raw in enumerate(corpus):
+        shares[i % senders].append((ACCOUNTS[i % len(ACCOUNTS)], raw))
+    start = time.perf_counter()
+    counts = await asyncio.gather(*(_sender(port, share) for share in shares))
+    elapsed = time.perf_counter() - start
+    assert sum(counts) == len(corpus)
+    return elapsed
+
+
+# ------------------------------------------------------------------ our server
+
+
+def _serve(data_dir: Path) -> None:
+    """(Runs in the server subprocess.) Store, accounts, LMTP listener; print the port."""
+    sys.path.insert(0, str(ROOT / "src"))
+    import msgspec
+
+    from posteingang.log import configure_logging
+    from posteingang.smtp.server import DEFAULT_LMTP, start_server
+    from posteingang.store.blobs.fs import FsBlobStore
+    from posteingang.store.sqlite.store import SqliteStore
+
+    configure_logging("warning")
+
+    async def main() -> None:
+        store = await SqliteStore.open(data_dir / "store.sqlite3", FsBlobStore(data_dir / "blobs"))
+        await store.add_domain("example.test")
+        for address in ACCOUNTS:
+            await store.create_account(address, "{PLAIN}x")
+        listener = msgspec.structs.replace(DEFAULT_LMTP, port=0)
+        server = await start_server(
+            store, hostname="bench.example.test", data_dir=data_dir, listeners=[listener]
+        )
+        print(f"PORT {server.ports[0]}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def start_ours(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(data_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise RuntimeError(f"server did not start: {line!r}")
+    return proc, int(line.split()[1])
+
+
+def _rss_kb(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+# -------------------------------------------------------------------- Dovecot
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+_DOVECOT_CONF = """\
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+first_valid_uid = 0
+mail_location = maildir:{mail}/%n
+passdb {{
+  driver = static
+  args = nopassword=y
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={mail}/home/%n allow_all_users=yes
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  unix_listener lmtp {{
+    mode = 0600
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+
+
+def dovecot_available() -> bool:
+    return shutil.which("dovecot") is not None and Path("/usr/lib/dovecot/lmtp").exists()
+
+
+class Dovecot:
+    """A private Dovecot with only LMTP, on a free loopback port (as tests/dovecot_fixture.py)."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="bench-dovecot-"))
+        self.mail = Path(tempfile.mkdtemp(prefix="bench-dovecot-mail-"))
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Dovecot:
+        for sub in ("run", "state"):
+            (self.root / sub).mkdir()
+        uid, gid = os.getuid(), os.getgid()
+        os.chmod(self.mail, 0o755)
+        if uid == 0:  # Dovecot will not store mail as root
+            nobody = pwd.getpwnam("nobody")
+            uid, gid = nobody.pw_uid, nobody.pw_gid
+            os.chown(self.mail, uid, gid)
+        conf = self.root / "dovecot.conf"
+        conf.write_text(
+            _DOVECOT_CONF.format(root=self.root, mail=self.mail, port=self.port, uid=uid, gid=gid)
+        )
+        dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        self.proc = subprocess.Popen([dovecot, "-F", "-c", str(conf)], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    if s.recv(100).startswith(b"220"):
+                        return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                log = (self.root / "dovecot.log").read_text(errors="replace")
+                self.__exit__()
+                raise RuntimeError(f"dovecot did not start:\n{log}")
+            time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.mail, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- measurements
+
+
+def measure_rate(corpus: list[bytes]) -> dict[str, float]:
+    """Seconds to deliver the corpus: ours, and Dovecot's when installed."""
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-lmtp-") as tmp:
+        proc, port = start_ours(Path(tmp) / "data")
+        try:
+            results["posteingang"] = asyncio.run(deliver_corpus(port, corpus))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.kill()
+            proc.wait()
+    if dovecot_available():
+        with Dovecot() as dc:
+            results["dovecot"] = asyncio.run(deliver_corpus(dc.port, corpus))
+    return results
+
+
+def measure_big_message_rss() -> tuple[int, int]:
+    """(idle RSS, peak RSS) in KiB of our server receiving one 50 MB message."""
+    line = b"x" * 76 + b"\r\n"
+    header = b"From: big@example.org\r\nSubject: big\r\n\r\n"
+    body = header + line * ((BIG - len(header)) // len(line))
+    with tempfile.TemporaryDirectory(prefix="bench-lmtp-rss-") as tmp:
+        proc, port = start_ours(Path(tmp) / "data")
+        try:
+            # one small delivery first, so the idle figure includes warm code paths
+            asyncio.run(deliver_corpus(port, [header + b"warm up\r\n"], senders=1))
+            time.sleep(0.5)
+            idle = _rss_kb(proc.pid)
+            asyncio.run(deliver_corpus(port, [body], senders=1))
+            peak = _rss_kb(proc.pid, "VmHWM")
+        finally:
+            proc.kill()
+            proc.wait()
+    return idle, peak
+
+
+def main() -> list[tuple[str, str, str]]:
+    corpus = load_corpus()
+    megabytes = sum(len(m) for m in corpus) / 1e6
+    times = measure_rate(corpus)
+    rows = []
+    for name, seconds in times.items():
+        rows.append(
+            (
+                f"LMTP delivery, {name}, {SENDERS} senders, {len(corpus)} msgs",
+                f"{len(corpus) / seconds:,.0f} msg/s, {megabytes / seconds:.1f} MB/s",
+                "≥ 1.0× Dovecot" if name == "posteingang" else "reference",
+            )
+        )
+    if "dovecot" in times:
+        ratio = times["dovecot"] / times["posteingang"]
+        rows.append(("LMTP delivery rate, posteingang / Dovecot", f"{ratio:.2f}×", "≥ 1.0×"))
+    idle, peak = measure_big_message_rss()
+    above, idle_mb, peak_mb = (peak - idle) / 1024, idle / 1024, peak / 1024
+    rows.append(
+        (
+            "Peak RSS receiving one 50 MB message over LMTP",
+            f"+{above:.0f} MB (idle {idle_mb:.0f} MB, peak {peak_mb:.0f} MB)",
+            "≤ +30 MB",
+        )
+    )
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        _serve(args.serve)
+    else:
+        for row in main():
+            print(" | ".join(row))

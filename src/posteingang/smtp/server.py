@@ -1,0 +1,498 @@
+"""The SMTP/LMTP asyncio shell: moves bytes between a `net.Connection` and a `DeliverySession`.
+
+Theory of operation.  One coroutine per connection (:func:`serve_connection`)
+greets, then loops: read what arrived (waiting at most the command timeout,
+or the data timeout while message octets are expected, RFC 5321 §4.5.3.2),
+feed it to the session, write the replies it queued (one write per pipelined
+group, RFC 2920), and upgrade to TLS when the session accepted STARTTLS.
+`net.Connection.start_tls` drops plaintext pipelined behind the command and the
+core drops its own buffer, so nothing sent before the handshake is ever read as
+a command (RFC 3207 §6).  A failed handshake closes the connection.
+
+Listeners are the shared `net.ListenerServer` (limits total and per IP, TLS,
+PROXY protocol); LMTP may also listen on a UNIX socket
+(:class:`UnixListener`, as Postfix's ``lmtp:unix:`` expects).  The runtime
+plugs in through :func:`smtp_shell` / :func:`lmtp_shell` (``PROTOCOLS``) and
+:func:`start_lmtp_socket` (``STARTERS``).
+
+This module must never interpret SMTP or touch the store itself: that is the
+session's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import stat
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from posteingang.log import get_logger
+from posteingang.net.connection import (
+    Connection,
+    ConnectionClosed,
+    Endpoint,
+    IdleTimeout,
+    _ConnectionProtocol,
+)
+from posteingang.net.limits import ConnectionCounter
+from posteingang.net.server import Handler, ListenerServer
+from posteingang.net.settings import ListenerSettings, TlsMode
+from posteingang.net.tls import TlsContexts
+from posteingang.smtp.receipts import MemoryReceipts, Receipts, SqliteReceipts
+from posteingang.smtp.session import DeliveryContext, DeliverySession, SessionConfig
+from posteingang.smtp.settings import SmtpSettings
+from posteingang.smtp.spool import clear_spool_dir
+from posteingang.smtp.trace import ClientInfo
+from posteingang.store.interface import Store
+
+if TYPE_CHECKING:
+    from posteingang.runtime import Runtime, Shell
+
+__all__ = [
+    "DEFAULT_LMTP",
+    "DEFAULT_SMTP",
+    "REFUSAL",
+    "SmtpServer",
+    "Timeouts",
+    "UnixListener",
+    "lmtp_shell",
+    "serve_connection",
+    "session_config",
+    "smtp_handler",
+    "smtp_shell",
+    "start_lmtp_socket",
+    "start_server",
+]
+
+log = get_logger(__name__)
+
+# Development defaults: loopback, unprivileged ports (production SMTP: 25).
+DEFAULT_SMTP = ListenerSettings(
+    protocol="SMTP", host="127.0.0.1", port=2525, tls=TlsMode.STARTTLS, login_timeout=300.0
+)
+DEFAULT_LMTP = ListenerSettings(protocol="LMTP", host="127.0.0.1", port=2424, login_timeout=300.0)
+# RFC 5321 §3.8 / §4.2.2: 421 is the "closing" reply a server may send any time.
+REFUSAL = b"421 4.7.0 Too many connections, try again later\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Read timeouts in seconds: between commands, and per block of message data."""
+
+    command: float = SmtpSettings().command_timeout
+    data: float = SmtpSettings().data_timeout
+
+
+async def serve_connection(
+    conn: Connection,
+    context: DeliveryContext,
+    *,
+    timeouts: Timeouts = Timeouts(),
+    stopping: asyncio.Event | None = None,
+) -> None:
+    """Serve one SMTP or LMTP client until it quits, times out or disconnects."""
+    conn.timeout = None  # the RFC 5321 timeouts are applied per read below
+    client = ClientInfo(
+        helo=None,
+        ip=conn.peer.host if conn.peer.host != "unix" else None,
+        tls_version=conn.tls_version,
+        cipher=conn.cipher,
+    )
+    session = DeliverySession(context, client, starttls=conn.can_start_tls, tls_active=conn.is_tls)
+    session.greet()
+    try:
+        await conn.write(session.data_to_send())
+        while not session.closed:
+            within = timeouts.data if session.in_data else timeouts.command
+            try:
+                data = await _read(conn, within, None if session.in_data else stopping)
+            except IdleTimeout:
+                session.timeout()
+                await conn.write(session.data_to_send())
+                return
+            if data is None:  # the server is stopping and this client is between messages
+                session.shutdown()
+                await conn.write(session.data_to_send())
+                return
+            await session.receive(data)
+            out = session.data_to_send()
+            if out:
+                await conn.write(out)
+            if session.tls_requested:
+                await conn.start_tls()  # a failed handshake raises and closes
+                session.tls_established(conn.tls_version, conn.cipher)
+            elif stopping is not None and stopping.is_set() and not session.in_data:
+                session.shutdown()
+                await conn.write(session.data_to_send())
+                return
+    except ConnectionClosed:
+        pass
+    finally:
+        session.close()
+
+
+async def _read(conn: Connection, within: float, stopping: asyncio.Event | None) -> bytes | None:
+    """The next octets from the client, or None if ``stopping`` is set first."""
+    if stopping is None:
+        return await conn.read_some(within=within)
+    if stopping.is_set():
+        return None
+    read = asyncio.ensure_future(conn.read_some(within=within))
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait((read, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not read.done():
+            read.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await read
+    if read.cancelled():
+        return None
+    return read.result()
+
+
+def smtp_handler(
+    context: DeliveryContext,
+    *,
+    timeouts: Timeouts = Timeouts(),
+    stopping: asyncio.Event | None = None,
+) -> Handler:
+    """The `ListenerServer` handler: one `DeliverySession` per connection."""
+
+    async def handle(conn: Connection) -> None:
+        await serve_connection(conn, context, timeouts=timeouts, stopping=stopping)
+
+    return handle
+
+
+# ------------------------------------------------------------------ UNIX socket
+
+
+class UnixListener:
+    """LMTP on a UNIX socket (``lmtp:unix:/path`` in Postfix).
+
+    The socket file is created with ``mode`` (a stale one left by a crash is
+    replaced, anything else at the path is refused) and removed on ``stop``.
+    ``max_connections`` caps concurrent deliveries.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        handler: Handler,
+        *,
+        mode: int = 0o660,
+        max_connections: int = 1000,
+        write_timeout: float = 60.0,
+        write_buffer: int = 256 * 1024,
+    ) -> None:
+        self.path = Path(path)
+        self.mode = mode
+        self.stopping = asyncio.Event()
+        self._handler = handler
+        self._limit = ConnectionCounter(max_connections, max_connections)
+        self._write_timeout = write_timeout
+        self._write_buffer = write_buffer
+        self._sock: socket.socket | None = None
+        self._accept: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.connections: set[Connection] = set()
+
+    async def start(self) -> None:
+        if self.path.exists() or self.path.is_symlink():
+            if not stat.S_ISSOCK(self.path.lstat().st_mode):
+                raise FileExistsError(f"{self.path} exists and is not a socket")
+            self.path.unlink()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(self.path))
+            os.chmod(self.path, self.mode)
+            sock.listen(512)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        self._accept = asyncio.create_task(self._accept_loop(sock))
+        log.info("listening", protocol="LMTP", socket=str(self.path))
+
+    async def stop(self, grace: float = 10.0) -> None:
+        self.stopping.set()
+        if self._accept is not None:
+            self._accept.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accept
+            self._accept = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+        if self._tasks:
+            _, still = await asyncio.wait(set(self._tasks), timeout=grace)
+            for conn in list(self.connections):
+                conn.abort()
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=5)
+
+    async def _accept_loop(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                client, _ = await loop.sock_accept(sock)
+            except OSError as exc:
+                log.warning("accept_failed", error=str(exc))
+                await asyncio.sleep(0.1)
+                continue
+            task = asyncio.create_task(self._serve(client))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        if not self._limit.try_open("unix"):
+            with contextlib.suppress(OSError):
+                sock.send(REFUSAL)
+            sock.close()
+            return
+        proto = _ConnectionProtocol()
+        try:
+            transport, _ = await loop.connect_accepted_socket(lambda: proto, sock)
+        except OSError:
+            sock.close()
+            self._limit.release("unix")
+            return
+        local = Endpoint("unix", 0)
+        conn = Connection(
+            transport,
+            proto,
+            peer=local,
+            socket_peer=local,
+            local=local,
+            timeout=None,
+            write_timeout=self._write_timeout,
+            write_buffer=self._write_buffer,
+            handshake_timeout=15.0,
+            listener_name="LMTP",
+        )
+        self.connections.add(conn)
+        try:
+            await self._handler(conn)
+        except Exception:
+            log.exception("connection_failed", protocol="LMTP", socket=str(self.path))
+        finally:
+            self.connections.discard(conn)
+            with contextlib.suppress(Exception):
+                await conn.close(grace=5.0)
+            conn._release()
+            self._limit.release("unix")
+
+
+# ------------------------------------------------------------ standalone server
+
+
+@dataclass
+class SmtpServer:
+    """Running SMTP/LMTP listeners (tests, benchmarks and small runner scripts)."""
+
+    listeners: list[ListenerServer]
+    unix: UnixListener | None = None
+    receipts: Receipts = field(default_factory=MemoryReceipts)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ports(self) -> list[int]:
+        return [listener.port for listener in self.listeners]
+
+    async def stop(self, grace: float = 5.0) -> None:
+        self.stopping.set()
+        stops = [listener.stop(grace) for listener in self.listeners]
+        if self.unix is not None:
+            stops.append(self.unix.stop(grace))
+        await asyncio.gather(*stops)
+        self.receipts.close()
+
+
+def session_config(
+    settings: SmtpSettings,
+    *,
+    hostname: str,
+    lmtp: bool,
+    max_message_size: int = 50 * 1024 * 1024,
+    delimiter: str = "+",
+    data_dir: Path = Path("."),
+) -> SessionConfig:
+    """A `SessionConfig` from the `[smtp]` settings and the server-wide values."""
+    return SessionConfig(
+        hostname=hostname,
+        lmtp=lmtp,
+        limits=settings.limits(max_message_size),
+        delimiter=delimiter,
+        spool_dir=data_dir / settings.spool_dir,
+        spool_memory=settings.spool_memory,
+        dedupe_seconds=settings.dedupe_seconds,
+    )
+
+
+async def start_server(
+    store: Store,
+    *,
+    hostname: str,
+    data_dir: Path,
+    settings: SmtpSettings | None = None,
+    listeners: Sequence[ListenerSettings] = (DEFAULT_SMTP, DEFAULT_LMTP),
+    tls: TlsContexts | None = None,
+    max_message_size: int = 50 * 1024 * 1024,
+    delimiter: str = "+",
+    receipts: Receipts | None = None,
+) -> SmtpServer:
+    """Bind SMTP and LMTP listeners (and ``settings.lmtp_socket``) outside the runtime."""
+    settings = settings or SmtpSettings()
+    receipts = receipts or SqliteReceipts(
+        data_dir / settings.receipts_path, settings.dedupe_seconds
+    )
+    timeouts = Timeouts(settings.command_timeout, settings.data_timeout)
+    clear_spool_dir(data_dir / settings.spool_dir)
+
+    def context(lmtp: bool) -> DeliveryContext:
+        config = session_config(
+            settings,
+            hostname=hostname,
+            lmtp=lmtp,
+            max_message_size=max_message_size,
+            delimiter=delimiter,
+            data_dir=data_dir,
+        )
+        return DeliveryContext(store, config, receipts)
+
+    contexts = {"SMTP": context(False), "LMTP": context(True)}
+    server = SmtpServer([], None, receipts)
+    try:
+        for ls in listeners:
+            if ls.tls is not TlsMode.NONE and tls is None:
+                raise ValueError(f"{ls.protocol} listener with tls={ls.tls} needs TLS contexts")
+            handler = smtp_handler(
+                contexts[ls.protocol.upper()], timeouts=timeouts, stopping=server.stopping
+            )
+            listener = ListenerServer(ls, handler, tls=tls, refusal=REFUSAL)
+            await listener.start()
+            server.listeners.append(listener)
+        if settings.lmtp_socket is not None:
+            unix = UnixListener(
+                data_dir / settings.lmtp_socket,
+                smtp_handler(contexts["LMTP"], timeouts=timeouts, stopping=server.stopping),
+                mode=settings.lmtp_socket_mode,
+            )
+            await unix.start()
+            server.unix = unix
+    except BaseException:
+        await server.stop(0)
+        raise
+    return server
+
+
+# --------------------------------------------------------------------- runtime
+
+
+@dataclass
+class _Shared:
+    """Per-runtime state shared by every SMTP/LMTP listener: one receipts database."""
+
+    settings: SmtpSettings
+    receipts: Receipts
+    contexts: dict[bool, DeliveryContext] = field(default_factory=dict)
+
+
+_SHARED: weakref.WeakKeyDictionary[Runtime, _Shared] = weakref.WeakKeyDictionary()
+
+
+def _smtp_settings(rt: Runtime) -> SmtpSettings:
+    found = getattr(rt.config, "smtp", None)
+    return found if isinstance(found, SmtpSettings) else SmtpSettings()
+
+
+def _shared(rt: Runtime) -> _Shared:
+    shared = _SHARED.get(rt)
+    if shared is None:
+        settings = _smtp_settings(rt)
+        data_dir = Path(rt.config.server.data_dir)
+        receipts = SqliteReceipts(data_dir / settings.receipts_path, settings.dedupe_seconds)
+        clear_spool_dir(data_dir / settings.spool_dir)
+        shared = _Shared(settings, receipts)
+        _SHARED[rt] = shared
+
+        async def close() -> None:
+            receipts.close()
+
+        rt.on_shutdown(close)
+    return shared
+
+
+def _context(rt: Runtime, lmtp: bool) -> DeliveryContext:
+    shared = _shared(rt)
+    found = shared.contexts.get(lmtp)
+    if found is None:
+        config = rt.config
+        session = session_config(
+            shared.settings,
+            hostname=config.server.hostname,
+            lmtp=lmtp,
+            max_message_size=config.limits.max_message_size,
+            delimiter=config.delivery.recipient_delimiter,
+            data_dir=Path(config.server.data_dir),
+        )
+        found = DeliveryContext(rt.store, session, shared.receipts)
+        shared.contexts[lmtp] = found
+    return found
+
+
+def _shell(rt: Runtime, lmtp: bool) -> Shell:
+    from posteingang.runtime import Shell
+
+    shared = _shared(rt)
+    timeouts = Timeouts(shared.settings.command_timeout, shared.settings.data_timeout)
+    handler = smtp_handler(_context(rt, lmtp), timeouts=timeouts, stopping=rt.stopping)
+    return Shell(handler=handler, refusal=REFUSAL, login="mail in, no login")
+
+
+def smtp_shell(rt: Runtime, settings: ListenerSettings) -> Shell:
+    """``PROTOCOLS["SMTP"]``: incoming mail from the internet (MX, port 25)."""
+    return _shell(rt, lmtp=False)
+
+
+def lmtp_shell(rt: Runtime, settings: ListenerSettings) -> Shell:
+    """``PROTOCOLS["LMTP"]``: local delivery from an MTA (Postfix ``lmtp:inet:``)."""
+    return _shell(rt, lmtp=True)
+
+
+async def start_lmtp_socket(rt: Runtime) -> None:
+    """``STARTERS`` entry: the LMTP UNIX socket of ``[smtp] lmtp_socket``, if set."""
+    from posteingang.runtime import Listener
+
+    shared = _shared(rt)
+    path = shared.settings.lmtp_socket
+    if path is None:
+        return
+    timeouts = Timeouts(shared.settings.command_timeout, shared.settings.data_timeout)
+    unix = UnixListener(
+        Path(rt.config.server.data_dir) / path,
+        smtp_handler(_context(rt, True), timeouts=timeouts, stopping=rt.stopping),
+        mode=shared.settings.lmtp_socket_mode,
+    )
+    await unix.start()
+
+    async def stop() -> None:
+        await unix.stop(rt.config.server.shutdown_timeout)
+
+    rt.on_shutdown(stop)
+    rt.listeners.append(Listener("LMTP", f"unix:{unix.path}", 0, TlsMode.NONE, "mail in"))

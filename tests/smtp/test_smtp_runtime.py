@@ -1,0 +1,57 @@
+"""The runtime hooks: `smtp_shell` / `lmtp_shell` as PROTOCOLS, served by `runtime.run`."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from pathlib import Path
+
+from posteingang.config import config_from_mapping
+from posteingang.runtime import Runtime, run
+from posteingang.smtp.server import lmtp_shell, smtp_shell, start_lmtp_socket
+from tests.smtp.harness import DOMAIN, messages_of, populate
+
+
+async def test_runtime_serves_smtp_and_lmtp_listeners(tmp_path: Path) -> None:
+    config = config_from_mapping(
+        {
+            "server": {"hostname": "mx.runtime.test", "data_dir": str(tmp_path)},
+            "listener": [
+                {"protocol": "SMTP", "port": 0, "host": "127.0.0.1"},
+                {"protocol": "LMTP", "port": 0, "host": "127.0.0.1"},
+            ],
+        },
+        base_dir=tmp_path,
+        env={},
+    )
+    ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run(
+            config,
+            protocols={"SMTP": smtp_shell, "LMTP": lmtp_shell},
+            starters=[start_lmtp_socket],
+            on_ready=ready.set_result,
+            stop=stop,
+        )
+    )
+    runtime = await asyncio.wait_for(ready, 10)
+    try:
+        await populate(runtime.store)
+        ports = {x.protocol: x.port for x in runtime.listeners}
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", ports["SMTP"], timeout=10) as client:
+                assert client.ehlo()[1].startswith(b"mx.runtime.test")
+                client.sendmail("a@example.org", [f"bob@{DOMAIN}"], b"Subject: 1\r\n\r\nsmtp\r\n")
+            with smtplib.LMTP("127.0.0.1", ports["LMTP"], timeout=10) as client:
+                client.sendmail("a@example.org", [f"bob@{DOMAIN}"], b"Subject: 2\r\n\r\nlmtp\r\n")
+
+        await asyncio.to_thread(send)
+        stored = await messages_of(runtime.store, f"bob@{DOMAIN}")
+        assert [m.rsplit(b"\r\n\r\n", 1)[1] for m in stored] == [b"smtp\r\n", b"lmtp\r\n"]
+        assert b"by mx.runtime.test (posteingang)" in stored[0]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert (tmp_path / "smtp-receipts.sqlite3").exists()
