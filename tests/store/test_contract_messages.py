@@ -213,3 +213,12 @@ async def test_dedupe_key_identifies_a_delivery_whose_bytes_differ(store: Store)
     await store.expunge(inbox, [a.uid])
     d = await store.append(inbox, replace(retry, dedupe_key="k1"))
     assert d.uid not in (a.uid, c.uid)
+
+
+async def test_parse_records_in_one_round_trip(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    a, b = await new_message(store, b"one"), await new_message(store, b"two")
+    await store.append_many(inbox, [a, b])
+    found = await store.get_parsed_many([a.blob_id, "0" * 64, b.blob_id, a.blob_id])
+    assert found == {a.blob_id: a.parsed, b.blob_id: b.parsed}

@@ -659,6 +659,9 @@ class MemoryStore:
         except KeyError:
             raise NotFound(f"no parse record for blob {blob_id}") from None
 
+    async def get_parsed_many(self, blob_ids: Sequence[str]) -> dict[str, bytes]:
+        return {b: self._parsed[b] for b in blob_ids if b in self._parsed}
+
     async def blob_counts(self, mailbox_id: int) -> dict[str, int]:
         counts: dict[str, int] = {}
         for m in self._box(mailbox_id).messages.values():

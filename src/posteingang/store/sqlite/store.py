@@ -386,6 +386,22 @@ class SqliteStore:
 
         return await self._read(fetch)
 
+    async def get_parsed_many(self, blob_ids: Sequence[str]) -> dict[str, bytes]:
+        wanted = list(dict.fromkeys(blob_ids))
+
+        def fetch(conn: sqlite3.Connection) -> dict[str, bytes]:
+            found: dict[str, bytes] = {}
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for blob_id, data in conn.execute(
+                    f"SELECT blob_id, data FROM parsed WHERE blob_id IN ({marks})", chunk
+                ):
+                    found[blob_id] = bytes(data)
+            return found
+
+        return await self._read(fetch)
+
     async def blob_counts(self, mailbox_id: int) -> dict[str, int]:
         return await self._read(lambda c: msg.blob_counts(c, mailbox_id))
 
