@@ -222,3 +222,31 @@ async def test_parse_records_in_one_round_trip(store: Store) -> None:
     await store.append_many(inbox, [a, b])
     found = await store.get_parsed_many([a.blob_id, "0" * 64, b.blob_id, a.blob_id])
     assert found == {a.blob_id: a.parsed, b.blob_id: b.parsed}
+
+
+async def test_small_blobs_travel_with_the_append(store: Store) -> None:
+    """NewMessage.data: the bytes are stored by the append itself, atomically with the row."""
+    import hashlib
+    from dataclasses import replace
+
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    raw = b"Subject: inline\r\n\r\n" + bytes(range(256)) * 4
+    blob_id = hashlib.sha256(raw).hexdigest()
+    template = await new_message(store, b"placeholder")
+    msg = replace(template, blob_id=blob_id, size=len(raw), data=raw)
+    assert not await store.blobs.exists(blob_id)
+    result = await store.append(inbox, msg)
+    assert await store.blobs.exists(blob_id)
+    assert await store.blobs.get(blob_id) == raw
+    assert await store.blobs.read(blob_id, 5, 10) == raw[5:15]
+    with store.blobs.open(blob_id) as f:
+        assert f.read() == raw
+    assert blob_id in await store.blobs.list_ids()
+    # copies share it; it lives until the last message using it is gone
+    archive = await store.get_mailbox(account_id, "Archive")
+    assert archive is not None
+    await store.copy(inbox, [result.uid], archive.id)
+    await store.expunge(inbox, [result.uid])
+    assert await store.blobs.get(blob_id) == raw
+    assert (await store.check()).clean

@@ -14,6 +14,8 @@ stall other sessions.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from datetime import UTC, datetime
 
 from posteingang.mime import encode_parsed, parse_message
@@ -56,8 +58,18 @@ async def prepare_message(
     internal_date: datetime | None = None,
     uid: int | None = None,
 ) -> NewMessage:
-    """Write the blob durably, parse once, and describe the message for `Store.append`."""
-    blob_id = await store.blobs.put(raw)
+    """Make the bytes durable (or hand them to the append), parse once, describe the message.
+
+    A message up to `store.blobs.inline_limit` octets travels inside the
+    `NewMessage` and is stored by the append itself, in the same commit as its
+    row; a larger one is written (and flushed) to the blob store first.
+    """
+    data: bytes | None = None
+    if len(raw) <= store.blobs.inline_limit:
+        blob_id = hashlib.sha256(raw).hexdigest()
+        data = bytes(raw)
+    else:
+        blob_id = await store.blobs.put(raw)
     parsed = await parse_record_async(raw)
     return NewMessage(
         blob_id=blob_id,
@@ -66,6 +78,7 @@ async def prepare_message(
         flags=flags,
         internal_date=internal_date or datetime.now(UTC).replace(microsecond=0),
         uid=uid,
+        data=data,
     )
 
 
@@ -80,6 +93,9 @@ async def prepare_file(
 
     The parse still needs the bytes; it runs in a thread over the stored blob.
     """
+    if os.path.getsize(path) <= store.blobs.inline_limit:  # noqa: ASYNC240 - one stat
+        with open(path, "rb") as f:  # noqa: ASYNC230 - at most inline_limit octets
+            return await prepare_message(store, f.read(), flags=flags, internal_date=internal_date)
     blob_id = await store.blobs.put_file(path)
 
     def parse() -> tuple[int, bytes]:

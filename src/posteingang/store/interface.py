@@ -91,6 +91,9 @@ class NewMessage:
     uid: int | None = None
     dedupe_seconds: int | None = None
     dedupe_key: str | None = None
+    # The bytes themselves, for a blob small enough to be stored with its row
+    # (`BlobStore.inline_limit`); then it was not `put` beforehand.
+    data: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,14 @@ class BlobStore(Protocol):
 
     `put*` returns only after the bytes are durable (file and directory fsynced
     or the object store acknowledged), so a metadata row may then point at them.
+
+    `inline_limit`: blobs up to this many octets may instead travel inside the
+    `NewMessage` (`data`) and be stored by the append itself, atomically with
+    the message row; 0 means never.
     """
+
+    @property
+    def inline_limit(self) -> int: ...
 
     async def put(self, data: bytes) -> str: ...
 

@@ -468,7 +468,7 @@ class MemoryStore:
         self._check_quota(account_id, sum(m.size for m in messages))
         uidnext = box.mailbox.uidnext
         for m in messages:
-            if not await self.blobs.exists(m.blob_id):
+            if m.data is None and not await self.blobs.exists(m.blob_id):
                 raise NotFound(f"blob {m.blob_id} is not stored")
             if m.uid is not None:
                 if m.uid < uidnext:
@@ -498,6 +498,8 @@ class MemoryStore:
                 now,
             )
             self._parsed.setdefault(m.blob_id, m.parsed)
+            if m.data is not None:
+                self.blobs._blobs.setdefault(m.blob_id, m.data)
             self._refs[m.blob_id] = self._refs.get(m.blob_id, 0) + 1
             results.append(AppendResult(mailbox_id, box.mailbox.uidvalidity, uid, modseq))
             if m.dedupe_key:

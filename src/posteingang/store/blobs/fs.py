@@ -65,6 +65,8 @@ def _fsync_dir(path: Path) -> None:
 
 
 class FsBlobStore:
+    inline_limit = 0  # files only
+
     def __init__(self, root: str | Path, *, fsync: bool = True) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)

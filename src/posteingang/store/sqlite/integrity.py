@@ -98,6 +98,14 @@ async def check(store: SqliteStore, repair: bool) -> IntegrityReport:
         for blob_id in orphaned:
             await store.blobs.delete(blob_id)
             repaired.append(f"deleted orphaned blob {blob_id}")
+        if orphaned:
+            gone = list(orphaned)
+            await store.write(
+                lambda c: (
+                    c.executemany("DELETE FROM blob_data WHERE id = ?", [(b,) for b in gone]),
+                    [],
+                )
+            )
         orphaned = []
         if any(v.startswith("blob ") for v in violations):
             fixed = await store.write(_fix_refcounts)

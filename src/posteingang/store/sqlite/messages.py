@@ -354,6 +354,10 @@ def append_messages(
         "INSERT OR IGNORE INTO parsed (blob_id, data) VALUES (?, ?)",
         [(m.blob_id, m.parsed) for m in messages],
     )
+    conn.executemany(
+        "INSERT OR IGNORE INTO blob_data (id, data) VALUES (?, ?)",
+        [(m.blob_id, m.data) for m in messages if m.data is not None],
+    )
     keyed = [
         (mailbox_id, m.dedupe_key, r.uid, modseq, now)
         for m, r in zip(messages, results, strict=True)

@@ -85,6 +85,11 @@ MIGRATIONS: list[str] = [
         refcount INTEGER NOT NULL,
         zero_since INTEGER
     ) WITHOUT ROWID;
+    -- small message bytes, written with their message row (store/sqlite/blobs.py)
+    CREATE TABLE blob_data (
+        id TEXT PRIMARY KEY,
+        data BLOB NOT NULL
+    ) WITHOUT ROWID;
     CREATE TABLE parsed (
         blob_id TEXT PRIMARY KEY,
         data BLOB NOT NULL

@@ -51,6 +51,7 @@ from posteingang.store.sqlite import accounts as acc
 from posteingang.store.sqlite import index as packed
 from posteingang.store.sqlite import messages as msg
 from posteingang.store.sqlite import pop3
+from posteingang.store.sqlite.blobs import SqliteBlobStore
 from posteingang.store.sqlite.notify import Listener, Notifier
 from posteingang.store.sqlite.schema import migrate
 from posteingang.store.sqlite.writer import Writer
@@ -82,7 +83,7 @@ class SqliteStore:
         self, path: Path, blobs: FsBlobStore, hub: Hub, writer: Writer, notifier: Notifier
     ) -> None:
         self.path = path
-        self.blobs = blobs
+        self.blobs = SqliteBlobStore(blobs, lambda: connect(path, readonly=True))
         self.hub = hub
         self._writer = writer
         self._notifier = notifier
@@ -122,6 +123,7 @@ class SqliteStore:
             self._listener = None
         await self._writer.close()
         self._notifier.close()
+        self.blobs.close()
         self._pool.shutdown(wait=True)
         for conn in self._readers:
             conn.close()
@@ -336,7 +338,11 @@ class SqliteStore:
         def job(conn: sqlite3.Connection) -> tuple[list[AppendResult], list[Change]]:
             # Checked in the writer thread, where blob GC also runs: no race (module doc).
             for m in messages:
-                if not blobs.path_of(m.blob_id).exists():
+                if m.data is not None or blobs.path_of(m.blob_id).exists():
+                    continue
+                if not conn.execute(
+                    "SELECT 1 FROM blob_data WHERE id = ?", (m.blob_id,)
+                ).fetchone():
                     raise NotFound(f"blob {m.blob_id} is not stored")
             return msg.append_messages(conn, mailbox_id, messages)
 
@@ -453,9 +459,10 @@ class SqliteStore:
             for blob_id in ids:
                 conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
                 conn.execute("DELETE FROM parsed WHERE blob_id = ?", (blob_id,))
+                conn.execute("DELETE FROM blob_data WHERE id = ?", (blob_id,))
                 # Removing the file before COMMIT is safe: the row is gone either way, and
                 # a crash here leaves a row-less file, which `check --repair` removes.
-                blobs.delete_sync(blob_id)
+                blobs.files.delete_sync(blob_id)
             return ids, []
 
         return await self._write(job)
