@@ -14,9 +14,11 @@ pair: a bare LF or bare CR never starts a line, so ``\\n.\\n``, ``\\n.\\r\\n``,
 never an end.  Bare CRs and LFs are *recorded* here; whether the message is
 then refused is the connection's policy.
 
-Cost: every octet is looked at once.  Mid-line runs are skipped with one
-regular-expression search for the next CR or LF and are copied out as
-slices; Python-level work happens only at line breaks.  Nothing is
+Cost: every octet is looked at a small constant number of times.  A run of
+well-formed lines (CRLF only, no end-of-data line) is unstuffed with bytes
+methods in C; only what is left over (a partial last line, bare CR/LF, the
+end-of-data line) goes through the state machine, which skips mid-line runs
+with one regular-expression search and does Python-level work at line breaks.  Nothing is
 buffered across calls except one held-back CR (in ``.CR`` state, where it may
 belong to the terminator).
 
@@ -36,6 +38,8 @@ _DOT = 0x2E
 _LINE_BREAK_RE = re.compile(rb"[\r\n]")
 # RFC 5321 §4.5.3.1.6: 1000 octets including CRLF.
 _TEXT_LINE_MAX = 998
+# Below this many octets the per-line state machine is cheaper than the fast path.
+_FAST_MIN = 256
 
 
 class _State(enum.Enum):
@@ -136,6 +140,17 @@ class DotReader:
                     self._line_len += 1
                     state = _State.MID
             elif state is _State.LINE_START:
+                k = self._clean_lines(view, i, n) if n - i >= _FAST_MIN else i
+                if k > i:
+                    # Fast path: a run of whole, well-formed lines, unstuffed in C.
+                    if i > seg:
+                        out.append(bytes(view[seg:i]))
+                    run = bytes(view[i:k])
+                    unstuffed = run.replace(b"\r\n.", b"\r\n")
+                    out.append(unstuffed[1:] if run[0] == _DOT else unstuffed)
+                    i = seg = k
+                    self._line_len = 0
+                    continue
                 if view[i] == _DOT:
                     # RFC 5321 §4.5.2: a leading period is deleted; if the
                     # line is nothing else, it is the end of the data.
@@ -171,6 +186,32 @@ class DotReader:
             out.append(bytes(view[seg:end]))
         self._state = state
         return self._emit(out), n
+
+    def _clean_lines(self, view: memoryview, i: int, n: int) -> int:
+        """End of the longest run of whole lines at `i` that the fast path may take.
+
+        The run holds only CRLF line breaks (no bare CR or LF) and ends before
+        an end-of-data line; anything else returns `i` and the state machine
+        below does the work. Lines over the limit are flagged here.
+        """
+        buf = bytes(view[i:n])
+        last = buf.rfind(b"\r\n")
+        if last < 0 or buf.startswith(b".\r\n"):
+            return i
+        run = buf[: last + 2]
+        marker = run.find(b"\r\n.\r\n")
+        if marker >= 0:
+            run = run[: marker + 2]
+        pairs = run.count(b"\r\n")
+        if run.count(b"\r") != pairs or run.count(b"\n") != pairs:
+            return i
+        if (
+            not self.long_lines
+            and len(run) > _TEXT_LINE_MAX
+            and max(map(len, run.split(b"\r\n"))) > _TEXT_LINE_MAX
+        ):
+            self.long_lines = True
+        return i + len(run)
 
     def _emit(self, out: list[bytes]) -> bytes:
         chunk = b"".join(out)
