@@ -3,7 +3,9 @@
 The store runs `parse_message` once per blob at delivery/append and keeps
 `encode_parsed(...)`; IMAP (ENVELOPE, BODYSTRUCTURE, BODY[...], BINARY[...]),
 SEARCH, POP3 TOP and the webmail read the decoded record.  Pure: no I/O, no
-store, no asyncio; never raises on message content.
+store, no asyncio; never raises on message content.  `parse_file` gives the
+same record for a message in a (spooled) file while holding only a read
+window of it.
 """
 
 from .imap import (
@@ -26,7 +28,7 @@ from .model import (
     decode_parsed,
     encode_parsed,
 )
-from .structure import DEFAULT_TEXT_LIMIT, MAX_DEPTH, parse_message
+from .structure import DEFAULT_TEXT_LIMIT, MAX_DEPTH, parse_file, parse_message
 
 __all__ = [
     "DEFAULT_TEXT_LIMIT",
@@ -43,6 +45,7 @@ __all__ = [
     "decode_part_body",
     "encode_parsed",
     "find_section",
+    "parse_file",
     "parse_message",
     "render_bodystructure",
     "render_envelope",

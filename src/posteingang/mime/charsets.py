@@ -42,23 +42,34 @@ def codec_name(charset: str) -> str | None:
     return info.name
 
 
-def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Decode ``data`` as ``charset`` with fallbacks; never raises."""
+def decode_bytes(data: bytes, charset: str | None, *, final: bool = True) -> str:
+    """Decode ``data`` as ``charset`` with fallbacks; never raises.
+
+    ``final=False`` means ``data`` is a prefix of the text: an incomplete
+    multi-octet character at its end is left out rather than making the
+    charset (or UTF-8) look wrong.
+    """
     if data.isascii():
         return data.decode("ascii")
     name = codec_name(charset) if charset else None
     if name is not None and name != "ascii":
         try:
-            return data.decode(name)
+            return _decode(data, name, "strict", final)
         except (UnicodeDecodeError, LookupError, ValueError):
             pass
     try:
-        return data.decode("utf-8")
+        return _decode(data, "utf-8", "strict", final)
     except UnicodeDecodeError:
         pass
     if name is not None and name not in ("ascii", "utf-8"):
         try:
-            return data.decode(name, "replace")
+            return _decode(data, name, "replace", final)
         except (LookupError, ValueError):
             pass
     return data.decode("cp1252", "replace")
+
+
+def _decode(data: bytes, name: str, errors: str, final: bool) -> str:
+    if final:
+        return data.decode(name, errors)
+    return codecs.getincrementaldecoder(name)(errors).decode(data, final=False)

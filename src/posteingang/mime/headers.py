@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections.abc import Iterable
 from email.utils import parsedate_tz
+from itertools import islice
 
 from .charsets import decode_bytes
+from .source import ByteSource
 
 # A header field as (lower-case name, start, value_start, end).  ``end`` is
 # the offset after the field's last line break; ``value_start`` is right
@@ -20,7 +23,7 @@ from .charsets import decode_bytes
 Field = tuple[str, int, int, int]
 
 
-def find_body_start(raw: bytes, start: int, end: int) -> int:
+def find_body_start(raw: ByteSource, start: int, end: int) -> int:
     """Offset of the first body octet of the entity starting at ``start``.
 
     The header ends at the first empty line (RFC 5322 §2.1); the empty line
@@ -31,7 +34,7 @@ def find_body_start(raw: bytes, start: int, end: int) -> int:
     return end if found is None else found
 
 
-def header_end(raw: bytes, start: int, end: int) -> int | None:
+def header_end(raw: ByteSource, start: int, end: int) -> int | None:
     """The offset just after the empty line ending the header, or None."""
     if start >= end:
         return None
@@ -40,13 +43,21 @@ def header_end(raw: bytes, start: int, end: int) -> int | None:
         return start + 1
     if c == 0x0D and start + 1 < end and raw[start + 1] == 0x0A:
         return start + 2
-    p = raw.find(b"\n\n", start, end)
-    q = raw.find(b"\n\r\n", start, end if p < 0 else p)
-    if q >= 0:
-        return q + 3
-    if p >= 0:
-        return p + 2
-    return None
+    # DoS rule: a CRLF message never contains "\n\n", so one search up to
+    # ``end`` would scan the whole body (50 MB) for every entity.  Search
+    # growing spans instead: O(header) octets for a header of any length.
+    # An answer found before a span's last octet is the answer for ``end``
+    # (a pattern straddling the span's end starts later than one inside it).
+    find = raw.find
+    span = 16 * 1024
+    while True:
+        e = min(end, start + span)
+        p = find(b"\n\n", start, e)
+        q = find(b"\n\r\n", start, e if p < 0 else p)
+        found = q + 3 if q >= 0 else p + 2 if p >= 0 else None
+        if e >= end or (found is not None and found < e):
+            return found
+        span *= 4
 
 
 # One header line and its continuation lines.  Group 1 is the field name
@@ -57,8 +68,9 @@ _FIELD = re.compile(
 )
 
 
-def split_fields(raw: bytes, start: int, end: int) -> list[Field]:
-    """The header fields in ``raw[start:end]`` (a header block), in order.
+def split_fields(raw: bytes, start: int, end: int, max_fields: int | None = None) -> list[Field]:
+    """The header fields in ``raw[start:end]`` (a header block), in order;
+    at most ``max_fields`` of them when given.
 
     Continuation lines (starting with SP or HTAB) belong to the previous
     field (RFC 5322 §2.2.3).  Lines without a colon are returned with the
@@ -66,7 +78,10 @@ def split_fields(raw: bytes, start: int, end: int) -> list[Field]:
     Dovecot does.  ``start`` must be the start of a line.
     """
     out: list[Field] = []
-    for m in _FIELD.finditer(raw, start, end):
+    matches: Iterable[re.Match[bytes]] = _FIELD.finditer(raw, start, end)
+    if max_fields is not None and end - start >= 2 * max_fields:
+        matches = islice(matches, max_fields)  # a field takes at least 2 octets
+    for m in matches:
         name = m.group(1)
         if name is None:
             out.append(("", m.start(), m.end(), m.end()))
@@ -76,7 +91,7 @@ def split_fields(raw: bytes, start: int, end: int) -> list[Field]:
     return out
 
 
-def field_value(raw: bytes, value_start: int, end: int) -> bytes:
+def field_value(raw: ByteSource, value_start: int, end: int) -> bytes:
     """A field's value the way IMAP servers see it before quoting.
 
     Leading whitespace of the first line is skipped, CRs are dropped and the

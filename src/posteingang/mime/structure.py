@@ -12,20 +12,33 @@ mail too: an inner multipart that never closes is ended by its parent's
 boundary, and a child that reuses its parent's boundary owns the delimiters
 until it closes.  RFC 2046 §5.1.1: the line break *before* a delimiter
 belongs to the delimiter, so a body ends before it.  Delimiter candidates
-are found with ``bytes.find(b"\n--")``, never a Python loop over lines.
+are found by `scan.Scanner`, never by a Python loop over lines.
 
 Only offsets and small header values are kept; bodies are touched again only
-to decode text for search and the preview.
+to decode text for search and the preview.  The splitter reads the message
+through `ByteSource`: ``bytes`` for `parse_message`, a window over a file for
+`parse_file`, which therefore holds a header block, the search text and one
+read window, never the message (a spooled 50 MB DATA parses in a few MB).
+Both run the same code, so they give the same record for the same octets.
 
 Limits (a hostile message must not cost more than a fair one):
 nesting deeper than `MAX_DEPTH` and parts beyond `MAX_PARTS` become opaque
-leaves; decoded search text stops at ``text_limit`` characters.
+leaves; decoded search text stops at ``text_limit`` characters.  A header
+block is split into fields only up to `MAX_HEADER_OCTETS` (cut at the last
+field that starts before the cap) and `MAX_HEADER_FIELDS` fields; later
+fields are ignored (ENVELOPE, Content-*, the header index) though the octets
+stay in the header (offsets are unaffected).  A text part is decoded for
+search and preview from at most twice the remaining text budget in octets
+(at least `MIN_TEXT_OCTETS`), cut at a line end.
 
 Must never raise: `parse_message` returns a record for every byte string.
-It never imports the store or does I/O.
+Only `parse_file` does I/O, and only through the file it is given (read
+errors propagate); nothing here imports the store.
 """
 
 from __future__ import annotations
+
+from typing import BinaryIO
 
 from .address import parse_address_list
 from .headers import (
@@ -43,11 +56,16 @@ from .headers import (
     unfold,
 )
 from .model import Address, Attachment, Envelope, HeaderField, ParsedMessage, Part
+from .scan import Delimiter, Scanner
+from .source import DEFAULT_WINDOW, ByteSource, FileSource
 from .text import make_preview, part_text
 
 MAX_DEPTH = 64
 MAX_PARTS = 5000
 DEFAULT_TEXT_LIMIT = 1 << 20
+MAX_HEADER_OCTETS = 1 << 20
+MAX_HEADER_FIELDS = 10_000
+MIN_TEXT_OCTETS = 64 * 1024
 
 _ENVELOPE_FIELDS = frozenset(
     (
@@ -73,9 +91,18 @@ _TOP, _CHILD, _DIGEST_CHILD = 0, 1, 2
 class _State:
     """Per-message scratch state of one parse."""
 
-    __slots__ = ("attachments", "fields", "parts_left", "preview", "raw", "text_left", "texts")
+    __slots__ = (
+        "attachments",
+        "fields",
+        "parts_left",
+        "preview",
+        "raw",
+        "scan",
+        "text_left",
+        "texts",
+    )
 
-    def __init__(self, raw: bytes, text_limit: int) -> None:
+    def __init__(self, raw: ByteSource, text_limit: int) -> None:
         self.raw = raw
         self.parts_left = MAX_PARTS
         self.text_left = text_limit
@@ -83,9 +110,10 @@ class _State:
         self.preview: str | None = None
         self.attachments: list[Attachment] = []
         self.fields: dict[int, list[Field]] = {}
+        self.scan = Scanner(raw)
 
 
-def _envelope(raw: bytes, fields: list[Field]) -> Envelope:
+def _envelope(raw: ByteSource, fields: list[Field]) -> Envelope:
     """ENVELOPE values (RFC 9051 §7.5.2).
 
     As in Dovecot, repeated address fields (two To: lines) are concatenated
@@ -131,57 +159,20 @@ def _language(value: bytes) -> tuple[bytes, ...] | None:
     return tuple(langs) if langs else None
 
 
-# A delimiter found while scanning: (offset of its line, index in the stack).
-_Delimiter = tuple[int, int]
-
-
-def _find_delimiter(raw: bytes, pos: int, stack: tuple[bytes, ...]) -> _Delimiter | None:
-    """The first delimiter line of any boundary in ``stack`` at or after the
-    line starting at ``pos``.
-
-    A line may start with several boundaries when one is a prefix of
-    another: the longest wins, and among equals the innermost (last in
-    ``stack``), so a child reusing its parent's boundary owns the line.
-    """
-    if not stack:
-        return None
-    find = raw.find
-    depth = len(stack)
-    p = pos
-    if p > 0 and raw[p - 1] != 0x0A:
-        p = find(b"\n--", p)
-        if p < 0:
-            return None
-        p += 1
-    while True:
-        if raw.startswith(b"--", p):
-            best = -1
-            for i in range(depth - 1, -1, -1):
-                b = stack[i]
-                if raw.startswith(b, p + 2) and (best < 0 or len(b) > len(stack[best])):
-                    best = i
-            if best >= 0:
-                return p, best
-        q = find(b"\n--", p)
-        if q < 0:
-            return None
-        p = q + 1
-
-
-def _owns_line(raw: bytes, d: _Delimiter, own: bytes, stack: tuple[bytes, ...]) -> bool:
+def _owns_line(raw: ByteSource, d: Delimiter, own: bytes, stack: tuple[bytes, ...]) -> bool:
     """Whether a part's own boundary claims the delimiter line ``d`` found
     for the enclosing ``stack`` (it is at least as long a match)."""
     return raw.startswith(own, d[0] + 2) and len(own) >= len(stack[d[1]])
 
 
-def _header_cut(raw: bytes, part: Part) -> bool:
+def _header_cut(raw: ByteSource, part: Part) -> bool:
     """Whether a delimiter cut the part's header short (no empty line, so its
     last line break went to the delimiter and the body is empty)."""
     b = part.body_start
     return b == part.body_end and b > part.header_start and raw[b - 1] != 0x0A
 
 
-def _end_before(raw: bytes, d: _Delimiter | None, floor: int) -> int:
+def _end_before(raw: ByteSource, d: Delimiter | None, floor: int) -> int:
     """Where a body ends that the delimiter ``d`` terminates (or the blob's
     end): before the line break that precedes the delimiter line."""
     if d is None:
@@ -194,6 +185,34 @@ def _end_before(raw: bytes, d: _Delimiter | None, floor: int) -> int:
     return max(e, floor)
 
 
+def _header_fields(raw: ByteSource, start: int, end: int) -> list[Field]:
+    """The fields of the header block ``raw[start:end]``, within the caps
+    (`MAX_HEADER_OCTETS`, `MAX_HEADER_FIELDS`)."""
+    if end - start > MAX_HEADER_OCTETS:
+        end = _field_cut(raw[start : start + MAX_HEADER_OCTETS + 1], start)
+    if isinstance(raw, bytes):
+        return split_fields(raw, start, end, MAX_HEADER_FIELDS)
+    # A file: split a copy of the block.  One octet before it keeps the
+    # regex's start-of-line anchor meaning what it means in the whole message.
+    lead = 1 if start > 0 else 0
+    block = raw[start - lead : end]
+    shift = start - lead
+    return [
+        (name, s + shift, v + shift, e + shift)
+        for name, s, v, e in split_fields(block, lead, len(block), MAX_HEADER_FIELDS)
+    ]
+
+
+def _field_cut(block: bytes, start: int) -> int:
+    """Where a header longer than the cap is cut: after the last line break
+    in ``block[:-1]`` that starts a new field (not a continuation line);
+    ``block`` is the header's first `MAX_HEADER_OCTETS` + 1 octets."""
+    j = block.rfind(b"\n", 0, len(block) - 1)
+    while j >= 0 and block[j + 1] in (0x20, 0x09):  # RFC 5322 §2.2.3 folding
+        j = block.rfind(b"\n", 0, j)
+    return start + j + 1 if j >= 0 else start
+
+
 def _parse_entity(
     st: _State,
     start: int,
@@ -201,12 +220,12 @@ def _parse_entity(
     context: int,
     path: tuple[int, ...],
     stack: tuple[bytes, ...],
-) -> tuple[Part, _Delimiter | None]:
+) -> tuple[Part, Delimiter | None]:
     """Parse the entity at ``start``; returns it and the delimiter that ended
     it (None at the end of the blob)."""
     raw = st.raw
     st.parts_left -= 1
-    first = _find_delimiter(raw, start, stack)
+    first = st.scan.find_delimiter(start, stack)
     header_limit = len(raw) if first is None else first[0]
     found = header_end(raw, start, header_limit)
     if found is not None:
@@ -217,7 +236,7 @@ def _parse_entity(
         body_start = _end_before(raw, first, start)
     else:
         body_start = header_limit  # all header, no body
-    fields = split_fields(raw, start, body_start)
+    fields = _header_fields(raw, start, body_start)
     if context == _TOP:
         st.fields[start] = fields  # reused for the envelope and header index
 
@@ -301,7 +320,7 @@ def _parse_entity(
         inner = (*stack, boundary)
         mine = len(stack)
         child_ctx = _DIGEST_CHILD if subtype == "digest" else _CHILD
-        d = _find_delimiter(raw, body_start, inner)
+        d = st.scan.find_delimiter(body_start, inner)
         closed_at = body_start
         while d is not None and d[1] == mine:
             line_end = raw.find(b"\n", d[0])
@@ -311,10 +330,10 @@ def _parse_entity(
                 # As in Dovecot, the close line keeps its own line break even
                 # when an outer delimiter follows at once.
                 closed_at = len(raw) if line_end < 0 else line_end + 1
-                d = _find_delimiter(raw, d[0] + 1, stack) if line_end >= 0 else None
+                d = st.scan.find_delimiter(d[0] + 1, stack) if line_end >= 0 else None
                 break
             if st.parts_left <= 0:
-                d = _find_delimiter(raw, line_end + 1, stack)
+                d = st.scan.find_delimiter(line_end + 1, stack)
                 break
             child, d = _parse_entity(
                 st, line_end + 1, depth + 1, child_ctx, (*path, len(children) + 1), inner
@@ -337,8 +356,8 @@ def _parse_entity(
             # The encapsulated header was cut short by a delimiter: Dovecot
             # counts the line break it lost as part of this part's body.
             end = stop[0]
-        lines = raw.count(b"\n", body_start, end)
-        envelope = _envelope(raw, st.fields[message.header_start])
+        lines = st.scan.count_lines(body_start, end)
+        envelope = _envelope(raw, st.fields.pop(message.header_start))
         # Listed before the attachments inside it.
         disp = disposition.decode("latin-1").lower() if disposition else None
         attachment = Attachment(path or (1,), filename, "message/rfc822", end - body_start, disp)
@@ -348,7 +367,7 @@ def _parse_entity(
         end = _end_before(raw, stop, body_start)
         truncated = not nested_ok and (boundary is not None or mtype == "message")
         if mtype == "text" or mtype == "message":
-            lines = raw.count(b"\n", body_start, end)
+            lines = st.scan.count_lines(body_start, end)
 
     part = Part(
         header_start=start,
@@ -381,15 +400,26 @@ def _parse_entity(
     return part, stop
 
 
-def _collect_leaf(st: _State, raw: bytes, part: Part, path: tuple[int, ...]) -> None:
+def _collect_leaf(st: _State, raw: ByteSource, part: Part, path: tuple[int, ...]) -> None:
     """Search text, preview and attachment list entries for one leaf."""
     disp = part.disposition.decode("latin-1").lower() if part.disposition else None
     mtype, subtype = part.type, part.subtype
     is_body_text = mtype == "text" and subtype in ("plain", "html")
     if is_body_text and disp != "attachment" and part.filename is None:
         if st.text_left > 0:
-            body = raw[part.body_start : part.body_end]
-            text = part_text(body, part.encoding, part.charset, subtype)
+            start, end = part.body_start, part.body_end
+            cap = max(2 * st.text_left, MIN_TEXT_OCTETS)
+            whole = end - start <= cap
+            if whole:
+                body = raw[start:end]
+            else:
+                # Decode only what the text budget can use, cut at a line
+                # end so no base64 group or QP escape is split.
+                body = raw[start : start + cap]
+                cut = body.rfind(b"\n")
+                if cut >= 0:
+                    body = body[: cut + 1]
+            text = part_text(body, part.encoding, part.charset, subtype, final=whole)
             if st.preview is None:
                 st.preview = make_preview(text)
             text = text[: st.text_left]
@@ -406,11 +436,39 @@ def parse_message(raw: bytes, *, text_limit: int = DEFAULT_TEXT_LIMIT) -> Parsed
     try:
         return parse_message_strict(raw, text_limit=text_limit)
     except Exception:  # last line of defence; the fuzz tests call the strict variant
-        return _opaque(raw)
+        return _opaque(len(raw))
 
 
-def _opaque(raw: bytes) -> ParsedMessage:
-    n = len(raw)
+def parse_file(
+    f: BinaryIO, size: int, *, text_limit: int = DEFAULT_TEXT_LIMIT, window: int = DEFAULT_WINDOW
+) -> ParsedMessage:
+    """`parse_message` of the ``size`` octets of ``f`` from its current
+    position, without holding them: the same record as
+    ``parse_message(f.read(size))`` in bounded memory (see module docstring).
+
+    ``f`` must be seekable; it is read through a ``window``-octet window
+    (a message that fits in one window is simply read).  Never raises on
+    message content; read errors (OSError) propagate.
+    """
+    try:
+        return parse_file_strict(f, size, text_limit=text_limit, window=window)
+    except OSError:
+        raise
+    except Exception:  # as parse_message
+        return _opaque(size)
+
+
+def parse_file_strict(
+    f: BinaryIO, size: int, *, text_limit: int = DEFAULT_TEXT_LIMIT, window: int = DEFAULT_WINDOW
+) -> ParsedMessage:
+    """`parse_file` without the last-resort guard (for tests and fuzzing)."""
+    source = FileSource(f, size, window=window)
+    if size <= window:
+        return _parse(source[0:size], text_limit)
+    return _parse(source, text_limit)
+
+
+def _opaque(n: int) -> ParsedMessage:
     root = Part(0, n, n, "text", "plain")
     return ParsedMessage(
         size=n, root=root, envelope=Envelope(), headers=(), subject="", from_display="",
@@ -421,10 +479,13 @@ def _opaque(raw: bytes) -> ParsedMessage:
 
 def parse_message_strict(raw: bytes, *, text_limit: int = DEFAULT_TEXT_LIMIT) -> ParsedMessage:
     """`parse_message` without the last-resort guard (for tests and fuzzing)."""
-    raw = bytes(raw)
+    return _parse(bytes(raw), text_limit)
+
+
+def _parse(raw: ByteSource, text_limit: int) -> ParsedMessage:
     st = _State(raw, text_limit)
     root, _ = _parse_entity(st, 0, 0, _TOP, (), ())
-    fields = st.fields[0]
+    fields = st.fields.pop(0)
     envelope = _envelope(raw, fields)
 
     first: dict[str, bytes] = {}

@@ -90,12 +90,18 @@ def html_to_text(markup: str, *, drop_quotes: bool = False) -> str:
     return _BLANK_LINES.sub("\n", text).strip()
 
 
-def part_text(body: bytes, encoding: bytes | None, charset: str, subtype: str) -> str:
-    """The text of a text/* part body, decoded; HTML reduced to text."""
+def part_text(
+    body: bytes, encoding: bytes | None, charset: str, subtype: str, *, final: bool = True
+) -> str:
+    """The text of a text/* part body, decoded; HTML reduced to text.
+
+    ``final=False`` says ``body`` is only the beginning of the part: a
+    character cut short at its end is dropped instead of failing the charset.
+    """
     data = decode_transfer(body, encoding)
     if data is None:
         data = body
-    text = decode_bytes(data, charset)
+    text = decode_bytes(data, charset, final=final)
     if subtype == "html":
         return html_to_text(text)
     return text
