@@ -23,6 +23,8 @@ BENCHMARKS = {
     "login": "bench.bench_login",
     "pop3": "bench.bench_pop3",
     "lmtp": "bench.bench_lmtp",
+    "imap": "bench.bench_imap",
+    "fetch": "bench.bench_fetch",
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 MARK = "<!-- bench:results -->"

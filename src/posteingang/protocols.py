@@ -35,3 +35,9 @@ def register_builtin_protocols() -> None:
     ]
     runtime.DEFAULT_LISTENERS["LMTP"] = [{"protocol": "LMTP", "port": 2424, "host": "127.0.0.1"}]
     runtime.STARTERS.append(start_lmtp_socket)
+
+    from posteingang.imap.server import DEFAULT_LISTENER_TABLES as IMAP_LISTENERS
+    from posteingang.imap.server import imap_shell
+
+    runtime.PROTOCOLS["IMAP"] = imap_shell
+    runtime.DEFAULT_LISTENERS["IMAP"] = [dict(t) for t in IMAP_LISTENERS]

@@ -267,6 +267,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     smtp: smtp_settings.SmtpSettings = msgspec.field(
         default_factory=lambda: smtp_settings.SmtpSettings()
     )
+    imap: imap_settings.ImapSettings = msgspec.field(
+        default_factory=lambda: imap_settings.ImapSettings()
+    )
     # The file this was loaded from (None for a built-in default config).
     path: Path | None = None
 
@@ -338,5 +341,6 @@ def all_fields() -> list[FieldSpec]:
 # they import `Section` and `Setting` from this module, which must be complete by
 # then whichever of the two is imported first. `Config` names them in string
 # annotations that are resolved only when first used.
+import posteingang.imap.settings as imap_settings  # noqa: E402
 import posteingang.net.settings as net_settings  # noqa: E402
 import posteingang.smtp.settings as smtp_settings  # noqa: E402

@@ -217,6 +217,7 @@ KNOWN_CODES = frozenset(
         "REFERRAL",
         "COMPRESSIONACTIVE",
         "WEBALERT",
+        "USEATTR",  # RFC 6154 §6
     )
 )
 

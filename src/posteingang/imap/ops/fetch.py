@@ -1,0 +1,468 @@
+"""FETCH / UID FETCH against the store: the untagged ``* n FETCH (...)`` responses.
+
+Theory of operation
+-------------------
+`fetch_responses` is an async generator; the session writes each piece it
+yields to the client and then sends the tagged result.  Work is done in
+bounded batches so that neither a 50 MB ``BODY[]`` nor a ``FETCH 1:*`` over
+100,000 messages is ever held in memory:
+
+1. The sequence set is resolved against the session's view (``*`` is the
+   view's last message or uid; a UID FETCH range ``n:*`` always includes the
+   last uid, RFC 9051 §6.4.9).
+2. Message metadata is loaded `CHUNK` uids at a time (`Store.get_messages`),
+   parse-once records only when an item needs one, cached per blob for the
+   command (`ParseCache`).
+3. Each message's items become pieces (`fetch_items.plan_items`).  Blob
+   ranges up to `INLINE_MAX` octets are read for a batch of messages in one
+   thread hop (at most `BATCH_BYTES` per batch); bigger ``BODY[...]`` ranges
+   are streamed from the open blob file in `STREAM_CHUNK` pieces after their
+   literal header.
+4. Before a batch is sent, the implicit ``\\Seen`` of BODY[...], BINARY[...],
+   RFC822 and RFC822.TEXT (not .PEEK) is stored in one `store_flags` call
+   (unless the view is read-only), reported to the view with
+   `accept_own_flags`, and FLAGS is added to those messages' responses
+   (RFC 9051 §6.4.5).
+
+Expunged messages (RFC 9051 §7.5.1 and §7.1 EXPUNGEISSUED): a message the
+view still shows but whose row or bytes are gone gets no FETCH response; its
+uid is put in ``FetchOutcome.expunged`` and the session should end the
+command with ``NO [EXPUNGEISSUED] Some of the requested messages no longer
+exist`` (`expunge_issued_response`).  Everything that could be sent is sent.
+
+Errors that fail the whole command (BINARY of an unknown transfer encoding:
+``NO [UNKNOWN-CTE]``, RFC 3516 §4.3) are raised as `FetchError` before any
+byte of the failing batch has been yielded, so the client never sees half a
+response.
+
+This module must never send an EXPUNGE, never change the view's sequence
+numbers, and never parse a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import msgspec
+
+from posteingang.imap.proto.commands import Fetch
+from posteingang.imap.proto.fetch import FetchAttr, FetchItem
+from posteingang.imap.proto.responses import ResponseCode, fetch_end, fetch_start, literal_header
+from posteingang.imap.proto.sequence import SequenceSet
+from posteingang.imap.selected import SelectedMailbox
+from posteingang.mime import ParsedMessage, decode_parsed, parse_message
+from posteingang.store.interface import NotFound, Store
+from posteingang.store.model import SEEN, FlagOp, Message
+
+from .fetch_items import (
+    FLAGS_SLOT,
+    MODSEQ_SLOT,
+    RENDERABLE,
+    RENDERED,
+    BodyRead,
+    Piece,
+    Transform,
+    UnknownCte,
+    finish_body,
+    flags_item,
+    needs_parse,
+    plan_items,
+    renderable_only,
+    sets_seen,
+)
+
+__all__ = [
+    "FetchError",
+    "FetchOutcome",
+    "ParseCache",
+    "expunge_issued_response",
+    "fetch_responses",
+    "resolve_uids",
+]
+
+#: uids per metadata lookup
+CHUNK = 256
+#: RAW blob ranges up to this size are read into memory; larger ones stream.
+INLINE_MAX = 256 * 1024
+#: octets read into memory per batch of messages
+BATCH_BYTES = 4 * 1024 * 1024
+#: octets per piece when streaming a large body
+STREAM_CHUNK = 1024 * 1024
+#: parse records kept per command (the same blob may back several messages)
+PARSE_CACHE = 512
+
+
+class FetchError(Exception):
+    """The FETCH fails as a whole: answer with a tagged NO carrying `code`."""
+
+    def __init__(self, code: ResponseCode, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
+@dataclass(slots=True)
+class FetchOutcome:
+    """What the session needs to know after the responses have been sent."""
+
+    expunged: list[int] = field(default_factory=list)  # uids that no longer exist
+    seen: list[int] = field(default_factory=list)  # uids this FETCH marked \Seen
+
+    @property
+    def expunge_issued(self) -> bool:
+        return bool(self.expunged)
+
+
+def expunge_issued_response() -> tuple[ResponseCode, str]:
+    """The code and text for the tagged NO after a FETCH that met expunged messages."""
+    return ResponseCode("EXPUNGEISSUED"), "Some of the requested messages no longer exist"
+
+
+def resolve_uids(view: SelectedMailbox, sequence_set: SequenceSet, *, uid: bool) -> list[int]:
+    """The uids a sequence set names in the view, ascending, each once.
+
+    Message sequence numbers beyond the view are simply absent here; whether
+    that is a BAD is the session's decision (`SequenceSet.highest_explicit`).
+    """
+    out: list[int] = []
+    if uid:
+        for lo, hi in sequence_set.resolve(view.max_uid):
+            out.extend(view.uids_in_range(lo, hi))
+    else:
+        for lo, hi in sequence_set.resolve(view.exists):
+            out.extend(view.uids[lo - 1 : hi])
+    return out
+
+
+class ParseCache:
+    """Decoded parse records by blob id, bounded (LRU) for one command."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._items: collections.OrderedDict[str, ParsedMessage] = collections.OrderedDict()
+
+    def get(self, blob_id: str) -> ParsedMessage | None:
+        found = self._items.get(blob_id)
+        if found is not None:
+            self._items.move_to_end(blob_id)
+        return found
+
+    async def load(self, blob_ids: Collection[str]) -> None:
+        """Fetch the records of `blob_ids` not cached yet (concurrently); missing ones stay out."""
+        wanted = [b for b in dict.fromkeys(blob_ids) if b not in self._items]
+        if not wanted:
+            return
+        # One store round trip for the batch; a record missing or in an older
+        # format falls back to `_one`, which re-parses.
+        records = await self._store.get_parsed_many(wanted)
+        results = [self._decode(records[b]) if b in records else None for b in wanted]
+        retry = [b for b, r in zip(wanted, results, strict=True) if r is None]
+        if retry:
+            again = dict(
+                zip(retry, await asyncio.gather(*(self._one(b) for b in retry)), strict=True)
+            )
+            results = [
+                again.get(b) if r is None else r for b, r in zip(wanted, results, strict=True)
+            ]
+        for blob_id, parsed in zip(wanted, results, strict=True):
+            if parsed is None:
+                continue
+            self._items[blob_id] = parsed
+            if len(self._items) > max(PARSE_CACHE, len(wanted)):
+                self._items.popitem(last=False)
+
+    @staticmethod
+    def _decode(data: bytes) -> ParsedMessage | None:
+        try:
+            return decode_parsed(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+
+    async def _one(self, blob_id: str) -> ParsedMessage | None:
+        try:
+            data = await self._store.get_parsed(blob_id)
+        except NotFound:
+            return None
+        try:
+            return decode_parsed(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            # A record from an older format: the one place a message is parsed
+            # again (and only until the store's records are upgraded).
+            try:
+                raw = await self._store.blobs.get(blob_id)
+            except NotFound:
+                return None
+            return await asyncio.to_thread(parse_message, raw)
+
+
+@dataclass(slots=True)
+class _Planned:
+    msg: Message
+    seq: int
+    pieces: list[Piece]
+    reads: list[BodyRead]  # BodyReads of `pieces` done in memory
+    streams: list[BodyRead]  # BodyReads of `pieces` streamed from the file
+    finished: dict[int, bytes] = field(default_factory=dict)  # id(read) -> item bytes
+    files: dict[int, BinaryIO] = field(default_factory=dict)  # id(read) -> open blob
+    vanished: bool = False
+
+    @property
+    def inline_bytes(self) -> int:
+        return sum(r.raw_span[1] - r.raw_span[0] for r in self.reads)
+
+
+def _plan(
+    items: tuple[FetchItem, ...], msg: Message, seq: int, parsed: ParsedMessage | None, uid: bool
+) -> _Planned:
+    pieces = plan_items(items, msg, parsed, uid_first=uid)
+    reads: list[BodyRead] = []
+    streams: list[BodyRead] = []
+    for p in pieces:
+        if isinstance(p, BodyRead):
+            lo, hi = p.raw_span
+            if p.transform is Transform.RAW and hi - lo > INLINE_MAX:
+                streams.append(p)
+            else:
+                reads.append(p)
+    return _Planned(msg, seq, pieces, reads, streams)
+
+
+def _read_batch(store: Store, batch: Sequence[_Planned]) -> None:
+    """In a worker thread: read and finish every in-memory item, open the streams.
+
+    A blob that is gone marks its message vanished.  Raises UnknownCte.
+    """
+    for plan in batch:
+        if not plan.reads and not plan.streams:
+            continue
+        try:
+            f = store.blobs.open(plan.msg.blob_id)
+        except (NotFound, FileNotFoundError):
+            plan.vanished = True
+            continue
+        keep_open = False
+        try:
+            for r in plan.reads:
+                lo, hi = r.raw_span
+                f.seek(lo)
+                data = f.read(hi - lo) if hi > lo else b""
+                plan.finished[id(r)] = finish_body(r, data)
+            for i, r in enumerate(plan.streams):
+                # One open file per stream: the file object keeps the bytes readable
+                # even if the message is expunged and its blob deleted meanwhile.
+                plan.files[id(r)] = f if i == 0 else store.blobs.open(plan.msg.blob_id)
+                keep_open = True
+        finally:
+            if not keep_open:
+                f.close()
+
+
+def _close_files(batch: Sequence[_Planned]) -> None:
+    for plan in batch:
+        for f in plan.files.values():
+            with contextlib.suppress(OSError):
+                f.close()
+        plan.files.clear()
+
+
+async def _stream(f: BinaryIO, start: int, end: int) -> AsyncIterator[bytes]:
+    pos = start
+
+    def read(at: int, n: int) -> bytes:
+        f.seek(at)
+        return f.read(n)
+
+    while pos < end:
+        data = await asyncio.to_thread(read, pos, min(STREAM_CHUNK, end - pos))
+        if not data:
+            # The file is shorter than the record says: pad so the literal stays
+            # well-formed (the stored size is what we announced).
+            data = b"\0" * (end - pos)
+        yield data
+        pos += len(data)
+
+
+async def fetch_responses(
+    store: Store,
+    view: SelectedMailbox,
+    cmd: Fetch,
+    *,
+    rev2: bool,
+    outcome: FetchOutcome | None = None,
+    recent: Collection[int] = (),
+) -> AsyncGenerator[bytes, None]:
+    """Yield the untagged FETCH responses of `cmd`, in order, streamed.
+
+    ``recent`` are the uids this session reports as \\Recent (IMAP4rev1 only;
+    RFC 9051 has no \\Recent).  Pass ``outcome`` to learn which messages were
+    expunged and which were marked \\Seen.  Raises `FetchError` for a command
+    that must fail (nothing of the failing batch has been yielded then).
+    A session that stops early (client gone) should ``aclose()`` the
+    generator: that closes the blob files it holds open at once.
+    """
+    result = outcome if outcome is not None else FetchOutcome()
+    mark_seen = sets_seen(cmd.items) and not view.readonly
+    recent_set = frozenset() if rev2 else frozenset(recent)
+    ahead: _Batch | None = None
+    try:
+        async for batch in _batches(store, view, cmd, result):
+            # Read this batch's blobs in a worker while the previous batch is
+            # being sent: disk and socket overlap.
+            prev, ahead = ahead, _Batch(batch, _start_reads(store, batch))
+            if prev is not None:
+                async for out in _send_batch(store, view, prev, mark_seen, recent_set, result):
+                    yield out
+        prev, ahead = ahead, None
+        if prev is not None:
+            async for out in _send_batch(store, view, prev, mark_seen, recent_set, result):
+                yield out
+    finally:
+        if ahead is not None:
+            _discard(ahead)
+
+
+@dataclass(slots=True)
+class _Batch:
+    plans: list[_Planned]
+    reads: asyncio.Future[None] | None  # the worker reading the blobs, if any
+
+
+def _start_reads(store: Store, batch: list[_Planned]) -> asyncio.Future[None] | None:
+    if not any(p.reads or p.streams for p in batch):
+        return None
+    return asyncio.ensure_future(asyncio.to_thread(_read_batch, store, batch))
+
+
+def _discard(batch: _Batch) -> None:
+    """Close a batch's files, now or when its reader finishes (the thread runs on)."""
+    task = batch.reads
+    if task is None or task.done():
+        if task is not None and not task.cancelled():
+            task.exception()  # retrieved: no "never retrieved" warning
+        _close_files(batch.plans)
+        return
+    task.add_done_callback(lambda _t: _discard(batch))
+
+
+async def _batches(
+    store: Store, view: SelectedMailbox, cmd: Fetch, result: FetchOutcome
+) -> AsyncIterator[list[_Planned]]:
+    """The command's messages, planned, in batches of at most BATCH_BYTES to read."""
+    uids = resolve_uids(view, cmd.sequence_set, uid=cmd.uid)
+    parse = needs_parse(cmd.items)
+    # ENVELOPE/BODY/BODYSTRUCTURE alone: load records only for what is not rendered yet.
+    cached_only = parse and renderable_only(cmd.items)
+    renderable = [i.name for i in cmd.items if isinstance(i, FetchAttr) and i.name in RENDERABLE]
+    cache = ParseCache(store)
+    batch: list[_Planned] = []
+    size = 0
+    for i in range(0, len(uids), CHUNK):
+        chunk = uids[i : i + CHUNK]
+        metas = {m.uid: m for m in await store.get_messages(view.mailbox_id, chunk)}
+        rendered: set[str] = set()
+        if cached_only:
+            rendered = {
+                m.blob_id
+                for m in metas.values()
+                if all(RENDERED.get(m.blob_id, n) is not None for n in renderable)
+            }
+        if parse:
+            await cache.load([m.blob_id for m in metas.values() if m.blob_id not in rendered])
+        for uid in chunk:
+            msg = metas.get(uid)
+            seq = view.seq_of(uid)
+            parsed = cache.get(msg.blob_id) if msg is not None and parse else None
+            if msg is not None and msg.blob_id in rendered:
+                parsed_ok = True
+            else:
+                parsed_ok = not parse or parsed is not None
+            if msg is None or seq is None or not parsed_ok:
+                result.expunged.append(uid)
+                continue
+            plan = _plan(cmd.items, msg, seq, parsed, cmd.uid)
+            if batch and size + plan.inline_bytes > BATCH_BYTES:
+                yield batch
+                batch, size = [], 0
+            batch.append(plan)
+            size += plan.inline_bytes
+        if batch:
+            # A chunk's end is a batch's end: responses keep flowing for
+            # metadata-only fetches too.
+            yield batch
+            batch, size = [], 0
+
+
+async def _send_batch(
+    store: Store,
+    view: SelectedMailbox,
+    current: _Batch,
+    mark_seen: bool,
+    recent: frozenset[int],
+    result: FetchOutcome,
+) -> AsyncIterator[bytes]:
+    batch = current.plans
+    try:
+        if current.reads is not None:
+            try:
+                await current.reads
+            except UnknownCte:
+                raise FetchError(
+                    ResponseCode("UNKNOWN-CTE"), "Unknown Content-Transfer-Encoding"
+                ) from None
+        live = [p for p in batch if not p.vanished]
+        result.expunged.extend(p.msg.uid for p in batch if p.vanished)
+        flags = {p.msg.uid: p.msg.flags for p in live}
+        modseqs = {p.msg.uid: p.msg.modseq for p in live}
+        changed: set[int] = set()
+        if mark_seen:
+            todo = [p.msg.uid for p in live if SEEN not in p.msg.flags]
+            if todo:
+                for up in await store.store_flags(
+                    view.mailbox_id, todo, FlagOp.ADD, frozenset((SEEN,))
+                ):
+                    flags[up.uid] = up.flags
+                    modseqs[up.uid] = up.modseq
+                    changed.add(up.uid)
+                    view.accept_own_flags(up.uid, up.flags, up.modseq)
+                    result.seen.append(up.uid)
+        for plan in live:
+            uid = plan.msg.uid
+            flag_bytes = flags_item(flags[uid], recent=uid in recent)
+            fresh = plan.msg.modseq > view.modseqs.get(uid, 0)
+            if FLAGS_SLOT in plan.pieces and uid not in changed and fresh:
+                # The client now knows these flags: keep the view in step.
+                view.accept_own_flags(uid, plan.msg.flags, plan.msg.modseq)
+            head = [fetch_start(plan.seq)]
+            items: list[bytes] = []
+            if uid in changed and FLAGS_SLOT not in plan.pieces:
+                # RFC 9051 §6.4.5: the implicit \Seen is reported in the same response.
+                items.append(flag_bytes)
+            for piece in plan.pieces:
+                if piece is FLAGS_SLOT:
+                    items.append(flag_bytes)
+                elif piece is MODSEQ_SLOT:
+                    # RFC 7162 §3.1.4: the modseq after the implicit \Seen, if any.
+                    items.append(b"MODSEQ (%d)" % modseqs[uid])
+                elif isinstance(piece, bytes):
+                    items.append(piece)
+                elif isinstance(piece, BodyRead):
+                    f = plan.files.get(id(piece))
+                    if f is None:
+                        items.append(plan.finished[id(piece)])
+                        continue
+                    lo, hi = piece.raw_span
+                    items.append(piece.name + b" " + literal_header(hi - lo))
+                    yield head[0] + b" ".join(items)
+                    head = [b""]
+                    items = []
+                    async for data in _stream(f, lo, hi):
+                        yield data
+                    items.append(b"")  # the next item is preceded by a space
+            yield head[0] + b" ".join(items) + fetch_end()
+    finally:
+        _discard(current)

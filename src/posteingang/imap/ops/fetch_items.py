@@ -1,0 +1,460 @@
+"""FETCH items of one message: which bytes each needs, and how each is rendered.
+
+`plan_items` turns the requested items (already macro-expanded by the parser)
+into a list of *pieces*: ready bytes (``UID 7``, ``ENVELOPE (...)``), the
+FLAGS slot (filled in last, after the implicit ``\\Seen``), or a `BodyRead` —
+a range of the message blob plus what to do with it (nothing, keep only some
+header fields, undo the Content-Transfer-Encoding, or just count the decoded
+octets).  The executor (`fetch.py`) reads the ranges, in batches or streamed,
+and `finish_body` turns a read into the item's bytes.
+
+Everything here is pure: no store, no asyncio, no blob access.  ENVELOPE,
+BODYSTRUCTURE and every section offset come from the parse-once record; this
+module must never parse a message.
+"""
+
+from __future__ import annotations
+
+import binascii
+import collections
+import datetime as _dt
+import enum
+import re
+from dataclasses import dataclass
+
+from posteingang.imap.proto.dates import format_datetime
+from posteingang.imap.proto.fetch import (
+    FetchAttr,
+    FetchBinary,
+    FetchBody,
+    FetchItem,
+)
+from posteingang.imap.proto.fetch import (
+    Section as ProtoSection,
+)
+from posteingang.imap.proto.responses import literal_header, string
+from posteingang.mime import ParsedMessage, Part, find_section, render_bodystructure
+from posteingang.mime import Section as MimeSection
+from posteingang.mime import SectionText as MimeSectionText
+from posteingang.mime.headers import split_fields
+from posteingang.mime.imap import envelope_bytes, section_range
+from posteingang.mime.text import IDENTITY_ENCODINGS, decode_transfer
+from posteingang.store.model import SYSTEM_FLAGS, Message
+
+__all__ = [
+    "FLAGS_SLOT",
+    "MODSEQ_SLOT",
+    "RENDERED",
+    "BodyRead",
+    "RenderedCache",
+    "Transform",
+    "UnknownCte",
+    "finish_body",
+    "flags_item",
+    "needs_parse",
+    "plan_items",
+    "renderable_only",
+    "sets_seen",
+]
+
+
+class UnknownCte(Exception):
+    """BINARY of a part whose Content-Transfer-Encoding we cannot undo (RFC 3516 §4.3)."""
+
+
+class Transform(enum.Enum):
+    RAW = "raw"  # the octets as they are (BODY[...], RFC822*)
+    FIELDS = "fields"  # HEADER.FIELDS / HEADER.FIELDS.NOT of a header block
+    BINARY = "binary"  # BINARY[...]: Content-Transfer-Encoding removed
+    BINARY_SIZE = "binary_size"  # BINARY.SIZE[...]: only the decoded length
+
+
+@dataclass(slots=True)
+class BodyRead:
+    """One item whose value comes from ``blob[start:end]``."""
+
+    name: bytes  # the response name, e.g. b"BODY[1]<0>" or b"RFC822"
+    start: int
+    end: int
+    transform: Transform = Transform.RAW
+    partial: tuple[int, int] | None = None
+    fields: frozenset[str] = frozenset()  # lower-cased, for FIELDS
+    keep: bool = True  # FIELDS: keep the named fields (False: drop them)
+    encoding: bytes | None = None  # BINARY: the part's Content-Transfer-Encoding
+    # BINARY[] of a whole message: (header_start, body_start, body_end, encoding)
+    # of every entity whose body must be decoded (see `_binary_message`).
+    rewrite: tuple[tuple[int, int, int, bytes], ...] | None = None
+
+    @property
+    def raw_span(self) -> tuple[int, int]:
+        """The blob octets to read: for RAW the partial range only, else the whole span."""
+        if self.transform is Transform.RAW and self.partial is not None:
+            off, length = self.partial
+            start = min(self.start + off, self.end)
+            return start, min(self.end, start + length)
+        return self.start, self.end
+
+
+class _Slot:
+    """Marks where FLAGS or MODSEQ go: filled in after the implicit \\Seen is applied."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"{self.name}_SLOT"
+
+
+FLAGS_SLOT = _Slot("FLAGS")
+MODSEQ_SLOT = _Slot("MODSEQ")
+Piece = bytes | BodyRead | _Slot
+
+_PARSE_FREE = frozenset(
+    [
+        "FLAGS",
+        "INTERNALDATE",
+        "RFC822.SIZE",
+        "UID",
+        "RFC822",
+        "MODSEQ",
+        "EMAILID",
+        "THREADID",
+        "SAVEDATE",
+    ]
+)
+
+
+#: items whose whole value can come from `RENDERED` instead of the parse record
+RENDERABLE = frozenset(("ENVELOPE", "BODYSTRUCTURE", "BODY"))
+
+
+class RenderedCache:
+    """ENVELOPE / BODYSTRUCTURE / BODY values by (blob id, item), process-wide.
+
+    Blobs are content-addressed and their parse records never change, so a
+    rendered value never goes stale.  Clients fetch these items for the same
+    messages again and again (every device, every resync); a hit saves the
+    parse record's load and decode and the rendering.  Bounded by octets, LRU.
+    """
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._size = 0
+        self._items: collections.OrderedDict[tuple[str, str], bytes] = collections.OrderedDict()
+
+    def get(self, blob_id: str, name: str) -> bytes | None:
+        key = (blob_id, name)
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, blob_id: str, name: str, value: bytes) -> None:
+        key = (blob_id, name)
+        if key in self._items or len(value) > self.max_bytes // 64:
+            return
+        self._items[key] = value
+        self._size += len(value) + 100
+        while self._size > self.max_bytes:
+            _k, old = self._items.popitem(last=False)
+            self._size -= len(old) + 100
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._size = 0
+
+
+RENDERED = RenderedCache()
+
+
+def renderable_only(items: tuple[FetchItem, ...]) -> bool:
+    """Whether every item that needs the parse record can come from `RENDERED`."""
+    return all(
+        isinstance(i, FetchAttr) and (i.name in RENDERABLE or i.name in _PARSE_FREE) for i in items
+    )
+
+
+def needs_parse(items: tuple[FetchItem, ...]) -> bool:
+    """Whether any item needs the parse-once record (else metadata and the blob do)."""
+    for item in items:
+        if isinstance(item, FetchAttr):
+            if item.name not in _PARSE_FREE:
+                return True
+        elif isinstance(item, FetchBody):
+            if item.section != ProtoSection():
+                return True
+        else:
+            return True
+    return False
+
+
+def sets_seen(items: tuple[FetchItem, ...]) -> bool:
+    """RFC 9051 §6.4.5: BODY[...], BINARY[...], RFC822 and RFC822.TEXT set \\Seen."""
+    for item in items:
+        if isinstance(item, FetchBody | FetchBinary) and not item.peek:
+            return True
+        if isinstance(item, FetchAttr) and item.name in ("RFC822", "RFC822.TEXT"):
+            return True
+    return False
+
+
+def flags_item(flags: frozenset[str], *, recent: bool) -> bytes:
+    """``FLAGS (...)``: system flags in their usual order, then keywords sorted."""
+    names = [f for f in SYSTEM_FLAGS if f in flags]
+    if recent:
+        names.append("\\Recent")
+    names.extend(sorted(f for f in flags if f not in SYSTEM_FLAGS))
+    return b"FLAGS (" + " ".join(names).encode("utf-8") + b")"
+
+
+def _date_item(name: bytes, value: _dt.datetime) -> bytes:
+    return name + b' "' + format_datetime(value) + b'"'
+
+
+def _mime_section(section: ProtoSection) -> MimeSection:
+    text = None if section.text is None else MimeSectionText(section.text)
+    return MimeSection(section.part, text, section.fields)
+
+
+def _header_span(parsed: ParsedMessage, part: tuple[int, ...]) -> tuple[int, int] | None:
+    return section_range(parsed, MimeSection(part, MimeSectionText.HEADER))
+
+
+def plan_items(
+    items: tuple[FetchItem, ...],
+    msg: Message,
+    parsed: ParsedMessage | None,
+    *,
+    uid_first: bool,
+) -> list[Piece]:
+    """The pieces of one message's FETCH response, in the order requested.
+
+    ``parsed`` may be None only when `needs_parse(items)` is false.  A section
+    that does not exist yields an empty string (as Dovecot answers; RFC 9051
+    leaves it open).  With ``uid_first`` (UID FETCH) the UID item leads unless
+    it was requested (RFC 9051 §6.4.9).
+    """
+    out: list[Piece] = []
+    if uid_first and FetchAttr("UID") not in items:
+        out.append(b"UID %d" % msg.uid)
+    for item in items:
+        if isinstance(item, FetchAttr):
+            out.append(_attr(item.name, msg, parsed))
+        elif isinstance(item, FetchBody):
+            out.append(_body_item(item, msg, parsed))
+        elif isinstance(item, FetchBinary):
+            out.append(_binary_item(item.response_name(), item.part, item.partial, msg, parsed))
+        else:
+            read = _binary_item(item.response_name(), item.part, None, msg, parsed)
+            read.transform = Transform.BINARY_SIZE
+            out.append(read)
+    return out
+
+
+def _attr(name: str, msg: Message, parsed: ParsedMessage | None) -> Piece:
+    if name == "FLAGS":
+        return FLAGS_SLOT
+    if name == "UID":
+        return b"UID %d" % msg.uid
+    if name == "INTERNALDATE":
+        return _date_item(b"INTERNALDATE", msg.internal_date)
+    if name == "RFC822.SIZE":
+        return b"RFC822.SIZE %d" % msg.size
+    if name == "MODSEQ":
+        return MODSEQ_SLOT
+    if name == "EMAILID":
+        return b"EMAILID (" + msg.email_id.encode("ascii") + b")"
+    if name == "THREADID":
+        if not msg.thread_id:
+            return b"THREADID NIL"
+        return b"THREADID (" + msg.thread_id.encode("ascii") + b")"
+    if name == "SAVEDATE":
+        return _date_item(b"SAVEDATE", msg.save_date)
+    if name == "RFC822":
+        return BodyRead(b"RFC822", 0, msg.size)
+    if name in RENDERABLE:
+        cached = RENDERED.get(msg.blob_id, name)
+        if cached is None:
+            assert parsed is not None
+            if name == "ENVELOPE":
+                cached = b"ENVELOPE " + envelope_bytes(parsed.envelope)
+            else:
+                cached = name.encode() + b" " + render_bodystructure(parsed, name != "BODY")
+            RENDERED.put(msg.blob_id, name, cached)
+        return cached
+    assert parsed is not None
+    if name == "RFC822.HEADER":
+        return BodyRead(b"RFC822.HEADER", parsed.root.header_start, parsed.root.body_start)
+    if name == "RFC822.TEXT":
+        return BodyRead(b"RFC822.TEXT", parsed.root.body_start, parsed.root.body_end)
+    if name == "PREVIEW":
+        # RFC 8970 §3.2: the preview is UTF-8; a literal carries it safely.
+        return b"PREVIEW " + string(parsed.preview.encode("utf-8"))
+    raise AssertionError(f"unknown fetch attribute {name}")
+
+
+def _body_item(item: FetchBody, msg: Message, parsed: ParsedMessage | None) -> BodyRead:
+    name = item.response_name()
+    section = item.section
+    if section == ProtoSection():
+        return BodyRead(name, 0, msg.size, partial=item.partial)
+    assert parsed is not None
+    if section.text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+        span = _header_span(parsed, section.part)
+        if span is None:
+            return BodyRead(name, 0, 0, partial=item.partial)
+        return BodyRead(
+            name,
+            span[0],
+            span[1],
+            Transform.FIELDS,
+            item.partial,
+            frozenset(f.lower() for f in section.fields),
+            keep=section.text == "HEADER.FIELDS",
+        )
+    span = section_range(parsed, _mime_section(section))
+    if span is None:
+        return BodyRead(name, 0, 0, partial=item.partial)
+    return BodyRead(name, span[0], span[1], partial=item.partial)
+
+
+def _binary_item(
+    name: bytes,
+    part_numbers: tuple[int, ...],
+    partial: tuple[int, int] | None,
+    msg: Message,
+    parsed: ParsedMessage | None,
+) -> BodyRead:
+    assert parsed is not None
+    if not part_numbers:
+        # BINARY[]: the whole message with every body decoded (as Dovecot does).
+        return BodyRead(
+            name, 0, msg.size, Transform.BINARY, partial, rewrite=_encoded_entities(parsed)
+        )
+    part: Part | None = find_section(parsed, part_numbers)
+    if part is None:
+        return BodyRead(name, 0, 0, Transform.BINARY, partial)
+    encoding = None if part.is_multipart or part.is_message else part.encoding
+    return BodyRead(
+        name, part.body_start, part.body_end, Transform.BINARY, partial, encoding=encoding
+    )
+
+
+def _encoded_entities(parsed: ParsedMessage) -> tuple[tuple[int, int, int, bytes], ...]:
+    """The leaf entities of a message whose body has a transfer encoding to undo."""
+    out: list[tuple[int, int, int, bytes]] = []
+    stack = [parsed.root]
+    while stack:
+        part = stack.pop()
+        if part.message is not None:
+            stack.append(part.message)
+        elif part.is_multipart:
+            stack.extend(reversed(part.children))
+        elif part.encoding is not None and part.encoding.lower() not in IDENTITY_ENCODINGS:
+            out.append((part.header_start, part.body_start, part.body_end, part.encoding))
+    return tuple(out)
+
+
+_BINARY_CTE = b"Content-Transfer-Encoding: binary\r\n"
+
+
+def _binary_message(data: bytes, rewrite: tuple[tuple[int, int, int, bytes], ...]) -> bytes:
+    """BINARY[]: each encoded body decoded, its Content-Transfer-Encoding field
+    replaced by ``binary`` at the end of its header (RFC 3516 §4.2; Dovecot's form)."""
+    if not rewrite:
+        return data
+    out: list[bytes] = []
+    pos = 0
+    for header_start, body_start, body_end, encoding in rewrite:
+        body = decode_cte(data[body_start:body_end], encoding)
+        if body is None:
+            raise UnknownCte(encoding)
+        header = data[header_start:body_start]
+        if header.endswith(b"\n\r\n") or header == b"\r\n":
+            cut = len(header) - 2
+        elif header.endswith(b"\n\n") or header == b"\n":
+            cut = len(header) - 1
+        else:
+            cut = len(header)
+        out.append(data[pos:header_start])
+        kept = 0
+        for name, start, _v, end in split_fields(header, 0, cut):
+            if name == "content-transfer-encoding":
+                out.append(header[kept:start])
+                kept = end
+        out.append(header[kept:cut])
+        out.append(_BINARY_CTE)
+        out.append(header[cut:])
+        out.append(body)
+        pos = body_end
+    out.append(data[pos:])
+    return b"".join(out)
+
+
+def _fields_subset(header: bytes, wanted: frozenset[str], keep: bool) -> bytes:
+    out = [
+        header[s:e]
+        for name, s, _v, e in split_fields(header, 0, len(header))
+        if (name in wanted) == keep
+    ]
+    # RFC 9051 §6.4.5: the subset ends with the blank line that ends a header.
+    # A header without one (a message with no body and no blank line) gets it
+    # for HEADER.FIELDS but not for .NOT, exactly as Dovecot answers.
+    if keep or header in (b"\r\n", b"\n") or header.endswith((b"\n\r\n", b"\n\n")):
+        out.append(b"\r\n")
+    return b"".join(out)
+
+
+# RFC 2045 §6.7 rule 3: white space at the end of an encoded line was added in
+# transport and is removed when decoding.
+_QP_TRAILING_SPACE = re.compile(rb"[ \t]+(?=\r?\n|\Z)")
+
+
+def decode_cte(data: bytes, encoding: bytes | None) -> bytes | None:
+    """Undo a Content-Transfer-Encoding for BINARY; None when it is unknown.
+
+    Quoted-printable keeps hard line breaks as they are (CRLF stays CRLF,
+    RFC 2045 §6.7 rule 4): the client asked for the octets, not for text.
+    Base64 is decoded leniently (characters outside the alphabet ignored,
+    RFC 2045 §6.8).
+    """
+    if encoding is not None and encoding.lower() == b"quoted-printable":
+        return binascii.a2b_qp(_QP_TRAILING_SPACE.sub(b"", data))
+    return decode_transfer(data, encoding)
+
+
+def _clip(data: bytes, partial: tuple[int, int] | None) -> bytes:
+    if partial is None:
+        return data
+    off, length = partial
+    # RFC 9051 §6.4.5: an origin beyond the end gives an empty string.
+    return data[off : off + length]
+
+
+def decoded(read: BodyRead, data: bytes) -> bytes:
+    """The full value of a BINARY read (before any partial); raises UnknownCte."""
+    if read.rewrite is not None:
+        return _binary_message(data, read.rewrite)
+    out = decode_cte(data, read.encoding)
+    if out is None:
+        raise UnknownCte(read.encoding)
+    return out
+
+
+def finish_body(read: BodyRead, data: bytes) -> bytes:
+    """The item's bytes, given the octets of `read.raw_span`.
+
+    BINARY values with a NUL go out as literal8 (RFC 3516 §4.2).
+    """
+    if read.transform is Transform.RAW:
+        return read.name + b" " + literal_header(len(data)) + data
+    if read.transform is Transform.FIELDS:
+        value = _clip(_fields_subset(data, read.fields, read.keep), read.partial)
+        return read.name + b" " + literal_header(len(value)) + value
+    value = decoded(read, data)
+    if read.transform is Transform.BINARY_SIZE:
+        return read.name + b" %d" % len(value)
+    value = _clip(value, read.partial)
+    return read.name + b" " + literal_header(len(value), binary=b"\0" in value) + value

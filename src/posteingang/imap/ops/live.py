@@ -1,0 +1,286 @@
+"""Live updates for one IMAP session: the change feed, the selected view, the client.
+
+Theory of operation
+-------------------
+From login on, a session holds one change-feed subscription for its account
+(`store/hub.py`). `absorb_feed` queues every change for the selected mailbox in
+the `SelectedMailbox` view without showing it; `send_updates` flushes the view
+to the client at the moments RFC 9051 §7.5.1 allows (the session calls it before
+every tagged response, with expunges held back during FETCH, STORE and SEARCH);
+`idle_until_line` waits on the socket and the feed together and pushes each
+change the moment it arrives (RFC 2177). A `Resync` from the feed (overflow,
+another process) reloads from `Store.changes_since`.
+
+New messages enter the view with unknown flags; they are read from the store in
+one call when the moment allows (at once after a command, at the idler's next
+command during IDLE, so a delivery costs each idler one wake-up and one write).
+
+This is a mixin of `ImapSession`: it must never read commands or write tagged
+responses, and never poll the store on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, NoReturn
+
+from posteingang.imap.ops.common import Disconnected, Transport
+from posteingang.imap.proto import responses
+from posteingang.imap.proto.reader import CommandReader, ContinuationLine, NeedData
+from posteingang.imap.selected import Exists, Expunge, FlagsChanged, SelectedMailbox, Update
+from posteingang.imap.settings import ImapSettings
+from posteingang.store.hub import Change, ChangeKind, Resync, Subscription
+from posteingang.store.interface import Store, StoreError
+from posteingang.store.model import SYSTEM_FLAGS
+
+__all__ = ["LiveUpdates", "format_flags"]
+
+
+def format_flags(flags: frozenset[str]) -> list[str]:
+    """Flags in a stable order: system flags as RFC 9051 lists them, then keywords."""
+    system = [f for f in SYSTEM_FLAGS if f in flags]
+    return system + sorted(f for f in flags if f not in SYSTEM_FLAGS)
+
+
+class LiveUpdates:
+    """The change-feed half of `ImapSession` (see the module docstring)."""
+
+    # Provided by ImapSession.
+    store: Store
+    transport: Transport
+    settings: ImapSettings
+    reader: CommandReader
+    selected: SelectedMailbox | None
+    selected_name: str | None
+    subscription: Subscription | None
+    keywords: set[str]
+    rev2: bool
+    _resync_base: int
+    _unknown_flags: list[int]
+    _resync_pending: bool
+    _pending_read: asyncio.Future[bytes] | None
+    _stopping: asyncio.Event | None
+
+    def emit(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def flush(self) -> None:
+        raise NotImplementedError
+
+    def take_read(self, task: asyncio.Future[bytes]) -> bytes:
+        raise NotImplementedError
+
+    async def autologout(self) -> NoReturn:
+        raise NotImplementedError
+
+    async def absorb_feed(self) -> None:
+        """Queue in the view every change the feed has for the selected mailbox."""
+        sub = self.subscription
+        if sub is None:
+            return
+        resync, self._resync_pending = self._resync_pending, False
+        for event in sub.drain():
+            if isinstance(event, Resync):
+                resync = True
+            else:
+                self.apply_change(event)
+        if resync:
+            await self.resync()
+
+    def apply_change(self, change: Change) -> None:
+        view = self.selected
+        if view is None or change.mailbox_id != view.mailbox_id:
+            return
+        kind = change.kind
+        if kind is ChangeKind.APPEND:
+            view.note_appended(change.uids, change.modseq)
+        elif kind is ChangeKind.FLAGS:
+            for uid, flags in zip(change.uids, change.flags, strict=False):
+                view.note_flags(uid, flags, change.modseq)
+        elif kind is ChangeKind.EXPUNGE:
+            view.note_expunged(change.uids, change.modseq)
+        elif kind is ChangeKind.MAILBOX_DELETE:
+            # Deleted elsewhere: every message is gone; the client learns it by EXPUNGEs.
+            view.note_expunged(list(view.uids), change.modseq)
+        elif kind is ChangeKind.MAILBOX_RENAME and change.name is not None:
+            self.selected_name = change.name
+
+    async def resync(self) -> None:
+        """The feed lost track (overflow, another process): reload from the store."""
+        view = self.selected
+        if view is None:
+            return
+        try:
+            changes = await self.store.changes_since(view.mailbox_id, self._resync_base)
+        except StoreError:
+            return
+        known_max = view.max_uid
+        for update in changes.changed:
+            if update.uid > known_max:
+                view.note_appended((update.uid,), update.modseq)
+            else:
+                view.note_flags(update.uid, update.flags, update.modseq)
+        if changes.vanished:
+            view.note_expunged(changes.vanished, changes.mailbox.highestmodseq)
+        self._resync_base = max(self._resync_base, changes.mailbox.highestmodseq)
+
+    async def send_updates(self, *, expunge_allowed: bool, load_flags: bool = True) -> None:
+        """Absorb the feed and tell the client what the moment allows (RFC 9051 §7.5.1).
+
+        New messages enter the view with unknown flags. With ``load_flags`` they are
+        read from the store now; IDLE passes False so that a delivery reaches every
+        idler without one store read each, and the flags are read at the idler's
+        next command (`load_unknown_flags`).
+        """
+        view = self.selected
+        if view is None:
+            if self.subscription is not None:
+                self.subscription.drain()  # nothing selected: nothing to tell
+            return
+        await self.absorb_feed()
+        if not view.has_pending():
+            return
+        before = view.exists
+        updates = view.flush(expunge_allowed=expunge_allowed)
+        if any(isinstance(u, Exists) for u in updates):
+            expunged = sum(1 for u in updates if isinstance(u, Expunge))
+            start = max(before - expunged, 0)
+            self._unknown_flags.extend(u for u in view.uids[start:] if view.modseqs.get(u) == 0)
+        learned = await self.load_unknown_flags(announce=False) if load_flags else False
+        self.emit_updates(updates, new_keywords=learned)
+
+    async def load_unknown_flags(self, *, announce: bool = True) -> bool:
+        """Read the flags of messages that entered the view without them.
+
+        Returns True if they brought keywords the client has not seen in FLAGS
+        (with ``announce``, the untagged FLAGS is sent here).
+        """
+        view = self.selected
+        unknown, self._unknown_flags = self._unknown_flags, []
+        if view is None or not unknown:
+            return False
+        try:
+            messages = await self.store.get_messages(view.mailbox_id, unknown)
+        except StoreError:
+            return False
+        learned = False
+        for msg in messages:
+            if view.modseqs.get(msg.uid) == 0:
+                view.flags[msg.uid] = msg.flags
+                view.modseqs[msg.uid] = msg.modseq
+                learned |= self.learn_keywords(msg.flags)
+        if learned and announce:
+            self.emit(responses.flags(self.flag_list()))
+        return learned
+
+    def emit_updates(self, updates: list[Update], *, new_keywords: bool = False) -> None:
+        for update in updates:
+            if isinstance(update, FlagsChanged):
+                new_keywords |= self.learn_keywords(update.flags)
+        if new_keywords:
+            self.emit(responses.flags(self.flag_list()))
+        for update in updates:
+            if isinstance(update, Expunge):
+                self.emit(responses.expunge(update.seq))
+            elif isinstance(update, Exists):
+                self.emit(responses.exists(update.count))
+            elif isinstance(update, FlagsChanged):
+                self.emit(self.fetch_flags_line(update.seq, update.uid, update.flags))
+
+    def learn_keywords(self, flags: frozenset[str]) -> bool:
+        new = {f for f in flags if f not in SYSTEM_FLAGS and f not in self.keywords}
+        if not new:
+            return False
+        self.keywords |= new
+        return True
+
+    def flag_list(self) -> list[str]:
+        return list(SYSTEM_FLAGS) + sorted(self.keywords)
+
+    def fetch_flags_line(self, seq: int, uid: int, flags: frozenset[str]) -> bytes:
+        """``* seq FETCH (FLAGS (...) UID uid)`` — with UID so clients can match it."""
+        return responses.fetch(
+            seq, [responses.fetch_flags(format_flags(flags)), responses.fetch_uid(uid)]
+        )
+
+    # -- IDLE -------------------------------------------------------------------------------
+
+    async def idle_until_line(self) -> bytes | None:
+        """RFC 2177: push updates as the feed brings them until the client sends a line.
+
+        No polling: the session waits on the socket, the subscription and the
+        server's shutdown at once; the three waits live across events, so a
+        delivery costs each idler one wake-up and one write. Returns the line
+        (CRLF removed), or None if it was too long.
+        """
+        self.reader.expect_continuation()
+        loop = asyncio.get_running_loop()
+        getter: asyncio.Future[Any] | None = None
+        stop: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                event = self.reader.next_event()
+                if isinstance(event, ContinuationLine):
+                    return event.line
+                if not isinstance(event, NeedData):  # a line too long (ProtocolError)
+                    return None
+                await self.send_updates(expunge_allowed=True)
+                await self.flush()
+                deadline = loop.time() + self.settings.idle_timeout
+                while True:
+                    read: asyncio.Future[bytes] = self._pending_read or asyncio.ensure_future(
+                        self.transport.read()
+                    )
+                    self._pending_read = read
+                    waiters: set[asyncio.Future[Any]] = {read}
+                    if getter is None and self.subscription is not None:
+                        getter = asyncio.ensure_future(self.subscription.get())
+                    if getter is not None:
+                        waiters.add(getter)
+                    if stop is None and self._stopping is not None:
+                        stop = asyncio.ensure_future(self._stopping.wait())
+                    if stop is not None:
+                        waiters.add(stop)
+                    done, _ = await asyncio.wait(
+                        waiters,
+                        timeout=max(deadline - loop.time(), 0),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if getter is not None and getter in done:
+                        ev, getter = getter.result(), None
+                        if isinstance(ev, Resync):
+                            await self.resync()
+                        else:
+                            self.apply_change(ev)
+                        await self.send_updates(expunge_allowed=True, load_flags=False)
+                        await self.flush()
+                    if read in done:
+                        self._pending_read = None
+                        self.reader.feed(self.take_read(read))
+                        break
+                    if stop is not None and stop in done:
+                        self.emit(
+                            responses.bye(
+                                "Server shutting down", responses.ResponseCode("UNAVAILABLE")
+                            )
+                        )
+                        await self.flush()
+                        raise Disconnected
+                    if not done:
+                        await self.autologout()
+        finally:
+            # Never lose an event already taken from the feed.
+            if (
+                getter is not None
+                and getter.done()
+                and not getter.cancelled()
+                and getter.exception() is None
+            ):
+                ev = getter.result()
+                if isinstance(ev, Change):
+                    self.apply_change(ev)
+                else:
+                    self._resync_pending = True
+            for fut in (getter, stop):
+                if fut is not None and not fut.done():
+                    fut.cancel()

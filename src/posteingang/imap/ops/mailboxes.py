@@ -1,0 +1,315 @@
+"""Mailbox commands: CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST, LSUB, NAMESPACE, STATUS.
+
+The hierarchy delimiter is "/" and names are UTF-8 in the store; the proto core
+already decoded modified UTF-7 (or UTF-8 after UTF8=ACCEPT) and normalised INBOX.
+
+LIST (RFC 9051 §6.3.9, RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154
+SPECIAL-USE, RFC 3348 CHILDREN). The names a pattern can match are the account's
+mailboxes plus their missing ancestors ("a" when only "a/b" exists); a missing
+ancestor is shown ``\\Noselect`` (``\\NonExistent`` for LIST-EXTENDED and rev2,
+RFC 5258 §3.4) so a client can still walk the tree with "%". Every entry carries
+``\\HasChildren`` or ``\\HasNoChildren`` and its special-use attribute.
+
+DELETE (RFC 9051 §6.3.4): a mailbox with inferiors is deleted and its name lives on
+as a ``\\Noselect`` ancestor; deleting such a name is refused (``[HASCHILDREN]``).
+
+This module must never touch messages, and never answer LIST from anything but
+one `list_mailboxes` call (a LIST of 10,000 mailboxes is one query).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from posteingang.imap.ops.common import Reply, bad, no, ok
+from posteingang.imap.proto import commands as c
+from posteingang.imap.proto import responses
+from posteingang.imap.proto.responses import ResponseCode
+from posteingang.store.interface import AlreadyExists, NotFound
+from posteingang.store.model import HIERARCHY_DELIMITER, Mailbox, SpecialUse
+
+if TYPE_CHECKING:
+    from posteingang.imap.session import ImapSession
+
+__all__ = [
+    "create",
+    "delete",
+    "list_command",
+    "lsub",
+    "match_pattern",
+    "namespace",
+    "rename",
+    "status",
+    "status_items",
+    "subscribe",
+]
+
+D = HIERARCHY_DELIMITER
+_SPECIAL_BY_LOWER = {u.value.lower(): u for u in SpecialUse if u is not SpecialUse.INBOX}
+
+
+def _ancestors(name: str) -> list[str]:
+    parts = name.split(D)
+    return [D.join(parts[:i]) for i in range(1, len(parts))]
+
+
+# -- CREATE / DELETE / RENAME / SUBSCRIBE ------------------------------------------------
+
+
+async def create(s: ImapSession, cmd: c.Create) -> Reply:
+    assert s.account is not None
+    # RFC 9051 §6.3.4: a trailing delimiter only declares intent to create inferiors.
+    name = cmd.mailbox.rstrip(D) if cmd.mailbox != D else cmd.mailbox
+    if name.upper() == "INBOX":
+        return no("INBOX always exists", "ALREADYEXISTS")
+    special: SpecialUse | None = None
+    if cmd.special_use:
+        # RFC 6154 §3: one special use per mailbox here; unknown ones are refused.
+        uses = {_SPECIAL_BY_LOWER.get(u.lower()) for u in cmd.special_use}
+        if None in uses or len(uses) != 1:
+            return no("Unsupported special-use attribute", "USEATTR")
+        special = uses.pop()
+    if await s.store.get_mailbox(s.account.id, name) is not None:
+        return no("Mailbox already exists", "ALREADYEXISTS")
+    # RFC 9051 §6.3.4: create the superior names that are needed.
+    for parent in _ancestors(name):
+        if parent == "INBOX" or await s.store.get_mailbox(s.account.id, parent) is not None:
+            continue
+        try:
+            await s.store.create_mailbox(s.account.id, parent)
+        except AlreadyExists:
+            pass
+    await s.store.create_mailbox(s.account.id, name, special_use=special)
+    return ok("CREATE completed")
+
+
+async def delete(s: ImapSession, cmd: c.Delete) -> Reply:
+    assert s.account is not None
+    name = cmd.mailbox
+    if name == "INBOX":
+        return no("INBOX cannot be deleted", "CANNOT")
+    mailbox = await s.store.get_mailbox(s.account.id, name)
+    if mailbox is None:
+        boxes = await s.store.list_mailboxes(s.account.id)
+        if any(b.name.startswith(name + D) for b in boxes):
+            # RFC 9051 §6.3.5: a \Noselect name with inferiors cannot be deleted.
+            return no("Name has inferior mailboxes and is not a mailbox", "HASCHILDREN")
+        return no("Mailbox does not exist", "NONEXISTENT")
+    await s.store.delete_mailbox(s.account.id, name)
+    if s.selected is not None and s.selected.mailbox_id == mailbox.id:
+        s.deselect()
+        s.emit(responses.untagged("OK", "Selected mailbox deleted", ResponseCode("CLOSED")))
+    return ok("DELETE completed")
+
+
+async def rename(s: ImapSession, cmd: c.Rename) -> Reply:
+    assert s.account is not None
+    old, new = cmd.mailbox, cmd.new_name.rstrip(D) or cmd.new_name
+    if new.upper() == "INBOX":
+        return no("INBOX always exists", "ALREADYEXISTS")
+    if await s.store.get_mailbox(s.account.id, old) is None:
+        return no("Mailbox does not exist", "NONEXISTENT")
+    if await s.store.get_mailbox(s.account.id, new) is not None:
+        return no("Target mailbox already exists", "ALREADYEXISTS")
+    if new.startswith(old + D):
+        return no("Cannot rename a mailbox into its own inferior", "CANNOT")
+    for parent in _ancestors(new):
+        if parent == old or parent.startswith(old + D):
+            continue
+        if await s.store.get_mailbox(s.account.id, parent) is None:
+            try:
+                await s.store.create_mailbox(s.account.id, parent)
+            except AlreadyExists:
+                pass
+    await s.store.rename_mailbox(s.account.id, old, new)
+    return ok("RENAME completed")
+
+
+async def subscribe(s: ImapSession, cmd: c.Subscribe | c.Unsubscribe) -> Reply:
+    assert s.account is not None
+    on = isinstance(cmd, c.Subscribe)
+    try:
+        await s.store.set_subscribed(s.account.id, cmd.mailbox, on)
+    except NotFound:
+        if on:
+            return no("Mailbox does not exist", "NONEXISTENT")
+        # RFC 9051 §6.3.8: unsubscribing a name that is not there is harmless.
+    return ok("SUBSCRIBE completed" if on else "UNSUBSCRIBE completed")
+
+
+async def namespace(s: ImapSession, cmd: c.Namespace) -> Reply:
+    # RFC 2342: one personal namespace, no prefix; no other users' or shared ones.
+    s.emit(responses.namespace([("", D)], None, None, utf8=s.utf8))
+    return ok("NAMESPACE completed")
+
+
+# -- STATUS -------------------------------------------------------------------------------
+
+
+async def status_items(
+    s: ImapSession, mailbox: Mailbox, items: Iterable[str]
+) -> list[tuple[str, int]]:
+    """The (item, value) pairs of a STATUS response for ``mailbox``."""
+    wanted = list(dict.fromkeys(items))
+    counts = None
+    if any(i in ("MESSAGES", "UNSEEN", "DELETED", "SIZE") for i in wanted):
+        counts = await s.store.mailbox_status(mailbox.id)
+        mailbox = counts.mailbox
+    out: list[tuple[str, int]] = []
+    for item in wanted:
+        if item == "MESSAGES" and counts is not None:
+            out.append((item, counts.messages))
+        elif item == "UIDNEXT":
+            out.append((item, mailbox.uidnext))
+        elif item == "UIDVALIDITY":
+            out.append((item, mailbox.uidvalidity))
+        elif item == "UNSEEN" and counts is not None:
+            out.append((item, counts.unseen))
+        elif item == "DELETED" and counts is not None:
+            out.append((item, counts.deleted))
+        elif item == "SIZE" and counts is not None:
+            out.append((item, counts.size))
+        elif item == "RECENT":
+            out.append((item, 0))  # \Recent is not tracked (docs/imap.md)
+        elif item == "APPENDLIMIT":
+            out.append((item, s.settings.max_message_size))
+        elif item == "HIGHESTMODSEQ":
+            out.append((item, mailbox.highestmodseq))
+    return out
+
+
+async def status(s: ImapSession, cmd: c.Status) -> Reply:
+    assert s.account is not None
+    mailbox = await s.store.get_mailbox(s.account.id, cmd.mailbox)
+    if mailbox is None:
+        return no("Mailbox does not exist", "NONEXISTENT")
+    if s.rev2 and "RECENT" in cmd.items:
+        return bad("STATUS RECENT is not part of IMAP4rev2")
+    pairs = await status_items(s, mailbox, cmd.items)
+    s.emit(responses.status_response(mailbox.name, pairs, utf8=s.utf8))
+    return ok("STATUS completed")
+
+
+# -- LIST / LSUB --------------------------------------------------------------------------
+
+
+def _canonical_pattern(reference: str, pattern: str) -> str:
+    # RFC 9051 §6.3.9: reference and pattern are joined; INBOX is case-insensitive.
+    full = reference + pattern
+    if full[:5].upper() == "INBOX" and (len(full) == 5 or full[5] in (D, "*", "%")):
+        full = "INBOX" + full[5:]
+    return full
+
+
+def match_pattern(pattern: str) -> re.Pattern[str]:
+    """``*`` matches anything, ``%`` anything but the delimiter (RFC 9051 §6.3.9)."""
+    out = []
+    for ch in pattern:
+        if ch == "*":
+            out.append(".*")
+        elif ch == "%":
+            out.append(f"[^{re.escape(D)}]*")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+class _Tree:
+    """Every name a LIST pattern can match: mailboxes and their missing ancestors."""
+
+    def __init__(self, boxes: list[Mailbox]) -> None:
+        self.boxes = {b.name: b for b in boxes}
+        self.parents: set[str] = set()
+        for name in self.boxes:
+            self.parents.update(_ancestors(name))
+        self.phantoms = self.parents - set(self.boxes)
+
+    def names(self) -> list[str]:
+        every = set(self.boxes) | self.phantoms
+        return sorted(every, key=lambda n: (n != "INBOX" and not n.startswith("INBOX/"), n))
+
+    def has_children(self, name: str) -> bool:
+        return name in self.parents
+
+
+def _matches(regexes: list[re.Pattern[str]], name: str) -> bool:
+    return any(r.match(name) for r in regexes)
+
+
+async def list_command(s: ImapSession, cmd: c.List) -> Reply:
+    assert s.account is not None
+    selection = cmd.selection
+    returns = cmd.returns
+    if "RECURSIVEMATCH" in selection and not (selection - {"RECURSIVEMATCH", "REMOTE"}):
+        return bad("RECURSIVEMATCH needs another selection option")  # RFC 5258 §3
+    patterns = [_canonical_pattern(cmd.reference, p) for p in cmd.patterns]
+    if not cmd.extended and cmd.patterns == ("",):
+        # RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
+        s.emit(responses.list_response(["\\Noselect"], D, "", utf8=s.utf8))
+        return ok("LIST completed")
+    regexes = [match_pattern(p) for p in patterns if p]
+    if not regexes:
+        return ok("LIST completed")
+    tree = _Tree(await s.store.list_mailboxes(s.account.id))
+    subscribed_only = "SUBSCRIBED" in selection
+    special_only = "SPECIAL-USE" in selection
+    recursive = "RECURSIVEMATCH" in selection
+    show_subscribed = subscribed_only or returns.subscribed
+    nonexistent_word = "\\NonExistent" if (cmd.extended or s.rev2) else "\\Noselect"
+    subscribed_names = {n for n, b in tree.boxes.items() if b.subscribed}
+    inbox_ci = [re.compile(r.pattern, re.IGNORECASE | re.DOTALL) for r in regexes]
+    for name in tree.names():
+        matched = _matches(regexes, name) or (name == "INBOX" and _matches(inbox_ci, name))
+        if not matched:
+            continue
+        box = tree.boxes.get(name)
+        child_info: list[str] = []
+        if subscribed_only and name not in subscribed_names:
+            if not (recursive and any(n.startswith(name + D) for n in subscribed_names)):
+                continue
+            child_info.append("SUBSCRIBED")  # RFC 5258 §3.5
+        if special_only and (box is None or box.special_use in (None, SpecialUse.INBOX)):
+            continue
+        attrs: list[str] = []
+        if box is None:
+            attrs.append(nonexistent_word)
+        attrs.append("\\HasChildren" if tree.has_children(name) else "\\HasNoChildren")
+        if box is not None and box.special_use not in (None, SpecialUse.INBOX):
+            assert box.special_use is not None
+            attrs.append(box.special_use.value)
+        if show_subscribed and name in subscribed_names:
+            attrs.append("\\Subscribed")
+        s.emit(responses.list_response(attrs, D, name, utf8=s.utf8, child_info=child_info))
+        if returns.status is not None and box is not None:
+            # RFC 5819: a STATUS response right after the mailbox's LIST response.
+            pairs = await status_items(s, box, returns.status)
+            s.emit(responses.status_response(name, pairs, utf8=s.utf8))
+    return ok("LIST completed")
+
+
+async def lsub(s: ImapSession, cmd: c.Lsub) -> Reply:
+    """RFC 3501 §6.3.9 (deprecated in rev2, still answered): subscribed names."""
+    assert s.account is not None
+    pattern = _canonical_pattern(cmd.reference, cmd.pattern)
+    if not pattern:
+        s.emit(responses.lsub_response(["\\Noselect"], D, "", utf8=s.utf8))
+        return ok("LSUB completed")
+    regex = match_pattern(pattern)
+    boxes = await s.store.list_mailboxes(s.account.id)
+    subscribed = sorted(b.name for b in boxes if b.subscribed)
+    seen: set[str] = set()
+    for name in subscribed:
+        if regex.match(name):
+            seen.add(name)
+            s.emit(responses.lsub_response([], D, name, utf8=s.utf8))
+    if "%" in pattern:
+        # A "%" that stops at a level whose inferiors are subscribed shows that
+        # level as \Noselect (RFC 3501 §6.3.9).
+        for name in subscribed:
+            for parent in _ancestors(name):
+                if parent not in seen and regex.match(parent):
+                    seen.add(parent)
+                    s.emit(responses.lsub_response(["\\Noselect"], D, parent, utf8=s.utf8))
+    return ok("LSUB completed")

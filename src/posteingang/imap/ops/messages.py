@@ -1,0 +1,203 @@
+"""Message commands: APPEND, EXPUNGE / UID EXPUNGE, STORE, COPY and MOVE (and UID forms).
+
+APPEND goes through the one delivery path (`delivery.ingest.prepare_message`:
+durable blob, parse once) and one `Store.append` (`append_many` for MULTIAPPEND,
+RFC 3502: all or none). UIDPLUS (RFC 4315): APPENDUID and COPYUID codes.
+MOVE (RFC 6851 §4.3): an untagged ``OK [COPYUID ...]`` first, then the EXPUNGEs.
+
+This session's own changes are applied to its view at once (`accept_own_flags`,
+`apply_own_expunge`, `note_appended`), so their echo from the change feed is
+recognised and never reported twice.
+
+What it must never do: change a read-only (EXAMINEd) mailbox, or send an
+EXPUNGE from STORE (RFC 9051 §7.5.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from posteingang.delivery.ingest import prepare_file, prepare_message
+from posteingang.imap.ops.common import Reply, bad, check_flags, no, ok, resolve_uids
+from posteingang.imap.ops.select import deleted_uids
+from posteingang.imap.proto import commands as c
+from posteingang.imap.proto import responses
+from posteingang.imap.proto.literals import SpooledLiteral
+from posteingang.imap.proto.responses import ResponseCode
+from posteingang.imap.proto.sequence import SequenceSet
+from posteingang.store.interface import NewMessage
+from posteingang.store.model import FlagOp
+
+if TYPE_CHECKING:
+    from posteingang.imap.selected import SelectedMailbox
+    from posteingang.imap.session import ImapSession
+
+__all__ = ["append", "copy_or_move", "expunge", "store"]
+
+_READ_ONLY = "Mailbox is read-only (EXAMINE)"
+_FLAG_OPS = {
+    c.StoreMode.REPLACE: FlagOp.SET,
+    c.StoreMode.ADD: FlagOp.ADD,
+    c.StoreMode.REMOVE: FlagOp.REMOVE,
+}
+
+
+def _view(s: ImapSession) -> SelectedMailbox:
+    view = s.selected
+    assert view is not None
+    return view
+
+
+# -- APPEND -------------------------------------------------------------------------------
+
+
+async def _prepare(s: ImapSession, message: c.AppendMessage) -> NewMessage:
+    flags = check_flags(message.flags)
+    data = message.data
+    if isinstance(data, SpooledLiteral):
+        data.file.flush()
+        path = getattr(data.file, "name", None)
+        if isinstance(path, str):
+            return await prepare_file(
+                s.store, path, flags=flags, internal_date=message.internal_date
+            )
+
+        def read_all() -> bytes:
+            data.file.seek(0)
+            return data.file.read()
+
+        raw = await asyncio.to_thread(read_all)
+    else:
+        raw = data
+    return await prepare_message(s.store, raw, flags=flags, internal_date=message.internal_date)
+
+
+def _size(message: c.AppendMessage) -> int:
+    data = message.data
+    return data.size if isinstance(data, SpooledLiteral) else len(data)
+
+
+async def append(s: ImapSession, cmd: c.Append) -> Reply:
+    assert s.account is not None
+    try:
+        mailbox = await s.store.get_mailbox(s.account.id, cmd.mailbox)
+        if mailbox is None:
+            # RFC 9051 §6.3.12: TRYCREATE tells the client to CREATE and retry.
+            return no("Mailbox does not exist", "TRYCREATE")
+        for message in cmd.messages:
+            size = _size(message)
+            if size == 0:
+                return no("Empty messages cannot be saved", "CANNOT")
+            if size > s.settings.max_message_size:
+                return no("Message larger than APPENDLIMIT", "TOOBIG")
+        prepared = [await _prepare(s, m) for m in cmd.messages]
+    finally:
+        for message in cmd.messages:
+            if isinstance(message.data, SpooledLiteral):
+                with contextlib.suppress(OSError):
+                    message.data.file.close()
+    if len(prepared) == 1:
+        results = [await s.store.append(mailbox.id, prepared[0])]
+    else:
+        results = await s.store.append_many(mailbox.id, prepared)
+    uids = [r.uid for r in results]
+    view = s.selected
+    if view is not None and view.mailbox_id == mailbox.id:
+        view.note_appended(uids, max(r.modseq for r in results))
+    code = ResponseCode.appenduid(results[0].uidvalidity, SequenceSet.from_numbers(uids))
+    return ok("APPEND completed", code)
+
+
+# -- EXPUNGE ------------------------------------------------------------------------------
+
+
+async def expunge(s: ImapSession, cmd: c.Expunge) -> Reply:
+    """EXPUNGE, or UID EXPUNGE (RFC 4315 §2.1) limited to the given uids."""
+    view = _view(s)
+    if view.readonly:
+        return no(_READ_ONLY, "CANNOT")
+    # Everything pending may be told now; then our EXPUNGEs number the same view.
+    await s.send_updates(expunge_allowed=True)
+    uids = await deleted_uids(s, view)
+    if cmd.uids is not None:
+        wanted = set(resolve_uids(view, cmd.uids, uid=True, saved=s.saved_uids))
+        uids = [u for u in uids if u in wanted]
+    removed = await s.store.expunge(view.mailbox_id, uids) if uids else []
+    s.emit_updates(view.apply_own_expunge(removed))
+    return ok("EXPUNGE completed")
+
+
+# -- STORE --------------------------------------------------------------------------------
+
+
+async def store(s: ImapSession, cmd: c.Store) -> Reply:
+    view = _view(s)
+    uids = resolve_uids(view, cmd.sequence_set, uid=cmd.uid, saved=s.saved_uids)
+    flags = check_flags(cmd.flags)
+    if view.readonly:
+        return no(_READ_ONLY, "CANNOT")
+    if cmd.unchangedsince is not None:
+        return bad("CONDSTORE is not supported")
+    updates = await s.store.store_flags(view.mailbox_id, uids, _FLAG_OPS[cmd.mode], flags)
+    for update in updates:
+        view.accept_own_flags(update.uid, update.flags, update.modseq)
+    new_keywords = any(s.learn_keywords(u.flags) for u in updates)
+    if new_keywords:
+        s.emit(responses.flags(s.flag_list()))
+        permanent = (*s.flag_list(), "\\*")
+        s.emit(responses.untagged("OK", "Flags permitted", ResponseCode.permanentflags(permanent)))
+    if not cmd.silent:
+        # RFC 9051 §6.4.6: the new flags of every message in the set.
+        for uid in uids:
+            seq = view.seq_of(uid)
+            if seq is None:
+                continue
+            line = responses.fetch_flags(_ordered(view.flags.get(uid, frozenset())))
+            items = [line, responses.fetch_uid(uid)] if cmd.uid else [line]
+            await s.send(responses.fetch(seq, items))
+    return ok("STORE completed")
+
+
+def _ordered(flags: frozenset[str]) -> list[str]:
+    from posteingang.imap.session import format_flags
+
+    return format_flags(flags)
+
+
+# -- COPY / MOVE --------------------------------------------------------------------------
+
+
+async def copy_or_move(s: ImapSession, cmd: c.Copy | c.Move) -> Reply:
+    assert s.account is not None
+    view = _view(s)
+    moving = isinstance(cmd, c.Move)
+    word = "MOVE" if moving else "COPY"
+    uids = resolve_uids(view, cmd.sequence_set, uid=cmd.uid, saved=s.saved_uids)
+    if moving and view.readonly:
+        return no(_READ_ONLY, "CANNOT")
+    target = await s.store.get_mailbox(s.account.id, cmd.mailbox)
+    if target is None:
+        return no("Target mailbox does not exist", "TRYCREATE")
+    if not uids:
+        return ok(f"{word} completed (no messages)")
+    if moving:
+        result = await s.store.move(view.mailbox_id, uids, target.id)
+    else:
+        result = await s.store.copy(view.mailbox_id, uids, target.id)
+    if target.id == view.mailbox_id:
+        view.note_appended(result.target_uids, result.modseq)
+    code = None
+    if result.source_uids:
+        code = ResponseCode.copyuid(
+            result.uidvalidity,
+            SequenceSet.from_numbers(result.source_uids),
+            SequenceSet.from_numbers(result.target_uids),
+        )
+    if not moving:
+        return ok("COPY completed", code)
+    if code is not None:
+        s.emit(responses.untagged("OK", "Moved", code))  # RFC 6851 §4.3
+    s.emit_updates(view.apply_own_expunge(result.source_uids))
+    return ok("MOVE completed")

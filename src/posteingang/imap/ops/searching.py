@@ -1,0 +1,122 @@
+"""FETCH and SEARCH as the session sees them: sequence checks, ``$``, and result formats.
+
+The evaluation itself (which messages match, what a FETCH item contains) is in
+`ops/search.py` and `ops/fetch.py`. What is here:
+
+* FETCH: a sequence number beyond EXISTS is a BAD (RFC 9051 §9 ``seq-number``);
+  ``$`` (RFC 5182) becomes the saved uids; responses are streamed to the client
+  with back-pressure, never collected.
+* SEARCH: ``$`` inside the criteria is the saved result; results are sent as
+  ``* SEARCH`` (rev1 without RETURN), or ``* ESEARCH`` (RFC 4731; always in rev2,
+  RFC 9051 §6.4.4, where no RETURN means ``RETURN (ALL)``); ``SAVE`` keeps the
+  result for ``$`` (RFC 5182 §2.4: only MIN/MAX are saved when they are asked
+  for without ALL or COUNT).
+
+What it must never do: send an EXPUNGE (the session holds them back during
+FETCH/STORE/SEARCH), or build a whole FETCH response in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from posteingang.imap.ops.common import Reply, bad, no, ok, resolve_uids
+from posteingang.imap.ops.fetch import FetchError, FetchOutcome, expunge_issued_response
+from posteingang.imap.ops.fetch import fetch_responses as _fetch_responses
+from posteingang.imap.ops.search import BadCharset
+from posteingang.imap.ops.search import search_uids as _search_uids
+from posteingang.imap.proto import commands as c
+from posteingang.imap.proto import responses
+from posteingang.imap.proto import search as sk
+from posteingang.imap.proto.responses import ResponseCode
+from posteingang.imap.proto.sequence import SequenceSet
+
+if TYPE_CHECKING:
+    from posteingang.imap.session import ImapSession
+
+__all__ = ["fetch", "replace_saved", "search"]
+
+
+async def fetch(s: ImapSession, cmd: c.Fetch) -> Reply:
+    view = s.selected
+    assert view is not None
+    if cmd.changedsince is not None or cmd.vanished:
+        return bad("CONDSTORE is not supported")
+    seqset = cmd.sequence_set
+    # Raises BadSequence (-> BAD) for a number beyond EXISTS.
+    uids = resolve_uids(view, seqset, uid=cmd.uid, saved=s.saved_uids)
+    if seqset.saved:
+        numbers = uids if cmd.uid else [n for u in uids if (n := view.seq_of(u)) is not None]
+        if not numbers:
+            return ok("FETCH completed")
+        cmd = dataclasses.replace(cmd, sequence_set=SequenceSet.from_numbers(numbers))
+    if not uids:
+        return ok("FETCH completed")
+    outcome = FetchOutcome()
+    try:
+        async for chunk in _fetch_responses(s.store, view, cmd, rev2=s.rev2, outcome=outcome):
+            await s.send(chunk)
+    except FetchError as exc:
+        return no(exc.text, exc.code)
+    if outcome.expunge_issued:
+        code, text = expunge_issued_response()
+        return no(text, code)
+    return ok("FETCH completed")
+
+
+def replace_saved(key: sk.SearchKey, saved: list[int] | None) -> sk.SearchKey:
+    """The key with every ``$`` (RFC 5182) replaced by ``UID <saved uids>``."""
+    if isinstance(key, sk.SearchSequence | sk.SearchUid) and key.sequence_set.saved:
+        return sk.SearchUid(SequenceSet.from_numbers(saved or ()))
+    if isinstance(key, sk.SearchNot):
+        return sk.SearchNot(replace_saved(key.key, saved))
+    if isinstance(key, sk.SearchOr):
+        return sk.SearchOr(replace_saved(key.left, saved), replace_saved(key.right, saved))
+    if isinstance(key, sk.SearchAnd):
+        return sk.SearchAnd(tuple(replace_saved(k, saved) for k in key.keys))
+    return key
+
+
+async def search(s: ImapSession, cmd: c.Search) -> Reply:
+    view = s.selected
+    assert view is not None
+    criteria = replace_saved(cmd.criteria, s.saved_uids)
+    try:
+        uids = await _search_uids(s.store, view, criteria, charset=cmd.charset)
+    except BadCharset as exc:
+        # RFC 9051 §6.4.4: NO [BADCHARSET (supported ...)]
+        return no(str(exc), ResponseCode.badcharset(exc.supported))
+    numbers = uids if cmd.uid else [n for u in uids if (n := view.seq_of(u)) is not None]
+    returns = cmd.returns
+    if returns is None and s.rev2:
+        returns = ()
+    if returns is None:
+        s.emit(responses.search(numbers))
+        return ok("SEARCH completed")
+    options = set(returns) or {"ALL"}
+    if options == {"SAVE"}:
+        options = {"SAVE"}  # RFC 5182 §2.4: SAVE alone sends no ESEARCH
+    if "SAVE" in options:
+        if options & {"ALL", "COUNT"} or not options & {"MIN", "MAX"}:
+            s.saved_uids = list(uids)
+        else:
+            keep = set()
+            if uids and "MIN" in options:
+                keep.add(uids[0])
+            if uids and "MAX" in options:
+                keep.add(uids[-1])
+            s.saved_uids = sorted(keep)
+    shown = options - {"SAVE"}
+    if shown:
+        s.emit(
+            responses.esearch(
+                cmd.tag,
+                uid=cmd.uid,
+                min=numbers[0] if numbers and "MIN" in shown else None,
+                max=numbers[-1] if numbers and "MAX" in shown else None,
+                all=SequenceSet.from_numbers(numbers) if "ALL" in shown and numbers else None,
+                count=len(numbers) if "COUNT" in shown else None,
+            )
+        )
+    return ok("SEARCH completed")

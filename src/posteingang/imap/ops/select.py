@@ -1,0 +1,115 @@
+"""SELECT, EXAMINE, CLOSE, UNSELECT and CHECK (RFC 9051 §6.3.2, §6.3.3, §6.4.1, §6.4.2).
+
+SELECT loads the mailbox index once (`Store.get_index`) into a `SelectedMailbox`:
+from then on sequence numbers are the session's own view, changed only as the
+protocol allows (see `imap.session`). What this module must never do: leave a
+previous selection in place when a SELECT fails (RFC 9051 §6.3.2: the session is
+then in AUTHENTICATED state), or expunge on CLOSE of a read-only (EXAMINEd) mailbox.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from posteingang.imap.ops.common import Reply, bad, no, ok
+from posteingang.imap.proto import commands as c
+from posteingang.imap.proto import responses
+from posteingang.imap.proto.responses import ResponseCode
+from posteingang.imap.selected import SelectedMailbox
+from posteingang.store.model import DELETED, SEEN, SYSTEM_FLAGS
+
+if TYPE_CHECKING:
+    from posteingang.imap.session import ImapSession
+
+__all__ = ["check", "close", "deleted_uids", "select", "unselect"]
+
+PERMANENT = (*SYSTEM_FLAGS, "\\*")  # keywords may be created (RFC 9051 §7.1)
+
+
+async def select(s: ImapSession, cmd: c.Select | c.Examine) -> Reply:
+    readonly = isinstance(cmd, c.Examine)
+    if cmd.condstore or cmd.qresync is not None:
+        # Not advertised yet (the next issue): a client must not use them (RFC 7162 §3).
+        return bad("CONDSTORE and QRESYNC are not supported")
+    if s.selected is not None:
+        # RFC 9051 §6.3.2 / RFC 7162 §3.2.11: the old mailbox is closed (no expunge).
+        s.deselect()
+        s.emit(responses.untagged("OK", "Previous mailbox closed", ResponseCode("CLOSED")))
+    assert s.account is not None
+    mailbox = await s.store.get_mailbox(s.account.id, cmd.mailbox)
+    if mailbox is None:
+        return no("Mailbox does not exist", "NONEXISTENT")
+    index = await s.store.get_index(mailbox.id)
+    mb = index.mailbox
+    view = SelectedMailbox(
+        mb.id,
+        mb.uidvalidity,
+        index.uids,
+        index.flags,
+        index.modseqs,
+        mb.highestmodseq,
+        readonly=readonly,
+    )
+    keywords: set[str] = set()
+    for flags in set(index.flags):
+        keywords.update(f for f in flags if f not in SYSTEM_FLAGS)
+    s.select(view, mb.name, keywords)
+    s.emit(responses.flags(s.flag_list()))
+    s.emit(responses.exists(view.exists))
+    if not s.rev2:
+        # \Recent is not tracked (docs/imap.md): always 0, which RFC 3501 permits.
+        s.emit(responses.recent(0))
+        first_unseen = next(
+            (i + 1 for i, flags in enumerate(index.flags) if SEEN not in flags), None
+        )
+        if first_unseen is not None:
+            s.emit(responses.untagged("OK", "First unseen", ResponseCode.unseen(first_unseen)))
+    else:
+        # RFC 9051 §6.3.2: a LIST response with the mailbox's canonical name.
+        s.emit(responses.list_response((), "/", mb.name, utf8=s.utf8))
+    s.emit(responses.untagged("OK", "UIDs valid", ResponseCode.uidvalidity(mb.uidvalidity)))
+    s.emit(responses.untagged("OK", "Predicted next UID", ResponseCode.uidnext(mb.uidnext)))
+    permanent = () if readonly else (*PERMANENT[:-1], *sorted(keywords), "\\*")
+    s.emit(
+        responses.untagged(
+            "OK",
+            "Read-only mailbox" if readonly else "Flags permitted",
+            ResponseCode.permanentflags(permanent),
+        )
+    )
+    code = ResponseCode("READ-ONLY" if readonly else "READ-WRITE")
+    return ok("EXAMINE completed" if readonly else "SELECT completed", code)
+
+
+async def deleted_uids(s: ImapSession, view: SelectedMailbox) -> list[int]:
+    """Uids in the view whose message has \\Deleted in the store right now."""
+    index = await s.store.get_index(view.mailbox_id)
+    known = set(view.uids)
+    return [
+        uid
+        for uid, flags in zip(index.uids, index.flags, strict=True)
+        if DELETED in flags and uid in known
+    ]
+
+
+async def close(s: ImapSession, cmd: c.Close) -> Reply:
+    """RFC 9051 §6.4.1: expunge \\Deleted silently (not when read-only), then deselect."""
+    view = s.selected
+    assert view is not None
+    if not view.readonly:
+        uids = await deleted_uids(s, view)
+        if uids:
+            await s.store.expunge(view.mailbox_id, uids)
+    s.deselect()
+    return ok("CLOSE completed")
+
+
+async def unselect(s: ImapSession, cmd: c.Unselect) -> Reply:
+    """RFC 3691: like CLOSE without the expunge."""
+    s.deselect()
+    return ok("UNSELECT completed")
+
+
+async def check(s: ImapSession, cmd: c.Check) -> Reply:
+    # Every change is committed when its command completes: nothing to checkpoint.
+    return ok("CHECK completed")

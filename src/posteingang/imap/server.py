@@ -1,0 +1,245 @@
+"""The IMAP asyncio shell: listeners on the shared connection layer, one session per client.
+
+All protocol behaviour is in `session.py` and `ops/`; this module only adapts a
+`net.Connection` to the session's `Transport`, and plugs IMAP into the runtime:
+
+* `imap_shell(rt, listener_settings)` is the ``PROTOCOLS["IMAP"]`` factory the
+  runtime calls for each ``[[listener]] protocol = "IMAP"``;
+* `start_server(services, tls=..., listeners=...)` binds listeners directly
+  (tests, the benchmark) with the development defaults: IMAP with STARTTLS on
+  127.0.0.1:1143 and IMAPS on 127.0.0.1:1993 (production: 143 and 993).
+
+Timeouts: the session applies `ImapSettings.login_timeout` / `idle_timeout`
+(RFC 9051 §5.4: at least 30 minutes once logged in, IDLE included), so the
+connection's own read timeout is switched off; write timeouts and back-pressure
+(a client that does not read its FETCH stalls only itself) are the connection
+layer's. STARTTLS goes through `Connection.start_tls`, which drops every
+plaintext octet received before the handshake; the session also throws away
+its reader.
+
+This module must never parse IMAP or touch the store except through the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from posteingang.log import get_logger
+from posteingang.net.connection import Connection, ConnectionClosed, IdleTimeout, NetError
+from posteingang.net.limits import AccountLimits
+from posteingang.net.server import Handler, ListenerServer
+from posteingang.net.settings import ListenerSettings, TlsMode
+from posteingang.net.tls import TlsContexts
+
+from .session import ImapServices, ImapSession
+from .settings import ImapSettings
+
+if TYPE_CHECKING:
+    from posteingang.runtime import Runtime, Shell
+
+__all__ = [
+    "DEFAULT_IMAP",
+    "DEFAULT_IMAPS",
+    "DEFAULT_LISTENER_TABLES",
+    "REFUSAL",
+    "ConnectionTransport",
+    "ImapServer",
+    "imap_handler",
+    "imap_shell",
+    "start_server",
+]
+
+log = get_logger(__name__)
+
+# Development defaults: loopback, unprivileged ports (production: 143 and 993).
+DEFAULT_IMAP = ListenerSettings(
+    protocol="IMAP", host="127.0.0.1", port=1143, tls=TlsMode.STARTTLS, idle_timeout=1800.0
+)
+DEFAULT_IMAPS = ListenerSettings(
+    protocol="IMAP", host="127.0.0.1", port=1993, tls=TlsMode.IMPLICIT, idle_timeout=1800.0
+)
+#: What `posteingang init` should write for IMAP (``DEFAULT_LISTENERS["IMAP"]``).
+DEFAULT_LISTENER_TABLES: list[dict[str, object]] = [
+    {"protocol": "IMAP", "port": 1143, "host": "127.0.0.1", "tls": "starttls"},
+    {"protocol": "IMAP", "port": 1993, "host": "127.0.0.1", "tls": "implicit"},
+]
+REFUSAL = b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n"
+LOGIN_TEXT = "full address + password"
+
+
+class ConnectionTransport:
+    """`net.Connection` as the session's `Transport`.
+
+    Writes are collected and handed to the connection on `drain`, so the many
+    short responses of a pipelined batch leave in one write.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._pending: list[bytes] = []
+
+    async def read(self) -> bytes:
+        try:
+            return await self.conn.read_some()
+        except (ConnectionClosed, IdleTimeout):
+            return b""
+        except NetError:
+            return b""
+
+    def write(self, data: bytes) -> None:
+        self._pending.append(data)
+
+    async def drain(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending.clear()
+        try:
+            await self.conn.write(data)
+        except NetError as exc:
+            raise ConnectionError(str(exc)) from exc
+
+    async def start_tls(self) -> None:
+        try:
+            await self.conn.start_tls()
+        except NetError as exc:
+            raise ConnectionError(str(exc)) from exc
+
+
+def imap_handler(services: ImapServices, stopping: asyncio.Event | None = None) -> Handler:
+    """The `ListenerServer` handler: one `ImapSession` per connection.
+
+    When `stopping` is set (shutdown), sessions say ``* BYE`` at their next
+    command boundary, and idling ones at once.
+    """
+
+    async def handle(conn: Connection) -> None:
+        conn.timeout = None  # the session runs the IMAP timeouts (module docstring)
+        session = ImapSession(
+            services,
+            ConnectionTransport(conn),
+            address=conn.peer.host,
+            tls_active=conn.is_tls,
+            starttls_available=conn.can_start_tls,
+            acquire_account=conn.acquire_account,
+            stopping=stopping,
+        )
+        await session.run()
+
+    return handle
+
+
+@dataclass
+class ImapServer:
+    """The running IMAP listeners (from `start_server`)."""
+
+    services: ImapServices
+    listeners: list[ListenerServer]
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def ports(self) -> list[int]:
+        return [listener.port for listener in self.listeners]
+
+    async def stop(self, grace: float = 10.0) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.stopping.set()
+        for listener in self.listeners:
+            await listener.stop(grace)
+
+
+async def start_server(
+    services: ImapServices,
+    *,
+    tls: TlsContexts | None,
+    listeners: Sequence[ListenerSettings] = (DEFAULT_IMAP, DEFAULT_IMAPS),
+    account_limits: AccountLimits | None = None,
+) -> ImapServer:
+    """Bind `listeners`; without `tls`, IMAPS is skipped and IMAP runs without STARTTLS.
+
+    All listeners share `account_limits` (connections per account, default 50).
+    """
+    servers: list[ListenerServer] = []
+    stopping = asyncio.Event()
+    handler = imap_handler(services, stopping)
+    shared_accounts = account_limits or AccountLimits()
+    try:
+        for settings in listeners:
+            if settings.tls is TlsMode.IMPLICIT and tls is None:
+                log.warning("imaps_skipped", reason="no TLS certificate", port=settings.port)
+                continue
+            context = tls if settings.tls is not TlsMode.NONE else None
+            if settings.tls is TlsMode.STARTTLS and tls is None:
+                settings = msgspec.structs.replace(settings, tls=TlsMode.NONE)
+                context = None
+            server = ListenerServer(
+                settings,
+                handler,
+                tls=context,
+                refusal=REFUSAL,
+                account_limits=shared_accounts,
+            )
+            await server.start()
+            servers.append(server)
+    except BaseException:
+        for server in servers:
+            await server.stop(0)
+        raise
+    return ImapServer(services, servers, stopping)
+
+
+def settings_from_config(config: object) -> ImapSettings:
+    """`ImapSettings` from the runtime's `Config`: ``[imap]`` once the lead wires it in,
+    with ``[server] hostname`` and ``[auth] allow_plaintext`` applied."""
+    found = getattr(config, "imap", None)
+    base = found if isinstance(found, ImapSettings) else ImapSettings()
+    hostname = getattr(getattr(config, "server", None), "hostname", None)
+    allow = bool(getattr(getattr(config, "auth", None), "allow_plaintext", False))
+    return msgspec.structs.replace(
+        base,
+        hostname=hostname if isinstance(hostname, str) else base.hostname,
+        allow_plaintext_auth=base.allow_plaintext_auth or allow,
+    )
+
+
+# One `ImapServices` per runtime: every IMAP listener shares the settings and the
+# login throttle (the runtime's, shared with every protocol).
+_SERVICES: weakref.WeakKeyDictionary[Runtime, ImapServices] = weakref.WeakKeyDictionary()
+
+#: RFC 9051 §5.4: a logged-in client may stay silent for at least 30 minutes.
+MIN_IDLE_TIMEOUT = 1800.0
+
+
+def services_for(rt: Runtime) -> ImapServices:
+    services = _SERVICES.get(rt)
+    if services is None:
+        services = ImapServices(rt.store, settings_from_config(rt.config), throttle=rt.throttle)
+        _SERVICES[rt] = services
+    return services
+
+
+def imap_shell(rt: Runtime, settings: ListenerSettings) -> Shell:
+    """``PROTOCOLS["IMAP"]``: the runtime's shell factory for one IMAP listener.
+
+    The listener's `login_timeout` and `idle_timeout` apply; an idle timeout under
+    30 minutes is raised to 30 minutes (RFC 9051 §5.4).
+    """
+    from posteingang.runtime import Shell
+
+    services = services_for(rt)
+    timeouts = msgspec.structs.replace(
+        services.settings,
+        login_timeout=settings.login_timeout,
+        idle_timeout=max(settings.idle_timeout, MIN_IDLE_TIMEOUT),
+    )
+    listener_services = ImapServices(services.store, timeouts, throttle=services.throttle)
+    return Shell(imap_handler(listener_services, rt.stopping), REFUSAL, LOGIN_TEXT)

@@ -1,0 +1,166 @@
+"""One truth, many sessions: changes made elsewhere reach a session at the moments RFC 9051
+§7.5.1 allows, and IDLE pushes them at once from the change feed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from posteingang.delivery.deliver import deliver
+from posteingang.imap.session import ImapServices
+from posteingang.store.hub import Resync
+from tests.imap.harness import ALICE, deliver_many, message, open_client
+
+
+async def test_idle_gets_exists_from_a_delivery_within_a_second(services: ImapServices) -> None:
+    await deliver_many(services.store, 2)
+    async with open_client(services) as c:
+        await c.login()
+        await c.ok("SELECT INBOX")
+        c.send("i1 IDLE\r\n")
+        assert await c.line() == "+ idling"
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await deliver(services.store, ALICE, message(3))
+        assert await c.line(within=1) == "* 3 EXISTS"
+        assert loop.time() - start < 1
+        c.send("DONE\r\n")
+        assert (await c.line()).startswith("i1 OK")
+
+
+async def test_idle_pushes_flags_and_expunges_from_another_session(services: ImapServices) -> None:
+    await deliver_many(services.store, 3)
+    async with open_client(services) as a, open_client(services) as b:
+        for c in (a, b):
+            await c.login()
+            await c.ok("SELECT INBOX")
+        b.send("i1 IDLE\r\n")
+        assert await b.line() == "+ idling"
+        await a.ok("STORE 2 +FLAGS (\\Seen)")
+        assert await b.line(within=1) == "* 2 FETCH (FLAGS (\\Seen) UID 2)"
+        await a.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+        assert await b.line(within=1) == "* 1 FETCH (FLAGS (\\Deleted) UID 1)"
+        await a.ok("EXPUNGE")
+        assert await b.line(within=1) == "* 1 EXPUNGE"  # expunges are allowed during IDLE
+        b.send("DONE\r\n")
+        assert (await b.line()).startswith("i1 OK")
+        lines = await b.ok("FETCH 1:* UID")
+        assert lines[:2] == ["* 1 FETCH (UID 2)", "* 2 FETCH (UID 3)"]
+
+
+async def test_flags_from_a_appear_in_b_at_next_command(services: ImapServices) -> None:
+    await deliver_many(services.store, 2)
+    async with open_client(services) as a, open_client(services) as b:
+        for c in (a, b):
+            await c.login()
+            await c.ok("SELECT INBOX")
+        await a.ok("STORE 1 +FLAGS (\\Flagged)")
+        lines = await b.ok("NOOP")
+        assert lines[0] == "* 1 FETCH (FLAGS (\\Flagged) UID 1)"
+        # Told once: the next command has nothing more to say.
+        assert len(await b.ok("NOOP")) == 1
+
+
+async def test_expunge_is_held_back_during_fetch_store_search(services: ImapServices) -> None:
+    await deliver_many(services.store, 3)
+    async with open_client(services) as a, open_client(services) as b:
+        for c in (a, b):
+            await c.login()
+            await c.ok("SELECT INBOX")
+        await a.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+        await a.ok("EXPUNGE")
+        await deliver(services.store, ALICE, message(4))
+        for command in ("FETCH 3 UID", "STORE 3 +FLAGS.SILENT (\\Seen)", "SEARCH ALL"):
+            lines = await b.ok(command)
+            assert not any(x.endswith("EXPUNGE") for x in lines), (command, lines)
+        # Sequence numbers still mean what b was told: 3 is uid 3, and 4 arrived.
+        lines = await b.ok("FETCH 3 UID")
+        assert lines[0] == "* 3 FETCH (UID 3)"
+        lines = await b.ok("FETCH 4 UID")
+        assert lines[0] == "* 4 FETCH (UID 4)"
+        lines = await b.ok("NOOP")
+        assert lines[0] == "* 2 EXPUNGE"
+        lines = await b.ok("FETCH 1:* UID")
+        assert [x for x in lines if x.startswith("* ")] == [
+            "* 1 FETCH (UID 1)",
+            "* 2 FETCH (UID 3)",
+            "* 3 FETCH (UID 4)",
+        ]
+
+
+async def test_exists_sent_after_fetch_but_expunge_waits(services: ImapServices) -> None:
+    await deliver_many(services.store, 2)
+    async with open_client(services) as b:
+        await b.login()
+        await b.ok("SELECT INBOX")
+        await deliver(services.store, ALICE, message(3))
+        lines = await b.ok("FETCH 1 UID")
+        assert "* 3 EXISTS" in lines
+
+
+async def test_new_message_flags_are_known_to_the_view(services: ImapServices) -> None:
+    async with open_client(services) as a, open_client(services) as b:
+        for c in (a, b):
+            await c.login()
+            await c.ok("SELECT INBOX")
+        raw = message(1)
+        await a.ok(f"APPEND INBOX (\\Seen) {{{len(raw)}+}}\r\n{raw.decode()}")
+        lines = await b.ok("NOOP")
+        assert "* 1 EXISTS" in lines
+        assert (await b.ok("SEARCH SEEN"))[0] == "* SEARCH 1"
+
+
+async def test_resync_after_feed_overflow(services: ImapServices) -> None:
+    await deliver_many(services.store, 2)
+    async with open_client(services) as a, open_client(services) as b:
+        for c in (a, b):
+            await c.login()
+            await c.ok("SELECT INBOX")
+        await a.ok("STORE 1 +FLAGS (\\Answered)")
+        await deliver(services.store, ALICE, message(3))
+        sub = b.session.subscription
+        assert sub is not None
+        sub.drain()  # lose the changes, as an overflow would
+        sub._offer(Resync(sub.account_id, 0))
+        lines = await b.ok("NOOP")
+        assert "* 3 EXISTS" in lines
+        assert "* 1 FETCH (FLAGS (\\Answered) UID 1)" in lines
+
+
+async def test_mailbox_deleted_elsewhere(services: ImapServices) -> None:
+    async with open_client(services) as a, open_client(services) as b:
+        for c in (a, b):
+            await c.login()
+        await a.ok("CREATE Box")
+        raw = message(1)
+        await a.ok(f"APPEND Box {{{len(raw)}+}}\r\n{raw.decode()}")
+        await b.ok("SELECT Box")
+        await a.ok("DELETE Box")
+        lines = await b.ok("NOOP")
+        assert "* 1 EXPUNGE" in lines
+
+
+async def test_idle_ended_by_anything_but_done_is_bad(services: ImapServices) -> None:
+    async with open_client(services) as c:
+        await c.login()
+        await c.ok("SELECT INBOX")
+        c.send("i1 IDLE\r\n")
+        assert await c.line() == "+ idling"
+        c.send("a2 NOOP\r\n")
+        assert (await c.line()).startswith("i1 BAD")
+        await c.ok("NOOP")
+
+
+async def test_pipelined_commands_are_answered_in_one_write(services: ImapServices) -> None:
+    await deliver_many(services.store, 2)
+    async with open_client(services) as c:
+        await c.login()
+        writes = c.transport.writes
+        c.send("p1 SELECT INBOX\r\np2 FETCH 1:2 (UID)\r\np3 NOOP\r\np4 STATUS Trash (MESSAGES)\r\n")
+        lines = await c.until_tagged("p4")
+        assert [x.split(" ", 1)[0] for x in lines if not x.startswith("*")] == [
+            "p1",
+            "p2",
+            "p3",
+            "p4",
+        ]
+        assert c.transport.writes == writes + 1
