@@ -138,6 +138,7 @@ async def open_client(
     address: str = "127.0.0.1",
     tls_active: bool = False,
     tls_available: bool = True,
+    acquire_account: Callable[[str], bool] | None = None,
 ) -> AsyncIterator[Client]:
     transport = MemoryTransport()
     session = Pop3Session(
@@ -146,6 +147,7 @@ async def open_client(
         address=address,
         tls_active=tls_active,
         tls_available=tls_available,
+        acquire_account=acquire_account,
     )
     task = asyncio.create_task(session.run())
     client = Client(transport, session, task)

@@ -306,3 +306,17 @@ def test_account_settings_default_is_server_default() -> None:
         Pop3Settings(retention_days=5), AccountSettings(pop3_uidl_format="nonsense")
     )
     assert policy.uidl_format.value == "default"
+
+
+async def test_the_shared_per_account_session_limit_applies(store: SqliteStore) -> None:
+    """net.limits.AccountLimits counts sessions of all protocols; POP3 asks it at login."""
+    from posteingang.net.limits import AccountLimits
+
+    limits = AccountLimits(1)
+    assert limits.acquire_account(ALICE)  # e.g. an IMAP session of the same account
+    await deliver_many(store, 1)
+    async with open_client(make_services(store), acquire_account=limits.acquire_account) as c:
+        assert await c.login() == "-ERR [IN-USE] Too many sessions for this account"
+    limits.release_account(ALICE)
+    async with open_client(make_services(store), acquire_account=limits.acquire_account) as c:
+        assert (await c.login()).startswith("+OK maildrop has 1")

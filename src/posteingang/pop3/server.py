@@ -110,6 +110,7 @@ def pop3_handler(services: Pop3Services, stopping: asyncio.Event | None = None) 
             tls_active=conn.is_tls,
             tls_available=conn.can_start_tls,
             stopping=stopping,
+            acquire_account=conn.acquire_account,
         )
         await session.run()
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -96,8 +97,11 @@ class Pop3Session:
         tls_active: bool = False,
         tls_available: bool = False,
         stopping: asyncio.Event | None = None,
+        acquire_account: Callable[[str], bool] | None = None,
     ) -> None:
         self.services = services
+        # the shared per-account session limit (net.limits.AccountLimits), all protocols
+        self._acquire_account = acquire_account
         self.stopping = stopping
         self.settings = services.settings
         self.transport = transport
@@ -332,6 +336,8 @@ class Pop3Session:
             return Err(
                 f"Wait {policy.login_delay} seconds between logins", ResponseCode.LOGIN_DELAY
             )
+        if self._acquire_account is not None and not self._acquire_account(login.account.address):
+            return Err("Too many sessions for this account", ResponseCode.IN_USE)
         if not services.locks.acquire(key):
             return Err("Maildrop is in use by another POP3 session", ResponseCode.IN_USE)
         try:
