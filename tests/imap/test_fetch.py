@@ -430,6 +430,15 @@ async def test_consumer_may_stop_early(store: Store, monkeypatch: pytest.MonkeyP
         return f
 
     monkeypatch.setattr(store.blobs, "open", tracking_open)
+    real_open_many = getattr(store.blobs, "open_many", None)
+    if real_open_many is not None:  # SQLite opens a batch of inline blobs at once
+
+        def tracking_open_many(blob_ids: list[str]) -> dict[str, object]:
+            files: dict[str, object] = real_open_many(blob_ids)
+            opened.extend(files.values())
+            return files
+
+        monkeypatch.setattr(store.blobs, "open_many", tracking_open_many)
     view = await view_of(store, box.mailbox_id)
     cmd = command(b"a FETCH 1:* (BODY.PEEK[])")
     assert isinstance(cmd, Fetch)

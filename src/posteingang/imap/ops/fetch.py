@@ -237,11 +237,16 @@ def _read_batch(store: Store, batch: Sequence[_Planned]) -> None:
 
     A blob that is gone marks its message vanished.  Raises UnknownCte.
     """
+    # One query for the whole batch where the blob store can (SQLite inline blobs).
+    open_many = getattr(store.blobs, "open_many", None)
+    prefetched: dict[str, BinaryIO] = {}
+    if open_many is not None:
+        prefetched = open_many([p.msg.blob_id for p in batch if p.reads or p.streams])
     for plan in batch:
         if not plan.reads and not plan.streams:
             continue
         try:
-            f = store.blobs.open(plan.msg.blob_id)
+            f = prefetched.pop(plan.msg.blob_id, None) or store.blobs.open(plan.msg.blob_id)
         except (NotFound, FileNotFoundError):
             plan.vanished = True
             continue
@@ -260,6 +265,8 @@ def _read_batch(store: Store, batch: Sequence[_Planned]) -> None:
         finally:
             if not keep_open:
                 f.close()
+    for unused in prefetched.values():
+        unused.close()
 
 
 def _close_files(batch: Sequence[_Planned]) -> None:

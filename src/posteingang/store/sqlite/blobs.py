@@ -115,6 +115,26 @@ class SqliteBlobStore:
             return io.BytesIO(data)
         return self.files.open(blob_id)
 
+    def open_many(self, blob_ids: list[str]) -> dict[str, BinaryIO]:
+        """Open several blobs with one query for the inline ones (FETCH 1:* in batches)."""
+        wanted = list(dict.fromkeys(blob_ids))
+        opened: dict[str, BinaryIO] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            rows = self._conn().execute(
+                f"SELECT id, data FROM blob_data WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for blob_id, data in rows:
+                opened[blob_id] = io.BytesIO(data)
+        for blob_id in wanted:
+            if blob_id not in opened:
+                try:
+                    opened[blob_id] = self.files.open(blob_id)
+                except NotFound:
+                    pass
+        return opened
+
     def exists_sync(self, blob_id: str) -> bool:
         if self._conn().execute("SELECT 1 FROM blob_data WHERE id = ?", (blob_id,)).fetchone():
             return True

@@ -9,6 +9,7 @@ change in the same transaction as the message rows that use them.
 from __future__ import annotations
 
 import bisect
+import functools
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -70,8 +71,13 @@ def _mailbox(row: Sequence[object]) -> Mailbox:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _zone(minutes: int) -> timezone:
+    return timezone(timedelta(minutes=minutes))
+
+
 def _message(row: Sequence[object]) -> Message:
-    tz = timezone(timedelta(minutes=int(row[6])))  # type: ignore[call-overload]
+    tz = _zone(int(row[6]))  # type: ignore[call-overload]
     return Message(
         mailbox_id=int(row[0]),  # type: ignore[call-overload]
         uid=int(row[1]),  # type: ignore[call-overload]

@@ -70,7 +70,7 @@ MIGRATIONS: list[str] = [
         modseqs BLOB NOT NULL,
         flags BLOB NOT NULL,
         PRIMARY KEY (mailbox_id, chunk)
-    ) WITHOUT ROWID;
+    );
     CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
     CREATE INDEX messages_blob ON messages (blob_id);
     CREATE TABLE expunged (
@@ -85,15 +85,18 @@ MIGRATIONS: list[str] = [
         refcount INTEGER NOT NULL,
         zero_since INTEGER
     ) WITHOUT ROWID;
+    -- Large values (message bytes, parse records, packed index chunks) live in rowid
+    -- tables: SQLite reads their overflow pages about five times faster than from
+    -- a WITHOUT ROWID table, whose rows keep only a quarter page local.
     -- small message bytes, written with their message row (store/sqlite/blobs.py)
     CREATE TABLE blob_data (
         id TEXT PRIMARY KEY,
         data BLOB NOT NULL
-    ) WITHOUT ROWID;
+    );
     CREATE TABLE parsed (
         blob_id TEXT PRIMARY KEY,
         data BLOB NOT NULL
-    ) WITHOUT ROWID;
+    );
     """,
     # 2: devices (app passwords) and login records
     """
