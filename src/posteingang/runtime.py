@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from posteingang.auth.cache import LOGIN_CACHE
 from posteingang.auth.throttle import Throttle
 from posteingang.config import Config
 from posteingang.log import get_logger
@@ -259,6 +260,7 @@ async def run(
         store = await open_store(config.store, data_dir=config.server.data_dir)
         log.info("store_opened", backend=config.store.backend)
         tune_asyncio_tls_buffers()  # 264 -> 40 KiB per idle TLS connection (net/tls.py)
+        LOGIN_CACHE.ttl = config.auth.login_cache_ttl
         runtime = Runtime(config, store)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, runtime.reload_tls)

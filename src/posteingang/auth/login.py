@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from posteingang.auth.cache import LOGIN_CACHE
 from posteingang.auth.passwords import (
     MAX_PASSWORD_BYTES,
     hash_password_async,
@@ -160,9 +161,19 @@ async def _match(store: Store, account: Account, password: str) -> Device | bool
         candidates = await store.list_devices(account.id)
     # Device-shaped passwords are tried against devices first: that is what they are.
     for device in candidates:
-        if await verify_password_async(device.password_hash, password):
+        if await _verify(device.password_hash, password):
             return device
-    return await verify_password_async(account.password_hash, password)
+    return await _verify(account.password_hash, password)
+
+
+async def _verify(stored: str, password: str) -> bool:
+    """Full verification, unless the same password passed it recently (auth/cache.py)."""
+    if LOGIN_CACHE.hit(stored, password):
+        return True
+    if await verify_password_async(stored, password):
+        LOGIN_CACHE.remember(stored, password)
+        return True
+    return False
 
 
 async def _succeed(

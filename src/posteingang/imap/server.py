@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from posteingang.log import get_logger
-from posteingang.net.connection import Connection, ConnectionClosed, IdleTimeout, NetError
+from posteingang.net.connection import Connection
 from posteingang.net.limits import AccountLimits
 from posteingang.net.server import Handler, ListenerServer
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts
+from posteingang.net.transport import ConnectionTransport
 
 from .session import ImapServices, ImapSession
 from .settings import ImapSettings
@@ -71,45 +72,6 @@ DEFAULT_LISTENER_TABLES: list[dict[str, object]] = [
 ]
 REFUSAL = b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n"
 LOGIN_TEXT = "full address + password"
-
-
-class ConnectionTransport:
-    """`net.Connection` as the session's `Transport`.
-
-    Writes are collected and handed to the connection on `drain`, so the many
-    short responses of a pipelined batch leave in one write.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self._pending: list[bytes] = []
-
-    async def read(self) -> bytes:
-        try:
-            return await self.conn.read_some()
-        except (ConnectionClosed, IdleTimeout):
-            return b""
-        except NetError:
-            return b""
-
-    def write(self, data: bytes) -> None:
-        self._pending.append(data)
-
-    async def drain(self) -> None:
-        if not self._pending:
-            return
-        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
-        self._pending.clear()
-        try:
-            await self.conn.write(data)
-        except NetError as exc:
-            raise ConnectionError(str(exc)) from exc
-
-    async def start_tls(self) -> None:
-        try:
-            await self.conn.start_tls()
-        except NetError as exc:
-            raise ConnectionError(str(exc)) from exc
 
 
 def imap_handler(services: ImapServices, stopping: asyncio.Event | None = None) -> Handler:

@@ -244,6 +244,15 @@ class AuthSettings(Section, frozen=True, kw_only=True):
         msgspec.Meta(ge=100),
         Setting("Addresses and accounts remembered by the throttle (each, least recent out)."),
     ] = 100_000
+    login_cache_ttl: Annotated[
+        float,
+        msgspec.Meta(ge=0),
+        Setting(
+            "Seconds a successful password check is remembered (as a keyed HMAC in memory), "
+            "so a client that logs in again with the same password skips argon2id. "
+            "0 turns it off; see docs/auth.md for the trade-off."
+        ),
+    ] = 3600.0
 
     def throttle_policy(self) -> ThrottlePolicy:
         return ThrottlePolicy(

@@ -29,10 +29,11 @@ from dataclasses import dataclass, field, replace
 
 from posteingang.config import Config
 from posteingang.log import get_logger
-from posteingang.net.connection import Connection, ConnectionClosed, IdleTimeout
+from posteingang.net.connection import Connection
 from posteingang.net.server import Handler, ListenerServer
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts
+from posteingang.net.transport import ConnectionTransport
 from posteingang.pop3.maildrop import UidlFormat
 from posteingang.pop3.policy import Pop3Settings
 from posteingang.pop3.retention import INTERVAL, retention_task
@@ -59,45 +60,6 @@ MIN_IDLE_TIMEOUT = 600.0  # RFC 1939 §3
 REFUSAL = b"-ERR [SYS/TEMP] Too many connections, try again later\r\n"
 
 
-class ConnectionTransport:
-    """`net.Connection` as the session's `Transport`.
-
-    Writes are collected and handed to the connection on `drain`, so the many
-    short replies of a pipelined batch leave in one write.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self._pending: list[bytes] = []
-
-    async def read(self) -> bytes:
-        try:
-            return await self.conn.read_some()
-        except ConnectionClosed:
-            return b""
-        except IdleTimeout as exc:
-            raise TimeoutError(str(exc)) from None
-
-    def write(self, data: bytes) -> None:
-        self._pending.append(data)
-
-    async def drain(self) -> None:
-        if not self._pending:
-            return
-        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
-        self._pending.clear()
-        try:
-            await self.conn.write(data)
-        except ConnectionClosed as exc:
-            raise ConnectionError(str(exc)) from exc
-
-    async def start_tls(self) -> None:
-        try:
-            await self.conn.start_tls()
-        except ConnectionClosed as exc:
-            raise ConnectionError(str(exc)) from exc
-
-
 def pop3_handler(services: Pop3Services, stopping: asyncio.Event | None = None) -> Handler:
     """The `ListenerServer` handler: one `Pop3Session` per connection."""
 
@@ -105,7 +67,7 @@ def pop3_handler(services: Pop3Services, stopping: asyncio.Event | None = None) 
         conn.timeout = None  # the session runs the POP3 timeouts (see module docstring)
         session = Pop3Session(
             services,
-            ConnectionTransport(conn),
+            ConnectionTransport(conn, idle_timeout_raises=True),
             address=conn.peer.host,
             tls_active=conn.is_tls,
             tls_available=conn.can_start_tls,
