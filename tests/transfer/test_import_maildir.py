@@ -185,3 +185,30 @@ def test_internal_date_is_the_file_mtime(run: Cli, data_dir: Path, tmp_path: Pat
     put(box, "1.host:2,", message(1), when)
     assert run("import", "maildir", str(box), "--user", USER).exit_code == 0
     assert stored(data_dir)[0].internal_date == when
+
+
+def test_pop3_uidls_from_the_dovecot_uidlist_are_kept(
+    run: Cli, data_dir: Path, tmp_path: Path
+) -> None:
+    """Dovecot's "P" extension holds the UIDL POP3 clients know: keep it (issue 5, item 3)."""
+    from tests.transfer.conftest import with_store
+
+    inbox = maildir(tmp_path / "Maildir")
+    put(inbox, "1.M1P1.host:2,S", message(1), WHEN)
+    put(inbox, "2.M2P1.host:2,S", message(2), WHEN)
+    put(inbox, "3.M3P1.host:2,S", message(3), WHEN)
+    (inbox / "dovecot-uidlist").write_bytes(
+        b"3 V1700000001 N10\n"
+        b"4 P0000000400000001 :1.M1P1.host\n"
+        b"5 W99 Pold-uidl-5 :2.M2P1.host\n"
+        b"6 P :3.M3P1.host\n"  # an empty UIDL is not one
+    )
+    result = run("import", "maildir", str(tmp_path / "Maildir"), "--user", USER)
+    assert result.exit_code == 0, result.output
+
+    async def uidls(store):  # type: ignore[no-untyped-def]
+        account = await store.get_account(USER)
+        box = await store.get_mailbox(account.id, "INBOX")
+        return await store.get_pop3_uidls(box.id)
+
+    assert with_store(data_dir, uidls) == {4: "0000000400000001", 5: "old-uidl-5"}

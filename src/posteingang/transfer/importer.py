@@ -38,7 +38,7 @@ from typing import Protocol
 
 from posteingang.delivery.ingest import prepare_message
 from posteingang.store.interface import Conflict, NewMessage, Store
-from posteingang.store.model import Mailbox
+from posteingang.store.model import AppendResult, Mailbox
 
 BATCH_MESSAGES = 200
 BATCH_OCTETS = 16 << 20
@@ -57,6 +57,7 @@ class SourceMessage:
     label: str  # for messages to the user: "message 17" or a file name
     octets: int  # source octets this message accounts for (progress)
     unreadable: bool = False  # the source could not read it (and said so)
+    pop3_uidl: str | None = None  # the UIDL POP3 clients know it by (Dovecot's uidlist)
 
 
 class Source(Protocol):
@@ -147,9 +148,10 @@ class FolderImport:
         self.batch_octets = batch_octets
         self._pending: asyncio.Task[None] | None = None
         # Prepared (blob durable, parsed) in source order, waiting for a batch to fill.
-        self._inflight: deque[tuple[int, asyncio.Task[NewMessage]]] = deque()
+        self._inflight: deque[tuple[int, asyncio.Task[NewMessage], str | None]] = deque()
         self._inflight_octets = 0
         self._ready: list[NewMessage] = []
+        self._ready_uidls: list[str | None] = []  # POP3 UIDL of each ready message, if known
         self._ready_octets = 0
         self._keep_uids = True
 
@@ -211,15 +213,16 @@ class FolderImport:
                 self.store, m.raw, flags=m.flags, internal_date=m.internal_date, uid=uid
             )
         )
-        self._inflight.append((len(m.raw), task))
+        self._inflight.append((len(m.raw), task, m.pop3_uidl))
         self._inflight_octets += len(m.raw)
         while len(self._inflight) > MAX_INFLIGHT or self._inflight_octets > self.batch_octets:
             await self._take_one()
 
     async def _take_one(self) -> None:
-        octets, task = self._inflight.popleft()
+        octets, task, uidl = self._inflight.popleft()
         self._inflight_octets -= octets
         self._ready.append(await task)
+        self._ready_uidls.append(uidl)
         self._ready_octets += octets
         if len(self._ready) >= self.batch_messages or self._ready_octets >= self.batch_octets:
             await self._commit()
@@ -230,13 +233,26 @@ class FolderImport:
             return
         if self._pending is not None:
             await self._pending
-        batch, octets = self._ready, self._ready_octets
-        self._ready, self._ready_octets = [], 0
-        self._pending = asyncio.create_task(self._append(batch, octets))
+        batch, octets, uidls = self._ready, self._ready_octets, self._ready_uidls
+        self._ready, self._ready_octets, self._ready_uidls = [], 0, []
+        self._pending = asyncio.create_task(self._append(batch, octets, uidls))
 
-    async def _append(self, prepared: Sequence[NewMessage], octets: int) -> None:
+    async def _append(
+        self, prepared: Sequence[NewMessage], octets: int, uidls: Sequence[str | None] = ()
+    ) -> None:
+        results = await self._append_batch(prepared)
+        # UIDLs POP3 clients already know (dovecot-uidlist "P"): kept, so they do not
+        # download everything again. A crash between the two commits loses only these.
+        known = {r.uid: u for r, u in zip(results, uidls, strict=False) if u}
+        if known:
+            await self.store.set_pop3_uidls(self.mailbox.id, known)
+        self.stats.imported += len(prepared)
+        self.stats.imported_octets += octets
+        self.reporter.progress(self.stats, self.source.mailbox)
+
+    async def _append_batch(self, prepared: Sequence[NewMessage]) -> list[AppendResult]:
         try:
-            await self.store.append_many(self.mailbox.id, prepared)
+            return await self.store.append_many(self.mailbox.id, prepared)
         except Conflict:
             # Someone appended to the mailbox meanwhile (a delivery into a live INBOX):
             # the source UIDs can no longer be kept. New UIDs, same messages.
@@ -245,10 +261,9 @@ class FolderImport:
                 f"{self.source.mailbox}: the mailbox changed during the import;"
                 " the remaining messages get new UIDs"
             )
-            await self.store.append_many(self.mailbox.id, [replace(m, uid=None) for m in prepared])
-        self.stats.imported += len(prepared)
-        self.stats.imported_octets += octets
-        self.reporter.progress(self.stats, self.source.mailbox)
+            return await self.store.append_many(
+                self.mailbox.id, [replace(m, uid=None) for m in prepared]
+            )
 
 
 async def import_sources(

@@ -51,6 +51,9 @@ class Uidlist:
     uidvalidity: int
     uidnext: int
     uids: dict[str, int] = field(default_factory=dict)  # base name -> uid
+    # base name -> the POP3 UIDL Dovecot gave it (the "P" extension of a version 3
+    # line), so mail programs do not download everything again after the move
+    pop3_uidls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,7 @@ def parse_uidlist(data: bytes) -> Uidlist:
     except (IndexError, KeyError, ValueError):
         raise MaildirError("dovecot-uidlist: bad header line") from None
     uids: dict[str, int] = {}
+    pop3_uidls: dict[str, str] = {}
     for line in lines[1:]:
         if not line.strip():
             continue
@@ -123,9 +127,17 @@ def parse_uidlist(data: bytes) -> Uidlist:
             raise MaildirError(f"dovecot-uidlist: bad line {line[:60]!r}") from None
         base, _ = split_info(os.fsdecode(name.rstrip(b"\r")))
         uids[base] = uid
+        for ext in head.split()[1:] if header[0] == b"3" else ():
+            # RFC 1939 §7: 1-70 printable characters; anything else is not kept
+            if (
+                ext[:1] == b"P"
+                and 1 <= len(ext) - 1 <= 70
+                and all(0x21 <= c <= 0x7E for c in ext[1:])
+            ):
+                pop3_uidls[base] = ext[1:].decode("ascii")
     if not 0 < uidvalidity < 2**32:
         raise MaildirError("dovecot-uidlist: UIDVALIDITY out of range")
-    return Uidlist(uidvalidity, max(uidnext, max(uids.values(), default=0) + 1), uids)
+    return Uidlist(uidvalidity, max(uidnext, max(uids.values(), default=0) + 1), uids, pop3_uidls)
 
 
 def format_uidlist(uidvalidity: int, uidnext: int, names: list[tuple[int, str]]) -> bytes:

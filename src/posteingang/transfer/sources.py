@@ -204,4 +204,7 @@ class MaildirSource:
                 uid=p.uid,
                 label=printable(p.file.path),
                 octets=len(raw),
+                pop3_uidl=self.folder.uidlist.pop3_uidls.get(p.file.base)
+                if self.folder.uidlist
+                else None,
             )
