@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from posteingang.smtp.proto import Limits
-from posteingang.smtp.receipts import MemoryReceipts
 from posteingang.smtp.session import DeliveryContext, DeliverySession, SessionConfig
 from posteingang.smtp.trace import ClientInfo
 from posteingang.store.blobs.fs import FsBlobStore
@@ -40,7 +39,6 @@ def make_context(
     lmtp: bool = False,
     limits: Limits | None = None,
     spool_memory: int = 1024 * 1024,
-    receipts: MemoryReceipts | None = None,
 ) -> DeliveryContext:
     config = SessionConfig(
         hostname="mx.example.test",
@@ -49,7 +47,7 @@ def make_context(
         spool_dir=spool,
         spool_memory=spool_memory,
     )
-    return DeliveryContext(store, config, receipts or MemoryReceipts(), clock=lambda: FIXED_TIME)
+    return DeliveryContext(store, config, clock=lambda: FIXED_TIME)
 
 
 def new_session(context: DeliveryContext, ip: str = "192.0.2.7") -> DeliverySession:

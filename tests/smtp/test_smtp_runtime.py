@@ -54,4 +54,3 @@ async def test_runtime_serves_smtp_and_lmtp_listeners(tmp_path: Path) -> None:
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
-    assert (tmp_path / "smtp-receipts.sqlite3").exists()

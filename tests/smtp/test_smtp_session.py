@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from posteingang.smtp.proto import Limits
-from posteingang.smtp.receipts import MemoryReceipts
 from posteingang.store.sqlite.store import SqliteStore
 from tests.smtp.harness import (
     DOMAIN,
@@ -207,11 +206,10 @@ async def test_smtp_temporary_failure_for_one_recipient_fails_the_message_and_re
 async def test_retry_after_lost_reply_is_stored_once_even_at_a_later_time(
     store: SqliteStore, tmp_path: Path
 ) -> None:
-    receipts = MemoryReceipts()
-    first = make_context(store, tmp_path / "spool", lmtp=True, receipts=receipts)
+    first = make_context(store, tmp_path / "spool", lmtp=True)
     await send_mail(new_session(first), [f"bob@{DOMAIN}"], lmtp=True)
     # a later attempt (other clock, other connection, other HELO) of the same message
-    later = make_context(store, tmp_path / "spool", lmtp=True, receipts=receipts)
+    later = make_context(store, tmp_path / "spool", lmtp=True)
     later.clock = lambda: first.clock().replace(hour=9)
     session = new_session(later, ip="192.0.2.99")
     assert codes(await send_mail(session, [f"bob@{DOMAIN}"], lmtp=True)) == ["250"]

@@ -1,8 +1,7 @@
-"""The spool (memory, then file; hash; size cap) and the receipts that make retries identical."""
+"""The spool (memory, then file; hash; size cap) and the key that identifies a retry."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import tempfile
 from pathlib import Path
@@ -10,8 +9,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posteingang.smtp.receipts import MemoryReceipts, Receipts, SqliteReceipts, receipt_key
 from posteingang.smtp.spool import Spool, clear_spool_dir
+from posteingang.smtp.trace import delivery_key
 
 
 @settings(max_examples=60, deadline=None)
@@ -55,54 +54,9 @@ def test_clear_spool_dir_removes_leftovers_of_a_crash(tmp_path: Path) -> None:
     assert clear_spool_dir(tmp_path / "missing") == 0
 
 
-KEY = receipt_key("a@x", "b@y", "00" * 32)
-OTHER = receipt_key("a@x", "c@y", "00" * 32)
-
-
-async def stamp(receipts: Receipts, key: str, value: bytes) -> bytes:
-    """Stamp like the session does: take the header, then wait for the recording."""
-    trace, recording = await receipts.stamp(key, lambda: value)
-    await recording.wait()
-    return trace
-
-
-def test_receipt_key_depends_on_sender_recipient_and_content() -> None:
-    base = receipt_key("a@x", "b@y", "00" * 32)
-    assert receipt_key("a@x", "b@y", "00" * 32) == base
-    assert receipt_key(None, "b@y", "00" * 32) != base
-    assert receipt_key("a@x", "c@y", "00" * 32) != base
-    assert receipt_key("a@x", "b@y", "11" * 32) != base
-
-
-async def test_sqlite_receipts_survive_a_restart_and_expire(tmp_path: Path) -> None:
-    now = [1000.0]
-    receipts = SqliteReceipts(tmp_path / "r.sqlite3", window=60, clock=lambda: now[0])
-    assert await stamp(receipts, KEY, b"first") == b"first"
-    assert await stamp(receipts, KEY, b"second") == b"first"
-    assert await stamp(receipts, OTHER, b"other") == b"other"
-    receipts.close()
-    reopened = SqliteReceipts(tmp_path / "r.sqlite3", window=60, clock=lambda: now[0])
-    assert await stamp(reopened, KEY, b"third") == b"first"
-    now[0] += 61
-    assert await stamp(reopened, KEY, b"fourth") == b"fourth"
-    reopened.close()
-
-
-async def test_concurrent_stamps_of_one_key_agree(tmp_path: Path) -> None:
-    for receipts in (MemoryReceipts(window=60), SqliteReceipts(tmp_path / "r.sqlite3", 60)):
-        values = await asyncio.gather(*(stamp(receipts, KEY, bytes([i])) for i in range(5)))
-        assert len(set(values)) == 1
-        receipts.close()
-    off = MemoryReceipts(window=0)
-    assert await stamp(off, KEY, b"a") == b"a"
-    assert await stamp(off, KEY, b"b") == b"b"
-
-
-async def test_damaged_receipts_file_is_set_aside_not_fatal(tmp_path: Path) -> None:
-    path = tmp_path / "r.sqlite3"
-    path.write_bytes(b"this is not an SQLite database" * 100)
-    receipts = SqliteReceipts(path, window=60)
-    assert await stamp(receipts, KEY, b"fresh") == b"fresh"
-    receipts.close()
-    receipts.close()  # closing twice is harmless
-    assert (tmp_path / "r.sqlite3.damaged").exists()
+def test_delivery_key_depends_on_sender_recipient_and_content() -> None:
+    base = delivery_key("a@x", "b@y", "00" * 32)
+    assert delivery_key("a@x", "b@y", "00" * 32) == base
+    assert delivery_key(None, "b@y", "00" * 32) != base
+    assert delivery_key("a@x", "c@y", "00" * 32) != base
+    assert delivery_key("a@x", "b@y", "11" * 32) != base

@@ -44,7 +44,6 @@ from posteingang.net.limits import ConnectionCounter
 from posteingang.net.server import Handler, ListenerServer
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts
-from posteingang.smtp.receipts import MemoryReceipts, Receipts, SqliteReceipts
 from posteingang.smtp.session import DeliveryContext, DeliverySession, SessionConfig
 from posteingang.smtp.settings import SmtpSettings
 from posteingang.smtp.spool import clear_spool_dir
@@ -307,7 +306,6 @@ class SmtpServer:
 
     listeners: list[ListenerServer]
     unix: UnixListener | None = None
-    receipts: Receipts = field(default_factory=MemoryReceipts)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -320,7 +318,6 @@ class SmtpServer:
         if self.unix is not None:
             stops.append(self.unix.stop(grace))
         await asyncio.gather(*stops)
-        self.receipts.close()
 
 
 def session_config(
@@ -354,13 +351,9 @@ async def start_server(
     tls: TlsContexts | None = None,
     max_message_size: int = 50 * 1024 * 1024,
     delimiter: str = "+",
-    receipts: Receipts | None = None,
 ) -> SmtpServer:
     """Bind SMTP and LMTP listeners (and ``settings.lmtp_socket``) outside the runtime."""
     settings = settings or SmtpSettings()
-    receipts = receipts or SqliteReceipts(
-        data_dir / settings.receipts_path, settings.dedupe_seconds
-    )
     timeouts = Timeouts(settings.command_timeout, settings.data_timeout)
     clear_spool_dir(data_dir / settings.spool_dir)
 
@@ -373,10 +366,10 @@ async def start_server(
             delimiter=delimiter,
             data_dir=data_dir,
         )
-        return DeliveryContext(store, config, receipts)
+        return DeliveryContext(store, config)
 
     contexts = {"SMTP": context(False), "LMTP": context(True)}
-    server = SmtpServer([], None, receipts)
+    server = SmtpServer([], None)
     try:
         for ls in listeners:
             if ls.tls is not TlsMode.NONE and tls is None:
@@ -406,10 +399,9 @@ async def start_server(
 
 @dataclass
 class _Shared:
-    """Per-runtime state shared by every SMTP/LMTP listener: one receipts database."""
+    """Per-runtime state shared by every SMTP/LMTP listener."""
 
     settings: SmtpSettings
-    receipts: Receipts
     contexts: dict[bool, DeliveryContext] = field(default_factory=dict)
 
 
@@ -426,15 +418,9 @@ def _shared(rt: Runtime) -> _Shared:
     if shared is None:
         settings = _smtp_settings(rt)
         data_dir = Path(rt.config.server.data_dir)
-        receipts = SqliteReceipts(data_dir / settings.receipts_path, settings.dedupe_seconds)
         clear_spool_dir(data_dir / settings.spool_dir)
-        shared = _Shared(settings, receipts)
+        shared = _Shared(settings)
         _SHARED[rt] = shared
-
-        async def close() -> None:
-            receipts.close()
-
-        rt.on_shutdown(close)
     return shared
 
 
@@ -451,7 +437,7 @@ def _context(rt: Runtime, lmtp: bool) -> DeliveryContext:
             delimiter=config.delivery.recipient_delimiter,
             data_dir=Path(config.server.data_dir),
         )
-        found = DeliveryContext(rt.store, session, shared.receipts)
+        found = DeliveryContext(rt.store, session)
         shared.contexts[lmtp] = found
     return found
 

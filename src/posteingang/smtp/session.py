@@ -22,12 +22,10 @@ order, so one full mailbox does not fail the others.  SMTP has one reply per
 message: 250 only if every recipient's copy is committed; if any failed
 (always a temporary failure at this point), the whole message gets that 4yz
 reply and the sender retries it later.  The copies that did commit are not
-stored twice on the retry: the receipt (:mod:`.receipts`) gives the retry the
-same trace headers, so the same bytes, which the store's dedupe window
-recognises.
-
-Retry identity is (reverse-path, recipient, SHA-256 of the received octets):
-a sender resending after a lost 250 gets exactly one copy.
+stored twice on the retry: each copy carries a `NewMessage.dedupe_key` of
+(reverse-path, recipient, SHA-256 of the received octets), so the store
+recognises the retry although our own trace headers (their time of receipt)
+differ, and a sender resending after a lost 250 gets exactly one copy.
 
 What this module must never do: touch sockets or clocks other than through
 its ``clock`` argument, acknowledge before the append returned, or keep a
@@ -68,9 +66,15 @@ from posteingang.smtp.proto import (
     StartTLSRequested,
     State,
 )
-from posteingang.smtp.receipts import MemoryReceipts, Receipts, receipt_key
 from posteingang.smtp.spool import Spool, SpooledMessage
-from posteingang.smtp.trace import ClientInfo, delivered_to, protocol_keyword, received, return_path
+from posteingang.smtp.trace import (
+    ClientInfo,
+    delivered_to,
+    delivery_key,
+    protocol_keyword,
+    received,
+    return_path,
+)
 from posteingang.store import names
 from posteingang.store.interface import InvalidName, NewMessage, NotFound, QuotaExceeded, Store
 from posteingang.store.model import Account
@@ -101,11 +105,10 @@ class SessionConfig:
 
 @dataclass(slots=True)
 class DeliveryContext:
-    """The shared services of all sessions: the store, the receipts and the settings."""
+    """The shared services of all sessions: the store and the settings."""
 
     store: Store
     config: SessionConfig
-    receipts: Receipts = field(default_factory=MemoryReceipts)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -368,8 +371,8 @@ class DeliverySession:
         end: DataEnd,
     ) -> Reply:
         sender = str(self._sender) if self._sender is not None else None
-        key = receipt_key(sender, rcpt.address, message.sha256)
-        trace, recording = await self.context.receipts.stamp(key, lambda: self._received(rcpt, key))
+        key = delivery_key(sender, rcpt.address, message.sha256)
+        trace = self._received(rcpt, key)
         prefix = return_path(sender) + delivered_to(rcpt.address) + trace
         store = self.context.store
         if message.data is not None:
@@ -383,8 +386,7 @@ class DeliverySession:
                 with contextlib.suppress(OSError):
                     path.unlink()
         if self.config.dedupe_seconds > 0:
-            prepared = replace(prepared, dedupe_seconds=self.config.dedupe_seconds)
-        await recording.wait()  # the receipt is written before the copy can commit
+            prepared = replace(prepared, dedupe_seconds=self.config.dedupe_seconds, dedupe_key=key)
         for account in accounts:
             await self._append(account, rcpt.resolved.detail, prepared)
         log.info(

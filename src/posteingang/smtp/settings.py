@@ -97,14 +97,6 @@ class SmtpSettings(Section, frozen=True, kw_only=True):
             "many seconds (a retry after a lost reply) gets no second copy. 0 turns it off."
         ),
     ] = 24 * 3600
-    receipts_path: Annotated[
-        Path,
-        Setting(
-            "Small database that remembers the trace headers given to each message, so "
-            "a retried delivery is byte-identical and recognised (by default in "
-            "`server.data_dir`)."
-        ),
-    ] = Path("smtp-receipts.sqlite3")
 
     def limits(self, max_message_size: int) -> Limits:
         """The core's `Limits` for these settings and the server-wide size limit."""

@@ -4,8 +4,8 @@ A :class:`Spool` takes the ``DataChunk`` octets of one DATA or BDAT
 transaction.  Up to ``memory_limit`` octets stay in a buffer; past that the
 buffer is written to a fresh file in the spool directory and everything else
 goes straight to the file, so a 50 MB message never sits in memory.  The
-SHA-256 of the octets is computed as they arrive (the retry identity, see
-:mod:`.receipts`), and the size is capped: octets beyond ``max_size`` are
+SHA-256 of the octets is computed as they arrive (part of the retry identity,
+`trace.delivery_key`), and the size is capped: octets beyond ``max_size`` are
 dropped and :attr:`Spool.overflowed` is set (the core already refuses such a
 message with 552; this is the spool's own guard).
 

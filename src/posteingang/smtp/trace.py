@@ -7,8 +7,8 @@ inserts ``Return-Path`` with the reverse-path of MAIL FROM.  ``Delivered-To``
 lets later forwarders detect loops.  Order, top first: Return-Path,
 Delivered-To, Received, then the message as it arrived.
 
-Everything here is pure: the caller passes the time, so a retried delivery
-can be given the very same header bytes (see :mod:`.receipts`).
+Everything here is pure: the caller passes the time. A retried delivery gets
+a new Received line; `delivery_key` is what lets the store recognise it.
 
 What this module must never do: let client-supplied text (the HELO name, an
 address) break out of its header line.  Only printable ASCII (or UTF-8 under
@@ -17,6 +17,7 @@ SMTPUTF8) without CR, LF or parentheses reaches the output.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -139,3 +140,18 @@ def return_path(sender: str | None) -> bytes:
 def delivered_to(recipient: str) -> bytes:
     """``Delivered-To: recipient``: the envelope recipient this copy was delivered for."""
     return f"Delivered-To: {_clean(recipient)}\r\n".encode()
+
+
+def delivery_key(sender: str | None, recipient: str, body_sha256: str) -> str:
+    """The identity of one delivery: reverse-path, recipient, SHA-256 of the received octets.
+
+    Stored with the copy as `NewMessage.dedupe_key`: a retry of the same message
+    (after a crash ate our 250) is recognised although its trace headers differ.
+    """
+    h = hashlib.sha256()
+    h.update((sender or "").encode("utf-8", "surrogatepass"))
+    h.update(b"\x00")
+    h.update(recipient.encode("utf-8", "surrogatepass"))
+    h.update(b"\x00")
+    h.update(body_sha256.encode("ascii"))
+    return h.hexdigest()
