@@ -250,3 +250,15 @@ async def test_small_blobs_travel_with_the_append(store: Store) -> None:
     await store.expunge(inbox, [result.uid])
     assert await store.blobs.get(blob_id) == raw
     assert (await store.check()).clean
+
+
+async def test_append_first_picks_the_first_mailbox_that_exists(store: Store) -> None:
+    account_id = await make_account(store)
+    lists = await store.create_mailbox(account_id, "lists")
+    inbox = await inbox_id(store, account_id)
+    a = await store.append_first(account_id, ["lists", "INBOX"], await new_message(store, b"a"))
+    b = await store.append_first(account_id, ["nope", "inbox"], await new_message(store, b"b"))
+    c = await store.append_first(account_id, ["bad//name", "INBOX"], await new_message(store, b"c"))
+    assert (a.mailbox_id, b.mailbox_id, c.mailbox_id) == (lists.id, inbox, inbox)
+    with pytest.raises(NotFound):
+        await store.append_first(account_id, ["nope"], await new_message(store, b"d"))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from posteingang.delivery.ingest import prepare_message
 from posteingang.store import names
-from posteingang.store.interface import InvalidName, Store
+from posteingang.store.interface import Store
 from posteingang.store.model import Account, AppendResult
 
 # How long a byte-identical delivery counts as a retry of an earlier one.
@@ -64,19 +64,11 @@ async def deliver_to_account(
     Idempotent for `dedupe_seconds` (see `NewMessage.dedupe_seconds`): a sender
     retrying a delivery whose acknowledgement was lost gets no second copy.
     """
-    target = None
-    if mailbox:
-        try:
-            target = await store.get_mailbox(account.id, mailbox)
-        except InvalidName:
-            target = None
-    if target is None:
-        target = await store.get_mailbox(account.id, "INBOX")
-    assert target is not None, "every account has an INBOX"
     message = await prepare_message(store, raw, flags=flags)
     if dedupe_seconds:
         message = replace(message, dedupe_seconds=dedupe_seconds)
-    return await store.append(target.id, message)
+    wanted = [mailbox, "INBOX"] if mailbox else ["INBOX"]
+    return await store.append_first(account.id, wanted, message)
 
 
 async def deliver(

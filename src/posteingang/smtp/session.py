@@ -403,17 +403,10 @@ class DeliverySession:
         # The mailbox is looked up for every message, never cached: an account
         # deleted and re-created (by the CLI, in another process) may get
         # mailbox ids that once belonged to someone else.
-        store = self.context.store
-        target = None
-        if detail:
-            # Plus-addressing: into the mailbox named by the detail if it exists.
-            with contextlib.suppress(InvalidName):
-                target = await store.get_mailbox(account.id, detail)
-        if target is None:
-            target = await store.get_mailbox(account.id, "INBOX")
-        if target is None:
-            raise NotFound(f"account {account.address} has no INBOX")
-        await store.append(target.id, message)
+        # Plus-addressing: into the mailbox named by the detail if it exists, else
+        # INBOX; the store picks it in the same commit (no extra round trip).
+        wanted = [detail, "INBOX"] if detail else ["INBOX"]
+        await self.context.store.append_first(account.id, wanted, message)
 
     def _received(self, rcpt: _Recipient, key: str) -> bytes:
         protocol = protocol_keyword(

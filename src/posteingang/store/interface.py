@@ -239,6 +239,16 @@ class Store(Protocol):
 
     # -- messages -------------------------------------------------------------------
     async def append(self, mailbox_id: int, message: NewMessage) -> AppendResult: ...
+    async def append_first(
+        self, account_id: int, mailboxes: Sequence[str], message: NewMessage
+    ) -> AppendResult:
+        """Append to the first of `mailboxes` (names) that exists, in one commit.
+
+        Delivery uses it ("the plus-address's mailbox, else INBOX") so that finding
+        the mailbox costs no separate round trip. NotFound if none exists.
+        """
+        ...
+
     async def append_many(
         self, mailbox_id: int, messages: Sequence[NewMessage]
     ) -> list[AppendResult]:

@@ -439,6 +439,18 @@ class MemoryStore:
     async def append(self, mailbox_id: int, message: NewMessage) -> AppendResult:
         return (await self.append_many(mailbox_id, [message]))[0]
 
+    async def append_first(
+        self, account_id: int, mailboxes: Sequence[str], message: NewMessage
+    ) -> AppendResult:
+        for name in mailboxes:
+            try:
+                box = self._box_by_name(account_id, name)
+            except InvalidName:
+                continue
+            if box is not None:
+                return await self.append(box.mailbox.id, message)
+        raise NotFound(f"none of the mailboxes {list(mailboxes)} exists")
+
     async def append_many(
         self, mailbox_id: int, messages: Sequence[NewMessage]
     ) -> list[AppendResult]:

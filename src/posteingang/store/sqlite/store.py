@@ -85,6 +85,18 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def _require_blobs(
+    conn: sqlite3.Connection, blobs: SqliteBlobStore, messages: Sequence[NewMessage]
+) -> None:
+    """Every message's bytes are stored (or travel with it). Checked in the writer
+    thread, where blob GC also runs, so the answer cannot go stale before the commit."""
+    for m in messages:
+        if m.data is not None or blobs.path_of(m.blob_id).exists():
+            continue
+        if not conn.execute("SELECT 1 FROM blob_data WHERE id = ?", (m.blob_id,)).fetchone():
+            raise NotFound(f"blob {m.blob_id} is not stored")
+
+
 class SqliteStore:
     def __init__(
         self, path: Path, blobs: FsBlobStore, hub: Hub, writer: Writer, notifier: Notifier
@@ -337,20 +349,37 @@ class SqliteStore:
     async def append(self, mailbox_id: int, message: NewMessage) -> AppendResult:
         return (await self.append_many(mailbox_id, [message]))[0]
 
+    async def append_first(
+        self, account_id: int, mailboxes: Sequence[str], message: NewMessage
+    ) -> AppendResult:
+        wanted = []
+        for name in mailboxes:
+            try:
+                wanted.append(names.normalize_mailbox_name(name))
+            except InvalidName:
+                continue
+        blobs = self.blobs
+
+        def job(conn: sqlite3.Connection) -> tuple[AppendResult, list[Change]]:
+            for name in wanted:
+                mailbox = msg.get_mailbox(conn, account_id, name)
+                if mailbox is not None:
+                    break
+            else:
+                raise NotFound(f"none of the mailboxes {wanted} exists")
+            _require_blobs(conn, blobs, [message])
+            results, changes = msg.append_messages(conn, mailbox.id, [message])
+            return results[0], changes
+
+        return await self._write(job)
+
     async def append_many(
         self, mailbox_id: int, messages: Sequence[NewMessage]
     ) -> list[AppendResult]:
         blobs = self.blobs
 
         def job(conn: sqlite3.Connection) -> tuple[list[AppendResult], list[Change]]:
-            # Checked in the writer thread, where blob GC also runs: no race (module doc).
-            for m in messages:
-                if m.data is not None or blobs.path_of(m.blob_id).exists():
-                    continue
-                if not conn.execute(
-                    "SELECT 1 FROM blob_data WHERE id = ?", (m.blob_id,)
-                ).fetchone():
-                    raise NotFound(f"blob {m.blob_id} is not stored")
+            _require_blobs(conn, blobs, messages)
             return msg.append_messages(conn, mailbox_id, messages)
 
         return await self._write(job)
