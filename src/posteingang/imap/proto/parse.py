@@ -249,10 +249,9 @@ def _create(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
             if not cur.close_paren():
                 while True:
                     attr = cur.flag(allow_recent=True)
-                    canonical = _SPECIAL_USE_BY_LOWER.get(attr.lower())
-                    if canonical is None:
-                        raise ParseError(f"unknown special-use attribute {attr[:40]}")
-                    uses.append(canonical)
+                    # An unknown attribute is well-formed: RFC 6154 §3 wants the
+                    # server to refuse it with NO [USEATTR], not BAD (the session does).
+                    uses.append(_SPECIAL_USE_BY_LOWER.get(attr.lower(), attr))
                     if cur.close_paren():
                         break
                     cur.sp()
