@@ -1,5 +1,7 @@
 """The in-memory reference backend: the Store contract in its plainest form.
 
+(Domains, accounts, aliases and devices live in `memory_accounts.py`.)
+
 It exists so the contract suite has a backend whose correctness is easy to read,
 and so protocol tests can run without files. It is not durable. Every method
 runs to completion without awaiting in the middle, which on one event loop makes
@@ -8,7 +10,6 @@ each mutation atomic; the change is published after the mutation is complete.
 
 from __future__ import annotations
 
-import itertools
 import secrets
 import time
 from collections.abc import Sequence
@@ -27,19 +28,16 @@ from posteingang.store.interface import (
     NotFound,
     QuotaExceeded,
 )
+from posteingang.store.memory_accounts import MemoryAccounts
 from posteingang.store.model import (
     DEFAULT_MAILBOXES,
     Account,
     AccountSettings,
-    Alias,
     AppendResult,
     Changes,
     CopyResult,
-    Device,
-    Domain,
     FlagOp,
     FlagUpdate,
-    LoginRecord,
     Mailbox,
     MailboxIndex,
     MailboxStatus,
@@ -68,15 +66,11 @@ class _Box:
     expunged: dict[int, int] = field(default_factory=dict)  # uid -> modseq
 
 
-class MemoryStore:
+class MemoryStore(MemoryAccounts):
     def __init__(self) -> None:
+        super().__init__()
         self.hub = Hub()
         self.blobs = MemoryBlobStore()
-        self._domains: dict[str, Domain] = {}
-        self._accounts: dict[int, Account] = {}
-        self._aliases: list[Alias] = []
-        self._devices: dict[int, Device] = {}
-        self._logins: list[LoginRecord] = []
         self._boxes: dict[int, _Box] = {}
         self._parsed: dict[str, bytes] = {}
         self._modseq: dict[int, int] = {}
@@ -85,7 +79,6 @@ class MemoryStore:
         self._pop3: dict[tuple[int, int], dict[int, list[object]]] = {}
         self._uidls: dict[int, dict[int, str]] = {}
         self._delivery_keys: dict[tuple[int, str], tuple[int, int, float]] = {}
-        self._ids = itertools.count(1)
         self._uidvalidity = int(time.time())
 
     async def close(self) -> None:
@@ -117,19 +110,6 @@ class MemoryStore:
                 return box
         return None
 
-    def _account(self, account_id: int) -> Account:
-        account = self._accounts.get(account_id)
-        if account is None:
-            raise NotFound(f"account {account_id} does not exist")
-        return account
-
-    def _account_by_address(self, address: str) -> Account:
-        address = names.normalize_address(address)
-        for account in self._accounts.values():
-            if account.address == address:
-                return account
-        raise NotFound(f"no such user: {address}")
-
     def _usage(self, account_id: int) -> int:
         return sum(
             m.size
@@ -146,38 +126,7 @@ class MemoryStore:
     def _set_box(self, box: _Box, **changes: object) -> None:
         box.mailbox = replace(box.mailbox, **changes)  # type: ignore[arg-type]
 
-    # -- domains, accounts, aliases -----------------------------------------------
-    async def add_domain(self, name: str) -> Domain:
-        name = names.normalize_domain(name)
-        if name in self._domains:
-            raise AlreadyExists(f"domain {name} already exists")
-        self._domains[name] = Domain(name)
-        return self._domains[name]
-
-    async def get_domain(self, name: str) -> Domain | None:
-        return self._domains.get(names.normalize_domain(name))
-
-    async def list_domains(self) -> list[Domain]:
-        return sorted(self._domains.values(), key=lambda d: d.name)
-
-    async def remove_domain(self, name: str) -> None:
-        name = names.normalize_domain(name)
-        if name not in self._domains:
-            raise NotFound(f"no such domain: {name}")
-        if any(names.domain_of(a.address) == name for a in self._accounts.values()):
-            raise Conflict(f"domain {name} still has accounts")
-        if any(names.domain_of(a.source) == name for a in self._aliases):
-            raise Conflict(f"domain {name} still has aliases")
-        del self._domains[name]
-
-    async def set_catch_all(self, domain: str, target: str | None) -> None:
-        domain = names.normalize_domain(domain)
-        if domain not in self._domains:
-            raise NotFound(f"no such domain: {domain}")
-        if target is not None:
-            target = self._account_by_address(target).address
-        self._domains[domain] = replace(self._domains[domain], catch_all=target)
-
+    # -- accounts: creating and deleting them touches their mailboxes -------------------
     async def create_account(
         self,
         address: str,
@@ -201,22 +150,6 @@ class MemoryStore:
             await self.create_mailbox(account.id, name, special_use=use)
         return account
 
-    async def get_account(self, address: str) -> Account | None:
-        try:
-            return self._account_by_address(address)
-        except NotFound:
-            return None
-
-    async def get_account_by_id(self, account_id: int) -> Account | None:
-        return self._accounts.get(account_id)
-
-    async def list_accounts(self, domain: str | None = None) -> list[Account]:
-        dom = names.normalize_domain(domain) if domain else None
-        return sorted(
-            (a for a in self._accounts.values() if dom is None or a.address.endswith("@" + dom)),
-            key=lambda a: a.address,
-        )
-
     async def delete_account(self, address: str) -> None:
         account = self._account_by_address(address)
         for box in [b for b in self._boxes.values() if b.mailbox.account_id == account.id]:
@@ -230,102 +163,8 @@ class MemoryStore:
         self._devices = {k: d for k, d in self._devices.items() if d.account_id != account.id}
         del self._accounts[account.id]
 
-    async def set_password(
-        self, account_id: int, password_hash: str, scram_sha256: str | None = None
-    ) -> None:
-        account = self._account(account_id)
-        self._accounts[account_id] = replace(
-            account, password_hash=password_hash, scram_sha256=scram_sha256
-        )
-
-    async def set_quota(self, account_id: int, quota_bytes: int | None) -> None:
-        self._accounts[account_id] = replace(self._account(account_id), quota_bytes=quota_bytes)
-
-    async def set_settings(self, account_id: int, settings: AccountSettings) -> None:
-        self._accounts[account_id] = replace(self._account(account_id), settings=settings)
-
     async def usage(self, account_id: int) -> int:
         return self._usage(account_id)
-
-    async def add_alias(self, source: str, target: str) -> Alias:
-        source = names.normalize_address(source)
-        target_account = self._account_by_address(target)
-        if names.domain_of(source) not in self._domains:
-            raise NotFound(f"domain {names.domain_of(source)} is not hosted here")
-        if any(a.address == source for a in self._accounts.values()):
-            raise AlreadyExists(f"{source} is a user, not an alias")
-        alias = Alias(source, target_account.address)
-        if alias in self._aliases:
-            raise AlreadyExists(f"alias {source} -> {alias.target} already exists")
-        self._aliases.append(alias)
-        return alias
-
-    async def remove_alias(self, source: str, target: str | None = None) -> None:
-        source = names.normalize_address(source)
-        tgt = names.normalize_address(target) if target else None
-        keep = [a for a in self._aliases if not (a.source == source and tgt in (None, a.target))]
-        if len(keep) == len(self._aliases):
-            raise NotFound(f"no such alias: {source}")
-        self._aliases = keep
-
-    async def list_aliases(self, domain: str | None = None) -> list[Alias]:
-        dom = names.normalize_domain(domain) if domain else None
-        return sorted(
-            (a for a in self._aliases if dom is None or names.domain_of(a.source) == dom),
-            key=lambda a: (a.source, a.target),
-        )
-
-    async def resolve_address(self, address: str) -> list[Account]:
-        address = names.normalize_address(address)
-        account = await self.get_account(address)
-        if account is not None:
-            return [account]
-        targets = [a.target for a in self._aliases if a.source == address]
-        if targets:
-            return [self._account_by_address(t) for t in sorted(set(targets))]
-        domain = self._domains.get(names.domain_of(address))
-        if domain is not None and domain.catch_all:
-            return [self._account_by_address(domain.catch_all)]
-        return []
-
-    # -- devices -------------------------------------------------------------------
-    async def add_device(self, account_id: int, name: str, password_hash: str) -> Device:
-        self._account(account_id)
-        name = name.strip()
-        if not name or len(name) > 100:
-            raise InvalidName("device name must be 1-100 characters")
-        if any(d.account_id == account_id and d.name == name for d in self._devices.values()):
-            raise AlreadyExists(f"device {name!r} already exists")
-        device = Device(next(self._ids), account_id, name, password_hash, datetime.now(UTC))
-        self._devices[device.id] = device
-        return device
-
-    async def list_devices(self, account_id: int) -> list[Device]:
-        return sorted(
-            (d for d in self._devices.values() if d.account_id == account_id), key=lambda d: d.name
-        )
-
-    async def revoke_device(self, account_id: int, name: str) -> None:
-        for key, device in self._devices.items():
-            if device.account_id == account_id and device.name == name:
-                del self._devices[key]
-                return
-        raise NotFound(f"no such device: {name}")
-
-    async def record_login(self, record: LoginRecord) -> None:
-        self._logins.append(record)
-        if record.device_id is not None and record.device_id in self._devices:
-            self._devices[record.device_id] = replace(
-                self._devices[record.device_id],
-                last_login=record.at,
-                last_protocol=record.protocol,
-                last_address=record.address,
-                last_client_id=record.client_id,
-            )
-
-    async def list_logins(self, account_id: int, limit: int = 50) -> list[LoginRecord]:
-        found = [r for r in self._logins if r.account_id == account_id]
-        return list(reversed(found))[:limit]
 
     # -- mailboxes -----------------------------------------------------------------
     async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
