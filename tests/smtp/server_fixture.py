@@ -104,7 +104,7 @@ def running_server(
         server,
         server.ports[0],
         server.ports[1],
-        server.unix.path if server.unix is not None else None,
+        Path(server.unix.settings.host) if server.unix is not None else None,
         ca_file,
         client_context,
         data_dir,

@@ -10,8 +10,8 @@ core drops its own buffer, so nothing sent before the handshake is ever read as
 a command (RFC 3207 §6).  A failed handshake closes the connection.
 
 Listeners are the shared `net.ListenerServer` (limits total and per IP, TLS,
-PROXY protocol); LMTP may also listen on a UNIX socket
-(:class:`UnixListener`, as Postfix's ``lmtp:unix:`` expects).  The runtime
+PROXY protocol, UNIX sockets); LMTP may listen on a UNIX socket
+(`lmtp_socket_settings`, as Postfix's ``lmtp:unix:`` expects).  The runtime
 plugs in through :func:`smtp_shell` / :func:`lmtp_shell` (``PROTOCOLS``) and
 :func:`start_lmtp_socket` (``STARTERS``).
 
@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
-import stat
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,11 +33,8 @@ from posteingang.log import get_logger
 from posteingang.net.connection import (
     Connection,
     ConnectionClosed,
-    Endpoint,
     IdleTimeout,
-    _ConnectionProtocol,
 )
-from posteingang.net.limits import ConnectionCounter
 from posteingang.net.server import Handler, ListenerServer
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts
@@ -59,8 +53,8 @@ __all__ = [
     "REFUSAL",
     "SmtpServer",
     "Timeouts",
-    "UnixListener",
     "lmtp_shell",
+    "lmtp_socket_settings",
     "serve_connection",
     "session_config",
     "smtp_handler",
@@ -174,127 +168,11 @@ def smtp_handler(
 # ------------------------------------------------------------------ UNIX socket
 
 
-class UnixListener:
-    """LMTP on a UNIX socket (``lmtp:unix:/path`` in Postfix).
-
-    The socket file is created with ``mode`` (a stale one left by a crash is
-    replaced, anything else at the path is refused) and removed on ``stop``.
-    ``max_connections`` caps concurrent deliveries.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        handler: Handler,
-        *,
-        mode: int = 0o660,
-        max_connections: int = 1000,
-        write_timeout: float = 60.0,
-        write_buffer: int = 256 * 1024,
-    ) -> None:
-        self.path = Path(path)
-        self.mode = mode
-        self.stopping = asyncio.Event()
-        self._handler = handler
-        self._limit = ConnectionCounter(max_connections, max_connections)
-        self._write_timeout = write_timeout
-        self._write_buffer = write_buffer
-        self._sock: socket.socket | None = None
-        self._accept: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.connections: set[Connection] = set()
-
-    async def start(self) -> None:
-        if self.path.exists() or self.path.is_symlink():
-            if not stat.S_ISSOCK(self.path.lstat().st_mode):
-                raise FileExistsError(f"{self.path} exists and is not a socket")
-            self.path.unlink()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(str(self.path))
-            os.chmod(self.path, self.mode)
-            sock.listen(512)
-            sock.setblocking(False)
-        except BaseException:
-            sock.close()
-            raise
-        self._sock = sock
-        self._accept = asyncio.create_task(self._accept_loop(sock))
-        log.info("listening", protocol="LMTP", socket=str(self.path))
-
-    async def stop(self, grace: float = 10.0) -> None:
-        self.stopping.set()
-        if self._accept is not None:
-            self._accept.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._accept
-            self._accept = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-            with contextlib.suppress(OSError):
-                self.path.unlink()
-        if self._tasks:
-            _, still = await asyncio.wait(set(self._tasks), timeout=grace)
-            for conn in list(self.connections):
-                conn.abort()
-            for task in still:
-                task.cancel()
-            if still:
-                await asyncio.wait(still, timeout=5)
-
-    async def _accept_loop(self, sock: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                client, _ = await loop.sock_accept(sock)
-            except OSError as exc:
-                log.warning("accept_failed", error=str(exc))
-                await asyncio.sleep(0.1)
-                continue
-            task = asyncio.create_task(self._serve(client))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _serve(self, sock: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        if not self._limit.try_open("unix"):
-            with contextlib.suppress(OSError):
-                sock.send(REFUSAL)
-            sock.close()
-            return
-        proto = _ConnectionProtocol()
-        try:
-            transport, _ = await loop.connect_accepted_socket(lambda: proto, sock)
-        except OSError:
-            sock.close()
-            self._limit.release("unix")
-            return
-        local = Endpoint("unix", 0)
-        conn = Connection(
-            transport,
-            proto,
-            peer=local,
-            socket_peer=local,
-            local=local,
-            timeout=None,
-            write_timeout=self._write_timeout,
-            write_buffer=self._write_buffer,
-            handshake_timeout=15.0,
-            listener_name="LMTP",
-        )
-        self.connections.add(conn)
-        try:
-            await self._handler(conn)
-        except Exception:
-            log.exception("connection_failed", protocol="LMTP", socket=str(self.path))
-        finally:
-            self.connections.discard(conn)
-            with contextlib.suppress(Exception):
-                await conn.close(grace=5.0)
-            conn._release()
-            self._limit.release("unix")
+def lmtp_socket_settings(path: Path, mode: int) -> ListenerSettings:
+    """An LMTP listener on a UNIX socket (Postfix ``lmtp:unix:PATH``): `net.server`
+    binds it like any other listener (a stale socket file is replaced, any other
+    file at the path refused; removed on stop)."""
+    return ListenerSettings(protocol="LMTP", host=str(path), port=0, socket_mode=mode)
 
 
 # ------------------------------------------------------------ standalone server
@@ -305,7 +183,7 @@ class SmtpServer:
     """Running SMTP/LMTP listeners (tests, benchmarks and small runner scripts)."""
 
     listeners: list[ListenerServer]
-    unix: UnixListener | None = None
+    unix: ListenerServer | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -381,10 +259,10 @@ async def start_server(
             await listener.start()
             server.listeners.append(listener)
         if settings.lmtp_socket is not None:
-            unix = UnixListener(
-                data_dir / settings.lmtp_socket,
+            unix = ListenerServer(
+                lmtp_socket_settings(data_dir / settings.lmtp_socket, settings.lmtp_socket_mode),
                 smtp_handler(contexts["LMTP"], timeouts=timeouts, stopping=server.stopping),
-                mode=settings.lmtp_socket_mode,
+                refusal=REFUSAL,
             )
             await unix.start()
             server.unix = unix
@@ -462,23 +340,15 @@ def lmtp_shell(rt: Runtime, settings: ListenerSettings) -> Shell:
 
 
 async def start_lmtp_socket(rt: Runtime) -> None:
-    """``STARTERS`` entry: the LMTP UNIX socket of ``[smtp] lmtp_socket``, if set."""
-    from posteingang.runtime import Listener
+    """``STARTERS`` entry: the LMTP UNIX socket of ``[smtp] lmtp_socket``, if set.
 
-    shared = _shared(rt)
-    path = shared.settings.lmtp_socket
+    The same as an LMTP ``[[listener]]`` whose host is a path; kept as a setting
+    because that is where Postfix users look for it.
+    """
+    path = _shared(rt).settings.lmtp_socket
     if path is None:
         return
-    timeouts = Timeouts(shared.settings.command_timeout, shared.settings.data_timeout)
-    unix = UnixListener(
-        Path(rt.config.server.data_dir) / path,
-        smtp_handler(_context(rt, True), timeouts=timeouts, stopping=rt.stopping),
-        mode=shared.settings.lmtp_socket_mode,
+    settings = lmtp_socket_settings(
+        Path(rt.config.server.data_dir) / path, _shared(rt).settings.lmtp_socket_mode
     )
-    await unix.start()
-
-    async def stop() -> None:
-        await unix.stop(rt.config.server.shutdown_timeout)
-
-    rt.on_shutdown(stop)
-    rt.listeners.append(Listener("LMTP", f"unix:{unix.path}", 0, TlsMode.NONE, "mail in"))
+    await rt.add_listener(settings, lmtp_shell(rt, settings))
