@@ -79,8 +79,8 @@ def test_aioimaplib_idle_receives_exists(server: RunningServer) -> None:
         loop = asyncio.get_running_loop()
         loop.call_later(
             0.2,
-            lambda: server.loop.call_soon_threadsafe(
-                lambda: server.loop.create_task(deliver(server.store, ALICE, message(50)))
+            lambda: server.thread.loop.call_soon_threadsafe(
+                lambda: server.thread.loop.create_task(deliver(server.store, ALICE, message(50)))
             ),
         )
         pushed = await client.wait_server_push(timeout=5)

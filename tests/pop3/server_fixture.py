@@ -6,32 +6,28 @@ clients (poplib, fetchmail, getmail, curl) can run in the test's thread.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
-import threading
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
-import trustme
 
 from posteingang.net.settings import TlsMode
-from posteingang.net.tls import CertPair, TlsContexts
 from posteingang.pop3.policy import Pop3Settings
 from posteingang.pop3.server import DEFAULT_POP3, DEFAULT_POP3S, Pop3Server, start_server
 from posteingang.store.sqlite.store import SqliteStore
 from tests.pop3.harness import make_services, open_store
+from tests.serving import LoopThread, write_certificates
 
 T = TypeVar("T")
 
 
 @dataclass
 class RunningServer:
-    loop: asyncio.AbstractEventLoop
+    thread: LoopThread
     store: SqliteStore
     server: Pop3Server
     pop3_port: int
@@ -41,12 +37,7 @@ class RunningServer:
 
     def call(self, fn: Callable[[], Awaitable[T]], timeout: float = 60) -> T:
         """Run a coroutine function on the server's loop and wait for its result."""
-
-        async def wrapper() -> T:
-            return await fn()
-
-        fut: Future[T] = asyncio.run_coroutine_threadsafe(wrapper(), self.loop)
-        return fut.result(timeout)
+        return self.thread.call(fn, timeout)
 
 
 @contextlib.contextmanager
@@ -55,24 +46,15 @@ def running_server(
     settings: Pop3Settings | None = None,
     setup: Callable[[SqliteStore], Awaitable[Any]] | None = None,
 ) -> Iterator[RunningServer]:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    ca = trustme.CA()
-    cert = ca.issue_cert("localhost", "127.0.0.1")
-    cert_file, key_file, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
-    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
-    cert.private_key_pem.write_to_path(str(key_file))
-    ca.cert_pem.write_to_path(str(ca_file))
-    client_context = ssl.create_default_context(cafile=str(ca_file))
+    certs = write_certificates(tmp_path)
 
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
+    thread = LoopThread()
 
     async def start() -> tuple[SqliteStore, Pop3Server]:
         store = await open_store(tmp_path / "data")
         if setup is not None:
             await setup(store)
-        tls = TlsContexts(CertPair(cert_file, key_file))
+        tls = certs.server_contexts()
         services = make_services(store, settings or Pop3Settings(hostname="localhost"))
         listeners = [
             msgspec.structs.replace(DEFAULT_POP3, port=0),
@@ -81,9 +63,9 @@ def running_server(
         server = await start_server(services, tls=tls, listeners=listeners, retention_interval=None)
         return store, server
 
-    store, server = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
+    store, server = thread.call(start)
     running = RunningServer(
-        loop, store, server, server.ports[0], server.ports[1], ca_file, client_context
+        thread, store, server, server.ports[0], server.ports[1], certs.ca_file, certs.client_context
     )
     try:
         yield running
@@ -93,7 +75,5 @@ def running_server(
             await server.stop(1)
             await store.close()
 
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        thread.call(stop, 30)
+        thread.close()

@@ -6,24 +6,20 @@ clients (smtplib, swaks, Postfix) can run in the test's thread.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
-import threading
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
-import trustme
 
 from posteingang.net.settings import ListenerSettings, TlsMode
-from posteingang.net.tls import CertPair, TlsContexts
 from posteingang.smtp.server import DEFAULT_LMTP, DEFAULT_SMTP, SmtpServer, start_server
 from posteingang.smtp.settings import SmtpSettings
 from posteingang.store.sqlite.store import SqliteStore
+from tests.serving import LoopThread, write_certificates
 from tests.smtp.harness import open_store, populate
 
 T = TypeVar("T")
@@ -31,7 +27,7 @@ T = TypeVar("T")
 
 @dataclass
 class RunningServer:
-    loop: asyncio.AbstractEventLoop
+    thread: LoopThread
     store: SqliteStore
     server: SmtpServer
     smtp_port: int
@@ -43,12 +39,7 @@ class RunningServer:
 
     def call(self, fn: Callable[[], Awaitable[T]], timeout: float = 60) -> T:
         """Run a coroutine function on the server's loop and wait for its result."""
-
-        async def wrapper() -> T:
-            return await fn()
-
-        fut: Future[T] = asyncio.run_coroutine_threadsafe(wrapper(), self.loop)
-        return fut.result(timeout)
+        return self.thread.call(fn, timeout)
 
     def messages(self, address: str, mailbox: str = "INBOX") -> list[bytes]:
         from tests.smtp.harness import messages_of
@@ -65,27 +56,18 @@ def running_server(
     lmtp: ListenerSettings | None = None,
     max_message_size: int = 50 * 1024 * 1024,
 ) -> Iterator[RunningServer]:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    ca = trustme.CA()
-    cert = ca.issue_cert("localhost", "127.0.0.1")
-    cert_file, key_file, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
-    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
-    cert.private_key_pem.write_to_path(str(key_file))
-    ca.cert_pem.write_to_path(str(ca_file))
-    client_context = ssl.create_default_context(cafile=str(ca_file))
+    certs = write_certificates(tmp_path)
     data_dir = tmp_path / "data"
     settings = settings or SmtpSettings(lmtp_socket=Path("lmtp.sock"))
     smtp = smtp or msgspec.structs.replace(DEFAULT_SMTP, port=0)
     lmtp = lmtp or msgspec.structs.replace(DEFAULT_LMTP, port=0)
 
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
+    thread = LoopThread()
 
     async def start() -> tuple[SqliteStore, SmtpServer]:
         store = await open_store(data_dir)
         await populate(store)
-        tls = TlsContexts(CertPair(cert_file, key_file))
+        tls = certs.server_contexts()
         server = await start_server(
             store,
             hostname="mx.example.test",
@@ -97,16 +79,16 @@ def running_server(
         )
         return store, server
 
-    store, server = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
+    store, server = thread.call(start)
     running = RunningServer(
-        loop,
+        thread,
         store,
         server,
         server.ports[0],
         server.ports[1],
         Path(server.unix.settings.host) if server.unix is not None else None,
-        ca_file,
-        client_context,
+        certs.ca_file,
+        certs.client_context,
         data_dir,
     )
     try:
@@ -117,7 +99,5 @@ def running_server(
             await server.stop(1)
             await store.close()
 
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        thread.call(stop, 30)
+        thread.close()

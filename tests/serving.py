@@ -1,0 +1,71 @@
+"""What the end-to-end fixtures of every protocol share: test certificates and a loop thread.
+
+A server under test runs on its own event loop in a background thread, so that
+blocking clients (imaplib, poplib, smtplib, mbsync, fetchmail, Postfix...) can
+run in the test's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import trustme
+
+from posteingang.net.tls import CertPair, TlsContexts
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """A trustme CA and a certificate for localhost/127.0.0.1, written as PEM files."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    client_context: ssl.SSLContext
+
+    def server_contexts(self) -> TlsContexts:
+        return TlsContexts(CertPair(self.cert_file, self.key_file))
+
+
+def write_certificates(directory: Path) -> Certificates:
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    ca_file = directory / "ca.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    return Certificates(
+        cert_file, key_file, ca_file, ssl.create_default_context(cafile=str(ca_file))
+    )
+
+
+class LoopThread:
+    """An event loop running in a daemon thread until `close`."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def call(self, fn: Callable[[], Awaitable[T]], timeout: float = 60) -> T:
+        """Run a coroutine function on the loop and wait for its result."""
+
+        async def wrapper() -> T:
+            return await fn()
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
