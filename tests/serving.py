@@ -17,7 +17,11 @@ from typing import TypeVar
 
 import trustme
 
+from posteingang.auth.throttle import Throttle, ThrottlePolicy
 from posteingang.net.tls import CertPair, TlsContexts
+from posteingang.store.blobs.fs import FsBlobStore
+from posteingang.store.interface import Store
+from posteingang.store.sqlite.store import SqliteStore
 
 T = TypeVar("T")
 
@@ -69,3 +73,26 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()
+
+
+ALICE = "alice@example.test"
+PASSWORD = "correct horse"
+
+
+async def open_store(directory: Path) -> SqliteStore:
+    """A real SQLite store (the embedded default) in `directory`."""
+    return await SqliteStore.open(directory / "store.sqlite3", FsBlobStore(directory / "blobs"))
+
+
+async def add_account(store: Store, address: str = ALICE, password: str = PASSWORD) -> int:
+    """An account (and its domain, if new) whose password is stored as {PLAIN}: fast logins."""
+    domain = address.rpartition("@")[2]
+    if await store.get_domain(domain) is None:
+        await store.add_domain(domain)
+    account = await store.create_account(address, "{PLAIN}" + password)
+    return account.id
+
+
+def patient_throttle() -> Throttle:
+    """A throttle that never delays or blocks: protocol tests log in wrongly on purpose."""
+    return Throttle(ThrottlePolicy(free_failures=1000, block_after=10_000))

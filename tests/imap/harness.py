@@ -15,18 +15,14 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from posteingang.auth.throttle import Throttle, ThrottlePolicy
 from posteingang.delivery.deliver import deliver
 from posteingang.imap.session import ImapServices, ImapSession
 from posteingang.imap.settings import ImapSettings
-from posteingang.store.blobs.fs import FsBlobStore
 from posteingang.store.interface import Store
-from posteingang.store.sqlite.store import SqliteStore
 
-ALICE = "alice@example.test"
-PASSWORD = "correct horse"
+# ALICE, PASSWORD, add_account and open_store are re-exported for the protocol tests.
+from tests.serving import ALICE, PASSWORD, add_account, open_store, patient_throttle  # noqa: F401
 
 
 class MemoryTransport:
@@ -183,21 +179,8 @@ async def open_client(
                 await client.finished()
 
 
-async def open_store(tmp_path: Path) -> SqliteStore:
-    return await SqliteStore.open(tmp_path / "store.sqlite3", FsBlobStore(tmp_path / "blobs"))
-
-
-async def add_account(store: Store, address: str = ALICE, password: str = PASSWORD) -> int:
-    domain = address.rpartition("@")[2]
-    if await store.get_domain(domain) is None:
-        await store.add_domain(domain)
-    account = await store.create_account(address, "{PLAIN}" + password)
-    return account.id
-
-
 def make_services(store: Store, settings: ImapSettings | None = None) -> ImapServices:
-    # A throttle that never sleeps: tests log in wrongly on purpose.
-    throttle = Throttle(ThrottlePolicy(free_failures=1000, block_after=10_000))
+    throttle = patient_throttle()
     return ImapServices(store, settings or ImapSettings(), throttle=throttle)
 
 
