@@ -330,32 +330,14 @@ def append_messages(
             if m.uid < uid:
                 raise Conflict(f"uid {m.uid} is below uidnext {uid}")
             uid = m.uid
-        bits, keywords = flags_to_bits(canonical_flags(m.flags))
-        offset = m.internal_date.utcoffset()
         email_id = new_object_id("M")
         rows.append(
-            (
-                mailbox_id,
-                uid,
-                modseq,
-                bits,
-                keywords,
-                int(m.internal_date.timestamp()),
-                int(offset.total_seconds() // 60) if offset else 0,
-                m.size,
-                m.blob_id,
-                email_id,
-                "T" + email_id[1:],
-                now,
-            )
-        )
+            _row(mailbox_id, uid, modseq, canonical_flags(m.flags), m.internal_date, m.size,
+                 m.blob_id, email_id, "T" + email_id[1:], now)
+        )  # fmt: skip
         results.append(AppendResult(mailbox_id, mailbox.uidvalidity, uid, modseq))
         uid += 1
-    conn.executemany(
-        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({','.join('?' * 12)})", rows
-    )
-    packed.add(conn, rows[0][0], [(r[1], r[2], r[3]) for r in rows])
-    _ref_blobs(conn, [(m.blob_id, m.size) for m in messages])
+    _insert_rows(conn, mailbox_id, rows, [(m.blob_id, m.size) for m in messages])
     conn.executemany(
         "INSERT OR IGNORE INTO parsed (blob_id, data) VALUES (?, ?)",
         [(m.blob_id, m.parsed) for m in messages],
@@ -387,6 +369,51 @@ def append_messages(
         account_id, mailbox_id, modseq, ChangeKind.APPEND, uids=tuple(r.uid for r in results)
     )
     return results, [change]
+
+
+def _row(
+    mailbox_id: int,
+    uid: int,
+    modseq: int,
+    flags: frozenset[str],
+    internal_date: datetime,
+    size: int,
+    blob_id: str,
+    email_id: str,
+    thread_id: str,
+    save_date: int,
+) -> tuple[object, ...]:
+    """One `messages` row, in `_MESSAGE_COLUMNS` order."""
+    bits, keywords = flags_to_bits(flags)
+    offset = internal_date.utcoffset()
+    return (
+        mailbox_id,
+        uid,
+        modseq,
+        bits,
+        keywords,
+        int(internal_date.timestamp()),
+        int(offset.total_seconds() // 60) if offset else 0,
+        size,
+        blob_id,
+        email_id,
+        thread_id,
+        save_date,
+    )
+
+
+def _insert_rows(
+    conn: sqlite3.Connection,
+    mailbox_id: int,
+    rows: list[tuple[object, ...]],
+    blobs: list[tuple[str, int]],
+) -> None:
+    """Insert message rows; keep the packed index and blob reference counts in step."""
+    conn.executemany(
+        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({','.join('?' * 12)})", rows
+    )
+    packed.add(conn, mailbox_id, [(r[1], r[2], r[3]) for r in rows])  # type: ignore[misc]
+    _ref_blobs(conn, blobs)
 
 
 def _ref_blobs(conn: sqlite3.Connection, blobs: list[tuple[str, int]]) -> None:
@@ -534,31 +561,14 @@ def copy_messages(
     rows = []
     target_uids = []
     for m in msgs:
-        bits, keywords = flags_to_bits(m.flags)
-        offset = m.internal_date.utcoffset()
+        # COPY/MOVE keep the flags, internal date and OBJECTIDs (RFC 8474) of the source
         rows.append(
-            (
-                target_id,
-                uid,
-                modseq,
-                bits,
-                keywords,
-                int(m.internal_date.timestamp()),
-                int(offset.total_seconds() // 60) if offset else 0,
-                m.size,
-                m.blob_id,
-                m.email_id,
-                m.thread_id,
-                now,
-            )
-        )
+            _row(target_id, uid, modseq, m.flags, m.internal_date, m.size, m.blob_id,
+                 m.email_id, m.thread_id, now)
+        )  # fmt: skip
         target_uids.append(uid)
         uid += 1
-    conn.executemany(
-        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({','.join('?' * 12)})", rows
-    )
-    packed.add(conn, rows[0][0], [(r[1], r[2], r[3]) for r in rows])
-    _ref_blobs(conn, [(m.blob_id, m.size) for m in msgs])
+    _insert_rows(conn, target_id, rows, [(m.blob_id, m.size) for m in msgs])
     conn.execute(
         "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?", (uid, modseq, target_id)
     )
