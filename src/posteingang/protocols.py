@@ -8,9 +8,21 @@ command needs them) keeps `posteingang user add` and friends quick to start.
 
 from __future__ import annotations
 
+from typing import Any
+
 from posteingang import runtime
+from posteingang.net.settings import ListenerSettings, TlsMode
 
 _registered = False
+
+
+def config_table(settings: ListenerSettings) -> dict[str, Any]:
+    """A `[[listener]]` table for `posteingang init`, from a protocol's default listener."""
+    table: dict[str, Any] = {"protocol": settings.protocol, "port": settings.port}
+    table["host"] = settings.host
+    if settings.tls is not TlsMode.NONE:
+        table["tls"] = str(settings.tls)
+    return table
 
 
 def register_builtin_protocols() -> None:
@@ -19,25 +31,27 @@ def register_builtin_protocols() -> None:
     if _registered:
         return
     _registered = True
-    from posteingang.pop3.server import DEFAULT_LISTENER_TABLES as POP3_LISTENERS
-    from posteingang.pop3.server import pop3_shell, start_pop3_retention
+    from posteingang.imap.server import DEFAULT_IMAP, DEFAULT_IMAPS, imap_shell
+    from posteingang.pop3.server import (
+        DEFAULT_POP3,
+        DEFAULT_POP3S,
+        pop3_shell,
+        start_pop3_retention,
+    )
+    from posteingang.smtp.server import (
+        DEFAULT_LMTP,
+        DEFAULT_SMTP,
+        lmtp_shell,
+        smtp_shell,
+        start_lmtp_socket,
+    )
 
-    runtime.PROTOCOLS["POP3"] = pop3_shell
-    runtime.DEFAULT_LISTENERS["POP3"] = [dict(t) for t in POP3_LISTENERS]
-    runtime.STARTERS.append(start_pop3_retention)
-
-    from posteingang.smtp.server import lmtp_shell, smtp_shell, start_lmtp_socket
-
-    runtime.PROTOCOLS["SMTP"] = smtp_shell
-    runtime.PROTOCOLS["LMTP"] = lmtp_shell
-    runtime.DEFAULT_LISTENERS["SMTP"] = [
-        {"protocol": "SMTP", "port": 2525, "host": "127.0.0.1", "tls": "starttls"}
-    ]
-    runtime.DEFAULT_LISTENERS["LMTP"] = [{"protocol": "LMTP", "port": 2424, "host": "127.0.0.1"}]
-    runtime.STARTERS.append(start_lmtp_socket)
-
-    from posteingang.imap.server import DEFAULT_LISTENER_TABLES as IMAP_LISTENERS
-    from posteingang.imap.server import imap_shell
-
-    runtime.PROTOCOLS["IMAP"] = imap_shell
-    runtime.DEFAULT_LISTENERS["IMAP"] = [dict(t) for t in IMAP_LISTENERS]
+    for name, shell, defaults in (
+        ("POP3", pop3_shell, (DEFAULT_POP3, DEFAULT_POP3S)),
+        ("SMTP", smtp_shell, (DEFAULT_SMTP,)),
+        ("LMTP", lmtp_shell, (DEFAULT_LMTP,)),
+        ("IMAP", imap_shell, (DEFAULT_IMAP, DEFAULT_IMAPS)),
+    ):
+        runtime.PROTOCOLS[name] = shell
+        runtime.DEFAULT_LISTENERS[name] = [config_table(d) for d in defaults]
+    runtime.STARTERS.extend((start_pop3_retention, start_lmtp_socket))

@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_IMAP",
     "DEFAULT_IMAPS",
-    "DEFAULT_LISTENER_TABLES",
     "REFUSAL",
     "ConnectionTransport",
     "ImapServer",
@@ -65,11 +64,6 @@ DEFAULT_IMAP = ListenerSettings(
 DEFAULT_IMAPS = ListenerSettings(
     protocol="IMAP", host="127.0.0.1", port=1993, tls=TlsMode.IMPLICIT, idle_timeout=1800.0
 )
-#: What `posteingang init` should write for IMAP (``DEFAULT_LISTENERS["IMAP"]``).
-DEFAULT_LISTENER_TABLES: list[dict[str, object]] = [
-    {"protocol": "IMAP", "port": 1143, "host": "127.0.0.1", "tls": "starttls"},
-    {"protocol": "IMAP", "port": 1993, "host": "127.0.0.1", "tls": "implicit"},
-]
 REFUSAL = b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n"
 LOGIN_TEXT = "full address + password"
 

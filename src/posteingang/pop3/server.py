@@ -5,7 +5,6 @@ All protocol behaviour is in `session.py`; this module only adapts a
 
 * `pop3_shell(rt, listener_settings)` -- ``PROTOCOLS["POP3"]``, one per
   ``[[listener]] protocol = "POP3"`` (POP3 with STLS, POP3S with implicit TLS);
-* `DEFAULT_LISTENER_TABLES` -- ``DEFAULT_LISTENERS["POP3"]`` for `posteingang init`;
 * `start_pop3_retention` -- a ``STARTERS`` entry: the retention task.
 
 `start_server` binds listeners without a runtime, for tests and benchmarks.
@@ -50,11 +49,6 @@ DEFAULT_POP3 = ListenerSettings(
 DEFAULT_POP3S = ListenerSettings(
     protocol="POP3", host="127.0.0.1", port=1995, tls=TlsMode.IMPLICIT, idle_timeout=600.0
 )
-#: What `posteingang init` should write for POP3 (``DEFAULT_LISTENERS["POP3"]``).
-DEFAULT_LISTENER_TABLES: list[dict[str, object]] = [
-    {"protocol": "POP3", "port": 1110, "host": "127.0.0.1", "tls": "starttls"},
-    {"protocol": "POP3", "port": 1995, "host": "127.0.0.1", "tls": "implicit"},
-]
 LOGIN_TEXT = "full address + password"
 MIN_IDLE_TIMEOUT = 600.0  # RFC 1939 §3
 REFUSAL = b"-ERR [SYS/TEMP] Too many connections, try again later\r\n"
