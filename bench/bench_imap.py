@@ -40,6 +40,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+try:
+    from bench import common
+except ImportError:  # run as a script: python bench/bench_x.py
+    import common  # type: ignore[no-redef]
+
 COUNT = int(os.environ.get("BENCH_IMAP_COUNT", "5000"))
 LOAD_COUNT = 300  # messages in the mailbox the command mix works on
 CLIENTS = 8  # Dovecot allows 10 connections per user and address by default
@@ -255,26 +260,19 @@ async def _wait_exists(c: Client, sent: float) -> float:
     return time.perf_counter() - sent
 
 
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 async def rss_per_connection(port: int, pid: int, count: int) -> float:
     """KiB of server RSS per idle, logged-in connection."""
     warm = [await Client.connect(port) for _ in range(20)]
     for c in warm:
         await c.login()
-    before = _rss_kib(pid)
+    before = common.proc_status_kib(pid)
     conns = []
     for start in range(0, count, 100):
         batch = [await Client.connect(port) for _ in range(min(100, count - start))]
         await asyncio.gather(*(c.login() for c in batch))
         conns.extend(batch)
     await asyncio.sleep(0.5)
-    after = _rss_kib(pid)
+    after = common.proc_status_kib(pid)
     for c in [*warm, *conns]:
         await c.close()
     return (after - before) / count
@@ -407,14 +405,7 @@ service submission-login {{
 
 
 def dovecot_available() -> bool:
-    binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
-    return os.access(binary, os.X_OK) and Path("/usr/lib/dovecot/imap").exists()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return common.dovecot_available("imap")
 
 
 @contextmanager
@@ -439,7 +430,7 @@ def dovecot_server(password_hash: str) -> Iterator[tuple[int, int]]:
     for path in [mail, *mail.rglob("*")]:
         os.chown(path, uid, gid)
     os.chmod(mail, 0o755)
-    port = _free_port()
+    port = common.free_port()
     conf = root / "dovecot.conf"
     conf.write_text(_DOVECOT_CONF.format(root=root, mail=mail, port=port, uid=uid, gid=gid))
     proc = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,

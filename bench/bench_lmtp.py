@@ -33,6 +33,11 @@ import tempfile
 import time
 from pathlib import Path
 
+try:
+    from bench import common
+except ImportError:  # run as a script: python bench/bench_x.py
+    import common  # type: ignore[no-redef]
+
 CORPUS = Path("/work/shared/corpus/bench.mbox")
 ROOT = Path(__file__).resolve().parent.parent
 SENDERS = 10
@@ -152,20 +157,7 @@ def start_ours(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
     return proc, int(line.split()[1])
 
 
-def _rss_kb(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} for {pid}")
-
-
 # -------------------------------------------------------------------- Dovecot
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 _DOVECOT_CONF = """\
@@ -201,7 +193,7 @@ service anvil {{
 
 
 def dovecot_available() -> bool:
-    return shutil.which("dovecot") is not None and Path("/usr/lib/dovecot/lmtp").exists()
+    return common.dovecot_available("lmtp")
 
 
 class Dovecot:
@@ -210,7 +202,7 @@ class Dovecot:
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="bench-dovecot-"))
         self.mail = Path(tempfile.mkdtemp(prefix="bench-dovecot-mail-"))
-        self.port = _free_port()
+        self.port = common.free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Dovecot:
@@ -285,9 +277,9 @@ def measure_big_message_rss() -> tuple[int, int]:
             # one small delivery first, so the idle figure includes warm code paths
             asyncio.run(deliver_corpus(port, [header + b"warm up\r\n"], senders=1))
             time.sleep(0.5)
-            idle = _rss_kb(proc.pid)
+            idle = common.proc_status_kib(proc.pid)
             asyncio.run(deliver_corpus(port, [body], senders=1))
-            peak = _rss_kb(proc.pid, "VmHWM")
+            peak = common.proc_status_kib(proc.pid, "VmHWM")
         finally:
             proc.kill()
             proc.wait()

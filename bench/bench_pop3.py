@@ -31,6 +31,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+try:
+    from bench import common
+except ImportError:  # run as a script: python bench/bench_x.py
+    import common  # type: ignore[no-redef]
+
 COUNT = int(os.environ.get("BENCH_POP3_COUNT", "5000"))
 USER = "bench@example.test"
 PASSWORD = "bench password 1"
@@ -281,14 +286,7 @@ service submission-login {{
 
 
 def dovecot_available() -> bool:
-    binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
-    return os.access(binary, os.X_OK) and Path("/usr/lib/dovecot/pop3").exists()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return common.dovecot_available("pop3")
 
 
 @contextmanager
@@ -311,7 +309,7 @@ def dovecot_server(messages: list[bytes], password_hash: str) -> Iterator[int]:
     for path in [mail, *mail.rglob("*")]:
         os.chown(path, uid, gid)
     os.chmod(mail, 0o755)
-    port = _free_port()
+    port = common.free_port()
     conf = root / "dovecot.conf"
     conf.write_text(_DOVECOT_CONF.format(root=root, mail=mail, port=port, uid=uid, gid=gid))
     proc = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from .headers import read_quoted
 from .model import Address
 
 MISSING_MAILBOX = b"MISSING_MAILBOX"
@@ -72,21 +73,8 @@ def _tokenize_slow(value: bytes) -> list[Token]:
         if c in (0x20, 0x09, 0x0A, 0x0D):
             i += 1
         elif c == 0x22:  # quoted-string
-            out = bytearray()
-            i += 1
-            while i < n:
-                c = value[i]
-                if c == 0x22:
-                    i += 1
-                    break
-                if c == 0x5C and i + 1 < n:
-                    out.append(value[i + 1])
-                    i += 2
-                    continue
-                if c not in (0x0A, 0x0D):
-                    out.append(c)
-                i += 1
-            toks.append((_QUOTED, bytes(out)))
+            text, i = read_quoted(value, i + 1)
+            toks.append((_QUOTED, text))
         elif c == 0x28:  # comment, may nest
             depth = 0
             start = i

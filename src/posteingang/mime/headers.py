@@ -119,6 +119,29 @@ def unfold(value: bytes) -> bytes:
 _TSPECIALS = frozenset(b'()<>@,;:\\"/[]?=')
 
 
+def read_quoted(data: bytes, pos: int) -> tuple[bytes, int]:
+    """The content of a quoted-string whose opening quote is just before `pos`.
+
+    Quoted-pairs are resolved and CR/LF (folding) dropped; an unterminated string
+    runs to the end. Returns the text and the index after the closing quote.
+    """
+    n = len(data)
+    out = bytearray()
+    while pos < n:
+        c = data[pos]
+        if c == 0x22:
+            pos += 1
+            break
+        if c == 0x5C and pos + 1 < n:
+            out.append(data[pos + 1])
+            pos += 2
+            continue
+        if c not in (0x0A, 0x0D):
+            out.append(c)
+        pos += 1
+    return bytes(out), pos
+
+
 class _Scanner:
     """Tokeniser for RFC 822/2045 structured values (comments skipped)."""
 
@@ -169,23 +192,8 @@ class _Scanner:
 
     def quoted(self) -> bytes:
         """A quoted-string with the quotes removed and quoted-pairs resolved."""
-        data, n = self.data, self.n
-        pos = self.pos + 1
-        out = bytearray()
-        while pos < n:
-            c = data[pos]
-            if c == 0x22:
-                pos += 1
-                break
-            if c == 0x5C and pos + 1 < n:
-                out.append(data[pos + 1])
-                pos += 2
-                continue
-            if c not in (0x0A, 0x0D):
-                out.append(c)
-            pos += 1
-        self.pos = pos
-        return bytes(out)
+        text, self.pos = read_quoted(self.data, self.pos + 1)
+        return text
 
     def peek(self) -> int:
         return self.data[self.pos] if self.pos < self.n else -1
