@@ -14,7 +14,7 @@ optimized``, its default).  Messages are converted to CRLF and dot-stuffed.
 
     python -m bench lmtp            # rows for docs/benchmarks.md
     python bench/bench_lmtp.py      # the same, printed
-    python bench/bench_lmtp.py --serve DATA_DIR   # (internal) our server process
+    python bench/bench_lmtp.py --prepare DATA_DIR   # (internal) create the store
 """
 
 from __future__ import annotations
@@ -115,46 +115,56 @@ async def deliver_corpus(port: int, corpus: list[bytes], senders: int = SENDERS)
 # ------------------------------------------------------------------ our server
 
 
-def _serve(data_dir: Path) -> None:
-    """(Runs in the server subprocess.) Store, accounts, LMTP listener; print the port."""
-    sys.path.insert(0, str(ROOT / "src"))
-    import msgspec
+_CONFIG = """\
+[server]
+hostname = "bench.example.test"
+data_dir = "{data}"
+[log]
+level = "warning"
+[smtp]
+processes = {processes}
+[[listener]]
+protocol = "LMTP"
+host = "127.0.0.1"
+port = {port}
+"""
 
-    from posteingang.log import configure_logging
-    from posteingang.smtp.server import DEFAULT_LMTP, start_server
+
+def _prepare(data_dir: Path) -> None:
+    """(Runs in a subprocess.) Create the store with the domain and the accounts."""
+    sys.path.insert(0, str(ROOT / "src"))
     from posteingang.store.blobs.fs import FsBlobStore
     from posteingang.store.sqlite.store import SqliteStore
-
-    configure_logging("warning")
 
     async def main() -> None:
         store = await SqliteStore.open(data_dir / "store.sqlite3", FsBlobStore(data_dir / "blobs"))
         await store.add_domain("example.test")
         for address in ACCOUNTS:
             await store.create_account(address, "{PLAIN}x")
-        listener = msgspec.structs.replace(DEFAULT_LMTP, port=0)
-        server = await start_server(
-            store, hostname="bench.example.test", data_dir=data_dir, listeners=[listener]
-        )
-        print(f"PORT {server.ports[0]}", flush=True)
-        await asyncio.Event().wait()
+        await store.close()
 
     asyncio.run(main())
 
 
-def start_ours(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
+def start_ours(data_dir: Path, processes: int = 0) -> tuple[subprocess.Popen[str], int]:
+    """``posteingang serve`` as a user runs it (``[smtp] processes``: 0 = one per core)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, __file__, "--prepare", str(data_dir)], check=True, cwd=ROOT)
+    port = common.free_port()
+    config = data_dir / "posteingang.toml"
+    config.write_text(_CONFIG.format(data=data_dir, port=port, processes=processes))
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(data_dir)],
+        [sys.executable, "-m", "posteingang", "--config", str(config), "serve"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        raise RuntimeError(f"server did not start: {line!r}")
-    return proc, int(line.split()[1])
+    for line in proc.stdout:
+        if line.strip() == "ready":
+            return proc, port
+    proc.kill()
+    raise RuntimeError("server did not start")
 
 
 # -------------------------------------------------------------------- Dovecot
@@ -249,20 +259,31 @@ class Dovecot:
 # ---------------------------------------------------------------- measurements
 
 
-def measure_rate(corpus: list[bytes]) -> dict[str, float]:
-    """Seconds to deliver the corpus: ours, and Dovecot's when installed."""
-    results: dict[str, float] = {}
+def _timed(pid: int, port: int, corpus: list[bytes]) -> tuple[float, float]:
+    """(seconds, server CPU seconds) to deliver the corpus to the server at ``port``."""
+    cpu = common.tree_cpu_seconds(pid)
+    seconds = asyncio.run(deliver_corpus(port, corpus))
+    return seconds, common.tree_cpu_seconds(pid) - cpu
+
+
+def measure_rate(corpus: list[bytes]) -> dict[str, tuple[float, float]]:
+    """(seconds, server CPU seconds) to deliver the corpus: ours, and Dovecot's when installed."""
+    results: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-lmtp-") as tmp:
         proc, port = start_ours(Path(tmp) / "data")
         try:
-            results["posteingang"] = asyncio.run(deliver_corpus(port, corpus))
+            results["posteingang"] = _timed(proc.pid, port, corpus)
         finally:
             proc.send_signal(signal.SIGTERM)
-            proc.kill()
-            proc.wait()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     if dovecot_available():
         with Dovecot() as dc:
-            results["dovecot"] = asyncio.run(deliver_corpus(dc.port, corpus))
+            assert dc.proc is not None
+            results["dovecot"] = _timed(dc.proc.pid, dc.port, corpus)
     return results
 
 
@@ -272,7 +293,7 @@ def measure_big_message_rss() -> tuple[int, int]:
     header = b"From: big@example.org\r\nSubject: big\r\n\r\n"
     body = header + line * ((BIG - len(header)) // len(line))
     with tempfile.TemporaryDirectory(prefix="bench-lmtp-rss-") as tmp:
-        proc, port = start_ours(Path(tmp) / "data")
+        proc, port = start_ours(Path(tmp) / "data", processes=1)  # the one process receiving
         try:
             # one small delivery first, so the idle figure includes warm code paths
             asyncio.run(deliver_corpus(port, [header + b"warm up\r\n"], senders=1))
@@ -291,16 +312,17 @@ def main() -> list[tuple[str, str, str]]:
     megabytes = sum(len(m) for m in corpus) / 1e6
     times = measure_rate(corpus)
     rows = []
-    for name, seconds in times.items():
+    for name, (seconds, cpu) in times.items():
         rows.append(
             (
                 f"LMTP delivery, {name}, {SENDERS} senders, {len(corpus)} msgs",
-                f"{len(corpus) / seconds:,.0f} msg/s, {megabytes / seconds:.1f} MB/s",
+                f"{len(corpus) / seconds:,.0f} msg/s, {megabytes / seconds:.1f} MB/s"
+                f" (server CPU {cpu / len(corpus) * 1e6:,.0f} µs/msg)",
                 "≥ 1.0× Dovecot" if name == "posteingang" else "reference",
             )
         )
     if "dovecot" in times:
-        ratio = times["dovecot"] / times["posteingang"]
+        ratio = times["dovecot"][0] / times["posteingang"][0]
         rows.append(("LMTP delivery rate, posteingang / Dovecot", f"{ratio:.2f}×", "≥ 1.0×"))
     idle, peak = measure_big_message_rss()
     above, idle_mb, peak_mb = (peak - idle) / 1024, idle / 1024, peak / 1024
@@ -316,10 +338,10 @@ def main() -> list[tuple[str, str, str]]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve is not None:
-        _serve(args.serve)
+    if args.prepare is not None:
+        _prepare(args.prepare)
     else:
         for row in main():
             print(" | ".join(row))

@@ -30,3 +30,34 @@ def dovecot_binary() -> str:
 def dovecot_available(service: str) -> bool:
     """Debian's Dovecot with the given service (`imap`, `pop3`, `lmtp`) installed."""
     return os.access(dovecot_binary(), os.X_OK) and Path(f"/usr/lib/dovecot/{service}").exists()
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process `pid` and its reaped children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # fields[11:15] are utime, stime, cutime, cstime (proc(5), counting from state)
+    ticks = sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of process `pid` and every live descendant (Dovecot's workers)."""
+    total = 0.0
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += proc_cpu_seconds(p)
+        except OSError:
+            continue
+        todo.extend(children.get(p, []))
+    return total

@@ -45,6 +45,7 @@ def register_builtin_protocols() -> None:
         smtp_shell,
         start_lmtp_socket,
     )
+    from posteingang.smtp.workers import start_delivery_workers
 
     for name, shell, defaults in (
         ("POP3", pop3_shell, (DEFAULT_POP3, DEFAULT_POP3S)),
@@ -54,4 +55,5 @@ def register_builtin_protocols() -> None:
     ):
         runtime.PROTOCOLS[name] = shell
         runtime.DEFAULT_LISTENERS[name] = [config_table(d) for d in defaults]
-    runtime.STARTERS.extend((start_pop3_retention, start_lmtp_socket))
+    # The delivery workers last: they inherit every SMTP/LMTP socket bound before them.
+    runtime.STARTERS.extend((start_pop3_retention, start_lmtp_socket, start_delivery_workers))

@@ -122,6 +122,7 @@ class Runtime:
         self._servers: list[ListenerServer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleanups: list[Cleanup] = []
+        self._reloads: list[Callable[[], None]] = []
         self._tls: TlsContexts | None = None
         self._throttle: Throttle | None = None
 
@@ -156,6 +157,11 @@ class Runtime:
         )
         return server
 
+    @property
+    def servers(self) -> tuple[ListenerServer, ...]:
+        """Every bound listener (delivery workers share the SMTP/LMTP sockets)."""
+        return tuple(self._servers)
+
     def spawn(
         self, coro: Coroutine[Any, Any, Any], *, name: str | None = None
     ) -> asyncio.Task[Any]:
@@ -174,8 +180,14 @@ class Runtime:
         """Open connections plus background tasks."""
         return len(self._tasks) + sum(len(s.connections) for s in self._servers)
 
+    def on_reload(self, callback: Callable[[], None]) -> None:
+        """Call `callback` on SIGHUP too (e.g. to pass it on to worker processes)."""
+        self._reloads.append(callback)
+
     def reload_tls(self) -> None:
         """Re-read the certificates (SIGHUP); on error the old ones stay in use."""
+        for callback in self._reloads:
+            callback()
         if self._tls is None:
             return
         try:

@@ -96,6 +96,9 @@ class ListenerServer:
         self._shared = shared_limit
         self._trusted = [ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies]
         self._sock: socket.socket | None = None
+        # Set by delivery workers (smtp/workers.py): may hand an accepted socket to
+        # another process (then True: our copy is closed) instead of serving it here.
+        self.dispatch: Callable[[socket.socket], bool] | None = None
         self._accept_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.connections: set[Connection] = set()
@@ -175,9 +178,28 @@ class ListenerServer:
                     await asyncio.sleep(0.1)
                     continue
                 raise
-            task = asyncio.create_task(self._serve(client, addr))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            if self.dispatch is not None and self.dispatch(client):
+                client.close()
+                continue
+            self._spawn(client, addr)
+
+    def _spawn(self, sock: socket.socket, addr: Any) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._serve(sock, addr))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def serve_accepted(self, sock: socket.socket) -> asyncio.Task[None]:
+        """Serve a connection another process accepted on this listener's address
+        (a delivery worker, `smtp/worker.py`); the same as one accepted here."""
+        sock.setblocking(False)
+        addr = sock.getpeername() if sock.family != socket.AF_UNIX else ""
+        return self._spawn(sock, addr)
+
+    @property
+    def load(self) -> int:
+        """Connections being served (or refused) right now."""
+        return len(self._tasks)
 
     async def _serve(self, sock: socket.socket, addr: Any) -> None:
         settings = self.settings

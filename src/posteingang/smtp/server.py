@@ -45,6 +45,7 @@ from posteingang.smtp.trace import ClientInfo
 from posteingang.store.interface import Store
 
 if TYPE_CHECKING:
+    from posteingang.config import Config
     from posteingang.runtime import Runtime, Shell
 
 __all__ = [
@@ -53,11 +54,13 @@ __all__ = [
     "REFUSAL",
     "SmtpServer",
     "Timeouts",
+    "delivery_context",
     "lmtp_shell",
     "lmtp_socket_settings",
     "serve_connection",
     "session_config",
     "smtp_handler",
+    "smtp_settings",
     "smtp_shell",
     "start_lmtp_socket",
     "start_server",
@@ -286,15 +289,16 @@ class _Shared:
 _SHARED: weakref.WeakKeyDictionary[Runtime, _Shared] = weakref.WeakKeyDictionary()
 
 
-def _smtp_settings(rt: Runtime) -> SmtpSettings:
-    found = getattr(rt.config, "smtp", None)
+def smtp_settings(config: Config) -> SmtpSettings:
+    """The `[smtp]` section (its defaults when the config has none)."""
+    found = getattr(config, "smtp", None)
     return found if isinstance(found, SmtpSettings) else SmtpSettings()
 
 
 def _shared(rt: Runtime) -> _Shared:
     shared = _SHARED.get(rt)
     if shared is None:
-        settings = _smtp_settings(rt)
+        settings = smtp_settings(rt.config)
         data_dir = Path(rt.config.server.data_dir)
         clear_spool_dir(data_dir / settings.spool_dir)
         shared = _Shared(settings)
@@ -306,18 +310,24 @@ def _context(rt: Runtime, lmtp: bool) -> DeliveryContext:
     shared = _shared(rt)
     found = shared.contexts.get(lmtp)
     if found is None:
-        config = rt.config
-        session = session_config(
-            shared.settings,
-            hostname=config.server.hostname,
-            lmtp=lmtp,
-            max_message_size=config.limits.max_message_size,
-            delimiter=config.delivery.recipient_delimiter,
-            data_dir=Path(config.server.data_dir),
-        )
-        found = DeliveryContext(rt.store, session)
+        found = delivery_context(rt.store, rt.config, shared.settings, lmtp=lmtp)
         shared.contexts[lmtp] = found
     return found
+
+
+def delivery_context(
+    store: Store, config: Config, settings: SmtpSettings, *, lmtp: bool
+) -> DeliveryContext:
+    """The sessions' shared context from the whole config (server and worker processes)."""
+    session = session_config(
+        settings,
+        hostname=config.server.hostname,
+        lmtp=lmtp,
+        max_message_size=config.limits.max_message_size,
+        delimiter=config.delivery.recipient_delimiter,
+        data_dir=Path(config.server.data_dir),
+    )
+    return DeliveryContext(store, session)
 
 
 def _shell(rt: Runtime, lmtp: bool) -> Shell:

@@ -97,6 +97,22 @@ class SmtpSettings(Section, frozen=True, kw_only=True):
             "many seconds (a retry after a lost reply) gets no second copy. 0 turns it off."
         ),
     ] = 24 * 3600
+    processes: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=64),
+        Setting(
+            "Processes that accept SMTP and LMTP connections, the server's own included: "
+            "each receives, parses and stores messages on its own CPU core (SQLite store "
+            "only; listener connection limits then apply per process). 1 keeps delivery "
+            "in the server process; 0 means one per CPU core, at most 4.",
+            default_text="0 (one per CPU core, at most 4)",
+        ),
+    ] = 0
+
+    def worker_processes(self, cpus: int | None) -> int:
+        """How many processes to start besides the server's own."""
+        total = self.processes or min(cpus or 1, 4)
+        return total - 1
 
     def limits(self, max_message_size: int) -> Limits:
         """The core's `Limits` for these settings and the server-wide size limit."""

@@ -66,6 +66,11 @@ class BlobMissing(Exception):
     """A blob the job references vanished (only possible after a crash or manual edit)."""
 
 
+def write_lock_path(path: Path) -> Path:
+    """The lock file every writing process takes around a transaction (writer.py)."""
+    return path.with_name(path.name + ".writelock")
+
+
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA busy_timeout = 30000")
@@ -123,7 +128,8 @@ class SqliteStore:
         conn = await asyncio.to_thread(prepare)
         hub = hub or Hub()
         notifier = Notifier(path)
-        return cls(path, blobs, hub, Writer(conn, hub, notifier.committed), notifier)
+        writer = Writer(conn, hub, notifier.committed, lock_path=write_lock_path(path))
+        return cls(path, blobs, hub, writer, notifier)
 
     async def listen_external(self) -> None:
         """Receive wake-ups for commits made by other processes (see notify.py)."""

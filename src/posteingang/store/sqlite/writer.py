@@ -16,16 +16,28 @@ and an append is never acknowledged, before it is durable (DESIGN.md invariants
 1 and 3), and subscribers see changes in commit order.
 
 A whole operation runs in one thread hop: a hop costs ~100 µs, a query ~5 µs.
+
+Several processes may write the same database: the serving process, its
+delivery workers (`smtp/workers.py`) and the CLI. SQLite's own answer to a
+locked database is to sleep and retry (1, 2, 5, 10 ms ...), which under steady
+load turns every collision into milliseconds of idle time. So each write
+transaction first takes an exclusive `flock` on a lock file beside the
+database: a waiting writer sleeps in the kernel and wakes the moment the lock
+is released. The thread does not hold the GIL while it waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from posteingang.store.hub import Change, Hub
@@ -35,6 +47,8 @@ T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], tuple[T, list[Change]]]
 
 _MAX_BATCH = 256
+# (succeeded, result or exception, changes to publish) of one job
+_Outcome = tuple[bool, Any, list[Change]]
 
 
 @dataclass
@@ -44,14 +58,23 @@ class _Pending(Generic[T]):
     loop: asyncio.AbstractEventLoop
 
 
+_Done = tuple[_Pending[Any], bool, Any, list[Change]]
+
+
 class Writer:
     def __init__(
         self,
         conn: sqlite3.Connection,
         hub: Hub,
         on_commit: Callable[[list[Change]], None] | None = None,
+        lock_path: Path | None = None,
     ) -> None:
         self._conn = conn
+        self._lock_fd = (
+            os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            if lock_path is not None
+            else None
+        )
         self._hub = hub
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[_Pending[Any] | None] = queue.SimpleQueue()
@@ -93,17 +116,32 @@ class Writer:
                     stop = True
                     break
                 batch.append(item)
-            self._run_batch(conn, batch)
+            with self._locked():
+                outcomes = self._run_batch(conn, batch)
+            self._finish(batch, outcomes)
         conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Pending[Any]]) -> None:
-        outcomes: list[tuple[bool, Any, list[Change]]] = []
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The cross-process write lock (see the module docstring), if there is one."""
+        if self._lock_fd is None:
+            yield
+            return
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Pending[Any]]) -> list[_Outcome]:
+        """Run the jobs and commit; one outcome per job (all failed if the commit failed)."""
         try:
             conn.execute("BEGIN IMMEDIATE")
         except BaseException as exc:
-            for p in batch:
-                self._resolve(p, False, exc, [])
-            return
+            return [(False, exc, [])] * len(batch)
+        outcomes: list[_Outcome] = []
         for p in batch:
             conn.execute("SAVEPOINT job")
             try:
@@ -122,12 +160,34 @@ class Writer:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            for p in batch:
-                self._resolve(p, False, exc, [])
-            return
+            return [(False, exc, [])] * len(batch)
         self.commits += 1
+        return outcomes
+
+    def _finish(self, batch: list[_Pending[Any]], outcomes: list[_Outcome]) -> None:
+        """Hand results back: one callback per event loop for the whole batch (one
+        wake-up instead of one per job), publishing changes in commit order."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
         for p, (ok, value, changes) in zip(batch, outcomes, strict=True):
-            self._resolve(p, ok, value, changes)
+            by_loop.setdefault(p.loop, []).append((p, ok, value, changes))
+        hub = self._hub
+
+        def deliver(items: list[_Done]) -> None:
+            for p, ok, value, changes in items:
+                for change in changes:
+                    hub.publish(change)
+                if p.future.cancelled():
+                    continue
+                if ok:
+                    p.future.set_result(value)
+                else:
+                    p.future.set_exception(value)
+
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(deliver, items)
+            except RuntimeError:
+                pass  # the loop is gone; nobody is waiting any more
         if self._on_commit is not None:
             committed = [c for ok, _, changes in outcomes if ok for c in changes]
             if committed:
@@ -135,21 +195,3 @@ class Writer:
                     self._on_commit(committed)
                 except Exception:  # a wake-up must never break the writer
                     pass
-
-    def _resolve(self, p: _Pending[Any], ok: bool, value: Any, changes: list[Change]) -> None:
-        hub = self._hub
-
-        def deliver() -> None:
-            for change in changes:
-                hub.publish(change)
-            if p.future.cancelled():
-                return
-            if ok:
-                p.future.set_result(value)
-            else:
-                p.future.set_exception(value)
-
-        try:
-            p.loop.call_soon_threadsafe(deliver)
-        except RuntimeError:
-            pass  # the loop is gone; nobody is waiting any more

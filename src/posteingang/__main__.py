@@ -1,0 +1,5 @@
+"""``python -m posteingang``: the same as the ``posteingang`` command."""
+
+from posteingang.cli import main
+
+main()

@@ -1,0 +1,261 @@
+"""Delivery worker processes, the parent's side: start, watch, restart, stop.
+
+`[smtp] processes` (default: one per CPU core, at most 4) processes serve
+SMTP and LMTP connections, the server's own included; this module runs the
+others (`worker.py` is their code).  It is a runtime ``STARTERS`` entry, run
+after every listener is bound.
+
+* Start: one ``python -m posteingang.smtp.worker`` per extra process, with a
+  socket pair as its channel and the config pickled to its standard input;
+  startup waits until each says ``ready`` on its channel, so the ``serve``
+  table is printed only when every process can take connections.
+* Dispatch: the server process accepts every SMTP/LMTP connection itself and
+  gives it to the least busy process, counting its own connections and, per
+  worker, connections sent minus ``-`` replies (done).  Ties go to a worker, so
+  the server process stays free for IMAP and POP3.  Letting every process
+  accept from one shared socket instead leaves the balance to whichever
+  process wakes first: measured, one worker took all 10 of a benchmark's
+  connections.
+* Watch: a worker that exits while the server runs is logged and started
+  again (after a second, then doubling up to a minute while it keeps failing).
+  Connections it had open are lost, as with any crashed server; nothing it
+  acknowledged is (it acknowledges only what it committed).
+* Stop: at shutdown every worker gets SIGTERM and `server.shutdown_timeout`
+  seconds (plus five) to finish its messages in transit, then SIGKILL.
+* SIGHUP is passed on (certificates are re-read everywhere).
+
+Only the SQLite store can be shared between processes; with the in-memory
+store delivery stays in the server process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pickle
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from posteingang.log import get_logger
+from posteingang.net.server import ListenerServer
+from posteingang.smtp.worker import READY, WorkerSpec
+
+if TYPE_CHECKING:
+    from posteingang.config import Config
+    from posteingang.runtime import Runtime
+
+__all__ = ["DeliveryWorkers", "start_delivery_workers"]
+
+log = get_logger(__name__)
+
+DELIVERY_PROTOCOLS = ("SMTP", "LMTP")
+_READY_TIMEOUT = 60.0
+_MAX_BACKOFF = 60.0
+
+
+@dataclass(eq=False)
+class _Worker:
+    index: int
+    proc: asyncio.subprocess.Process
+    channel: socket.socket  # our end
+    load: int = 0  # connections sent and not yet reported done
+
+
+class DeliveryWorkers:
+    """The running worker processes of one server, and the dispatch to them."""
+
+    def __init__(self, config: Config, servers: list[ListenerServer], count: int) -> None:
+        self.config = config
+        self.count = count
+        self.servers = servers
+        self.workers: dict[int, _Worker] = {}
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Start every worker; returns when all are ready (raises if one is not)."""
+        started = await asyncio.gather(
+            *(self._spawn(i) for i in range(1, self.count + 1)), return_exceptions=True
+        )
+        for result in started:
+            if isinstance(result, _Worker):
+                self.workers[result.index] = result
+        for result in started:
+            if isinstance(result, BaseException):
+                await self.stop(0)
+                raise result
+        for i, server in enumerate(self.servers):
+            server.dispatch = self._dispatcher(i, server)
+
+    async def _spawn(self, index: int) -> _Worker:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        spec = WorkerSpec(
+            self.config, tuple(s.settings for s in self.servers), theirs.fileno(), index
+        )
+        ours.setblocking(False)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "posteingang.smtp.worker",
+                stdin=asyncio.subprocess.PIPE,
+                pass_fds=[theirs.fileno()],
+            )
+        finally:
+            theirs.close()
+        assert proc.stdin is not None
+        proc.stdin.write(pickle.dumps(spec))
+        proc.stdin.close()
+        loop = asyncio.get_running_loop()
+        try:
+            line = await asyncio.wait_for(loop.sock_recv(ours, 64), _READY_TIMEOUT)
+        except (TimeoutError, OSError):
+            line = b""
+        if line != READY:
+            ours.close()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise RuntimeError(f"delivery worker {index} did not start (exit {proc.returncode})")
+        worker = _Worker(index, proc, ours)
+        loop.add_reader(ours.fileno(), self._on_done, worker)
+        log.info("delivery_worker_started", worker=index, pid=proc.pid)
+        return worker
+
+    def _on_done(self, worker: _Worker) -> None:
+        while True:
+            try:
+                data = worker.channel.recv(64)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:  # the worker is gone; `_watch` restarts it
+                self._retire(worker)
+                return
+            worker.load = max(0, worker.load - len(data))
+
+    def _retire(self, worker: _Worker) -> None:
+        if self.workers.get(worker.index) is worker:
+            del self.workers[worker.index]
+        with contextlib.suppress(ValueError, OSError):
+            asyncio.get_running_loop().remove_reader(worker.channel.fileno())
+        worker.channel.close()
+
+    def _dispatcher(self, index: int, server: ListenerServer) -> Callable[[socket.socket], bool]:
+        message = str(index).encode()
+
+        def dispatch(sock: socket.socket) -> bool:
+            """Send ``sock`` to the least busy worker unless this process is less busy."""
+            if self._stopping or not self.workers:
+                return False
+            worker = min(self.workers.values(), key=lambda w: w.load)
+            own = sum(s.load for s in self.servers)
+            if own < worker.load:
+                return False
+            try:
+                socket.send_fds(worker.channel, [message], [sock.fileno()])
+            except OSError:  # its queue is full, or it just died: serve it here
+                return False
+            worker.load += 1
+            return True
+
+        return dispatch
+
+    async def supervise(self) -> None:
+        """Restart workers that exit, until `stop`."""
+        watchers = [asyncio.create_task(self._watch(w)) for w in list(self.workers.values())]
+        try:
+            await asyncio.gather(*watchers)
+        finally:
+            for w in watchers:
+                w.cancel()
+
+    async def _watch(self, worker: _Worker) -> None:
+        backoff = 1.0
+        while not self._stopping:
+            code = await worker.proc.wait()
+            self._retire(worker)
+            if self._stopping:
+                return
+            log.error("delivery_worker_exited", worker=worker.index, pid=worker.proc.pid, code=code)
+            while not self._stopping:
+                await asyncio.sleep(backoff)
+                if self._stopping:
+                    return
+                try:
+                    worker = await self._spawn(worker.index)
+                except Exception as e:
+                    log.error("delivery_worker_restart_failed", worker=worker.index, error=str(e))
+                    backoff = min(backoff * 2, _MAX_BACKOFF)
+                    continue
+                if self._stopping:
+                    worker.proc.terminate()
+                    return
+                self.workers[worker.index] = worker
+                backoff = 1.0
+                break
+
+    def reload(self) -> None:
+        """Pass SIGHUP on (re-read the TLS certificates)."""
+        for worker in self.workers.values():
+            with contextlib.suppress(ProcessLookupError):
+                worker.proc.send_signal(signal.SIGHUP)
+
+    def terminate(self) -> None:
+        """SIGTERM every worker: they finish what is in transit. New connections stay here."""
+        self._stopping = True
+        for worker in self.workers.values():
+            with contextlib.suppress(ProcessLookupError):
+                worker.proc.send_signal(signal.SIGTERM)
+
+    async def stop(self, grace: float) -> None:
+        """`terminate`, then SIGKILL what is still running after ``grace`` + 5 s."""
+        self.terminate()
+        running = list(self.workers.values())
+        waits = [asyncio.create_task(w.proc.wait()) for w in running]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=grace + 5)
+            for worker in running:
+                if worker.proc.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        worker.proc.kill()
+            if late:
+                await asyncio.wait(late, timeout=5)
+        for worker in running:
+            self._retire(worker)
+
+
+async def start_delivery_workers(rt: Runtime) -> None:
+    """``STARTERS`` entry: the extra delivery processes of ``[smtp] processes``."""
+    from posteingang.smtp.server import smtp_settings
+
+    count = smtp_settings(rt.config).worker_processes(os.cpu_count())
+    if count <= 0 or rt.config.store.backend != "sqlite":
+        return
+    servers = [s for s in rt.servers if s.settings.protocol.upper() in DELIVERY_PROTOCOLS]
+    if not servers:
+        return
+    workers = DeliveryWorkers(rt.config, servers, count)
+    await workers.start()
+    rt.on_reload(workers.reload)
+    supervisor = asyncio.create_task(workers.supervise(), name="delivery-workers")
+
+    async def terminate_when_stopping() -> None:
+        # The workers drain their connections while the server drains its own.
+        await rt.stopping.wait()
+        workers.terminate()
+
+    rt.spawn(terminate_when_stopping(), name="delivery-workers-stop")
+
+    async def stop() -> None:
+        await workers.stop(rt.config.server.shutdown_timeout)
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervisor
+
+    rt.on_shutdown(stop)

@@ -1,0 +1,180 @@
+"""Delivery worker processes (`[smtp] processes`): mail arrives through every process,
+exactly once, reaches the server's live sessions, and no worker outlives its server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from posteingang.config import config_from_mapping
+from posteingang.maintenance import start_maintenance
+from posteingang.runtime import Runtime, run
+from posteingang.smtp.server import lmtp_shell, smtp_shell
+from posteingang.smtp.workers import start_delivery_workers
+from posteingang.store.hub import Resync
+from tests.smtp.harness import DOMAIN, messages_of, populate
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def workers_of(pid: int) -> list[int]:
+    """Live delivery worker processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if fields[0] != "Z" and int(fields[1]) == pid and b"posteingang.smtp.worker" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def wait_until(predicate: Callable[[], bool], within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Runtime]:
+    """A runtime with an SMTP and an LMTP listener and one delivery worker."""
+    config = config_from_mapping(
+        {
+            "server": {"hostname": "mx.workers.test", "data_dir": str(tmp_path)},
+            "smtp": {"processes": 2},
+            "listener": [
+                {"protocol": "SMTP", "port": 0, "host": "127.0.0.1"},
+                {"protocol": "LMTP", "port": 0, "host": "127.0.0.1"},
+            ],
+        },
+        base_dir=tmp_path,
+        env={},
+    )
+    ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run(
+            config,
+            protocols={"SMTP": smtp_shell, "LMTP": lmtp_shell},
+            starters=[start_maintenance, start_delivery_workers],
+            on_ready=ready.set_result,
+            stop=stop,
+        )
+    )
+    runtime = await asyncio.wait_for(ready, 60)
+    await populate(runtime.store)
+    try:
+        yield runtime
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+def lmtp_port(runtime: Runtime) -> int:
+    return next(x.port for x in runtime.listeners if x.protocol == "LMTP")
+
+
+def send_lmtp(port: int, bodies: list[bytes]) -> None:
+    with smtplib.LMTP("127.0.0.1", port, timeout=30) as client:
+        for body in bodies:
+            client.sendmail("a@example.org", [f"bob@{DOMAIN}"], b"Subject: w\r\n\r\n" + body)
+
+
+async def test_every_message_is_stored_once_when_two_processes_receive(server: Runtime) -> None:
+    (worker,) = workers_of(os.getpid())
+    port = lmtp_port(server)
+    before = cpu_seconds(worker)
+    # 8 connections at once: the dispatcher spreads them over both processes.
+    batches = [[b"%d-%d\r\n" % (c, i) for i in range(15)] for c in range(8)]
+    await asyncio.gather(*(asyncio.to_thread(send_lmtp, port, batch) for batch in batches))
+    stored = await messages_of(server.store, f"bob@{DOMAIN}")
+    bodies = sorted(m.rsplit(b"\r\n\r\n", 1)[1] for m in stored)
+    assert bodies == sorted(b for batch in batches for b in batch)
+    assert cpu_seconds(worker) - before > 0.05  # the worker really delivered some of them
+    status = await server.store.mailbox_status(
+        (await server.store.get_mailbox((await server.store.get_account(f"bob@{DOMAIN}")).id,
+                                        "INBOX")).id  # type: ignore[union-attr]
+    )  # fmt: skip
+    assert status.mailbox.uidnext == 121  # no UID handed out twice, none skipped
+
+
+async def test_mail_a_worker_stores_is_pushed_to_the_server_process(server: Runtime) -> None:
+    account = await server.store.get_account(f"bob@{DOMAIN}")
+    assert account is not None
+    subscription = server.store.hub.subscribe(account.id)
+    try:
+        # The first connection goes to the worker (ties go to a worker), whose
+        # commit reaches this process's hub as a wake-up: IDLE sessions resync.
+        await asyncio.to_thread(send_lmtp, lmtp_port(server), [b"pushed\r\n"])
+        event = await asyncio.wait_for(subscription.get(), 10)
+    finally:
+        subscription.close()
+    assert isinstance(event, Resync)
+
+
+async def test_a_killed_worker_is_replaced_and_delivery_goes_on(server: Runtime) -> None:
+    (worker,) = workers_of(os.getpid())
+    os.kill(worker, signal.SIGKILL)
+    await wait_until(lambda: workers_of(os.getpid()) not in ([], [worker]))
+    (replacement,) = workers_of(os.getpid())
+    before = cpu_seconds(replacement)
+    bodies = [b"after %d\r\n" % i for i in range(20)]
+    await asyncio.to_thread(send_lmtp, lmtp_port(server), bodies)
+    stored = await messages_of(server.store, f"bob@{DOMAIN}")
+    assert [m.rsplit(b"\r\n\r\n", 1)[1] for m in stored] == bodies
+    assert cpu_seconds(replacement) > before  # the new worker took the connection
+
+
+async def test_workers_stop_with_the_server(tmp_path: Path) -> None:
+    config = tmp_path / "posteingang.toml"
+    config.write_text(
+        f'[server]\nhostname = "mx.workers.test"\ndata_dir = "{tmp_path}"\n'
+        "[smtp]\nprocesses = 3\n"
+        '[[listener]]\nprotocol = "LMTP"\nhost = "127.0.0.1"\nport = 0\n'
+    )
+    for how in (signal.SIGTERM, signal.SIGKILL):
+        proc = subprocess.Popen(  # noqa: ASYNC220 - the server runs beside the test
+            [sys.executable, "-m", "posteingang", "--config", str(config), "serve"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip() == "ready":
+                break
+        workers = workers_of(proc.pid)
+        assert len(workers) == 2
+        proc.send_signal(how)
+        proc.wait(30)
+        # SIGTERM: stopped by the server; SIGKILL: they notice their parent is gone.
+        await wait_until(lambda w=workers: not any(alive(x) for x in w), 30)  # type: ignore[misc]
