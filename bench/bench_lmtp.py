@@ -120,7 +120,7 @@ _CONFIG = """\
 hostname = "bench.example.test"
 data_dir = "{data}"
 [log]
-level = "warning"
+level = "info"
 [smtp]
 processes = {processes}
 [[listener]]
@@ -153,12 +153,15 @@ def start_ours(data_dir: Path, processes: int = 0) -> tuple[subprocess.Popen[str
     port = common.free_port()
     config = data_dir / "posteingang.toml"
     config.write_text(_CONFIG.format(data=data_dir, port=port, processes=processes))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "posteingang", "--config", str(config), "serve"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    # Logs at the default level go to a file, as Dovecot's do (one line per delivery).
+    with open(data_dir / "posteingang.log", "ab") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "posteingang", "--config", str(config), "serve"],
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            text=True,
+            cwd=ROOT,
+        )
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.strip() == "ready":
