@@ -2,6 +2,7 @@
 
 Opens (or creates and populates) the SQLite store in DATA_DIR, listens for LMTP on a
 free 127.0.0.1 port, prints ``PORT <n>`` on standard output, and serves until killed.
+With ``--populate`` it only creates and populates the store (for `posteingang serve`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from posteingang.smtp.settings import SmtpSettings
 from tests.smtp.harness import open_store, populate
 
 
-async def main(data_dir: Path) -> None:
+async def main(data_dir: Path, populate_only: bool = False) -> None:
     fresh = not (data_dir / "store.sqlite3").exists()
     store = await open_store(data_dir)
     if fresh:
         await populate(store)
+    if populate_only:
+        await store.close()
+        return
     listener = msgspec.structs.replace(
         DEFAULT_LMTP, port=0, max_connections=2000, max_connections_per_ip=2000
     )
@@ -39,4 +43,4 @@ async def main(data_dir: Path) -> None:
 
 if __name__ == "__main__":
     configure_logging("warning")
-    asyncio.run(main(Path(sys.argv[1])))
+    asyncio.run(main(Path(sys.argv[1]), "--populate" in sys.argv[2:]))

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.smtp.harness import DOMAIN, open_store
 
@@ -54,9 +57,35 @@ async def lmtp_deliver(port: int, i: int) -> bool:
         writer.close()
 
 
-def start_runner(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
+def start_runner(data_dir: Path, processes: int = 1) -> tuple[subprocess.Popen[str], int]:
+    """The LMTP server: a single process (``processes=1``), or `posteingang serve` with
+    delivery workers, started in its own process group so SIGKILL takes every process."""
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'src'}"}
+    if processes > 1:
+        runner = str(Path(__file__).with_name("lmtp_runner.py"))
+        subprocess.run([sys.executable, runner, str(data_dir), "--populate"], env=env, check=True)
+        port = free_port()
+        config = data_dir / "posteingang.toml"
+        config.write_text(
+            f'[server]\nhostname = "mx.example.test"\ndata_dir = "{data_dir}"\n'
+            f'[log]\nlevel = "warning"\n[smtp]\nprocesses = {processes}\n'
+            f'[[listener]]\nprotocol = "LMTP"\nhost = "127.0.0.1"\nport = {port}\n'
+            "max_connections = 2000\nmax_connections_per_ip = 2000\n"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "posteingang", "--config", str(config), "serve"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=root,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip() == "ready":
+                return proc, port
+        raise AssertionError("posteingang serve did not start")
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("lmtp_runner.py")), str(data_dir)],
         stdout=subprocess.PIPE,
@@ -90,22 +119,41 @@ async def deliver_all(
                 ):
                     killed.set()
                     assert isinstance(proc, subprocess.Popen)
-                    proc.send_signal(signal.SIGKILL)
+                    kill_all(proc)
 
     await asyncio.gather(*(one(i) for i in numbers))
     return acknowledged
 
 
-async def test_sigkill_during_1000_lmtp_deliveries(tmp_path: Path) -> None:
+def kill_all(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the server and, if it has its own process group, its workers too."""
+    try:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except ProcessLookupError:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one process", "with a delivery worker"])
+async def test_sigkill_during_1000_lmtp_deliveries(tmp_path: Path, processes: int) -> None:
     data_dir = tmp_path / "data"
-    proc, port = start_runner(data_dir)
+    data_dir.mkdir()
+    proc, port = start_runner(data_dir, processes)
     try:
         first = await deliver_all(port, list(range(MESSAGES)), MESSAGES // 3, proc)
     finally:
-        proc.kill()
+        kill_all(proc)
         proc.wait(10)
     assert MESSAGES // 3 <= len(first) < MESSAGES  # the kill interrupted deliveries
-    proc, port = start_runner(data_dir)
+    proc, port = start_runner(data_dir, processes)
     try:
         # every message without its 250, plus some that had it (a sender whose
         # connection broke just after the reply also resends)
@@ -113,8 +161,7 @@ async def test_sigkill_during_1000_lmtp_deliveries(tmp_path: Path) -> None:
         second = await deliver_all(port, retry, None, proc)
         assert second == set(retry)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.kill()
+        kill_all(proc)
         proc.wait(10)
     store = await open_store(data_dir)
     try:
