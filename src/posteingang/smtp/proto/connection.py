@@ -18,7 +18,7 @@ The core answers protocol mistakes itself (out of sequence 503 5.5.1, unknown
 500 5.5.2, syntax 501 5.5.4, unknown parameter 555 5.5.4, …) and reports them
 as :class:`ProtocolError` events; after ``Limits.max_errors`` of them it says
 421 and closes.  Which commands are valid in which state is the table
-``_ALLOWED`` below.
+``ALLOWED`` in :mod:`.states`.
 
 Mistakes of the *application* (answering when nothing is asked, answering the
 wrong request) raise :class:`LocalProtocolError`.
@@ -30,7 +30,6 @@ holds a whole message.
 
 from __future__ import annotations
 
-import enum
 from collections import deque
 from collections.abc import Sequence
 
@@ -59,48 +58,11 @@ from .events import (
 )
 from .limits import Limits
 from .replies import LocalProtocolError, Reply
+from .states import ALLOWED, IN_TRANSACTION, State
 from .transfer import TOO_BIG, MessageTransfer
 
 __all__ = ["SMTPConnection", "State"]
 
-
-class State(enum.Enum):
-    GREETING = enum.auto()  # waiting for the application to greet or refuse
-    REFUSED = enum.auto()  # 554 greeting sent; only QUIT is served (RFC 5321 §3.1)
-    CONNECTED = enum.auto()  # greeted; waiting for HELO/EHLO/LHLO
-    READY = enum.auto()  # HELO done, no mail transaction
-    MAIL = enum.auto()  # MAIL accepted, no recipient accepted yet
-    RCPT = enum.auto()  # at least one recipient accepted
-    DATA = enum.auto()  # reading the dot-stuffed message after DATA
-    BDAT = enum.auto()  # reading the octets of one BDAT chunk
-    BDAT_MORE = enum.auto()  # between the chunks of a BDAT transaction
-    TLS_HANDSHAKE = enum.auto()  # STARTTLS accepted; the shell is upgrading
-    CLOSED = enum.auto()
-
-
-_ANY_COMMAND_STATE = frozenset(
-    {State.CONNECTED, State.READY, State.MAIL, State.RCPT, State.BDAT_MORE}
-)
-_IN_TRANSACTION = frozenset({State.MAIL, State.RCPT, State.DATA, State.BDAT, State.BDAT_MORE})
-
-# (command, state) -> allowed.  Anything not listed is a sequence error.
-# HELO/EHLO/LHLO, BDAT and STARTTLS have further rules in their handlers
-# (LMTP vs SMTP greeting, BDAT chunks that must be read even when refused,
-# STARTTLS only when offered and after EHLO).
-_ALLOWED: dict[type[c.Command], frozenset[State]] = {
-    c.HeloCommand: _ANY_COMMAND_STATE,  # RFC 5321 §4.1.4: HELO/EHLO may be repeated
-    c.MailCommand: frozenset({State.READY}),
-    c.RcptCommand: frozenset({State.MAIL, State.RCPT}),
-    c.DataCommand: frozenset({State.RCPT}),
-    c.BdatCommand: frozenset({State.RCPT, State.BDAT_MORE}),
-    c.StartTLSCommand: frozenset({State.READY}),
-    c.RsetCommand: _ANY_COMMAND_STATE,
-    c.NoopCommand: _ANY_COMMAND_STATE,
-    c.QuitCommand: _ANY_COMMAND_STATE | {State.REFUSED},
-    c.VrfyCommand: _ANY_COMMAND_STATE,
-    c.HelpCommand: _ANY_COMMAND_STATE,
-    c.UnimplementedCommand: _ANY_COMMAND_STATE,
-}
 
 # Replies the core sends on its own.
 _OK = Reply(250, "2.0.0", "OK")
@@ -320,7 +282,7 @@ class SMTPConnection:
         if isinstance(command, c.StartTLSCommand):
             self._on_starttls()
             return
-        if self.state not in _ALLOWED[type(command)]:
+        if self.state not in ALLOWED[type(command)]:
             self._refuse_out_of_sequence(command)
             return
         if isinstance(command, c.MailCommand):
@@ -413,7 +375,7 @@ class SMTPConnection:
             refusal = _sequence("Send LHLO first" if self.lmtp else "CHUNKING needs EHLO")
         elif self.state is State.MAIL:
             refusal = _NO_VALID_RECIPIENTS
-        elif self.state not in _ALLOWED[c.BdatCommand]:
+        elif self.state not in ALLOWED[c.BdatCommand]:
             refusal = _sequence("Need MAIL and RCPT before BDAT")
         if self.state is State.RCPT:
             self._transfer = MessageTransfer(self.limits)
@@ -462,7 +424,7 @@ class SMTPConnection:
     def _clear_transaction(self) -> None:
         self._recipients = 0
         self._smtputf8 = False
-        if self.state in _IN_TRANSACTION:
+        if self.state in IN_TRANSACTION:
             self.state = State.READY
 
     def _close(self) -> None:
