@@ -22,16 +22,16 @@ from typing import BinaryIO, Protocol
 
 from posteingang.mime import decode_parsed
 from posteingang.pop3.proto import DotStuffer, TopFilter, find_body_offset
-from posteingang.store.interface import Store
+from posteingang.store.interface import BlobStore, Store
 
 CHUNK_SIZE = 256 * 1024
 # Messages up to this size are read on the event loop when the blobs are local files.
 INLINE_LIMIT = 128 * 1024
 
 
-def reads_inline(blobs: object) -> bool:
-    """True for blob stores that are local files (they can say where a blob is)."""
-    return hasattr(blobs, "path_of")
+def reads_inline(blobs: BlobStore) -> bool:
+    """True for blob stores whose small reads are cheap enough for the event loop."""
+    return blobs.local_reads
 
 
 class _Readable(Protocol):
@@ -52,7 +52,7 @@ class ReadAhead:
     memory a session ties up is bounded by twice `batch_budget` plus a chunk.
     A request out of order drops the guesses and starts again from there.
 
-    With `inline` (blobs that are local files, see `reads_inline`) a message's
+    With `inline` (blobs whose reads are local, see `reads_inline`) a message's
     first chunk is read on the event loop instead: a small file in the page
     cache is read in tens of microseconds, less than the thread hand-off, and
     a busy event loop would starve a worker thread of the GIL anyway.

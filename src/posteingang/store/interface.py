@@ -128,6 +128,13 @@ class BlobStore(Protocol):
     @property
     def inline_limit(self) -> int: ...
 
+    @property
+    def local_reads(self) -> bool:
+        """True when reading a small blob costs microseconds (local files, SQLite,
+        memory): a caller may then read it on the event loop instead of in a thread.
+        A network object store says False."""
+        ...
+
     async def put(self, data: bytes) -> str: ...
 
     async def put_file(self, path: str) -> str:

@@ -66,6 +66,7 @@ def _fsync_dir(path: Path) -> None:
 
 class FsBlobStore:
     inline_limit = 0  # files only
+    local_reads = True
 
     def __init__(self, root: str | Path, *, fsync: bool = True) -> None:
         self.root = Path(root)

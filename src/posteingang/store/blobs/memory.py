@@ -12,6 +12,7 @@ from posteingang.store.interface import NotFound
 class MemoryBlobStore:
     # Small blobs arrive inside NewMessage.data, as with SQLite, so both paths are tested.
     inline_limit = 64 * 1024
+    local_reads = True
 
     def __init__(self) -> None:
         self._blobs: dict[str, bytes] = {}
