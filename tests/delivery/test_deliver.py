@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from posteingang.delivery.deliver import UnknownRecipient, deliver, resolve_recipient
+from posteingang.delivery.ingest import prepare_file
 from posteingang.mime import decode_parsed
+from posteingang.mime.octets import crlf_size
 from posteingang.store.interface import Store
 from tests.store.conftest import make_account
 
@@ -71,3 +75,22 @@ def test_unix_line_ends_become_crlf_and_wire_form_stays_exact() -> None:
     mixed = b"Subject: x\r\n\nbare\n"
     assert unix_to_crlf(mixed) == mixed  # malformed: stored byte-exact
     assert unix_to_crlf(b"") == b""
+
+
+async def test_the_pop3_size_is_stored_with_the_message(store: Store, tmp_path: Path) -> None:
+    await make_account(store, "alice@example.test")
+    small = b"Subject: bare LF\n\nline one\nline two"  # bare LFs, no final line end
+    big = b"Subject: big\r\n\r\n" + b"x" * 200 + b"\n" + b"y\r\n" * 60_000  # in a file
+    path = tmp_path / "big.eml"
+    path.write_bytes(big)
+    await deliver(store, "alice@example.test", small)
+    account = await store.get_account("alice@example.test")
+    assert account is not None
+    inbox = await store.get_mailbox(account.id, "INBOX")
+    assert inbox is not None
+    await store.append(inbox.id, await prepare_file(store, str(path)))
+    index = await store.get_index(inbox.id)
+    messages = await store.get_messages(inbox.id, index.uids)
+    sizes = await store.line_sizes([m.blob_id for m in messages])
+    assert [sizes[m.blob_id] for m in messages] == [crlf_size(small), crlf_size(big)]
+    assert crlf_size(small) == len(small) + 3 + 2  # three LFs become CRLF, a CRLF is added

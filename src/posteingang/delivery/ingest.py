@@ -19,6 +19,7 @@ import os
 from datetime import UTC, datetime
 
 from posteingang.mime import encode_parsed, parse_file, parse_message
+from posteingang.mime.octets import LineEndCounter, crlf_size
 from posteingang.store.interface import NewMessage, Store
 
 # Above this size the parse runs in a thread (a hop costs ~100 µs; parsing 64 KiB ~0.3 ms).
@@ -79,6 +80,7 @@ async def prepare_message(
         internal_date=internal_date or datetime.now(UTC).replace(microsecond=0),
         uid=uid,
         data=data,
+        line_size=crlf_size(raw),
     )
 
 
@@ -99,17 +101,23 @@ async def prepare_file(
             return await prepare_message(store, f.read(), flags=flags, internal_date=internal_date)
     blob_id = await store.blobs.put_file(path)
 
-    def parse() -> tuple[int, bytes]:
+    def parse() -> tuple[int, bytes, int]:
         with store.blobs.open(blob_id) as f:
             size = f.seek(0, os.SEEK_END)
             f.seek(0)
-            return size, encode_parsed(parse_file(f, size))
+            parsed = encode_parsed(parse_file(f, size))
+            f.seek(0)
+            counter = LineEndCounter()
+            while chunk := f.read(1 << 20):
+                counter.feed(chunk)
+            return size, parsed, counter.finish()
 
-    size, parsed = await asyncio.to_thread(parse)
+    size, parsed, line_size = await asyncio.to_thread(parse)
     return NewMessage(
         blob_id=blob_id,
         size=size,
         parsed=parsed,
         flags=flags,
         internal_date=internal_date or datetime.now(UTC).replace(microsecond=0),
+        line_size=line_size,
     )

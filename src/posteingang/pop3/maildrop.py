@@ -12,11 +12,12 @@ finally does is decided at QUIT (`deletion.py`).
 
 Sizes. STAT, LIST and the RETR ``+OK`` line report the octets RETR sends,
 counting CRLF line ends and no byte-stuffing (RFC 1939 §5, §11). The store's
-`Message.size` is the blob as delivered, which may end lines with a bare LF,
-so the POP3 size is computed from the blob with `OctetCounter`, streamed, once
-per blob per process, and kept in a bounded `SizeCache` (blobs are immutable,
-so a cached size never goes stale). A size stored at delivery would make the
-first login of a large maildrop free; see docs/pop3.md.
+`Message.size` is the blob as delivered, which may end lines with a bare LF.
+The delivery path stores the CRLF size with the blob (`NewMessage.line_size`,
+`Store.line_sizes`); for messages stored before it did, the size is counted
+from the blob with `OctetCounter`, streamed, once per blob per process. Both
+are kept in a bounded `SizeCache` (blobs are immutable, so a cached size never
+goes stale).
 
 UIDL (RFC 1939 §7): a unique-id is 1..70 octets of 0x21..0x7E and must stay
 the same for a message across sessions, forever. It is derived from the
@@ -215,7 +216,12 @@ async def load_maildrop(
     uids = [uid for uid in index.uids if uid not in view.hidden]
     records = await store.get_messages(mailbox.id, uids) if uids else []
     imported = await store.get_pop3_uidls(mailbox.id)
-    pop3_sizes = await sizes.sizes(store.blobs, {m.blob_id for m in records})
+    blob_ids = {m.blob_id for m in records}
+    unknown = [b for b in blob_ids if sizes.get(b) is None]
+    if unknown:  # sizes stored at delivery; only older messages are counted from the blob
+        for blob_id, size in (await store.line_sizes(unknown)).items():
+            sizes.put(blob_id, size)
+    pop3_sizes = await sizes.sizes(store.blobs, blob_ids)
     fmt = UidlFormat(uidl_format)
     messages = [
         MaildropMessage(

@@ -94,6 +94,9 @@ class NewMessage:
     # The bytes themselves, for a blob small enough to be stored with its row
     # (`BlobStore.inline_limit`); then it was not `put` beforehand.
     data: bytes | None = None
+    # Octets with every line ending in CRLF (`mime.octets.crlf_size`): what POP3
+    # reports and sends. Kept with the blob, so POP3 need not read it to size it.
+    line_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +302,10 @@ class Store(Protocol):
 
     async def blob_counts(self, mailbox_id: int) -> dict[str, int]:
         """How many messages of the mailbox use each blob (import uses it to resume)."""
+        ...
+
+    async def line_sizes(self, blob_ids: Sequence[str]) -> dict[str, int]:
+        """`NewMessage.line_size` of those blobs that were stored with one."""
         ...
 
     async def account_modseq(self, account_id: int) -> int: ...

@@ -75,6 +75,7 @@ class MemoryStore(MemoryAccounts):
         self._parsed: dict[str, bytes] = {}
         self._modseq: dict[int, int] = {}
         self._refs: dict[str, int] = {}  # blob id -> messages using it
+        self._line_sizes: dict[str, int] = {}  # blob id -> NewMessage.line_size
         # (mailbox, device or 0) -> uid -> [retrieved_at | None, hidden]
         self._pop3: dict[tuple[int, int], dict[int, list[object]]] = {}
         self._uidls: dict[int, dict[int, str]] = {}
@@ -352,6 +353,8 @@ class MemoryStore(MemoryAccounts):
             if m.data is not None:
                 self.blobs._blobs.setdefault(m.blob_id, m.data)
             self._refs[m.blob_id] = self._refs.get(m.blob_id, 0) + 1
+            if m.line_size is not None:
+                self._line_sizes.setdefault(m.blob_id, m.line_size)
             results.append(AppendResult(mailbox_id, box.mailbox.uidvalidity, uid, modseq))
             if m.dedupe_key:
                 self._delivery_keys[(mailbox_id, m.dedupe_key)] = (uid, modseq, now.timestamp())
@@ -451,6 +454,7 @@ class MemoryStore(MemoryAccounts):
             self._refs[blob_id] = left
             return
         self._refs.pop(blob_id, None)
+        self._line_sizes.pop(blob_id, None)
         self._parsed.pop(blob_id, None)
         self.blobs._blobs.pop(blob_id, None)
 
@@ -520,6 +524,9 @@ class MemoryStore(MemoryAccounts):
         for m in self._box(mailbox_id).messages.values():
             counts[m.blob_id] = counts.get(m.blob_id, 0) + 1
         return counts
+
+    async def line_sizes(self, blob_ids: Sequence[str]) -> dict[str, int]:
+        return {b: self._line_sizes[b] for b in blob_ids if b in self._line_sizes}
 
     async def account_modseq(self, account_id: int) -> int:
         return self._modseq.get(account_id, 0)

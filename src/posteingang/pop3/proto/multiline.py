@@ -22,6 +22,8 @@ This module must never read files or sockets: callers feed it chunks they read.
 
 from __future__ import annotations
 
+from posteingang.mime.octets import LineEndCounter, crlf_size
+
 _CR = 0x0D
 _LF = 0x0A
 
@@ -78,36 +80,10 @@ def dot_stuff(message: bytes) -> bytes:
     return stuffer.feed(message) + stuffer.finish()
 
 
-class OctetCounter:
-    """Streaming form of `octet_count`, for messages read from a blob in chunks."""
-
-    __slots__ = ("_bare_lf", "_last", "_total")
-
-    def __init__(self) -> None:
-        self._total = 0
-        self._bare_lf = 0
-        self._last: int | None = None
-
-    def feed(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        crlf = chunk.count(b"\r\n")
-        if self._last == _CR and chunk[0] == _LF:
-            crlf += 1
-        self._bare_lf += chunk.count(b"\n") - crlf
-        self._total += len(chunk)
-        self._last = chunk[-1]
-
-    def finish(self) -> int:
-        missing_line_end = 0 if self._last is None or self._last == _LF else 2
-        return self._total + self._bare_lf + missing_line_end
-
-
-def octet_count(message: bytes) -> int:
-    """The size of `message` as RETR sends it, excluding stuffing and terminator (RFC 1939 §11)."""
-    bare_lf = message.count(b"\n") - message.count(b"\r\n")
-    missing_line_end = 0 if not message or message.endswith(b"\n") else 2
-    return len(message) + bare_lf + missing_line_end
+# The counting is a property of the message bytes, computed once at delivery too
+# (`NewMessage.line_size`), so it lives with the MIME code.
+OctetCounter = LineEndCounter
+octet_count = crlf_size
 
 
 def find_body_offset(message: bytes) -> int | None:

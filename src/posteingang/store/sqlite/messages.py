@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TypeVar
 
 from posteingang.store import names
 from posteingang.store.hub import Change, ChangeKind
@@ -44,6 +45,7 @@ from posteingang.store.model import (
 from posteingang.store.sqlite import index as packed
 from posteingang.store.sqlite import pop3
 
+T = TypeVar("T")
 _MAILBOX_COLUMNS = (
     "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed"
 )
@@ -92,7 +94,7 @@ def _message(row: Sequence[object]) -> Message:
     )
 
 
-def _chunks(values: Sequence[int]) -> Iterable[Sequence[int]]:
+def _chunks(values: Sequence[T]) -> Iterable[Sequence[T]]:
     for i in range(0, len(values), _CHUNK):
         yield values[i : i + _CHUNK]
 
@@ -337,7 +339,7 @@ def append_messages(
         )  # fmt: skip
         results.append(AppendResult(mailbox_id, mailbox.uidvalidity, uid, modseq))
         uid += 1
-    _insert_rows(conn, mailbox_id, rows, [(m.blob_id, m.size) for m in messages])
+    _insert_rows(conn, mailbox_id, rows, [(m.blob_id, m.size, m.line_size) for m in messages])
     conn.executemany(
         "INSERT OR IGNORE INTO parsed (blob_id, data) VALUES (?, ?)",
         [(m.blob_id, m.parsed) for m in messages],
@@ -406,7 +408,7 @@ def _insert_rows(
     conn: sqlite3.Connection,
     mailbox_id: int,
     rows: list[tuple[object, ...]],
-    blobs: list[tuple[str, int]],
+    blobs: list[tuple[str, int, int | None]],
 ) -> None:
     """Insert message rows; keep the packed index and blob reference counts in step."""
     conn.executemany(
@@ -416,12 +418,28 @@ def _insert_rows(
     _ref_blobs(conn, blobs)
 
 
-def _ref_blobs(conn: sqlite3.Connection, blobs: list[tuple[str, int]]) -> None:
+def _ref_blobs(conn: sqlite3.Connection, blobs: list[tuple[str, int, int | None]]) -> None:
+    """(blob id, size, size with CRLF line ends if known) of each new reference."""
     conn.executemany(
-        "INSERT INTO blobs (id, size, refcount) VALUES (?, ?, 1)"
-        " ON CONFLICT (id) DO UPDATE SET refcount = refcount + 1, zero_since = NULL",
+        "INSERT INTO blobs (id, size, refcount, line_size) VALUES (?, ?, 1, ?)"
+        " ON CONFLICT (id) DO UPDATE SET refcount = refcount + 1, zero_since = NULL,"
+        " line_size = COALESCE(line_size, excluded.line_size)",
         blobs,
     )
+
+
+def line_sizes(conn: sqlite3.Connection, blob_ids: Sequence[str]) -> dict[str, int]:
+    """The stored CRLF sizes of those of `blob_ids` that have one."""
+    out: dict[str, int] = {}
+    ids = list(dict.fromkeys(blob_ids))
+    for chunk in _chunks(ids):
+        rows = conn.execute(
+            f"SELECT id, line_size FROM blobs WHERE line_size IS NOT NULL"
+            f" AND id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
+        out.update(rows)
+    return out
 
 
 def get_index(conn: sqlite3.Connection, mailbox_id: int) -> MailboxIndex:
@@ -568,7 +586,7 @@ def copy_messages(
         )  # fmt: skip
         target_uids.append(uid)
         uid += 1
-    _insert_rows(conn, target_id, rows, [(m.blob_id, m.size) for m in msgs])
+    _insert_rows(conn, target_id, rows, [(m.blob_id, m.size, None) for m in msgs])
     conn.execute(
         "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?", (uid, modseq, target_id)
     )

@@ -149,6 +149,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (mailbox_id, key)
     ) WITHOUT ROWID;
     """,
+    # 4: the size with CRLF line ends, computed at delivery (POP3 STAT/LIST read no
+    # blob for it); delivery keys expire by an index, not a scan of the mailbox's keys
+    """
+    ALTER TABLE blobs ADD COLUMN line_size INTEGER;
+    CREATE INDEX delivery_keys_at ON delivery_keys (mailbox_id, at);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

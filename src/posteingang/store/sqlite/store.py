@@ -469,6 +469,10 @@ class SqliteStore:
     async def blob_counts(self, mailbox_id: int) -> dict[str, int]:
         return await self._read(lambda c: msg.blob_counts(c, mailbox_id))
 
+    async def line_sizes(self, blob_ids: Sequence[str]) -> dict[str, int]:
+        ids = list(blob_ids)
+        return await self._read(lambda c: msg.line_sizes(c, ids))
+
     async def account_modseq(self, account_id: int) -> int:
         def fetch(conn: sqlite3.Connection) -> int:
             row = conn.execute("SELECT modseq FROM accounts WHERE id = ?", (account_id,)).fetchone()
