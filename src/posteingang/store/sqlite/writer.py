@@ -118,6 +118,9 @@ class Writer:
                 batch.append(item)
             with self._locked():
                 outcomes = self._run_batch(conn, batch)
+                # Other processes hear of the commit before the next writer can commit:
+                # their hubs then see every account's changes in modseq order.
+                self._tell_others(outcomes)
             self._finish(batch, outcomes)
         conn.close()
         if self._lock_fd is not None:
@@ -164,6 +167,16 @@ class Writer:
         self.commits += 1
         return outcomes
 
+    def _tell_others(self, outcomes: list[_Outcome]) -> None:
+        if self._on_commit is None:
+            return
+        committed = [c for ok, _, changes in outcomes if ok for c in changes]
+        if committed:
+            try:
+                self._on_commit(committed)
+            except Exception:  # a wake-up must never break the writer
+                pass
+
     def _finish(self, batch: list[_Pending[Any]], outcomes: list[_Outcome]) -> None:
         """Hand results back: one callback per event loop for the whole batch (one
         wake-up instead of one per job), publishing changes in commit order."""
@@ -188,10 +201,3 @@ class Writer:
                 loop.call_soon_threadsafe(deliver, items)
             except RuntimeError:
                 pass  # the loop is gone; nobody is waiting any more
-        if self._on_commit is not None:
-            committed = [c for ok, _, changes in outcomes if ok for c in changes]
-            if committed:
-                try:
-                    self._on_commit(committed)
-                except Exception:  # a wake-up must never break the writer
-                    pass
