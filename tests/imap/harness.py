@@ -35,6 +35,7 @@ class MemoryTransport:
         self.tls = False
         self.fail_tls = False
         self.writes = 0
+        self.busy = False  # write_now refuses, as for a client that stopped reading
 
     async def read(self) -> bytes:
         return await self.incoming.get()
@@ -46,6 +47,12 @@ class MemoryTransport:
 
     async def drain(self) -> None:
         await asyncio.sleep(0)
+
+    def write_now(self, data: bytes) -> bool:
+        if self.busy:
+            return False
+        self.write(data)
+        return True
 
     async def start_tls(self) -> None:
         if self.fail_tls:

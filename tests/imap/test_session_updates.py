@@ -47,6 +47,56 @@ async def test_idle_pushes_flags_and_expunges_from_another_session(services: Ima
         assert lines[:2] == ["* 1 FETCH (UID 2)", "* 2 FETCH (UID 3)"]
 
 
+async def test_idle_push_to_a_busy_socket_waits_and_keeps_order(services: ImapServices) -> None:
+    """A socket that cannot take a push at once: the idling coroutine writes it, in order."""
+    await deliver_many(services.store, 3)
+    async with open_client(services) as a, open_client(services) as b:
+        for c in (a, b):
+            await c.login()
+            await c.ok("SELECT INBOX")
+        b.send("i1 IDLE\r\n")
+        assert await b.line() == "+ idling"
+        b.transport.busy = True
+        await a.ok("STORE 2 +FLAGS (\\Seen)")
+        assert await b.line(within=1) == "* 2 FETCH (FLAGS (\\Seen) UID 2)"
+        await deliver(services.store, ALICE, message(4))
+        await a.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+        await a.ok("EXPUNGE")
+        seen = [await b.line(within=1) for _ in range(3)]
+        assert seen == ["* 4 EXISTS", "* 1 FETCH (FLAGS (\\Deleted) UID 1)", "* 1 EXPUNGE"]
+        b.transport.busy = False
+        await a.ok("STORE 1 +FLAGS (\\Flagged)")
+        assert await b.line(within=1) == "* 1 FETCH (FLAGS (\\Seen \\Flagged) UID 2)"
+        b.send("DONE\r\n")
+        assert (await b.line()).startswith("i1 OK")
+        lines = await b.ok("FETCH 1:* (UID FLAGS)")
+        assert lines[:-1] == [
+            "* 1 FETCH (UID 2 FLAGS (\\Seen \\Flagged))",
+            "* 2 FETCH (UID 3 FLAGS ())",
+            "* 3 FETCH (UID 4 FLAGS ())",
+        ]
+
+
+async def test_idle_resyncs_when_the_feed_says_so(services: ImapServices) -> None:
+    """A `Resync` during IDLE (overflow, another process): reloaded and pushed."""
+    await deliver_many(services.store, 1)
+    async with open_client(services) as b:
+        await b.login()
+        await b.ok("SELECT INBOX")
+        sub = b.session.subscription
+        assert sub is not None
+        b.send("i1 IDLE\r\n")
+        assert await b.line() == "+ idling"
+        hub = services.store.hub
+        hub._remove(sub)  # as if the commit happened in another process
+        await deliver(services.store, ALICE, message(2))
+        hub._subs.setdefault(sub.account_id, set()).add(sub)
+        hub.poke(sub.account_id, await services.store.account_modseq(sub.account_id))
+        assert await b.line(within=1) == "* 2 EXISTS"
+        b.send("DONE\r\n")
+        assert (await b.line()).startswith("i1 OK")
+
+
 async def test_flags_from_a_appear_in_b_at_next_command(services: ImapServices) -> None:
     await deliver_many(services.store, 2)
     async with open_client(services) as a, open_client(services) as b:

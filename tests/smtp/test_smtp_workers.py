@@ -20,7 +20,7 @@ from posteingang.maintenance import start_maintenance
 from posteingang.runtime import Runtime, run
 from posteingang.smtp.server import lmtp_shell, smtp_shell
 from posteingang.smtp.workers import start_delivery_workers
-from posteingang.store.hub import Resync
+from posteingang.store.hub import Change, ChangeKind
 from tests.smtp.harness import DOMAIN, messages_of, populate
 
 pytestmark = pytest.mark.timeout(120)
@@ -133,12 +133,13 @@ async def test_mail_a_worker_stores_is_pushed_to_the_server_process(server: Runt
     subscription = server.store.hub.subscribe(account.id)
     try:
         # The first connection goes to the worker (ties go to a worker), whose
-        # commit reaches this process's hub as a wake-up: IDLE sessions resync.
+        # commit reaches this process's hub as the change itself (IDLE pushes it).
         await asyncio.to_thread(send_lmtp, lmtp_port(server), [b"pushed\r\n"])
         event = await asyncio.wait_for(subscription.get(), 10)
     finally:
         subscription.close()
-    assert isinstance(event, Resync)
+    assert isinstance(event, Change)
+    assert (event.kind, event.uids) == (ChangeKind.APPEND, (1,))
 
 
 async def test_a_killed_worker_is_replaced_and_delivery_goes_on(server: Runtime) -> None:

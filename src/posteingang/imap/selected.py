@@ -34,12 +34,15 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
 class Exists:
     count: int
+    # The uids that joined, ascending (their flags are not read yet); not what the
+    # client sees, so not part of equality.
+    uids: tuple[int, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ class FlagsChanged:
 
 
 Update = Exists | Expunge | Vanished | FlagsChanged
+
+_NO_FLAGS: frozenset[str] = frozenset()
 
 
 class SelectedMailbox:
@@ -177,11 +182,11 @@ class SelectedMailbox:
         if self._new:
             fresh = sorted(self._new)
             self._new.clear()
+            self.uids.extend(fresh)
             for uid in fresh:
-                self.uids.append(uid)
-                self.flags[uid] = frozenset()
+                self.flags[uid] = _NO_FLAGS
                 self.modseqs[uid] = 0
-            out.append(Exists(len(self.uids)))
+            out.append(Exists(len(self.uids), tuple(fresh)))
         if self._flag_news:
             news = sorted(self._flag_news.items())
             self._flag_news.clear()

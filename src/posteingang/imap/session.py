@@ -265,6 +265,7 @@ class ImapSession(LiveUpdates):
         self.client_id: str | None = None  # RFC 2971, for the login record
         self._out = bytearray()
         self._pending_read: asyncio.Future[bytes] | None = None
+        self._idle_wake: asyncio.Future[None] | None = None  # IDLE: wake the coroutine
         self._finished = False
 
     # -- the conversation -------------------------------------------------------------------
@@ -466,6 +467,10 @@ class ImapSession(LiveUpdates):
 
     async def send(self, data: bytes) -> None:
         """Queue ``data``; write and wait for the client once enough is queued."""
+        if len(data) >= FLUSH_AT and not self._out:
+            # A large piece (a batch of FETCH bodies) is written as it is, not copied.
+            await self._write(data)
+            return
         self._out += data
         if len(self._out) >= FLUSH_AT:
             await self.flush()
@@ -475,6 +480,9 @@ class ImapSession(LiveUpdates):
             return
         data = bytes(self._out)
         self._out.clear()
+        await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
         try:
             self.transport.write(data)
             await self.transport.drain()

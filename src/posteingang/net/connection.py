@@ -360,6 +360,18 @@ class Connection:
         if not view:
             await self.drain()
 
+    def try_write(self, data: bytes) -> bool:
+        """Hand a short ``data`` to the transport now, if that needs no waiting.
+
+        False (nothing sent) when the connection is closed, the transport's buffer is
+        above the high-water mark, or ``data`` is over one chunk: then use `write`.
+        For pushes outside the request/response rhythm (IMAP IDLE updates).
+        """
+        if len(data) > _CHUNK or self.closed or not self._protocol.can_write.is_set():
+            return False
+        self._transport.write(data)
+        return True
+
     async def drain(self) -> None:
         """Wait until the transport's buffer is below the high-water mark."""
         if self.closed:

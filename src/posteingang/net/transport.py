@@ -34,6 +34,11 @@ class ConnectionTransport:
     def write(self, data: bytes) -> None:
         self._pending.append(data)
 
+    def write_now(self, data: bytes) -> bool:
+        """Send ``data`` at once, before `drain`, if that needs no waiting (see
+        `Connection.try_write`); False, with nothing sent, if not."""
+        return not self._pending and self.conn.try_write(data)
+
     async def drain(self) -> None:
         if not self._pending:
             return

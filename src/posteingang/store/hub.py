@@ -13,10 +13,33 @@ holding memory for it without bound.
 Subscriptions are per account: IMAP IDLE, POP3 and webmail sessions only ever
 care about one account, so a delivery for alice never wakes bob's sessions.
 
-The hub is in-process. Other processes writing the same store (the `deliver`
-command, a second node) wake it through `Hub.poke`, which turns "something
-changed in account N up to modseq M" into a `Resync` for every subscriber of N
-that has not seen M yet.
+Waking a subscriber: by default `get()` waits on an `asyncio.Event`, which
+costs the subscriber a task wake-up per change. A subscriber that must react to
+many changes at once cheaply (an IMAP session in IDLE, one of a thousand on the
+same mailbox) installs a listener instead (`Subscription.listen`): a plain
+callback that the hub calls on the event loop soon after the publish, which
+drains the queue itself and, say, writes ``* 5 EXISTS`` straight to its socket.
+`publish` only queues and marks such subscribers ready; the callbacks run in
+turns of at most `NOTIFY_BATCH` per pass of the event loop, so a fan-out to
+thousands of sessions does not hold the loop for more than a few milliseconds
+at a time, and a slow or failing listener never delays `publish` itself.
+
+The hub is in-process. Other processes writing the same store (delivery
+workers, the `deliver` command) send it their committed changes
+(`store/sqlite/notify.py`), which `publish_external` fans out like the
+process's own, so an IDLE session sees a worker's delivery without a store
+read. What matters then is order: an IMAP client is told new UIDs in ascending
+order, so each account's changes must reach subscribers in modseq order,
+whichever process committed them. Every committed operation takes the account's
+next modseq, so the modseqs of an account are consecutive, and the hub tracks
+the last one it published (`_latest`). Writers hand their changes on (to other
+processes and to their own loop) before they release the write lock, so when a
+change arrives with a gap before it, the missing ones are already waiting in
+the cross-process socket: the hub reads them first (`catch_up`). A gap that is
+still there (a datagram lost to a full buffer), or a change from before one
+already published, becomes a `Resync` for the account's subscribers, who reload
+from the store. Changes too large for one datagram arrive as `Hub.poke`
+("account N changed up to modseq M"), which is a `Resync` too.
 """
 
 from __future__ import annotations
@@ -24,8 +47,11 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+
+#: Listeners the hub calls per pass of the event loop during one fan-out.
+NOTIFY_BATCH = 128
 
 
 class ChangeKind(enum.Enum):
@@ -75,6 +101,8 @@ class Subscription:
     _queue: deque[Event] = field(default_factory=deque)
     _waiter: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
+    _listener: Callable[[], None] | None = None
+    _ready: bool = False  # in the hub's list of listeners to call
 
     def _offer(self, event: Event) -> None:
         if isinstance(event, Change):
@@ -91,7 +119,10 @@ class Subscription:
             if self._queue and isinstance(self._queue[-1], Resync):
                 return
             self._queue.append(Resync(self.account_id, self._delivered_upto()))
-        self._waiter.set()
+        if self._listener is not None:
+            self.hub._ready_to_listen(self)
+        else:
+            self._waiter.set()
 
     def _delivered_upto(self) -> int:
         return self.last_modseq
@@ -113,9 +144,15 @@ class Subscription:
 
     def drain(self) -> list[Event]:
         """Every queued event, oldest first."""
-        out: list[Event] = []
-        while (event := self.get_nowait()) is not None:
-            out.append(event)
+        queue = self._queue
+        self._waiter.clear()
+        if not queue:
+            return []
+        out = list(queue)
+        queue.clear()
+        for event in out:
+            if isinstance(event, Change) and event.modseq > self.last_modseq:
+                self.last_modseq = event.modseq
         return out
 
     async def get(self) -> Event:
@@ -127,12 +164,28 @@ class Subscription:
                 raise asyncio.CancelledError("subscription closed")
             await self._waiter.wait()
 
+    def listen(self, callback: Callable[[], None] | None) -> None:
+        """Have the hub call `callback()` when events are queued, instead of waking `get()`.
+
+        The callback runs on the event-loop thread soon after the publish (module
+        docstring), drains the subscription itself, and must neither block nor
+        raise: it runs inside the hub's fan-out to every other subscriber. ``None``
+        stops it. Events already queued are announced at once.
+        """
+        self._listener = callback
+        if self._queue:
+            if callback is not None:
+                self.hub._ready_to_listen(self)
+            else:
+                self._waiter.set()
+
     def mark_seen(self, modseq: int) -> None:
         """Tell the feed the subscriber already knows everything up to `modseq`."""
         self.last_modseq = max(self.last_modseq, modseq)
 
     def close(self) -> None:
         self.closed = True
+        self._listener = None
         self.hub._remove(self)
         self._waiter.set()
 
@@ -156,6 +209,12 @@ class Hub:
         self.queue_limit = queue_limit
         self._subs: dict[int, set[Subscription]] = {}
         self.published = 0
+        self._ready: deque[Subscription] = deque()  # listeners to call, oldest first
+        self._fanning_out = False
+        self._latest: dict[int, int] = {}  # account -> highest modseq published
+        # Reads (and publishes) what other processes already sent; set by the backend.
+        self.catch_up: Callable[[], None] | None = None
+        self._catching_up = False
 
     def subscribe(self, account_id: int, since_modseq: int = 0) -> Subscription:
         sub = Subscription(self, account_id, self.queue_limit, last_modseq=since_modseq)
@@ -163,15 +222,93 @@ class Hub:
         return sub
 
     def publish(self, change: Change) -> None:
+        """A change this process committed (called in commit order)."""
+        if self._in_order(change):
+            self._fan(change)
+
+    def publish_external(self, changes: Iterable[Change]) -> None:
+        """Changes another process committed, in its commit order (notify.py)."""
+        for change in changes:
+            latest = self._latest.get(change.account_id)
+            if latest is not None and change.modseq < latest:
+                continue  # older than what went out: the Resync sent then covers it
+            if self._in_order(change):
+                self._fan(change)
+
+    def poke(self, account_id: int, modseq: int) -> None:
+        """Another process committed up to `modseq` in this account: subscribers reload."""
+        self._latest[account_id] = max(self._latest.get(account_id, 0), modseq)
+        self._resync(account_id)
+
+    def _in_order(self, change: Change) -> bool:
+        """Whether `change` may go out now (module docstring); if not, a Resync went."""
+        account = change.account_id
+        latest = self._latest.get(account)
+        if latest is None or latest <= change.modseq <= latest + 1:
+            self._latest[account] = change.modseq
+            return True
+        if change.modseq > latest + 1 and self.catch_up is not None and not self._catching_up:
+            self._catching_up = True
+            try:
+                self.catch_up()
+            finally:
+                self._catching_up = False
+            latest = self._latest[account]
+            if latest <= change.modseq <= latest + 1:
+                self._latest[account] = change.modseq
+                return True
+        self._latest[account] = max(latest, change.modseq)
+        self._resync(account)
+        return False
+
+    def _fan(self, change: Change) -> None:
         self.published += 1
         for sub in tuple(self._subs.get(change.account_id, ())):
             sub._offer(change)
 
-    def poke(self, account_id: int, modseq: int) -> None:
-        """Another process committed up to `modseq` in this account: resync whoever is behind."""
+    def _resync(self, account_id: int) -> None:
         for sub in tuple(self._subs.get(account_id, ())):
-            if sub.last_modseq < modseq:
-                sub._offer(Resync(account_id, sub.last_modseq))
+            sub._offer(Resync(account_id, sub.last_modseq))
+
+    def _ready_to_listen(self, sub: Subscription) -> None:
+        if sub._ready:
+            return
+        sub._ready = True
+        self._ready.append(sub)
+        if self._fanning_out:
+            return
+        self._fanning_out = True
+        try:
+            asyncio.get_running_loop().call_soon(self._fan_out)
+        except RuntimeError:  # no event loop (a synchronous caller): call them all now
+            try:
+                while self._ready:
+                    self._call_listeners(len(self._ready))
+            finally:
+                self._fanning_out = False
+
+    def _fan_out(self) -> None:
+        """One turn of the fan-out: `NOTIFY_BATCH` listeners, then the loop's other work."""
+        self._call_listeners(NOTIFY_BATCH)
+        if self._ready:
+            asyncio.get_running_loop().call_soon(self._fan_out)
+        else:
+            self._fanning_out = False
+
+    def _call_listeners(self, count: int) -> None:
+        ready = self._ready
+        for _ in range(min(len(ready), count)):
+            sub = ready.popleft()
+            sub._ready = False
+            listener = sub._listener
+            if listener is None:  # stopped listening meanwhile: wake get() instead
+                if sub._queue:
+                    sub._waiter.set()
+                continue
+            try:
+                listener()
+            except Exception as exc:  # a bug of that listener's; the others still get theirs
+                _report(exc)
 
     def subscriber_count(self, account_id: int | None = None) -> int:
         if account_id is not None:
@@ -184,3 +321,11 @@ class Hub:
             subs.discard(sub)
             if not subs:
                 del self._subs[sub.account_id]
+
+
+def _report(exc: Exception) -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise exc from None
+    loop.call_exception_handler({"message": "change-feed listener failed", "exception": exc})

@@ -57,6 +57,11 @@ class Transport(Protocol):
         """Wait until the queued bytes are (mostly) sent: back-pressure."""
         ...
 
+    def write_now(self, data: bytes) -> bool:
+        """Send ``data`` now if the connection can take it without waiting (nothing
+        queued, buffer below its mark); False, with nothing sent, if not (IDLE pushes)."""
+        ...
+
     async def start_tls(self) -> None:
         """Run the TLS handshake after the tagged OK to STARTTLS; discard pipelined
         plaintext (raises if the handshake fails)."""

@@ -6,14 +6,25 @@ From login on, a session holds one change-feed subscription for its account
 (`store/hub.py`). `absorb_feed` queues every change for the selected mailbox in
 the `SelectedMailbox` view without showing it; `send_updates` flushes the view
 to the client at the moments RFC 9051 §7.5.1 allows (the session calls it before
-every tagged response, with expunges held back during FETCH, STORE and SEARCH);
-`idle_until_line` waits on the socket and the feed together and pushes each
-change the moment it arrives (RFC 2177). A `Resync` from the feed (overflow,
-another process) reloads from `Store.changes_since`.
+every tagged response, with expunges held back during FETCH, STORE and SEARCH).
+A `Resync` from the feed (overflow, another process) reloads from
+`Store.changes_since`.
+
+IDLE (RFC 2177, `idle_until_line`): while the session waits for the client's
+DONE it is a *listener* of its subscription (`Subscription.listen`). The hub
+calls `push_idle_updates` in its fan-out right after the commit; that applies
+the change (which carries the uids and flags, so no store read is needed) to
+this session's view and hands ``* n EXISTS`` (or FETCH/EXPUNGE) to the socket
+at once (`Transport.write_now`). The idling coroutine is not woken at all: a
+delivery to a mailbox with a thousand idlers costs one short callback each, not
+a thousand task switches. Only what cannot be done synchronously wakes the
+coroutine, which then does it the ordinary way: a `Resync` (a store read), or
+a socket that cannot take the bytes without waiting (back-pressure; while it
+waits, changes pile up in the subscription and overflow into a `Resync`).
 
 New messages enter the view with unknown flags; they are read from the store in
 one call when the moment allows (at once after a command, at the idler's next
-command during IDLE, so a delivery costs each idler one wake-up and one write).
+command during IDLE, so a delivery costs each idler no store read).
 
 This is a mixin of `ImapSession`: it must never read commands or write tagged
 responses, and never poll the store on a timer.
@@ -60,6 +71,8 @@ class LiveUpdates:
     _resync_pending: bool
     _pending_read: asyncio.Future[bytes] | None
     _stopping: asyncio.Event | None
+    _out: bytearray
+    _idle_wake: asyncio.Future[None] | None
 
     def emit(self, data: bytes) -> None:
         raise NotImplementedError
@@ -138,16 +151,21 @@ class LiveUpdates:
                 self.subscription.drain()  # nothing selected: nothing to tell
             return
         await self.absorb_feed()
-        if not view.has_pending():
+        updates = self._flush_view(view, expunge_allowed=expunge_allowed)
+        if not updates:
             return
-        before = view.exists
-        updates = view.flush(expunge_allowed=expunge_allowed)
-        if any(isinstance(u, Exists) for u in updates):
-            expunged = sum(1 for u in updates if isinstance(u, Expunge))
-            start = max(before - expunged, 0)
-            self._unknown_flags.extend(u for u in view.uids[start:] if view.modseqs.get(u) == 0)
         learned = await self.load_unknown_flags(announce=False) if load_flags else False
         self.emit_updates(updates, new_keywords=learned)
+
+    def _flush_view(self, view: SelectedMailbox, *, expunge_allowed: bool) -> list[Update]:
+        """The view's pending news as updates to send; new uids join `_unknown_flags`."""
+        if not view.has_pending():
+            return []
+        updates = view.flush(expunge_allowed=expunge_allowed)
+        for update in updates:
+            if isinstance(update, Exists):
+                self._unknown_flags.extend(update.uids)
+        return updates
 
     async def load_unknown_flags(self, *, announce: bool = True) -> bool:
         """Read the flags of messages that entered the view without them.
@@ -205,17 +223,58 @@ class LiveUpdates:
 
     # -- IDLE -------------------------------------------------------------------------------
 
+    def push_idle_updates(self) -> None:
+        """The subscription's listener during IDLE: apply and send what the feed brought.
+
+        Runs inside the hub's fan-out (module docstring), so it never waits:
+        whatever needs waiting is left to the idling coroutine, woken through
+        `_idle_wake`: a `Resync`, or output the socket cannot take now. An
+        exception (a bug) wakes the coroutine too, and the hub reports it.
+        """
+        sub = self.subscription
+        if sub is None:
+            return
+        try:
+            view = self.selected
+            if view is None:
+                sub.drain()  # IDLE without a selected mailbox: nothing to tell
+                return
+            for event in sub.drain():
+                if isinstance(event, Resync):
+                    self._resync_pending = True
+                else:
+                    self.apply_change(event)
+            if self._resync_pending or self._out:
+                self._wake_idler()
+                return
+            updates = self._flush_view(view, expunge_allowed=True)
+            if not updates:
+                return
+            self.emit_updates(updates)
+            if self.transport.write_now(bytes(self._out)):
+                self._out.clear()
+            else:
+                self._wake_idler()  # the coroutine writes it, waiting for the client
+        except Exception:
+            self._wake_idler()  # the hub reports the exception; the coroutine carries on
+            raise
+
+    def _wake_idler(self) -> None:
+        wake = self._idle_wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
     async def idle_until_line(self) -> bytes | None:
         """RFC 2177: push updates as the feed brings them until the client sends a line.
 
-        No polling: the session waits on the socket, the subscription and the
-        server's shutdown at once; the three waits live across events, so a
-        delivery costs each idler one wake-up and one write. Returns the line
-        (CRLF removed), or None if it was too long.
+        No polling: the session waits on the socket, its wake-up future and the
+        server's shutdown at once, and the feed reaches the client through
+        `push_idle_updates` without waking this coroutine. Returns the line (CRLF
+        removed), or None if it was too long.
         """
         self.reader.expect_continuation()
         loop = asyncio.get_running_loop()
-        getter: asyncio.Future[Any] | None = None
+        sub = self.subscription
         stop: asyncio.Future[Any] | None = None
         try:
             while True:
@@ -232,28 +291,31 @@ class LiveUpdates:
                         self.transport.read()
                     )
                     self._pending_read = read
-                    waiters: set[asyncio.Future[Any]] = {read}
-                    if getter is None and self.subscription is not None:
-                        getter = asyncio.ensure_future(self.subscription.get())
-                    if getter is not None:
-                        waiters.add(getter)
+                    wake: asyncio.Future[None] = loop.create_future()
+                    self._idle_wake = wake
+                    waiters: set[asyncio.Future[Any]] = {read, wake}
                     if stop is None and self._stopping is not None:
                         stop = asyncio.ensure_future(self._stopping.wait())
                     if stop is not None:
                         waiters.add(stop)
-                    done, _ = await asyncio.wait(
-                        waiters,
-                        timeout=max(deadline - loop.time(), 0),
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                    if getter is not None and getter in done:
-                        ev, getter = getter.result(), None
-                        if isinstance(ev, Resync):
-                            await self.resync()
-                        else:
-                            self.apply_change(ev)
+                    if sub is not None:
+                        sub.listen(self.push_idle_updates)  # announces what is queued
+                    try:
+                        done, _ = await asyncio.wait(
+                            waiters,
+                            timeout=max(deadline - loop.time(), 0),
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
+                    finally:
+                        if sub is not None:
+                            sub.listen(None)
+                        self._idle_wake = None
+                    if wake.done():
+                        # A resync, output to wait for, or a failed push: the ordinary way.
                         await self.send_updates(expunge_allowed=True, load_flags=False)
                         await self.flush()
+                    else:
+                        wake.cancel()
                     if read in done:
                         self._pending_read = None
                         self.reader.feed(self.take_read(read))
@@ -269,18 +331,5 @@ class LiveUpdates:
                     if not done:
                         await self.autologout()
         finally:
-            # Never lose an event already taken from the feed.
-            if (
-                getter is not None
-                and getter.done()
-                and not getter.cancelled()
-                and getter.exception() is None
-            ):
-                ev = getter.result()
-                if isinstance(ev, Change):
-                    self.apply_change(ev)
-                else:
-                    self._resync_pending = True
-            for fut in (getter, stop):
-                if fut is not None and not fut.done():
-                    fut.cancel()
+            if stop is not None and not stop.done():
+                stop.cancel()

@@ -7,12 +7,21 @@ mail until they asked. This module closes that gap the way PostgreSQL's
 LISTEN/NOTIFY will for the postgres backend: as a wake-up only.
 
 The serving process binds a UNIX datagram socket beside the database
-(`store.sqlite3.notify`). Every process that commits sends, after COMMIT,
-`<sender-token> <account_id> <modseq>` for each account it changed; the
-receiver calls `Hub.poke`, and subscribers that are behind resync from the
-store. Sending is best-effort and non-blocking: if no server listens, or its
-buffer is full, nothing waits and nothing is lost (the data is in the store;
-only the push is late, and the next command or IDLE timeout catches up).
+(`store.sqlite3.notify`). Every process that commits sends, after COMMIT and
+before it releases the write lock (`writer.py`), one datagram with the changes
+it committed: ``C<sender-token>\0`` and the changes as msgpack. The receiver
+hands them to `Hub.publish_external`, so an IDLE session sees a delivery made by
+a worker process exactly as one made in-process, without reading the store.
+Because the datagram leaves before the next writer can commit, it is in the
+server's socket buffer before any later change exists; the hub uses that to
+keep each account's changes in modseq order (see `Hub.publish_external`).
+Changes too large for one datagram are sent as ``<sender-token> <account_id>
+<modseq>`` instead, and the hub turns that into a `Resync` (`Hub.poke`):
+subscribers reload from the store.
+
+Sending is best-effort and non-blocking: if no server listens, or its buffer
+is full, nothing waits and nothing is lost (the data is in the store; only the
+push is late, and the hub notices the gap at the account's next change).
 """
 
 from __future__ import annotations
@@ -25,7 +34,14 @@ import socket
 from collections.abc import Iterable
 from pathlib import Path
 
-from posteingang.store.hub import Change, Hub
+import msgspec
+
+from posteingang.store.hub import Change, ChangeKind, Hub
+
+# Datagrams on a UNIX socket may be larger, but the receiver reads this much.
+MAX_DATAGRAM = 60_000
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder().decode
 
 
 def socket_path(db_path: Path) -> Path:
@@ -42,11 +58,17 @@ class Notifier:
         self._sock.setblocking(False)
 
     def committed(self, changes: Iterable[Change]) -> None:
+        changes = list(changes)
+        datagram = b"C" + self.token.encode() + b"\0" + _encode([_pack(c) for c in changes])
+        if len(datagram) <= MAX_DATAGRAM:
+            with contextlib.suppress(OSError):  # nobody listening, or busy: best effort
+                self._sock.sendto(datagram, self.path)
+            return
         latest: dict[int, int] = {}
         for change in changes:
             latest[change.account_id] = max(latest.get(change.account_id, 0), change.modseq)
         for account_id, modseq in latest.items():
-            with contextlib.suppress(OSError):  # nobody listening, or busy: best effort
+            with contextlib.suppress(OSError):
                 self._sock.sendto(f"{self.token} {account_id} {modseq}".encode(), self.path)
 
     def close(self) -> None:
@@ -69,17 +91,29 @@ class Listener:
         sock.bind(str(self.path))
         sock.setblocking(False)
         self._sock = sock
-        loop.add_reader(sock.fileno(), self._on_readable)
+        loop.add_reader(sock.fileno(), self.receive_pending)
 
-    def _on_readable(self) -> None:
-        assert self._sock is not None
+    def receive_pending(self) -> None:
+        """Publish everything other processes have sent so far (never waits)."""
+        if self._sock is None:
+            return
         while True:
             try:
-                data = self._sock.recv(256)
+                data = self._sock.recv(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 return
+            if data.startswith(b"C"):
+                token, _, payload = data[1:].partition(b"\0")
+                if token.decode(errors="replace") == self.own_token:
+                    continue
+                try:
+                    changes = [_unpack(item) for item in _decode(payload)]
+                except (msgspec.DecodeError, ValueError, TypeError):
+                    continue
+                self.hub.publish_external(changes)
+                continue
             parts = data.split()
             if len(parts) != 3 or parts[0].decode(errors="replace") == self.own_token:
                 continue
@@ -97,3 +131,28 @@ class Listener:
         self._sock = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+def _pack(c: Change) -> list[object]:
+    return [
+        c.account_id,
+        c.mailbox_id,
+        c.modseq,
+        c.kind.value,
+        list(c.uids),
+        [sorted(f) for f in c.flags],
+        c.name,
+    ]
+
+
+def _unpack(item: list[object]) -> Change:
+    account_id, mailbox_id, modseq, kind, uids, flags, name = item
+    return Change(
+        int(account_id),  # type: ignore[call-overload]
+        int(mailbox_id),  # type: ignore[call-overload]
+        int(modseq),  # type: ignore[call-overload]
+        ChangeKind(kind),
+        uids=tuple(uids),  # type: ignore[arg-type]
+        flags=tuple(frozenset(f) for f in flags),  # type: ignore[attr-defined]
+        name=name if isinstance(name, str) else None,
+    )

@@ -142,9 +142,11 @@ class SqliteStore:
         except OSError:
             return  # e.g. a socket path over 108 bytes: pushes from other processes are late
         self._listener = listener
+        self.hub.catch_up = listener.receive_pending
 
     async def close(self) -> None:
         if self._listener is not None:
+            self.hub.catch_up = None
             self._listener.stop(asyncio.get_running_loop())
             self._listener = None
         await self._writer.close()

@@ -118,10 +118,11 @@ class Writer:
                 batch.append(item)
             with self._locked():
                 outcomes = self._run_batch(conn, batch)
-                # Other processes hear of the commit before the next writer can commit:
-                # their hubs then see every account's changes in modseq order.
+                # Other processes, and this process's loop, hear of the commit before
+                # the next writer can commit: every hub sees each account's changes
+                # in modseq order (hub.py).
                 self._tell_others(outcomes)
-            self._finish(batch, outcomes)
+                self._finish(batch, outcomes)
         conn.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
