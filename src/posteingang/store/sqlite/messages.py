@@ -57,6 +57,9 @@ _MESSAGE_COLUMNS = (
 _SYSTEM_FLAG_SETS = tuple(bits_to_flags(bits, "") for bits in range(256))
 _SEEN_BIT = 1
 _DELETED_BIT = 8
+# Delivery keys older than a week are removed when a mailbox's uidnext passes a
+# multiple of this (an index makes it cheap; no need to do it on every delivery).
+_PURGE_EVERY = 64
 _CHUNK = 500  # SQLite's default limit of bound parameters is 32766; stay far below
 
 
@@ -106,6 +109,17 @@ def _next_modseq(conn: sqlite3.Connection, account_id: int) -> int:
     if row is None:
         raise NotFound(f"account {account_id} does not exist")
     return int(row[0])
+
+
+def _next_modseq_and_quota(conn: sqlite3.Connection, account_id: int) -> tuple[int, int | None]:
+    """`_next_modseq`, and the account's quota in the same statement (appends need both)."""
+    row = conn.execute(
+        "UPDATE accounts SET modseq = modseq + 1 WHERE id = ? RETURNING modseq, quota_bytes",
+        (account_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"account {account_id} does not exist")
+    return int(row[0]), row[1]
 
 
 def _next_uidvalidity(conn: sqlite3.Connection) -> int:
@@ -290,9 +304,16 @@ def _check_quota(conn: sqlite3.Connection, account_id: int, extra: int) -> None:
 def append_messages(
     conn: sqlite3.Connection, mailbox_id: int, messages: Sequence[NewMessage]
 ) -> tuple[list[AppendResult], list[Change]]:
-    mailbox = require_mailbox(conn, mailbox_id)
+    return append_to(conn, require_mailbox(conn, mailbox_id), messages)
+
+
+def append_to(
+    conn: sqlite3.Connection, mailbox: Mailbox, messages: Sequence[NewMessage]
+) -> tuple[list[AppendResult], list[Change]]:
+    """`append_messages` into a mailbox row read in this transaction."""
     if not messages:
         return [], []
+    mailbox_id = mailbox.id
     account_id = mailbox.account_id
     results_by_index: dict[int, AppendResult] = {}
     for i, m in enumerate(messages):
@@ -315,14 +336,15 @@ def append_messages(
                 results_by_index[i] = AppendResult(mailbox_id, mailbox.uidvalidity, row[0], row[1])
     if results_by_index:
         fresh = [m for i, m in enumerate(messages) if i not in results_by_index]
-        stored, changes = append_messages(conn, mailbox_id, fresh) if fresh else ([], [])
+        stored, changes = append_to(conn, mailbox, fresh) if fresh else ([], [])
         it = iter(stored)
         merged = [
             results_by_index[i] if i in results_by_index else next(it) for i in range(len(messages))
         ]
         return merged, changes
-    _check_quota(conn, account_id, sum(m.size for m in messages))
-    modseq = _next_modseq(conn, account_id)
+    modseq, quota = _next_modseq_and_quota(conn, account_id)
+    if quota is not None and usage(conn, account_id) + sum(m.size for m in messages) > quota:
+        raise QuotaExceeded("quota exceeded")  # the job's savepoint undoes the modseq
     now = int(time.time())
     uid = mailbox.uidnext
     results = []
@@ -354,10 +376,11 @@ def append_messages(
         if m.dedupe_key
     ]
     if keyed:
-        conn.execute(
-            "DELETE FROM delivery_keys WHERE mailbox_id = ? AND at < ?",
-            (mailbox_id, now - 7 * 86400),
-        )
+        if uid // _PURGE_EVERY != mailbox.uidnext // _PURGE_EVERY:  # now and then
+            conn.execute(
+                "DELETE FROM delivery_keys WHERE mailbox_id = ? AND at < ?",
+                (mailbox_id, now - 7 * 86400),
+            )
         conn.executemany(
             "INSERT OR REPLACE INTO delivery_keys (mailbox_id, key, uid, modseq, at)"
             " VALUES (?, ?, ?, ?, ?)",

@@ -392,7 +392,7 @@ class SqliteStore:
             else:
                 raise NotFound(f"none of the mailboxes {wanted} exists")
             _require_blobs(conn, blobs, [message])
-            results, changes = msg.append_messages(conn, mailbox.id, [message])
+            results, changes = msg.append_to(conn, mailbox, [message])
             return results[0], changes
 
         return await self._write(job)
