@@ -418,7 +418,11 @@ async def test_header_fields_of_a_header_without_blank_line(store: Store) -> Non
 
 
 async def test_consumer_may_stop_early(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A client gone mid-FETCH: the generator closes, in-flight reads finish, files close."""
+    """A client gone mid-FETCH: the generator closes, in-flight reads finish, files close.
+
+    The general path (BODY.PEEK[] alone takes the whole-message path, which
+    test_fetch_whole.py checks the same way)."""
+    monkeypatch.setattr(fetch_mod, "WHOLE_MESSAGE_PATH", False)
     monkeypatch.setattr(fetch_mod, "BATCH_BYTES", 300)
     opened: list[object] = []
     box = await make_box(store, [PLAIN, MULTI] * 10)

@@ -29,7 +29,9 @@ the feed (overflow, another process) is answered by `Store.changes_since`.
 
 Output is collected and written in one piece whenever the session is about to
 wait for input, or sooner once `FLUSH_AT` octets are queued (FETCH bodies), so
-a pipelined batch costs one write and a big FETCH never sits in memory.
+a pipelined batch costs one write and a big FETCH never sits in memory; a piece
+of `FLUSH_AT` octets or more (a batch of whole-message FETCH responses) is
+written as it is, without a copy into the queue.
 
 This module must never touch a socket, write a tagged response twice, or let an
 exception from one command end the session (it becomes ``NO [SERVERBUG]``).

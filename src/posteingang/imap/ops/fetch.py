@@ -35,6 +35,10 @@ Errors that fail the whole command (BINARY of an unknown transfer encoding:
 byte of the failing batch has been yielded, so the client never sees half a
 response.
 
+A FETCH of nothing but whole messages (``BODY.PEEK[]``, ``BODY[]``, RFC822,
+with UID, FLAGS or RFC822.SIZE) takes the fast path in `fetch_whole.py`, which
+sends the same bytes with a few operations per message instead of a plan.
+
 This module must never send an EXPUNGE, never change the view's sequence
 numbers, and never parse a message.
 """
@@ -75,6 +79,7 @@ from .fetch_items import (
     renderable_only,
     sets_seen,
 )
+from .fetch_whole import whole_message_layout, whole_responses
 
 __all__ = [
     "FetchError",
@@ -95,6 +100,8 @@ BATCH_BYTES = 4 * 1024 * 1024
 STREAM_CHUNK = 1024 * 1024
 #: parse records kept per command (the same blob may back several messages)
 PARSE_CACHE = 512
+#: answer whole-message FETCHes with `fetch_whole` (False: the general path, for tests)
+WHOLE_MESSAGE_PATH = True
 
 
 class FetchError(Exception):
@@ -315,6 +322,15 @@ async def fetch_responses(
     result = outcome if outcome is not None else FetchOutcome()
     mark_seen = sets_seen(cmd.items) and not view.readonly
     recent_set = frozenset() if rev2 else frozenset(recent)
+    layout = whole_message_layout(cmd.items, uid_first=cmd.uid) if WHOLE_MESSAGE_PATH else None
+    if layout is not None:
+        async for out in whole_responses(
+            store, view, resolve_uids(view, cmd.sequence_set, uid=cmd.uid), layout,
+            mark_seen=mark_seen, recent=recent_set, expunged=result.expunged,
+            seen=result.seen, inline_max=INLINE_MAX, stream=_stream,
+        ):  # fmt: skip
+            yield out
+        return
     ahead: _Batch | None = None
     try:
         async for batch in _batches(store, view, cmd, result):

@@ -18,6 +18,7 @@ FETCH/STORE/SEARCH), or build a whole FETCH response in memory.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import TYPE_CHECKING
 
@@ -54,9 +55,12 @@ async def fetch(s: ImapSession, cmd: c.Fetch) -> Reply:
     if not uids:
         return ok("FETCH completed")
     outcome = FetchOutcome()
+    responses_ = _fetch_responses(s.store, view, cmd, rev2=s.rev2, outcome=outcome)
     try:
-        async for chunk in _fetch_responses(s.store, view, cmd, rev2=s.rev2, outcome=outcome):
-            await s.send(chunk)
+        # aclosing: a client gone mid-FETCH closes the blob files at once.
+        async with contextlib.aclosing(responses_):
+            async for chunk in responses_:
+                await s.send(chunk)
     except FetchError as exc:
         return no(exc.text, exc.code)
     if outcome.expunge_issued:
