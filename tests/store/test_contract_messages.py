@@ -262,3 +262,15 @@ async def test_append_first_picks_the_first_mailbox_that_exists(store: Store) ->
     assert (a.mailbox_id, b.mailbox_id, c.mailbox_id) == (lists.id, inbox, inbox)
     with pytest.raises(NotFound):
         await store.append_first(account_id, ["nope"], await new_message(store, b"d"))
+
+
+async def test_append_first_matches_a_name_in_another_ascii_case(store: Store) -> None:
+    # alice+Lists@ arrives lower-cased: the detail "lists" finds the mailbox "Lists"
+    account_id = await make_account(store)
+    lists = await store.create_mailbox(account_id, "Lists")
+    exact = await store.create_mailbox(account_id, "work")
+    await store.create_mailbox(account_id, "Work")
+    a = await store.append_first(account_id, ["lists", "INBOX"], await new_message(store, b"a"))
+    b = await store.append_first(account_id, ["work", "INBOX"], await new_message(store, b"b"))
+    c = await store.append_first(account_id, ["LISTS", "INBOX"], await new_message(store, b"c"))
+    assert (a.mailbox_id, b.mailbox_id, c.mailbox_id) == (lists.id, exact.id, lists.id)

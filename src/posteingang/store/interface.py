@@ -255,7 +255,10 @@ class Store(Protocol):
         """Append to the first of `mailboxes` (names) that exists, in one commit.
 
         Delivery uses it ("the plus-address's mailbox, else INBOX") so that finding
-        the mailbox costs no separate round trip. NotFound if none exists.
+        the mailbox costs no separate round trip. A name matches a mailbox of that
+        exact name, else one that differs only in ASCII case (addresses are
+        lower-cased, so ``alice+Lists@`` arrives as the detail "lists"; if several
+        match, the first in byte order). NotFound if none exists.
         """
         ...
 

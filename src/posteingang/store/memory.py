@@ -111,6 +111,16 @@ class MemoryStore(MemoryAccounts):
                 return box
         return None
 
+    def _box_nocase(self, account_id: int, name: str) -> _Box | None:
+        """A mailbox whose name differs from `name` only in ASCII case (first in byte order)."""
+        key = _ascii_lower(names.normalize_mailbox_name(name))
+        found = sorted(
+            (box.mailbox.name, box.mailbox.id)
+            for box in self._boxes.values()
+            if box.mailbox.account_id == account_id and _ascii_lower(box.mailbox.name) == key
+        )
+        return self._boxes[found[0][1]] if found else None
+
     def _usage(self, account_id: int) -> int:
         return sum(
             m.size
@@ -284,7 +294,7 @@ class MemoryStore(MemoryAccounts):
     ) -> AppendResult:
         for name in mailboxes:
             try:
-                box = self._box_by_name(account_id, name)
+                box = self._box_by_name(account_id, name) or self._box_nocase(account_id, name)
             except InvalidName:
                 continue
             if box is not None:
@@ -587,3 +597,11 @@ class MemoryStore(MemoryAccounts):
                 repaired.append(f"deleted orphaned blob {blob_id}")
             orphaned = []
         return IntegrityReport(orphaned, missing, [], repaired)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(text: str) -> str:
+    """Lower-case ASCII letters only, as SQLite's NOCASE collation does."""
+    return text.translate(_ASCII_LOWER)

@@ -146,6 +146,19 @@ def get_mailbox(conn: sqlite3.Connection, account_id: int, name: str) -> Mailbox
     return _mailbox(row) if row else None
 
 
+def find_mailbox(conn: sqlite3.Connection, account_id: int, name: str) -> Mailbox | None:
+    """The mailbox called `name`, else one whose name differs only in ASCII case."""
+    found = get_mailbox(conn, account_id, name)
+    if found is not None:
+        return found
+    row = conn.execute(
+        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? AND name = ?"
+        " COLLATE NOCASE ORDER BY name LIMIT 1",
+        (account_id, name),
+    ).fetchone()
+    return _mailbox(row) if row else None
+
+
 def get_mailbox_by_id(conn: sqlite3.Connection, mailbox_id: int) -> Mailbox | None:
     row = conn.execute(
         f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?", (mailbox_id,)

@@ -386,7 +386,7 @@ class SqliteStore:
 
         def job(conn: sqlite3.Connection) -> tuple[AppendResult, list[Change]]:
             for name in wanted:
-                mailbox = msg.get_mailbox(conn, account_id, name)
+                mailbox = msg.find_mailbox(conn, account_id, name)
                 if mailbox is not None:
                     break
             else:
