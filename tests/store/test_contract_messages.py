@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -274,3 +275,38 @@ async def test_append_first_matches_a_name_in_another_ascii_case(store: Store) -
     b = await store.append_first(account_id, ["work", "INBOX"], await new_message(store, b"b"))
     c = await store.append_first(account_id, ["LISTS", "INBOX"], await new_message(store, b"c"))
     assert (a.mailbox_id, b.mailbox_id, c.mailbox_id) == (lists.id, exact.id, lists.id)
+
+
+async def test_read_messages_gives_rows_and_small_octets_in_one_read(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    bodies = [b"Subject: %d\r\n\r\n" % i + b"x" * (10 * i) for i in range(1, 41)]
+    appended = await store.append_many(
+        inbox,
+        [
+            replace(await new_message(store, body, flags=frozenset({"\\Seen", "$Work"})), data=body)
+            for body in bodies
+        ],
+    )
+    uids = [r.uid for r in appended]
+    await store.expunge(inbox, [uids[4]])
+    # a sparse set (read in several ranges), a gone uid and one that never existed
+    wanted = [*uids[:10], uids[20], uids[39], 9999]
+    rows = await store.read_messages(inbox, list(reversed(wanted)), 200, budget=1 << 20)
+    assert [r.uid for r in rows] == [u for u in wanted if u not in (uids[4], 9999)]
+    by_uid = dict(zip(uids, bodies, strict=True))
+    for row in rows:
+        assert row.size == len(by_uid[row.uid])
+        assert row.flags == frozenset({"\\Seen", "$Work"})
+        # octets come along up to inline_max; a store may also leave them in a file
+        assert row.data in (by_uid[row.uid], None) if row.size <= 200 else row.data is None
+        if row.data is None:
+            assert await store.blobs.get(row.blob_id) == by_uid[row.uid]
+    # both backends keep messages that came with their octets (`NewMessage.data`)
+    assert all(r.data is not None for r in rows if r.size <= 200)
+    # a budget ends the list early (never before the first message)
+    first = await store.read_messages(inbox, uids, 1000, budget=102)
+    assert [r.uid for r in first] == uids[:3]  # 24 + 34 + 44 octets; the 4th would pass 102
+    assert [r.uid for r in await store.read_messages(inbox, uids[-1:], 1000, budget=1)] == [
+        uids[-1]
+    ]

@@ -34,6 +34,7 @@ from posteingang.store.model import (
     MailboxIndex,
     MailboxStatus,
     Message,
+    MessageBody,
     Pop3View,
     SpecialUse,
 )
@@ -271,6 +272,18 @@ class Store(Protocol):
     async def get_index(self, mailbox_id: int) -> MailboxIndex: ...
     async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[Message]:
         """The messages among `uids` that exist, in uid order."""
+        ...
+
+    async def read_messages(
+        self, mailbox_id: int, uids: Sequence[int], inline_max: int, budget: int
+    ) -> list[MessageBody]:
+        """The messages among `uids` that exist, in uid order, for sending them whole:
+        each with its octets if it is at most `inline_max` octets and the store keeps
+        it with the metadata (one read for both), else ``data`` is None.
+
+        At most `budget` octets of ``data`` (but always at least one message): the
+        list then ends early, and the caller asks again for the uids after its last.
+        """
         ...
 
     async def store_flags(

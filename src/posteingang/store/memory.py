@@ -42,6 +42,7 @@ from posteingang.store.model import (
     MailboxIndex,
     MailboxStatus,
     Message,
+    MessageBody,
     Pop3View,
     SpecialUse,
     canonical_flags,
@@ -391,6 +392,20 @@ class MemoryStore(MemoryAccounts):
     async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[Message]:
         box = self._box(mailbox_id)
         return [box.messages[u] for u in sorted(set(uids)) if u in box.messages]
+
+    async def read_messages(
+        self, mailbox_id: int, uids: Sequence[int], inline_max: int, budget: int
+    ) -> list[MessageBody]:
+        out: list[MessageBody] = []
+        total = 0
+        for m in await self.get_messages(mailbox_id, uids):
+            data = self.blobs._blobs.get(m.blob_id) if m.size <= inline_max else None
+            octets = len(data) if data is not None else 0
+            if out and total + octets > budget:
+                break
+            total += octets
+            out.append(MessageBody(m.uid, m.modseq, m.flags, m.size, m.blob_id, data))
+        return out
 
     async def store_flags(
         self,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 # System flags in their canonical spelling (RFC 9051 §2.3.2). Flag comparison is
 # case-insensitive; the store always hands back this spelling.
@@ -195,6 +196,19 @@ class Message:
     email_id: str  # stable OBJECTID (RFC 8474): same across COPY/MOVE
     thread_id: str
     save_date: datetime
+
+
+class MessageBody(NamedTuple):
+    """What sending a whole message needs (`Store.read_messages`): part of its row, and
+    its octets when they are small and stored with the metadata (else None: open the
+    blob). A tuple, not a `Message`: FETCH of a whole mailbox builds one per message."""
+
+    uid: int
+    modseq: int
+    flags: frozenset[str]
+    size: int
+    blob_id: str
+    data: bytes | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,13 @@ response of such a command is built with a few operations per message:
    (BINARY[] decodes transfer encodings and needs the parse record: it takes
    the general path).  Anything else returns None and `fetch.py` goes on as
    before.
-2. Metadata is loaded up to `CHUNK` uids at a time (the first lookups are
-   smaller, so that the first octets leave after ~1 ms).  Each chunk is cut
-   into batches of at most `BATCH_BYTES` octets held in memory (and
-   `MAX_STREAMS` open files); a batch's blobs are read in one worker-thread
-   hop (one SQL query for the SQLite store's inline blobs, `read_many`).
-   The next batch is loaded while the current one is sent.
+2. Each batch is one `Store.read_messages`: the rows (uid, flags, size, blob)
+   and the octets of the small messages in one query and one thread hop, at
+   most `BATCH_BYTES` octets (`FIRST_CHUNK` uids first, so that the first
+   octets leave after ~1 ms, then up to `CHUNK`).  Messages whose octets did
+   not come along (large ones, or blobs kept in files) are read or opened in a
+   second hop, at most `MAX_STREAMS` open files per batch.  The next batch is
+   read while the current one is sent.
 3. A message larger than `fetch.INLINE_MAX` is not read into memory: its blob
    is opened in the worker and streamed in `fetch.STREAM_CHUNK` pieces after
    its literal header, as the general path does.
@@ -45,7 +46,7 @@ from typing import BinaryIO
 from posteingang.imap.proto.fetch import FetchAttr, FetchBody, FetchItem, Section
 from posteingang.imap.selected import SelectedMailbox
 from posteingang.store.interface import BlobStore, NotFound, Store
-from posteingang.store.model import SEEN, FlagOp, Message
+from posteingang.store.model import SEEN, FlagOp, MessageBody
 
 from .fetch_items import flags_item
 
@@ -105,7 +106,7 @@ def whole_message_layout(items: tuple[FetchItem, ...], *, uid_first: bool) -> La
 class _Batch:
     """Messages whose blobs are read (or opened) and ready to send."""
 
-    messages: list[tuple[int, Message]]  # (sequence number, metadata)
+    messages: list[tuple[int, MessageBody]]  # (sequence number, row)
     data: dict[str, bytes] = field(default_factory=dict)  # blob id -> octets
     files: dict[str, BinaryIO] = field(default_factory=dict)  # blob id -> open (streamed)
     missing: list[int] = field(default_factory=list)  # uids whose row or blob is gone
@@ -117,23 +118,18 @@ class _Batch:
         self.files.clear()
 
 
-def _read_batch(blobs: BlobStore, batch: _Batch, inline_max: int) -> None:
-    """In a worker thread: read the small blobs (one query where the store can),
-    open the big ones."""
-    small = [m.blob_id for _s, m in batch.messages if m.size <= inline_max]
-    read_many: Callable[[list[str]], dict[str, bytes]] | None = getattr(blobs, "read_many", None)
-    if read_many is not None and small:
-        batch.data = read_many(small)
+def _open_blobs(blobs: BlobStore, batch: _Batch, rows: list[MessageBody], inline_max: int) -> None:
+    """In a worker thread: read or open the blobs `read_messages` did not bring along."""
     try:
-        for _seq, msg in batch.messages:
-            blob_id = msg.blob_id
+        for row in rows:
+            blob_id = row.blob_id
             if blob_id in batch.data or blob_id in batch.files:
                 continue
             try:
                 f = blobs.open(blob_id)
             except (NotFound, FileNotFoundError):
                 continue
-            if msg.size <= inline_max:
+            if row.size <= inline_max:
                 with f:
                     batch.data[blob_id] = f.read()
             else:
@@ -145,66 +141,67 @@ def _read_batch(blobs: BlobStore, batch: _Batch, inline_max: int) -> None:
         raise
 
 
-async def _read(blobs: BlobStore, batch: _Batch, inline_max: int) -> _Batch:
-    """`_read_batch` in a thread; cancelled meanwhile, its files are closed when it ends."""
-    work = asyncio.ensure_future(asyncio.to_thread(_read_batch, blobs, batch, inline_max))
+async def _open(blobs: BlobStore, batch: _Batch, rows: list[MessageBody], inline_max: int) -> None:
+    """`_open_blobs` in a thread; cancelled meanwhile, its files are closed when it ends."""
+    work = asyncio.ensure_future(asyncio.to_thread(_open_blobs, blobs, batch, rows, inline_max))
     try:
         await asyncio.shield(work)
     except asyncio.CancelledError:
         work.add_done_callback(lambda _t: batch.close())
         raise
-    return batch
-
-
-def _chunks(uids: Sequence[int]) -> list[Sequence[int]]:
-    """`uids` in metadata lookups of `FIRST_CHUNK`, twice that, ... up to `CHUNK`:
-    the first octets leave after a small lookup, the rest in large ones."""
-    out: list[Sequence[int]] = []
-    i, n = 0, FIRST_CHUNK
-    while i < len(uids):
-        out.append(uids[i : i + n])
-        i += n
-        n = min(2 * n, CHUNK)
-    return out
 
 
 async def _batches(
     store: Store, view: SelectedMailbox, uids: Sequence[int], inline_max: int
 ) -> AsyncGenerator[_Batch, None]:
-    """The messages of `uids` in batches, blobs read; the caller closes each batch.
+    """The messages of `uids` in batches, octets at hand; the caller closes each batch.
 
-    One step at a time (metadata, then each batch's blobs), in threads: looking
-    up the next chunk's metadata at the same time, or reading the blobs on the
-    event loop, was measured to cost more CPU per message (GIL hand-offs) and
-    to be no faster.
+    Each batch is one `Store.read_messages` (rows and small octets in one read,
+    one thread hop) of at most `BATCH_BYTES` octets: `FIRST_CHUNK` uids first, so
+    that the first octets leave at once, then up to `CHUNK`. Only messages whose
+    octets did not come along (large ones, or a store that keeps them elsewhere)
+    cost a second hop to open their files, at most `MAX_STREAMS` large ones per
+    batch.
     """
     mailbox_id = view.mailbox_id
     seq_of = view.seq_of
-    for chunk in _chunks(uids):
-        metas = {m.uid: m for m in await store.get_messages(mailbox_id, chunk)}
-        batch = _Batch([])
-        size = streams = 0
-        for uid in chunk:
-            msg = metas.get(uid)
-            seq = seq_of(uid)
-            if msg is None or seq is None:
-                batch.missing.append(uid)
+    blobs = store.blobs
+    i, count = 0, FIRST_CHUNK
+    while i < len(uids):
+        chunk = uids[i : i + count]
+        rows = await store.read_messages(mailbox_id, chunk, inline_max, BATCH_BYTES)
+        if rows and rows[-1].uid != chunk[-1]:
+            # The budget ended the read (or the last uids are gone: asked again, they
+            # come back empty and count as missing then).
+            chunk = [uid for uid in chunk if uid <= rows[-1].uid]
+        i += len(chunk)
+        count = CHUNK
+        found = {row.uid for row in rows}
+        batch = _Batch([], missing=[uid for uid in chunk if uid not in found])
+        unread: list[MessageBody] = []  # octets still to read or open (a thread hop)
+        held = streams = 0  # octets in memory, files open
+        for row in rows:
+            seq = seq_of(row.uid)
+            if seq is None:
+                batch.missing.append(row.uid)
                 continue
-            big = msg.size > inline_max
-            if batch.messages and (
-                (not big and size + msg.size > BATCH_BYTES) or (big and streams >= MAX_STREAMS)
-            ):
-                yield await _read(store.blobs, batch, inline_max)
-                batch = _Batch([])
-                size = streams = 0
-            batch.messages.append((seq, msg))
-            if big:
-                streams += 1
+            big = row.data is None and row.size > inline_max
+            octets = 0 if big else row.size
+            if batch.messages and (held + octets > BATCH_BYTES or (big and streams >= MAX_STREAMS)):
+                if unread:
+                    await _open(blobs, batch, unread, inline_max)
+                yield batch
+                batch, unread, held, streams = _Batch([]), [], 0, 0
+            if row.data is not None:
+                batch.data[row.blob_id] = row.data
             else:
-                size += msg.size
-        if batch.messages:
-            yield await _read(store.blobs, batch, inline_max)
-        elif batch.missing:
+                unread.append(row)
+            held += octets
+            streams += big
+            batch.messages.append((seq, row))
+        if unread:
+            await _open(blobs, batch, unread, inline_max)
+        if batch.messages or batch.missing:
             yield batch
 
 
@@ -278,7 +275,7 @@ async def _send(
 ) -> AsyncIterator[bytes]:
     expunged.extend(batch.missing)
     data, files = batch.data, batch.files
-    live: list[tuple[int, Message]] = []
+    live: list[tuple[int, MessageBody]] = []
     for seq, msg in batch.messages:
         if msg.blob_id in data or msg.blob_id in files:
             live.append((seq, msg))

@@ -37,6 +37,7 @@ from posteingang.store.model import (
     MailboxIndex,
     MailboxStatus,
     Message,
+    MessageBody,
     SpecialUse,
     bits_to_flags,
     canonical_flags,
@@ -504,6 +505,46 @@ def get_messages(conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int])
             (mailbox_id, *chunk),
         ).fetchall()
         out.extend(_message(r) for r in rows)
+    return out
+
+
+def read_messages(
+    conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int], inline_max: int, budget: int
+) -> list[MessageBody]:
+    """`Store.read_messages`: rows and small inline octets in one query per range,
+    stepped row by row, so octets past the budget are never read."""
+    wanted = sorted(set(uids))
+    out: list[MessageBody] = []
+    total = 0
+    flag_sets = _SYSTEM_FLAG_SETS
+    i = 0
+    while i < len(wanted):
+        # The longest run of `wanted` that covers at most twice its length of uids
+        # is read with BETWEEN (an index range scan, one statement to prepare),
+        # the few uids in it that were not asked for are skipped.
+        j = min(i + _CHUNK, len(wanted)) - 1
+        while wanted[j] - wanted[i] + 1 > 2 * (j - i + 1):
+            j = i + (j - i) // 2
+        low, high = wanted[i], wanted[j]
+        keep = None if high - low == j - i else set(wanted[i : j + 1])
+        rows = conn.execute(
+            "SELECT m.uid, m.modseq, m.flags, m.keywords, m.size, m.blob_id,"
+            " CASE WHEN m.size <= ? THEN d.data END"
+            " FROM messages m LEFT JOIN blob_data d ON d.id = m.blob_id"
+            " WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid",
+            (inline_max, mailbox_id, low, high),
+        )
+        for uid, modseq, bits, keywords, size, blob_id, data in rows:
+            if keep is not None and uid not in keep:
+                continue
+            octets = len(data) if data is not None else 0
+            if out and total + octets > budget:
+                rows.close()
+                return out
+            total += octets
+            flags = flag_sets[bits] if not keywords else bits_to_flags(bits, keywords)
+            out.append(MessageBody(uid, modseq, flags, size, blob_id, data))
+        i = j + 1
     return out
 
 

@@ -44,6 +44,7 @@ from posteingang.store.model import (
     MailboxIndex,
     MailboxStatus,
     Message,
+    MessageBody,
     Pop3View,
     SpecialUse,
 )
@@ -413,6 +414,13 @@ class SqliteStore:
 
     async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[Message]:
         return await self._read(lambda c: msg.get_messages(c, mailbox_id, uids))
+
+    async def read_messages(
+        self, mailbox_id: int, uids: Sequence[int], inline_max: int, budget: int
+    ) -> list[MessageBody]:
+        return await self._read(
+            lambda c: msg.read_messages(c, mailbox_id, uids, inline_max, budget)
+        )
 
     async def store_flags(
         self,
