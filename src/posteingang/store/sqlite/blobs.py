@@ -136,25 +136,6 @@ class SqliteBlobStore:
                     pass
         return opened
 
-    def read_many(self, blob_ids: list[str]) -> dict[str, bytes]:
-        """The octets of those of `blob_ids` stored inline, with one query per 500 ids.
-
-        Blobs in files are left out (the caller opens them): this is for a batch
-        of small messages (FETCH of whole bodies), where a query per blob or a
-        file object per blob would cost more than the read itself.
-        """
-        wanted = list(dict.fromkeys(blob_ids))
-        out: dict[str, bytes] = {}
-        conn = self._conn()
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            rows = conn.execute(
-                f"SELECT id, data FROM blob_data WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            out.update(rows)
-        return out
-
     def exists_sync(self, blob_id: str) -> bool:
         if self._conn().execute("SELECT 1 FROM blob_data WHERE id = ?", (blob_id,)).fetchone():
             return True
