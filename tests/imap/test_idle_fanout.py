@@ -308,3 +308,60 @@ async def _mailbox_id(store: SqliteStore, name: str) -> int:
     box = await store.get_mailbox(account.id, name)
     assert box is not None
     return box.id
+
+
+def test_appends_from_two_processes_reach_idlers_in_uid_order(served: Served) -> None:
+    """A delivery worker and this process append to one mailbox at the same time: every
+    idler is told each new message once, its count never going back, and ends with
+    the messages in UID order (the ordering rules themselves: test_hub_order.py)."""
+    writer = connect(served.imap_port, 1, b"INBOX")[0]
+    command([writer], b"c", b"CREATE Race")
+    idlers = connect(served.imap_port, 5, b"Race")
+    mailbox_id = served.thread.call(lambda: _mailbox_id(served.store, "Race"))
+    each = 40
+    script = f"""
+import asyncio
+from pathlib import Path
+from posteingang.delivery.ingest import prepare_message
+from tests.serving import open_store
+
+async def main():
+    store = await open_store(Path({str(served.data)!r}))
+    for n in range({each}):
+        raw = b"Subject: worker %d\\r\\n\\r\\nhi\\r\\n" % n
+        await store.append({mailbox_id}, await prepare_message(store, raw))
+        await asyncio.sleep(0.005)  # spread over the test's own appends
+    await store.close()
+
+asyncio.run(main())
+"""
+    try:
+        start_idle(idlers)
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        other = subprocess.Popen([sys.executable, "-c", script], env=env)
+        # Start once the other process is appending, so that the two overlap.
+        until_all(idlers[:1], has_line(lambda line: line.endswith(b" EXISTS")), within=30)
+        for n in range(each):
+            literal = message(100 + n)
+            writer.send(b"a APPEND Race {%d+}\r\n%s\r\n" % (len(literal), literal))
+            until_all([writer], has_line(lambda line: line.startswith(b"a ")))
+            assert writer.take()[-1].startswith(b"a OK")
+        assert other.wait(60) == 0
+        total = 2 * each
+        until_all(idlers, has_line(lambda line: line == b"* %d EXISTS" % total), within=30)
+        for c in idlers:
+            counts = [int(line.split()[1]) for line in c.take() if line.endswith(b" EXISTS")]
+            assert counts == sorted(set(counts)) and counts[-1] == total  # never backwards
+        end_idle(idlers)
+        for lines in command(idlers, b"u", b"FETCH 1:* (UID)").values():
+            uids = [int(line.rsplit(b" ", 1)[1].rstrip(b")")) for line in lines[:-1]]
+            assert uids == list(range(1, total + 1))
+        subjects = command(idlers[:1], b"h", b"FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        order = "".join(
+            "w" if b"worker" in line else "i"
+            for line in subjects[idlers[0]]
+            if line.startswith(b"Subject")
+        )
+        assert "wiw" in order or "iwi" in order, order  # the two really interleaved
+    finally:
+        close_all([*idlers, writer])
