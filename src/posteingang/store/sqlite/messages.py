@@ -1,7 +1,8 @@
-"""SQLite jobs for mailboxes and messages.
+"""SQLite jobs for messages: append, copy and move, flags, expunge, and the reads.
 
 Every write function runs inside the writer thread's transaction (see
-writer.py), takes the next account modseq with `_next_modseq`, and returns the
+writer.py), takes the next account modseq with `next_modseq` (mailboxes.py),
+and returns the
 `Change` records the writer publishes after COMMIT. Blob reference counts
 change in the same transaction as the message rows that use them.
 """
@@ -16,10 +17,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TypeVar
 
-from posteingang.store import names
 from posteingang.store.hub import Change, ChangeKind
 from posteingang.store.interface import (
-    AlreadyExists,
     Conflict,
     NewMessage,
     NotFound,
@@ -27,7 +26,6 @@ from posteingang.store.interface import (
 )
 from posteingang.store.memory import new_object_id
 from posteingang.store.model import (
-    HIERARCHY_DELIMITER,
     AppendResult,
     Changes,
     CopyResult,
@@ -35,46 +33,32 @@ from posteingang.store.model import (
     FlagUpdate,
     Mailbox,
     MailboxIndex,
-    MailboxStatus,
     Message,
     MessageBody,
-    SpecialUse,
     bits_to_flags,
     canonical_flags,
     flags_to_bits,
 )
 from posteingang.store.sqlite import index as packed
 from posteingang.store.sqlite import pop3
+from posteingang.store.sqlite.mailboxes import (
+    drop_messages,
+    next_modseq,
+    require_mailbox,
+    usage,
+)
 
 T = TypeVar("T")
-_MAILBOX_COLUMNS = (
-    "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed"
-)
 _MESSAGE_COLUMNS = (
     "mailbox_id, uid, modseq, flags, keywords, internal_date, tz_offset, size, blob_id,"
     " email_id, thread_id, save_date"
 )
 # Every combination of the five system flags, indexed by their bits.
 _SYSTEM_FLAG_SETS = tuple(bits_to_flags(bits, "") for bits in range(256))
-_SEEN_BIT = 1
-_DELETED_BIT = 8
 # Delivery keys older than a week are removed when a mailbox's uidnext passes a
 # multiple of this (an index makes it cheap; no need to do it on every delivery).
 _PURGE_EVERY = 64
 _CHUNK = 500  # SQLite's default limit of bound parameters is 32766; stay far below
-
-
-def _mailbox(row: Sequence[object]) -> Mailbox:
-    return Mailbox(
-        int(row[0]),  # type: ignore[call-overload]
-        int(row[1]),  # type: ignore[call-overload]
-        str(row[2]),
-        int(row[3]),  # type: ignore[call-overload]
-        int(row[4]),  # type: ignore[call-overload]
-        int(row[5]),  # type: ignore[call-overload]
-        SpecialUse(str(row[6])) if row[6] else None,
-        bool(row[7]),
-    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -103,17 +87,8 @@ def _chunks(values: Sequence[T]) -> Iterable[Sequence[T]]:
         yield values[i : i + _CHUNK]
 
 
-def _next_modseq(conn: sqlite3.Connection, account_id: int) -> int:
-    row = conn.execute(
-        "UPDATE accounts SET modseq = modseq + 1 WHERE id = ? RETURNING modseq", (account_id,)
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"account {account_id} does not exist")
-    return int(row[0])
-
-
 def _next_modseq_and_quota(conn: sqlite3.Connection, account_id: int) -> tuple[int, int | None]:
-    """`_next_modseq`, and the account's quota in the same statement (appends need both)."""
+    """`next_modseq`, and the account's quota in the same statement (appends need both)."""
     row = conn.execute(
         "UPDATE accounts SET modseq = modseq + 1 WHERE id = ? RETURNING modseq, quota_bytes",
         (account_id,),
@@ -121,192 +96,6 @@ def _next_modseq_and_quota(conn: sqlite3.Connection, account_id: int) -> tuple[i
     if row is None:
         raise NotFound(f"account {account_id} does not exist")
     return int(row[0]), row[1]
-
-
-def _next_uidvalidity(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT value FROM meta WHERE key = 'uidvalidity'").fetchone()
-    value = max(int(row[0]) + 1 if row else 0, int(time.time()))
-    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('uidvalidity', ?)", (value,))
-    return value
-
-
-# -- mailboxes -----------------------------------------------------------------------
-def list_mailboxes(conn: sqlite3.Connection, account_id: int) -> list[Mailbox]:
-    rows = conn.execute(
-        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? ORDER BY name",
-        (account_id,),
-    ).fetchall()
-    return [_mailbox(r) for r in rows]
-
-
-def get_mailbox(conn: sqlite3.Connection, account_id: int, name: str) -> Mailbox | None:
-    row = conn.execute(
-        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? AND name = ?",
-        (account_id, name),
-    ).fetchone()
-    return _mailbox(row) if row else None
-
-
-def find_mailbox(conn: sqlite3.Connection, account_id: int, name: str) -> Mailbox | None:
-    """The mailbox called `name`, else one whose name differs only in ASCII case."""
-    found = get_mailbox(conn, account_id, name)
-    if found is not None:
-        return found
-    row = conn.execute(
-        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? AND name = ?"
-        " COLLATE NOCASE ORDER BY name LIMIT 1",
-        (account_id, name),
-    ).fetchone()
-    return _mailbox(row) if row else None
-
-
-def get_mailbox_by_id(conn: sqlite3.Connection, mailbox_id: int) -> Mailbox | None:
-    row = conn.execute(
-        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?", (mailbox_id,)
-    ).fetchone()
-    return _mailbox(row) if row else None
-
-
-def require_mailbox(conn: sqlite3.Connection, mailbox_id: int) -> Mailbox:
-    mailbox = get_mailbox_by_id(conn, mailbox_id)
-    if mailbox is None:
-        raise NotFound(f"mailbox {mailbox_id} does not exist")
-    return mailbox
-
-
-def create_mailbox(
-    conn: sqlite3.Connection,
-    account_id: int,
-    name: str,
-    special_use: SpecialUse | None,
-    uidvalidity: int | None,
-) -> tuple[Mailbox, list[Change]]:
-    if get_mailbox(conn, account_id, name) is not None:
-        raise AlreadyExists(f"mailbox {name} already exists")
-    modseq = _next_modseq(conn, account_id)
-    validity = uidvalidity or _next_uidvalidity(conn)
-    cur = conn.execute(
-        "INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq,"
-        " special_use, subscribed) VALUES (?, ?, ?, 1, ?, ?, 1)",
-        (account_id, name, validity, modseq, special_use.value if special_use else None),
-    )
-    assert cur.lastrowid is not None
-    mailbox = Mailbox(cur.lastrowid, account_id, name, validity, 1, modseq, special_use, True)
-    return mailbox, [Change(account_id, mailbox.id, modseq, ChangeKind.MAILBOX_CREATE, name=name)]
-
-
-def _drop_messages(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> None:
-    """Unreference the blobs of the messages matching `where`, then delete the rows."""
-    conn.execute(
-        f"UPDATE blobs SET refcount = refcount - c.n FROM"
-        f" (SELECT blob_id, COUNT(*) AS n FROM messages WHERE {where} GROUP BY blob_id) AS c"
-        f" WHERE blobs.id = c.blob_id",
-        args,
-    )
-    conn.execute(
-        "UPDATE blobs SET zero_since = ? WHERE refcount <= 0 AND zero_since IS NULL",
-        (int(time.time()),),
-    )
-    conn.execute(f"DELETE FROM messages WHERE {where}", args)
-
-
-def delete_mailbox(
-    conn: sqlite3.Connection, account_id: int, name: str
-) -> tuple[None, list[Change]]:
-    mailbox = get_mailbox(conn, account_id, name)
-    if mailbox is None:
-        raise NotFound(f"mailbox {name} does not exist")
-    if mailbox.name == "INBOX":
-        raise Conflict("INBOX cannot be deleted")
-    modseq = _next_modseq(conn, account_id)
-    _drop_messages(conn, "mailbox_id = ?", (mailbox.id,))
-    pop3.forget(conn, mailbox.id, None)
-    packed.drop(conn, mailbox.id)
-    conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox.id,))
-    conn.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox.id,))
-    return None, [Change(account_id, mailbox.id, modseq, ChangeKind.MAILBOX_DELETE)]
-
-
-def rename_mailbox(
-    conn: sqlite3.Connection, account_id: int, old: str, new: str
-) -> tuple[Mailbox, list[Change]]:
-    mailbox = get_mailbox(conn, account_id, old)
-    if mailbox is None:
-        raise NotFound(f"mailbox {old} does not exist")
-    if get_mailbox(conn, account_id, new) is not None:
-        raise AlreadyExists(f"mailbox {new} already exists")
-    if mailbox.name == "INBOX":
-        # RFC 9051 §6.3.6: renaming INBOX moves its messages to a new mailbox.
-        target, changes = create_mailbox(conn, account_id, new, None, None)
-        uids = [
-            r[0]
-            for r in conn.execute("SELECT uid FROM messages WHERE mailbox_id = ?", (mailbox.id,))
-        ]
-        if uids:
-            _, more = copy_messages(conn, mailbox.id, uids, target.id, move=True)
-            changes += more
-        return require_mailbox(conn, target.id), changes
-    if names.is_inferior(new, mailbox.name):
-        raise Conflict("cannot rename a mailbox into its own child")
-    changes = []
-    renamed = mailbox
-    rows = conn.execute(
-        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes"
-        " WHERE account_id = ? AND (name = ? OR name LIKE ? ESCAPE '\\')",
-        (account_id, mailbox.name, _like_prefix(mailbox.name + HIERARCHY_DELIMITER)),
-    ).fetchall()
-    for row in rows:
-        mb = _mailbox(row)
-        if mb.name != mailbox.name and not names.is_inferior(mb.name, mailbox.name):
-            continue
-        new_name = new + mb.name[len(mailbox.name) :]
-        if mb.id != mailbox.id and get_mailbox(conn, account_id, new_name) is not None:
-            raise AlreadyExists(f"mailbox {new_name} already exists")
-        modseq = _next_modseq(conn, account_id)
-        conn.execute(
-            "UPDATE mailboxes SET name = ?, highestmodseq = ? WHERE id = ?",
-            (new_name, modseq, mb.id),
-        )
-        changes.append(Change(account_id, mb.id, modseq, ChangeKind.MAILBOX_RENAME, name=new_name))
-        if mb.id == mailbox.id:
-            renamed = require_mailbox(conn, mb.id)
-    return renamed, changes
-
-
-def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
-
-
-def set_subscribed(
-    conn: sqlite3.Connection, account_id: int, name: str, subscribed: bool
-) -> tuple[None, list[Change]]:
-    mailbox = get_mailbox(conn, account_id, name)
-    if mailbox is None:
-        raise NotFound(f"mailbox {name} does not exist")
-    modseq = _next_modseq(conn, account_id)
-    conn.execute("UPDATE mailboxes SET subscribed = ? WHERE id = ?", (int(subscribed), mailbox.id))
-    return None, [Change(account_id, mailbox.id, modseq, ChangeKind.MAILBOX_SUBSCRIBE)]
-
-
-def mailbox_status(conn: sqlite3.Connection, mailbox_id: int) -> MailboxStatus:
-    mailbox = require_mailbox(conn, mailbox_id)
-    row = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(flags & ? = 0), 0), COALESCE(SUM(flags & ? != 0), 0),"
-        " COALESCE(SUM(size), 0) FROM messages WHERE mailbox_id = ?",
-        (_SEEN_BIT, _DELETED_BIT, mailbox_id),
-    ).fetchone()
-    return MailboxStatus(mailbox, int(row[0]), int(row[1]), int(row[2]), int(row[3]))
-
-
-# -- messages ------------------------------------------------------------------------
-def usage(conn: sqlite3.Connection, account_id: int) -> int:
-    row = conn.execute(
-        "SELECT COALESCE(SUM(m.size), 0) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
-        " WHERE b.account_id = ?",
-        (account_id,),
-    ).fetchone()
-    return int(row[0])
 
 
 def _check_quota(conn: sqlite3.Connection, account_id: int, extra: int) -> None:
@@ -575,7 +364,7 @@ def store_flags(
     if not pending:
         return [], []
     pending.sort()
-    modseq = _next_modseq(conn, mailbox.account_id)
+    modseq = next_modseq(conn, mailbox.account_id)
     rows = [(*flags_to_bits(new), modseq, mailbox_id, uid) for uid, new in pending]
     conn.executemany(
         "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
@@ -612,7 +401,7 @@ def _existing_uids(conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int
 def _remove(conn: sqlite3.Connection, mailbox_id: int, uids: list[int], modseq: int) -> None:
     for chunk in _chunks(uids):
         marks = ",".join("?" * len(chunk))
-        _drop_messages(conn, f"mailbox_id = ? AND uid IN ({marks})", (mailbox_id, *chunk))
+        drop_messages(conn, f"mailbox_id = ? AND uid IN ({marks})", (mailbox_id, *chunk))
     pop3.forget(conn, mailbox_id, uids)
     packed.remove(conn, mailbox_id, uids)
     conn.executemany(
@@ -629,7 +418,7 @@ def expunge(
     gone = _existing_uids(conn, mailbox_id, uids)
     if not gone:
         return [], []
-    modseq = _next_modseq(conn, mailbox.account_id)
+    modseq = next_modseq(conn, mailbox.account_id)
     _remove(conn, mailbox_id, gone, modseq)
     return gone, [
         Change(mailbox.account_id, mailbox_id, modseq, ChangeKind.EXPUNGE, uids=tuple(gone))
@@ -650,7 +439,7 @@ def copy_messages(
         return CopyResult(dst.uidvalidity, [], [], int(row[0])), []
     if not move:
         _check_quota(conn, src.account_id, sum(m.size for m in msgs))
-    modseq = _next_modseq(conn, src.account_id)
+    modseq = next_modseq(conn, src.account_id)
     now = int(time.time())
     uid = dst.uidnext
     rows = []

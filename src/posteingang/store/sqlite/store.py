@@ -50,6 +50,7 @@ from posteingang.store.model import (
 )
 from posteingang.store.sqlite import accounts as acc
 from posteingang.store.sqlite import index as packed
+from posteingang.store.sqlite import mailboxes as mbx
 from posteingang.store.sqlite import messages as msg
 from posteingang.store.sqlite import pop3
 from posteingang.store.sqlite.blobs import SqliteBlobStore
@@ -231,7 +232,7 @@ class SqliteStore:
             account = acc.insert_account(conn, address, password_hash, scram_sha256, quota_bytes)
             changes: list[Change] = []
             for name, use in DEFAULT_MAILBOXES:
-                _, more = msg.create_mailbox(conn, account.id, name, use, None)
+                _, more = mbx.create_mailbox(conn, account.id, name, use, None)
                 changes += more
             return account, changes
 
@@ -256,9 +257,9 @@ class SqliteStore:
 
         def job(conn: sqlite3.Connection) -> tuple[None, list[Change]]:
             account = acc.require_account(conn, address)
-            boxes = msg.list_mailboxes(conn, account.id)
+            boxes = mbx.list_mailboxes(conn, account.id)
             for box in boxes:
-                msg._drop_messages(conn, "mailbox_id = ?", (box.id,))
+                mbx.drop_messages(conn, "mailbox_id = ?", (box.id,))
                 pop3.forget(conn, box.id, None)
                 packed.drop(conn, box.id)
                 conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (box.id,))
@@ -289,7 +290,7 @@ class SqliteStore:
         await self._write(lambda c: acc.update_account(c, account_id, settings=text))
 
     async def usage(self, account_id: int) -> int:
-        return await self._read(lambda c: msg.usage(c, account_id))
+        return await self._read(lambda c: mbx.usage(c, account_id))
 
     async def add_alias(self, source: str, target: str) -> Alias:
         source, target = names.normalize_address(source), names.normalize_address(target)
@@ -329,14 +330,14 @@ class SqliteStore:
 
     # -- mailboxes -----------------------------------------------------------------------
     async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
-        return await self._read(lambda c: msg.list_mailboxes(c, account_id))
+        return await self._read(lambda c: mbx.list_mailboxes(c, account_id))
 
     async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
         name = names.normalize_mailbox_name(name)
-        return await self._read(lambda c: msg.get_mailbox(c, account_id, name))
+        return await self._read(lambda c: mbx.get_mailbox(c, account_id, name))
 
     async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
-        return await self._read(lambda c: msg.get_mailbox_by_id(c, mailbox_id))
+        return await self._read(lambda c: mbx.get_mailbox_by_id(c, mailbox_id))
 
     async def create_mailbox(
         self,
@@ -351,24 +352,24 @@ class SqliteStore:
         def job(conn: sqlite3.Connection) -> tuple[Mailbox, list[Change]]:
             if acc.get_account_by_id(conn, account_id) is None:
                 raise NotFound(f"account {account_id} does not exist")
-            return msg.create_mailbox(conn, account_id, name, special_use, uidvalidity)
+            return mbx.create_mailbox(conn, account_id, name, special_use, uidvalidity)
 
         return await self._write(job)
 
     async def delete_mailbox(self, account_id: int, name: str) -> None:
         name = names.normalize_mailbox_name(name)
-        await self._write(lambda c: msg.delete_mailbox(c, account_id, name))
+        await self._write(lambda c: mbx.delete_mailbox(c, account_id, name))
 
     async def rename_mailbox(self, account_id: int, old: str, new: str) -> Mailbox:
         old, new = names.normalize_mailbox_name(old), names.normalize_mailbox_name(new)
-        return await self._write(lambda c: msg.rename_mailbox(c, account_id, old, new))
+        return await self._write(lambda c: mbx.rename_mailbox(c, account_id, old, new))
 
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
         name = names.normalize_mailbox_name(name)
-        await self._write(lambda c: msg.set_subscribed(c, account_id, name, subscribed))
+        await self._write(lambda c: mbx.set_subscribed(c, account_id, name, subscribed))
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
-        return await self._read(lambda c: msg.mailbox_status(c, mailbox_id))
+        return await self._read(lambda c: mbx.mailbox_status(c, mailbox_id))
 
     # -- messages ------------------------------------------------------------------------
     async def append(self, mailbox_id: int, message: NewMessage) -> AppendResult:
@@ -387,7 +388,7 @@ class SqliteStore:
 
         def job(conn: sqlite3.Connection) -> tuple[AppendResult, list[Change]]:
             for name in wanted:
-                mailbox = msg.find_mailbox(conn, account_id, name)
+                mailbox = mbx.find_mailbox(conn, account_id, name)
                 if mailbox is not None:
                     break
             else:
