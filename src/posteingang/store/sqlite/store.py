@@ -419,9 +419,10 @@ class SqliteStore:
     async def read_messages(
         self, mailbox_id: int, uids: Sequence[int], inline_max: int, budget: int
     ) -> list[MessageBody]:
-        return await self._read(
-            lambda c: msg.read_messages(c, mailbox_id, uids, inline_max, budget)
-        )
+        # On the event loop: a batch (FETCH reads up to 1 MiB) takes ~0.6 ms from the page
+        # cache, and a thread hop per batch cost more than that in GIL hand-offs; it
+        # made bulk FETCH 360-570 MB/s instead of 430-600 (bench_imap_fetch).
+        return self._read_now(lambda c: msg.read_messages(c, mailbox_id, uids, inline_max, budget))
 
     async def store_flags(
         self,
