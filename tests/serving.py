@@ -8,16 +8,20 @@ run in the test's thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
+import subprocess
+import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import trustme
 
 from posteingang.auth.throttle import Throttle, ThrottlePolicy
+from posteingang.config import Config
 from posteingang.net.tls import CertPair, TlsContexts
 from posteingang.store.blobs.fs import FsBlobStore
 from posteingang.store.interface import Store
@@ -96,3 +100,46 @@ async def add_account(store: Store, address: str = ALICE, password: str = PASSWO
 def patient_throttle() -> Throttle:
     """A throttle that never delays or blocks: protocol tests log in wrongly on purpose."""
     return Throttle(ThrottlePolicy(free_failures=1000, block_after=10_000))
+
+
+@contextlib.asynccontextmanager
+async def running(
+    config: Config, protocols: dict[str, Any], starters: list[Any]
+) -> AsyncIterator[Any]:
+    """`runtime.run(config)` in a task of this loop; yields the `Runtime` once every
+    listener is bound and every starter ran, and shuts it down afterwards."""
+    from posteingang.runtime import run
+
+    ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run(config, protocols=protocols, starters=starters, on_ready=ready.set_result, stop=stop)
+    )
+    await asyncio.wait({ready, task}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.done():
+        stop.set()
+        await task  # raises what made start-up fail
+        raise AssertionError("the runtime did not get ready")
+    try:
+        yield ready.result()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+def serve_process(config: Path, **popen: Any) -> subprocess.Popen[str]:
+    """`posteingang --config CONFIG serve` in a child process, returned once it printed
+    ``ready`` (its table goes to the pipe; pass ``stderr`` etc. in `popen`)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "posteingang", "--config", str(config), "serve"],
+        stdout=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == "ready":
+            return proc
+    proc.kill()
+    proc.wait()
+    raise AssertionError("posteingang serve did not start")

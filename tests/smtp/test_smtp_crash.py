@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.serving import serve_process
 from tests.smtp.harness import DOMAIN, open_store
 
 MESSAGES = 1000
@@ -73,19 +74,7 @@ def start_runner(data_dir: Path, processes: int = 1) -> tuple[subprocess.Popen[s
             f'[[listener]]\nprotocol = "LMTP"\nhost = "127.0.0.1"\nport = {port}\n'
             "max_connections = 2000\nmax_connections_per_ip = 2000\n"
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "posteingang", "--config", str(config), "serve"],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=root,
-            start_new_session=True,
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.strip() == "ready":
-                return proc, port
-        raise AssertionError("posteingang serve did not start")
+        return serve_process(config, env=env, cwd=root, start_new_session=True), port
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("lmtp_runner.py")), str(data_dir)],
         stdout=subprocess.PIPE,

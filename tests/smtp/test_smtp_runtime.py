@@ -7,8 +7,8 @@ import smtplib
 from pathlib import Path
 
 from posteingang.config import config_from_mapping
-from posteingang.runtime import Runtime, run
 from posteingang.smtp.server import lmtp_shell, smtp_shell, start_lmtp_socket
+from tests.serving import running
 from tests.smtp.harness import DOMAIN, messages_of, populate
 
 
@@ -24,19 +24,11 @@ async def test_runtime_serves_smtp_and_lmtp_listeners(tmp_path: Path) -> None:
         base_dir=tmp_path,
         env={},
     )
-    ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run(
-            config,
-            protocols={"SMTP": smtp_shell, "LMTP": lmtp_shell},
-            starters=[start_lmtp_socket],
-            on_ready=ready.set_result,
-            stop=stop,
-        )
-    )
-    runtime = await asyncio.wait_for(ready, 10)
-    try:
+    async with running(
+        config,
+        protocols={"SMTP": smtp_shell, "LMTP": lmtp_shell},
+        starters=[start_lmtp_socket],
+    ) as runtime:
         await populate(runtime.store)
         ports = {x.protocol: x.port for x in runtime.listeners}
 
@@ -51,6 +43,3 @@ async def test_runtime_serves_smtp_and_lmtp_listeners(tmp_path: Path) -> None:
         stored = await messages_of(runtime.store, f"bob@{DOMAIN}")
         assert [m.rsplit(b"\r\n\r\n", 1)[1] for m in stored] == [b"smtp\r\n", b"lmtp\r\n"]
         assert b"by mx.runtime.test (posteingang)" in stored[0]
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)

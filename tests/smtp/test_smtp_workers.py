@@ -8,7 +8,6 @@ import os
 import signal
 import smtplib
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,10 +16,11 @@ import pytest
 
 from posteingang.config import config_from_mapping
 from posteingang.maintenance import start_maintenance
-from posteingang.runtime import Runtime, run
+from posteingang.runtime import Runtime
 from posteingang.smtp.server import lmtp_shell, smtp_shell
 from posteingang.smtp.workers import start_delivery_workers
 from posteingang.store.hub import Change, ChangeKind
+from tests.serving import running, serve_process
 from tests.smtp.harness import DOMAIN, messages_of, populate
 
 pytestmark = pytest.mark.timeout(120)
@@ -79,24 +79,13 @@ async def server(tmp_path: Path) -> AsyncIterator[Runtime]:
         base_dir=tmp_path,
         env={},
     )
-    ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run(
-            config,
-            protocols={"SMTP": smtp_shell, "LMTP": lmtp_shell},
-            starters=[start_maintenance, start_delivery_workers],
-            on_ready=ready.set_result,
-            stop=stop,
-        )
-    )
-    runtime = await asyncio.wait_for(ready, 60)
-    await populate(runtime.store)
-    try:
+    async with running(
+        config,
+        protocols={"SMTP": smtp_shell, "LMTP": lmtp_shell},
+        starters=[start_maintenance, start_delivery_workers],
+    ) as runtime:
+        await populate(runtime.store)
         yield runtime
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 60)
 
 
 def lmtp_port(runtime: Runtime) -> int:
@@ -163,16 +152,7 @@ async def test_workers_stop_with_the_server(tmp_path: Path) -> None:
         '[[listener]]\nprotocol = "LMTP"\nhost = "127.0.0.1"\nport = 0\n'
     )
     for how in (signal.SIGTERM, signal.SIGKILL):
-        proc = subprocess.Popen(  # noqa: ASYNC220 - the server runs beside the test
-            [sys.executable, "-m", "posteingang", "--config", str(config), "serve"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.strip() == "ready":
-                break
+        proc = serve_process(config, stderr=subprocess.DEVNULL)
         workers = workers_of(proc.pid)
         assert len(workers) == 2
         proc.send_signal(how)
