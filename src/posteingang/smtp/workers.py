@@ -17,7 +17,9 @@ after every listener is bound.
   process wakes first: measured, one worker took all 10 of a benchmark's
   connections.
 * Watch: a worker that exits while the server runs is logged and started
-  again (after a second, then doubling up to a minute while it keeps failing).
+  again after a second; one that keeps dying within `_STEADY` seconds of its
+  start, or fails to start, waits twice as long each time, up to a minute
+  (its connections go to the other processes meanwhile).
   Connections it had open are lost, as with any crashed server; nothing it
   acknowledged is (it acknowledges only what it committed).
 * Stop: at shutdown every worker gets SIGTERM and `server.shutdown_timeout`
@@ -37,6 +39,7 @@ import pickle
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -56,6 +59,7 @@ log = get_logger(__name__)
 DELIVERY_PROTOCOLS = ("SMTP", "LMTP")
 _READY_TIMEOUT = 60.0
 _MAX_BACKOFF = 60.0
+_STEADY = 30.0  # seconds a worker must have run for its next restart to come at once
 
 
 @dataclass(eq=False)
@@ -77,17 +81,16 @@ class DeliveryWorkers:
         self._stopping = False
 
     async def start(self) -> None:
-        """Start every worker; returns when all are ready (raises if one is not)."""
+        """Start every worker and wait until each is ready. One that does not start is
+        logged and tried again by `supervise`; meanwhile the server delivers itself."""
         started = await asyncio.gather(
             *(self._spawn(i) for i in range(1, self.count + 1)), return_exceptions=True
         )
-        for result in started:
+        for index, result in enumerate(started, start=1):
             if isinstance(result, _Worker):
                 self.workers[result.index] = result
-        for result in started:
-            if isinstance(result, BaseException):
-                await self.stop(0)
-                raise result
+            else:
+                log.error("delivery_worker_start_failed", worker=index, error=str(result))
         for i, server in enumerate(self.servers):
             server.dispatch = self._dispatcher(i, server)
 
@@ -167,38 +170,42 @@ class DeliveryWorkers:
         return dispatch
 
     async def supervise(self) -> None:
-        """Restart workers that exit, until `stop`."""
-        watchers = [asyncio.create_task(self._watch(w)) for w in list(self.workers.values())]
+        """Keep every worker running (start again what exits or failed to start), until `stop`."""
+        watchers = [asyncio.create_task(self._watch(i)) for i in range(1, self.count + 1)]
         try:
             await asyncio.gather(*watchers)
         finally:
             for w in watchers:
                 w.cancel()
 
-    async def _watch(self, worker: _Worker) -> None:
+    async def _watch(self, index: int) -> None:
         backoff = 1.0
         while not self._stopping:
-            code = await worker.proc.wait()
-            self._retire(worker)
+            worker = self.workers.get(index)
+            if worker is not None:
+                since = time.monotonic()
+                code = await worker.proc.wait()
+                self._retire(worker)
+                if self._stopping:
+                    return
+                log.error("delivery_worker_exited", worker=index, pid=worker.proc.pid, code=code)
+                # One that keeps dying soon after its start waits longer each time.
+                lived = time.monotonic() - since
+                backoff = 1.0 if lived > _STEADY else min(backoff * 2, _MAX_BACKOFF)
+            await asyncio.sleep(backoff)
             if self._stopping:
                 return
-            log.error("delivery_worker_exited", worker=worker.index, pid=worker.proc.pid, code=code)
-            while not self._stopping:
-                await asyncio.sleep(backoff)
-                if self._stopping:
-                    return
-                try:
-                    worker = await self._spawn(worker.index)
-                except Exception as e:
-                    log.error("delivery_worker_restart_failed", worker=worker.index, error=str(e))
-                    backoff = min(backoff * 2, _MAX_BACKOFF)
-                    continue
-                if self._stopping:
-                    worker.proc.terminate()
-                    return
-                self.workers[worker.index] = worker
-                backoff = 1.0
-                break
+            try:
+                worker = await self._spawn(index)
+            except Exception as e:
+                log.error("delivery_worker_restart_failed", worker=index, error=str(e))
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+                continue
+            if self._stopping:
+                worker.proc.terminate()
+                self._retire(worker)
+                return
+            self.workers[index] = worker
 
     def reload(self) -> None:
         """Pass SIGHUP on (re-read the TLS certificates)."""
