@@ -17,6 +17,7 @@ import pytest
 from posteingang.config import config_from_mapping
 from posteingang.maintenance import start_maintenance
 from posteingang.runtime import Runtime
+from posteingang.smtp import workers as workers_module
 from posteingang.smtp.server import lmtp_shell, smtp_shell
 from posteingang.smtp.workers import start_delivery_workers
 from posteingang.store.hub import Change, ChangeKind
@@ -159,3 +160,26 @@ async def test_workers_stop_with_the_server(tmp_path: Path) -> None:
         proc.wait(30)
         # SIGTERM: stopped by the server; SIGKILL: they notice their parent is gone.
         await wait_until(lambda w=workers: not any(alive(x) for x in w), 30)  # type: ignore[misc]
+
+
+async def test_a_worker_that_cannot_start_leaves_delivery_to_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workers_module.sys, "executable", "/bin/false")  # every start fails
+    config = config_from_mapping(
+        {
+            "server": {"hostname": "mx.workers.test", "data_dir": str(tmp_path)},
+            "smtp": {"processes": 2},
+            "listener": [{"protocol": "LMTP", "port": 0, "host": "127.0.0.1"}],
+        },
+        base_dir=tmp_path,
+        env={},
+    )
+    async with running(
+        config, protocols={"LMTP": lmtp_shell}, starters=[start_delivery_workers]
+    ) as runtime:
+        await populate(runtime.store)
+        assert workers_of(os.getpid()) == []
+        await asyncio.to_thread(send_lmtp, lmtp_port(runtime), [b"served here\r\n"])
+        stored = await messages_of(runtime.store, f"bob@{DOMAIN}")
+        assert [m.rsplit(b"\r\n\r\n", 1)[1] for m in stored] == [b"served here\r\n"]
