@@ -33,12 +33,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import pwd
 import random
 import re
 import resource
 import selectors
-import shutil
 import socket
 import statistics
 import struct
@@ -602,12 +600,9 @@ def posteingang_server() -> Iterator[tuple[int, int, int]]:
 
 # -- Dovecot ------------------------------------------------------------------------------
 
+# The protocol-specific part of dovecot.conf (common.dovecot writes the directories,
+# `protocols` and `listen` lines before it).
 _DOVECOT_CONF = """\
-base_dir = {root}/run
-state_dir = {root}/state
-log_path = {root}/dovecot.log
-protocols = imap
-listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
@@ -655,52 +650,18 @@ def dovecot_available() -> bool:
 
 @contextmanager
 def dovecot_server(password_hash: str) -> Iterator[tuple[int, int]]:
-    binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
-    root = Path(tempfile.mkdtemp(prefix="dovecot-imap-"))
-    mail = Path(tempfile.mkdtemp(prefix="dovecot-imap-mail-"))
-    for sub in ("run", "state"):
-        (root / sub).mkdir()
-    uid, gid = os.getuid(), os.getgid()
-    if uid == 0:  # Dovecot refuses to access mail as root
-        nobody = pwd.getpwnam("nobody")
-        uid, gid = nobody.pw_uid, nobody.pw_gid
-    base = mail / USER
-    for folder, count in (("", _seed()[0][1]), (".Load", _seed()[1][1]), (".Idle", 0)):
-        box = base / folder if folder else base
-        for sub in ("cur", "new", "tmp"):
-            (box / sub).mkdir(parents=True)
-        for i, raw in enumerate(corpus(count)):
-            (box / "cur" / f"{1_700_000_000 + i}.M{i}P1.bench:2,").write_bytes(raw)
-    (mail / "passwd").write_text(f"{USER}:{password_hash}\n")
-    for path in [mail, *mail.rglob("*")]:
-        os.chown(path, uid, gid)
-    os.chmod(mail, 0o755)
-    port = common.free_port()
-    conf = root / "dovecot.conf"
-    conf.write_text(_DOVECOT_CONF.format(root=root, mail=mail, port=port, uid=uid, gid=gid))
-    proc = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                    if s.recv(100).startswith(b"* OK"):
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("dovecot did not start")
-            time.sleep(0.05)
-        yield port, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(mail, ignore_errors=True)
+    def populate(mail: Path) -> None:
+        base = mail / USER
+        for folder, count in (("", _seed()[0][1]), (".Load", _seed()[1][1]), (".Idle", 0)):
+            box = base / folder if folder else base
+            for sub in ("cur", "new", "tmp"):
+                (box / sub).mkdir(parents=True)
+            for i, raw in enumerate(corpus(count)):
+                (box / "cur" / f"{1_700_000_000 + i}.M{i}P1.bench:2,").write_bytes(raw)
+        (mail / "passwd").write_text(f"{USER}:{password_hash}\n")
+
+    with common.dovecot("imap", _DOVECOT_CONF, b"* OK", populate) as server:
+        yield server.port, server.pid
 
 
 # -- the runner ---------------------------------------------------------------------------

@@ -22,11 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import mailbox
-import os
-import pwd
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -173,12 +169,9 @@ def start_ours(data_dir: Path, processes: int = 0) -> tuple[subprocess.Popen[str
 # -------------------------------------------------------------------- Dovecot
 
 
+# The protocol-specific part of dovecot.conf (common.dovecot writes the directories,
+# `protocols` and `listen` lines before it).
 _DOVECOT_CONF = """\
-base_dir = {root}/run
-state_dir = {root}/state
-log_path = {root}/dovecot.log
-protocols = lmtp
-listen = 127.0.0.1
 ssl = no
 first_valid_uid = 0
 mail_location = maildir:{mail}/%n
@@ -209,56 +202,6 @@ def dovecot_available() -> bool:
     return common.dovecot_available("lmtp")
 
 
-class Dovecot:
-    """A private Dovecot with only LMTP, on a free loopback port (as tests/dovecot_fixture.py)."""
-
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="bench-dovecot-"))
-        self.mail = Path(tempfile.mkdtemp(prefix="bench-dovecot-mail-"))
-        self.port = common.free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Dovecot:
-        for sub in ("run", "state"):
-            (self.root / sub).mkdir()
-        uid, gid = os.getuid(), os.getgid()
-        os.chmod(self.mail, 0o755)
-        if uid == 0:  # Dovecot will not store mail as root
-            nobody = pwd.getpwnam("nobody")
-            uid, gid = nobody.pw_uid, nobody.pw_gid
-            os.chown(self.mail, uid, gid)
-        conf = self.root / "dovecot.conf"
-        conf.write_text(
-            _DOVECOT_CONF.format(root=self.root, mail=self.mail, port=self.port, uid=uid, gid=gid)
-        )
-        dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
-        self.proc = subprocess.Popen([dovecot, "-F", "-c", str(conf)], stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    if s.recv(100).startswith(b"220"):
-                        return self
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                log = (self.root / "dovecot.log").read_text(errors="replace")
-                self.__exit__()
-                raise RuntimeError(f"dovecot did not start:\n{log}")
-            time.sleep(0.05)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
-        shutil.rmtree(self.mail, ignore_errors=True)
-
-
 # ---------------------------------------------------------------- measurements
 
 
@@ -284,9 +227,9 @@ def measure_rate(corpus: list[bytes]) -> dict[str, tuple[float, float]]:
                 proc.kill()
                 proc.wait()
     if dovecot_available():
-        with Dovecot() as dc:
-            assert dc.proc is not None
-            results["dovecot"] = _timed(dc.proc.pid, dc.port, corpus)
+        # A private Dovecot with only LMTP (as tests/dovecot_fixture.py).
+        with common.dovecot("lmtp", _DOVECOT_CONF, b"220", timeout=15) as dc:
+            results["dovecot"] = _timed(dc.pid, dc.port, corpus)
     return results
 
 

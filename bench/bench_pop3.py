@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -241,12 +240,9 @@ def posteingang_server() -> Iterator[int]:
 
 # -- Dovecot -----------------------------------------------------------------------------------
 
+# The protocol-specific part of dovecot.conf (common.dovecot writes the directories,
+# `protocols` and `listen` lines before it).
 _DOVECOT_CONF = """\
-base_dir = {root}/run
-state_dir = {root}/state
-log_path = {root}/dovecot.log
-protocols = pop3
-listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
@@ -291,55 +287,17 @@ def dovecot_available() -> bool:
 
 @contextmanager
 def dovecot_server(messages: list[bytes], password_hash: str) -> Iterator[int]:
-    binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
-    root = Path(tempfile.mkdtemp(prefix="dovecot-pop3-"))
-    mail = Path(tempfile.mkdtemp(prefix="dovecot-pop3-mail-"))
-    for sub in ("run", "state"):
-        (root / sub).mkdir()
-    uid, gid = os.getuid(), os.getgid()
-    if uid == 0:  # Dovecot refuses to access mail as root
-        nobody = pwd.getpwnam("nobody")
-        uid, gid = nobody.pw_uid, nobody.pw_gid
-    maildir = mail / USER
-    for sub in ("cur", "new", "tmp"):
-        (maildir / sub).mkdir(parents=True)
-    for i, raw in enumerate(messages):
-        (maildir / "cur" / f"{1_700_000_000 + i}.M{i}P1.bench:2,").write_bytes(raw)
-    (mail / "passwd").write_text("".join(f"{u}:{password_hash}\n" for u in [USER, *LOGIN_USERS]))
-    for path in [mail, *mail.rglob("*")]:
-        os.chown(path, uid, gid)
-    os.chmod(mail, 0o755)
-    port = common.free_port()
-    conf = root / "dovecot.conf"
-    conf.write_text(_DOVECOT_CONF.format(root=root, mail=mail, port=port, uid=uid, gid=gid))
-    proc = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                    if s.recv(100).startswith(b"+OK"):
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log = (
-                    (root / "dovecot.log").read_text(errors="replace")
-                    if (root / "dovecot.log").exists()
-                    else ""
-                )
-                raise RuntimeError(f"dovecot did not start: {log[-2000:]}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(mail, ignore_errors=True)
+    def populate(mail: Path) -> None:
+        maildir = mail / USER
+        for sub in ("cur", "new", "tmp"):
+            (maildir / sub).mkdir(parents=True)
+        for i, raw in enumerate(messages):
+            (maildir / "cur" / f"{1_700_000_000 + i}.M{i}P1.bench:2,").write_bytes(raw)
+        passwd = "".join(f"{u}:{password_hash}\n" for u in [USER, *LOGIN_USERS])
+        (mail / "passwd").write_text(passwd)
+
+    with common.dovecot("pop3", _DOVECOT_CONF, b"+OK", populate) as server:
+        yield server.port
 
 
 # -- the runner -------------------------------------------------------------------------------

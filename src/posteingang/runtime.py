@@ -123,6 +123,9 @@ class Runtime:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleanups: list[Cleanup] = []
         self._reloads: list[Callable[[], None]] = []
+        # Lines for the start-up output, added by starters (e.g. how many processes
+        # serve delivery); `serve` prints them under the listener table.
+        self.notes: list[str] = []
         self._tls: TlsContexts | None = None
         self._throttle: Throttle | None = None
 

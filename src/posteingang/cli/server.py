@@ -8,7 +8,6 @@ start-up or shutdown logic of its own; that lives in `runtime.py`.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -74,13 +73,8 @@ def print_listeners(runtime: Runtime, config: Config, accounts: list[str]) -> No
     else:
         out.print("No protocol listeners are configured yet.")
     out.print(f"Store open ({store.backend}): {where}")
-    delivery = [x for x in runtime.listeners if x.protocol.upper() in ("SMTP", "LMTP")]
-    if delivery and store.backend == "sqlite":
-        from posteingang.smtp.server import smtp_settings
-
-        processes = smtp_settings(config).worker_processes(os.cpu_count()) + 1
-        if processes > 1:
-            out.print(f"SMTP/LMTP served by {processes} processes (setting smtp.processes).")
+    for note in runtime.notes:
+        out.print(note)
     if accounts:
         more = f" and {len(accounts) - 1} more" if len(accounts) > 1 else ""
         out.print(

@@ -249,6 +249,9 @@ async def start_delivery_workers(rt: Runtime) -> None:
         return
     workers = DeliveryWorkers(rt.config, servers, count)
     await workers.start()
+    rt.notes.append(
+        f"SMTP/LMTP served by {1 + len(workers.workers)} processes (setting smtp.processes)."
+    )
     rt.on_reload(workers.reload)
     supervisor = asyncio.create_task(workers.supervise(), name="delivery-workers")
 

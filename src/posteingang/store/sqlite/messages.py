@@ -98,9 +98,16 @@ def _next_modseq_and_quota(conn: sqlite3.Connection, account_id: int) -> tuple[i
     return int(row[0]), row[1]
 
 
-def _check_quota(conn: sqlite3.Connection, account_id: int, extra: int) -> None:
-    row = conn.execute("SELECT quota_bytes FROM accounts WHERE id = ?", (account_id,)).fetchone()
-    if row and row[0] is not None and usage(conn, account_id) + extra > row[0]:
+def _check_quota(
+    conn: sqlite3.Connection, account_id: int, extra: int, quota: int | None = None
+) -> None:
+    """QuotaExceeded if `extra` more octets do not fit; `quota` if already read."""
+    if quota is None:
+        row = conn.execute(
+            "SELECT quota_bytes FROM accounts WHERE id = ?", (account_id,)
+        ).fetchone()
+        quota = row[0] if row else None
+    if quota is not None and usage(conn, account_id) + extra > quota:
         raise QuotaExceeded("quota exceeded")
 
 
@@ -146,8 +153,8 @@ def append_to(
         ]
         return merged, changes
     modseq, quota = _next_modseq_and_quota(conn, account_id)
-    if quota is not None and usage(conn, account_id) + sum(m.size for m in messages) > quota:
-        raise QuotaExceeded("quota exceeded")  # the job's savepoint undoes the modseq
+    # A failure here is undone with the modseq by the job's savepoint.
+    _check_quota(conn, account_id, sum(m.size for m in messages), quota)
     now = int(time.time())
     uid = mailbox.uidnext
     results = []

@@ -7,7 +7,7 @@ mail until they asked. This module closes that gap the way PostgreSQL's
 LISTEN/NOTIFY will for the postgres backend: as a wake-up only.
 
 The serving process binds a UNIX datagram socket beside the database
-(`store.sqlite3.notify`). Every process that commits sends, after COMMIT and
+(`store.sqlite3.notify`). Every other process that commits sends, after COMMIT and
 before it releases the write lock (`writer.py`), one datagram with the changes
 it committed: ``C<sender-token>\0`` and the changes as msgpack. The receiver
 hands them to `Hub.publish_external`, so an IDLE session sees a delivery made by
@@ -56,8 +56,12 @@ class Notifier:
         self.token = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
+        # The process that listens is the one everybody sends to: it tells nobody.
+        self.listening = False
 
     def committed(self, changes: Iterable[Change]) -> None:
+        if self.listening:
+            return
         changes = list(changes)
         datagram = b"C" + self.token.encode() + b"\0" + _encode([_pack(c) for c in changes])
         if len(datagram) <= MAX_DATAGRAM:

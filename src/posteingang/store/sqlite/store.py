@@ -144,11 +144,13 @@ class SqliteStore:
         except OSError:
             return  # e.g. a socket path over 108 bytes: pushes from other processes are late
         self._listener = listener
+        self._notifier.listening = True
         self.hub.catch_up = listener.receive_pending
 
     async def close(self) -> None:
         if self._listener is not None:
             self.hub.catch_up = None
+            self._notifier.listening = False
             self._listener.stop(asyncio.get_running_loop())
             self._listener = None
         await self._writer.close()
