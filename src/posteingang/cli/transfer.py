@@ -210,6 +210,23 @@ def _import(
 # -- import -----------------------------------------------------------------------------
 
 
+# The options both import commands take.
+_batch_size_option = click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=BATCH_MESSAGES,
+    show_default=True,
+    help="Messages per atomic commit.",
+)
+_crlf_option = click.option(
+    "--crlf/--keep-line-endings",
+    default=True,
+    show_default=True,
+    help="Store LF-only messages with CRLF line endings, the Internet form (as `deliver`"
+    " does); --keep-line-endings stores the bytes exactly as in the files.",
+)
+
+
 @click.group("import")
 def import_cmd() -> None:
     """Import mail from mbox files or Maildir folders. Re-running resumes, never duplicates."""
@@ -227,20 +244,8 @@ def import_cmd() -> None:
     show_default=True,
     help="How '>From ' lines are escaped; auto: mboxrd for posteingang exports, else mboxo.",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1, 10_000),
-    default=BATCH_MESSAGES,
-    show_default=True,
-    help="Messages per atomic commit.",
-)
-@click.option(
-    "--crlf/--keep-line-endings",
-    default=True,
-    show_default=True,
-    help="Store LF-only messages with CRLF line endings, the Internet form (as `deliver`"
-    " does); --keep-line-endings stores the bytes exactly as in the files.",
-)
+@_batch_size_option
+@_crlf_option
 @pass_state
 def import_mbox(
     state: State,
@@ -269,20 +274,8 @@ def import_mbox(
     show_default=True,
     help="Also import the Maildir++ subfolders (.Sub.Folder -> Sub/Folder).",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1, 10_000),
-    default=BATCH_MESSAGES,
-    show_default=True,
-    help="Messages per atomic commit.",
-)
-@click.option(
-    "--crlf/--keep-line-endings",
-    default=True,
-    show_default=True,
-    help="Store LF-only messages with CRLF line endings, the Internet form (as `deliver`"
-    " does); --keep-line-endings stores the bytes exactly as in the files.",
-)
+@_batch_size_option
+@_crlf_option
 @pass_state
 def import_maildir(
     state: State,

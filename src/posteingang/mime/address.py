@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from .headers import read_quoted
+from .headers import comment_end, read_quoted
 from .model import Address
 
 MISSING_MAILBOX = b"MISSING_MAILBOX"
@@ -76,20 +76,8 @@ def _tokenize_slow(value: bytes) -> list[Token]:
             text, i = read_quoted(value, i + 1)
             toks.append((_QUOTED, text))
         elif c == 0x28:  # comment, may nest
-            depth = 0
             start = i
-            while i < n:
-                c = value[i]
-                if c == 0x5C:
-                    i += 2
-                    continue
-                if c == 0x28:
-                    depth += 1
-                elif c == 0x29:
-                    depth -= 1
-                    if depth == 0:
-                        break
-                i += 1
+            i = comment_end(value, i)
             toks.append((_COMMENT, value[start + 1 : min(i, n)]))
             i += 1
         elif c == 0x5B:  # domain-literal

@@ -142,6 +142,29 @@ def read_quoted(data: bytes, pos: int) -> tuple[bytes, int]:
     return bytes(out), pos
 
 
+def comment_end(data: bytes, pos: int) -> int:
+    """The index of the ``)`` closing the comment whose ``(`` is at `pos`.
+
+    Comments nest and quoted-pairs are skipped; for an unterminated comment the
+    result is `len(data)` or more.
+    """
+    n = len(data)
+    depth = 0
+    while pos < n:
+        c = data[pos]
+        if c == 0x5C:
+            pos += 2
+            continue
+        if c == 0x28:
+            depth += 1
+        elif c == 0x29:
+            depth -= 1
+            if depth == 0:
+                break
+        pos += 1
+    return pos
+
+
 class _Scanner:
     """Tokeniser for RFC 822/2045 structured values (comments skipped)."""
 
@@ -160,20 +183,7 @@ class _Scanner:
             if c in (0x20, 0x09, 0x0A, 0x0D):
                 pos += 1
             elif c == 0x28:  # "(" comment, may nest
-                depth = 0
-                while pos < n:
-                    c = data[pos]
-                    if c == 0x5C:
-                        pos += 2
-                        continue
-                    if c == 0x28:
-                        depth += 1
-                    elif c == 0x29:
-                        depth -= 1
-                        if depth == 0:
-                            pos += 1
-                            break
-                    pos += 1
+                pos = comment_end(data, pos) + 1
             else:
                 break
         self.pos = min(pos, n)
