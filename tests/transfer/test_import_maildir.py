@@ -212,3 +212,19 @@ def test_pop3_uidls_from_the_dovecot_uidlist_are_kept(
         return await store.get_pop3_uidls(box.id)
 
     assert with_store(data_dir, uidls) == {4: "0000000400000001", 5: "old-uidl-5"}
+
+
+def test_lf_messages_are_stored_with_crlf_unless_kept(
+    run: Cli, data_dir: Path, tmp_path: Path
+) -> None:
+    lf = message(1)
+    put(maildir(tmp_path / "Maildir"), "1.M1P1.host:2,S", lf, WHEN)
+    path = str(tmp_path / "Maildir")
+    assert run("import", "maildir", path, "--user", USER, "--mailbox", "A").exit_code == 0
+    kept = run("import", "maildir", path, "--user", USER, "--mailbox", "B", "--keep-line-endings")
+    assert kept.exit_code == 0
+    by_box = Counter((s.mailbox, s.sha256) for s in stored(data_dir))
+    crlf = lf.replace(b"\n", b"\r\n")
+    assert by_box == Counter(
+        [("A", h) for h in sha_multiset([crlf])] + [("B", h) for h in sha_multiset([lf])]
+    )

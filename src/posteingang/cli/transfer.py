@@ -288,7 +288,12 @@ def import_maildir(
 ) -> None:
     """Import the Maildir (Maildir++, Dovecot) at PATH, keeping Dovecot's UIDs."""
     target = _mailbox_name(mailbox)
-    _import(state, user, lambda warn: maildir_sources(path, target, recursive, warn), batch_size)
+    _import(
+        state,
+        user,
+        lambda warn: maildir_sources(path, target, recursive, warn, crlf=crlf),
+        batch_size,
+    )
 
 
 # -- export -----------------------------------------------------------------------------
