@@ -121,6 +121,19 @@ class ImapClient:
         self.sock.close()
 
 
+def _append_all(client: ImapClient, msgs: list[tuple[str, bytes]]) -> None:
+    """APPEND every message with its flags and internal date, then EXAMINE INBOX."""
+    for i, (_name, raw) in enumerate(msgs):
+        flags = b" ".join(f.encode() for f in sorted(_flags(i)))
+        date = _date(i).strftime("%d-%b-%Y %H:%M:%S +0000").encode()
+        _, status = client.command(
+            b'APPEND INBOX (%s) "%s" {%d+}\r\n' % (flags, date, len(raw)) + raw
+        )
+        assert b" OK " in status, status
+    _, status = client.command(b"EXAMINE INBOX")
+    assert b" OK " in status, status
+
+
 def _literal_plus(data: bytes) -> bytes:
     return b"{%d+}\r\n" % len(data) + data
 
@@ -302,15 +315,7 @@ def oracle(
     with running_dovecot(root) as dc:
         client = ImapClient(dc.host, dc.port)
         client.command(b'LOGIN "%s" "%s"' % (dc.user.encode(), dc.password.encode()))
-        for i, (_name, raw) in enumerate(msgs):
-            flags = b" ".join(f.encode() for f in sorted(_flags(i)))
-            date = _date(i).strftime("%d-%b-%Y %H:%M:%S +0000").encode()
-            _, status = client.command(
-                b'APPEND INBOX (%s) "%s" {%d+}\r\n' % (flags, date, len(raw)) + raw
-            )
-            assert b" OK " in status, status
-        _, status = client.command(b"EXAMINE INBOX")
-        assert b" OK " in status
+        _append_all(client, msgs)
         yield msgs, client
         client.close()
 

@@ -22,9 +22,8 @@ from .test_dovecot_diff_fetch import (
     KNOWN_SEARCH_DIFFERENCES,
     SEARCH_KEYS,
     ImapClient,
+    _append_all,
     _binary_comparable,
-    _date,
-    _flags,
     _messages,
     _search_command,
     _sections,
@@ -35,18 +34,6 @@ pytestmark = pytest.mark.skipif(not dovecot_available(), reason="dovecot is not 
 
 #: every n-th message of the corpus (the function-level test covers them all)
 STEP = 3
-
-
-def _append_all(client: ImapClient, msgs: list[tuple[str, bytes]]) -> None:
-    for i, (_name, raw) in enumerate(msgs):
-        flags = b" ".join(f.encode() for f in sorted(_flags(i)))
-        date = _date(i).strftime("%d-%b-%Y %H:%M:%S +0000").encode()
-        _, status = client.command(
-            b'APPEND INBOX (%s) "%s" {%d+}\r\n' % (flags, date, len(raw)) + raw
-        )
-        assert b" OK " in status, status
-    _, status = client.command(b"EXAMINE INBOX")
-    assert b" OK " in status, status
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -16,14 +13,16 @@ from posteingang.imap.proto.commands import Fetch
 from posteingang.store.interface import Store
 from posteingang.store.model import SEEN
 
-from .test_fetch_support import (
+from .test_fetch_support import (  # noqa: F401 (bare_store: the `store` fixture)
     Box,
+    bare_store,
     command,
     fetch_bytes,
     make_box,
-    open_store,
     parse_fetch_responses,
+    track_opened_files,
     view_of,
+    wait_until_closed,
 )
 
 PLAIN = (
@@ -67,15 +66,6 @@ MULTI = (
     b"--XX--\r\n"
 )
 DATE = datetime(2024, 5, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await open_store(tmp_path)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture
@@ -424,25 +414,8 @@ async def test_consumer_may_stop_early(store: Store, monkeypatch: pytest.MonkeyP
     test_fetch_whole.py checks the same way)."""
     monkeypatch.setattr(fetch_mod, "WHOLE_MESSAGE_PATH", False)
     monkeypatch.setattr(fetch_mod, "BATCH_BYTES", 300)
-    opened: list[object] = []
     box = await make_box(store, [PLAIN, MULTI] * 10)
-    real_open = store.blobs.open
-
-    def tracking_open(blob_id: str) -> object:
-        f = real_open(blob_id)
-        opened.append(f)
-        return f
-
-    monkeypatch.setattr(store.blobs, "open", tracking_open)
-    real_open_many = getattr(store.blobs, "open_many", None)
-    if real_open_many is not None:  # SQLite opens a batch of inline blobs at once
-
-        def tracking_open_many(blob_ids: list[str]) -> dict[str, object]:
-            files: dict[str, object] = real_open_many(blob_ids)
-            opened.extend(files.values())
-            return files
-
-        monkeypatch.setattr(store.blobs, "open_many", tracking_open_many)
+    opened = track_opened_files(store, monkeypatch, batches=True)
     view = await view_of(store, box.mailbox_id)
     cmd = command(b"a FETCH 1:* (BODY.PEEK[])")
     assert isinstance(cmd, Fetch)
@@ -450,10 +423,7 @@ async def test_consumer_may_stop_early(store: Store, monkeypatch: pytest.MonkeyP
     first = await agen.__anext__()
     assert first.startswith(b"* 1 FETCH (BODY[] ")
     await agen.aclose()
-    for _ in range(50):  # let the reader of the batch read ahead finish
-        if all(f.closed for f in opened):  # type: ignore[attr-defined]
-            break
-        await asyncio.sleep(0.01)
+    await wait_until_closed(opened)  # let the reader of the batch read ahead finish
     assert opened and all(f.closed for f in opened)  # type: ignore[attr-defined]
 
 

@@ -7,6 +7,7 @@ make the other tests pass vacuously.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,20 @@ class Box:
 
 async def open_store(tmp: Path) -> Store:
     return await SqliteStore.open(tmp / "store.sqlite3", FsBlobStore(tmp / "blobs"))
+
+
+@pytest.fixture(name="store")
+async def bare_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A store with no account yet, closed after the test.
+
+    Test modules import it (``from .test_fetch_support import bare_store``) to
+    use it, under the name ``store``, instead of the conftest's store.
+    """
+    s = await open_store(tmp_path)
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
 async def make_box(
@@ -102,6 +117,43 @@ async def fetch_bytes(
     return await collect(
         fetch_responses(store, view, cmd, rev2=rev2, outcome=outcome, recent=recent)
     )
+
+
+def track_opened_files(
+    store: Store, monkeypatch: pytest.MonkeyPatch, *, batches: bool = False
+) -> list[object]:
+    """Every blob file `store.blobs.open` hands out from now on, to check they get closed.
+
+    With `batches`, also those of `open_many` where the blob store has it
+    (SQLite opens a batch of inline blobs at once).
+    """
+    opened: list[object] = []
+    real_open = store.blobs.open
+
+    def tracking_open(blob_id: str) -> object:
+        f = real_open(blob_id)
+        opened.append(f)
+        return f
+
+    monkeypatch.setattr(store.blobs, "open", tracking_open)
+    real_open_many = getattr(store.blobs, "open_many", None)
+    if batches and real_open_many is not None:
+
+        def tracking_open_many(blob_ids: list[str]) -> dict[str, object]:
+            files: dict[str, object] = real_open_many(blob_ids)
+            opened.extend(files.values())
+            return files
+
+        monkeypatch.setattr(store.blobs, "open_many", tracking_open_many)
+    return opened
+
+
+async def wait_until_closed(opened: list[object]) -> None:
+    """Give a batch being read ahead the moment it needs to close its files."""
+    for _ in range(50):  # a reader thread closes its files when it ends
+        if all(f.closed for f in opened):  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0.01)
 
 
 # ---------------------------------------------------------------------------

@@ -10,12 +10,11 @@ bytes, holds at most a batch in memory, and closes its files when stopped.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +31,15 @@ from posteingang.store.sqlite.store import SqliteStore
 from tests.imap.harness import ALICE, PASSWORD
 from tests.imap.server_fixture import RunningServer, running_server
 
-from .test_fetch_support import command, make_box, open_store, view_of
+from .test_fetch_support import (  # noqa: F401 (bare_store: the `store` fixture)
+    bare_store,
+    command,
+    make_box,
+    open_store,
+    track_opened_files,
+    view_of,
+    wait_until_closed,
+)
 
 COUNT = 400
 BIG = 1_500_000  # above BATCH_BYTES (1 MiB) and INLINE_MAX: streamed from its file
@@ -307,15 +314,6 @@ def test_expunge_during_a_big_fetch_waits_until_it_ends(tmp_path: Path) -> None:
 # -- function level -------------------------------------------------------------------
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await open_store(tmp_path)
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
 @pytest.mark.parametrize(
     "line",
     [
@@ -388,15 +386,7 @@ async def test_stopping_early_closes_the_streamed_files(
     monkeypatch.setattr(fetch_mod, "INLINE_MAX", 100)
     monkeypatch.setattr(fetch_mod, "STREAM_CHUNK", 1000)
     box = await make_box(store, MESSAGES[:40])
-    opened: list[object] = []
-    real_open = store.blobs.open
-
-    def tracking_open(blob_id: str) -> object:
-        f = real_open(blob_id)
-        opened.append(f)
-        return f
-
-    monkeypatch.setattr(store.blobs, "open", tracking_open)
+    opened = track_opened_files(store, monkeypatch)
     view = await view_of(store, box.mailbox_id)
     cmd = command(b"a FETCH 1:* BODY.PEEK[]")
     assert isinstance(cmd, Fetch)
@@ -404,10 +394,7 @@ async def test_stopping_early_closes_the_streamed_files(
     assert (await agen.__anext__()).startswith(b"* 1 FETCH (BODY[] ")
     await agen.__anext__()
     await agen.aclose()
-    for _ in range(50):  # a batch being read ahead closes its files when its thread ends
-        if all(f.closed for f in opened):  # type: ignore[attr-defined]
-            break
-        await asyncio.sleep(0.01)
+    await wait_until_closed(opened)  # a batch being read ahead closes its files at its end
     assert opened and all(f.closed for f in opened)  # type: ignore[attr-defined]
 
 

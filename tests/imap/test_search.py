@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +18,7 @@ from posteingang.imap.proto.sequence import SequenceSet
 from posteingang.imap.selected import SelectedMailbox
 from posteingang.store.interface import Store
 
-from .test_fetch_support import Box, make_box, open_store, view_of
+from .test_fetch_support import Box, bare_store, make_box, view_of  # noqa: F401 (store fixture)
 
 M1 = (
     b"Date: Tue, 30 Apr 2024 23:30:00 -0700\r\n"
@@ -58,15 +56,6 @@ DATES = [
     datetime(2024, 5, 3, 1, 0, tzinfo=timezone(timedelta(hours=3))),
 ]
 FLAGS = [frozenset({"\\Seen", "\\Flagged"}), frozenset({"\\Answered", "$Work"}), frozenset()]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await open_store(tmp_path)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

@@ -4,45 +4,70 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from posteingang.delivery.deliver import deliver
 from posteingang.imap.session import ImapServices
 from posteingang.store.hub import Resync
-from tests.imap.harness import ALICE, deliver_many, message, open_client
+from tests.imap.harness import ALICE, Client, deliver_many, message, open_client
+
+
+async def _select_inbox(c: Client) -> None:
+    await c.login()
+    await c.ok("SELECT INBOX")
+
+
+@asynccontextmanager
+async def _one_selected(services: ImapServices) -> AsyncIterator[Client]:
+    """A session with INBOX selected."""
+    async with open_client(services) as c:
+        await _select_inbox(c)
+        yield c
+
+
+@asynccontextmanager
+async def _two_selected(services: ImapServices) -> AsyncIterator[tuple[Client, Client]]:
+    """Two sessions of the same account, both with INBOX selected."""
+    async with open_client(services) as a, open_client(services) as b:
+        for c in (a, b):
+            await _select_inbox(c)
+        yield a, b
+
+
+async def _start_idle(c: Client) -> None:
+    c.send("i1 IDLE\r\n")
+    assert await c.line() == "+ idling"
+
+
+async def _end_idle(c: Client) -> None:
+    c.send("DONE\r\n")
+    assert (await c.line()).startswith("i1 OK")
 
 
 async def test_idle_gets_exists_from_a_delivery_within_a_second(services: ImapServices) -> None:
     await deliver_many(services.store, 2)
-    async with open_client(services) as c:
-        await c.login()
-        await c.ok("SELECT INBOX")
-        c.send("i1 IDLE\r\n")
-        assert await c.line() == "+ idling"
+    async with _one_selected(services) as c:
+        await _start_idle(c)
         loop = asyncio.get_running_loop()
         start = loop.time()
         await deliver(services.store, ALICE, message(3))
         assert await c.line(within=1) == "* 3 EXISTS"
         assert loop.time() - start < 1
-        c.send("DONE\r\n")
-        assert (await c.line()).startswith("i1 OK")
+        await _end_idle(c)
 
 
 async def test_idle_pushes_flags_and_expunges_from_another_session(services: ImapServices) -> None:
     await deliver_many(services.store, 3)
-    async with open_client(services) as a, open_client(services) as b:
-        for c in (a, b):
-            await c.login()
-            await c.ok("SELECT INBOX")
-        b.send("i1 IDLE\r\n")
-        assert await b.line() == "+ idling"
+    async with _two_selected(services) as (a, b):
+        await _start_idle(b)
         await a.ok("STORE 2 +FLAGS (\\Seen)")
         assert await b.line(within=1) == "* 2 FETCH (FLAGS (\\Seen) UID 2)"
         await a.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
         assert await b.line(within=1) == "* 1 FETCH (FLAGS (\\Deleted) UID 1)"
         await a.ok("EXPUNGE")
         assert await b.line(within=1) == "* 1 EXPUNGE"  # expunges are allowed during IDLE
-        b.send("DONE\r\n")
-        assert (await b.line()).startswith("i1 OK")
+        await _end_idle(b)
         lines = await b.ok("FETCH 1:* UID")
         assert lines[:2] == ["* 1 FETCH (UID 2)", "* 2 FETCH (UID 3)"]
 
@@ -50,12 +75,8 @@ async def test_idle_pushes_flags_and_expunges_from_another_session(services: Ima
 async def test_idle_push_to_a_busy_socket_waits_and_keeps_order(services: ImapServices) -> None:
     """A socket that cannot take a push at once: the idling coroutine writes it, in order."""
     await deliver_many(services.store, 3)
-    async with open_client(services) as a, open_client(services) as b:
-        for c in (a, b):
-            await c.login()
-            await c.ok("SELECT INBOX")
-        b.send("i1 IDLE\r\n")
-        assert await b.line() == "+ idling"
+    async with _two_selected(services) as (a, b):
+        await _start_idle(b)
         b.transport.busy = True
         await a.ok("STORE 2 +FLAGS (\\Seen)")
         assert await b.line(within=1) == "* 2 FETCH (FLAGS (\\Seen) UID 2)"
@@ -67,8 +88,7 @@ async def test_idle_push_to_a_busy_socket_waits_and_keeps_order(services: ImapSe
         b.transport.busy = False
         await a.ok("STORE 1 +FLAGS (\\Flagged)")
         assert await b.line(within=1) == "* 1 FETCH (FLAGS (\\Seen \\Flagged) UID 2)"
-        b.send("DONE\r\n")
-        assert (await b.line()).startswith("i1 OK")
+        await _end_idle(b)
         lines = await b.ok("FETCH 1:* (UID FLAGS)")
         assert lines[:-1] == [
             "* 1 FETCH (UID 2 FLAGS (\\Seen \\Flagged))",
@@ -80,29 +100,22 @@ async def test_idle_push_to_a_busy_socket_waits_and_keeps_order(services: ImapSe
 async def test_idle_resyncs_when_the_feed_says_so(services: ImapServices) -> None:
     """A `Resync` during IDLE (overflow, another process): reloaded and pushed."""
     await deliver_many(services.store, 1)
-    async with open_client(services) as b:
-        await b.login()
-        await b.ok("SELECT INBOX")
+    async with _one_selected(services) as b:
         sub = b.session.subscription
         assert sub is not None
-        b.send("i1 IDLE\r\n")
-        assert await b.line() == "+ idling"
+        await _start_idle(b)
         hub = services.store.hub
         hub._remove(sub)  # as if the commit happened in another process
         await deliver(services.store, ALICE, message(2))
         hub._subs.setdefault(sub.account_id, set()).add(sub)
         hub.poke(sub.account_id, await services.store.account_modseq(sub.account_id))
         assert await b.line(within=1) == "* 2 EXISTS"
-        b.send("DONE\r\n")
-        assert (await b.line()).startswith("i1 OK")
+        await _end_idle(b)
 
 
 async def test_flags_from_a_appear_in_b_at_next_command(services: ImapServices) -> None:
     await deliver_many(services.store, 2)
-    async with open_client(services) as a, open_client(services) as b:
-        for c in (a, b):
-            await c.login()
-            await c.ok("SELECT INBOX")
+    async with _two_selected(services) as (a, b):
         await a.ok("STORE 1 +FLAGS (\\Flagged)")
         lines = await b.ok("NOOP")
         assert lines[0] == "* 1 FETCH (FLAGS (\\Flagged) UID 1)"
@@ -112,10 +125,7 @@ async def test_flags_from_a_appear_in_b_at_next_command(services: ImapServices) 
 
 async def test_expunge_is_held_back_during_fetch_store_search(services: ImapServices) -> None:
     await deliver_many(services.store, 3)
-    async with open_client(services) as a, open_client(services) as b:
-        for c in (a, b):
-            await c.login()
-            await c.ok("SELECT INBOX")
+    async with _two_selected(services) as (a, b):
         await a.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
         await a.ok("EXPUNGE")
         await deliver(services.store, ALICE, message(4))
@@ -139,19 +149,14 @@ async def test_expunge_is_held_back_during_fetch_store_search(services: ImapServ
 
 async def test_exists_sent_after_fetch_but_expunge_waits(services: ImapServices) -> None:
     await deliver_many(services.store, 2)
-    async with open_client(services) as b:
-        await b.login()
-        await b.ok("SELECT INBOX")
+    async with _one_selected(services) as b:
         await deliver(services.store, ALICE, message(3))
         lines = await b.ok("FETCH 1 UID")
         assert "* 3 EXISTS" in lines
 
 
 async def test_new_message_flags_are_known_to_the_view(services: ImapServices) -> None:
-    async with open_client(services) as a, open_client(services) as b:
-        for c in (a, b):
-            await c.login()
-            await c.ok("SELECT INBOX")
+    async with _two_selected(services) as (a, b):
         raw = message(1)
         await a.ok(f"APPEND INBOX (\\Seen) {{{len(raw)}+}}\r\n{raw.decode()}")
         lines = await b.ok("NOOP")
@@ -161,10 +166,7 @@ async def test_new_message_flags_are_known_to_the_view(services: ImapServices) -
 
 async def test_resync_after_feed_overflow(services: ImapServices) -> None:
     await deliver_many(services.store, 2)
-    async with open_client(services) as a, open_client(services) as b:
-        for c in (a, b):
-            await c.login()
-            await c.ok("SELECT INBOX")
+    async with _two_selected(services) as (a, b):
         await a.ok("STORE 1 +FLAGS (\\Answered)")
         await deliver(services.store, ALICE, message(3))
         sub = b.session.subscription
@@ -190,11 +192,8 @@ async def test_mailbox_deleted_elsewhere(services: ImapServices) -> None:
 
 
 async def test_idle_ended_by_anything_but_done_is_bad(services: ImapServices) -> None:
-    async with open_client(services) as c:
-        await c.login()
-        await c.ok("SELECT INBOX")
-        c.send("i1 IDLE\r\n")
-        assert await c.line() == "+ idling"
+    async with _one_selected(services) as c:
+        await _start_idle(c)
         c.send("a2 NOOP\r\n")
         assert (await c.line()).startswith("i1 BAD")
         await c.ok("NOOP")
