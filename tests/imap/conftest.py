@@ -9,17 +9,14 @@ import pytest
 
 from posteingang.imap.session import ImapServices
 from posteingang.store.sqlite.store import SqliteStore
-from tests.imap.harness import add_account, make_services, open_store
+from tests.imap.harness import make_services
+from tests.serving import store_with_account
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = await open_store(tmp_path)
-    await add_account(s)
-    try:
+    async with store_with_account(tmp_path) as s:
         yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

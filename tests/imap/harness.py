@@ -13,40 +13,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from posteingang.delivery.deliver import deliver
 from posteingang.imap.session import ImapServices, ImapSession
 from posteingang.imap.settings import ImapSettings
 from posteingang.store.interface import Store
+from tests import serving
 
-# ALICE, PASSWORD, add_account and open_store are re-exported for the protocol tests.
-from tests.serving import ALICE, PASSWORD, add_account, open_store, patient_throttle  # noqa: F401
+# ALICE, PASSWORD, add_account, open_store, message and deliver_many are re-exported
+# for the protocol tests.
+from tests.serving import (  # noqa: F401
+    ALICE,
+    PASSWORD,
+    MemoryClient,
+    add_account,
+    deliver_many,
+    message,
+    open_store,
+    patient_throttle,
+)
 
 
-class MemoryTransport:
-    """The socket of a session under test: a queue in, a buffer out."""
+class MemoryTransport(serving.MemoryTransport):
+    """The shared memory transport, counting writes; `busy` makes write_now refuse."""
 
     def __init__(self) -> None:
-        self.incoming: asyncio.Queue[bytes] = asyncio.Queue()
-        self.output = bytearray()
-        self.wrote = asyncio.Event()
-        self.tls = False
-        self.fail_tls = False
+        super().__init__()
         self.writes = 0
         self.busy = False  # write_now refuses, as for a client that stopped reading
 
-    async def read(self) -> bytes:
-        return await self.incoming.get()
-
     def write(self, data: bytes) -> None:
-        self.output += data
+        super().write(data)
         self.writes += 1
-        self.wrote.set()
-
-    async def drain(self) -> None:
-        await asyncio.sleep(0)
 
     def write_now(self, data: bytes) -> bool:
         if self.busy:
@@ -54,43 +53,14 @@ class MemoryTransport:
         self.write(data)
         return True
 
-    async def start_tls(self) -> None:
-        if self.fail_tls:
-            raise ConnectionError("handshake failed")
-        self.tls = True
-
 
 _LITERAL_END = re.compile(rb"\{(\d+)\+?\}\r\n$")
 
 
 @dataclass
-class Client:
-    transport: MemoryTransport
-    session: ImapSession
-    task: asyncio.Task[None]
-    _pos: int = 0
+class Client(MemoryClient[MemoryTransport, ImapSession]):
     tags: int = 0
     log: list[bytes] = field(default_factory=list)
-
-    def send(self, data: bytes | str) -> None:
-        if isinstance(data, str):
-            data = data.encode()
-        self.transport.incoming.put_nowait(data)
-
-    async def _wait_for(self, predicate: Callable[[bytes], int], within: float = 10) -> bytes:
-        async with asyncio.timeout(within):
-            while True:
-                pending = bytes(self.transport.output[self._pos :])
-                end = predicate(pending)
-                if end > 0:
-                    self._pos += end
-                    return pending[:end]
-                if self.task.done():
-                    raise EOFError(f"session ended; unread output {pending!r}")
-                self.transport.wrote.clear()
-                waiter = asyncio.ensure_future(self.transport.wrote.wait())
-                await asyncio.wait({waiter, self.task}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
 
     async def raw_line(self, within: float = 10) -> bytes:
         """One response line; a line ending in a literal includes the literal and the rest."""
@@ -146,13 +116,6 @@ class Client:
     async def login(self, user: str = ALICE, password: str = PASSWORD) -> list[str]:
         return await self.ok(f'LOGIN {user} "{password}"')
 
-    def close(self) -> None:
-        self.send(b"")
-
-    async def finished(self) -> None:
-        async with asyncio.timeout(10):
-            await self.task
-
     def unread(self) -> bytes:
         return bytes(self.transport.output[self._pos :])
 
@@ -180,30 +143,12 @@ async def open_client(
     try:
         yield client
     finally:
-        if not task.done():
-            client.close()
-            with contextlib.suppress(Exception):
-                await client.finished()
+        await client.hang_up()
 
 
 def make_services(store: Store, settings: ImapSettings | None = None) -> ImapServices:
     throttle = patient_throttle()
     return ImapServices(store, settings or ImapSettings(), throttle=throttle)
-
-
-def message(n: int, body: str = "", subject: str | None = None) -> bytes:
-    return (
-        f"From: sender{n}@example.org\r\nTo: {ALICE}\r\n"
-        f"Subject: {subject or f'message {n}'}\r\n"
-        f"Message-ID: <m{n}@example.org>\r\n\r\n{body or f'body of message {n}'}\r\n"
-    ).encode()
-
-
-async def deliver_many(store: Store, count: int, address: str = ALICE) -> list[bytes]:
-    raws = [message(i) for i in range(1, count + 1)]
-    for raw in raws:
-        await deliver(store, address, raw)
-    return raws
 
 
 def status_of(line: str) -> str:

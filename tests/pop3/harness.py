@@ -14,7 +14,6 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from posteingang.delivery.deliver import deliver
 from posteingang.pop3.locks import LoginDelays, MaildropLocks
 from posteingang.pop3.maildrop import SizeCache
 from posteingang.pop3.policy import Pop3Settings
@@ -22,64 +21,25 @@ from posteingang.pop3.services import Pop3Services
 from posteingang.pop3.session import Pop3Session
 from posteingang.store.interface import Store
 
-# ALICE, PASSWORD, add_account and open_store are re-exported for the protocol tests.
-from tests.serving import ALICE, PASSWORD, add_account, open_store, patient_throttle  # noqa: F401
-
-
-class MemoryTransport:
-    """The socket of a session under test: a queue in, a buffer out."""
-
-    def __init__(self) -> None:
-        self.incoming: asyncio.Queue[bytes] = asyncio.Queue()
-        self.output = bytearray()
-        self.wrote = asyncio.Event()
-        self.tls = False
-        self.fail_tls = False
-
-    async def read(self) -> bytes:
-        return await self.incoming.get()
-
-    def write(self, data: bytes) -> None:
-        self.output += data
-        self.wrote.set()
-
-    async def drain(self) -> None:
-        await asyncio.sleep(0)
-
-    async def start_tls(self) -> None:
-        if self.fail_tls:
-            raise ConnectionError("handshake failed")
-        self.tls = True
+# ALICE, PASSWORD, add_account, open_store, store_with_account, MemoryTransport, message
+# and deliver_many are re-exported for the protocol tests.
+from tests.serving import (  # noqa: F401
+    ALICE,
+    PASSWORD,
+    MemoryClient,
+    MemoryTransport,
+    add_account,
+    deliver_many,
+    message,
+    open_store,
+    patient_throttle,
+    store_with_account,
+)
 
 
 @dataclass
-class Client:
-    transport: MemoryTransport
-    session: Pop3Session
-    task: asyncio.Task[None]
-    _pos: int = 0
+class Client(MemoryClient[MemoryTransport, Pop3Session]):
     log: list[str] = field(default_factory=list)
-
-    def send(self, data: bytes | str) -> None:
-        if isinstance(data, str):
-            data = data.encode()
-        self.transport.incoming.put_nowait(data)
-
-    async def _wait_for(self, predicate: Callable[[bytes], int]) -> bytes:
-        """Wait until predicate(unread output) returns an end offset > 0."""
-        async with asyncio.timeout(10):
-            while True:
-                pending = bytes(self.transport.output[self._pos :])
-                end = predicate(pending)
-                if end > 0:
-                    self._pos += end
-                    return pending[:end]
-                if self.task.done():
-                    raise EOFError(f"session ended; unread output {pending!r}")
-                self.transport.wrote.clear()
-                waiter = asyncio.ensure_future(self.transport.wrote.wait())
-                await asyncio.wait({waiter, self.task}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
 
     async def line(self) -> str:
         raw = await self._wait_for(lambda b: b.find(b"\r\n") + 2 if b"\r\n" in b else 0)
@@ -119,13 +79,6 @@ class Client:
         assert first.startswith("+OK"), first
         return await self.cmd(f"PASS {password}")
 
-    def close(self) -> None:
-        self.send(b"")
-
-    async def finished(self) -> None:
-        async with asyncio.timeout(10):
-            await self.task
-
 
 @contextlib.asynccontextmanager
 async def open_client(
@@ -153,10 +106,7 @@ async def open_client(
     try:
         yield client
     finally:
-        if not task.done():
-            client.close()
-            with contextlib.suppress(Exception):
-                await client.finished()
+        await client.hang_up()
 
 
 def make_services(store: Store, settings: Pop3Settings | None = None, **kw: object) -> Pop3Services:
@@ -170,17 +120,3 @@ def make_services(store: Store, settings: Pop3Settings | None = None, **kw: obje
         sizes=SizeCache(),
         **kw,  # type: ignore[arg-type]
     )
-
-
-def message(n: int, body: str = "") -> bytes:
-    return (
-        f"From: sender{n}@example.org\r\nTo: {ALICE}\r\nSubject: message {n}\r\n"
-        f"Message-ID: <m{n}@example.org>\r\n\r\n{body or f'body of message {n}'}\r\n"
-    ).encode()
-
-
-async def deliver_many(store: Store, count: int, address: str = ALICE) -> list[bytes]:
-    raws = [message(i) for i in range(1, count + 1)]
-    for raw in raws:
-        await deliver(store, address, raw)
-    return raws

@@ -11,7 +11,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -20,24 +20,17 @@ from posteingang.pop3.policy import Pop3Settings
 from posteingang.pop3.server import DEFAULT_POP3, DEFAULT_POP3S, Pop3Server, start_server
 from posteingang.store.sqlite.store import SqliteStore
 from tests.pop3.harness import make_services, open_store
-from tests.serving import LoopThread, write_certificates
-
-T = TypeVar("T")
+from tests.serving import OnLoop, serve_on_loop, write_certificates
 
 
 @dataclass
-class RunningServer:
-    thread: LoopThread
+class RunningServer(OnLoop):
     store: SqliteStore
     server: Pop3Server
     pop3_port: int
     pop3s_port: int
     ca_file: Path
     client_context: ssl.SSLContext
-
-    def call(self, fn: Callable[[], Awaitable[T]], timeout: float = 60) -> T:
-        """Run a coroutine function on the server's loop and wait for its result."""
-        return self.thread.call(fn, timeout)
 
 
 @contextlib.contextmanager
@@ -47,8 +40,6 @@ def running_server(
     setup: Callable[[SqliteStore], Awaitable[Any]] | None = None,
 ) -> Iterator[RunningServer]:
     certs = write_certificates(tmp_path)
-
-    thread = LoopThread()
 
     async def start() -> tuple[SqliteStore, Pop3Server]:
         store = await open_store(tmp_path / "data")
@@ -63,17 +54,13 @@ def running_server(
         server = await start_server(services, tls=tls, listeners=listeners, retention_interval=None)
         return store, server
 
-    store, server = thread.call(start)
-    running = RunningServer(
-        thread, store, server, server.ports[0], server.ports[1], certs.ca_file, certs.client_context
-    )
-    try:
-        yield running
-    finally:
-
-        async def stop() -> None:
-            await server.stop(1)
-            await store.close()
-
-        thread.call(stop, 30)
-        thread.close()
+    with serve_on_loop(start) as (thread, store, server):
+        yield RunningServer(
+            thread,
+            store,
+            server,
+            server.ports[0],
+            server.ports[1],
+            certs.ca_file,
+            certs.client_context,
+        )

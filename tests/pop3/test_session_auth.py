@@ -21,18 +21,14 @@ from tests.pop3.harness import (
     deliver_many,
     make_services,
     open_client,
-    open_store,
+    store_with_account,
 )
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = await open_store(tmp_path)
-    await add_account(s)
-    try:
+    async with store_with_account(tmp_path) as s:
         yield s
-    finally:
-        await s.close()
 
 
 def b64(data: bytes) -> str:

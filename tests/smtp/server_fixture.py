@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import msgspec
 
@@ -19,15 +18,12 @@ from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.smtp.server import DEFAULT_LMTP, DEFAULT_SMTP, SmtpServer, start_server
 from posteingang.smtp.settings import SmtpSettings
 from posteingang.store.sqlite.store import SqliteStore
-from tests.serving import LoopThread, write_certificates
+from tests.serving import OnLoop, serve_on_loop, write_certificates
 from tests.smtp.harness import open_store, populate
-
-T = TypeVar("T")
 
 
 @dataclass
-class RunningServer:
-    thread: LoopThread
+class RunningServer(OnLoop):
     store: SqliteStore
     server: SmtpServer
     smtp_port: int
@@ -36,10 +32,6 @@ class RunningServer:
     ca_file: Path
     client_context: ssl.SSLContext
     data_dir: Path
-
-    def call(self, fn: Callable[[], Awaitable[T]], timeout: float = 60) -> T:
-        """Run a coroutine function on the server's loop and wait for its result."""
-        return self.thread.call(fn, timeout)
 
     def messages(self, address: str, mailbox: str = "INBOX") -> list[bytes]:
         from tests.smtp.harness import messages_of
@@ -62,8 +54,6 @@ def running_server(
     smtp = smtp or msgspec.structs.replace(DEFAULT_SMTP, port=0)
     lmtp = lmtp or msgspec.structs.replace(DEFAULT_LMTP, port=0)
 
-    thread = LoopThread()
-
     async def start() -> tuple[SqliteStore, SmtpServer]:
         store = await open_store(data_dir)
         await populate(store)
@@ -79,25 +69,15 @@ def running_server(
         )
         return store, server
 
-    store, server = thread.call(start)
-    running = RunningServer(
-        thread,
-        store,
-        server,
-        server.ports[0],
-        server.ports[1],
-        Path(server.unix.settings.host) if server.unix is not None else None,
-        certs.ca_file,
-        certs.client_context,
-        data_dir,
-    )
-    try:
-        yield running
-    finally:
-
-        async def stop() -> None:
-            await server.stop(1)
-            await store.close()
-
-        thread.call(stop, 30)
-        thread.close()
+    with serve_on_loop(start) as (thread, store, server):
+        yield RunningServer(
+            thread,
+            store,
+            server,
+            server.ports[0],
+            server.ports[1],
+            Path(server.unix.settings.host) if server.unix is not None else None,
+            certs.ca_file,
+            certs.client_context,
+            data_dir,
+        )

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from click.testing import CliRunner, Result
 
-from posteingang.config import load_config
 from posteingang.delivery.ingest import unix_to_crlf
-from posteingang.store import open_store
 from posteingang.store.interface import Store
+from tests.cli.storeutil import with_store  # re-exported for the transfer tests
 from tests.transfer.harness import cli
 
-T = TypeVar("T")
 USER = "demo@example.test"
 PASSWORD = "correct horse battery staple"
 
@@ -47,19 +42,6 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def run(data_dir: Path) -> Cli:
     return Cli(data_dir / "posteingang.toml")
-
-
-def with_store(data_dir: Path, action: Callable[[Store], Awaitable[T]]) -> T:
-    config = load_config(data_dir / "posteingang.toml")
-
-    async def go() -> T:
-        store = await open_store(config.store, data_dir=config.server.data_dir)
-        try:
-            return await action(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
 
 
 @dataclass(frozen=True)
