@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from posteingang.mime import parse_message, render_bodystructure, render_envelope
-from posteingang.mime.imap import nstring, nstring_nolf, string, string_for_humans
+from posteingang.mime.imap import nstring, nstring_nolf, nul_free, string, string_for_humans
 
 
 def crlf(*lines: str) -> bytes:
@@ -200,3 +200,9 @@ def test_multipart_without_parts_renders_an_empty_text_part() -> None:
     assert render_bodystructure(p, extensible=False) == (
         b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0) "mixed")'
     )
+
+
+def test_header_values_with_nul_go_out_without_nul() -> None:
+    # RFC 9051 §4.3: no NUL in an ordinary literal; mapped to 0x80, length kept.
+    assert string(b"a\0b") == b"{3}\r\na\x80b"
+    assert nul_free(b"\0x\0") == b"\x80x\x80"

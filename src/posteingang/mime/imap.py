@@ -43,8 +43,22 @@ _EMPTY_BODYSTRUCTURE_EXT = _EMPTY_BODYSTRUCTURE[:-1] + b" NIL NIL NIL NIL)"
 # Strings (RFC 9051 §4.3)
 
 
+# RFC 9051 §4.3: a literal may hold any octet but NUL; only literal8 (BINARY,
+# RFC 3516) may.  Like Dovecot, a NUL in anything sent in an ordinary literal
+# (BODY[...], RFC822*, header values) goes out as 0x80: one octet for one, so
+# every size already announced (RFC822.SIZE, BODYSTRUCTURE, partial offsets)
+# stays true.  BINARY[...] sends the exact octets in a literal8.
+
+
+def nul_free(data: bytes) -> bytes:
+    """``data`` with each NUL octet mapped to 0x80 (same length), for ``{n}`` literals."""
+    if b"\x00" in data:
+        return data.replace(b"\x00", b"\x80")
+    return data
+
+
 def _literal(value: bytes) -> bytes:
-    return b"{%d}\r\n" % len(value) + value
+    return b"{%d}\r\n" % len(value) + nul_free(value)
 
 
 def string(value: bytes) -> bytes:

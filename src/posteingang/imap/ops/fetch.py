@@ -60,6 +60,7 @@ from posteingang.imap.proto.responses import ResponseCode, fetch_end, fetch_star
 from posteingang.imap.proto.sequence import SequenceSet
 from posteingang.imap.selected import SelectedMailbox
 from posteingang.mime import ParsedMessage, decode_parsed, parse_message
+from posteingang.mime.imap import nul_free
 from posteingang.store.interface import NotFound, Store
 from posteingang.store.model import SEEN, FlagOp, Message
 
@@ -285,6 +286,8 @@ def _close_files(batch: Sequence[_Planned]) -> None:
 
 
 async def _stream(f: BinaryIO, start: int, end: int) -> AsyncIterator[bytes]:
+    """``f[start:end]`` in `STREAM_CHUNK` pieces, for an ordinary ``{n}`` literal:
+    NULs go out as 0x80 (`nul_free`, RFC 9051 §4.3)."""
     pos = start
 
     def read(at: int, n: int) -> bytes:
@@ -296,8 +299,8 @@ async def _stream(f: BinaryIO, start: int, end: int) -> AsyncIterator[bytes]:
         if not data:
             # The file is shorter than the record says: pad so the literal stays
             # well-formed (the stored size is what we announced).
-            data = b"\0" * (end - pos)
-        yield data
+            data = b" " * (end - pos)
+        yield nul_free(data)
         pos += len(data)
 
 

@@ -37,7 +37,7 @@ from posteingang.mime import ParsedMessage, Part, find_section, render_bodystruc
 from posteingang.mime import Section as MimeSection
 from posteingang.mime import SectionText as MimeSectionText
 from posteingang.mime.headers import split_fields
-from posteingang.mime.imap import envelope_bytes, section_range
+from posteingang.mime.imap import envelope_bytes, nul_free, section_range
 from posteingang.mime.text import IDENTITY_ENCODINGS, decode_transfer
 from posteingang.store.model import SYSTEM_FLAGS, Message
 
@@ -291,7 +291,7 @@ def _attr(name: str, msg: Message, parsed: ParsedMessage | None) -> Piece:
         return BodyRead(b"RFC822.TEXT", parsed.root.body_start, parsed.root.body_end)
     if name == "PREVIEW":
         # RFC 8970 §3.2: the preview is UTF-8; a literal carries it safely.
-        return b"PREVIEW " + string(parsed.preview.encode("utf-8"))
+        return b"PREVIEW " + string(nul_free(parsed.preview.encode("utf-8")))
     raise AssertionError(f"unknown fetch attribute {name}")
 
 
@@ -446,13 +446,14 @@ def decoded(read: BodyRead, data: bytes) -> bytes:
 def finish_body(read: BodyRead, data: bytes) -> bytes:
     """The item's bytes, given the octets of `read.raw_span`.
 
-    BINARY values with a NUL go out as literal8 (RFC 3516 §4.2).
+    BINARY values with a NUL go out as literal8 (RFC 3516 §4.2); every other
+    literal has its NULs mapped to 0x80 (`nul_free`, RFC 9051 §4.3).
     """
     if read.transform is Transform.RAW:
-        return read.name + b" " + literal_header(len(data)) + data
+        return read.name + b" " + literal_header(len(data)) + nul_free(data)
     if read.transform is Transform.FIELDS:
         value = _clip(_fields_subset(data, read.fields, read.keep), read.partial)
-        return read.name + b" " + literal_header(len(value)) + value
+        return read.name + b" " + literal_header(len(value)) + nul_free(value)
     value = decoded(read, data)
     if read.transform is Transform.BINARY_SIZE:
         return read.name + b" %d" % len(value)

@@ -46,6 +46,7 @@ from typing import BinaryIO
 
 from posteingang.imap.proto.fetch import FetchAttr, FetchBody, FetchItem, Section
 from posteingang.imap.selected import SelectedMailbox
+from posteingang.mime.imap import nul_free
 from posteingang.store.interface import BlobStore, NotFound, Store
 from posteingang.store.model import SEEN, FlagOp, MessageBody
 
@@ -317,7 +318,7 @@ async def _send(
                 body = data.get(msg.blob_id)
                 if body is not None:
                     parts.append(text + sep + name + b" {%d}\r\n" % len(body))
-                    parts.append(body)
+                    parts.append(nul_free(body))
                 else:
                     parts.append(text + sep + name + b" {%d}\r\n" % msg.size)
                     yield b"".join(parts)
