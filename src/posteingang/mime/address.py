@@ -3,9 +3,12 @@
 The result feeds ENVELOPE, so it follows what IMAP clients expect from
 Dovecot: display names keep their RFC 2047 encoded-words undecoded, quotes
 are removed from quoted display names, a trailing comment stands in for a
-missing display name, and a missing local part or domain is filled with
-``MISSING_MAILBOX`` / ``MISSING_DOMAIN`` (a NIL host would mean "group
-syntax" to the client, RFC 9051 §7.5.2).
+missing display name of a bare addr-spec (never of an angle-addr), and a
+missing local part or domain is filled with ``MISSING_MAILBOX`` /
+``MISSING_DOMAIN`` (a NIL host would mean "group syntax" to the client,
+RFC 9051 §7.5.2).  Unlike Dovecot, an element that is not an address does
+not end the list: it leaves a placeholder and parsing goes on after the next
+comma (docs/mime.md, differences).
 
 Never raises: every byte sequence yields a (possibly empty) list.
 """
@@ -192,13 +195,12 @@ class _Parser:
         start = self.i
         words = self.phrase()
         if self._is(b"<"):
+            # name-addr: only the phrase is a display name.  A comment, before
+            # "<", after ">" or inside the angle-addr (RFC 5322 §3.2.2 CFWS
+            # around "@"), never is (as in Dovecot).
             self.i += 1
             route, local, domain = self.angle_addr()
-            name = b" ".join(words) if words else None
-            if name is None and self.comment is not None:
-                self._peek()
-                name = self.comment
-            self._add(name, route, local, domain)
+            self._add(b" ".join(words) if words else None, route, local, domain)
             return True
         if self._is(b"@"):
             # The "phrase" was a local-part: re-read it as one.
@@ -235,8 +237,7 @@ class _Parser:
     def _after(self, closers: bytes) -> bool:
         """After a mailbox: True to go on (a "," was eaten or a closer is next).
 
-        Anything else ends the whole list: like Dovecot we keep what was
-        parsed so far rather than guess what the rest means.
+        Anything else is junk: the caller skips it (`_skip_invalid`).
         """
         t = self._peek()
         if t is None or self.abort:
@@ -246,10 +247,47 @@ class _Parser:
             return True
         return t[0] == _SPECIAL and t[1] in closers and bool(closers)
 
+    def _skip_invalid(self, before: int, stops: bytes) -> None:
+        """After an element that is not an address: keep a placeholder for it
+        (unless part of it was kept) and skip to the next of ``stops``.
+
+        RFC 5322 gives such an element no meaning; dropping every address
+        after it (what a strict parser does) would lose recipients a reply
+        to all must reach.  An unclosed angle-addr ends the list (`abort`):
+        it has consumed everything up to a ">" already.
+        """
+        if len(self.out) == before:
+            self._add(None, None, b"", b"")
+        while (t := self._peek()) is not None:
+            if t[0] == _SPECIAL and t[1] in stops:
+                return
+            self.i += 1
+
+    def _group(self, name: bytes) -> bool:
+        """RFC 5322 §3.4 group-list after "name:"; False when the value ended."""
+        self.out.append(Address(None, None, name, None))
+        go_on = True
+        while True:
+            t = self._peek()
+            if t is None or self.abort:
+                go_on = False
+                break
+            if t[0] == _SPECIAL and t[1] == b";":
+                self.i += 1
+                break
+            if t[0] == _SPECIAL and t[1] == b",":
+                self.i += 1
+                continue
+            before = len(self.out)
+            if not self.mailbox() or not self._after(b";"):
+                self._skip_invalid(before, b",;")
+        self.out.append(Address(None, None, None, None))
+        return go_on
+
     def address_list(self) -> None:
         while True:
             t = self._peek()
-            if t is None:
+            if t is None or self.abort:
                 return
             if t[0] == _SPECIAL and t[1] == b",":
                 # An empty list element still stands for an address (Dovecot).
@@ -257,33 +295,27 @@ class _Parser:
                 self._add(None, None, b"", b"")
                 continue
             start = self.i
+            before = len(self.out)
             words = self.phrase()
-            if words and self._is(b":"):
-                # RFC 5322 §3.4 group: display-name ":" [group-list] ";"
+            if self._is(b":"):
+                # RFC 5322 §3.4 group: display-name ":" [group-list] ";".  An
+                # empty display name (":;") is still a group, as in Dovecot.
                 self.i += 1
-                self.out.append(Address(None, None, b" ".join(words), None))
-                go_on = True
-                while True:
-                    t = self._peek()
-                    if t is None:
-                        go_on = False
-                        break
-                    if t[0] == _SPECIAL and t[1] == b";":
-                        self.i += 1
-                        break
-                    if t[0] == _SPECIAL and t[1] == b",":
-                        self.i += 1
-                        continue
-                    if not self.mailbox() or not self._after(b";"):
-                        go_on = False
-                        break
-                self.out.append(Address(None, None, None, None))
-                if not go_on or not self._after(b""):
+                if not self._group(b" ".join(words)):
                     return
-                continue
-            self.i = start
-            if not self.mailbox() or not self._after(b""):
+                if self._after(b""):
+                    continue
+            else:
+                self.i = start
+                if self.mailbox() and self._after(b""):
+                    continue
+                if len(self.out) == before and self._peek() is None:
+                    return
+            if self._peek() is None or self.abort:
                 return
+            self._skip_invalid(before, b",")
+            if self._is(b","):
+                self.i += 1
 
 
 _A = rb'[^\x00-\x20()<>\[\]:;@\\,"\x7f]+'  # an atom (dots and 8-bit allowed)

@@ -241,6 +241,21 @@ def parse_disposition(value: bytes) -> tuple[bytes | None, list[tuple[bytes, byt
     return disp, _parse_params(s)
 
 
+def parse_transfer_encoding(value: bytes) -> bytes | None:
+    """Content-Transfer-Encoding (RFC 2045 §6.1): the mechanism token, or None
+    when the value is not exactly one token.
+
+    Comments may surround it (RFC 2045 §5.1 via RFC 822 structured fields:
+    ``base64 (sent by X)``), so they are skipped, as Dovecot does; the token's
+    spelling is kept for BODYSTRUCTURE.
+    """
+    s = _Scanner(value)
+    s.skip_ws()
+    token = s.token()
+    s.skip_ws()
+    return token if token and s.pos >= s.n else None
+
+
 # RFC 5322 §3.2.3 atext, plus 8-bit octets (RFC 6532).
 _ATEXT = (
     frozenset(b"!#$%&'*+-/=?^_`{|}~")
@@ -303,13 +318,16 @@ def _merge_rfc2231(params: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes
 
     The joined parameter is named ``name*`` when any segment was encoded
     (values stay encoded, as IMAP BODYSTRUCTURE shows them), else ``name``.
-    Like Dovecot, joined parameters follow the plain ones, sorted by name.
+    A parameter whose segments are not exactly ``*0``, ``*1`` ... ``*n`` (no
+    ``*0``, a gap, a repeated index) cannot be joined: its segments are kept
+    as they are, under their own names, never dropped.  Like Dovecot,
+    RFC 2231 parameters follow the plain ones, sorted by name and index.
     """
     if not any(b"*" in name for name, _ in params):
         return params
     out: list[tuple[bytes, bytes]] = []
-    groups: dict[bytes, dict[int, tuple[bool, bytes]]] = {}
-    order: list[bytes] = []
+    # (base, index, encoded, original name, value)
+    segments: list[tuple[bytes, int, bool, bytes, bytes]] = []
     for name, val in params:
         base, star, rest = name.partition(b"*")
         if not star:
@@ -324,17 +342,22 @@ def _merge_rfc2231(params: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes
                 out.append((name, val))
                 continue
             idx = int(idx_text)
-        if base not in groups:
-            groups[base] = {}
-            order.append(base)
-        groups[base].setdefault(idx, (encoded, val))
-    for base in sorted(order):
-        segs = groups[base]
+        segments.append((base, idx, encoded, name, val))
+    segments.sort(key=lambda seg: (seg[0], seg[1]))
+    i = 0
+    while i < len(segments):
+        base = segments[i][0]
+        j = i
+        while j < len(segments) and segments[j][0].lower() == base.lower():
+            j += 1
+        group = segments[i:j]
+        i = j
+        if any(seg[1] != k for k, seg in enumerate(group)):
+            out.extend((name, val) for _b, _i, _e, name, val in group)
+            continue
         any_encoded = False
         joined = bytearray()
-        i = 0
-        while i in segs:
-            encoded, val = segs[i]
+        for _b, _i, encoded, _n, val in group:
             if encoded:
                 any_encoded = True
             elif any_encoded:
@@ -342,9 +365,6 @@ def _merge_rfc2231(params: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes
                 # re-encode its "%" so the joined value stays decodable.
                 val = val.replace(b"%", b"%25")
             joined += val
-            i += 1
-        if i == 0:
-            continue
         out.append((base + b"*" if any_encoded else base, bytes(joined)))
     return out
 
@@ -359,7 +379,32 @@ def param_value(params: tuple[tuple[bytes, bytes], ...], name: bytes) -> str | N
             return decode_words(val)
         if lname == starred:
             return _decode_rfc2231(val)
-    return None
+    return _broken_continuation(params, starred)
+
+
+def _broken_continuation(params: tuple[tuple[bytes, bytes], ...], prefix: bytes) -> str | None:
+    """A value from RFC 2231 segments that could not be joined (no ``*0``, a
+    gap): the segments present, in index order, decoded as well as they can be."""
+    found: list[tuple[int, bool, bytes]] = []
+    for pname, val in params:
+        lname = pname.lower()
+        if not lname.startswith(prefix):
+            continue
+        rest = lname[len(prefix) :]
+        encoded = rest.endswith(b"*")
+        digits = rest[:-1] if encoded else rest
+        if digits.isdigit():
+            found.append((int(digits), encoded, val))
+    if not found:
+        return None
+    found.sort(key=lambda seg: seg[0])
+    if not found[0][1]:
+        return decode_words(b"".join(val for _i, _e, val in found))
+    first = found[0][2]
+    rest_values = b"".join(
+        val if encoded else val.replace(b"%", b"%25") for _i, encoded, val in found[1:]
+    )
+    return _decode_rfc2231(first + rest_values)
 
 
 def _decode_rfc2231(val: bytes) -> str:

@@ -110,7 +110,8 @@ class Part(msgspec.Struct, frozen=True, array_like=True):
     # message/rfc822: the encapsulated message's envelope and root entity.
     envelope: Envelope | None = None
     message: Part | None = None
-    # True when nesting went past the depth cap and this part was kept opaque.
+    # True when nesting went past the depth cap and this part was kept opaque
+    # (its type is then application/octet-stream, whatever the header said).
     truncated: bool = False
 
     @property

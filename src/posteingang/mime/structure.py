@@ -23,7 +23,8 @@ Both run the same code, so they give the same record for the same octets.
 
 Limits (a hostile message must not cost more than a fair one):
 nesting deeper than `MAX_DEPTH` and parts beyond `MAX_PARTS` become opaque
-leaves; decoded search text stops at ``text_limit`` characters.  A header
+leaves of type application/octet-stream (as Dovecot describes a part past
+its nesting limit); decoded search text stops at ``text_limit`` characters.  A header
 block is split into fields only up to `MAX_HEADER_OCTETS` (cut at the last
 field that starts before the cap) and `MAX_HEADER_FIELDS` fields; later
 fields are ignored (ENVELOPE, Content-*, the header index) though the octets
@@ -52,6 +53,7 @@ from .headers import (
     parse_date,
     parse_disposition,
     parse_language,
+    parse_transfer_encoding,
     split_fields,
     unfold,
 )
@@ -277,9 +279,7 @@ def _parse_entity(
     encoding: bytes | None = None
     cte = value("content-transfer-encoding")
     if cte is not None:
-        tok = unfold(cte).strip(b" \t")
-        if tok and not any(c in tok for c in b" \t;()"):
-            encoding = tok
+        encoding = parse_transfer_encoding(cte)
 
     disposition: bytes | None = None
     disp_params: tuple[tuple[bytes, bytes], ...] = ()
@@ -365,8 +365,18 @@ def _parse_entity(
     else:
         stop = first  # the header never extends past it, see above
         end = _end_before(raw, stop, body_start)
-        truncated = not nested_ok and (boundary is not None or mtype == "message")
-        if mtype == "text" or mtype == "message":
+        truncated = not nested_ok and (
+            boundary is not None or (mtype == "message" and subtype == "rfc822")
+        )
+        if truncated:
+            # Past the nesting or part cap: an opaque leaf whose type says so.
+            # A leaf typed multipart or message/rfc822 would contradict its
+            # BODYSTRUCTURE form (RFC 9051 §7.5.2 body-type-mpart/-msg); like
+            # Dovecot at its limit, call it application/octet-stream and keep
+            # the parameters.
+            mtype, subtype = "application", "octet-stream"
+            type_raw, subtype_raw = b"application", b"octet-stream"
+        elif mtype == "text" or mtype == "message":
             lines = st.scan.count_lines(body_start, end)
 
     part = Part(
