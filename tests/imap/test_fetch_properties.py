@@ -10,7 +10,9 @@ length of BINARY.
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -106,6 +108,19 @@ def _whole(item: FetchBody | FetchBinary) -> FetchItem:
     return FetchBinary(item.part, None, True)
 
 
+_LITERAL = re.compile(rb"(~?)\{(\d+)\}\r\n")
+
+
+def _ordinary_literals(data: bytes) -> Iterator[bytes]:
+    """The contents of the ``{n}`` literals (not ``~{n}``) in a response stream."""
+    pos = 0
+    while (m := _LITERAL.search(data, pos)) is not None:
+        n, start = int(m[2]), m.end()
+        if not m[1]:
+            yield data[start : start + n]
+        pos = start + n
+
+
 async def _check(raw: bytes, items: list[FetchItem]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = await open_store(Path(tmp))
@@ -131,8 +146,10 @@ async def _check(raw: bytes, items: list[FetchItem]) -> None:
     assert seq == 1
     names = {i.response_name().upper() for i in wanted}
     assert names <= set(values), (names, values.keys())
+    # RFC 9051 §4.3: no NUL in an ordinary literal (sent as 0x80, same length).
+    assert not any(b"\0" in lit for lit in _ordinary_literals(out))
     if FetchAttr("RFC822") in wanted:
-        assert values[b"RFC822"] == raw
+        assert values[b"RFC822"] == raw.replace(b"\0", b"\x80")
     for item in wanted:
         if isinstance(item, FetchBody | FetchBinary) and item.partial is not None:
             full = values[_whole(item).response_name().upper()]

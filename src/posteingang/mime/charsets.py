@@ -3,7 +3,9 @@
 Mail declares charsets that Python does not know, misspells them, or lies
 about them.  `decode_bytes` always returns text: the declared charset when
 it decodes cleanly, else UTF-8, else Windows-1252 (a superset of the
-ISO-8859-1 that most mislabelled mail really is).
+ISO-8859-1 that most mislabelled mail really is).  All-ASCII data is taken as
+ASCII without a decoder, except in the 7-bit stateful charsets (ISO-2022-JP,
+UTF-7 ...), whose text is all ASCII octets.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ _ALIASES = {
     "iso-8859-1": "cp1252",  # WHATWG: browsers treat Latin-1 as Windows-1252
     "latin1": "cp1252",
 }
+
+
+# Charsets whose text is all 7-bit octets but not ASCII text: escape sequences
+# (ISO-2022, RFC 1468/1557/1922; HZ, RFC 1843) or base64 runs (UTF-7, RFC 2152)
+# switch character sets.  All-ASCII data in one of these must still be decoded.
+_SEVEN_BIT_STATEFUL = frozenset(
+    ("iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3",
+     "iso2022_jp_ext", "iso2022_kr", "hz", "utf-7")
+)  # fmt: skip
 
 
 @lru_cache(maxsize=256)
@@ -49,9 +60,9 @@ def decode_bytes(data: bytes, charset: str | None, *, final: bool = True) -> str
     multi-octet character at its end is left out rather than making the
     charset (or UTF-8) look wrong.
     """
-    if data.isascii():
-        return data.decode("ascii")
     name = codec_name(charset) if charset else None
+    if data.isascii() and name not in _SEVEN_BIT_STATEFUL:
+        return data.decode("ascii")
     if name is not None and name != "ascii":
         try:
             return _decode(data, name, "strict", final)

@@ -28,7 +28,8 @@ Matching rules (RFC 9051 §6.4.4):
   resolved and folding removed; BODY on the decoded text of the message's
   text parts (the parse record's ``search_text``, then, only if that did not
   match, the text/* attachments decoded from the blob, as Dovecot searches
-  them too), TEXT on the top-level header and the body;
+  them too, and message/global bodies, see `search_extra`), TEXT on the
+  top-level header, the body and the headers of attached messages;
 * ``HEADER name ""`` (and an empty FROM/TO/... string) matches every
   message that has the field;
 * BEFORE/ON/SINCE compare the internal date's calendar date and
@@ -72,13 +73,14 @@ from posteingang.imap.proto.search import (
 )
 from posteingang.imap.proto.sequence import SequenceSet
 from posteingang.imap.selected import SelectedMailbox
-from posteingang.mime import ParsedMessage, Part
+from posteingang.mime import Address, ParsedMessage
+from posteingang.mime.address import parse_address_list
 from posteingang.mime.headers import decode_words, field_value, find_body_start, split_fields
-from posteingang.mime.text import part_text
 from posteingang.store.interface import NotFound, Store
 from posteingang.store.model import Message
 
 from .fetch import ParseCache
+from .search_extra import ExtraText, Sources, extra_sources, read_extra
 
 __all__ = ["SUPPORTED_CHARSETS", "BadCharset", "search_uids"]
 
@@ -91,8 +93,6 @@ VIEW, META, HEADER, PARSED, EXTRA = 0, 1, 2, 3, 4
 #: octets read first for a header block; longer headers are read on up to MAX_HEADER
 HEADER_PREFIX = 16 * 1024
 MAX_HEADER = 1024 * 1024
-#: decoded characters of text attachments searched per message
-EXTRA_TEXT_LIMIT = 1 << 20
 _EPOCH = _dt.date(1970, 1, 1)
 
 
@@ -248,6 +248,8 @@ class _Msg:
     body: str | None = None  # folded search_text
     header: Header | None = None
     extra: str | None = None  # folded text of text/* parts not in search_text
+    extra_headers: str | None = None  # folded headers of attached messages (TEXT)
+    sources: Sources | None = None  # where `extra` comes from (search_extra)
     lower_flags: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -332,10 +334,17 @@ def _match(node: _Str, m: _Msg, level: int) -> bool | None:
         return None
     if node.needle in _body(m):
         return True
+    is_text = node.kind == "TEXT"
     if level < EXTRA:
         # Attachments are read from the blob only when the parsed text fails.
-        return None if m.parsed is not None and extra_text_parts(m.parsed) else False
-    return node.needle in (m.extra or "")
+        if m.parsed is None or not _sources(m).any_for(headers=is_text):
+            return False
+        return None
+    if node.needle in (m.extra or ""):
+        return True
+    # RFC 9051 §6.4.4 TEXT: "in the header or body"; an attached message's
+    # header is in the body of the message that carries it.
+    return is_text and node.needle in (m.extra_headers or "")
 
 
 def _body(m: _Msg) -> str:
@@ -357,6 +366,25 @@ def sent_date(value: bytes | None) -> _dt.date:
         return _EPOCH
 
 
+_ADDRESS_FIELDS = frozenset(("from", "sender", "reply-to", "to", "cc", "bcc"))
+
+
+def _addresses_text(addresses: Sequence[Address]) -> str:
+    """Parsed addresses as one line: decoded display names, ``local@domain``."""
+    out: list[str] = []
+    for a in addresses:
+        if a.host is None:
+            if a.mailbox:  # a group's name
+                out.append(decode_words(a.mailbox) + ":")
+            continue
+        spec = decode_words((a.mailbox or b"") + b"@" + a.host)
+        if a.name:
+            out.append(" ".join(decode_words(a.name).split()) + " <" + spec + ">")
+        else:
+            out.append(spec)
+    return ", ".join(out)
+
+
 class Header:
     """A header block whose fields are decoded and folded only when a key asks."""
 
@@ -371,11 +399,25 @@ class Header:
     def _decode(self, vstart: int, end: int) -> str:
         return fold(" ".join(decode_words(field_value(self.raw, vstart, end)).split()))
 
+    def _decode_addresses(self, vstart: int, end: int) -> str:
+        """An address field as written, then as parsed: ``name <local@domain>, ...``.
+
+        The parsed form is what a client searches for: comments and white
+        space inside an angle-addr (``<user (c)@ (c) example.org>``) are
+        gone from it (Dovecot matches address headers the same way).
+        """
+        written = self._decode(vstart, end)
+        parsed = parse_address_list(field_value(self.raw, vstart, end))
+        if not parsed:
+            return written
+        return written + "\n" + fold(_addresses_text(parsed))
+
     def values(self, name: str) -> list[str]:
         """Folded, decoded values of every field called `name` (lower-case)."""
         found = self._values.get(name)
         if found is None:
-            found = [self._decode(v, e) for n, _s, v, e in self.spans if n == name]
+            decode = self._decode_addresses if name in _ADDRESS_FIELDS else self._decode
+            found = [decode(v, e) for n, _s, v, e in self.spans if n == name]
             self._values[name] = found
         return found
 
@@ -390,29 +432,6 @@ class Header:
         if self._text is None:
             self._text = "\n".join(f"{n}: {self._decode(v, e)}" for n, _s, v, e in self.spans)
         return self._text
-
-
-def extra_text_parts(parsed: ParsedMessage) -> list[Part]:
-    """text/* leaves whose text is not in ``search_text`` (attachments, calendars ...)."""
-    out: list[Part] = []
-    stack = [parsed.root]
-    while stack:
-        part = stack.pop()
-        if part.message is not None:
-            stack.append(part.message)
-        elif part.is_multipart:
-            stack.extend(reversed(part.children))
-        elif part.type == "text" and not _in_search_text(part):
-            out.append(part)
-    return out
-
-
-def _in_search_text(part: Part) -> bool:
-    # The rule by which the parser collects search_text (mime/structure.py).
-    disposition = (part.disposition or b"").lower()
-    return (
-        part.subtype in ("plain", "html") and disposition != b"attachment" and part.filename is None
-    )
 
 
 def _read_headers(store: Store, wanted: list[_Msg]) -> None:
@@ -439,24 +458,25 @@ def _read_headers(store: Store, wanted: list[_Msg]) -> None:
 
 
 def _read_extra(store: Store, wanted: list[_Msg]) -> None:
-    """In a worker thread: the decoded text of each message's other text/* parts."""
+    """In a worker thread: what each message offers beyond its parse record's text
+    (`search_extra`): other text parts, message/global, attached headers."""
     for m in wanted:
-        assert m.meta is not None and m.parsed is not None
-        texts: list[str] = []
+        assert m.meta is not None
+        extra = ExtraText()
         try:
             with store.blobs.open(m.meta.blob_id) as f:
-                left = EXTRA_TEXT_LIMIT
-                for part in extra_text_parts(m.parsed):
-                    if left <= 0:
-                        break
-                    f.seek(part.body_start)
-                    body = f.read(part.body_end - part.body_start)
-                    text = part_text(body, part.encoding, part.charset, part.subtype)[:left]
-                    texts.append(text)
-                    left -= len(text)
+                extra = read_extra(f, _sources(m))
         except (OSError, NotFound):
             pass  # expunged meanwhile: nothing more matches
-        m.extra = fold("\n".join(texts))
+        m.extra = fold(extra.text)
+        m.extra_headers = "\n".join(Header(h).text() for h in extra.headers)
+
+
+def _sources(m: _Msg) -> Sources:
+    if m.sources is None:
+        assert m.parsed is not None
+        m.sources = extra_sources(m.parsed)
+    return m.sources
 
 
 async def search_uids(
