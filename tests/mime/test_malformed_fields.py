@@ -139,3 +139,14 @@ def test_a_part_past_the_nesting_cap_is_an_opaque_octet_stream_leaf() -> None:
     assert leaf in out
     # No basic (leaf) body anywhere claims to be a multipart.
     assert b'("multipart"' not in out
+
+
+def test_rfc2231_value_wins_over_the_plain_fallback() -> None:
+    raw = _m(
+        "MIME-Version: 1.0",
+        "Content-Type: application/pdf; name=fallback.pdf; name*=utf-8''%C3%A4.pdf",
+        "",
+        "b",
+        "",
+    )
+    assert parse_message(raw).root.filename == "ä.pdf"

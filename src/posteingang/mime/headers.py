@@ -371,14 +371,22 @@ def _merge_rfc2231(params: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes
 
 def param_value(params: tuple[tuple[bytes, bytes], ...], name: bytes) -> str | None:
     """A parameter's decoded value (``name`` lower-case), RFC 2231 §4 encoding
-    and RFC 2047 encoded-words (common in filenames, though not allowed) handled."""
+    and RFC 2047 encoded-words (common in filenames, though not allowed) handled.
+
+    When both ``name*`` and ``name`` are given, the RFC 2231 value wins: the
+    plain one is the fallback for agents that cannot read it (the rule RFC
+    6266 §4.3 states for the same parameters in HTTP).
+    """
     starred = name + b"*"
+    plain: bytes | None = None
     for pname, val in params:
         lname = pname.lower()
-        if lname == name:
-            return decode_words(val)
         if lname == starred:
             return _decode_rfc2231(val)
+        if lname == name and plain is None:
+            plain = val
+    if plain is not None:
+        return decode_words(plain)
     return _broken_continuation(params, starred)
 
 
