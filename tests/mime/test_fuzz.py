@@ -37,6 +37,7 @@ TOKENS = [
     b"From: \"x\" <a@b>, g:;\r\n",
     b"=?utf-8?q?=C3?=", b"*0*=", b"'", b'"', b"(", b")", b"<", b">", b"@", b",",
     b"\x00", b"\xff", b"\xc3\xa4",
+    b"Content-Transfer-Encoding: base64 (c)\r\n", b"name*1=", b"name*=utf-8''", b":;",
 ]  # fmt: skip
 
 

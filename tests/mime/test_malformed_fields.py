@@ -12,6 +12,8 @@ information a client needs.
 
 from __future__ import annotations
 
+import time
+
 from posteingang.mime import (
     MAX_DEPTH,
     Address,
@@ -150,3 +152,14 @@ def test_rfc2231_value_wins_over_the_plain_fallback() -> None:
         "",
     )
     assert parse_message(raw).root.filename == "ä.pdf"
+
+
+def test_junk_in_a_long_address_list_costs_linear_time() -> None:
+    z = Address(None, None, b"z", b"example.com")
+    for junk in (b";", b">", b"G: ;, x@y (c) junk", b"<a (c)@ (c) b>"):
+        value = b", ".join([junk] * 20_000) + b", z@example.com"
+        start = time.perf_counter()
+        got = parse_address_list(value)
+        # Generous for a loaded CI machine; a quadratic parser takes minutes.
+        assert time.perf_counter() - start < 5.0, junk
+        assert got is not None and got[-1] == z
