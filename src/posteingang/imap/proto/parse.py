@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from . import commands as c
 from .fetch import parse_fetch_items
 from .literals import Literal
+from .patterns import MAX_PATTERNS
 from .search import parse_search_program
 from .sequence import SequenceSet
 from .tokens import TAG_CHARS, Cursor, ParseError
@@ -311,6 +312,8 @@ def _list(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
         cur.open_paren()
         while True:
             patterns.append(cur.list_mailbox())
+            if len(patterns) > MAX_PATTERNS:
+                raise ParseError(f"too many LIST patterns (at most {MAX_PATTERNS})")
             if cur.close_paren():
                 break
             cur.sp()
