@@ -274,6 +274,8 @@ async def list_command(s: ImapSession, cmd: c.List) -> Reply:
 async def lsub(s: ImapSession, cmd: c.Lsub) -> Reply:
     """RFC 3501 §6.3.9 (deprecated in rev2, still answered): subscribed names."""
     assert s.account is not None
+    if cmd.pattern is None:
+        return ok("LSUB completed")  # not a valid name: matches nothing
     pattern = _canonical_pattern(cmd.reference, cmd.pattern)
     if not pattern:
         s.emit(responses.lsub_response(["\\Noselect"], D, "", utf8=s.utf8))

@@ -21,7 +21,7 @@ from .literals import Literal
 from .patterns import MAX_PATTERNS
 from .search import parse_search_program
 from .sequence import SequenceSet
-from .tokens import TAG_CHARS, Cursor, ParseError
+from .tokens import TAG_CHARS, Cursor, MailboxNameError, ParseError
 
 __all__ = ["DEFAULT_MAX_DEPTH", "KNOWN_COMMANDS", "extract_tag", "parse_command"]
 
@@ -279,8 +279,12 @@ def _rename(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
     return c.Rename(tag, old, cur.mailbox())
 
 
-def _reference(cur: Cursor) -> str:
-    return cur.decode_mailbox(cur.astring("a reference name"), pattern=True)
+def _reference(cur: Cursor) -> str | None:
+    """The reference name; None if it is not a valid name (nothing can match)."""
+    try:
+        return cur.decode_mailbox(cur.astring("a reference name"), pattern=True)
+    except MailboxNameError:
+        return None
 
 
 def _list(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
@@ -306,7 +310,7 @@ def _list(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
         cur.sp()
     reference = _reference(cur)
     cur.sp()
-    patterns: list[str] = []
+    patterns: list[str | None] = []
     if cur.peek() == 0x28:
         extended = True
         cur.open_paren()
@@ -325,7 +329,10 @@ def _list(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
         cur.expect(b"RETURN", "RETURN")
         cur.sp()
         returns = _list_return(cur)
-    return c.List(tag, reference, tuple(patterns), frozenset(selection), returns, extended)
+    # A pattern (or reference) that is not a valid name matches nothing: it is
+    # dropped, and a LIST left without patterns answers OK and nothing else.
+    valid = () if reference is None else tuple(p for p in patterns if p is not None)
+    return c.List(tag, reference or "", valid, frozenset(selection), returns, extended)
 
 
 def _list_return(cur: Cursor) -> c.ListReturn:
@@ -357,7 +364,11 @@ def _lsub(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
     cur.sp()
     reference = _reference(cur)
     cur.sp()
-    return c.Lsub(tag, reference, cur.list_mailbox())
+    pattern = cur.list_mailbox()
+    if reference is None or pattern is None:
+        # Not a valid name: matches nothing (a pattern no name can have).
+        return c.Lsub(tag, "", None)
+    return c.Lsub(tag, reference, pattern)
 
 
 def _status_items(cur: Cursor) -> tuple[str, ...]:

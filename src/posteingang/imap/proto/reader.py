@@ -54,7 +54,7 @@ from typing import BinaryIO
 from .commands import Command
 from .literals import Literal, SpooledLiteral
 from .parse import DEFAULT_MAX_DEPTH, extract_tag, parse_command
-from .tokens import ATOM_CHARS, ParseError
+from .tokens import ATOM_CHARS, MailboxNameError, ParseError
 
 __all__ = [
     "NEED_DATA",
@@ -121,7 +121,8 @@ class CommandReady:
 @dataclass(frozen=True, slots=True)
 class ProtocolError:
     """The client's mistake; send ``response`` (a tagged BAD, or ``* BAD`` if
-    no tag could be read).  The reader has already resynchronised."""
+    no tag could be read; a tagged NO for a well-formed command naming an
+    impossible mailbox).  The reader has already resynchronised."""
 
     tag: bytes | None
     response: bytes
@@ -154,10 +155,13 @@ _COMPACT_AT = 1 << 16
 _HUGE = 1 << 63
 
 
+def _printable(reason: str) -> bytes:
+    return "".join(ch if 0x20 <= ord(ch) < 0x7F else "?" for ch in reason).encode("ascii")
+
+
 def _bad(tag: bytes | None, reason: str, code: bytes = b"") -> bytes:
-    text = "".join(ch if 0x20 <= ord(ch) < 0x7F else "?" for ch in reason)
     head = tag if tag is not None else b"*"
-    return head + b" BAD " + code + text.encode("ascii") + b"\r\n"
+    return head + b" BAD " + code + _printable(reason) + b"\r\n"
 
 
 class CommandReader:
@@ -423,6 +427,13 @@ class CommandReader:
         self._reset_command()
         try:
             command = parse_command(fragments, literals, utf8=self.utf8, max_depth=self.max_depth)
+        except MailboxNameError as exc:
+            # Well-formed but names no possible mailbox: NO, not BAD (RFC 9051
+            # §7.1: BAD is for syntax errors).
+            tag = extract_tag(fragments[0])
+            if tag is None:
+                return ProtocolError(tag, _bad(tag, str(exc)))
+            return ProtocolError(tag, tag + b" NO " + _printable(str(exc)) + b"\r\n")
         except ParseError as exc:
             tag = extract_tag(fragments[0])
             return ProtocolError(tag, _bad(tag, str(exc)))
