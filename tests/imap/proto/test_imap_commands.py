@@ -9,6 +9,7 @@ import pytest
 from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import fetch as f
 from posteingang.imap.proto import search as s
+from posteingang.imap.proto.parse import parse_command
 from posteingang.imap.proto.reader import (
     CommandReader,
     CommandReady,
@@ -17,6 +18,7 @@ from posteingang.imap.proto.reader import (
     ProtocolError,
 )
 from posteingang.imap.proto.sequence import SequenceSet
+from posteingang.imap.proto.tokens import ParseError
 
 
 def events(data: bytes, *, utf8: bool = False) -> list[object]:
@@ -668,3 +670,19 @@ def test_list_patterns_that_are_not_modified_utf7_match_nothing() -> None:
     assert isinstance(cmd, c.List) and cmd.patterns == ()
     cmd = parse(b'a LSUB "" a&b')
     assert isinstance(cmd, c.Lsub) and cmd.pattern is None
+
+
+def test_search_key_count_is_bounded() -> None:
+    # Issue 10 item 2: a SEARCH costs keys x messages, so the keys are counted.
+    at_limit = b"a SEARCH " + b"OR SEEN UNSEEN " * 333 + b"ALL"  # 1000 keys
+    ev = parse_command([at_limit], [], max_search_keys=1000)
+    assert isinstance(ev, c.Search)
+    with pytest.raises(ParseError, match="too many search keys"):
+        parse_command([at_limit + b" ALL"], [], max_search_keys=1000)
+    with pytest.raises(ParseError, match="nested too deeply"):
+        parse_command([b"a SEARCH " + b"NOT " * 100 + b"ALL"], [])
+
+
+def test_ten_thousand_ors_are_refused_by_default() -> None:
+    with pytest.raises(ParseError, match="too many search keys"):
+        parse_command([b"a SEARCH " + b"OR SEEN UNSEEN " * 10_000 + b"ALL"], [])

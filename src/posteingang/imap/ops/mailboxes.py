@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from posteingang.imap.ops.common import Reply, bad, no, ok
+from posteingang.imap.ops.pacing import Pacer
 from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import responses
 from posteingang.imap.proto.patterns import MailboxPattern, inbox_variants, match_pattern
@@ -243,7 +244,9 @@ async def list_command(s: ImapSession, cmd: c.List) -> Reply:
     nonexistent_word = "\\NonExistent" if (cmd.extended or s.rev2) else "\\Noselect"
     subscribed_names = {n for n, b in tree.boxes.items() if b.subscribed}
     inbox_ci = inbox_variants((p for p in patterns if p), D)
+    pacer = Pacer()  # other clients are served between slices (ops/pacing.py)
     for name in tree.names():
+        await pacer.tick()
         if not match_pattern(compiled, name, inbox_case_insensitive=inbox_ci):
             continue
         box = tree.boxes.get(name)

@@ -79,6 +79,7 @@ from posteingang.store.interface import NotFound, Store
 from posteingang.store.model import Message
 
 from .fetch import ParseCache
+from .pacing import Pacer
 
 __all__ = ["SUPPORTED_CHARSETS", "BadCharset", "search_uids"]
 
@@ -481,11 +482,15 @@ async def search_uids(
     ctx = _Ctx(view, frozenset(recent), time.time())
     out: list[int] = []
     cache = ParseCache(store)
-    uids = view.uids
+    # A program of up to max_search_keys keys over every message: other clients
+    # are served between slices of this loop (ops/pacing.py).
+    pacer = Pacer()
+    uids = list(view.uids)  # the view may change while we yield
     for i in range(0, len(uids), CHUNK):
         chunk = uids[i : i + CHUNK]
         todo: list[_Msg] = []
         for j, uid in enumerate(chunk):
+            await pacer.tick()
             m = _Msg(uid, i + j + 1, view.flags.get(uid, frozenset()), view.modseqs.get(uid, 0))
             r = _eval(node, m, VIEW, ctx)
             if r is True:
@@ -498,29 +503,32 @@ async def search_uids(
         todo = [m for m in todo if m.uid in metas]
         for m in todo:
             m.meta = metas[m.uid]
-        todo = _settle(node, todo, META, ctx, out)
+        todo = await _settle(node, todo, META, ctx, out, pacer)
         if not todo:
             continue
         await asyncio.to_thread(_read_headers, store, todo)
-        todo = _settle(node, todo, HEADER, ctx, out)
+        todo = await _settle(node, todo, HEADER, ctx, out, pacer)
         if not todo:
             continue
         await cache.load([metas[m.uid].blob_id for m in todo])
         for m in todo:
             m.parsed = cache.get(metas[m.uid].blob_id)
         todo = [m for m in todo if m.parsed is not None]
-        todo = _settle(node, todo, PARSED, ctx, out)
+        todo = await _settle(node, todo, PARSED, ctx, out, pacer)
         if not todo:
             continue
         await asyncio.to_thread(_read_extra, store, todo)
-        _settle(node, todo, EXTRA, ctx, out)
+        await _settle(node, todo, EXTRA, ctx, out, pacer)
     out.sort()
     return out
 
 
-def _settle(node: _Node, todo: list[_Msg], level: int, ctx: _Ctx, out: list[int]) -> list[_Msg]:
+async def _settle(
+    node: _Node, todo: list[_Msg], level: int, ctx: _Ctx, out: list[int], pacer: Pacer
+) -> list[_Msg]:
     undecided = []
     for m in todo:
+        await pacer.tick()
         r = _eval(node, m, level, ctx)
         if r is True:
             out.append(m.uid)

@@ -53,7 +53,7 @@ from typing import BinaryIO
 
 from .commands import Command
 from .literals import Literal, SpooledLiteral
-from .parse import DEFAULT_MAX_DEPTH, extract_tag, parse_command
+from .parse import DEFAULT_MAX_DEPTH, DEFAULT_MAX_SEARCH_KEYS, extract_tag, parse_command
 from .tokens import ATOM_CHARS, MailboxNameError, ParseError
 
 __all__ = [
@@ -177,6 +177,7 @@ class CommandReader:
         max_line: int = 8192,
         max_literal: int = 64 * 1024 * 1024,
         max_depth: int = DEFAULT_MAX_DEPTH,
+        max_search_keys: int = DEFAULT_MAX_SEARCH_KEYS,
         max_command: int = 1024 * 1024,
         max_nonsync_literal: int | None = None,
         spool_threshold: int = 1024 * 1024,
@@ -188,6 +189,7 @@ class CommandReader:
         :param max_line: longest line fragment (octets, without CRLF).
         :param max_literal: largest literal accepted at all.
         :param max_depth: nesting limit for parenthesised lists / search keys.
+        :param max_search_keys: keys in one SEARCH program.
         :param max_command: octets of one command held in memory (line
             fragments plus in-memory literals; spooled literals not counted).
         :param max_nonsync_literal: 4096 when only LITERAL- is advertised
@@ -200,6 +202,7 @@ class CommandReader:
         self.max_line = max_line
         self.max_literal = max_literal
         self.max_depth = max_depth
+        self.max_search_keys = max_search_keys
         self.max_command = max_command
         self.max_nonsync_literal = max_nonsync_literal
         self.spool_threshold = spool_threshold
@@ -426,7 +429,13 @@ class CommandReader:
         fragments, literals = self._fragments, self._literals
         self._reset_command()
         try:
-            command = parse_command(fragments, literals, utf8=self.utf8, max_depth=self.max_depth)
+            command = parse_command(
+                fragments,
+                literals,
+                utf8=self.utf8,
+                max_depth=self.max_depth,
+                max_search_keys=self.max_search_keys,
+            )
         except MailboxNameError as exc:
             # Well-formed but names no possible mailbox: NO, not BAD (RFC 9051
             # §7.1: BAD is for syntax errors).
