@@ -22,6 +22,8 @@ Targets and what must hold:
   BAD; never an exception, never deep recursion.
 * **sequence sets**: parsed into ranges (never expanded), resolved into sorted,
   disjoint, merged intervals inside ``1..max``.
+* **other commands** (FETCH item lists, LIST patterns, STORE flags), amplified:
+  every event is a documented one, every refusal a one-line BAD/NO.
 
 Without atheris the module still imports, so the test suite runs
 :func:`TestOneInput` on seeds and on the worst cases it was built for.
@@ -132,6 +134,26 @@ def _sequence(data: bytes, times: int, max_value: int) -> None:
         assert hi + 1 < nxt, spans  # merged: sorted, disjoint, not adjacent
 
 
+_OTHER_TOKENS = (
+    b"BODY[", b"HEADER.FIELDS (", b"SUBJECT ", b"1.2.3", b"]", b"<0.10>", b"(", b") ",
+    b"FLAGS ", b"UID ", b"%", b"*", b"a/", b'"', b"{3+}\r\nabc", b"LIST ", b"STATUS ",
+)  # fmt: skip
+
+
+def _other_commands(data: bytes, times: int) -> None:
+    """FETCH item lists, LIST patterns and the rest, amplified: one event, no exception."""
+    body = b"".join(_OTHER_TOKENS[b % len(_OTHER_TOKENS)] for b in data) * times
+    r = reader.CommandReader(max_line=1 << 20, max_command=1 << 21, max_depth=MAX_DEPTH)
+    for head in (b"a FETCH 1:* ", b'a LIST "" ', b"a LIST () ", b"a STORE 1 +FLAGS "):
+        r.feed(head + body + b"\r\n")
+        while True:
+            ev = r.next_event()
+            if isinstance(ev, reader.NeedData):
+                break
+            if isinstance(ev, reader.ProtocolError | reader.LiteralTooLarge):
+                assert ev.response.endswith(b"\r\n") and ev.response.count(b"\n") == 1, ev
+
+
 def TestOneInput(data: bytes) -> None:
     if len(data) < 2:
         return
@@ -145,8 +167,7 @@ def TestOneInput(data: bytes) -> None:
     elif target == 2:
         _sequence(rest[:256], times * 20, max_value=1 + extra * 1000)
     else:
-        _patterns(rest[:24], 1)
-        _sequence(rest[:64], 1, max_value=1 + extra)
+        _other_commands(rest[:64], times)
 
 
 def main() -> None:

@@ -33,6 +33,8 @@ SEEDS = [
     b"\xfe\xff" + bytes(range(1, 255, 2)) * 2,  # many short ranges, x 6,320
     b"\x02\x01" + bytes([5, 0] * 100),
     b"\x03\x05a%/*b" * 10,
+    b"\xff\x00" + bytes([0, 1, 2, 3, 4, 5, 6, 7]) * 8,  # FETCH BODY[HEADER.FIELDS ...] x 316
+    b"\xff\x00" + bytes([10, 11, 12, 6, 7]) * 12,  # %*a/( ... x 316
 ]
 
 
