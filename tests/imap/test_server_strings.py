@@ -92,3 +92,15 @@ def test_names_that_are_not_modified_utf7_get_no(raw: Raw) -> None:
     assert lines[0].startswith(b"* LIST ") and lines[-1].endswith(b" OK LIST completed")
     lines = raw.do(b'LSUB "" "&Jjo*"')
     assert len(lines) == 1 and lines[0].endswith(b" OK LSUB completed"), lines
+
+
+def test_imap_tools_searches_with_utf8(server: RunningServer) -> None:
+    """imap-tools sends ``UID SEARCH CHARSET utf-8 (SUBJECT "Grüße aus Köln")`` as is."""
+    imap_tools = pytest.importorskip("imap_tools")
+    with imap_tools.MailBox(
+        "127.0.0.1", port=server.imaps_port, ssl_context=server.client_context
+    ).login(ALICE, PASSWORD) as mailbox:
+        uids = mailbox.uids(imap_tools.AND(subject="Grüße aus Köln"), charset="utf-8")
+        assert len(uids) == 1
+        (found,) = mailbox.fetch(imap_tools.U(uids[0]), mark_seen=False)
+        assert found.subject == "Grüße aus Köln"
