@@ -210,7 +210,14 @@ class _Tree:
         self.boxes = {b.name: b for b in boxes}
         self.parents: set[str] = set()
         for name in self.boxes:
-            self.parents.update(_ancestors(name))
+            # Walk up only until a known parent: each ancestor is built once, so a
+            # deep tree costs its total name length, not depth x length per name.
+            parent = name
+            while (cut := parent.rfind(D)) > 0:
+                parent = parent[:cut]
+                if parent in self.parents:
+                    break
+                self.parents.add(parent)
         self.phantoms = self.parents - set(self.boxes)
 
     def names(self) -> list[str]:
