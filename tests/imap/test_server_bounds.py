@@ -144,7 +144,10 @@ HOSTILE = [
         id="search-100000-ranges",
     ),
     pytest.param(b"FETCH 1:* (FLAGS UID)", ("OK",), id="fetch-all-flags"),
+    # 999 references to a saved result of 1,500 scattered uids (RFC 5182 "$").
+    pytest.param(b"SEARCH " + b"$ " * 999 + b"ALL", ("OK",), id="search-999-saved"),
 ]
+PRELUDE = b"SEARCH RETURN (SAVE) UID " + b",".join(b"%d" % (2 * n + 1) for n in range(1500))
 
 
 @pytest.mark.parametrize(("command", "statuses"), HOSTILE)
@@ -158,6 +161,7 @@ async def test_hostile_command_is_bounded_and_pop3_is_served_meanwhile(
         try:
             imap.answer(imap.send(f'LOGIN {ALICE} "{PASSWORD}"'.encode()))
             imap.answer(imap.send(b"SELECT INBOX"))
+            assert imap.answer(imap.send(PRELUDE))[-1].split(b" ")[1] == b"OK"
             greeted: list[float] = []
             start = time.monotonic()
             tag = imap.send(command)

@@ -206,17 +206,29 @@ class _Ctx:
 
 
 def _compile(
-    key: SearchKey, codec: str, view: SelectedMailbox, saved: Collection[int] | None
+    key: SearchKey,
+    codec: str,
+    view: SelectedMailbox,
+    saved: Collection[int] | None,
+    sets: dict[tuple[int, bool], _Spans | frozenset[int]],
 ) -> _Node:
+    """`key` compiled; `sets` keeps each resolved set by identity, so a set shared
+    by many keys (every ``$`` after `replace_saved`) is resolved once."""
     if isinstance(key, SearchAnd):
-        return _And(tuple(_compile(k, codec, view, saved) for k in key.keys))
+        return _And(tuple(_compile(k, codec, view, saved, sets) for k in key.keys))
     if isinstance(key, SearchOr):
-        return _Or(_compile(key.left, codec, view, saved), _compile(key.right, codec, view, saved))
+        left = _compile(key.left, codec, view, saved, sets)
+        return _Or(left, _compile(key.right, codec, view, saved, sets))
     if isinstance(key, SearchNot):
-        return _Not(_compile(key.key, codec, view, saved))
+        return _Not(_compile(key.key, codec, view, saved, sets))
     if isinstance(key, SearchSequence | SearchUid):
         is_uid = isinstance(key, SearchUid)
-        return _InSet(is_uid, _resolve(key.sequence_set, view, is_uid, saved))
+        # Keyed by id(): hashing a frozen set of 10,000 ranges costs as much as resolving it.
+        memo = (id(key.sequence_set), is_uid)
+        members = sets.get(memo)
+        if members is None:
+            members = sets[memo] = _resolve(key.sequence_set, view, is_uid, saved)
+        return _InSet(is_uid, members)
     if isinstance(key, SearchHeader):
         return _Str("HEADER", key.field.lower(), _key_text(key.value, codec))
     if isinstance(key, SearchBody):
@@ -478,7 +490,7 @@ async def search_uids(
     only the view still see it).
     """
     codec = _codec(charset)
-    node = _compile(key, codec, view, saved)
+    node = _compile(key, codec, view, saved, {})
     ctx = _Ctx(view, frozenset(recent), time.time())
     out: list[int] = []
     cache = ParseCache(store)
