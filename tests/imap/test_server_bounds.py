@@ -144,6 +144,7 @@ HOSTILE = [
         id="search-100000-ranges",
     ),
     pytest.param(b"FETCH 1:* (FLAGS UID)", ("OK",), id="fetch-all-flags"),
+    pytest.param(b"STORE 1:* +FLAGS (\\Seen $Junk)", ("OK",), id="store-all"),
     # 999 references to a saved result of 1,500 scattered uids (RFC 5182 "$").
     pytest.param(b"SEARCH " + b"$ " * 999 + b"ALL", ("OK",), id="search-999-saved"),
 ]
