@@ -537,6 +537,7 @@ class ImapSession(LiveUpdates):
             max_line=s.max_line,
             max_literal=s.max_message_size,
             max_depth=s.max_depth,
+            max_search_keys=s.max_search_keys,
             max_command=s.max_command,
             spool_threshold=s.spool_threshold,
             spool_factory=spool,

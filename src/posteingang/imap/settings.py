@@ -43,6 +43,14 @@ class ImapSettings(Section, frozen=True, kw_only=True):
     max_depth: Annotated[
         int, msgspec.Meta(ge=4, le=256), Setting("Nesting of lists and SEARCH keys.")
     ] = 32
+    max_search_keys: Annotated[
+        int,
+        msgspec.Meta(ge=16, le=100_000),
+        Setting(
+            "Keys in one SEARCH program (a SEARCH costs keys times messages); "
+            'more get BAD "too many search keys".'
+        ),
+    ] = 1000
     spool_threshold: Annotated[
         int,
         msgspec.Meta(ge=4096),

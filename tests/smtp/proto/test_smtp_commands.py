@@ -138,6 +138,8 @@ REPLIES = [
     ("ready", b"BDAT x", b"501 5.5.4 "),
     ("ready", b"BDAT 10 FIRST", b"501 5.5.4 "),
     ("ready", b"BDAT -1", b"501 5.5.4 "),
+    ("rcpt", b"BDAT 99999999999999999999 LAST", b"501 5.5.4 Invalid chunk size parameter"),
+    ("rcpt", b"BDAT 9223372036854775808", b"501 5.5.4 Invalid chunk size parameter"),
     ("rcpt", b"BDAT 0 LAST", b"250 2.0.0 Message accepted"),
     ("rcpt", b"BDAT 0 last", b"250 2.0.0 Message accepted"),
     ("rcpt", b"BDAT 0", b"250 2.0.0 0 octets received"),

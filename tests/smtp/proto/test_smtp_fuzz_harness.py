@@ -27,6 +27,12 @@ SEEDS = [
     b"\x01\x20\x02\x10\xff\xff\x01LHLO a\r\n" + ENVELOPE + b"BDAT 3 LAST\r\nabcQUIT\r\n",
     b"\x06\x05\x01\x01\x00\x00\x40EHLO a\r\nSTARTTLS\r\nEHLO a\r\n" + b"A" * 3000 + b"\r\n",
     b"\x00\x10\x01\x05\x00\x00\x02EHLO a\r\n" + ENVELOPE + b"DATA\r\nx\n.\n\r\n.\r\n",
+    # Chunk sizes that can never be taken: answered at once (issue 10 item 10).
+    b"\x01\x10\x01\x10\xff\xff\x05LHLO a\r\n"
+    + ENVELOPE
+    + b"BDAT 99999999999999999999 LAST\r\nBDAT 300 LAST\r\nRSET\r\n"
+    + ENVELOPE
+    + b"BDAT 2 LAST\r\nokQUIT\r\n",
 ]
 
 

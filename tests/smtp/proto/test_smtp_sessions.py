@@ -393,6 +393,19 @@ def test_bdat_over_the_size_cap() -> None:
     assert driver.conn.state is State.READY
 
 
+@pytest.mark.parametrize("lmtp", [False, True])
+def test_bdat_chunk_over_size_is_refused_before_its_octets(lmtp: bool) -> None:
+    # Issue 10 item 10: waiting for octets that can never be taken hung the session.
+    driver = Driver(lmtp=lmtp, limits=Limits(max_message_size=10))
+    ehlo(driver)
+    driver.feed(b"MAIL FROM:<a@x.example>\r\nRCPT TO:<b@x.example>\r\nRCPT TO:<c@x.example>\r\n")
+    out = driver.feed(b"BDAT 11 LAST\r\n")
+    too_big = b"552 5.3.4 Message size exceeds fixed maximum message size\r\n"
+    assert out == too_big * (2 if lmtp else 1)
+    assert driver.conn.state is State.READY and len(driver.of_type(DataAborted)) == 1
+    assert driver.feed(b"NOOP\r\n") == b"250 2.0.0 OK\r\n"
+
+
 def test_bdat_needs_ehlo() -> None:
     driver = Driver()
     driver.feed(b"HELO c.example\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@x.example>\r\n")
@@ -577,8 +590,12 @@ def test_bdat_after_a_failed_chunk_is_refused_and_consumed() -> None:
     driver = Driver(limits=Limits(max_message_size=4))
     ehlo(driver)
     driver.feed(b"MAIL FROM:<a@x.example>\r\nRCPT TO:<b@x.example>\r\n")
-    out = driver.feed(b"BDAT 5\r\n12345BDAT 2 LAST\r\nabNOOP\r\n")
+    # Each chunk fits the SIZE, so its octets are read (and dropped) before the
+    # reply; only the running total is too big.  (A single chunk over SIZE is
+    # answered at once: test_bdat_chunk_over_size_is_refused_before_its_octets.)
+    out = driver.feed(b"BDAT 3\r\n123BDAT 2\r\n45BDAT 2 LAST\r\nabNOOP\r\n")
     assert out == (
+        b"250 2.0.0 3 octets received\r\n"
         b"552 5.3.4 Message size exceeds fixed maximum message size\r\n"
         b"503 5.5.1 Need MAIL and RCPT before BDAT\r\n250 2.0.0 OK\r\n"
     )

@@ -54,6 +54,7 @@ from typing import BinaryIO
 
 import msgspec
 
+from posteingang.imap.ops.pacing import Pacer
 from posteingang.imap.proto.commands import Fetch
 from posteingang.imap.proto.fetch import FetchAttr, FetchItem
 from posteingang.imap.proto.responses import ResponseCode, fetch_end, fetch_start, literal_header
@@ -387,6 +388,7 @@ async def _batches(
     cache = ParseCache(store)
     batch: list[_Planned] = []
     size = 0
+    pacer = Pacer()  # other clients are served between slices (ops/pacing.py)
     for i in range(0, len(uids), CHUNK):
         chunk = uids[i : i + CHUNK]
         metas = {m.uid: m for m in await store.get_messages(view.mailbox_id, chunk)}
@@ -400,6 +402,7 @@ async def _batches(
         if parse:
             await cache.load([m.blob_id for m in metas.values() if m.blob_id not in rendered])
         for uid in chunk:
+            await pacer.tick()
             msg = metas.get(uid)
             seq = view.seq_of(uid)
             parsed = cache.get(msg.blob_id) if msg is not None and parse else None
@@ -456,7 +459,9 @@ async def _send_batch(
                     changed.add(up.uid)
                     view.accept_own_flags(up.uid, up.flags, up.modseq)
                     result.seen.append(up.uid)
+        pacer = Pacer()
         for plan in live:
+            await pacer.tick()
             uid = plan.msg.uid
             flag_bytes = flags_item(flags[uid], recent=uid in recent)
             fresh = plan.msg.modseq > view.modseqs.get(uid, 0)

@@ -44,6 +44,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from posteingang.imap.ops.pacing import Pacer
 from posteingang.imap.proto.fetch import FetchAttr, FetchBody, FetchItem, Section
 from posteingang.imap.selected import SelectedMailbox
 from posteingang.mime.imap import nul_free
@@ -295,7 +296,9 @@ async def _send(
                 seen.append(up.uid)
     modseqs = view.modseqs
     parts: list[bytes] = []
+    pacer = Pacer()  # other clients are served between slices (ops/pacing.py)
     for seq, msg in live:
+        await pacer.tick()
         uid = msg.uid
         flags = changed.get(uid)
         if flags is None:

@@ -19,13 +19,14 @@ one `list_mailboxes` call (a LIST of 10,000 mailboxes is one query).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from posteingang.imap.ops.common import Reply, bad, no, ok
+from posteingang.imap.ops.pacing import Pacer
 from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import responses
+from posteingang.imap.proto.patterns import MailboxPattern, inbox_variants, match_pattern
 from posteingang.imap.proto.responses import ResponseCode
 from posteingang.store.interface import AlreadyExists, NotFound
 from posteingang.store.model import HIERARCHY_DELIMITER, Mailbox, SpecialUse
@@ -38,7 +39,6 @@ __all__ = [
     "delete",
     "list_command",
     "lsub",
-    "match_pattern",
     "namespace",
     "rename",
     "status",
@@ -203,19 +203,6 @@ def _canonical_pattern(reference: str, pattern: str) -> str:
     return full
 
 
-def match_pattern(pattern: str) -> re.Pattern[str]:
-    """``*`` matches anything, ``%`` anything but the delimiter (RFC 9051 §6.3.9)."""
-    out = []
-    for ch in pattern:
-        if ch == "*":
-            out.append(".*")
-        elif ch == "%":
-            out.append(f"[^{re.escape(D)}]*")
-        else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
-
-
 class _Tree:
     """Every name a LIST pattern can match: mailboxes and their missing ancestors."""
 
@@ -223,7 +210,14 @@ class _Tree:
         self.boxes = {b.name: b for b in boxes}
         self.parents: set[str] = set()
         for name in self.boxes:
-            self.parents.update(_ancestors(name))
+            # Walk up only until a known parent: each ancestor is built once, so a
+            # deep tree costs its total name length, not depth x length per name.
+            parent = name
+            while (cut := parent.rfind(D)) > 0:
+                parent = parent[:cut]
+                if parent in self.parents:
+                    break
+                self.parents.add(parent)
         self.phantoms = self.parents - set(self.boxes)
 
     def names(self) -> list[str]:
@@ -232,10 +226,6 @@ class _Tree:
 
     def has_children(self, name: str) -> bool:
         return name in self.parents
-
-
-def _matches(regexes: list[re.Pattern[str]], name: str) -> bool:
-    return any(r.match(name) for r in regexes)
 
 
 async def list_command(s: ImapSession, cmd: c.List) -> Reply:
@@ -249,8 +239,9 @@ async def list_command(s: ImapSession, cmd: c.List) -> Reply:
         # RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
         s.emit(responses.list_response(["\\Noselect"], D, "", utf8=s.utf8))
         return ok("LIST completed")
-    regexes = [match_pattern(p) for p in patterns if p]
-    if not regexes:
+    # Linear-time matching (proto/patterns.py): a backtracking regex froze the server.
+    compiled = [MailboxPattern(p, D) for p in patterns if p]
+    if not compiled:
         return ok("LIST completed")
     tree = _Tree(await s.store.list_mailboxes(s.account.id))
     subscribed_only = "SUBSCRIBED" in selection
@@ -259,10 +250,11 @@ async def list_command(s: ImapSession, cmd: c.List) -> Reply:
     show_subscribed = subscribed_only or returns.subscribed
     nonexistent_word = "\\NonExistent" if (cmd.extended or s.rev2) else "\\Noselect"
     subscribed_names = {n for n, b in tree.boxes.items() if b.subscribed}
-    inbox_ci = [re.compile(r.pattern, re.IGNORECASE | re.DOTALL) for r in regexes]
+    inbox_ci = inbox_variants((p for p in patterns if p), D)
+    pacer = Pacer()  # other clients are served between slices (ops/pacing.py)
     for name in tree.names():
-        matched = _matches(regexes, name) or (name == "INBOX" and _matches(inbox_ci, name))
-        if not matched:
+        await pacer.tick()
+        if not match_pattern(compiled, name, inbox_case_insensitive=inbox_ci):
             continue
         box = tree.boxes.get(name)
         child_info: list[str] = []
@@ -292,16 +284,18 @@ async def list_command(s: ImapSession, cmd: c.List) -> Reply:
 async def lsub(s: ImapSession, cmd: c.Lsub) -> Reply:
     """RFC 3501 §6.3.9 (deprecated in rev2, still answered): subscribed names."""
     assert s.account is not None
+    if cmd.pattern is None:
+        return ok("LSUB completed")  # not a valid name: matches nothing
     pattern = _canonical_pattern(cmd.reference, cmd.pattern)
     if not pattern:
         s.emit(responses.lsub_response(["\\Noselect"], D, "", utf8=s.utf8))
         return ok("LSUB completed")
-    regex = match_pattern(pattern)
+    compiled = MailboxPattern(pattern, D)
     boxes = await s.store.list_mailboxes(s.account.id)
     subscribed = sorted(b.name for b in boxes if b.subscribed)
     seen: set[str] = set()
     for name in subscribed:
-        if regex.match(name):
+        if compiled.matches(name):
             seen.add(name)
             s.emit(responses.lsub_response([], D, name, utf8=s.utf8))
     if "%" in pattern:
@@ -309,7 +303,7 @@ async def lsub(s: ImapSession, cmd: c.Lsub) -> Reply:
         # level as \Noselect (RFC 3501 §6.3.9).
         for name in subscribed:
             for parent in _ancestors(name):
-                if parent not in seen and regex.match(parent):
+                if parent not in seen and compiled.matches(parent):
                     seen.add(parent)
                     s.emit(responses.lsub_response(["\\Noselect"], D, parent, utf8=s.utf8))
     return ok("LSUB completed")

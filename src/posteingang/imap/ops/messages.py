@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from posteingang.delivery.ingest import prepare_file, prepare_message
 from posteingang.imap.ops.common import Reply, bad, check_flags, no, ok, resolve_uids
+from posteingang.imap.ops.pacing import Pacer
 from posteingang.imap.ops.select import deleted_uids
 from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import responses
@@ -150,7 +151,9 @@ async def store(s: ImapSession, cmd: c.Store) -> Reply:
         s.emit(responses.untagged("OK", "Flags permitted", ResponseCode.permanentflags(permanent)))
     if not cmd.silent:
         # RFC 9051 §6.4.6: the new flags of every message in the set.
+        pacer = Pacer()  # other clients are served between slices (ops/pacing.py)
         for uid in uids:
+            await pacer.tick()
             seq = view.seq_of(uid)
             if seq is None:
                 continue

@@ -80,6 +80,7 @@ from posteingang.store.interface import NotFound, Store
 from posteingang.store.model import Message
 
 from .fetch import ParseCache
+from .pacing import Pacer
 from .search_extra import ExtraText, Sources, extra_sources, read_extra
 
 __all__ = ["SUPPORTED_CHARSETS", "BadCharset", "search_uids"]
@@ -205,17 +206,29 @@ class _Ctx:
 
 
 def _compile(
-    key: SearchKey, codec: str, view: SelectedMailbox, saved: Collection[int] | None
+    key: SearchKey,
+    codec: str,
+    view: SelectedMailbox,
+    saved: Collection[int] | None,
+    sets: dict[tuple[int, bool], _Spans | frozenset[int]],
 ) -> _Node:
+    """`key` compiled; `sets` keeps each resolved set by identity, so a set shared
+    by many keys (every ``$`` after `replace_saved`) is resolved once."""
     if isinstance(key, SearchAnd):
-        return _And(tuple(_compile(k, codec, view, saved) for k in key.keys))
+        return _And(tuple(_compile(k, codec, view, saved, sets) for k in key.keys))
     if isinstance(key, SearchOr):
-        return _Or(_compile(key.left, codec, view, saved), _compile(key.right, codec, view, saved))
+        left = _compile(key.left, codec, view, saved, sets)
+        return _Or(left, _compile(key.right, codec, view, saved, sets))
     if isinstance(key, SearchNot):
-        return _Not(_compile(key.key, codec, view, saved))
+        return _Not(_compile(key.key, codec, view, saved, sets))
     if isinstance(key, SearchSequence | SearchUid):
         is_uid = isinstance(key, SearchUid)
-        return _InSet(is_uid, _resolve(key.sequence_set, view, is_uid, saved))
+        # Keyed by id(): hashing a frozen set of 10,000 ranges costs as much as resolving it.
+        memo = (id(key.sequence_set), is_uid)
+        members = sets.get(memo)
+        if members is None:
+            members = sets[memo] = _resolve(key.sequence_set, view, is_uid, saved)
+        return _InSet(is_uid, members)
     if isinstance(key, SearchHeader):
         return _Str("HEADER", key.field.lower(), _key_text(key.value, codec))
     if isinstance(key, SearchBody):
@@ -497,15 +510,19 @@ async def search_uids(
     only the view still see it).
     """
     codec = _codec(charset)
-    node = _compile(key, codec, view, saved)
+    node = _compile(key, codec, view, saved, {})
     ctx = _Ctx(view, frozenset(recent), time.time())
     out: list[int] = []
     cache = ParseCache(store)
-    uids = view.uids
+    # A program of up to max_search_keys keys over every message: other clients
+    # are served between slices of this loop (ops/pacing.py).
+    pacer = Pacer()
+    uids = list(view.uids)  # the view may change while we yield
     for i in range(0, len(uids), CHUNK):
         chunk = uids[i : i + CHUNK]
         todo: list[_Msg] = []
         for j, uid in enumerate(chunk):
+            await pacer.tick()
             m = _Msg(uid, i + j + 1, view.flags.get(uid, frozenset()), view.modseqs.get(uid, 0))
             r = _eval(node, m, VIEW, ctx)
             if r is True:
@@ -518,29 +535,32 @@ async def search_uids(
         todo = [m for m in todo if m.uid in metas]
         for m in todo:
             m.meta = metas[m.uid]
-        todo = _settle(node, todo, META, ctx, out)
+        todo = await _settle(node, todo, META, ctx, out, pacer)
         if not todo:
             continue
         await asyncio.to_thread(_read_headers, store, todo)
-        todo = _settle(node, todo, HEADER, ctx, out)
+        todo = await _settle(node, todo, HEADER, ctx, out, pacer)
         if not todo:
             continue
         await cache.load([metas[m.uid].blob_id for m in todo])
         for m in todo:
             m.parsed = cache.get(metas[m.uid].blob_id)
         todo = [m for m in todo if m.parsed is not None]
-        todo = _settle(node, todo, PARSED, ctx, out)
+        todo = await _settle(node, todo, PARSED, ctx, out, pacer)
         if not todo:
             continue
         await asyncio.to_thread(_read_extra, store, todo)
-        _settle(node, todo, EXTRA, ctx, out)
+        await _settle(node, todo, EXTRA, ctx, out, pacer)
     out.sort()
     return out
 
 
-def _settle(node: _Node, todo: list[_Msg], level: int, ctx: _Ctx, out: list[int]) -> list[_Msg]:
+async def _settle(
+    node: _Node, todo: list[_Msg], level: int, ctx: _Ctx, out: list[int], pacer: Pacer
+) -> list[_Msg]:
     undecided = []
     for m in todo:
+        await pacer.tick()
         r = _eval(node, m, level, ctx)
         if r is True:
             out.append(m.uid)

@@ -70,16 +70,27 @@ async def fetch(s: ImapSession, cmd: c.Fetch) -> Reply:
 
 
 def replace_saved(key: sk.SearchKey, saved: list[int] | None) -> sk.SearchKey:
-    """The key with every ``$`` (RFC 5182) replaced by ``UID <saved uids>``."""
-    if isinstance(key, sk.SearchSequence | sk.SearchUid) and key.sequence_set.saved:
-        return sk.SearchUid(SequenceSet.from_numbers(saved or ()))
-    if isinstance(key, sk.SearchNot):
-        return sk.SearchNot(replace_saved(key.key, saved))
-    if isinstance(key, sk.SearchOr):
-        return sk.SearchOr(replace_saved(key.left, saved), replace_saved(key.right, saved))
-    if isinstance(key, sk.SearchAnd):
-        return sk.SearchAnd(tuple(replace_saved(k, saved) for k in key.keys))
-    return key
+    """The key with every ``$`` (RFC 5182) replaced by ``UID <saved uids>``.
+
+    The replacement is built once and shared by every ``$`` (a program may
+    hold a thousand; building it each time cost keys x saved uids).
+    """
+    replacement: list[sk.SearchUid] = []
+
+    def walk(key: sk.SearchKey) -> sk.SearchKey:
+        if isinstance(key, sk.SearchSequence | sk.SearchUid) and key.sequence_set.saved:
+            if not replacement:
+                replacement.append(sk.SearchUid(SequenceSet.from_numbers(saved or ())))
+            return replacement[0]
+        if isinstance(key, sk.SearchNot):
+            return sk.SearchNot(walk(key.key))
+        if isinstance(key, sk.SearchOr):
+            return sk.SearchOr(walk(key.left), walk(key.right))
+        if isinstance(key, sk.SearchAnd):
+            return sk.SearchAnd(tuple(walk(k) for k in key.keys))
+        return key
+
+    return walk(key)
 
 
 async def search(s: ImapSession, cmd: c.Search) -> Reply:

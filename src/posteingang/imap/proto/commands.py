@@ -214,7 +214,7 @@ class List:
 class Lsub:
     tag: bytes
     reference: str
-    pattern: str
+    pattern: str | None  # None: not a valid mailbox name, so nothing matches
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,17 +14,35 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from . import commands as c
 from .fetch import parse_fetch_items
 from .literals import Literal
-from .search import parse_search_program
+from .patterns import MAX_PATTERNS
+from .search import DEFAULT_MAX_SEARCH_KEYS, parse_search_program
 from .sequence import SequenceSet
-from .tokens import TAG_CHARS, Cursor, ParseError
+from .tokens import TAG_CHARS, Cursor, MailboxNameError, ParseError
 
-__all__ = ["DEFAULT_MAX_DEPTH", "KNOWN_COMMANDS", "extract_tag", "parse_command"]
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_SEARCH_KEYS",
+    "KNOWN_COMMANDS",
+    "Limits",
+    "extract_tag",
+    "parse_command",
+]
 
 DEFAULT_MAX_DEPTH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What bounds the work one command can ask for (each a setting in ``[imap]``)."""
+
+    max_depth: int = DEFAULT_MAX_DEPTH  # nesting of lists and SEARCH keys
+    max_search_keys: int = DEFAULT_MAX_SEARCH_KEYS  # keys in one SEARCH program
+
 
 #: RFC 2971 §3.3: at most 30 pairs, fields ≤ 30 octets, values ≤ 1024 octets.
 ID_MAX_PAIRS = 30
@@ -74,8 +92,10 @@ def parse_command(
     *,
     utf8: bool = False,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    max_search_keys: int = DEFAULT_MAX_SEARCH_KEYS,
 ) -> c.Command:
     """Parse one complete command (see :class:`~.tokens.Cursor` for the input shape)."""
+    limits = Limits(max_depth, max_search_keys)
     cur = Cursor(fragments, literals, utf8=utf8)
     tag = cur.tag()
     cur.sp()
@@ -86,12 +106,12 @@ def parse_command(
         uid_parser = _UID_COMMANDS.get(sub)
         if uid_parser is None:
             raise ParseError(f"UID {_show(sub)} is not a command")
-        cmd = uid_parser(cur, tag, True, max_depth)
+        cmd = uid_parser(cur, tag, True, limits)
     else:
         parser = _COMMANDS.get(name)
         if parser is None:
             raise ParseError(f"unknown command {_show(name)}")
-        cmd = parser(cur, tag, max_depth)
+        cmd = parser(cur, tag, limits)
     cur.end()
     return cmd
 
@@ -103,8 +123,8 @@ def _show(name: bytes) -> str:
 # -- commands without arguments -------------------------------------------
 
 
-def _no_args(cls: Callable[[bytes], c.Command]) -> Callable[[Cursor, bytes, int], c.Command]:
-    def parse(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _no_args(cls: Callable[[bytes], c.Command]) -> Callable[[Cursor, bytes, Limits], c.Command]:
+    def parse(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
         return cls(tag)
 
     return parse
@@ -113,7 +133,7 @@ def _no_args(cls: Callable[[bytes], c.Command]) -> Callable[[Cursor, bytes, int]
 # -- not authenticated -----------------------------------------------------
 
 
-def _authenticate(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _authenticate(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
     cur.sp()
     mechanism = cur.keyword("a SASL mechanism name").decode("ascii")
     initial: bytes | None = None
@@ -137,7 +157,7 @@ def decode_base64(raw: bytes) -> bytes:
         raise ParseError("invalid base64") from None
 
 
-def _login(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _login(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
     cur.sp()
     user = cur.astring("a user name")
     cur.sp()
@@ -148,7 +168,7 @@ def _login(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
 # -- authenticated ---------------------------------------------------------
 
 
-def _enable(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _enable(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
     caps = []
     cur.sp()
     while True:
@@ -219,21 +239,21 @@ def _seq_match(cur: Cursor) -> tuple[SequenceSet, SequenceSet]:
     return seqs, uids
 
 
-def _select(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _select(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
     cur.sp()
     mailbox = cur.mailbox()
     condstore, qresync = _select_params(cur)
     return c.Select(tag, mailbox, condstore, qresync)
 
 
-def _examine(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _examine(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
     cur.sp()
     mailbox = cur.mailbox()
     condstore, qresync = _select_params(cur)
     return c.Examine(tag, mailbox, condstore, qresync)
 
 
-def _create(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _create(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
     cur.sp()
     mailbox = cur.mailbox()
     uses: list[str] = []
@@ -263,26 +283,30 @@ def _create(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
 
 def _one_mailbox(
     cls: Callable[[bytes, str], c.Command],
-) -> Callable[[Cursor, bytes, int], c.Command]:
-    def parse(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+) -> Callable[[Cursor, bytes, Limits], c.Command]:
+    def parse(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
         cur.sp()
         return cls(tag, cur.mailbox())
 
     return parse
 
 
-def _rename(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _rename(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
     cur.sp()
     old = cur.mailbox()
     cur.sp()
     return c.Rename(tag, old, cur.mailbox())
 
 
-def _reference(cur: Cursor) -> str:
-    return cur.decode_mailbox(cur.astring("a reference name"), pattern=True)
+def _reference(cur: Cursor) -> str | None:
+    """The reference name; None if it is not a valid name (nothing can match)."""
+    try:
+        return cur.decode_mailbox(cur.astring("a reference name"), pattern=True)
+    except MailboxNameError:
+        return None
 
 
-def _list(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _list(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
     # RFC 5258 §6: "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat
     #              [SP list-return-opts]
     cur.sp()
@@ -305,12 +329,14 @@ def _list(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
         cur.sp()
     reference = _reference(cur)
     cur.sp()
-    patterns: list[str] = []
+    patterns: list[str | None] = []
     if cur.peek() == 0x28:
         extended = True
         cur.open_paren()
         while True:
             patterns.append(cur.list_mailbox())
+            if len(patterns) > MAX_PATTERNS:
+                raise ParseError(f"too many LIST patterns (at most {MAX_PATTERNS})")
             if cur.close_paren():
                 break
             cur.sp()
@@ -322,7 +348,10 @@ def _list(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
         cur.expect(b"RETURN", "RETURN")
         cur.sp()
         returns = _list_return(cur)
-    return c.List(tag, reference, tuple(patterns), frozenset(selection), returns, extended)
+    # A pattern (or reference) that is not a valid name matches nothing: it is
+    # dropped, and a LIST left without patterns answers OK and nothing else.
+    valid = () if reference is None else tuple(p for p in patterns if p is not None)
+    return c.List(tag, reference or "", valid, frozenset(selection), returns, extended)
 
 
 def _list_return(cur: Cursor) -> c.ListReturn:
@@ -350,11 +379,15 @@ def _list_return(cur: Cursor) -> c.ListReturn:
         cur.sp()
 
 
-def _lsub(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _lsub(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
     cur.sp()
     reference = _reference(cur)
     cur.sp()
-    return c.Lsub(tag, reference, cur.list_mailbox())
+    pattern = cur.list_mailbox()
+    if reference is None or pattern is None:
+        # Not a valid name: matches nothing (a pattern no name can have).
+        return c.Lsub(tag, "", None)
+    return c.Lsub(tag, reference, pattern)
 
 
 def _status_items(cur: Cursor) -> tuple[str, ...]:
@@ -367,14 +400,14 @@ def _status_items(cur: Cursor) -> tuple[str, ...]:
     return items
 
 
-def _status(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _status(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
     cur.sp()
     mailbox = cur.mailbox()
     cur.sp()
     return c.Status(tag, mailbox, _status_items(cur))
 
 
-def _append(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _append(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
     # RFC 9051 §9: "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
     # RFC 3502 (MULTIAPPEND): 1*append-message.
     cur.sp()
@@ -408,7 +441,7 @@ def _append(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
     return c.Append(tag, mailbox, tuple(messages))
 
 
-def _id(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
+def _id(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
     cur.sp()
     if cur.try_take(b"NIL"):
         return c.Id(tag, None)
@@ -433,14 +466,14 @@ def _id(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
 # -- selected --------------------------------------------------------------
 
 
-def _expunge(cur: Cursor, tag: bytes, uid: bool, max_depth: int) -> c.Command:
+def _expunge(cur: Cursor, tag: bytes, uid: bool, limits: Limits) -> c.Command:
     if not uid:
         return c.Expunge(tag)
     cur.sp()
     return c.Expunge(tag, cur.sequence_set())
 
 
-def _search(cur: Cursor, tag: bytes, uid: bool, max_depth: int) -> c.Command:
+def _search(cur: Cursor, tag: bytes, uid: bool, limits: Limits) -> c.Command:
     cur.sp()
     returns: tuple[str, ...] | None = None
     charset: str | None = None
@@ -454,11 +487,13 @@ def _search(cur: Cursor, tag: bytes, uid: bool, max_depth: int) -> c.Command:
     if cur.try_take(b"CHARSET "):
         charset = cur.astring("a charset name").decode("ascii", "replace").upper()
         cur.sp()
-    criteria = parse_search_program(cur, max_depth=max_depth)
+    criteria = parse_search_program(
+        cur, max_depth=limits.max_depth, max_keys=limits.max_search_keys
+    )
     return c.Search(tag, criteria, charset, returns, uid)
 
 
-def _fetch(cur: Cursor, tag: bytes, uid: bool, max_depth: int) -> c.Command:
+def _fetch(cur: Cursor, tag: bytes, uid: bool, limits: Limits) -> c.Command:
     cur.sp()
     seq = cur.sequence_set()
     cur.sp()
@@ -488,7 +523,7 @@ def _fetch(cur: Cursor, tag: bytes, uid: bool, max_depth: int) -> c.Command:
     return c.Fetch(tag, seq, items, uid, changedsince, vanished)
 
 
-def _store(cur: Cursor, tag: bytes, uid: bool, max_depth: int) -> c.Command:
+def _store(cur: Cursor, tag: bytes, uid: bool, limits: Limits) -> c.Command:
     cur.sp()
     seq = cur.sequence_set()
     cur.sp()
@@ -524,14 +559,14 @@ def _store(cur: Cursor, tag: bytes, uid: bool, max_depth: int) -> c.Command:
 _STORE_ITEM_CHARS = frozenset(b"+-.FLAGSILENTflagsilent")
 
 
-def _copy(cur: Cursor, tag: bytes, uid: bool, max_depth: int) -> c.Command:
+def _copy(cur: Cursor, tag: bytes, uid: bool, limits: Limits) -> c.Command:
     cur.sp()
     seq = cur.sequence_set()
     cur.sp()
     return c.Copy(tag, seq, cur.mailbox(), uid)
 
 
-def _move(cur: Cursor, tag: bytes, uid: bool, max_depth: int) -> c.Command:
+def _move(cur: Cursor, tag: bytes, uid: bool, limits: Limits) -> c.Command:
     cur.sp()
     seq = cur.sequence_set()
     cur.sp()
@@ -539,15 +574,15 @@ def _move(cur: Cursor, tag: bytes, uid: bool, max_depth: int) -> c.Command:
 
 
 def _plain(
-    fn: Callable[[Cursor, bytes, bool, int], c.Command],
-) -> Callable[[Cursor, bytes, int], c.Command]:
-    def parse(cur: Cursor, tag: bytes, max_depth: int) -> c.Command:
-        return fn(cur, tag, False, max_depth)
+    fn: Callable[[Cursor, bytes, bool, Limits], c.Command],
+) -> Callable[[Cursor, bytes, Limits], c.Command]:
+    def parse(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
+        return fn(cur, tag, False, limits)
 
     return parse
 
 
-_COMMANDS: dict[bytes, Callable[[Cursor, bytes, int], c.Command]] = {
+_COMMANDS: dict[bytes, Callable[[Cursor, bytes, Limits], c.Command]] = {
     b"CAPABILITY": _no_args(c.Capability),
     b"NOOP": _no_args(c.Noop),
     b"LOGOUT": _no_args(c.Logout),
@@ -580,7 +615,7 @@ _COMMANDS: dict[bytes, Callable[[Cursor, bytes, int], c.Command]] = {
     b"MOVE": _plain(_move),
 }
 
-_UID_COMMANDS: dict[bytes, Callable[[Cursor, bytes, bool, int], c.Command]] = {
+_UID_COMMANDS: dict[bytes, Callable[[Cursor, bytes, bool, Limits], c.Command]] = {
     b"EXPUNGE": _expunge,
     b"SEARCH": _search,
     b"FETCH": _fetch,

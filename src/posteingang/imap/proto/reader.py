@@ -53,8 +53,8 @@ from typing import BinaryIO
 
 from .commands import Command
 from .literals import Literal, SpooledLiteral
-from .parse import DEFAULT_MAX_DEPTH, extract_tag, parse_command
-from .tokens import ATOM_CHARS, ParseError
+from .parse import DEFAULT_MAX_DEPTH, DEFAULT_MAX_SEARCH_KEYS, extract_tag, parse_command
+from .tokens import ATOM_CHARS, MailboxNameError, ParseError
 
 __all__ = [
     "NEED_DATA",
@@ -121,7 +121,8 @@ class CommandReady:
 @dataclass(frozen=True, slots=True)
 class ProtocolError:
     """The client's mistake; send ``response`` (a tagged BAD, or ``* BAD`` if
-    no tag could be read).  The reader has already resynchronised."""
+    no tag could be read; a tagged NO for a well-formed command naming an
+    impossible mailbox).  The reader has already resynchronised."""
 
     tag: bytes | None
     response: bytes
@@ -154,10 +155,13 @@ _COMPACT_AT = 1 << 16
 _HUGE = 1 << 63
 
 
+def _printable(reason: str) -> bytes:
+    return "".join(ch if 0x20 <= ord(ch) < 0x7F else "?" for ch in reason).encode("ascii")
+
+
 def _bad(tag: bytes | None, reason: str, code: bytes = b"") -> bytes:
-    text = "".join(ch if 0x20 <= ord(ch) < 0x7F else "?" for ch in reason)
     head = tag if tag is not None else b"*"
-    return head + b" BAD " + code + text.encode("ascii") + b"\r\n"
+    return head + b" BAD " + code + _printable(reason) + b"\r\n"
 
 
 class CommandReader:
@@ -173,6 +177,7 @@ class CommandReader:
         max_line: int = 8192,
         max_literal: int = 64 * 1024 * 1024,
         max_depth: int = DEFAULT_MAX_DEPTH,
+        max_search_keys: int = DEFAULT_MAX_SEARCH_KEYS,
         max_command: int = 1024 * 1024,
         max_nonsync_literal: int | None = None,
         spool_threshold: int = 1024 * 1024,
@@ -184,6 +189,7 @@ class CommandReader:
         :param max_line: longest line fragment (octets, without CRLF).
         :param max_literal: largest literal accepted at all.
         :param max_depth: nesting limit for parenthesised lists / search keys.
+        :param max_search_keys: keys in one SEARCH program.
         :param max_command: octets of one command held in memory (line
             fragments plus in-memory literals; spooled literals not counted).
         :param max_nonsync_literal: 4096 when only LITERAL- is advertised
@@ -196,6 +202,7 @@ class CommandReader:
         self.max_line = max_line
         self.max_literal = max_literal
         self.max_depth = max_depth
+        self.max_search_keys = max_search_keys
         self.max_command = max_command
         self.max_nonsync_literal = max_nonsync_literal
         self.spool_threshold = spool_threshold
@@ -422,7 +429,20 @@ class CommandReader:
         fragments, literals = self._fragments, self._literals
         self._reset_command()
         try:
-            command = parse_command(fragments, literals, utf8=self.utf8, max_depth=self.max_depth)
+            command = parse_command(
+                fragments,
+                literals,
+                utf8=self.utf8,
+                max_depth=self.max_depth,
+                max_search_keys=self.max_search_keys,
+            )
+        except MailboxNameError as exc:
+            # Well-formed but names no possible mailbox: NO, not BAD (RFC 9051
+            # §7.1: BAD is for syntax errors).
+            tag = extract_tag(fragments[0])
+            if tag is None:
+                return ProtocolError(tag, _bad(tag, str(exc)))
+            return ProtocolError(tag, tag + b" NO " + _printable(str(exc)) + b"\r\n")
         except ParseError as exc:
             tag = extract_tag(fragments[0])
             return ProtocolError(tag, _bad(tag, str(exc)))

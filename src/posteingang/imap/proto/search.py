@@ -28,6 +28,7 @@ from .sequence import SequenceSet
 from .tokens import Cursor, ParseError
 
 __all__ = [
+    "DEFAULT_MAX_SEARCH_KEYS",
     "SearchAll",
     "SearchAnd",
     "SearchBody",
@@ -194,90 +195,122 @@ _SEQ_START = frozenset(b"0123456789*$")
 _OBJECTID_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
-def parse_search_program(cur: Cursor, *, max_depth: int) -> SearchKey:
+#: Keys in one SEARCH program (``imap.max_search_keys``): the cost of a SEARCH
+#: is keys × messages, so the key count is what must be bounded.
+DEFAULT_MAX_SEARCH_KEYS = 1000
+
+
+def parse_search_program(
+    cur: Cursor, *, max_depth: int, max_keys: int = DEFAULT_MAX_SEARCH_KEYS
+) -> SearchKey:
     """``search-key *(SP search-key)`` up to the end of the command."""
-    keys = [parse_search_key(cur, max_depth=max_depth)]
+    program = _Program(cur, max_depth, max_keys)
+    keys = [program.key(0)]
     while not cur.at_end():
         cur.sp()
-        keys.append(parse_search_key(cur, max_depth=max_depth))
+        keys.append(program.key(0))
     return keys[0] if len(keys) == 1 else SearchAnd(tuple(keys))
 
 
-def parse_search_key(cur: Cursor, *, max_depth: int, depth: int = 0) -> SearchKey:
-    if depth >= max_depth:
-        raise ParseError("search criteria nested too deeply")
-    c = cur.peek()
-    if c == 0x28:  # "(" search-key *(SP search-key) ")"
-        cur.open_paren()
-        keys = [parse_search_key(cur, max_depth=max_depth, depth=depth + 1)]
-        while not cur.close_paren():
+def parse_search_key(
+    cur: Cursor, *, max_depth: int, depth: int = 0, max_keys: int = DEFAULT_MAX_SEARCH_KEYS
+) -> SearchKey:
+    return _Program(cur, max_depth, max_keys).key(depth)
+
+
+class _Program:
+    """One SEARCH program being parsed: counts its keys against ``max_keys``."""
+
+    __slots__ = ("count", "cur", "max_depth", "max_keys")
+
+    def __init__(self, cur: Cursor, max_depth: int, max_keys: int) -> None:
+        self.cur = cur
+        self.max_depth = max_depth
+        self.max_keys = max_keys
+        self.count = 0
+
+    def key(self, depth: int) -> SearchKey:
+        if depth >= self.max_depth:
+            raise ParseError("search criteria nested too deeply")
+        self.count += 1
+        if self.count > self.max_keys:
+            raise ParseError(f"too many search keys (at most {self.max_keys})")
+        return self._key(depth)
+
+    def _key(self, depth: int) -> SearchKey:
+        cur = self.cur
+        c = cur.peek()
+        if c == 0x28:  # "(" search-key *(SP search-key) ")"
+            cur.open_paren()
+            keys = [self.key(depth + 1)]
+            while not cur.close_paren():
+                cur.sp()
+                keys.append(self.key(depth + 1))
+            return keys[0] if len(keys) == 1 else SearchAnd(tuple(keys))
+        if c in _SEQ_START:
+            return SearchSequence(cur.sequence_set())
+        if c == -1:
+            raise ParseError("missing search criteria")
+        name = cur.keyword("a search key")
+        if name == b"ALL":
+            return SearchAll()
+        if name in _FLAG_KEYS:
+            flag, present = _FLAG_KEYS[name]
+            return SearchFlag(flag, present)
+        if name == b"NEW":
+            return SearchAnd((SearchFlag("\\Recent"), SearchFlag("\\Seen", False)))
+        if name == b"OLD":
+            return SearchFlag("\\Recent", False)
+        if name in (b"KEYWORD", b"UNKEYWORD"):
             cur.sp()
-            keys.append(parse_search_key(cur, max_depth=max_depth, depth=depth + 1))
-        return keys[0] if len(keys) == 1 else SearchAnd(tuple(keys))
-    if c in _SEQ_START:
-        return SearchSequence(cur.sequence_set())
-    if c == -1:
-        raise ParseError("missing search criteria")
-    name = cur.keyword("a search key")
-    if name == b"ALL":
-        return SearchAll()
-    if name in _FLAG_KEYS:
-        flag, present = _FLAG_KEYS[name]
-        return SearchFlag(flag, present)
-    if name == b"NEW":
-        return SearchAnd((SearchFlag("\\Recent"), SearchFlag("\\Seen", False)))
-    if name == b"OLD":
-        return SearchFlag("\\Recent", False)
-    if name in (b"KEYWORD", b"UNKEYWORD"):
-        cur.sp()
-        return SearchFlag(cur.atom("a keyword").decode("ascii"), name == b"KEYWORD")
-    if name in _HEADER_KEYS:
-        cur.sp()
-        return SearchHeader(name.decode("ascii"), cur.astring())
-    if name == b"HEADER":
-        cur.sp()
-        field = cur.astring("a header field name")
-        cur.sp()
-        return SearchHeader(_header_name(field), cur.astring())
-    if name == b"BODY":
-        cur.sp()
-        return SearchBody(cur.astring())
-    if name == b"TEXT":
-        cur.sp()
-        return SearchText(cur.astring())
-    if name in _DATE_KEYS:
-        cur.sp()
-        which, relation = _DATE_KEYS[name]
-        return SearchDate(which, relation, cur.date())
-    if name in (b"LARGER", b"SMALLER"):
-        cur.sp()
-        return SearchSize("LARGER" if name == b"LARGER" else "SMALLER", cur.number64("a size"))
-    if name == b"UID":
-        cur.sp()
-        return SearchUid(cur.sequence_set())
-    if name == b"NOT":
-        cur.sp()
-        return SearchNot(parse_search_key(cur, max_depth=max_depth, depth=depth + 1))
-    if name == b"OR":
-        cur.sp()
-        left = parse_search_key(cur, max_depth=max_depth, depth=depth + 1)
-        cur.sp()
-        right = parse_search_key(cur, max_depth=max_depth, depth=depth + 1)
-        return SearchOr(left, right)
-    if name == b"MODSEQ":
-        return _modseq(cur)
-    if name in (b"OLDER", b"YOUNGER"):
-        cur.sp()
-        return SearchWithin(
-            "OLDER" if name == b"OLDER" else "YOUNGER", cur.nz_number("a number of seconds")
-        )
-    if name in (b"EMAILID", b"THREADID"):
-        cur.sp()
-        raw = cur.atom("an object id")
-        if len(raw) > 255 or any(ch not in _OBJECTID_CHARS for ch in raw):
-            raise ParseError("invalid object id")
-        return SearchObjectId("EMAILID" if name == b"EMAILID" else "THREADID", raw.decode())
-    raise ParseError(f"unknown search key {name[:40].decode('ascii', 'replace')}")
+            return SearchFlag(cur.atom("a keyword").decode("ascii"), name == b"KEYWORD")
+        if name in _HEADER_KEYS:
+            cur.sp()
+            return SearchHeader(name.decode("ascii"), cur.astring())
+        if name == b"HEADER":
+            cur.sp()
+            field = cur.astring("a header field name")
+            cur.sp()
+            return SearchHeader(_header_name(field), cur.astring())
+        if name == b"BODY":
+            cur.sp()
+            return SearchBody(cur.astring())
+        if name == b"TEXT":
+            cur.sp()
+            return SearchText(cur.astring())
+        if name in _DATE_KEYS:
+            cur.sp()
+            which, relation = _DATE_KEYS[name]
+            return SearchDate(which, relation, cur.date())
+        if name in (b"LARGER", b"SMALLER"):
+            cur.sp()
+            return SearchSize("LARGER" if name == b"LARGER" else "SMALLER", cur.number64("a size"))
+        if name == b"UID":
+            cur.sp()
+            return SearchUid(cur.sequence_set())
+        if name == b"NOT":
+            cur.sp()
+            return SearchNot(self.key(depth + 1))
+        if name == b"OR":
+            cur.sp()
+            left = self.key(depth + 1)
+            cur.sp()
+            right = self.key(depth + 1)
+            return SearchOr(left, right)
+        if name == b"MODSEQ":
+            return _modseq(cur)
+        if name in (b"OLDER", b"YOUNGER"):
+            cur.sp()
+            return SearchWithin(
+                "OLDER" if name == b"OLDER" else "YOUNGER", cur.nz_number("a number of seconds")
+            )
+        if name in (b"EMAILID", b"THREADID"):
+            cur.sp()
+            raw = cur.atom("an object id")
+            if len(raw) > 255 or any(ch not in _OBJECTID_CHARS for ch in raw):
+                raise ParseError("invalid object id")
+            return SearchObjectId("EMAILID" if name == b"EMAILID" else "THREADID", raw.decode())
+        raise ParseError(f"unknown search key {name[:40].decode('ascii', 'replace')}")
 
 
 def _header_name(field: bytes) -> str:

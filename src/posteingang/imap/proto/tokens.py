@@ -12,8 +12,8 @@ Rules that are easy to get wrong, with their source:
 * ``atom-specials`` = ``( ) { SP CTL % * " \\ ]`` (RFC 9051 §9); ``]`` is
   allowed in astrings (``ASTRING-CHAR``), ``% *`` in list-mailbox.
 * quoted strings escape only ``"`` and ``\\``; 8-bit octets are allowed
-  only as valid UTF-8 after ENABLE UTF8=ACCEPT (RFC 9051 §9 ``QUOTED-CHAR``,
-  RFC 6855 §3).
+  as valid UTF-8 (RFC 9051 §9 ``QUOTED-CHAR``; RFC 6855 §3 asks for ENABLE
+  UTF8=ACCEPT first, but we are as lenient as Dovecot with IMAP4rev1 clients).
 * a literal may hold any octet but NUL; ``~{n}`` literal8 may hold NUL and is
   accepted only where the grammar allows it (APPEND, RFC 3516 §4.4).
 * numbers are 32-bit (``number``) or 63-bit (``number64``, RFC 9051 §9).
@@ -31,7 +31,7 @@ from . import dates, mutf7
 from .literals import Literal, SpooledLiteral
 from .sequence import SequenceSet, SequenceSetError
 
-__all__ = ["Cursor", "Literal", "ParseError"]
+__all__ = ["Cursor", "Literal", "MailboxNameError", "ParseError"]
 
 MAX_NUMBER = 4294967295
 MAX_NUMBER64 = 9223372036854775807
@@ -39,6 +39,16 @@ MAX_NUMBER64 = 9223372036854775807
 
 class ParseError(ValueError):
     """A malformed command; ``str(exc)`` is the human reason for the BAD."""
+
+
+class MailboxNameError(ParseError):
+    """A well-formed mailbox argument that names no possible mailbox (not
+    modified UTF-7, or not UTF-8 after UTF8=ACCEPT).
+
+    The command is syntactically valid, so its answer is ``NO``, not ``BAD``
+    (Dovecot: ``NO Mailbox name is not valid mUTF-7``); LIST drops such a
+    pattern and answers ``OK`` with whatever the other patterns match.
+    """
 
 
 _ATOM_SPECIALS = frozenset(b'(){ %*"\\]')
@@ -228,13 +238,15 @@ class Cursor:
                 raise ParseError('invalid escape in quoted string (only \\" and \\\\)')
             raise ParseError("NUL or CR in quoted string")
         if not out.isascii():
-            # RFC 6855 §3: UTF-8 in quoted strings only after ENABLE UTF8=ACCEPT.
-            if not self.utf8:
-                raise ParseError("8-bit characters in quoted string (use a literal)")
+            # RFC 9051 §9 QUOTED-CHAR allows UTF-8 (UTF8-2/3/4); RFC 3501 and
+            # RFC 6855 §3 allow it only after ENABLE UTF8=ACCEPT, but clients
+            # (imap-tools, Thunderbird's search) send it anyway and Dovecot takes
+            # it, so valid UTF-8 is accepted in every state; other 8-bit octets
+            # are not text in any charset we could tell, so they stay a BAD.
             try:
                 out.decode("utf-8")
             except UnicodeDecodeError:
-                raise ParseError("invalid UTF-8 in quoted string") from None
+                raise ParseError("invalid UTF-8 in quoted string (use a literal)") from None
         return bytes(out)
 
     def literal_bytes(self, *, allow_binary: bool = False) -> bytes:
@@ -278,18 +290,21 @@ class Cursor:
             try:
                 name = raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise ParseError("mailbox name is not valid UTF-8") from None
+                raise MailboxNameError("Mailbox name is not valid UTF-8") from None
         else:
             try:
                 name = mutf7.decode(raw)
             except mutf7.MUTF7Error as exc:
-                raise ParseError(f"invalid mailbox name: {exc}") from None
+                raise MailboxNameError(f"Mailbox name is not valid mUTF-7 ({exc})") from None
         if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
             raise ParseError("control character in mailbox name")
         return name if pattern else mutf7.normalize_mailbox(name)
 
-    def list_mailbox(self) -> str:
-        """RFC 9051 §9 list-mailbox: list-char+ or a string; wildcards kept."""
+    def list_mailbox(self) -> str | None:
+        """RFC 9051 §9 list-mailbox: list-char+ or a string; wildcards kept.
+
+        None for a pattern that is not a valid name: it matches nothing.
+        """
         c = self.peek()
         if c == 0x22 or self.literal_next():
             raw = self.string()
@@ -297,7 +312,10 @@ class Cursor:
             raw = self._take_while(LIST_CHARS)
             if not raw:
                 raise ParseError("expected a mailbox pattern")
-        return self.decode_mailbox(raw, pattern=True)
+        try:
+            return self.decode_mailbox(raw, pattern=True)
+        except MailboxNameError:
+            return None
 
     def date(self) -> _dt.date:
         quoted = self.peek() == 0x22

@@ -140,8 +140,12 @@ _UNIMPLEMENTED = frozenset(
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _FROM_RE = re.compile(r"FROM:", re.IGNORECASE)
 _TO_RE = re.compile(r"TO:", re.IGNORECASE)
-# RFC 3030 §2: chunk-size = 1*DIGIT; we cap the digits so int() stays cheap.
-_BDAT_RE = re.compile(r"([0-9]{1,20})(?: +(LAST))? *", re.IGNORECASE)
+# RFC 3030 §2: chunk-size = 1*DIGIT.
+_BDAT_RE = re.compile(r"([0-9]+)(?: +(LAST))? *", re.IGNORECASE)
+# A chunk size must fit in 63 bits (Dovecot: "Invalid chunk size parameter").
+_MAX_CHUNK_DIGITS = 19
+_MAX_CHUNK = 2**63 - 1
+_BAD_CHUNK_SIZE = Reply(501, "5.5.4", "Invalid chunk size parameter")
 
 
 def _syntax(text: str) -> CommandError:
@@ -184,7 +188,10 @@ def parse_command(line: bytes) -> Command:
         m = _BDAT_RE.fullmatch(rest)
         if not m:
             raise _syntax("BDAT size [LAST]")
-        return BdatCommand(int(m.group(1)), m.group(2) is not None)
+        digits = m.group(1).lstrip("0") or "0"
+        if len(digits) > _MAX_CHUNK_DIGITS or int(digits) > _MAX_CHUNK:
+            raise CommandError(_BAD_CHUNK_SIZE)
+        return BdatCommand(int(digits), m.group(2) is not None)
     if verb == "RSET":
         _no_args(verb, rest)
         return RsetCommand()

@@ -367,6 +367,17 @@ class SMTPConnection:
         # RFC 3030 §2: the chunk's octets follow the command whatever we think
         # of it, so even a refused BDAT has its octets read and dropped;
         # otherwise they would be taken for commands.
+        if command.size > self.limits.max_message_size:
+            # A chunk bigger than the advertised SIZE can never be taken, and
+            # reading (and dropping) up to 10^19 octets would leave the client
+            # without a reply for ever: answer at once, as Dovecot does, and end
+            # the transaction.  Octets the client sends anyway are read as
+            # command lines and refused one by one; the session stays usable.
+            if self.state in (State.RCPT, State.BDAT_MORE):
+                self._abort_message(TOO_BIG, per_recipient=command.last)
+            else:
+                self._refuse(TOO_BIG)
+            return
         self._bdat_size = command.size
         self._bdat_last = command.last
         self._bdat_resume = self.state
