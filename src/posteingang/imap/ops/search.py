@@ -249,6 +249,7 @@ class _Msg:
     header: Header | None = None
     extra: str | None = None  # folded text of text/* parts not in search_text
     lower_flags: frozenset[str] = field(default_factory=frozenset)
+    gone: bool = False  # expunged meanwhile: its row or octets could not be read
 
 
 def _eval(node: _Node, m: _Msg, level: int, ctx: _Ctx) -> bool | None:
@@ -434,7 +435,7 @@ def _read_headers(store: Store, wanted: list[_Msg]) -> None:
                     end = find_body_start(data, 0, len(data))
                 header = data[:end]
         except (OSError, NotFound):
-            pass  # expunged meanwhile: no header matches
+            m.gone = True  # expunged meanwhile: no header matches
         m.header = Header(header)
 
 
@@ -455,7 +456,7 @@ def _read_extra(store: Store, wanted: list[_Msg]) -> None:
                     texts.append(text)
                     left -= len(text)
         except (OSError, NotFound):
-            pass  # expunged meanwhile: nothing more matches
+            m.gone = True  # expunged meanwhile: nothing more matches
         m.extra = fold("\n".join(texts))
 
 
@@ -467,6 +468,7 @@ async def search_uids(
     charset: str | None,
     recent: Collection[int] = (),
     saved: Collection[int] | None = None,
+    expunged: list[int] | None = None,
 ) -> list[int]:
     """The uids (ascending) of the messages in `view` that match `key`.
 
@@ -474,8 +476,10 @@ async def search_uids(
     one raises `BadCharset`.  ``recent`` are the uids the session reports as
     \\Recent (IMAP4rev1), ``saved`` the RFC 5182 saved result that ``$``
     stands for.  A message expunged meanwhile does not match (keys that need
-    only the view still see it).
+    only the view still see it); when its data was needed and gone, its uid is
+    appended to ``expunged`` (the session then says OK [EXPUNGEISSUED]).
     """
+    gone = expunged if expunged is not None else []
     codec = _codec(charset)
     node = _compile(key, codec, view, saved)
     ctx = _Ctx(view, frozenset(recent), time.time())
@@ -495,6 +499,7 @@ async def search_uids(
         if not todo:
             continue
         metas = {x.uid: x for x in await store.get_messages(view.mailbox_id, [m.uid for m in todo])}
+        gone.extend(m.uid for m in todo if m.uid not in metas)
         todo = [m for m in todo if m.uid in metas]
         for m in todo:
             m.meta = metas[m.uid]
@@ -502,25 +507,37 @@ async def search_uids(
         if not todo:
             continue
         await asyncio.to_thread(_read_headers, store, todo)
-        todo = _settle(node, todo, HEADER, ctx, out)
+        todo = _settle(node, todo, HEADER, ctx, out, gone)
         if not todo:
             continue
         await cache.load([metas[m.uid].blob_id for m in todo])
         for m in todo:
             m.parsed = cache.get(metas[m.uid].blob_id)
+        gone.extend(m.uid for m in todo if m.parsed is None)
         todo = [m for m in todo if m.parsed is not None]
         todo = _settle(node, todo, PARSED, ctx, out)
         if not todo:
             continue
         await asyncio.to_thread(_read_extra, store, todo)
-        _settle(node, todo, EXTRA, ctx, out)
+        _settle(node, todo, EXTRA, ctx, out, gone)
     out.sort()
+    gone.sort()
     return out
 
 
-def _settle(node: _Node, todo: list[_Msg], level: int, ctx: _Ctx, out: list[int]) -> list[_Msg]:
+def _settle(
+    node: _Node,
+    todo: list[_Msg],
+    level: int,
+    ctx: _Ctx,
+    out: list[int],
+    gone: list[int] | None = None,
+) -> list[_Msg]:
     undecided = []
     for m in todo:
+        if m.gone and gone is not None:
+            gone.append(m.uid)  # whatever it would have matched, it was not searched
+            continue
         r = _eval(node, m, level, ctx)
         if r is True:
             out.append(m.uid)
