@@ -178,3 +178,18 @@ def prepare(*names: str, select: bool = True) -> str:
             "S: ps OK [READ-WRITE] ...",
         ]
     return "\n".join(lines) + "\n"
+
+
+def literal(data: bytes) -> str:
+    """A literal as a pattern shows it: ``{n}`` and the octets, CRLF written as ``\\r\\n``."""
+    text = data.decode("utf-8", "replace").replace("\r\n", "\\r\\n")
+    return "{" + str(len(data)) + "}" + text
+
+
+def header_of(data: bytes) -> bytes:
+    """The header block with the empty line that ends it."""
+    return data[: data.index(b"\r\n\r\n") + 4]
+
+
+def text_of(data: bytes) -> bytes:
+    return data[data.index(b"\r\n\r\n") + 4 :]

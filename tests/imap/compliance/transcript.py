@@ -18,6 +18,7 @@ Patterns:
 * ``${name}`` matches one token (no space, parenthesis or bracket) and binds it
   the first time; a later ``${name}`` must be the same text.  ``${box}`` is
   bound before the run to the test's own mailbox name;
+* ``\\r\\n`` stands for CRLF (inside literals);
 * everything else is compared case-insensitively (IMAP atoms are), after both
   sides are normalised: the flags of ``FLAGS (...)``, ``PERMANENTFLAGS (...)``
   and the attributes of ``* LIST (...)`` are sorted (their order carries no
@@ -241,6 +242,7 @@ class _Run:
                     self.fail(step, f"forbidden response {line!r} ({pattern!r})", got)
 
     def match(self, pattern: str, line: str, *, bind: bool = True) -> bool:
+        pattern = pattern.replace("\\r\\n", "\r\n")
         names: list[str] = []
         regex = ""
         pos = 0
