@@ -108,6 +108,8 @@ def parse(text: str) -> list[_Step]:
 
 def normalise(line: str, *, keep_recent: bool = False) -> str:
     def sort_list(m: re.Match[str]) -> str:
+        if "..." in m[2]:
+            return m[0]  # a pattern that leaves the list open: matched as written
         items = m[2].split()
         if not keep_recent:
             items = [i for i in items if i.lower() != "\\recent"]
