@@ -163,11 +163,15 @@ MESSAGES: dict[str, bytes] = {
 }
 
 
-def prepare(*names: str, select: bool = True) -> str:
-    """Transcript lines: CREATE ${box}, APPEND each message, SELECT ${box}."""
+def prepare(*names: str, select: bool = True, dates: tuple[str, ...] = ()) -> str:
+    """Transcript lines: CREATE ${box}, APPEND each message, SELECT ${box}.
+
+    ``dates`` are the internal dates of the first messages (the rest get `INTERNALDATE`).
+    """
     lines = ["C: p0 CREATE ${box}", "S: p0 OK ..."]
     for i, name in enumerate(names, 1):
-        lines.append(f'C: p{i} APPEND ${{box}} () "{INTERNALDATE}" ${{msg:{name}}}')
+        date = dates[i - 1] if i <= len(dates) else INTERNALDATE
+        lines.append(f'C: p{i} APPEND ${{box}} () "{date}" ${{msg:{name}}}')
         lines.append(f"S: p{i} OK ...")
     if select:
         lines += [
