@@ -213,3 +213,48 @@ async def test_pipelined_commands_are_answered_in_one_write(services: ImapServic
             "p4",
         ]
         assert c.transport.writes == writes + 1
+
+
+async def test_fetch_announces_a_keyword_set_elsewhere_in_flags_before_using_it(
+    services: ImapServices,
+) -> None:
+    """RFC 9051 §7.3.5: a keyword appears in FLAGS before any FETCH that shows it."""
+    await deliver_many(services.store, 2)
+    async with _two_selected(services) as (a, b):
+        await a.ok("STORE 1 +FLAGS.SILENT ($Label7)")
+        for command in ("FETCH 1 (FLAGS)", "FETCH 1 (UID FLAGS BODY.PEEK[HEADER])"):
+            lines = await b.ok(command)
+            flags_at = [i for i, line in enumerate(lines) if line.startswith("* FLAGS ")]
+            fetch_at = [i for i, line in enumerate(lines) if "$Label7" in line and "FETCH" in line]
+            assert fetch_at, lines
+            if command.startswith("FETCH 1 (FLAGS)"):
+                assert flags_at and flags_at[0] < fetch_at[0], lines
+                assert "$Label7" in lines[flags_at[0]]
+            else:
+                assert not flags_at, lines  # announced once is enough
+        await a.ok("STORE 2 +FLAGS.SILENT ($Other)")
+        lines = await b.ok("FETCH 2 (BODY.PEEK[] FLAGS)")  # the whole-message path
+        assert lines[0].startswith("* FLAGS (") and "$Other" in lines[0], lines
+        assert "$Other" in lines[1]
+
+
+async def test_search_of_a_message_expunged_meanwhile_says_expungeissued(
+    services: ImapServices,
+) -> None:
+    """A message the view still shows but whose data is gone cannot be searched: the
+    client is told so with OK [EXPUNGEISSUED] (RFC 9051 §7.1), not a silent miss."""
+    await deliver_many(services.store, 3)
+    async with _two_selected(services) as (a, b):
+        await a.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+        await a.ok("EXPUNGE")
+        lines = await b.ok("SEARCH BODY body")
+        assert lines[-1].split(" ", 3)[2] == "[EXPUNGEISSUED]", lines
+        assert "* SEARCH 1 3" in lines
+        assert not any(line.endswith("EXPUNGE") for line in lines)  # not during SEARCH
+        # Keys the view answers alone still see the message; nothing is missing.
+        lines = await b.ok("SEARCH ALL")
+        assert "[EXPUNGEISSUED]" not in lines[-1]
+        lines = await b.ok("NOOP")
+        assert "* 2 EXPUNGE" in lines
+        lines = await b.ok("SEARCH BODY body")
+        assert "[EXPUNGEISSUED]" not in lines[-1]

@@ -70,6 +70,7 @@ from .fetch_items import (
     MODSEQ_SLOT,
     RENDERABLE,
     RENDERED,
+    Announce,
     BodyRead,
     Piece,
     Transform,
@@ -77,6 +78,7 @@ from .fetch_items import (
     finish_body,
     flags_item,
     needs_parse,
+    no_announcement,
     plan_items,
     renderable_only,
     sets_seen,
@@ -313,11 +315,16 @@ async def fetch_responses(
     rev2: bool,
     outcome: FetchOutcome | None = None,
     recent: Collection[int] = (),
+    announce: Announce = no_announcement,
 ) -> AsyncGenerator[bytes, None]:
     """Yield the untagged FETCH responses of `cmd`, in order, streamed.
 
     ``recent`` are the uids this session reports as \\Recent (IMAP4rev1 only;
-    RFC 9051 has no \\Recent).  Pass ``outcome`` to learn which messages were
+    RFC 9051 has no \\Recent).  ``announce(flags)`` is the session's untagged
+    FLAGS when ``flags`` hold a keyword the client has not been told of (else
+    b""); it is yielded before the response that shows them (RFC 9051
+    §7.3.5: a keyword is introduced by FLAGS before it is used).  Pass
+    ``outcome`` to learn which messages were
     expunged and which were marked \\Seen.  Raises `FetchError` for a command
     that must fail (nothing of the failing batch has been yielded then).
     A session that stops early (client gone) should ``aclose()`` the
@@ -331,22 +338,26 @@ async def fetch_responses(
         async for out in whole_responses(
             store, view, resolve_uids(view, cmd.sequence_set, uid=cmd.uid), layout,
             mark_seen=mark_seen, recent=recent_set, expunged=result.expunged,
-            seen=result.seen, inline_max=INLINE_MAX, stream=_stream,
+            seen=result.seen, inline_max=INLINE_MAX, stream=_stream, announce=announce,
         ):  # fmt: skip
             yield out
         return
     ahead: _Batch | None = None
+
+    def send(batch: _Batch) -> AsyncIterator[bytes]:
+        return _send_batch(store, view, batch, mark_seen, recent_set, result, announce)
+
     try:
         async for batch in _batches(store, view, cmd, result):
             # Read this batch's blobs in a worker while the previous batch is
             # being sent: disk and socket overlap.
             prev, ahead = ahead, _Batch(batch, _start_reads(store, batch))
             if prev is not None:
-                async for out in _send_batch(store, view, prev, mark_seen, recent_set, result):
+                async for out in send(prev):
                     yield out
         prev, ahead = ahead, None
         if prev is not None:
-            async for out in _send_batch(store, view, prev, mark_seen, recent_set, result):
+            async for out in send(prev):
                 yield out
     finally:
         if ahead is not None:
@@ -433,6 +444,7 @@ async def _send_batch(
     mark_seen: bool,
     recent: frozenset[int],
     result: FetchOutcome,
+    announce: Announce,
 ) -> AsyncIterator[bytes]:
     batch = current.plans
     try:
@@ -468,6 +480,10 @@ async def _send_batch(
             if FLAGS_SLOT in plan.pieces and uid not in changed and fresh:
                 # The client now knows these flags: keep the view in step.
                 view.accept_own_flags(uid, plan.msg.flags, plan.msg.modseq)
+            if FLAGS_SLOT in plan.pieces or uid in changed:
+                news = announce(flags[uid])
+                if news:
+                    yield news
             head = [fetch_start(plan.seq)]
             items: list[bytes] = []
             if uid in changed and FLAGS_SLOT not in plan.pieces:

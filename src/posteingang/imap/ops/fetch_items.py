@@ -20,6 +20,7 @@ import collections
 import datetime as _dt
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from posteingang.imap.proto.dates import format_datetime
@@ -45,6 +46,7 @@ __all__ = [
     "FLAGS_SLOT",
     "MODSEQ_SLOT",
     "RENDERED",
+    "Announce",
     "BodyRead",
     "RenderedCache",
     "Transform",
@@ -52,6 +54,7 @@ __all__ = [
     "finish_body",
     "flags_item",
     "needs_parse",
+    "no_announcement",
     "plan_items",
     "renderable_only",
     "sets_seen",
@@ -198,6 +201,17 @@ def sets_seen(items: tuple[FetchItem, ...]) -> bool:
         if isinstance(item, FetchAttr) and item.name in ("RFC822", "RFC822.TEXT"):
             return True
     return False
+
+
+#: The session's untagged ``* FLAGS (...)`` when `flags` hold a keyword its client has
+#: not been told of yet, else b"" (RFC 9051 §7.3.5: FLAGS introduces a keyword
+#: before any FETCH shows it).
+Announce = Callable[[frozenset[str]], bytes]
+
+
+def no_announcement(flags: frozenset[str]) -> bytes:
+    """An `Announce` for callers without a client to tell (tests, tools)."""
+    return b""
 
 
 def flags_item(flags: frozenset[str], *, recent: bool) -> bytes:

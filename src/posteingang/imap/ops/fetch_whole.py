@@ -51,7 +51,7 @@ from posteingang.mime.imap import nul_free
 from posteingang.store.interface import BlobStore, NotFound, Store
 from posteingang.store.model import SEEN, FlagOp, MessageBody
 
-from .fetch_items import flags_item
+from .fetch_items import Announce, flags_item, no_announcement
 
 __all__ = ["BATCH_BYTES", "MAX_STREAMS", "Layout", "whole_message_layout", "whole_responses"]
 
@@ -220,6 +220,7 @@ async def whole_responses(
     seen: list[int],
     inline_max: int,
     stream: Callable[[BinaryIO, int, int], AsyncIterator[bytes]],
+    announce: Announce = no_announcement,
 ) -> AsyncIterator[bytes]:
     """The untagged FETCH responses for `uids` (ascending), one large piece per batch.
 
@@ -243,7 +244,7 @@ async def whole_responses(
             try:
                 async for out in _send(
                     store, view, batch, layout, mark_seen, recent, expunged, seen,
-                    flag_cache, wants_flags, stream,
+                    flag_cache, wants_flags, stream, announce,
                 ):  # fmt: skip
                     yield out
             finally:
@@ -275,6 +276,7 @@ async def _send(
     flag_cache: dict[tuple[frozenset[str], bool], bytes],
     wants_flags: bool,
     stream: Callable[[BinaryIO, int, int], AsyncIterator[bytes]],
+    announce: Announce,
 ) -> AsyncIterator[bytes]:
     expunged.extend(batch.missing)
     data, files = batch.data, batch.files
@@ -306,6 +308,8 @@ async def _send(
             if wants_flags and msg.modseq > modseqs.get(uid, 0):
                 # The client now knows these flags: keep the view in step.
                 view.accept_own_flags(uid, flags, msg.modseq)
+        if wants_flags or uid in changed:
+            parts.append(announce(flags))  # b"" unless a keyword is new to the client
         key = (flags, uid in recent)
         flag_bytes = flag_cache.get(key)
         if flag_bytes is None:

@@ -212,6 +212,17 @@ class LiveUpdates:
         self.keywords |= new
         return True
 
+    def announce_keywords(self, flags: frozenset[str]) -> bytes:
+        """``* FLAGS`` to send before a response showing `flags`, if they hold a keyword
+        the client has not been told of (RFC 9051 §7.3.5), else b"".
+
+        A FETCH reads flags from the store, which may already hold a keyword another
+        session set that the change feed has not brought to this view yet.
+        """
+        if not self.learn_keywords(flags):
+            return b""
+        return responses.flags(self.flag_list())
+
     def flag_list(self) -> list[str]:
         return list(SYSTEM_FLAGS) + sorted(self.keywords)
 

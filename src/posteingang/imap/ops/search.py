@@ -264,6 +264,7 @@ class _Msg:
     extra_headers: str | None = None  # folded headers of attached messages (TEXT)
     sources: Sources | None = None  # where `extra` comes from (search_extra)
     lower_flags: frozenset[str] = field(default_factory=frozenset)
+    gone: bool = False  # expunged meanwhile: its row or octets could not be read
 
 
 def _eval(node: _Node, m: _Msg, level: int, ctx: _Ctx) -> bool | None:
@@ -466,7 +467,7 @@ def _read_headers(store: Store, wanted: list[_Msg]) -> None:
                     end = find_body_start(data, 0, len(data))
                 header = data[:end]
         except (OSError, NotFound):
-            pass  # expunged meanwhile: no header matches
+            m.gone = True  # expunged meanwhile: no header matches
         m.header = Header(header)
 
 
@@ -480,7 +481,7 @@ def _read_extra(store: Store, wanted: list[_Msg]) -> None:
             with store.blobs.open(m.meta.blob_id) as f:
                 extra = read_extra(f, _sources(m))
         except (OSError, NotFound):
-            pass  # expunged meanwhile: nothing more matches
+            m.gone = True  # expunged meanwhile: nothing more matches
         m.extra = fold(extra.text)
         m.extra_headers = "\n".join(Header(h).text() for h in extra.headers)
 
@@ -500,6 +501,7 @@ async def search_uids(
     charset: str | None,
     recent: Collection[int] = (),
     saved: Collection[int] | None = None,
+    expunged: list[int] | None = None,
 ) -> list[int]:
     """The uids (ascending) of the messages in `view` that match `key`.
 
@@ -507,8 +509,10 @@ async def search_uids(
     one raises `BadCharset`.  ``recent`` are the uids the session reports as
     \\Recent (IMAP4rev1), ``saved`` the RFC 5182 saved result that ``$``
     stands for.  A message expunged meanwhile does not match (keys that need
-    only the view still see it).
+    only the view still see it); when its data was needed and gone, its uid is
+    appended to ``expunged`` (the session then says OK [EXPUNGEISSUED]).
     """
+    gone = expunged if expunged is not None else []
     codec = _codec(charset)
     node = _compile(key, codec, view, saved, {})
     ctx = _Ctx(view, frozenset(recent), time.time())
@@ -532,35 +536,47 @@ async def search_uids(
         if not todo:
             continue
         metas = {x.uid: x for x in await store.get_messages(view.mailbox_id, [m.uid for m in todo])}
+        gone.extend(m.uid for m in todo if m.uid not in metas)
         todo = [m for m in todo if m.uid in metas]
         for m in todo:
             m.meta = metas[m.uid]
-        todo = await _settle(node, todo, META, ctx, out, pacer)
+        todo = await _settle(node, todo, META, ctx, out, pacer, gone)
         if not todo:
             continue
         await asyncio.to_thread(_read_headers, store, todo)
-        todo = await _settle(node, todo, HEADER, ctx, out, pacer)
+        todo = await _settle(node, todo, HEADER, ctx, out, pacer, gone)
         if not todo:
             continue
         await cache.load([metas[m.uid].blob_id for m in todo])
         for m in todo:
             m.parsed = cache.get(metas[m.uid].blob_id)
+        gone.extend(m.uid for m in todo if m.parsed is None)
         todo = [m for m in todo if m.parsed is not None]
-        todo = await _settle(node, todo, PARSED, ctx, out, pacer)
+        todo = await _settle(node, todo, PARSED, ctx, out, pacer, gone)
         if not todo:
             continue
         await asyncio.to_thread(_read_extra, store, todo)
-        await _settle(node, todo, EXTRA, ctx, out, pacer)
+        await _settle(node, todo, EXTRA, ctx, out, pacer, gone)
     out.sort()
+    gone.sort()
     return out
 
 
 async def _settle(
-    node: _Node, todo: list[_Msg], level: int, ctx: _Ctx, out: list[int], pacer: Pacer
+    node: _Node,
+    todo: list[_Msg],
+    level: int,
+    ctx: _Ctx,
+    out: list[int],
+    pacer: Pacer,
+    gone: list[int] | None = None,
 ) -> list[_Msg]:
     undecided = []
     for m in todo:
         await pacer.tick()
+        if m.gone and gone is not None:
+            gone.append(m.uid)  # whatever it would have matched, it was not searched
+            continue
         r = _eval(node, m, level, ctx)
         if r is True:
             out.append(m.uid)

@@ -55,7 +55,9 @@ async def fetch(s: ImapSession, cmd: c.Fetch) -> Reply:
     if not uids:
         return ok("FETCH completed")
     outcome = FetchOutcome()
-    responses_ = _fetch_responses(s.store, view, cmd, rev2=s.rev2, outcome=outcome)
+    responses_ = _fetch_responses(
+        s.store, view, cmd, rev2=s.rev2, outcome=outcome, announce=s.announce_keywords
+    )
     try:
         # aclosing: a client gone mid-FETCH closes the blob files at once.
         async with contextlib.aclosing(responses_):
@@ -97,8 +99,9 @@ async def search(s: ImapSession, cmd: c.Search) -> Reply:
     view = s.selected
     assert view is not None
     criteria = replace_saved(cmd.criteria, s.saved_uids)
+    expunged: list[int] = []
     try:
-        uids = await _search_uids(s.store, view, criteria, charset=cmd.charset)
+        uids = await _search_uids(s.store, view, criteria, charset=cmd.charset, expunged=expunged)
     except BadCharset as exc:
         # RFC 9051 §6.4.4: NO [BADCHARSET (supported ...)]
         return no(str(exc), ResponseCode.badcharset(exc.supported))
@@ -108,7 +111,7 @@ async def search(s: ImapSession, cmd: c.Search) -> Reply:
         returns = ()
     if returns is None:
         s.emit(responses.search(numbers))
-        return ok("SEARCH completed")
+        return _search_done(expunged)
     options = set(returns) or {"ALL"}
     if options == {"SAVE"}:
         options = {"SAVE"}  # RFC 5182 §2.4: SAVE alone sends no ESEARCH
@@ -133,5 +136,17 @@ async def search(s: ImapSession, cmd: c.Search) -> Reply:
                 all=SequenceSet.from_numbers(numbers) if "ALL" in shown and numbers else None,
                 count=len(numbers) if "COUNT" in shown else None,
             )
+        )
+    return _search_done(expunged)
+
+
+def _search_done(expunged: list[int]) -> Reply:
+    """The tagged OK; with EXPUNGEISSUED when messages the client still sees could not
+    be searched because another session expunged them (RFC 9051 §7.1: the client may
+    want to NOOP soon; imaptest and Dovecot expect it on the OK)."""
+    if expunged:
+        return ok(
+            "SEARCH completed (some messages were expunged meanwhile)",
+            ResponseCode("EXPUNGEISSUED"),
         )
     return ok("SEARCH completed")
