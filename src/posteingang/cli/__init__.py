@@ -46,7 +46,9 @@ class _Group(click.Group):
         except click.UsageError as e:
             hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
             click.echo(f"Error: {e.format_message()}{hint}", err=True)
-            sys.exit(EXIT_USAGE)
+            # `deliver` speaks sysexits to its MTA: 64, not 2
+            command = e.ctx.command if e.ctx is not None else None
+            sys.exit(getattr(command, "usage_exit_code", EXIT_USAGE))
         except click.ClickException as e:
             e.show()
             sys.exit(e.exit_code)

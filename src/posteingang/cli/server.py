@@ -22,6 +22,7 @@ from posteingang.cli.common import (
     console,
     pass_state,
     run_async,
+    unwritable_store,
     with_store,
 )
 from posteingang.config import Config
@@ -41,6 +42,9 @@ def serve(state: State) -> None:
     server is ready. Logs go to standard error, formatted by the [log] section.
     """
     config = state.config()
+    problem = unwritable_store(config)
+    if problem is not None:  # it would say `ready` and then fail every delivery
+        raise CliError(f"cannot start: {problem}", EXIT_OPERATION)
     configure_logging(config.log.level, config.log.format)
 
     async def ready(runtime: Runtime) -> None:

@@ -24,6 +24,7 @@ from posteingang.cli.common import (
     domain,
     generate_password,
     hash_credentials,
+    missing_store,
     open_configured_store,
     pass_state,
     read_password_stdin,
@@ -189,6 +190,9 @@ def check_config(state: State) -> None:
             click.echo(f"{issue}", err=True)
         sys.exit(EXIT_USAGE)
     problems = []
+    missing = missing_store(config)
+    if missing is not None:
+        problems.append(f"server.data_dir: {missing}")
     for key, file in (("tls.cert", config.tls.cert), ("tls.key", config.tls.key)):
         if not file.is_file():
             problems.append(f"{key}: file not found: {file}")
