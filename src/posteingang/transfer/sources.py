@@ -9,7 +9,8 @@ internal date, UID. Rules, in order of preference:
 * Maildir: the info letters of the file name (a file in ``new/`` without info
   is unseen), ``dovecot-keywords`` for keyword letters, the file's mtime for the
   internal date (as Dovecot does), ``dovecot-uidlist`` for UIDs. Files listed in
-  the uidlist come first, in UID order; the others follow in name order.
+  the uidlist come first, in UID order; the others follow in name order, with
+  UIDs counted on from the uidlist's next UID (``N``).
 
 Line endings: with `crlf` (the default), a message with LF-only line endings
 is converted to CRLF by `delivery.ingest.unix_to_crlf`, as `posteingang
@@ -148,6 +149,12 @@ class MaildirSource:
                 rest.append(_Planned(file, None))
         listed.sort(key=lambda p: p.uid or 0)
         rest.sort(key=lambda p: os.fsencode(p.file.base))
+        if uidlist is not None:
+            # Files the uidlist does not name get UIDs from its next UID (the header's
+            # N field) on, as Dovecot would give them: the UIDs below it may have been
+            # used (and expunged) under the same UIDVALIDITY, and a client that cached
+            # them must never see one reused (RFC 9051 §2.3.1.1).
+            rest = [_Planned(p.file, uidlist.uidnext + i) for i, p in enumerate(rest)]
         self.plan = listed + rest
         self.total_octets = 0
         for p in self.plan:
