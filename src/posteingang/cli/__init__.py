@@ -11,6 +11,7 @@ business logic beyond argument checking; the store and the runtime do the work.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from posteingang.cli.blocks import block_group
 from posteingang.cli.common import EXIT_USAGE, State
 from posteingang.cli.deliver import deliver_cmd
 from posteingang.cli.devices import device_group
+from posteingang.cli.files import PRIVATE_UMASK
 from posteingang.cli.server import check, serve
 from posteingang.cli.setup import check_config, config_doc, init
 from posteingang.cli.transfer import export_cmd, import_cmd
@@ -78,6 +80,11 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     `posteingang --config ./data/posteingang.toml serve`.
     """
     ctx.obj = State(config_path)
+    # Mail and password hashes are for the server's user alone: whatever a command
+    # creates (data dir, config, store and its -wal/-shm, blobs, exports, sockets)
+    # is 0700/0600. Restored afterwards for callers that run the CLI in-process.
+    previous = os.umask(PRIVATE_UMASK)
+    ctx.call_on_close(lambda: os.umask(previous))
 
 
 for command in (

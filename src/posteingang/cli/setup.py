@@ -30,6 +30,7 @@ from posteingang.cli.common import (
     read_password_stdin,
     run_async,
 )
+from posteingang.cli.files import DIR_MODE
 from posteingang.config import ConfigError, load_config, render_markdown, render_toml
 
 DEFAULT_DOMAIN = "example.test"
@@ -99,7 +100,8 @@ def init(
     config_path = data_dir / CONFIG_FILE_NAME
     written: list[Path] = []
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        data_dir.chmod(DIR_MODE)  # also an existing (--force) one: it will hold the store
         header = (
             f"posteingang configuration, written by `posteingang init` on "
             f"{dt.datetime.now(dt.UTC):%Y-%m-%d}."
