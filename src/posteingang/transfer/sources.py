@@ -33,7 +33,7 @@ from pathlib import Path
 
 from posteingang.delivery.ingest import unix_to_crlf
 from posteingang.store.model import SEEN, canonical_flags
-from posteingang.transfer.errors import printable
+from posteingang.transfer.errors import NotRegularFile, open_regular, printable
 from posteingang.transfer.flags import date_field, header_block, maildir_flags, status_flags
 from posteingang.transfer.importer import SourceMessage
 from posteingang.transfer.maildir import MaildirFile, MaildirFolder
@@ -76,7 +76,7 @@ class MboxSource:
     def messages(self) -> Iterator[SourceMessage]:
         index = SidecarIndex.of(self.sidecar) if self.sidecar else None
         unmatched = 0
-        with open(self.path, "rb") as f:
+        with open_regular(self.path) as f:
             mtime = _mtime_date(os.fstat(f.fileno()).st_mtime)
             for m in iter_mbox(f):
                 raw = unescape_mboxrd(m.raw) if self.format is MboxFormat.MBOXRD else m.raw
@@ -189,7 +189,7 @@ class MaildirSource:
         return flags
 
     def _read(self, path: Path) -> tuple[bytes, float]:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             raw = f.read()
             mtime = os.fstat(f.fileno()).st_mtime
         return (unix_to_crlf(raw) if self.crlf else raw), mtime
@@ -198,6 +198,11 @@ class MaildirSource:
         for p in self.plan:
             try:
                 raw, mtime = self._read(p.file.path)
+            except NotRegularFile as e:
+                self.warn(f"skipped {printable(p.file.path)}: {e.strerror}")
+                label = printable(p.file.path)
+                yield SourceMessage(b"", None, frozenset(), _mtime_date(0), None, label, 0, True)
+                continue
             except OSError as e:
                 self.warn(f"cannot read {printable(p.file.path)}: {e.strerror}; skipped")
                 label = printable(p.file.path)
