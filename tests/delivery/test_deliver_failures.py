@@ -86,7 +86,7 @@ def test_serve_refuses_a_read_only_store(shared_dir: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert b"ready" not in done.stdout
-    assert b"not writable" in done.stderr
+    assert b"cannot write to the store" in done.stderr
     _no_traceback(done)
 
 

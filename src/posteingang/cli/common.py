@@ -94,7 +94,7 @@ def unwritable_store(config: Config) -> str | None:
             probe.touch()
             probe.unlink()
     except (OSError, sqlite3.Error) as e:
-        return f"the store is not writable ({db}): {e}"
+        return f"cannot write to the store {db}: {e}"
     return None
 
 

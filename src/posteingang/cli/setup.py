@@ -191,7 +191,9 @@ def check_config(state: State) -> None:
         for issue in e.issues:
             click.echo(f"{issue}", err=True)
         sys.exit(EXIT_USAGE)
-    problems = []
+    from posteingang.runtime import listener_problems
+
+    problems = listener_problems(config)  # the very check `serve` makes
     missing = missing_store(config)
     if missing is not None:
         problems.append(f"server.data_dir: {missing}")
