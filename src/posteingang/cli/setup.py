@@ -37,6 +37,33 @@ DEFAULT_DOMAIN = "example.test"
 DEFAULT_LOCAL_PART = "demo"
 
 
+def _is_loopback_name(name: str) -> bool:
+    return name == "localhost" or name.startswith(("localhost.", "localhost6", "ip6-"))
+
+
+def machine_fqdn() -> str:
+    """This machine's fully qualified name, for `init` without --hostname.
+
+    `socket.getfqdn()` alone answers "localhost" wherever /etc/hosts lists the
+    host name on a line after `127.0.0.1 localhost` (the reverse lookup finds
+    "localhost" first). So the resolver's canonical name for the host name is
+    asked first, then getfqdn(), and the bare host name is the last resort;
+    a loopback name is taken only if nothing else is known.
+    """
+    hostname = socket.gethostname()
+    candidates: list[str] = []
+    try:
+        for *_, canonical, _ in socket.getaddrinfo(hostname, None, flags=socket.AI_CANONNAME):
+            if canonical:
+                candidates.append(canonical)
+    except OSError:
+        pass
+    candidates += [socket.getfqdn(hostname), hostname]
+    named = [c for c in candidates if c and not _is_loopback_name(c.lower())]
+    dotted = [c for c in named if "." in c.strip(".")]
+    return (dotted or named or ["localhost"])[0]
+
+
 @click.command()
 @click.option(
     "--data-dir",
@@ -88,7 +115,7 @@ def init(
     else:
         dom = domain(domain_name or DEFAULT_DOMAIN)
         user = address(f"{DEFAULT_LOCAL_PART}@{dom}")
-    host = (hostname or socket.getfqdn()).strip().rstrip(".").lower() or "localhost"
+    host = (hostname or machine_fqdn()).strip().rstrip(".").lower() or "localhost"
     if any(c.isspace() or c in "/\\\"'" for c in host):
         raise CliError(f"invalid host name: {hostname!r}", EXIT_USAGE)
     existed = data_dir.exists()
