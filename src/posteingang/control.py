@@ -83,11 +83,15 @@ async def start_control(runtime: Runtime) -> None:
         finally:
             writer.close()
 
+    # Created under a restrictive umask, so the socket is 0600 from its first moment:
+    # a chmod after bind would leave a window in which any local user could connect.
+    previous = os.umask(0o177)
     try:
         server = await asyncio.start_unix_server(serve, path=str(path))
     except OSError:
         return  # e.g. a path over 108 bytes: the block commands then say the server is down
-    os.chmod(path, 0o600)
+    finally:
+        os.umask(previous)
 
     async def close() -> None:
         server.close()

@@ -105,6 +105,28 @@ class StartupError(Exception):
     """The configuration asks for something this server cannot start (one line for the user)."""
 
 
+def listener_problems(
+    config: Config, protocols: dict[str, ShellFactory] | None = None
+) -> list[str]:
+    """Every `[[listener]]` this build cannot serve, one line each (key path first).
+
+    The one listener check: `serve` refuses to start on the first, and
+    `check-config` lists them all, so the two can never disagree.
+    """
+    if protocols is None:
+        from posteingang.protocols import register_builtin_protocols
+
+        register_builtin_protocols()
+        protocols = PROTOCOLS
+    known = ", ".join(sorted(protocols)) or "none yet"
+    return [
+        f"listener[{i}].protocol: {settings.protocol!r} is not served by this build "
+        f"(known: {known})"
+        for i, settings in enumerate(config.listener)
+        if settings.protocol.upper() not in protocols
+    ]
+
+
 class Runtime:
     """What a running server shares: config, store, TLS, limits, listeners, in-flight work."""
 
@@ -252,13 +274,9 @@ async def run(
 
     register_builtin_protocols()
     protocols = PROTOCOLS if protocols is None else protocols
-    for i, settings in enumerate(config.listener):
-        if settings.protocol.upper() not in protocols:
-            known = ", ".join(sorted(protocols)) or "none yet"
-            raise StartupError(
-                f"listener[{i}].protocol: {settings.protocol!r} is not served by this "
-                f"build (known: {known})"
-            )
+    problems = listener_problems(config, protocols)
+    if problems:
+        raise StartupError(problems[0])
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []

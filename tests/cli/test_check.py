@@ -59,3 +59,23 @@ def test_missing_blob_fails_the_check_and_is_not_repaired(run: Cli, data_dir: Pa
     after = run("check", "--repair")
     assert after.exit_code == 1
     assert "after repair: problems remain" in after.stdout
+
+
+def test_stray_files_in_blobs_are_reported_not_a_traceback(run: Cli, data_dir: Path) -> None:
+    """Issue 11 item 13: a file at the wrong depth of blobs/ used to crash `check`."""
+    blobs = data_dir / "blobs"
+    (blobs / "stray.txt").write_bytes(b"x")
+    (blobs / "ab").mkdir()
+    (blobs / "ab" / "stray2").write_bytes(b"x")  # where a directory should be
+    (blobs / "cd" / "ef").mkdir(parents=True)
+    (blobs / "cd" / "ef" / "notes").write_bytes(b"x")  # right depth, not a blob id
+    for args in (("check",), ("check", "--repair")):
+        result = run(*args)
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        for stray in ("stray.txt", "ab/stray2", "cd/ef/notes"):
+            assert f"stray file in the blob directory (not a blob; move it away): {blobs}" in (
+                result.stdout
+            )
+            assert stray in result.stdout
+    assert (blobs / "ab" / "stray2").exists()  # reported, never deleted

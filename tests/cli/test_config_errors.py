@@ -118,3 +118,13 @@ def test_serve_refuses_a_listener_for_an_unknown_protocol(run: Cli) -> None:
     with run.config.open("a") as f:
         f.write('\n[[listener]]\nprotocol = "GOPHER"\nport = 0\n')
     assert_one_line_error(run("serve"), 2, "].protocol", "GOPHER")
+
+
+def test_check_config_and_serve_share_the_listener_check(run: Cli) -> None:
+    """Issue 11 item 14: check-config passed `protocol = "IMAPS"`, which serve refused."""
+    with run.config.open("a") as f:
+        f.write('\n[[listener]]\nprotocol = "IMAPS"\nport = 0\n')
+    checked = run("check-config")
+    assert checked.exit_code == 2, checked.output
+    assert "].protocol: 'IMAPS' is not served by this build" in checked.stderr
+    assert_one_line_error(run("serve"), 2, "].protocol: 'IMAPS' is not served by this build")

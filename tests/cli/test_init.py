@@ -167,3 +167,32 @@ def test_init_writes_the_default_listeners_of_every_protocol_served(
     assert all(x.protocol != "X" for x in config.listener)
     # the protocols this build serves get their listeners too
     assert {x.protocol for x in config.listener} >= {"ECHO", "POP3"}
+
+
+def test_operations_doc_lists_every_listener_init_writes() -> None:
+    """Issue 11 item 15: docs/operations.md's table of init's listeners omitted IMAP."""
+    from posteingang.protocols import register_builtin_protocols
+    from posteingang.runtime import DEFAULT_LISTENERS
+
+    register_builtin_protocols()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    rows = set(re.findall(r"^\| (IMAP|POP3|SMTP|LMTP|HTTP) \| (\d+) \| (\w+)", doc, re.M))
+    written = {
+        (item["protocol"], str(item["port"]), str(item.get("tls", "none")))
+        for items in DEFAULT_LISTENERS.values()
+        for item in items
+    }
+    assert written and rows == written
+
+
+def test_init_without_hostname_uses_the_machines_name_not_localhost(tmp_path: Path) -> None:
+    """Issue 11 item 15: getfqdn() alone says "localhost" where /etc/hosts lists the
+    host name after `127.0.0.1 localhost`; the docs promise the machine's name."""
+    import socket
+
+    data = tmp_path / "data"
+    assert invoke("init", "--data-dir", str(data)).exit_code == 0
+    hostname = load_config(data / "posteingang.toml").server.hostname
+    short = socket.gethostname().split(".")[0].lower()
+    if short != "localhost":
+        assert hostname.split(".")[0] == short, hostname

@@ -43,3 +43,21 @@ def test_config_doc_command_and_module_write_the_same_text(tmp_path: Path) -> No
         check=True,
     )
     assert module.stdout == render_markdown()
+
+
+def test_every_posteingang_command_the_reference_names_exists() -> None:
+    """Issue 11 item 15: the reference said `posteingang auth unblock`, which never existed."""
+    import re
+
+    import click
+
+    from posteingang.cli import cli
+
+    text = render_markdown()
+    assert "`posteingang block lift`" in text
+    for command in re.findall(r"`posteingang ([a-z-]+(?: [a-z-]+)?)", text):
+        words = command.split()
+        found = cli.commands.get(words[0])
+        assert found is not None, command
+        if isinstance(found, click.Group) and len(words) > 1:
+            assert words[1] in found.commands, command

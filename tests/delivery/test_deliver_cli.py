@@ -68,10 +68,11 @@ def test_exit_codes_follow_sysexits(data_dir: Path) -> None:
     assert unknown.stderr.decode().count("\n") == 1 and b"nobody@example.test" in unknown.stderr
     invalid = run_deliver(data_dir, "not an address", b"x")
     assert invalid.returncode == 67
-    empty = run_deliver(data_dir, "demo+whatever@example.test", b"")
-    assert empty.returncode == 0  # a 0-byte message is stored, not refused
+    for nothing in (b"", b"\n", b"\r\n\r\n"):  # issue 11 item 4: refused, not stored
+        empty = run_deliver(data_dir, "demo+whatever@example.test", nothing)
+        assert empty.returncode == 65 and b"empty message" in empty.stderr
     digests = asyncio.run(inbox_digests(data_dir))
-    assert sum(digests.values()) == 2
+    assert sum(digests.values()) == 1
 
 
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(data_dir: Path) -> None:

@@ -22,7 +22,7 @@ from posteingang.smtp.server import lmtp_shell, smtp_shell
 from posteingang.smtp.workers import start_delivery_workers
 from posteingang.store.hub import Change, ChangeKind
 from tests.serving import running, serve_process
-from tests.smtp.harness import DOMAIN, messages_of, populate
+from tests.smtp.harness import DOMAIN, messages_of, open_store, populate
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -152,6 +152,7 @@ async def test_workers_stop_with_the_server(tmp_path: Path) -> None:
         "[smtp]\nprocesses = 3\n"
         '[[listener]]\nprotocol = "LMTP"\nhost = "127.0.0.1"\nport = 0\n'
     )
+    await (await open_store(tmp_path)).close()  # only `init` creates a store; serve needs one
     for how in (signal.SIGTERM, signal.SIGKILL):
         proc = serve_process(config, stderr=subprocess.DEVNULL)
         workers = workers_of(proc.pid)

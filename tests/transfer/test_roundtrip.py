@@ -73,7 +73,7 @@ def test_export_maildir_layout(run: Cli, data_dir: Path, tmp_path: Path) -> None
         ".Sent", ".Odd.a%2eb", ".Archiv.Entw&APw-rfe",
     }  # fmt: skip
     inbox = next(s for s in stored(data_dir) if s.mailbox == "INBOX")
-    assert (out / "dovecot-uidlist").read_bytes().startswith(b"3 V%d N32 " % inbox.uidvalidity)
+    assert (out / "dovecot-uidlist").read_bytes().startswith(b"3 V%d N41 " % inbox.uidvalidity)
     names = sorted(os.listdir(out / "cur"))
     flagged = [n for n in names if n.endswith(":2,Fab")]
     assert len(flagged) == 1

@@ -11,6 +11,7 @@ business logic beyond argument checking; the store and the runtime do the work.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from posteingang.cli.blocks import block_group
 from posteingang.cli.common import EXIT_USAGE, State
 from posteingang.cli.deliver import deliver_cmd
 from posteingang.cli.devices import device_group
+from posteingang.cli.files import PRIVATE_UMASK
 from posteingang.cli.server import check, serve
 from posteingang.cli.setup import check_config, config_doc, init
 from posteingang.cli.transfer import export_cmd, import_cmd
@@ -46,7 +48,9 @@ class _Group(click.Group):
         except click.UsageError as e:
             hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
             click.echo(f"Error: {e.format_message()}{hint}", err=True)
-            sys.exit(EXIT_USAGE)
+            # `deliver` speaks sysexits to its MTA: 64, not 2
+            command = e.ctx.command if e.ctx is not None else None
+            sys.exit(getattr(command, "usage_exit_code", EXIT_USAGE))
         except click.ClickException as e:
             e.show()
             sys.exit(e.exit_code)
@@ -76,6 +80,11 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     `posteingang --config ./data/posteingang.toml serve`.
     """
     ctx.obj = State(config_path)
+    # Mail and password hashes are for the server's user alone: whatever a command
+    # creates (data dir, config, store and its -wal/-shm, blobs, exports, sockets)
+    # is 0700/0600. Restored afterwards for callers that run the CLI in-process.
+    previous = os.umask(PRIVATE_UMASK)
+    ctx.call_on_close(lambda: os.umask(previous))
 
 
 for command in (

@@ -3,6 +3,8 @@
 Error policy: a mistake by the user (bad config, unknown user, duplicate name,
 invalid address) is one line on standard error and a non-zero exit status,
 2 for usage and configuration errors and 1 for an operation that failed;
+only `init` creates a store: every other command refuses a missing data
+directory or store file (exit 2), so a mistyped `data_dir` is noticed at once;
 our own bugs still raise with a traceback. Standard output carries only
 results (tables, generated passwords), so scripts can capture it. This module
 must never print a password except where a command generates one on purpose.
@@ -47,6 +49,55 @@ class CliError(click.ClickException):
         self.exit_code = exit_code  # type: ignore[misc]  # a ClassVar in click's stubs
 
 
+class MissingStore(CliError):
+    """The configured data directory or store file does not exist (exit 2)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, EXIT_USAGE)
+
+
+def missing_store(config: Config) -> str | None:
+    """Why `config` points at no store (a message), or None if its files are there.
+
+    Only `init` creates a store; anything else that opened a missing path would
+    silently create an empty one (no users, `ready`), hiding a mistyped data_dir.
+    """
+    data_dir = Path(config.server.data_dir)
+    hint = "create one with `posteingang init --data-dir DIR`, or correct server.data_dir"
+    if not data_dir.is_dir():
+        return f"data directory not found: {data_dir} ({hint})"
+    if config.store.backend == "sqlite" and not Path(config.store.sqlite_path).is_file():
+        return f"no store at {config.store.sqlite_path} ({hint})"
+    return None
+
+
+def unwritable_store(config: Config) -> str | None:
+    """Why the store cannot be written (a message), or None if a write would succeed.
+
+    Probes what a delivery does: an SQLite write transaction (rolled back) and a
+    file in the blob directory. A read-only store opens and answers reads, so
+    without this `serve` would say `ready` and then fail every delivery.
+    """
+    if config.store.backend != "sqlite":
+        return None
+    db = Path(config.store.sqlite_path)
+    try:
+        conn = sqlite3.connect(db, timeout=30)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+        blobs = Path(config.store.blob_dir)
+        if blobs.exists():
+            probe = blobs / f".write-probe-{secrets.token_hex(4)}"
+            probe.touch()
+            probe.unlink()
+    except (OSError, sqlite3.Error) as e:
+        return f"cannot write to the store {db}: {e}"
+    return None
+
+
 @dataclass
 class State:
     """Per-invocation state on the click context (`ctx.obj`)."""
@@ -66,9 +117,13 @@ class State:
                     )
                 path = DEFAULT_CONFIG
             try:
-                self._config = load_config(path)
+                config = load_config(path)
             except ConfigError as e:
                 raise CliError(f"bad config: {e.summary()}", EXIT_USAGE) from None
+            problem = missing_store(config)
+            if problem is not None:
+                raise MissingStore(problem)
+            self._config = config
         return self._config
 
 

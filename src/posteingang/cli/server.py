@@ -22,8 +22,10 @@ from posteingang.cli.common import (
     console,
     pass_state,
     run_async,
+    unwritable_store,
     with_store,
 )
+from posteingang.cli.files import mode_problems, repair_modes
 from posteingang.config import Config
 from posteingang.log import configure_logging
 from posteingang.runtime import Runtime, StartupError, run
@@ -41,6 +43,9 @@ def serve(state: State) -> None:
     server is ready. Logs go to standard error, formatted by the [log] section.
     """
     config = state.config()
+    problem = unwritable_store(config)
+    if problem is not None:  # it would say `ready` and then fail every delivery
+        raise CliError(f"cannot start: {problem}", EXIT_OPERATION)
     configure_logging(config.log.level, config.log.format)
 
     async def ready(runtime: Runtime) -> None:
@@ -92,12 +97,16 @@ def print_listeners(runtime: Runtime, config: Config, accounts: list[str]) -> No
 @click.option("--repair", is_flag=True, help="Repair what can be repaired safely.")
 @pass_state
 def check(state: State, repair: bool) -> None:
-    """Check the store's integrity: blobs, UIDs and MODSEQs.
+    """Check the store's integrity: blobs, UIDs and MODSEQs, and file modes.
 
-    Finds orphaned and missing blobs and UID/MODSEQ invariant violations.
+    Finds orphaned and missing blobs, UID/MODSEQ invariant violations, and files
+    of the data directory that other local users can read (--repair fixes modes).
 
     Exit status 1 if a problem is (still) present.
     """
+
+    config = state.config()
+    modes = mode_problems(config)
 
     async def go(store: Store) -> tuple[IntegrityReport, IntegrityReport]:
         first = await store.check(repair=repair)
@@ -105,14 +114,20 @@ def check(state: State, repair: bool) -> None:
         return first, after
 
     report, after = with_store(state, go)
-    _print_report(report)
-    if repair and after is not report:
-        click.echo("after repair: " + ("clean" if after.clean else "problems remain"))
-    if not after.clean:
+    for problem in modes:
+        click.echo(f"file mode: {problem}")
+    if repair and modes:
+        for line in repair_modes(modes):
+            click.echo(f"repaired: {line}")
+        modes = mode_problems(config)
+    _print_report(report, len(modes))
+    if repair and (after is not report or modes):
+        click.echo("after repair: " + ("clean" if after.clean and not modes else "problems remain"))
+    if not after.clean or modes:
         sys.exit(EXIT_OPERATION)
 
 
-def _print_report(report: IntegrityReport) -> None:
+def _print_report(report: IntegrityReport, bad_modes: int = 0) -> None:
     sections = (
         ("orphaned blob", report.orphaned_blobs),
         ("missing blob", report.missing_blobs),
@@ -122,12 +137,14 @@ def _print_report(report: IntegrityReport) -> None:
     for label, items in sections:
         for item in items:
             click.echo(f"{label}: {item}")
-    if report.clean:
+    if report.clean and not bad_modes:
         # Orphaned blobs are left by a crash before commit (never acknowledged mail);
         # they only cost space.
         orphans = len(report.orphaned_blobs)
         note = f" ({orphans} orphaned blob(s); `check --repair` removes them)" if orphans else ""
         click.echo("clean" + note)
     else:
-        counts = ", ".join(f"{len(items)} {label}(s)" for label, items in sections[1:3] if items)
-        click.echo(f"not clean: {counts}")
+        counts = [f"{len(items)} {label}(s)" for label, items in sections[1:3] if items]
+        if bad_modes:
+            counts.append(f"{bad_modes} file mode(s)")
+        click.echo(f"not clean: {', '.join(counts)}")

@@ -24,15 +24,44 @@ from posteingang.cli.common import (
     domain,
     generate_password,
     hash_credentials,
+    missing_store,
     open_configured_store,
     pass_state,
     read_password_stdin,
     run_async,
 )
+from posteingang.cli.files import DIR_MODE
 from posteingang.config import ConfigError, load_config, render_markdown, render_toml
 
 DEFAULT_DOMAIN = "example.test"
 DEFAULT_LOCAL_PART = "demo"
+
+
+def _is_loopback_name(name: str) -> bool:
+    return name == "localhost" or name.startswith(("localhost.", "localhost6", "ip6-"))
+
+
+def machine_fqdn() -> str:
+    """This machine's fully qualified name, for `init` without --hostname.
+
+    `socket.getfqdn()` alone answers "localhost" wherever /etc/hosts lists the
+    host name on a line after `127.0.0.1 localhost` (the reverse lookup finds
+    "localhost" first). So the resolver's canonical name for the host name is
+    asked first, then getfqdn(), and the bare host name is the last resort;
+    a loopback name is taken only if nothing else is known.
+    """
+    hostname = socket.gethostname()
+    candidates: list[str] = []
+    try:
+        for *_, canonical, _ in socket.getaddrinfo(hostname, None, flags=socket.AI_CANONNAME):
+            if canonical:
+                candidates.append(canonical)
+    except OSError:
+        pass
+    candidates += [socket.getfqdn(hostname), hostname]
+    named = [c for c in candidates if c and not _is_loopback_name(c.lower())]
+    dotted = [c for c in named if "." in c.strip(".")]
+    return (dotted or named or ["localhost"])[0]
 
 
 @click.command()
@@ -86,7 +115,7 @@ def init(
     else:
         dom = domain(domain_name or DEFAULT_DOMAIN)
         user = address(f"{DEFAULT_LOCAL_PART}@{dom}")
-    host = (hostname or socket.getfqdn()).strip().rstrip(".").lower() or "localhost"
+    host = (hostname or machine_fqdn()).strip().rstrip(".").lower() or "localhost"
     if any(c.isspace() or c in "/\\\"'" for c in host):
         raise CliError(f"invalid host name: {hostname!r}", EXIT_USAGE)
     existed = data_dir.exists()
@@ -98,7 +127,8 @@ def init(
     config_path = data_dir / CONFIG_FILE_NAME
     written: list[Path] = []
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        data_dir.chmod(DIR_MODE)  # also an existing (--force) one: it will hold the store
         header = (
             f"posteingang configuration, written by `posteingang init` on "
             f"{dt.datetime.now(dt.UTC):%Y-%m-%d}."
@@ -188,7 +218,12 @@ def check_config(state: State) -> None:
         for issue in e.issues:
             click.echo(f"{issue}", err=True)
         sys.exit(EXIT_USAGE)
-    problems = []
+    from posteingang.runtime import listener_problems
+
+    problems = listener_problems(config)  # the very check `serve` makes
+    missing = missing_store(config)
+    if missing is not None:
+        problems.append(f"server.data_dir: {missing}")
     for key, file in (("tls.cert", config.tls.cert), ("tls.key", config.tls.key)):
         if not file.is_file():
             problems.append(f"{key}: file not found: {file}")

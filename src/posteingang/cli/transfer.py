@@ -201,8 +201,8 @@ def _import(
     )
     if stats.unreadable:
         raise CliError(
-            f"{stats.unreadable} message file(s) could not be read (see the warnings);"
-            " fix them and run the same import again",
+            f"{stats.unreadable} message file(s) could not be read or were not regular"
+            " files (see the warnings); fix them and run the same import again",
             EXIT_OPERATION,
         )
 

@@ -33,21 +33,26 @@ class Recipient:
 async def resolve_recipient(store: Store, address: str, delimiter: str = "+") -> Recipient:
     """Resolve an envelope address; raises UnknownRecipient or InvalidName.
 
-    Plus-addressing: when `alice+lists@` has no account or alias of its own, it
-    is delivered as `alice@`, with "lists" as the detail (mailbox hint).
+    Order (docs/delivery.md): the account, else an alias; then, for
+    `alice+lists@`, the account or alias `alice@` with "lists" as the detail
+    (mailbox hint); only then the domain's catch-all. The catch-all must come
+    last: it would otherwise swallow every plus-address of an existing user.
     """
     normalised = names.normalize_address(address)
-    accounts = await store.resolve_address(normalised)
-    detail = None
-    if not accounts and delimiter:
+    accounts = await store.resolve_address(normalised, catch_all=False)
+    if accounts:
+        return Recipient(normalised, tuple(accounts), None)
+    if delimiter:
         local, _, domain = normalised.rpartition("@")
         base, sep, rest = local.partition(delimiter)
         if sep and base:
-            accounts = await store.resolve_address(f"{base}@{domain}")
-            detail = rest or None
+            accounts = await store.resolve_address(f"{base}@{domain}", catch_all=False)
+            if accounts:
+                return Recipient(normalised, tuple(accounts), rest or None)
+    accounts = await store.resolve_address(normalised)
     if not accounts:
         raise UnknownRecipient(f"no such user: {normalised}")
-    return Recipient(normalised, tuple(accounts), detail)
+    return Recipient(normalised, tuple(accounts), None)
 
 
 async def deliver_to_account(

@@ -232,7 +232,7 @@ class AuthSettings(Section, frozen=True, kw_only=True):
     block_duration: Annotated[
         float,
         msgspec.Meta(gt=0),
-        Setting("Seconds a block lasts. `posteingang auth unblock` lifts it early."),
+        Setting("Seconds a block lasts. `posteingang block lift` lifts it early."),
     ] = 900.0
     max_parallel_per_address: Annotated[
         int,

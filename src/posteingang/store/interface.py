@@ -214,8 +214,12 @@ class Store(Protocol):
     async def add_alias(self, source: str, target: str) -> Alias: ...
     async def remove_alias(self, source: str, target: str | None = None) -> None: ...
     async def list_aliases(self, domain: str | None = None) -> list[Alias]: ...
-    async def resolve_address(self, address: str) -> list[Account]:
-        """Who receives mail for `address`: the account, else alias targets, else catch-all."""
+    async def resolve_address(self, address: str, *, catch_all: bool = True) -> list[Account]:
+        """Who receives mail for `address`: the account, else alias targets, else catch-all.
+
+        `catch_all=False` leaves the domain's catch-all out, so that delivery can try
+        `alice+detail@` as `alice@` before the catch-all (docs/delivery.md).
+        """
         ...
 
     # -- devices (app passwords) and login records ---------------------------------

@@ -134,7 +134,7 @@ class MemoryAccounts:
             key=lambda a: (a.source, a.target),
         )
 
-    async def resolve_address(self, address: str) -> list[Account]:
+    async def resolve_address(self, address: str, *, catch_all: bool = True) -> list[Account]:
         address = names.normalize_address(address)
         account = await self.get_account(address)
         if account is not None:
@@ -143,7 +143,7 @@ class MemoryAccounts:
         if targets:
             return [self._account_by_address(t) for t in sorted(set(targets))]
         domain = self._domains.get(names.domain_of(address))
-        if domain is not None and domain.catch_all:
+        if catch_all and domain is not None and domain.catch_all:
             return [self._account_by_address(domain.catch_all)]
         return []
 

@@ -24,6 +24,7 @@ import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from posteingang.store.interface import Store
 from posteingang.store.model import Mailbox, Message
@@ -61,7 +62,20 @@ async def _messages(store: Store, mailbox: Mailbox) -> AsyncIterator[Message]:
             yield m
 
 
+def _refuse_link(target: Path) -> None:
+    """Never write through a symbolic link: it could point at any file we may write."""
+    if target.is_symlink():
+        raise ExportError(f"{target} is a symbolic link; choose a new path")
+
+
+def _create(path: Path) -> BinaryIO:
+    """A new file for writing: fails if anything (a symbolic link included) is there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    return os.fdopen(fd, "wb")
+
+
 def _staging(target: Path) -> Path:
+    _refuse_link(target)
     if target.exists() and not (target.is_dir() and not any(target.iterdir())):
         raise ExportError(f"{target} already exists; choose a new path")
     if not target.parent.is_dir():
@@ -128,7 +142,7 @@ async def _export_maildir_folder(
             seconds = int(m.internal_date.timestamp())
             name = f"{seconds}.M{m.uid}P{pid}.posteingang,S={m.size}:2,{info}"
             path = folder / "cur" / name
-            with blobs.open(m.blob_id) as src, open(path, "wb") as dst:
+            with blobs.open(m.blob_id) as src, _create(path) as dst:
                 shutil.copyfileobj(src, dst)
             os.utime(path, (seconds, seconds))
             names.append((m.uid, name))
@@ -205,7 +219,7 @@ async def _export_mbox_file(
 
     def write() -> list[sc.SidecarMessage]:
         entries: list[sc.SidecarMessage] = []
-        with open(path, "wb") as f:
+        with _create(path) as f:
             for m in messages:
                 with blobs.open(m.blob_id) as src:
                     raw = src.read()
@@ -244,6 +258,7 @@ async def export_mbox(
         (mb,) = await _select(store, account_id, mailbox, inferiors=False)
         staging = _staging(target)
         meta_target = sc.sidecar_path(target)
+        _refuse_link(meta_target)
         if meta_target.exists():
             raise ExportError(f"{meta_target} already exists; choose a new path")
         try:

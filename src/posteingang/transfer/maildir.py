@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from posteingang.imap.proto import mutf7
-from posteingang.transfer.errors import TransferError, printable
+from posteingang.transfer.errors import TransferError, printable, read_regular
 from posteingang.transfer.flags import split_info
 
 UIDLIST = "dovecot-uidlist"
@@ -166,7 +166,7 @@ def format_keywords(names: list[str]) -> bytes:
 
 def _read_optional(path: Path) -> bytes | None:
     try:
-        return path.read_bytes()
+        return read_regular(path)
     except FileNotFoundError:
         return None
     except OSError as e:
@@ -182,8 +182,23 @@ def _list(path: Path) -> list[str]:
         raise MaildirError(f"cannot read {printable(path)}: {e.strerror}") from None
 
 
+def _refuse_link(path: Path) -> None:
+    """A folder, cur/ or new/ that is a symbolic link could lead anywhere (``cur -> /etc``)."""
+    if path.is_symlink():
+        raise MaildirError(
+            f"not importing {printable(path)}: a symbolic link (import what it points to"
+            " by its own path)"
+        )
+
+
 def scan_folder(path: Path, levels: tuple[str, ...]) -> MaildirFolder:
-    """List one folder's messages; `MaildirError` if it has no ``cur/``."""
+    """List one folder's messages; `MaildirError` if it has no ``cur/``.
+
+    Entries that are not regular files (symbolic links among them) are listed
+    all the same: the source refuses them when it opens them, and says so.
+    """
+    for sub in ("cur", "new"):
+        _refuse_link(path / sub)
     if not (path / "cur").is_dir():
         raise MaildirError(f"not a Maildir: {printable(path)} has no cur/ directory")
     files: list[MaildirFile] = []
@@ -215,6 +230,7 @@ def scan_tree(root: Path, *, recursive: bool = True) -> list[MaildirFolder]:
         sub = root / name
         if not name.startswith(".") or name in (".", "..") or not sub.is_dir():
             continue
+        _refuse_link(sub)
         if not any((sub / d).is_dir() for d in ("cur", "new", "tmp")):
             continue
         levels = tuple(decode_level(level) for level in name[1:].split("."))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from posteingang.store import names
 from posteingang.store.interface import InvalidName
-from posteingang.transfer.errors import TransferError, printable
+from posteingang.transfer.errors import NotRegularFile, TransferError, open_regular, printable
 from posteingang.transfer.importer import Source
 from posteingang.transfer.maildir import scan_tree
 from posteingang.transfer.mbox import FROM_, MboxFormat
@@ -39,7 +39,7 @@ def _mailbox(prefix: str | None, levels: list[str], root: str = "INBOX") -> str:
 
 def _check_mbox_file(path: Path) -> None:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(len(FROM_))
             if not head:
                 return  # an empty mbox: nothing to import
@@ -53,8 +53,8 @@ def _check_mbox_file(path: Path) -> None:
                     f"truncated mbox: the last message of {printable(path)} is cut off"
                     " (the file does not end with a line ending); nothing imported"
                 )
-    except IsADirectoryError:
-        raise TransferError(f"not an mbox file: {printable(path)} is a directory") from None
+    except NotRegularFile as e:
+        raise TransferError(f"not an mbox file: {printable(path)} is {e.strerror}") from None
     except OSError as e:
         raise TransferError(f"cannot read {printable(path)}: {e.strerror}") from None
 
@@ -88,12 +88,21 @@ def mbox_sources(
     """
     if not os.path.lexists(path):
         raise TransferError(f"no such file: {printable(path)}")
+    if path.is_symlink():
+        path = path.resolve()  # the path given is followed; nothing below it is
     if not path.is_dir():
         return [_mbox_source(path, mailbox or "INBOX", forced, warn, crlf)]
     try:
-        files = sorted(p for p in path.rglob("*.mbox") if p.is_file())
+        # rglob does not descend into symbolic links to directories
+        files = sorted(p for p in path.rglob("*.mbox") if p.is_symlink() or p.is_file())
     except OSError as e:
         raise TransferError(f"cannot read {printable(path)}: {e.strerror}") from None
+    for file in files:
+        if file.is_symlink():
+            raise TransferError(
+                f"not importing {printable(file)}: a symbolic link, not a regular file"
+                " (remove it, or import the file it points to by its own path)"
+            )
     if not files:
         raise TransferError(
             f"not an mbox file: {printable(path)} is a directory without *.mbox files"
@@ -112,6 +121,8 @@ def maildir_sources(
     """The root folder to `mailbox` (default INBOX), ``.A.B`` to ``<mailbox>/A/B``."""
     if not os.path.lexists(path):
         raise TransferError(f"no such directory: {printable(path)}")
+    if path.is_symlink():
+        path = path.resolve()  # the path given is followed; nothing below it is
     if not path.is_dir():
         raise TransferError(f"not a Maildir: {printable(path)} is not a directory")
     if not os.access(path, os.R_OK | os.X_OK):

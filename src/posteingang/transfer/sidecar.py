@@ -24,7 +24,7 @@ from pathlib import Path
 
 import msgspec
 
-from posteingang.transfer.errors import TransferError
+from posteingang.transfer.errors import TransferError, read_regular
 
 FORMAT = "posteingang-mbox-meta/1"
 
@@ -61,7 +61,7 @@ def encode(sidecar: Sidecar) -> bytes:
 def load(path: Path) -> Sidecar | None:
     """The sidecar at `path`, None if there is none; `SidecarError` if unreadable."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except FileNotFoundError:
         return None
     except OSError as e:

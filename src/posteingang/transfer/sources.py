@@ -9,7 +9,8 @@ internal date, UID. Rules, in order of preference:
 * Maildir: the info letters of the file name (a file in ``new/`` without info
   is unseen), ``dovecot-keywords`` for keyword letters, the file's mtime for the
   internal date (as Dovecot does), ``dovecot-uidlist`` for UIDs. Files listed in
-  the uidlist come first, in UID order; the others follow in name order.
+  the uidlist come first, in UID order; the others follow in name order, with
+  UIDs counted on from the uidlist's next UID (``N``).
 
 Line endings: with `crlf` (the default), a message with LF-only line endings
 is converted to CRLF by `delivery.ingest.unix_to_crlf`, as `posteingang
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from posteingang.delivery.ingest import unix_to_crlf
 from posteingang.store.model import SEEN, canonical_flags
-from posteingang.transfer.errors import printable
+from posteingang.transfer.errors import NotRegularFile, open_regular, printable
 from posteingang.transfer.flags import date_field, header_block, maildir_flags, status_flags
 from posteingang.transfer.importer import SourceMessage
 from posteingang.transfer.maildir import MaildirFile, MaildirFolder
@@ -75,7 +76,7 @@ class MboxSource:
     def messages(self) -> Iterator[SourceMessage]:
         index = SidecarIndex.of(self.sidecar) if self.sidecar else None
         unmatched = 0
-        with open(self.path, "rb") as f:
+        with open_regular(self.path) as f:
             mtime = _mtime_date(os.fstat(f.fileno()).st_mtime)
             for m in iter_mbox(f):
                 raw = unescape_mboxrd(m.raw) if self.format is MboxFormat.MBOXRD else m.raw
@@ -148,6 +149,12 @@ class MaildirSource:
                 rest.append(_Planned(file, None))
         listed.sort(key=lambda p: p.uid or 0)
         rest.sort(key=lambda p: os.fsencode(p.file.base))
+        if uidlist is not None:
+            # Files the uidlist does not name get UIDs from its next UID (the header's
+            # N field) on, as Dovecot would give them: the UIDs below it may have been
+            # used (and expunged) under the same UIDVALIDITY, and a client that cached
+            # them must never see one reused (RFC 9051 §2.3.1.1).
+            rest = [_Planned(p.file, uidlist.uidnext + i) for i, p in enumerate(rest)]
         self.plan = listed + rest
         self.total_octets = 0
         for p in self.plan:
@@ -182,7 +189,7 @@ class MaildirSource:
         return flags
 
     def _read(self, path: Path) -> tuple[bytes, float]:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             raw = f.read()
             mtime = os.fstat(f.fileno()).st_mtime
         return (unix_to_crlf(raw) if self.crlf else raw), mtime
@@ -191,6 +198,11 @@ class MaildirSource:
         for p in self.plan:
             try:
                 raw, mtime = self._read(p.file.path)
+            except NotRegularFile as e:
+                self.warn(f"skipped {printable(p.file.path)}: {e.strerror}")
+                label = printable(p.file.path)
+                yield SourceMessage(b"", None, frozenset(), _mtime_date(0), None, label, 0, True)
+                continue
             except OSError as e:
                 self.warn(f"cannot read {printable(p.file.path)}: {e.strerror}; skipped")
                 label = printable(p.file.path)

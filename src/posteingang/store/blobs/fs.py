@@ -227,14 +227,43 @@ class FsBlobStore:
     async def delete(self, blob_id: str) -> None:
         await asyncio.to_thread(self.delete_sync, blob_id)
 
-    def list_ids_sync(self) -> list[str]:
-        out: list[str] = []
-        for first in self.root.iterdir():
-            if len(first.name) != 2 or not first.is_dir():
+    def _walk(self) -> tuple[list[str], list[Path]]:
+        """(blob ids, stray paths): whatever is not `ab/cd/<id>` (or tmp/) is a stray.
+
+        A stray (a file dropped at the wrong depth, a directory where a blob
+        should be) is reported by `check`, never deleted, and never crashes it.
+        """
+        ids: list[str] = []
+        strays: list[Path] = []
+        for first in sorted(self.root.iterdir()):
+            if first == self._tmp:
                 continue
-            for second in first.iterdir():
-                out.extend(p.name for p in second.iterdir() if len(p.name) == 64)
-        return sorted(out)
+            if len(first.name) != 2 or first.is_symlink() or not first.is_dir():
+                strays.append(first)
+                continue
+            for second in sorted(first.iterdir()):
+                if len(second.name) != 2 or second.is_symlink() or not second.is_dir():
+                    strays.append(second)
+                    continue
+                for p in second.iterdir():
+                    name = p.name
+                    if (
+                        len(name) == 64
+                        and name[:2] == first.name
+                        and name[2:4] == second.name
+                        and p.is_file()
+                    ):
+                        ids.append(name)
+                    else:
+                        strays.append(p)
+        return sorted(ids), sorted(strays)
+
+    def list_ids_sync(self) -> list[str]:
+        return self._walk()[0]
+
+    def strays_sync(self) -> list[Path]:
+        """Paths in the blob directory that are not blobs (see `_walk`)."""
+        return self._walk()[1]
 
     async def list_ids(self) -> list[str]:
         return await asyncio.to_thread(self.list_ids_sync)

@@ -225,7 +225,9 @@ def list_aliases(conn: sqlite3.Connection, domain: str | None) -> list[Alias]:
     return [Alias(r[0], r[1]) for r in rows.fetchall()]
 
 
-def resolve_address(conn: sqlite3.Connection, address: str) -> list[Account]:
+def resolve_address(
+    conn: sqlite3.Connection, address: str, catch_all: bool = True
+) -> list[Account]:
     account = get_account(conn, address)
     if account is not None:
         return [account]
@@ -234,7 +236,7 @@ def resolve_address(conn: sqlite3.Connection, address: str) -> list[Account]:
     ).fetchall()
     if targets:
         return [a for (t,) in targets if (a := get_account(conn, t)) is not None]
-    domain = get_domain(conn, names.domain_of(address))
+    domain = get_domain(conn, names.domain_of(address)) if catch_all else None
     if domain is not None and domain.catch_all:
         found = get_account(conn, domain.catch_all)
         return [found] if found else []

@@ -8,6 +8,7 @@ deleting messages.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from typing import TYPE_CHECKING
 
@@ -82,6 +83,12 @@ def _fix_refcounts(conn: sqlite3.Connection) -> tuple[int, list[Change]]:
     return cur.rowcount, []
 
 
+async def _strays(store: SqliteStore) -> list[str]:
+    """Files in the blob directory that are not blobs: reported, never deleted."""
+    found = await asyncio.to_thread(store.blobs.files.strays_sync)
+    return [f"stray file in the blob directory (not a blob; move it away): {p}" for p in found]
+
+
 async def check(store: SqliteStore, repair: bool) -> IntegrityReport:
     files = set(await store.blobs.list_ids())
     known = set(await store.read(lambda c: [r[0] for r in c.execute("SELECT id FROM blobs")]))
@@ -93,6 +100,7 @@ async def check(store: SqliteStore, repair: bool) -> IntegrityReport:
     orphaned = sorted(files - known - used)
     missing = sorted(used - files)
     violations = await store.read(_violations)
+    violations += await _strays(store)
     repaired: list[str] = []
     if repair:
         for blob_id in orphaned:
@@ -114,5 +122,5 @@ async def check(store: SqliteStore, repair: bool) -> IntegrityReport:
             rebuilt = await store.write(_rebuild_indexes)
             repaired.append(f"rebuilt the packed index of {rebuilt} mailboxes")
         if repaired:
-            violations = await store.read(_violations)
+            violations = await store.read(_violations) + await _strays(store)
     return IntegrityReport(orphaned, missing, violations, repaired)

@@ -307,9 +307,9 @@ class SqliteStore:
         dom = names.normalize_domain(domain) if domain else None
         return await self._read(lambda c: acc.list_aliases(c, dom))
 
-    async def resolve_address(self, address: str) -> list[Account]:
+    async def resolve_address(self, address: str, *, catch_all: bool = True) -> list[Account]:
         address = names.normalize_address(address)
-        return self._read_now(lambda c: acc.resolve_address(c, address))
+        return self._read_now(lambda c: acc.resolve_address(c, address, catch_all))
 
     # -- devices -------------------------------------------------------------------------
     async def add_device(self, account_id: int, name: str, password_hash: str) -> Device:
