@@ -2,7 +2,7 @@
 
 Theory of operation.  Two tables count recent failed logins: one keyed by client
 address (an IPv6 client by its /64, which is what one customer usually gets), one by
-account name as typed.  Before a password is checked the caller asks:
+account (the normalised address, ``account_key``).  Before a password is checked the caller asks:
 
 1. ``blocked(address, user)``: a key with ``block_after`` failures inside
    ``block_window`` seconds is blocked for ``block_duration``; a blocked attempt gets
@@ -41,12 +41,15 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from posteingang.log import get_logger
+from posteingang.store.interface import InvalidName
+from posteingang.store.names import normalize_address
 
 __all__ = [
     "FAILURE_LINE_PREFIX",
     "Block",
     "Throttle",
     "ThrottlePolicy",
+    "account_key",
     "address_key",
     "failure_line",
 ]
@@ -108,8 +111,16 @@ def address_key(address: str) -> str:
     return str(ip)
 
 
-def _account_key(user: str) -> str:
-    return user.strip().lower()
+def account_key(user: str) -> str:
+    """The throttling key of a login name: the address as the account lookup sees it
+    (``store.names.normalize_address``: stripped, lower case, no trailing dot, IDNA),
+    so ``Alice@Example.TEST.`` counts against the same account as ``alice@example.test``.
+    A name that is no address is nobody's account; it is keyed stripped and lower case.
+    """
+    try:
+        return normalize_address(user)
+    except InvalidName:
+        return user.strip().lower()
 
 
 def _safe(value: str) -> str:
@@ -262,7 +273,7 @@ class Throttle:
 
     def record_success(self, address: str, user: str) -> None:
         """A login succeeded: forget the account's failures (the address keeps its own)."""
-        entry = self._accounts.get(_account_key(user), self._clock())
+        entry = self._accounts.get(account_key(user), self._clock())
         if entry is not None:
             entry.recent.clear()
 
@@ -291,7 +302,7 @@ class Throttle:
         for table, key in (
             (self._addresses, address_key(text)),
             (self._addresses, text),
-            (self._accounts, _account_key(text)),
+            (self._accounts, account_key(text)),
         ):
             if table.pop(key) is not None:
                 cleared += 1
@@ -305,5 +316,5 @@ class Throttle:
     def _keys(self, address: str, user: str | None) -> list[tuple[_Table, str]]:
         keys = [(self._addresses, address_key(address))]
         if user:
-            keys.append((self._accounts, _account_key(user)))
+            keys.append((self._accounts, account_key(user)))
         return keys
