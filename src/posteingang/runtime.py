@@ -130,9 +130,18 @@ class Runtime:
         limits = config.limits
         # Process-wide limits, shared by every listener (each has its own as well).
         self.connection_limit = ConnectionCounter(
-            limits.max_connections, limits.max_connections_per_ip
+            limits.max_connections, limits.max_connections_per_ip, scope="limits"
         )
-        self.account_limits = AccountLimits(limits.max_connections_per_account)
+        self.account_limits = AccountLimits(
+            limits.max_connections_per_account, limits.max_connections_per_user_ip
+        )
+        # Revoked devices, changed passwords and removed accounts end their sessions,
+        # whichever process made the change (issue 11 item 10).
+        store.hub.on_credentials(
+            lambda c: self.account_limits.end_sessions(
+                c.account_id, c.name or "account", c.uids[0] if c.uids else None
+            )
+        )
         self._servers: list[ListenerServer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleanups: list[Cleanup] = []

@@ -144,8 +144,13 @@ class ListenerSettings(Section, frozen=True, kw_only=True):
     max_connections_per_ip: Annotated[
         int,
         msgspec.Meta(ge=1),
-        Setting("Open connections from one client address (IPv6: one /64) on this listener."),
-    ] = 20
+        Setting(
+            "Open connections from one client address (IPv6: one /64) on this listener: a "
+            "guard against floods, sized for offices and carrier-grade NAT, where hundreds "
+            "of customers share one IPv4 address (each customer is limited by "
+            "`limits.max_connections_per_user_ip`)."
+        ),
+    ] = 300
     login_timeout: Annotated[
         float,
         msgspec.Meta(gt=0),

@@ -229,9 +229,9 @@ class Hub:
         # Reads (and publishes) what other processes already sent; set by the backend.
         self.catch_up: Callable[[], None] | None = None
         self._catching_up = False
-        self._credential_listeners: list[Callable[[Change], None]] = []
+        self._credential_listeners: list[Callable[[Change], object]] = []
 
-    def on_credentials(self, callback: Callable[[Change], None]) -> Callable[[], None]:
+    def on_credentials(self, callback: Callable[[Change], object]) -> Callable[[], None]:
         """Call ``callback(change)`` for every CREDENTIALS change, from this process or
         another; returns a function that stops it.  The callback must not block."""
         self._credential_listeners.append(callback)
