@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.auth.test_security_doc import hosts_in
 from tests.serving import serve_process
 
 POSTEINGANG = str(Path(sys.executable).with_name("posteingang"))
@@ -57,8 +58,13 @@ class Server:
     def config(self) -> Path:
         return self.data / "posteingang.toml"
 
+    @property
+    def log(self) -> Path:
+        return self.data.parent / "serve.log"
+
     def start(self) -> None:
-        self.proc = serve_process(self.config, stderr=subprocess.DEVNULL)
+        with self.log.open("a") as log:
+            self.proc = serve_process(self.config, stderr=log)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -178,6 +184,9 @@ def test_guessing_never_locks_out_trusted_sources(server: Server) -> None:
     assert b"[AUTHENTICATIONFAILED]" in reply
     blocks = server.cli("block", "list")
     assert USER in blocks and GUESSER in blocks
+    # docs/security-auth.md's fail2ban filter finds every guess in what the server wrote.
+    hosts = hosts_in(server.log.read_text())
+    assert hosts.count(GUESSER) == 50 and STRANGER in hosts and OWNER not in hosts
 
 
 def idle(port: int, source: str, password: str) -> Imap:
