@@ -33,9 +33,12 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from posteingang.auth.cache import LOGIN_CACHE
+from posteingang.auth.sasl.scram_sha_256 import use_fake_secret
+from posteingang.auth.secret import SecretKeyError, load_server_secret
 from posteingang.auth.throttle import Throttle
 from posteingang.config import Config
 from posteingang.log import get_logger
@@ -101,6 +104,17 @@ def _default_starters() -> list[Starter]:
     return [start_maintenance, start_control, *STARTERS]
 
 
+def _load_secret(data_dir: Path) -> None:
+    """SCRAM's fake salts for unknown users must survive restarts (auth/secret.py)."""
+    if not data_dir.is_dir():  # a store elsewhere (memory backend): per-process key
+        log.warning("no_data_dir_for_auth_secret", data_dir=str(data_dir))
+        return
+    try:
+        use_fake_secret(load_server_secret(data_dir))
+    except (SecretKeyError, OSError) as e:
+        raise StartupError(str(e)) from None
+
+
 class StartupError(Exception):
     """The configuration asks for something this server cannot start (one line for the user)."""
 
@@ -138,9 +152,18 @@ class Runtime:
         limits = config.limits
         # Process-wide limits, shared by every listener (each has its own as well).
         self.connection_limit = ConnectionCounter(
-            limits.max_connections, limits.max_connections_per_ip
+            limits.max_connections, limits.max_connections_per_ip, scope="limits"
         )
-        self.account_limits = AccountLimits(limits.max_connections_per_account)
+        self.account_limits = AccountLimits(
+            limits.max_connections_per_account, limits.max_connections_per_user_ip
+        )
+        # Revoked devices, changed passwords and removed accounts end their sessions,
+        # whichever process made the change (issue 11 item 10).
+        store.hub.on_credentials(
+            lambda c: self.account_limits.end_sessions(
+                c.account_id, c.name or "account", c.uids[0] if c.uids else None
+            )
+        )
         self._servers: list[ListenerServer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleanups: list[Cleanup] = []
@@ -290,6 +313,7 @@ async def run(
             loop.add_signal_handler(sig, on_signal, sig)
             installed.append(sig)
     try:
+        _load_secret(config.server.data_dir)
         store = await open_store(config.store, data_dir=config.server.data_dir)
         log.info("store_opened", backend=config.store.backend)
         tune_asyncio_tls_buffers()  # 264 -> 40 KiB per idle TLS connection (net/tls.py)

@@ -217,3 +217,68 @@ async def test_slot_bounds_parallel_checks_per_address_only() -> None:
     )
     assert peak == {"a": 2, "b": 10}
     assert not t._slots  # nothing kept once idle
+
+
+# --- issue 11 item 9: blocks survive floods; IPv6 /48s are counted too -----------------------
+
+
+def test_a_flood_of_fresh_addresses_never_evicts_a_live_block() -> None:
+    t, clock, _ = make(max_entries=100, block_after=10)
+    for _ in range(10):
+        fail(t, "192.0.2.1", "alice@example.test")
+    assert t.blocked("192.0.2.1", None) and t.blocked("198.51.100.1", "alice@example.test")
+    for i in range(5000):  # each a new address and a new account name: LRU pressure
+        fail(t, f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", f"user{i}@example.test")
+    assert t.blocked("192.0.2.1", None)
+    assert t.blocked("198.51.100.1", "alice@example.test")
+    addresses, accounts = t.tracked
+    assert addresses <= 102 and accounts <= 102  # the LRU bound plus the held blocks
+    clock.now += 901  # the block expires as usual
+    assert not t.blocked("192.0.2.1", "alice@example.test")
+
+
+def test_held_blocks_are_swept_once_expired() -> None:
+    t, clock, _ = make(max_entries=100, block_after=1)
+    for i in range(300):  # 300 blocked addresses: 200 of them pushed aside, all held
+        fail(t, f"10.0.{i // 256}.{i % 256}", None)
+    assert t.tracked[0] == 300
+    clock.now += 901
+    for i in range(300):  # new failures, after the old blocks expired: swept away
+        fail(t, f"10.1.{i // 256}.{i % 256}", None)
+    assert t.tracked[0] <= 400
+
+
+def test_an_ipv6_48_is_blocked_after_the_larger_threshold() -> None:
+    t, _, _ = make(block_after=10, prefix_block_after=30)
+    for i in range(30):  # one failure from each of 30 different /64s of one /48
+        fail(t, f"2001:db8:1:{i:x}::1", None)
+        assert not t.blocked(f"2001:db8:1:{i:x}::1", None) or i == 29
+    assert t.blocked("2001:db8:1:ffff::1", None)  # a fresh /64 of the same /48
+    assert not t.blocked("2001:db8:2::1", None)  # the next /48
+    assert not t.blocked("192.0.2.1", None)
+    assert ("prefix", "2001:db8:1::/48") in {(b.kind, b.key) for b in t.list_blocks()}
+    assert t.lift("2001:db8:1::/48") == 1
+    assert not t.blocked("2001:db8:1:ffff::1", None)
+
+
+def test_prefix_key() -> None:
+    from posteingang.auth.throttle import prefix_key
+
+    assert prefix_key("2001:db8:1:2:3::4") == "2001:db8:1::/48"
+    assert prefix_key("192.0.2.1") is None
+    assert prefix_key("::ffff:192.0.2.1") is None
+    assert prefix_key("junk") is None
+
+
+def test_account_troubled_says_when_trust_is_worth_asking() -> None:
+    t, clock, _ = make(block_after=3)
+    assert not t.account_troubled("alice@example.test")
+    fail(t)
+    assert t.account_troubled("Alice@Example.Test.")
+    for _ in range(2):
+        fail(t)
+    assert t.blocked("198.51.100.1", "alice@example.test")
+    assert not t.blocked("198.51.100.1", None)  # a trusted source: its own address only
+    assert t.account_troubled("alice@example.test")
+    clock.now += 901
+    assert not t.account_troubled("alice@example.test")

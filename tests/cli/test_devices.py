@@ -13,7 +13,7 @@ from posteingang.store.model import Device, LoginRecord
 from .conftest import Cli, assert_one_line_error
 from .storeutil import with_store
 
-APP_PASSWORD = re.compile(r"^password: ([a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4})$", re.M)
+APP_PASSWORD = re.compile(r"^password: ([a-z0-9]{4}(?:-[a-z0-9]{4}){4})$", re.M)
 
 
 def devices(data_dir: Path) -> list[Device]:

@@ -74,7 +74,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             make_services(store),
             tls=None,
             listeners=[listener],
-            account_limits=AccountLimits(2 * IDLERS),
+            account_limits=AccountLimits(2 * IDLERS, 2 * IDLERS),
         )
         pop3 = await start_pop3(
             pop3_services(store),

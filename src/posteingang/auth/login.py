@@ -1,16 +1,21 @@
 """The one password login every protocol and the web call, and the SASL glue around it.
 
 What it is for: ``authenticate`` turns (user name, password, client address) into a
-``LoginResult``, in this order: block list, throttle delay, per-address slot, account
-lookup, bounded verification (a device password logs in as its account and is recorded
-as that device), then the bookkeeping (throttle counters, ``LoginRecord``, re-hash of an
-old hash to argon2id and SCRAM record derivation).  ``authenticate_sasl`` drives one
-``auth.sasl`` mechanism with the shell's I/O callback and ends in the same place, so
-IMAP AUTHENTICATE, SMTP AUTH, POP3 AUTH and the web form share one policy.
+``LoginResult``, in this order: trust (smart lockout: when the account has recent
+failures, a source that logged in lately -- its address or /64, or the device its
+password names -- is throttled by its own address only), block list, throttle delay,
+per-address slot, account lookup, verification of exactly one hash (a device password
+names its device by a selector, ``auth.devices``; it logs in as its account and is
+recorded as that device), then the bookkeeping (throttle counters, ``LoginRecord`` with
+the source, re-hash of an old hash to argon2id and SCRAM record derivation).
+``authenticate_sasl`` drives one ``auth.sasl`` mechanism with the shell's I/O callback
+and ends in the same place, so IMAP AUTHENTICATE, SMTP AUTH, POP3 AUTH and the web form
+share one policy.
 
 What it must never do: tell the caller *why* a login failed in a way that reaches the
-client (``LoginResult.reason`` is for logs; every failure gets one reply), answer an
-unknown user faster than a wrong password (a dummy verification runs), verify a
+client (``LoginResult.reason`` is for logs; every failure gets one reply), take a time
+that depends on whether the account exists or how many devices it has (an unknown user
+verifies a dummy hash of the same cost; a device password verifies one hash), verify a
 password on the event loop, or log a password.
 """
 
@@ -18,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from posteingang.auth.cache import LOGIN_CACHE
+from posteingang.auth.devices import is_legacy_device_password, selector_of
 from posteingang.auth.passwords import (
     MAX_PASSWORD_BYTES,
     hash_password_async,
@@ -33,7 +38,7 @@ from posteingang.auth.passwords import (
 )
 from posteingang.auth.sasl import Challenge, Failure, Mechanism, NeedCredentials, Success
 from posteingang.auth.scram import derive_scram_sha256
-from posteingang.auth.throttle import Throttle
+from posteingang.auth.throttle import Throttle, address_key
 from posteingang.log import get_logger
 from posteingang.store.interface import InvalidName, Store
 from posteingang.store.model import Account, Device, LoginRecord
@@ -50,10 +55,6 @@ __all__ = [
 
 log = get_logger(__name__)
 
-# `posteingang device add` makes passwords like "abcd-efgh-ijkl-mnop"; only a password of
-# that shape is tried against device hashes, so a typed account password costs one
-# verification, not one per device.
-_DEVICE_PASSWORD: Final = re.compile(r"[a-z0-9]{4}(?:-[a-z0-9]{4}){2,7}")
 _MAX_USER_CHARS: Final = 320  # RFC 5321 §4.5.3.1: 64 local + @ + 255 domain
 
 # Reasons (log only) a failure may carry; fail2ban filters match any of them.
@@ -125,12 +126,13 @@ async def authenticate(
     user = username.strip()
     if not _plausible(user, password):
         return _fail(throttle, protocol, address, user, BAD_REQUEST)
-    if throttle.blocked(address, user):
+    counted = await _throttled_name(store, throttle, user, address, password)
+    if throttle.blocked(address, counted):
         return _fail(throttle, protocol, address, user, BLOCKED)
-    await throttle.penalty(address, user)
+    await throttle.penalty(address, counted)
     async with throttle.slot(address):
         # Blocked while we slept or queued (parallel attempts): skip the verification.
-        if throttle.blocked(address, user):
+        if throttle.blocked(address, counted):
             return _fail(throttle, protocol, address, user, BLOCKED)
         account = await _lookup(store, user)
         if account is None:
@@ -154,15 +156,57 @@ async def _lookup(store: Store, user: str) -> Account | None:
         return None
 
 
+async def _throttled_name(
+    store: Store, throttle: Throttle, user: str, address: str, password: str | None
+) -> str | None:
+    """The account name the throttle should weigh for this attempt: ``user``, or None
+    for a trusted source while the account is under attack (smart lockout)."""
+    if not throttle.account_troubled(user):
+        return user
+    try:
+        trusted = await _trusted(store, throttle, user, address, password)
+    except Exception:  # the store's trouble must not open the door
+        log.exception("trust_check_failed", user=user)
+        trusted = False
+    return None if trusted else user
+
+
+async def _trusted(
+    store: Store, throttle: Throttle, user: str, address: str, password: str | None
+) -> bool:
+    """Did this source log in to the account within ``trusted_days``: its address (or
+    /64), or the device its password names by selector?"""
+    days = throttle.policy.trusted_days
+    account = await _lookup(store, user) if days > 0 else None
+    if account is None:
+        return False
+    since = datetime.now(UTC) - timedelta(days=days)
+    if await store.logged_in_from(account.id, address_key(address), since):
+        return True
+    selector = selector_of(password) if password is not None else None
+    if selector is None:
+        return False
+    device = await store.get_device_by_selector(account.id, selector)
+    return device is not None and device.last_login is not None and device.last_login >= since
+
+
 async def _match(store: Store, account: Account, password: str) -> Device | bool:
-    """True if the account password matches, the Device whose password matches, else False."""
-    candidates: list[Device] = []
-    if _DEVICE_PASSWORD.fullmatch(password):
-        candidates = await store.list_devices(account.id)
-    # Device-shaped passwords are tried against devices first: that is what they are.
-    for device in candidates:
-        if await _verify(device.password_hash, password):
-            return device
+    """True if the account password matches, the Device whose password matches, else False.
+
+    Exactly one hash is verified for a password with a selector (the device's, or the
+    account's if no device has it) and for any other password that does not look like a
+    device password made before selectors; only those old-shaped ones are also tried
+    against the devices that have no selector (``auth.devices``).
+    """
+    selector = selector_of(password)
+    if selector is not None:
+        device = await store.get_device_by_selector(account.id, selector)
+        if device is not None:
+            return device if await _verify(device.password_hash, password) else False
+    elif is_legacy_device_password(password):
+        for device in await store.list_devices(account.id):
+            if device.selector is None and await _verify(device.password_hash, password):
+                return device
     return await _verify(account.password_hash, password)
 
 
@@ -193,6 +237,7 @@ async def _succeed(
         address=address,
         client_id=client_id,
         at=datetime.now(UTC),
+        source=address_key(address),
     )
     try:
         await store.record_login(record)
@@ -216,7 +261,8 @@ async def _upgrade_hashes(store: Store, account: Account, password: str) -> None
     try:
         new_hash = await hash_password_async(password) if rehash else account.password_hash
         scram = await asyncio.to_thread(derive_scram_sha256, password)
-        await store.set_password(account.id, new_hash, scram)
+        # The same password, hashed anew: the sessions it opened stay open.
+        await store.set_password(account.id, new_hash, scram, end_sessions=False)
         log.info("password_rehashed", user=account.address, argon2id=rehash)
     except Exception:
         log.exception("password_rehash_failed", user=account.address)
@@ -272,9 +318,10 @@ async def authenticate_sasl(
             authcid = step.authcid.strip()
             if not _plausible(authcid, "x"):
                 return SaslResult(_fail(throttle, protocol, address, authcid, BAD_REQUEST))
-            if throttle.blocked(address, authcid):
+            counted = await _throttled_name(store, throttle, authcid, address, None)
+            if throttle.blocked(address, counted):
                 return SaslResult(_fail(throttle, protocol, address, authcid, BLOCKED))
-            await throttle.penalty(address, authcid)
+            await throttle.penalty(address, counted)
             account = await _lookup(store, authcid)
             step = mechanism.provide_credentials(account.scram_sha256 if account else None)
         elif isinstance(step, Success):

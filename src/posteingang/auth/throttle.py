@@ -1,12 +1,15 @@
 """Brute-force protection for every password login: delays, temporary blocks, fail2ban lines.
 
-Theory of operation.  Two tables count recent failed logins: one keyed by client
+Theory of operation.  Three tables count recent failed logins: one keyed by client
 address (an IPv6 client by its /64, which is what one customer usually gets), one by
-account name as typed.  Before a password is checked the caller asks:
+IPv6 /48 (what one site or attacker usually holds: 65,536 /64s), and one by account
+(the normalised address, ``account_key``).  Before a password is checked the caller
+asks:
 
-1. ``blocked(address, user)``: a key with ``block_after`` failures inside
-   ``block_window`` seconds is blocked for ``block_duration``; a blocked attempt gets
-   the ordinary failure reply and no password check at all (it costs no CPU).
+1. ``blocked(address, user)``: a key with its threshold of failures inside
+   ``block_window`` seconds is blocked for ``block_duration`` (``block_after`` for an
+   address or account, ``prefix_block_after`` for a /48); a blocked attempt gets the
+   ordinary failure reply and no password check at all (it costs no CPU).
 2. ``penalty(address, user)``: the delay grows with the failures of the worse key,
    0 for the first ``free_failures``, then ``first_delay`` doubling up to
    ``max_delay`` (Dovecot's auth penalty works this way).  It is an
@@ -15,10 +18,20 @@ account name as typed.  Before a password is checked the caller asks:
    address run (or queue for the CPU-bound pool) at once, so one attacking address
    cannot fill the verification queue in front of everybody else.
 
+Smart lockout (issue 11): an account's failures must not lock its owner out.  When
+``account_troubled(user)`` says the account has recent failures or a block, the login
+code (``auth.login``) asks the store whether this source is trusted -- the address (or
+/64) logged in to the account within ``trusted_days``, or the password names a device
+(by its selector) that did -- and then passes ``user=None`` here: a trusted source is
+throttled by its own address only.  Strangers still meet the account's block.
+
 Failures older than ``block_window`` are forgotten (decay); a successful login clears
-its account's count (not the address's: an attacker holding one valid account must not
-be able to wash its address clean between guesses).  Both tables are LRU-capped at
-``max_entries``, so memory is bounded whatever names or addresses are tried.
+its account's recent failures (not the address's: an attacker holding one valid account
+must not be able to wash its address clean between guesses; and not a block in force).
+Each table keeps at most ``max_entries`` keys, least recently touched out first, but a
+live block is never evicted: it moves aside until it expires, so flooding the table with
+fresh addresses cannot wipe a block.  Blocks are bounded by the rate of password checks
+(each needs ``block_after`` failures, each failure a verification).
 
 What it must never do: hold a lock or a thread while delaying (the delay is a sleep of
 the waiting connection only), check passwords itself, or log a password.  Every
@@ -41,14 +54,18 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from posteingang.log import get_logger
+from posteingang.store.interface import InvalidName
+from posteingang.store.names import normalize_address
 
 __all__ = [
     "FAILURE_LINE_PREFIX",
     "Block",
     "Throttle",
     "ThrottlePolicy",
+    "account_key",
     "address_key",
     "failure_line",
+    "prefix_key",
 ]
 
 FAILURE_LINE_PREFIX: Final = "posteingang auth failure:"
@@ -69,13 +86,16 @@ class ThrottlePolicy:
     block_duration: float = 900.0
     max_parallel_per_address: int = 2
     max_entries: int = 100_000
+    prefix_block_after: int = 100
+    trusted_days: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """A client address (or IPv6 /64) or an account that may not log in until ``until``."""
+    """A client address (or IPv6 /64 or /48) or an account that may not log in until
+    ``until``."""
 
-    kind: Literal["address", "account"]
+    kind: Literal["address", "prefix", "account"]
     key: str
     until: datetime
     failures: int
@@ -108,8 +128,27 @@ def address_key(address: str) -> str:
     return str(ip)
 
 
-def _account_key(user: str) -> str:
-    return user.strip().lower()
+def prefix_key(address: str) -> str | None:
+    """The /48 of an IPv6 client address (None for IPv4 and anything unparsable)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 48), strict=False))
+    return None
+
+
+def account_key(user: str) -> str:
+    """The throttling key of a login name: the address as the account lookup sees it
+    (``store.names.normalize_address``: stripped, lower case, no trailing dot, IDNA),
+    so ``Alice@Example.TEST.`` counts against the same account as ``alice@example.test``.
+    A name that is no address is nobody's account; it is keyed stripped and lower case.
+    """
+    try:
+        return normalize_address(user)
+    except InvalidName:
+        return user.strip().lower()
 
 
 def _safe(value: str) -> str:
@@ -127,44 +166,63 @@ def failure_line(protocol: str, address: str, user: str, reason: str) -> str:
 
 
 class _Table:
-    """Failure history by key, least recently touched evicted first."""
+    """Failure history by key, least recently touched evicted first -- except a live
+    block, which waits in ``_held`` until it expires (module docstring)."""
 
-    def __init__(self, policy: ThrottlePolicy) -> None:
-        self._policy = policy
+    def __init__(self, threshold: int, max_entries: int) -> None:
+        self.threshold = threshold
+        self._max = max_entries
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._held: dict[str, _Entry] = {}
+        self._sweep_at = max_entries
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._held)
 
-    def get(self, key: str, now: float) -> _Entry | None:
+    def get(self, key: str, now: float, window: float) -> _Entry | None:
         entry = self._entries.get(key)
         if entry is None:
-            return None
-        self._prune(entry, now)
+            entry = self._held.get(key)
+            if entry is not None and entry.blocked_until <= now:
+                del self._held[key]
+                return None
+            return entry
+        _prune(entry, now - window)
         return entry
 
-    def touch(self, key: str, now: float) -> _Entry:
+    def touch(self, key: str, now: float, window: float) -> _Entry:
         entry = self._entries.get(key)
         if entry is None:
-            entry = _Entry(deque(maxlen=self._policy.block_after))
+            entry = self._held.pop(key, None) or _Entry(deque(maxlen=self.threshold))
             self._entries[key] = entry
-            while len(self._entries) > self._policy.max_entries:
-                self._entries.popitem(last=False)
+            self._evict(now)
         else:
             self._entries.move_to_end(key)
-            self._prune(entry, now)
+            _prune(entry, now - window)
         return entry
 
-    def _prune(self, entry: _Entry, now: float) -> None:
-        horizon = now - self._policy.block_window
-        while entry.recent and entry.recent[0] < horizon:
-            entry.recent.popleft()
+    def _evict(self, now: float) -> None:
+        while len(self._entries) > self._max:
+            key, old = self._entries.popitem(last=False)
+            if old.blocked_until > now:
+                self._held[key] = old  # never evict a live block
+        if len(self._held) > self._sweep_at:
+            # Amortised: a full sweep only each time the held blocks have doubled.
+            self._held = {k: e for k, e in self._held.items() if e.blocked_until > now}
+            self._sweep_at = max(self._max, 2 * len(self._held))
 
     def pop(self, key: str) -> _Entry | None:
-        return self._entries.pop(key, None)
+        entry = self._entries.pop(key, None)
+        held = self._held.pop(key, None)
+        return entry or held
 
     def items(self) -> list[tuple[str, _Entry]]:
-        return list(self._entries.items())
+        return [*self._entries.items(), *self._held.items()]
+
+
+def _prune(entry: _Entry, horizon: float) -> None:
+    while entry.recent and entry.recent[0] < horizon:
+        entry.recent.popleft()
 
 
 class Throttle:
@@ -186,27 +244,37 @@ class Throttle:
         self._clock = clock
         self._wall = wall_clock
         self._log = logger if logger is not None else log
-        self._addresses = _Table(self.policy)
-        self._accounts = _Table(self.policy)
+        policy = self.policy
+        self._addresses = _Table(policy.block_after, policy.max_entries)
+        self._prefixes = _Table(policy.prefix_block_after, policy.max_entries)
+        self._accounts = _Table(policy.block_after, policy.max_entries)
         self._slots: dict[str, _Slot] = {}
 
     # --- before the password check ----------------------------------------------------
 
     def blocked(self, address: str, user: str | None) -> bool:
-        """True if the address (or its /64) or the account is blocked right now."""
+        """True if the address (its /64 or /48) or the account is blocked right now.
+        ``user=None`` asks about the address alone (a trusted source, or no name yet)."""
         now = self._clock()
-        for table, key in self._keys(address, user):
-            entry = table.get(key, now)
+        for table, key in self._keys(address, user, prefix=True):
+            entry = table.get(key, now, self.policy.block_window)
             if entry is not None and entry.blocked_until > now:
                 return True
         return False
+
+    def account_troubled(self, user: str) -> bool:
+        """True if the account has recent failures or a block: then it is worth asking
+        the store whether the source is trusted (smart lockout, module docstring)."""
+        now = self._clock()
+        entry = self._accounts.get(account_key(user), now, self.policy.block_window)
+        return entry is not None and (bool(entry.recent) or entry.blocked_until > now)
 
     def delay(self, address: str, user: str | None) -> float:
         """Seconds to wait before checking this attempt's password."""
         now = self._clock()
         worst = 0
-        for table, key in self._keys(address, user):
-            entry = table.get(key, now)
+        for table, key in self._keys(address, user, prefix=False):
+            entry = table.get(key, now, self.policy.block_window)
             if entry is not None:
                 worst = max(worst, len(entry.recent))
         counted = worst - self.policy.free_failures
@@ -248,21 +316,21 @@ class Throttle:
         if reason == "blocked":
             return
         now = self._clock()
-        for table, key in self._keys(address, user):
-            entry = table.touch(key, now)
+        for table, key in self._keys(address, user, prefix=True):
+            entry = table.touch(key, now, self.policy.block_window)
             entry.recent.append(now)
-            if len(entry.recent) >= self.policy.block_after and entry.blocked_until <= now:
+            if len(entry.recent) >= table.threshold and entry.blocked_until <= now:
                 entry.blocked_until = now + self.policy.block_duration
                 entry.blocked_failures = len(entry.recent)
                 entry.recent.clear()
-                kind = "address" if table is self._addresses else "account"
+                kind = self._kind(table)
                 self._log.warning(
                     "auth_blocked", kind=kind, key=key, seconds=self.policy.block_duration
                 )
 
     def record_success(self, address: str, user: str) -> None:
         """A login succeeded: forget the account's failures (the address keeps its own)."""
-        entry = self._accounts.get(_account_key(user), self._clock())
+        entry = self._accounts.get(account_key(user), self._clock(), self.policy.block_window)
         if entry is not None:
             entry.recent.clear()
 
@@ -272,8 +340,9 @@ class Throttle:
         """Every block in force, soonest to expire first."""
         now, wall = self._clock(), self._wall()
         blocks: list[Block] = []
-        tables: tuple[tuple[Literal["address", "account"], _Table], ...] = (
+        tables: tuple[tuple[Literal["address", "prefix", "account"], _Table], ...] = (
             ("address", self._addresses),
+            ("prefix", self._prefixes),
             ("account", self._accounts),
         )
         for kind, table in tables:
@@ -284,14 +353,16 @@ class Throttle:
         return sorted(blocks, key=lambda b: b.until)
 
     def lift(self, address_or_account: str) -> int:
-        """Lift blocks and forget failures of an address (or /64) or account; returns how
-        many entries were cleared (0: nothing was known about it)."""
+        """Lift blocks and forget failures of an address (or /64, or /48 given as
+        ``2001:db8:1::/48``) or account; returns how many entries were cleared (0:
+        nothing was known about it)."""
         text = address_or_account.strip()
         cleared = 0
         for table, key in (
             (self._addresses, address_key(text)),
             (self._addresses, text),
-            (self._accounts, _account_key(text)),
+            (self._prefixes, text),
+            (self._accounts, account_key(text)),
         ):
             if table.pop(key) is not None:
                 cleared += 1
@@ -299,11 +370,18 @@ class Throttle:
 
     @property
     def tracked(self) -> tuple[int, int]:
-        """(addresses, accounts) currently remembered: for metrics and tests."""
-        return len(self._addresses), len(self._accounts)
+        """(addresses and /48s, accounts) currently remembered: for metrics and tests."""
+        return len(self._addresses) + len(self._prefixes), len(self._accounts)
 
-    def _keys(self, address: str, user: str | None) -> list[tuple[_Table, str]]:
+    def _kind(self, table: _Table) -> Literal["address", "prefix", "account"]:
+        if table is self._addresses:
+            return "address"
+        return "prefix" if table is self._prefixes else "account"
+
+    def _keys(self, address: str, user: str | None, *, prefix: bool) -> list[tuple[_Table, str]]:
         keys = [(self._addresses, address_key(address))]
+        if prefix and (wide := prefix_key(address)) is not None:
+            keys.append((self._prefixes, wide))
         if user:
-            keys.append((self._accounts, _account_key(user)))
+            keys.append((self._accounts, account_key(user)))
         return keys

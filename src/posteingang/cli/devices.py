@@ -18,7 +18,6 @@ from posteingang.cli.common import (
     account_of,
     address,
     console,
-    generate_password,
     pass_state,
     with_store,
 )
@@ -38,20 +37,24 @@ def device_group() -> None:
 def device_add(state: State, address_: str, name: str) -> None:
     """Create a password for the device NAME of ADDRESS and print it once.
 
-    The password looks like abcd-efgh-ijkl-mnop; the device logs in with the
-    account's address and this password.
+    The password looks like sel4-abcd-efgh-ijkl-mnop (the first group finds the
+    device at login); the device logs in with the account's address and this password.
     """
+    from posteingang.auth.devices import new_device_password
     from posteingang.auth.passwords import hash_password
 
     addr = address(address_)
-    password = generate_password()
-    password_hash = hash_password(password)
 
-    async def go(store: Store) -> Device:
+    async def go(store: Store) -> tuple[Device, str]:
         account = await account_of(store, addr)
-        return await store.add_device(account.id, name, password_hash)
+        while True:  # a selector is unique within the account: draw again on a clash
+            password, selector = new_device_password()
+            if await store.get_device_by_selector(account.id, selector) is None:
+                break
+        device = await store.add_device(account.id, name, hash_password(password), selector)
+        return device, password
 
-    device = with_store(state, go)
+    device, password = with_store(state, go)
     click.echo(f"added device {device.name!r} for {addr}")
     click.echo(f"password: {password}")
     click.echo("(shown once; revoke it with `posteingang device revoke`)")
@@ -85,7 +88,8 @@ def device_list(state: State, address_: str) -> None:
 @click.argument("name")
 @pass_state
 def device_revoke(state: State, address_: str, name: str) -> None:
-    """Delete the device NAME of ADDRESS: its password stops working at once."""
+    """Delete the device NAME of ADDRESS: its password stops working at once, and its
+    open sessions (IMAP, POP3, in every process of the running server) end."""
     addr = address(address_)
 
     async def go(store: Store) -> None:

@@ -175,9 +175,10 @@ class LimitsConfig(Section, frozen=True, kw_only=True):
         msgspec.Meta(ge=1),
         Setting(
             "Open client connections from one client address (IPv6: one /64) across all "
-            "listeners together."
+            "listeners together: a guard against floods, sized for carrier-grade NAT "
+            "(hundreds of customers behind one IPv4 address)."
         ),
-    ] = 50
+    ] = 500
     max_connections_per_account: Annotated[
         int,
         msgspec.Meta(ge=1),
@@ -186,6 +187,15 @@ class LimitsConfig(Section, frozen=True, kw_only=True):
             "webmail together); more logins get a protocol error saying so."
         ),
     ] = 50
+    max_connections_per_user_ip: Annotated[
+        int,
+        msgspec.Meta(ge=1),
+        Setting(
+            "Logged-in sessions of one account from one client address (IPv6: one /64), "
+            "like Dovecot's mail_max_userip_connections: the limit that fits one customer "
+            "behind a shared address. More logins get a protocol error saying so."
+        ),
+    ] = 10
 
 
 class DeliveryConfig(Section, frozen=True, kw_only=True):

@@ -64,7 +64,8 @@ DEFAULT_IMAP = ListenerSettings(
 DEFAULT_IMAPS = ListenerSettings(
     protocol="IMAP", host="127.0.0.1", port=1993, tls=TlsMode.IMPLICIT, idle_timeout=1800.0
 )
-REFUSAL = b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n"
+# "{limit}" becomes the limit that was hit (net/server.py), e.g. "from your address".
+REFUSAL = b"* BYE [UNAVAILABLE] Too many connections {limit}, try again later\r\n"
 LOGIN_TEXT = "full address + password"
 
 

@@ -104,6 +104,9 @@ __all__ = [
 log = get_logger(__name__)
 
 FLUSH_AT = 64 * 1024  # queued output octets that make the session write and wait
+# Sent when the session's credentials are revoked (device revoked, password changed,
+# account removed): net.connection.Connection.end_session.
+REVOKED = b"* BYE Session ended: its credentials were changed or revoked\r\n"
 
 
 class SessionState(enum.Enum):
@@ -237,7 +240,7 @@ class ImapSession(LiveUpdates):
         address: str,
         tls_active: bool = False,
         starttls_available: bool = False,
-        acquire_account: Callable[[str], bool] | None = None,
+        acquire_account: Callable[..., bool] | None = None,
         stopping: asyncio.Event | None = None,
     ) -> None:
         self.services = services
@@ -513,7 +516,10 @@ class ImapSession(LiveUpdates):
 
     async def logged_in(self, account: Account, device: Device | None) -> Reply:
         """Enter AUTHENTICATED: count the connection, subscribe to the change feed."""
-        if self._acquire_account is not None and not self._acquire_account(account.address):
+        device_id = device.id if device is not None else None
+        if self._acquire_account is not None and not self._acquire_account(
+            account.address, account.id, device_id, REVOKED
+        ):
             return no("Too many connections for this account", "LIMIT")
         self.account = account
         self.device = device

@@ -17,6 +17,11 @@ decides what happens to buffered bytes:
 * ``start_tls()`` (STARTTLS/STLS) first drops every plaintext byte already received,
   then swaps the transport for a TLS one: pipelined plaintext after the command can
   never reach the protocol (the STARTTLS command-injection defence, RFC 3207 §6).
+* ``end_session(goodbye)`` (credentials revoked, ``net.limits.AccountLimits``) ends a
+  logged-in session from outside: a connection waiting for the client gets ``goodbye``
+  (``* BYE ...``) and is closed at once; one in the middle of a command finishes
+  writing it, then meets the goodbye at its next read -- never half a response with a
+  BYE in it -- and is aborted if that takes more than ``_END_GRACE`` seconds.
 
 Denial-of-service rules: the receive buffer is a ``bytearray`` consumed from the front,
 and ``read_line`` searches only bytes it has not searched before, so reading costs
@@ -37,10 +42,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from posteingang.log import get_logger
 from posteingang.net.tls import SNI_ATTRIBUTE, TlsContexts
 
 if TYPE_CHECKING:
-    from posteingang.net.limits import AccountLimits
+    from posteingang.net.limits import AccountLimits, LimitHit
 
 __all__ = [
     "Connection",
@@ -49,12 +55,16 @@ __all__ = [
     "IdleTimeout",
     "LineTooLong",
     "NetError",
+    "SessionEnded",
     "WriteTimeout",
     "normalize_ip",
 ]
 
+log = get_logger(__name__)
+
 _CHUNK: Final = 64 * 1024
 _READ_HIGH_WATER: Final = 256 * 1024
+_END_GRACE: Final = 5.0
 
 
 class NetError(Exception):
@@ -67,6 +77,10 @@ class ConnectionClosed(NetError):
 
 class WriteTimeout(ConnectionClosed):
     """The client left our output unread for ``write_timeout`` seconds; it is closed."""
+
+
+class SessionEnded(ConnectionClosed):
+    """The session's credentials were revoked; the goodbye was sent and it is closed."""
 
 
 class IdleTimeout(NetError):
@@ -208,6 +222,11 @@ class Connection:
         self._tls_contexts = tls_contexts
         self._account_limits = account_limits
         self._accounts: list[str] = []
+        self._forget: list[Callable[[], None]] = []  # session registrations to undo
+        self._ending: bytes | None = None  # goodbye of a session ended from outside
+        self._reading = False  # waiting for the client (nothing of ours half-written)
+        #: The limit that refused the last ``acquire_account`` (for the log and tests).
+        self.limit_hit: LimitHit | None = None
         self._searched = 0  # bytes of buffer known to hold no LF (read_line)
         self._skipping = False  # inside an over-long line (read_line)
         self._close_callbacks: list[Callable[[], None]] = []
@@ -269,10 +288,11 @@ class Connection:
         """Up to ``max_bytes`` of what has arrived (waiting for at least one octet);
         ``b""`` at end of stream.  Raises ``IdleTimeout``."""
         proto = self._protocol
+        self._check_ending()
         if not proto.buffer and not proto.eof:
             async with self._deadline(within):
                 while not proto.buffer and not proto.eof:
-                    await proto.wait_data()
+                    await self._wait_data()
         if not proto.buffer:
             return b""
         data = bytes(proto.buffer[:max_bytes])
@@ -289,6 +309,7 @@ class Connection:
         ``IdleTimeout``, or ``ConnectionClosed`` at end of stream (an unterminated last
         line is dropped).
         """
+        self._check_ending()
         line = self._take_line(limit)
         if line is not None:
             return line
@@ -296,10 +317,29 @@ class Connection:
             while True:
                 if self._protocol.eof:
                     raise ConnectionClosed("end of stream")
-                await self._protocol.wait_data()
+                await self._wait_data()
                 line = self._take_line(limit)
                 if line is not None:
                     return line
+
+    async def _wait_data(self) -> None:
+        self._reading = True
+        try:
+            await self._protocol.wait_data()
+        finally:
+            self._reading = False
+        self._check_ending()
+
+    def _check_ending(self) -> None:
+        """At a read, after ``end_session``: say goodbye, close, raise SessionEnded."""
+        goodbye = self._ending
+        if goodbye is None:
+            return
+        if goodbye and not self.closed:
+            self.try_write(goodbye)
+        if not self._transport.is_closing():
+            self._transport.close()
+        raise SessionEnded("session ended: its credentials were revoked")
 
     def _take_line(self, limit: int) -> bytes | None:
         proto = self._protocol
@@ -432,15 +472,54 @@ class Connection:
 
     # --- accounts and closing ---------------------------------------------------------------
 
-    def acquire_account(self, address: str) -> bool:
-        """After login: count this connection against ``address``'s limit.  False means
-        the account has too many connections (refuse the login); released on close."""
-        if self._account_limits is None:
+    def acquire_account(
+        self,
+        address: str,
+        account_id: int | None = None,
+        device_id: int | None = None,
+        goodbye: bytes = b"",
+    ) -> bool:
+        """After login: count this connection against ``address``'s limits (per account,
+        per account and client address).  False means a limit is reached (refuse the
+        login; ``limit_hit`` says which, and a log line too).  With ``account_id`` the
+        session is also registered, so that revoking its credentials -- the device
+        ``device_id``, or the account password when None -- ends it with ``goodbye``
+        (``end_session``).  Everything is released on close."""
+        limits = self._account_limits
+        if limits is None:
             return True
-        if not self._account_limits.acquire_account(address):
+        hit = limits.admit(address, self.peer.host)
+        self.limit_hit = hit
+        if hit is not None:
+            log.warning(
+                "login_refused_by_limit",
+                protocol=self.listener_name,
+                peer=str(self.peer),
+                user=address,
+                limit=hit.setting,
+                value=hit.limit,
+            )
             return False
         self._accounts.append(address)
+        if account_id is not None:
+            self._forget.append(
+                limits.register(account_id, device_id, lambda: self.end_session(goodbye))
+            )
         return True
+
+    def end_session(self, goodbye: bytes) -> None:
+        """End this session because its credentials were revoked (module docstring)."""
+        if self._ending is not None or self.closed:
+            return
+        self._ending = goodbye
+        if self._reading:
+            self._protocol._wake()  # the read raises SessionEnded after the goodbye
+        else:
+            asyncio.get_running_loop().call_later(_END_GRACE, self._abort_if_open)
+
+    def _abort_if_open(self) -> None:
+        if not self.closed:
+            self.abort()
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once when the connection is released by the server."""
@@ -464,8 +543,11 @@ class Connection:
         """Called once by the server when the handler is done."""
         if self._account_limits is not None:
             for address in self._accounts:
-                self._account_limits.release_account(address)
+                self._account_limits.release_account(address, self.peer.host)
         self._accounts.clear()
+        for forget in self._forget:
+            forget()
+        self._forget.clear()
         callbacks, self._close_callbacks = self._close_callbacks, []
         for callback in callbacks:
             with contextlib.suppress(Exception):

@@ -1,11 +1,23 @@
-"""Connection counting: total and per client address (per listener), and per account.
+"""Connection counting and the register of logged-in sessions.
 
-What it is for: ``ListenerServer`` asks ``ConnectionCounter.try_open`` before serving a
-connection and releases it afterwards; a session asks ``AccountLimits.acquire_account``
-after a successful login (through ``Connection.acquire_account``, which releases on
-close).  Client addresses are counted by ``auth.throttle.address_key`` (an IPv6 client
-by its /64), so one customer cannot dodge the limit by using many addresses of its own
-prefix.
+What it is for:
+
+* ``ConnectionCounter``: before a connection is served, ``ListenerServer`` asks
+  ``open(address)``, which counts it or names the limit it would break
+  (``LimitHit``: the setting, for the log line and the refusal text), and releases it
+  afterwards.  Client addresses are counted by ``auth.throttle.address_key`` (an IPv6
+  client by its /64), so one customer cannot dodge the limit with many addresses of its
+  own prefix.  The per-address caps are sized for carrier-grade NAT (hundreds of
+  customers behind one IPv4 address), as a guard against floods, not per customer.
+* ``AccountLimits``: after a successful login a session asks ``acquire_account``
+  (through ``Connection.acquire_account``, which releases on close): at most
+  ``max_per_account`` sessions per account, and ``max_per_user_ip`` per account and
+  client address (Dovecot's ``mail_max_userip_connections``), which is the limit that
+  fits one customer behind a shared address.
+* The same register knows every logged-in session by account and device, so that a
+  revoked device, a changed password or a removed account ends its sessions at once
+  (``end_sessions``; the runtime calls it for each CREDENTIALS change of the store's
+  feed, whichever process made it).
 
 What it must never do: block, or keep entries for addresses and accounts that have no
 open connection (memory is bounded by the number of open connections).
@@ -14,22 +26,48 @@ open connection (memory is bounded by the number of open connections).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 from posteingang.auth.throttle import address_key
 
-__all__ = ["DEFAULT_MAX_PER_ACCOUNT", "AccountLimits", "ConnectionCounter"]
+__all__ = [
+    "DEFAULT_MAX_PER_ACCOUNT",
+    "DEFAULT_MAX_PER_USER_IP",
+    "AccountLimits",
+    "ConnectionCounter",
+    "LimitHit",
+]
 
-# Dovecot's mail_max_userip_connections is 10 per user and address; an account with
-# several phones and desktop clients, each opening a few IMAP connections, fits in 50.
+# An account with several phones and desktop clients, each opening a few IMAP
+# connections, fits in 50.
 DEFAULT_MAX_PER_ACCOUNT = 50
+# Dovecot's mail_max_userip_connections: 10 per user and client address.
+DEFAULT_MAX_PER_USER_IP = 10
+
+
+@dataclass(frozen=True, slots=True)
+class LimitHit:
+    """Which limit refused a connection: ``setting`` names it in the configuration
+    (for the log line), ``text`` says it to the client ("from your address")."""
+
+    setting: str
+    text: str
+    limit: int
 
 
 class ConnectionCounter:
-    """Open connections, in total and by client address key."""
+    """Open connections, in total and by client address key.
 
-    def __init__(self, max_total: int, max_per_ip: int) -> None:
+    ``scope`` is the configuration section the limits come from (``listener`` for one
+    ``[[listener]]``, ``limits`` for the whole server): it names them in ``LimitHit``.
+    """
+
+    def __init__(self, max_total: int, max_per_ip: int, *, scope: str = "listener") -> None:
         self.max_total = max_total
         self.max_per_ip = max_per_ip
+        self.scope = scope
         self._total = 0
         self._by_ip: Counter[str] = Counter()
 
@@ -40,16 +78,26 @@ class ConnectionCounter:
     def count(self, address: str) -> int:
         return self._by_ip.get(address_key(address), 0)
 
-    def try_open(self, address: str) -> bool:
-        """Count a new connection from ``address`` unless a limit is reached."""
+    def open(self, address: str) -> LimitHit | None:
+        """Count a new connection from ``address``; or, at a limit, count nothing and
+        say which limit it is."""
         key = address_key(address)
-        if self._total >= self.max_total or self._by_ip[key] >= self.max_per_ip:
-            if self._by_ip[key] == 0:
-                del self._by_ip[key]
-            return False
+        where = "on this port" if self.scope == "listener" else "on this server"
+        if self._by_ip.get(key, 0) >= self.max_per_ip:
+            return LimitHit(
+                f"{self.scope}.max_connections_per_ip",
+                f"from your address {where}",
+                self.max_per_ip,
+            )
+        if self._total >= self.max_total:
+            return LimitHit(f"{self.scope}.max_connections", where, self.max_total)
         self._total += 1
         self._by_ip[key] += 1
-        return True
+        return None
+
+    def try_open(self, address: str) -> bool:
+        """``open`` as a yes or no."""
+        return self.open(address) is None
 
     def release(self, address: str) -> None:
         key = address_key(address)
@@ -61,30 +109,113 @@ class ConnectionCounter:
             del self._by_ip[key]
 
 
-class AccountLimits:
-    """Logged-in connections per account, across every listener of the process."""
+@dataclass(eq=False, slots=True)
+class _Session:
+    device_id: int | None
+    end: Callable[[], None]
 
-    def __init__(self, max_per_account: int = DEFAULT_MAX_PER_ACCOUNT) -> None:
+
+class AccountLimits:
+    """Logged-in sessions per account and per account and address, across every listener
+    of the process; and who they are, so that revoked credentials end them."""
+
+    def __init__(
+        self,
+        max_per_account: int = DEFAULT_MAX_PER_ACCOUNT,
+        max_per_user_ip: int = DEFAULT_MAX_PER_USER_IP,
+    ) -> None:
         self.max_per_account = max_per_account
+        self.max_per_user_ip = max_per_user_ip
         self._open: Counter[str] = Counter()
+        self._user_ip: Counter[tuple[str, str]] = Counter()
+        self._sessions: dict[int, set[_Session]] = {}
 
     def count(self, address: str) -> int:
         return self._open.get(address.lower(), 0)
 
-    def acquire_account(self, address: str) -> bool:
-        """Count one more connection of ``address``; False (nothing counted) at the limit."""
-        key = address.lower()
-        if self._open[key] >= self.max_per_account:
-            if self._open[key] == 0:
-                del self._open[key]
-            return False
-        self._open[key] += 1
-        return True
+    def count_from(self, address: str, peer: str) -> int:
+        return self._user_ip.get((address.lower(), address_key(peer)), 0)
 
-    def release_account(self, address: str) -> None:
+    def admit(self, address: str, peer: str | None = None) -> LimitHit | None:
+        """Count one more session of ``address`` (from ``peer``, if known), or name the
+        limit that refuses it (nothing counted)."""
         key = address.lower()
-        left = self._open[key] - 1
-        if left > 0:
-            self._open[key] = left
-        else:
-            del self._open[key]
+        if self._open.get(key, 0) >= self.max_per_account:
+            return LimitHit(
+                "limits.max_connections_per_account", "for this account", self.max_per_account
+            )
+        pair = (key, address_key(peer)) if peer is not None else None
+        if pair is not None and self._user_ip.get(pair, 0) >= self.max_per_user_ip:
+            return LimitHit(
+                "limits.max_connections_per_user_ip",
+                "for this account from your address",
+                self.max_per_user_ip,
+            )
+        self._open[key] += 1
+        if pair is not None:
+            self._user_ip[pair] += 1
+        return None
+
+    def acquire_account(
+        self,
+        address: str,
+        account_id: int | None = None,
+        device_id: int | None = None,
+        goodbye: bytes = b"",
+    ) -> bool:
+        """``admit`` without a client address, as a yes or no (the session's ids and
+        goodbye are for ``Connection.acquire_account``; here they are ignored)."""
+        return self.admit(address) is None
+
+    def release_account(self, address: str, peer: str | None = None) -> None:
+        key = address.lower()
+        _decrement(self._open, key)
+        if peer is not None:
+            _decrement(self._user_ip, (key, address_key(peer)))
+
+    # --- sessions and revoked credentials ---------------------------------------------------
+
+    def register(
+        self, account_id: int, device_id: int | None, end: Callable[[], None]
+    ) -> Callable[[], None]:
+        """Remember a logged-in session; ``end()`` is called when its credentials are
+        revoked.  Returns the function that forgets it (on close)."""
+        session = _Session(device_id, end)
+        self._sessions.setdefault(account_id, set()).add(session)
+
+        def forget() -> None:
+            sessions = self._sessions.get(account_id)
+            if sessions is not None:
+                sessions.discard(session)
+                if not sessions:
+                    del self._sessions[account_id]
+
+        return forget
+
+    def sessions(self, account_id: int) -> int:
+        return len(self._sessions.get(account_id, ()))
+
+    def end_sessions(self, account_id: int, scope: str, device_id: int | None = None) -> int:
+        """End the sessions whose credentials went away: ``scope`` "device" (those of
+        ``device_id``), "password" (those that logged in with the account password) or
+        anything else (every session of the account).  Returns how many were ended."""
+        ended = 0
+        for session in tuple(self._sessions.get(account_id, ())):
+            if scope == "device" and session.device_id != device_id:
+                continue
+            if scope == "password" and session.device_id is not None:
+                continue
+            ended += 1
+            session.end()
+        return ended
+
+
+_K = TypeVar("_K")
+
+
+def _decrement(counter: Counter[_K], key: _K) -> None:
+    left = counter.get(key, 0) - 1
+    if left > 0:
+        counter[key] = left
+    else:
+        counter.pop(key, None)

@@ -14,6 +14,8 @@ runs an accept loop.  For each accepted socket, in its own task:
    moment, so a SIGHUP reload applies to every handshake that starts afterwards.
 4. Over the limit: the ``refusal`` (bytes such as ``b"* BYE Too many connections\\r\\n"``
    or a coroutine function given the ``Connection``) is sent and the connection closed.
+   In bytes, ``{limit}`` becomes the limit that was hit ("from your address on this
+   port"), and the log line ``connection_refused`` names its setting.
    Otherwise ``handler(conn)`` runs; whatever happens, the connection is closed and its
    counts (address, account) released afterwards.
 
@@ -46,7 +48,7 @@ from posteingang.net.connection import (
     _ConnectionProtocol,
     normalize_ip,
 )
-from posteingang.net.limits import AccountLimits, ConnectionCounter
+from posteingang.net.limits import AccountLimits, ConnectionCounter, LimitHit
 from posteingang.net.proxy import NeedMore, ProxyError, ProxyHeader, parse_proxy_header
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts
@@ -222,9 +224,12 @@ class ListenerServer:
             log.info("proxy_refused", peer=str(socket_peer), reason=str(exc))
             sock.close()
             return
-        admitted = self._admit(peer.host)
-        if not admitted and self._refusing >= _MAX_REFUSING:
-            log.warning("connection_dropped", protocol=settings.protocol, peer=str(peer))
+        hit = self._admit(peer.host)
+        admitted = hit is None
+        if hit is not None and self._refusing >= _MAX_REFUSING:
+            log.warning(
+                "connection_dropped", protocol=settings.protocol, peer=str(peer), limit=hit.setting
+            )
             sock.close()
             return
         if not admitted:
@@ -239,13 +244,19 @@ class ListenerServer:
             else:
                 self._refusing -= 1
             return
-        if not admitted:
-            log.warning("connection_refused", protocol=settings.protocol, peer=str(peer))
+        if hit is not None:
+            log.warning(
+                "connection_refused",
+                protocol=settings.protocol,
+                peer=str(peer),
+                limit=hit.setting,
+                value=hit.limit,
+            )
             try:
                 if callable(self._refusal):
                     await self._refusal(conn)
                 elif self._refusal:
-                    await conn.write(self._refusal)
+                    await conn.write(self._refusal.replace(b"{limit}", hit.text.encode()))
             except NetError:
                 pass
             finally:
@@ -268,13 +279,16 @@ class ListenerServer:
             conn._release()
             self._release(peer.host)
 
-    def _admit(self, host: str) -> bool:
-        if not self.limits.try_open(host):
-            return False
-        if self._shared is not None and not self._shared.try_open(host):
-            self.limits.release(host)
-            return False
-        return True
+    def _admit(self, host: str) -> LimitHit | None:
+        """Count the connection, or return the limit it would break (nothing counted)."""
+        hit = self.limits.open(host)
+        if hit is not None:
+            return hit
+        if self._shared is not None:
+            hit = self._shared.open(host)
+            if hit is not None:
+                self.limits.release(host)
+        return hit
 
     def _release(self, host: str) -> None:
         self.limits.release(host)

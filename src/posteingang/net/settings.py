@@ -144,8 +144,13 @@ class ListenerSettings(Section, frozen=True, kw_only=True):
     max_connections_per_ip: Annotated[
         int,
         msgspec.Meta(ge=1),
-        Setting("Open connections from one client address (IPv6: one /64) on this listener."),
-    ] = 20
+        Setting(
+            "Open connections from one client address (IPv6: one /64) on this listener: a "
+            "guard against floods, sized for offices and carrier-grade NAT, where hundreds "
+            "of customers share one IPv4 address (each customer is limited by "
+            "`limits.max_connections_per_user_ip`)."
+        ),
+    ] = 300
     login_timeout: Annotated[
         float,
         msgspec.Meta(gt=0),
@@ -222,8 +227,28 @@ class AuthSettings(Section, frozen=True, kw_only=True):
     block_after: Annotated[
         int,
         msgspec.Meta(ge=1),
-        Setting("Failures within `block_window` that block the address or account."),
+        Setting(
+            "Failures within `block_window` that block the client address (IPv6: its /64) "
+            "or the account."
+        ),
     ] = 10
+    prefix_block_after: Annotated[
+        int,
+        msgspec.Meta(ge=1),
+        Setting(
+            "Failures within `block_window` from one IPv6 /48 (65,536 /64s: one site or "
+            "one attacker) that block the whole /48."
+        ),
+    ] = 100
+    trusted_days: Annotated[
+        float,
+        msgspec.Meta(ge=0),
+        Setting(
+            "Smart lockout: a source that logged in to an account within this many days "
+            "(its address or IPv6 /64, or a device password) still gets in with the right "
+            "password while the account is blocked for everybody else. 0 turns it off."
+        ),
+    ] = 30.0
     block_window: Annotated[
         float,
         msgspec.Meta(gt=0),
@@ -264,4 +289,6 @@ class AuthSettings(Section, frozen=True, kw_only=True):
             block_duration=self.block_duration,
             max_parallel_per_address=self.max_parallel_per_address,
             max_entries=self.tracked_entries,
+            prefix_block_after=self.prefix_block_after,
+            trusted_days=self.trusted_days,
         )

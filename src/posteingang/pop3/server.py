@@ -51,7 +51,8 @@ DEFAULT_POP3S = ListenerSettings(
 )
 LOGIN_TEXT = "full address + password"
 MIN_IDLE_TIMEOUT = 600.0  # RFC 1939 §3
-REFUSAL = b"-ERR [SYS/TEMP] Too many connections, try again later\r\n"
+# "{limit}" becomes the limit that was hit (net/server.py), e.g. "from your address".
+REFUSAL = b"-ERR [SYS/TEMP] Too many connections {limit}, try again later\r\n"
 
 
 def pop3_handler(services: Pop3Services, stopping: asyncio.Event | None = None) -> Handler:

@@ -72,6 +72,9 @@ from posteingang.store.model import SEEN, DeletionPolicy, FlagOp
 log = get_logger(__name__)
 
 FLUSH_AT = 64 * 1024  # queued output octets that make the session wait for the transport
+# Sent when the session's credentials are revoked (device revoked, password changed,
+# account removed): net.connection.Connection.end_session.
+REVOKED = b"-ERR [AUTH] Session ended: its credentials were changed or revoked\r\n"
 LANGUAGES = (("en", "English"),)
 
 
@@ -97,7 +100,7 @@ class Pop3Session:
         tls_active: bool = False,
         tls_available: bool = False,
         stopping: asyncio.Event | None = None,
-        acquire_account: Callable[[str], bool] | None = None,
+        acquire_account: Callable[..., bool] | None = None,
     ) -> None:
         self.services = services
         # the shared per-account session limit (net.limits.AccountLimits), all protocols
@@ -336,7 +339,9 @@ class Pop3Session:
             return Err(
                 f"Wait {policy.login_delay} seconds between logins", ResponseCode.LOGIN_DELAY
             )
-        if self._acquire_account is not None and not self._acquire_account(login.account.address):
+        if self._acquire_account is not None and not self._acquire_account(
+            login.account.address, login.account.id, login.device_id, REVOKED
+        ):
             return Err("Too many sessions for this account", ResponseCode.IN_USE)
         if not services.locks.acquire(key):
             return Err("Maildrop is in use by another POP3 session", ResponseCode.IN_USE)

@@ -74,7 +74,8 @@ DEFAULT_SMTP = ListenerSettings(
 )
 DEFAULT_LMTP = ListenerSettings(protocol="LMTP", host="127.0.0.1", port=2424, login_timeout=300.0)
 # RFC 5321 §3.8 / §4.2.2: 421 is the "closing" reply a server may send any time.
-REFUSAL = b"421 4.7.0 Too many connections, try again later\r\n"
+# "{limit}" becomes the limit that was hit (net/server.py), e.g. "from your address".
+REFUSAL = b"421 4.7.0 Too many connections {limit}, try again later\r\n"
 
 
 @dataclass(frozen=True, slots=True)

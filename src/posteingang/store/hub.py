@@ -45,6 +45,7 @@ from the store. Changes too large for one datagram arrive as `Hub.poke`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -62,6 +63,10 @@ class ChangeKind(enum.Enum):
     MAILBOX_DELETE = "mailbox-delete"
     MAILBOX_RENAME = "mailbox-rename"
     MAILBOX_SUBSCRIBE = "mailbox-subscribe"
+    # Credentials withdrawn: open sessions that used them must end (issue 11 item 10).
+    # Not about mail: `mailbox_id` and `modseq` are 0, and the hub hands it to its
+    # credential listeners (`Hub.on_credentials`) at once, never to subscribers.
+    CREDENTIALS = "credentials"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +80,17 @@ class Change:
     uids: tuple[int, ...] = ()
     # For FLAGS: the new flag set of each uid, same order as `uids`.
     flags: tuple[frozenset[str], ...] = ()
-    # For MAILBOX_RENAME: the new name; for MAILBOX_CREATE: the name.
+    # For MAILBOX_RENAME: the new name; for MAILBOX_CREATE: the name; for CREDENTIALS
+    # the scope: "device" (the sessions of device `uids[0]`), "password" (sessions that
+    # logged in with the account password) or "account" (every session).
     name: str | None = None
+
+
+def credentials_change(account_id: int, scope: str, device_id: int | None = None) -> Change:
+    """The change that ends the sessions of a revoked device, of an old account
+    password, or of a removed account (``Change.name``)."""
+    uids = (device_id,) if device_id is not None else ()
+    return Change(account_id, 0, 0, ChangeKind.CREDENTIALS, uids=uids, name=scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +229,28 @@ class Hub:
         # Reads (and publishes) what other processes already sent; set by the backend.
         self.catch_up: Callable[[], None] | None = None
         self._catching_up = False
+        self._credential_listeners: list[Callable[[Change], object]] = []
+
+    def on_credentials(self, callback: Callable[[Change], object]) -> Callable[[], None]:
+        """Call ``callback(change)`` for every CREDENTIALS change, from this process or
+        another; returns a function that stops it.  The callback must not block."""
+        self._credential_listeners.append(callback)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._credential_listeners.remove(callback)
+
+        return stop
+
+    def _credentials(self, change: Change) -> None:
+        # Outside the modseq order on purpose: ending sessions must not wait for a
+        # gap to be filled, and a lost ordering slot must not swallow it.
+        self.published += 1
+        for callback in tuple(self._credential_listeners):
+            try:
+                callback(change)
+            except Exception as exc:
+                _report(exc)
 
     def subscribe(self, account_id: int, since_modseq: int = 0) -> Subscription:
         sub = Subscription(self, account_id, self.queue_limit, last_modseq=since_modseq)
@@ -223,12 +259,18 @@ class Hub:
 
     def publish(self, change: Change) -> None:
         """A change this process committed (called in commit order)."""
+        if change.kind is ChangeKind.CREDENTIALS:
+            self._credentials(change)
+            return
         if self._in_order(change):
             self._fan(change)
 
     def publish_external(self, changes: Iterable[Change]) -> None:
         """Changes another process committed, in its commit order (notify.py)."""
         for change in changes:
+            if change.kind is ChangeKind.CREDENTIALS:
+                self._credentials(change)
+                continue
             latest = self._latest.get(change.account_id)
             if latest is not None and change.modseq < latest:
                 continue  # older than what went out: the Resync sent then covers it

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from posteingang.store import names
 from posteingang.store.blobs.memory import MemoryBlobStore
-from posteingang.store.hub import Change, ChangeKind, Hub
+from posteingang.store.hub import Change, ChangeKind, Hub, credentials_change
 from posteingang.store.interface import (
     AlreadyExists,
     Conflict,
@@ -174,6 +174,7 @@ class MemoryStore(MemoryAccounts):
                 self._domains[dom] = replace(d, catch_all=None)
         self._devices = {k: d for k, d in self._devices.items() if d.account_id != account.id}
         del self._accounts[account.id]
+        self.hub.publish(credentials_change(account.id, "account"))
 
     async def usage(self, account_id: int) -> int:
         return self._usage(account_id)

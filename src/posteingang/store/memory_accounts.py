@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from posteingang.store import names
+from posteingang.store.hub import Hub, credentials_change
 from posteingang.store.interface import AlreadyExists, Conflict, InvalidName, NotFound
 from posteingang.store.model import (
     Account,
@@ -24,6 +25,8 @@ from posteingang.store.model import (
 
 
 class MemoryAccounts:
+    hub: Hub  # MemoryStore's change feed
+
     def __init__(self) -> None:
         self._domains: dict[str, Domain] = {}
         self._accounts: dict[int, Account] = {}
@@ -93,12 +96,19 @@ class MemoryAccounts:
         )
 
     async def set_password(
-        self, account_id: int, password_hash: str, scram_sha256: str | None = None
+        self,
+        account_id: int,
+        password_hash: str,
+        scram_sha256: str | None = None,
+        *,
+        end_sessions: bool = True,
     ) -> None:
         account = self._account(account_id)
         self._accounts[account_id] = replace(
             account, password_hash=password_hash, scram_sha256=scram_sha256
         )
+        if end_sessions:
+            self.hub.publish(credentials_change(account_id, "password"))
 
     async def set_quota(self, account_id: int, quota_bytes: int | None) -> None:
         self._accounts[account_id] = replace(self._account(account_id), quota_bytes=quota_bytes)
@@ -147,16 +157,28 @@ class MemoryAccounts:
             return [self._account_by_address(domain.catch_all)]
         return []
 
-    async def add_device(self, account_id: int, name: str, password_hash: str) -> Device:
+    async def add_device(
+        self, account_id: int, name: str, password_hash: str, selector: str | None = None
+    ) -> Device:
         self._account(account_id)
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidName("device name must be 1-100 characters")
         if any(d.account_id == account_id and d.name == name for d in self._devices.values()):
             raise AlreadyExists(f"device {name!r} already exists")
-        device = Device(next(self._ids), account_id, name, password_hash, datetime.now(UTC))
+        if selector is not None and await self.get_device_by_selector(account_id, selector):
+            raise AlreadyExists(f"device selector {selector!r} already in use")
+        device = Device(
+            next(self._ids), account_id, name, password_hash, datetime.now(UTC), selector=selector
+        )
         self._devices[device.id] = device
         return device
+
+    async def get_device_by_selector(self, account_id: int, selector: str) -> Device | None:
+        for device in self._devices.values():
+            if device.account_id == account_id and device.selector == selector:
+                return device
+        return None
 
     async def list_devices(self, account_id: int) -> list[Device]:
         return sorted(
@@ -167,6 +189,7 @@ class MemoryAccounts:
         for key, device in self._devices.items():
             if device.account_id == account_id and device.name == name:
                 del self._devices[key]
+                self.hub.publish(credentials_change(account_id, "device", device.id))
                 return
         raise NotFound(f"no such device: {name}")
 
@@ -184,3 +207,9 @@ class MemoryAccounts:
     async def list_logins(self, account_id: int, limit: int = 50) -> list[LoginRecord]:
         found = [r for r in self._logins if r.account_id == account_id]
         return list(reversed(found))[:limit]
+
+    async def logged_in_from(self, account_id: int, source: str, since: datetime) -> bool:
+        return any(
+            r.account_id == account_id and (r.source or r.address) == source and r.at >= since
+            for r in self._logins
+        )

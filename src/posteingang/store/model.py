@@ -157,6 +157,9 @@ class Device:
     last_protocol: str | None = None
     last_address: str | None = None
     last_client_id: str | None = None
+    # The password's first group, in the clear: a login looks the device up by it and
+    # verifies exactly one hash (None: a password made before selectors existed).
+    selector: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +278,9 @@ class LoginRecord:
     address: str
     client_id: str | None
     at: datetime
+    # The source the login came from as the throttle counts it (IPv4 address, IPv6 /64):
+    # a source with a recent login is trusted by smart lockout.  None: `address`.
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

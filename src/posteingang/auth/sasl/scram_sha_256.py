@@ -43,13 +43,22 @@ from posteingang.auth.sasl.steps import (
 )
 from posteingang.auth.saslprep import SASLprepError, saslprep
 from posteingang.auth.scram import DEFAULT_ITERATIONS, SALT_BYTES, ScramRecord, parse_scram_record
+from posteingang.auth.throttle import account_key
 
-__all__ = ["ScramSha256", "fake_record"]
+__all__ = ["ScramSha256", "fake_record", "use_fake_secret"]
 
 _NONCE_BYTES: Final = 18
-# Keys the fake records of unknown users; per process, so an unknown user's salt is
-# stable while the server runs (a salt that changed on every try would give it away).
-_FAKE_SECRET: Final = secrets.token_bytes(32)
+# Keys the fake records of unknown users, so an unknown user's salt is as stable as a
+# real one's (a salt that changed on every try, or at every restart, would give it
+# away).  The runtime sets it from the key on disk (auth/secret.py); until then -- in
+# tests and one-off tools -- a per-process key.
+_fake_secret: bytes = secrets.token_bytes(32)
+
+
+def use_fake_secret(server_secret: bytes) -> None:
+    """Derive the fake records from ``server_secret`` (``auth.secret.load_server_secret``)."""
+    global _fake_secret
+    _fake_secret = hmac.digest(server_secret, b"posteingang scram-sha-256 fake record", "sha256")
 
 
 class _State(Enum):
@@ -61,8 +70,12 @@ class _State(Enum):
 
 
 def fake_record(authcid: str) -> ScramRecord:
-    """A record for a user that does not exist: stable salt, keys no password matches."""
-    digest = hmac.digest(_FAKE_SECRET, authcid.encode("utf-8", "surrogatepass"), "sha512")
+    """A record for a user that does not exist: stable salt, keys no password matches.
+
+    Keyed on the name as the account lookup normalises it, so that ``Nobody@X.test``
+    and ``nobody@x.test.`` get one salt, as the two spellings of a real account do."""
+    name = account_key(authcid)
+    digest = hmac.digest(_fake_secret, name.encode("utf-8", "surrogatepass"), "sha512")
     return ScramRecord(
         iterations=DEFAULT_ITERATIONS,
         salt=digest[:SALT_BYTES],

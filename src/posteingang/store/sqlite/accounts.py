@@ -12,7 +12,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 from posteingang.store import names
-from posteingang.store.hub import Change
+from posteingang.store.hub import Change, credentials_change
 from posteingang.store.interface import AlreadyExists, Conflict, NotFound
 from posteingang.store.model import (
     Account,
@@ -246,7 +246,7 @@ def resolve_address(
 # -- devices and logins ------------------------------------------------------------
 _DEVICE_COLUMNS = (
     "id, account_id, name, password_hash, created, last_login, last_protocol,"
-    " last_address, last_client_id"
+    " last_address, last_client_id, selector"
 )
 
 
@@ -261,24 +261,43 @@ def _device(row: tuple[object, ...]) -> Device:
         last_protocol=row[6],  # type: ignore[arg-type]
         last_address=row[7],  # type: ignore[arg-type]
         last_client_id=row[8],  # type: ignore[arg-type]
+        selector=row[9],  # type: ignore[arg-type]
     )
 
 
 def add_device(
-    conn: sqlite3.Connection, account_id: int, name: str, password_hash: str
+    conn: sqlite3.Connection,
+    account_id: int,
+    name: str,
+    password_hash: str,
+    selector: str | None = None,
 ) -> tuple[Device, list[Change]]:
     if get_account_by_id(conn, account_id) is None:
         raise NotFound(f"account {account_id} does not exist")
+    if selector is not None and get_device_by_selector(conn, account_id, selector):
+        raise AlreadyExists(f"device selector {selector!r} already in use")
     now = datetime.now(UTC)
     try:
         cur = conn.execute(
-            "INSERT INTO devices (account_id, name, password_hash, created) VALUES (?, ?, ?, ?)",
-            (account_id, name, password_hash, ts(now)),
+            "INSERT INTO devices (account_id, name, password_hash, created, selector)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (account_id, name, password_hash, ts(now), selector),
         )
     except sqlite3.IntegrityError:
         raise AlreadyExists(f"device {name!r} already exists") from None
     assert cur.lastrowid is not None
-    return Device(cur.lastrowid, account_id, name, password_hash, now), NoChanges
+    device = Device(cur.lastrowid, account_id, name, password_hash, now, selector=selector)
+    return device, NoChanges
+
+
+def get_device_by_selector(
+    conn: sqlite3.Connection, account_id: int, selector: str
+) -> Device | None:
+    row = conn.execute(
+        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE account_id = ? AND selector = ?",
+        (account_id, selector),
+    ).fetchone()
+    return _device(row) if row else None
 
 
 def list_devices(conn: sqlite3.Connection, account_id: int) -> list[Device]:
@@ -291,17 +310,28 @@ def list_devices(conn: sqlite3.Connection, account_id: int) -> list[Device]:
 def revoke_device(
     conn: sqlite3.Connection, account_id: int, name: str
 ) -> tuple[None, list[Change]]:
-    cur = conn.execute("DELETE FROM devices WHERE account_id = ? AND name = ?", (account_id, name))
-    if cur.rowcount == 0:
+    row = conn.execute(
+        "SELECT id FROM devices WHERE account_id = ? AND name = ?", (account_id, name)
+    ).fetchone()
+    if row is None:
         raise NotFound(f"no such device: {name}")
-    return None, NoChanges
+    conn.execute("DELETE FROM devices WHERE id = ?", (row[0],))
+    return None, [credentials_change(account_id, "device", int(row[0]))]
 
 
 def record_login(conn: sqlite3.Connection, r: LoginRecord) -> tuple[None, list[Change]]:
     conn.execute(
-        "INSERT INTO logins (account_id, device_id, protocol, address, client_id, at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (r.account_id, r.device_id, r.protocol, r.address, r.client_id, ts(r.at)),
+        "INSERT INTO logins (account_id, device_id, protocol, address, client_id, at, source)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            r.account_id,
+            r.device_id,
+            r.protocol,
+            r.address,
+            r.client_id,
+            ts(r.at),
+            r.source or r.address,
+        ),
     )
     if r.device_id is not None:
         conn.execute(
@@ -314,10 +344,19 @@ def record_login(conn: sqlite3.Connection, r: LoginRecord) -> tuple[None, list[C
 
 def list_logins(conn: sqlite3.Connection, account_id: int, limit: int) -> list[LoginRecord]:
     rows = conn.execute(
-        "SELECT account_id, device_id, protocol, address, client_id, at FROM logins"
+        "SELECT account_id, device_id, protocol, address, client_id, at, source FROM logins"
         " WHERE account_id = ? ORDER BY at DESC, id DESC LIMIT ?",
         (account_id, limit),
     ).fetchall()
     return [
-        LoginRecord(r[0], r[1], r[2], r[3], r[4], from_ts(r[5]) or datetime.now(UTC)) for r in rows
+        LoginRecord(r[0], r[1], r[2], r[3], r[4], from_ts(r[5]) or datetime.now(UTC), r[6])
+        for r in rows
     ]
+
+
+def logged_in_from(conn: sqlite3.Connection, account_id: int, source: str, since: datetime) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM logins WHERE account_id = ? AND source = ? AND at >= ? LIMIT 1",
+        (account_id, source, ts(since)),
+    ).fetchone()
+    return row is not None

@@ -155,6 +155,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE blobs ADD COLUMN line_size INTEGER;
     CREATE INDEX delivery_keys_at ON delivery_keys (mailbox_id, at);
     """,
+    # 8 (issue 11, auth; the lead renumbers at merge): a device password's selector, so
+    # a login verifies exactly one hash; a login's source (IPv4 address or IPv6 /64), so
+    # smart lockout can ask "has this source logged in lately?" by index.  Touches only
+    # devices and logins, so it may run before or after any other migration.
+    """
+    ALTER TABLE devices ADD COLUMN selector TEXT;
+    CREATE UNIQUE INDEX devices_selector ON devices (account_id, selector)
+        WHERE selector IS NOT NULL;
+    ALTER TABLE logins ADD COLUMN source TEXT;
+    UPDATE logins SET source = address;
+    CREATE INDEX logins_source ON logins (account_id, source, at);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from posteingang.store import names
 from posteingang.store.blobs.fs import FsBlobStore
-from posteingang.store.hub import Change, Hub
+from posteingang.store.hub import Change, Hub, credentials_change
 from posteingang.store.interface import IntegrityReport, InvalidName, NewMessage, NotFound
 from posteingang.store.model import (
     DEFAULT_MAILBOXES,
@@ -271,18 +271,25 @@ class SqliteStore:
             conn.execute("DELETE FROM devices WHERE account_id = ?", (account.id,))
             conn.execute("DELETE FROM logins WHERE account_id = ?", (account.id,))
             conn.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
-            return None, []
+            return None, [credentials_change(account.id, "account")]
 
         await self._write(job)
 
     async def set_password(
-        self, account_id: int, password_hash: str, scram_sha256: str | None = None
+        self,
+        account_id: int,
+        password_hash: str,
+        scram_sha256: str | None = None,
+        *,
+        end_sessions: bool = True,
     ) -> None:
-        await self._write(
-            lambda c: acc.update_account(
-                c, account_id, password_hash=password_hash, scram_sha256=scram_sha256
+        def job(conn: sqlite3.Connection) -> tuple[None, list[Change]]:
+            acc.update_account(
+                conn, account_id, password_hash=password_hash, scram_sha256=scram_sha256
             )
-        )
+            return None, [credentials_change(account_id, "password")] if end_sessions else []
+
+        await self._write(job)
 
     async def set_quota(self, account_id: int, quota_bytes: int | None) -> None:
         await self._write(lambda c: acc.update_account(c, account_id, quota_bytes=quota_bytes))
@@ -312,11 +319,18 @@ class SqliteStore:
         return self._read_now(lambda c: acc.resolve_address(c, address, catch_all))
 
     # -- devices -------------------------------------------------------------------------
-    async def add_device(self, account_id: int, name: str, password_hash: str) -> Device:
+    async def add_device(
+        self, account_id: int, name: str, password_hash: str, selector: str | None = None
+    ) -> Device:
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidName("device name must be 1-100 characters")
-        return await self._write(lambda c: acc.add_device(c, account_id, name, password_hash))
+        return await self._write(
+            lambda c: acc.add_device(c, account_id, name, password_hash, selector)
+        )
+
+    async def get_device_by_selector(self, account_id: int, selector: str) -> Device | None:
+        return await self._read(lambda c: acc.get_device_by_selector(c, account_id, selector))
 
     async def list_devices(self, account_id: int) -> list[Device]:
         return await self._read(lambda c: acc.list_devices(c, account_id))
@@ -329,6 +343,9 @@ class SqliteStore:
 
     async def list_logins(self, account_id: int, limit: int = 50) -> list[LoginRecord]:
         return await self._read(lambda c: acc.list_logins(c, account_id, limit))
+
+    async def logged_in_from(self, account_id: int, source: str, since: datetime) -> bool:
+        return await self._read(lambda c: acc.logged_in_from(c, account_id, source, since))
 
     # -- mailboxes -----------------------------------------------------------------------
     async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
