@@ -132,11 +132,28 @@ async def test_copy_and_move_keep_bytes_once(store: Store) -> None:
     assert moved.target_uids == [3]
     assert (await store.get_index(inbox)).uids == [1, 3]
     assert (await store.get_index(archive.id)).uids == [1, 2, 3]
-    with pytest.raises(Conflict):
-        await store.move(inbox, [1], inbox)
     # the bytes live until the last message using them is gone
     await store.expunge(inbox, [1, 3])
     assert await store.blobs.get(dst[0].blob_id) == b"msg 0"
+    assert (await store.check()).clean
+
+
+async def test_move_into_the_same_mailbox_gives_a_new_uid(store: Store) -> None:
+    # Issue 10, item 8: Dovecot performs it and assigns a new UID; so do we.
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    for i in range(2):
+        await store.append(inbox, await new_message(store, b"m%d" % i, frozenset({"$k"})))
+    (before,) = await store.get_messages(inbox, [1])
+    moved = await store.move(inbox, [1], inbox)
+    assert (moved.source_uids, moved.target_uids) == ([1], [3])
+    index = await store.get_index(inbox)
+    assert index.uids == [2, 3]
+    (after,) = await store.get_messages(inbox, [3])
+    assert after.blob_id == before.blob_id and after.flags == {"$k"}
+    assert after.email_id == before.email_id
+    changes = await store.changes_since(inbox, moved.modseq - 1)
+    assert changes.vanished == [1]
     assert (await store.check()).clean
 
 

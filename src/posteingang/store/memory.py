@@ -499,8 +499,6 @@ class MemoryStore(MemoryAccounts):
             return CopyResult(dst.mailbox.uidvalidity, [], [], self._modseq.get(account_id, 0))
         if not move:
             self._check_quota(account_id, sum(m.size for m in msgs))
-        if source_id == target_id and move:
-            raise Conflict("cannot move messages into the mailbox they are in")
         modseq = self._next_modseq(account_id)
         uid = dst.mailbox.uidnext
         target_uids = []

@@ -167,6 +167,16 @@ class LiveUpdates:
                 self._unknown_flags.extend(update.uids)
         return updates
 
+    def emit_own_expunge(self, view: SelectedMailbox, uids: list[int]) -> None:
+        """This session's EXPUNGE/MOVE: tell the client now, with whatever else is queued
+        (a MOVE into the selected mailbox itself brings new uids: their flags are read
+        at the next moment, like any other new message's)."""
+        updates = view.apply_own_expunge(uids)
+        for update in updates:
+            if isinstance(update, Exists):
+                self._unknown_flags.extend(update.uids)
+        self.emit_updates(updates)
+
     async def load_unknown_flags(self, *, announce: bool = True) -> bool:
         """Read the flags of messages that entered the view without them.
 
