@@ -202,3 +202,24 @@ async def test_packed_index_spans_chunks_and_keywords(tmp_path: Path) -> None:
         assert (await store.check()).clean
     finally:
         await store.close()
+
+
+async def test_a_deduplicated_retrys_blob_file_is_collected(tmp_path: Path) -> None:
+    # Issue 10, item 11: the retry's file is known to the store at once (not an
+    # orphan) and blob GC removes it like any other unused blob.
+    from dataclasses import replace
+
+    store = await SqliteStore.open(tmp_path / "s.sqlite3", FsBlobStore(tmp_path / "b"))
+    try:
+        account_id = await make_account(store)
+        inbox = await inbox_id(store, account_id)
+        first = await new_message(store, b"Received: 1\r\n\r\nsame")
+        retry = await new_message(store, b"Received: 2\r\n\r\nsame")
+        await store.append(inbox, replace(first, dedupe_seconds=60, dedupe_key="k"))
+        await store.append(inbox, replace(retry, dedupe_seconds=60, dedupe_key="k"))
+        assert (await store.check()).orphaned_blobs == []
+        assert await store.gc_blobs(grace_seconds=-1) == [retry.blob_id]
+        assert await store.blobs.list_file_ids() == [first.blob_id]
+        assert (await store.check()).clean
+    finally:
+        await store.close()

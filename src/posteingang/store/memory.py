@@ -77,6 +77,7 @@ class MemoryStore(MemoryAccounts):
         self._modseq: dict[int, int] = {}
         self._refs: dict[str, int] = {}  # blob id -> messages using it
         self._line_sizes: dict[str, int] = {}  # blob id -> NewMessage.line_size
+        self._unused: set[str] = set()  # blobs put for an append that was deduplicated
         # (mailbox, device or 0) -> uid -> [retrieved_at | None, hidden]
         self._pop3: dict[tuple[int, int], dict[int, list[object]]] = {}
         self._uidls: dict[int, dict[int, str]] = {}
@@ -327,6 +328,11 @@ class MemoryStore(MemoryAccounts):
         if found:
             fresh = [m for i, m in enumerate(messages) if i not in found]
             stored = iter(await self.append_many(mailbox_id, fresh) if fresh else [])
+            for i in found:
+                # A retry's own blob that nothing uses is known, not an orphan (issue
+                # 10, item 11; the SQLite backend hands it to its blob GC).
+                if messages[i].blob_id not in self._refs:
+                    self._unused.add(messages[i].blob_id)
             return [found[i] if i in found else next(stored) for i in range(len(messages))]
         self._check_quota(account_id, sum(m.size for m in messages))
         uidnext = box.mailbox.uidnext
@@ -601,7 +607,7 @@ class MemoryStore(MemoryAccounts):
     async def check(self, repair: bool = False) -> IntegrityReport:
         referenced = {m.blob_id for b in self._boxes.values() for m in b.messages.values()}
         stored = set(await self.blobs.list_ids())
-        orphaned = sorted(stored - referenced)
+        orphaned = sorted(stored - referenced - self._unused)
         missing = sorted(referenced - stored)
         repaired = []
         if repair:

@@ -104,6 +104,31 @@ def _require_blobs(
             raise NotFound(f"blob {m.blob_id} is not stored")
 
 
+def _note_unused_blobs(conn: sqlite3.Connection, messages: Sequence[NewMessage]) -> None:
+    """Hand the blob files an append did not use to blob GC, in its commit (issue 10, item 11).
+
+    A delivery retry whose stored bytes differ from the first attempt's (a new
+    Received line) is deduplicated by its `dedupe_key`: the message already
+    there is returned, and the retry's own blob file would be left with no row
+    that knows it (an "orphan" for `check`). It gets a row with no references
+    instead, so `gc_blobs` removes it like any blob whose last message went.
+    Not deleted at once: the same prepared message may still be appended for
+    another account of the delivery (an alias with several targets).
+    """
+    unused = []
+    for m in messages:
+        if m.data is not None:
+            continue
+        if conn.execute("SELECT 1 FROM blobs WHERE id = ?", (m.blob_id,)).fetchone():
+            continue
+        unused.append((m.blob_id, m.size, int(time.time()), m.line_size))
+    conn.executemany(
+        "INSERT OR IGNORE INTO blobs (id, size, refcount, zero_since, line_size)"
+        " VALUES (?, ?, 0, ?, ?)",
+        unused,
+    )
+
+
 class SqliteStore:
     def __init__(
         self, path: Path, blobs: FsBlobStore, hub: Hub, writer: Writer, notifier: Notifier
@@ -397,6 +422,7 @@ class SqliteStore:
                 raise NotFound(f"none of the mailboxes {wanted} exists")
             _require_blobs(conn, blobs, [message])
             results, changes = msg.append_to(conn, mailbox, [message])
+            _note_unused_blobs(conn, [message])
             return results[0], changes
 
         return await self._write(job)
@@ -408,7 +434,9 @@ class SqliteStore:
 
         def job(conn: sqlite3.Connection) -> tuple[list[AppendResult], list[Change]]:
             _require_blobs(conn, blobs, messages)
-            return msg.append_messages(conn, mailbox_id, messages)
+            done = msg.append_messages(conn, mailbox_id, messages)
+            _note_unused_blobs(conn, messages)
+            return done
 
         return await self._write(job)
 
