@@ -87,3 +87,63 @@ def test_uid_fetch_of_uids_expunged_meanwhile_returns_the_rest_and_ok(
     lines = b.do("FETCH 3 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     assert lines[-1].startswith(b"s%d NO [EXPUNGEISSUED]" % b.tags), lines
     a.ok("LOGOUT")
+
+
+def _until_closed(session: Session) -> list[bytes]:
+    lines = []
+    try:
+        while True:
+            lines.append(session.line())
+    except (EOFError, ConnectionError):
+        return lines
+
+
+def test_a_session_whose_mailbox_is_deleted_never_sees_the_next_one(
+    server: RunningServer, sessions: tuple[Session, Session]
+) -> None:
+    # Issue 10, item 1, the replay: B had probeX selected; A deleted it, created
+    # probeY (which got probeX's id) and appended to it; B's NOOP then showed
+    # probeY's messages, and B's STORE flagged them.
+    a, b = sessions
+    a.ok("CREATE probeX")
+    a.append("probeX", _message("x1"))
+    b.ok("SELECT probeX")
+    late = Session(server.imap_port)  # logged in before the DELETE, selects later
+    try:
+        a.ok("DELETE probeX")
+        a.ok("CREATE probeY")
+        a.append("probeY", _message("y1"))
+        a.append("probeY", _message("y2"))
+        b.send(b"n1 NOOP\r\nn2 FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n")
+        lines = _until_closed(b)
+        assert lines == [b"* BYE Selected mailbox was deleted, have to disconnect"], lines
+        # No phantom EXPUNGE for a session that selects the new mailbox afterwards.
+        lines = late.ok("SELECT probeY")
+        assert b"* 2 EXISTS" in lines
+        assert not [x for x in lines if x.endswith(b"EXPUNGE")], lines
+        lines = late.ok("NOOP")
+        assert not [x for x in lines if x.endswith(b"EXPUNGE")], lines
+        status = a.ok("STATUS probeY (MESSAGES)")
+        assert status[0] == b"* STATUS probeY (MESSAGES 2)"
+        lines = late.ok("FETCH 1:* (FLAGS)")
+        assert all(b"\\Flagged" not in x for x in lines)
+    finally:
+        late.close()
+
+
+def test_a_session_whose_mailbox_is_renamed_elsewhere_says_bye_and_its_own_rename_does_not(
+    sessions: tuple[Session, Session],
+) -> None:
+    a, b = sessions
+    a.ok("CREATE Ren/Child")
+    a.append("Ren/Child", _message("r1"))
+    b.ok("SELECT Ren/Child")
+    a.ok("SELECT Ren/Child")
+    # Its own RENAME (of a superior) keeps the session's selection under the new name.
+    a.ok("RENAME Ren Ren2")
+    lines = a.ok("FETCH 1 (UID)")
+    assert lines[0] == b"* 1 FETCH (UID 1)"
+    # Another session's RENAME: B cannot go on under a name that is gone.
+    b.send(b"n1 NOOP\r\n")
+    assert _until_closed(b) == [b"* BYE Selected mailbox was renamed, have to disconnect"]
+    a.ok("LOGOUT")

@@ -223,3 +223,31 @@ async def test_a_deduplicated_retrys_blob_file_is_collected(tmp_path: Path) -> N
         assert (await store.check()).clean
     finally:
         await store.close()
+
+
+async def test_ids_are_never_reused_after_the_upgrade(tmp_path: Path) -> None:
+    # Migration 5 rebuilds the tables with AUTOINCREMENT, keeping every row and id.
+    db = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(db, isolation_level=None)
+    migrate(conn, 4)
+    for sql in FILL_AT_VERSION[1] + FILL_AT_VERSION[2]:
+        conn.execute(sql)
+    conn.execute(
+        "INSERT INTO mailboxes (id, account_id, name, uidvalidity, uidnext, highestmodseq)"
+        " VALUES (7, 1, 'Old', 1001, 1, 2)"
+    )
+    conn.close()
+    store = await SqliteStore.open(db, FsBlobStore(tmp_path / "blobs"))
+    try:
+        old = await store.get_mailbox(1, "Old")
+        assert old is not None and old.id == 7
+        await store.delete_mailbox(1, "Old")
+        fresh = await store.create_mailbox(1, "New")
+        assert fresh.id == 8
+        (device,) = await store.list_devices(1)
+        assert device.name == "phone"
+    finally:
+        await store.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()

@@ -124,6 +124,12 @@ async def rename(s: ImapSession, cmd: c.Rename) -> Reply:
             except AlreadyExists:
                 pass
     await s.store.rename_mailbox(s.account.id, old, new)
+    name = s.selected_name
+    if name is not None and old != "INBOX" and (name == old or name.startswith(old + D)):
+        # This session renamed its own selected mailbox (or a superior of it): it
+        # stays selected under the new name; another session's rename ends the
+        # selection with BYE (`end_if_selected_gone`).
+        s.selected_name = new + name[len(old) :]
     return ok("RENAME completed")
 
 
