@@ -212,6 +212,20 @@ MIGRATIONS: list[str] = [
     DROP TABLE devices;
     ALTER TABLE devices_new RENAME TO devices;
     """,
+    # 6: subscriptions are names, independent of whether a mailbox of that name exists
+    # (RFC 3501 §6.3.6: the server MUST NOT remove a name from the subscription list
+    # because its mailbox went; RFC 5258 shows such names as \NonExistent). CREATE no
+    # longer subscribes; what was subscribed stays subscribed.
+    """
+    CREATE TABLE subscriptions (
+        account_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (account_id, name)
+    ) WITHOUT ROWID;
+    INSERT INTO subscriptions (account_id, name)
+        SELECT account_id, name FROM mailboxes WHERE subscribed != 0;
+    ALTER TABLE mailboxes DROP COLUMN subscribed;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

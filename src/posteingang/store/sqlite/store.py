@@ -261,6 +261,7 @@ class SqliteStore:
             for name, use in DEFAULT_MAILBOXES:
                 _, more = mbx.create_mailbox(conn, account.id, name, use, None)
                 changes += more
+            mbx.subscribe_defaults(conn, account.id, [n for n, _ in DEFAULT_MAILBOXES])
             return account, changes
 
         return await self._write(job)
@@ -291,6 +292,7 @@ class SqliteStore:
                 packed.drop(conn, box.id)
                 conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (box.id,))
             conn.execute("DELETE FROM mailboxes WHERE account_id = ?", (account.id,))
+            conn.execute("DELETE FROM subscriptions WHERE account_id = ?", (account.id,))
             conn.execute("DELETE FROM aliases WHERE target = ?", (address,))
             conn.execute("UPDATE domains SET catch_all = NULL WHERE catch_all = ?", (address,))
             conn.execute("DELETE FROM devices WHERE account_id = ?", (account.id,))
@@ -394,6 +396,9 @@ class SqliteStore:
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
         name = names.normalize_mailbox_name(name)
         await self._write(lambda c: mbx.set_subscribed(c, account_id, name, subscribed))
+
+    async def list_subscriptions(self, account_id: int) -> list[str]:
+        return await self._read(lambda c: mbx.list_subscriptions(c, account_id))
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
         return await self._read(lambda c: mbx.mailbox_status(c, mailbox_id))
