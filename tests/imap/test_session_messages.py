@@ -191,6 +191,19 @@ async def test_move_sends_copyuid_then_expunge(services: ImapServices) -> None:
         assert "MESSAGES 2" in lines[0]
 
 
+async def test_move_into_the_selected_mailbox_gives_a_new_uid(services: ImapServices) -> None:
+    # Issue 10, item 8: Dovecot performs it (new UID); it used to be NO [CANNOT].
+    await deliver_many(services.store, 2)
+    async with open_client(services) as c:
+        await selected(c)
+        await c.ok("STORE 1 +FLAGS (\\Flagged)")
+        lines = await c.ok("UID MOVE 1 INBOX")
+        assert re.match(r"\* OK \[COPYUID \d+ 1 3\]", lines[0]), lines
+        assert lines[1:3] == ["* 1 EXPUNGE", "* 2 EXISTS"]
+        lines = await c.ok("FETCH 1:* (UID FLAGS)")
+        assert lines[:2] == ["* 1 FETCH (UID 2 FLAGS ())", "* 2 FETCH (UID 3 FLAGS (\\Flagged))"]
+
+
 async def test_search_formats_rev1_esearch_and_save(services: ImapServices) -> None:
     await deliver_many(services.store, 5)
     async with open_client(services) as c:

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from posteingang.delivery.deliver import deliver
 from posteingang.imap.session import ImapServices
 from posteingang.store.hub import Resync
-from tests.imap.harness import ALICE, Client, deliver_many, message, open_client
+from tests.imap.harness import ALICE, Client, deliver_many, message, open_client, status_of
 
 
 async def _select_inbox(c: Client) -> None:
@@ -187,8 +187,28 @@ async def test_mailbox_deleted_elsewhere(services: ImapServices) -> None:
         await a.ok(f"APPEND Box {{{len(raw)}+}}\r\n{raw.decode()}")
         await b.ok("SELECT Box")
         await a.ok("DELETE Box")
-        lines = await b.ok("NOOP")
-        assert "* 1 EXPUNGE" in lines
+        # Issue 10, item 1: BYE, as Dovecot; never EXPUNGEs (nor another mailbox's news).
+        b.send("n1 NOOP\r\n")
+        assert await b.line() == "* BYE Selected mailbox was deleted, have to disconnect"
+        await b.finished()
+
+
+async def test_idle_says_bye_at_once_when_the_mailbox_is_deleted(services: ImapServices) -> None:
+    async with open_client(services) as a, open_client(services) as b:
+        for c in (a, b):
+            await c.login()
+        await a.ok("CREATE Box")
+        await b.ok("SELECT Box")
+        await _start_idle(b)
+        await a.ok("DELETE Box")
+        assert await b.line(within=2) == "* BYE Selected mailbox was deleted, have to disconnect"
+        await b.finished()
+        # The deleting session's own DELETE just closes its selection.
+        await a.ok("CREATE Box2")
+        await a.ok("SELECT Box2")
+        lines = await a.ok("DELETE Box2")
+        assert lines[0] == "* OK [CLOSED] Selected mailbox deleted"
+        assert status_of((await a.do("NOOP"))[-1]) == "OK"
 
 
 async def test_idle_ended_by_anything_but_done_is_bad(services: ImapServices) -> None:

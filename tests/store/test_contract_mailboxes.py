@@ -82,13 +82,43 @@ async def test_rename_inbox_moves_messages_and_keeps_inbox(store: Store) -> None
 
 async def test_subscriptions(store: Store) -> None:
     account_id = await make_account(store)
-    await store.create_mailbox(account_id, "News")
-    await store.set_subscribed(account_id, "News", False)
-    box = await store.get_mailbox(account_id, "News")
-    assert box is not None and not box.subscribed
-    await store.set_subscribed(account_id, "News", True)
-    box = await store.get_mailbox(account_id, "News")
-    assert box is not None and box.subscribed
+    # the default mailboxes start subscribed; CREATE subscribes nothing (issue 10, item 5)
+    defaults = ["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"]
+    assert await store.list_subscriptions(account_id) == defaults
+    await store.create_mailbox(account_id, "News/Tech")
+    assert await store.list_subscriptions(account_id) == defaults
+    await store.set_subscribed(account_id, "News/Tech", True)
+    await store.set_subscribed(account_id, "Junk", False)
+    await store.set_subscribed(account_id, "Junk", False)  # twice is harmless
+    assert "News/Tech" in await store.list_subscriptions(account_id)
+    assert "Junk" not in await store.list_subscriptions(account_id)
+
+
+async def test_subscriptions_are_names_independent_of_mailboxes(store: Store) -> None:
+    # RFC 3501 §6.3.6: the server MUST NOT remove a name from the subscription list
+    # because the mailbox no longer exists.
+    account_id = await make_account(store)
+    await store.create_mailbox(account_id, "Gone")
+    await store.set_subscribed(account_id, "Gone", True)
+    await store.delete_mailbox(account_id, "Gone")
+    assert "Gone" in await store.list_subscriptions(account_id)
+    await store.set_subscribed(account_id, "Never/There", True)
+    assert "Never/There" in await store.list_subscriptions(account_id)
+    # RENAME moves the subscriptions of the name and its inferiors along
+    await store.create_mailbox(account_id, "a")
+    await store.create_mailbox(account_id, "a/b")
+    await store.set_subscribed(account_id, "a", True)
+    await store.set_subscribed(account_id, "a/b", True)
+    await store.rename_mailbox(account_id, "a", "z")
+    subs = await store.list_subscriptions(account_id)
+    assert "z" in subs and "z/b" in subs and "a" not in subs and "a/b" not in subs
+    await store.set_subscribed(account_id, "Gone", False)
+    assert "Gone" not in await store.list_subscriptions(account_id)
+    # subscriptions belong to their account and go with it
+    other = await make_account(store, "other@example.test")
+    assert "z" not in await store.list_subscriptions(other)
+    await store.delete_account("other@example.test")
+    assert await store.list_subscriptions(other) == []
 
 
 async def test_accounts_are_isolated(store: Store) -> None:

@@ -202,3 +202,52 @@ async def test_packed_index_spans_chunks_and_keywords(tmp_path: Path) -> None:
         assert (await store.check()).clean
     finally:
         await store.close()
+
+
+async def test_a_deduplicated_retrys_blob_file_is_collected(tmp_path: Path) -> None:
+    # Issue 10, item 11: the retry's file is known to the store at once (not an
+    # orphan) and blob GC removes it like any other unused blob.
+    from dataclasses import replace
+
+    store = await SqliteStore.open(tmp_path / "s.sqlite3", FsBlobStore(tmp_path / "b"))
+    try:
+        account_id = await make_account(store)
+        inbox = await inbox_id(store, account_id)
+        first = await new_message(store, b"Received: 1\r\n\r\nsame")
+        retry = await new_message(store, b"Received: 2\r\n\r\nsame")
+        await store.append(inbox, replace(first, dedupe_seconds=60, dedupe_key="k"))
+        await store.append(inbox, replace(retry, dedupe_seconds=60, dedupe_key="k"))
+        assert (await store.check()).orphaned_blobs == []
+        assert await store.gc_blobs(grace_seconds=-1) == [retry.blob_id]
+        assert await store.blobs.list_file_ids() == [first.blob_id]
+        assert (await store.check()).clean
+    finally:
+        await store.close()
+
+
+async def test_ids_are_never_reused_after_the_upgrade(tmp_path: Path) -> None:
+    # Migration 5 rebuilds the tables with AUTOINCREMENT, keeping every row and id.
+    db = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(db, isolation_level=None)
+    migrate(conn, 4)
+    for sql in FILL_AT_VERSION[1] + FILL_AT_VERSION[2]:
+        conn.execute(sql)
+    conn.execute(
+        "INSERT INTO mailboxes (id, account_id, name, uidvalidity, uidnext, highestmodseq)"
+        " VALUES (7, 1, 'Old', 1001, 1, 2)"
+    )
+    conn.close()
+    store = await SqliteStore.open(db, FsBlobStore(tmp_path / "blobs"))
+    try:
+        old = await store.get_mailbox(1, "Old")
+        assert old is not None and old.id == 7
+        await store.delete_mailbox(1, "Old")
+        fresh = await store.create_mailbox(1, "New")
+        assert fresh.id == 8
+        (device,) = await store.list_devices(1)
+        assert device.name == "phone"
+    finally:
+        await store.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()

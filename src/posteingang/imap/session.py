@@ -266,6 +266,9 @@ class ImapSession(LiveUpdates):
         self._resync_base = 0  # changes_since base for the selection after a Resync
         self._unknown_flags: list[int] = []  # uids in the view whose flags are not read yet
         self._resync_pending = False
+        # Set when another session deletes or renames the selected mailbox: the
+        # session then says BYE at the next moment it may (`end_if_selected_gone`).
+        self.selected_gone: str | None = None
         self.saved_uids: list[int] | None = None  # RFC 5182 "$"
         self.client_id: str | None = None  # RFC 2971, for the login record
         self._out = bytearray()
@@ -428,6 +431,10 @@ class ImapSession(LiveUpdates):
         if self.state not in ALLOWED[type(cmd)]:
             self.emit(responses.tagged(cmd.tag, "BAD", self._wrong_state(cmd)))
             return
+        if self.state is SessionState.SELECTED:
+            # Before the command touches the selected mailbox: is it still there?
+            await self.absorb_feed()
+            await self.end_if_selected_gone()
         try:
             if self._unknown_flags:
                 await self.load_unknown_flags()
@@ -564,6 +571,7 @@ class ImapSession(LiveUpdates):
 
     def select(self, view: SelectedMailbox, name: str, keywords: set[str]) -> None:
         self._unknown_flags = []
+        self.selected_gone = None
         self.selected = view
         self.selected_name = name
         self.keywords = keywords
@@ -573,6 +581,7 @@ class ImapSession(LiveUpdates):
 
     def deselect(self) -> None:
         self._unknown_flags = []
+        self.selected_gone = None
         self.selected = None
         self.selected_name = None
         self.keywords = set()

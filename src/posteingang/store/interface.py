@@ -270,7 +270,20 @@ class Store(Protocol):
         """
         ...
 
-    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None: ...
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        """Add `name` to the account's subscriptions, or remove it.
+
+        Subscriptions are names, kept whether or not a mailbox of that name exists
+        (RFC 3501 §6.3.6): deleting a mailbox leaves its subscription, creating one
+        does not subscribe it (the account's default mailboxes start subscribed),
+        and renaming a mailbox moves its subscription and its inferiors' along.
+        """
+        ...
+
+    async def list_subscriptions(self, account_id: int) -> list[str]:
+        """The subscribed names, sorted."""
+        ...
+
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus: ...
 
     # -- messages -------------------------------------------------------------------

@@ -77,6 +77,8 @@ class MemoryStore(MemoryAccounts):
         self._modseq: dict[int, int] = {}
         self._refs: dict[str, int] = {}  # blob id -> messages using it
         self._line_sizes: dict[str, int] = {}  # blob id -> NewMessage.line_size
+        self._subscriptions: dict[int, set[str]] = {}  # account -> subscribed names
+        self._unused: set[str] = set()  # blobs put for an append that was deduplicated
         # (mailbox, device or 0) -> uid -> [retrieved_at | None, hidden]
         self._pop3: dict[tuple[int, int], dict[int, list[object]]] = {}
         self._uidls: dict[int, dict[int, str]] = {}
@@ -160,6 +162,7 @@ class MemoryStore(MemoryAccounts):
         self._accounts[account.id] = account
         for name, use in DEFAULT_MAILBOXES:
             await self.create_mailbox(account.id, name, special_use=use)
+        self._subscriptions[account.id] = {name for name, _ in DEFAULT_MAILBOXES}
         return account
 
     async def delete_account(self, address: str) -> None:
@@ -173,6 +176,7 @@ class MemoryStore(MemoryAccounts):
             if d.catch_all == account.address:
                 self._domains[dom] = replace(d, catch_all=None)
         self._devices = {k: d for k, d in self._devices.items() if d.account_id != account.id}
+        self._subscriptions.pop(account.id, None)
         del self._accounts[account.id]
         self.hub.publish(credentials_change(account.id, "account"))
 
@@ -265,16 +269,30 @@ class MemoryStore(MemoryAccounts):
                 )
                 if mb.id == box.mailbox.id:
                     renamed = other.mailbox
+        subs = self._subscriptions.setdefault(account_id, set())
+        for name in [n for n in subs if n == old_name or names.is_inferior(n, old_name)]:
+            subs.discard(name)
+            subs.add(new + name[len(old_name) :])
         assert renamed is not None
         return renamed
 
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
-        box = self._box_by_name(account_id, name)
-        if box is None:
-            raise NotFound(f"mailbox {name} does not exist")
+        self._account(account_id)
+        name = names.normalize_mailbox_name(name)
+        subs = self._subscriptions.setdefault(account_id, set())
+        if subscribed:
+            subs.add(name)
+        else:
+            subs.discard(name)
         modseq = self._next_modseq(account_id)
-        self._set_box(box, subscribed=subscribed)
-        self.hub.publish(Change(account_id, box.mailbox.id, modseq, ChangeKind.MAILBOX_SUBSCRIBE))
+        box = self._box_by_name(account_id, name)
+        mailbox_id = box.mailbox.id if box is not None else 0
+        self.hub.publish(
+            Change(account_id, mailbox_id, modseq, ChangeKind.MAILBOX_SUBSCRIBE, name=name)
+        )
+
+    async def list_subscriptions(self, account_id: int) -> list[str]:
+        return sorted(self._subscriptions.get(account_id, ()))
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
         box = self._box(mailbox_id)
@@ -328,6 +346,11 @@ class MemoryStore(MemoryAccounts):
         if found:
             fresh = [m for i, m in enumerate(messages) if i not in found]
             stored = iter(await self.append_many(mailbox_id, fresh) if fresh else [])
+            for i in found:
+                # A retry's own blob that nothing uses is known, not an orphan (issue
+                # 10, item 11; the SQLite backend hands it to its blob GC).
+                if messages[i].blob_id not in self._refs:
+                    self._unused.add(messages[i].blob_id)
             return [found[i] if i in found else next(stored) for i in range(len(messages))]
         self._check_quota(account_id, sum(m.size for m in messages))
         uidnext = box.mailbox.uidnext
@@ -500,8 +523,6 @@ class MemoryStore(MemoryAccounts):
             return CopyResult(dst.mailbox.uidvalidity, [], [], self._modseq.get(account_id, 0))
         if not move:
             self._check_quota(account_id, sum(m.size for m in msgs))
-        if source_id == target_id and move:
-            raise Conflict("cannot move messages into the mailbox they are in")
         modseq = self._next_modseq(account_id)
         uid = dst.mailbox.uidnext
         target_uids = []
@@ -604,7 +625,7 @@ class MemoryStore(MemoryAccounts):
     async def check(self, repair: bool = False) -> IntegrityReport:
         referenced = {m.blob_id for b in self._boxes.values() for m in b.messages.values()}
         stored = set(await self.blobs.list_ids())
-        orphaned = sorted(stored - referenced)
+        orphaned = sorted(stored - referenced - self._unused)
         missing = sorted(referenced - stored)
         repaired = []
         if repair:

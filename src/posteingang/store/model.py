@@ -171,7 +171,6 @@ class Mailbox:
     uidnext: int
     highestmodseq: int
     special_use: SpecialUse | None = None
-    subscribed: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ from posteingang.imap.proto.reader import CommandReader, ContinuationLine, NeedD
 from posteingang.imap.selected import Exists, Expunge, FlagsChanged, SelectedMailbox, Update
 from posteingang.imap.settings import ImapSettings
 from posteingang.store.hub import Change, ChangeKind, Resync, Subscription
-from posteingang.store.interface import Store, StoreError
+from posteingang.store.interface import NotFound, Store, StoreError
 from posteingang.store.model import SYSTEM_FLAGS
 
 __all__ = ["LiveUpdates", "format_flags"]
@@ -69,6 +69,7 @@ class LiveUpdates:
     _resync_base: int
     _unknown_flags: list[int]
     _resync_pending: bool
+    selected_gone: str | None
     _pending_read: asyncio.Future[bytes] | None
     _stopping: asyncio.Event | None
     _out: bytearray
@@ -85,6 +86,12 @@ class LiveUpdates:
 
     async def autologout(self) -> NoReturn:
         raise NotImplementedError
+
+    def discard_feed(self) -> None:
+        """Forget what the feed queued (SELECT: the index it loads next includes it)."""
+        if self.subscription is not None:
+            self.subscription.drain()
+        self._resync_pending = False
 
     async def absorb_feed(self) -> None:
         """Queue in the view every change the feed has for the selected mailbox."""
@@ -113,10 +120,26 @@ class LiveUpdates:
         elif kind is ChangeKind.EXPUNGE:
             view.note_expunged(change.uids, change.modseq)
         elif kind is ChangeKind.MAILBOX_DELETE:
-            # Deleted elsewhere: every message is gone; the client learns it by EXPUNGEs.
-            view.note_expunged(list(view.uids), change.modseq)
-        elif kind is ChangeKind.MAILBOX_RENAME and change.name is not None:
-            self.selected_name = change.name
+            self.selected_gone = "Selected mailbox was deleted, have to disconnect"
+        elif kind is ChangeKind.MAILBOX_RENAME and change.name != self.selected_name:
+            # (This session's own RENAME already updated `selected_name`.)
+            self.selected_gone = "Selected mailbox was renamed, have to disconnect"
+
+    async def end_if_selected_gone(self) -> None:
+        """Another session deleted or renamed the selected mailbox: say BYE and close.
+
+        RFC 9051 §7.1 (BYE) and Dovecot ("Selected mailbox was deleted, have to
+        disconnect."): the session can neither go on showing a mailbox that is not
+        there (or not there by the name the client knows), nor quietly show another.
+        Mailbox ids are never reused (docs/store.md), so no change of another
+        mailbox is ever taken for one of the selected mailbox.
+        """
+        reason = self.selected_gone
+        if reason is None:
+            return
+        self.emit(responses.bye(reason))
+        await self.flush()
+        raise Disconnected
 
     async def resync(self) -> None:
         """The feed lost track (overflow, another process): reload from the store."""
@@ -125,7 +148,13 @@ class LiveUpdates:
             return
         try:
             changes = await self.store.changes_since(view.mailbox_id, self._resync_base)
+        except NotFound:
+            self.selected_gone = "Selected mailbox was deleted, have to disconnect"
+            return
         except StoreError:
+            return
+        if changes.mailbox.name != self.selected_name:
+            self.selected_gone = "Selected mailbox was renamed, have to disconnect"
             return
         known_max = view.max_uid
         for update in changes.changed:
@@ -151,6 +180,7 @@ class LiveUpdates:
                 self.subscription.drain()  # nothing selected: nothing to tell
             return
         await self.absorb_feed()
+        await self.end_if_selected_gone()
         updates = self._flush_view(view, expunge_allowed=expunge_allowed)
         if not updates:
             return
@@ -166,6 +196,16 @@ class LiveUpdates:
             if isinstance(update, Exists):
                 self._unknown_flags.extend(update.uids)
         return updates
+
+    def emit_own_expunge(self, view: SelectedMailbox, uids: list[int]) -> None:
+        """This session's EXPUNGE/MOVE: tell the client now, with whatever else is queued
+        (a MOVE into the selected mailbox itself brings new uids: their flags are read
+        at the next moment, like any other new message's)."""
+        updates = view.apply_own_expunge(uids)
+        for update in updates:
+            if isinstance(update, Exists):
+                self._unknown_flags.extend(update.uids)
+        self.emit_updates(updates)
 
     async def load_unknown_flags(self, *, announce: bool = True) -> bool:
         """Read the flags of messages that entered the view without them.
@@ -255,7 +295,7 @@ class LiveUpdates:
                     self._resync_pending = True
                 else:
                     self.apply_change(event)
-            if self._resync_pending or self._out:
+            if self._resync_pending or self._out or self.selected_gone is not None:
                 self._wake_idler()
                 return
             updates = self._flush_view(view, expunge_allowed=True)

@@ -10,6 +10,9 @@ ancestor is shown ``\\Noselect`` (``\\NonExistent`` for LIST-EXTENDED and rev2,
 RFC 5258 §3.4) so a client can still walk the tree with "%". Every entry carries
 ``\\HasChildren`` or ``\\HasNoChildren`` and its special-use attribute.
 
+Subscriptions are names kept apart from mailboxes (`subscribe`, `select_subscribed`):
+DELETE keeps them and CREATE adds none (RFC 3501 §6.3.6).
+
 DELETE (RFC 9051 §6.3.4): a mailbox with inferiors is deleted and its name lives on
 as a ``\\Noselect`` ancestor; deleting such a name is refused (``[HASCHILDREN]``).
 
@@ -19,7 +22,7 @@ one `list_mailboxes` call (a LIST of 10,000 mailboxes is one query).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from posteingang.imap.ops.common import Reply, bad, no, ok
@@ -28,7 +31,7 @@ from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import responses
 from posteingang.imap.proto.patterns import MailboxPattern, inbox_variants, match_pattern
 from posteingang.imap.proto.responses import ResponseCode
-from posteingang.store.interface import AlreadyExists, NotFound
+from posteingang.store.interface import AlreadyExists
 from posteingang.store.model import HIERARCHY_DELIMITER, Mailbox, SpecialUse
 
 if TYPE_CHECKING:
@@ -124,18 +127,27 @@ async def rename(s: ImapSession, cmd: c.Rename) -> Reply:
             except AlreadyExists:
                 pass
     await s.store.rename_mailbox(s.account.id, old, new)
+    name = s.selected_name
+    if name is not None and old != "INBOX" and (name == old or name.startswith(old + D)):
+        # This session renamed its own selected mailbox (or a superior of it): it
+        # stays selected under the new name; another session's rename ends the
+        # selection with BYE (`end_if_selected_gone`).
+        s.selected_name = new + name[len(old) :]
     return ok("RENAME completed")
 
 
 async def subscribe(s: ImapSession, cmd: c.Subscribe | c.Unsubscribe) -> Reply:
+    """RFC 3501 §6.3.6/§6.3.7. Subscriptions are names, independent of mailboxes: DELETE
+    keeps them, CREATE adds none. SUBSCRIBE checks that the name exists (a mailbox or
+    a parent of one; RFC 3501 allows the check, Dovecot makes it); UNSUBSCRIBE of any
+    name is OK (RFC 9051 §6.3.8)."""
     assert s.account is not None
     on = isinstance(cmd, c.Subscribe)
-    try:
-        await s.store.set_subscribed(s.account.id, cmd.mailbox, on)
-    except NotFound:
-        if on:
+    if on and await s.store.get_mailbox(s.account.id, cmd.mailbox) is None:
+        boxes = await s.store.list_mailboxes(s.account.id)
+        if not any(b.name.startswith(cmd.mailbox + D) for b in boxes):
             return no("Mailbox does not exist", "NONEXISTENT")
-        # RFC 9051 §6.3.8: unsubscribing a name that is not there is harmless.
+    await s.store.set_subscribed(s.account.id, cmd.mailbox, on)
     return ok("SUBSCRIBE completed" if on else "UNSUBSCRIBE completed")
 
 
@@ -228,6 +240,39 @@ class _Tree:
         return name in self.parents
 
 
+def select_subscribed(
+    subscribed: Iterable[str], matches: Callable[[str], bool], *, recursive: bool
+) -> tuple[set[str], set[str]]:
+    """LIST (SUBSCRIBED [RECURSIVEMATCH]) and LSUB: (names returned, names with CHILDINFO).
+
+    Every subscribed name the pattern matches, existing or not (RFC 5258 §3: such a
+    name is shown ``\\NonExistent``). With RECURSIVEMATCH (RFC 5258 §3, §3.5), a name
+    the pattern matches that has a subscribed descendant is marked for CHILDINFO
+    ("SUBSCRIBED"), and is returned on that account only when the descendant is not
+    returned itself: it is the nearest matching name above a subscribed name the
+    pattern does not match (as Dovecot: ``LIST (SUBSCRIBED RECURSIVEMATCH) "" "*b"``
+    with only ``b/b`` subscribed returns ``b/b``, not ``b``).
+    """
+    names = set(subscribed)
+    returned = {n for n in names if matches(n)}
+    childinfo: set[str] = set()
+    if recursive:
+        for name in names:
+            below_returned = name in returned
+            for parent in reversed(_ancestors(name)):  # nearest first
+                if not matches(parent):
+                    continue
+                childinfo.add(parent)
+                if not below_returned:
+                    returned.add(parent)
+                    below_returned = True
+    return returned, childinfo
+
+
+def _list_order(name: str) -> tuple[bool, str]:
+    return (name != "INBOX" and not name.startswith("INBOX/"), name)
+
+
 async def list_command(s: ImapSession, cmd: c.List) -> Reply:
     assert s.account is not None
     selection = cmd.selection
@@ -249,31 +294,42 @@ async def list_command(s: ImapSession, cmd: c.List) -> Reply:
     recursive = "RECURSIVEMATCH" in selection
     show_subscribed = subscribed_only or returns.subscribed
     nonexistent_word = "\\NonExistent" if (cmd.extended or s.rev2) else "\\Noselect"
-    subscribed_names = {n for n, b in tree.boxes.items() if b.subscribed}
+    subscribed_names = set(await s.store.list_subscriptions(s.account.id))
     inbox_ci = inbox_variants((p for p in patterns if p), D)
+
+    def matches(name: str) -> bool:
+        return match_pattern(compiled, name, inbox_case_insensitive=inbox_ci)
+
+    childinfo: set[str] = set()
+    if subscribed_only:
+        # RFC 5258 §3: the subscribed names, whether their mailboxes exist or not.
+        chosen, childinfo = select_subscribed(subscribed_names, matches, recursive=recursive)
+        candidates = sorted(chosen, key=_list_order)
+    else:
+        candidates = [n for n in tree.names() if matches(n)]
     pacer = Pacer()  # other clients are served between slices (ops/pacing.py)
-    for name in tree.names():
+    for name in candidates:
         await pacer.tick()
-        if not match_pattern(compiled, name, inbox_case_insensitive=inbox_ci):
-            continue
         box = tree.boxes.get(name)
-        child_info: list[str] = []
-        if subscribed_only and name not in subscribed_names:
-            if not (recursive and any(n.startswith(name + D) for n in subscribed_names)):
-                continue
-            child_info.append("SUBSCRIBED")  # RFC 5258 §3.5
+        known = box is not None or name in tree.phantoms
         if special_only and (box is None or box.special_use in (None, SpecialUse.INBOX)):
             continue
         attrs: list[str] = []
         if box is None:
             attrs.append(nonexistent_word)
-        attrs.append("\\HasChildren" if tree.has_children(name) else "\\HasNoChildren")
+        if known:
+            # A subscribed name that is neither a mailbox nor a parent of one shows only
+            # \NonExistent \Subscribed (RFC 5258 §5, example 3: "Fruit/peach").
+            attrs.append("\\HasChildren" if tree.has_children(name) else "\\HasNoChildren")
         if box is not None and box.special_use not in (None, SpecialUse.INBOX):
             assert box.special_use is not None
             attrs.append(box.special_use.value)
         if show_subscribed and name in subscribed_names:
             attrs.append("\\Subscribed")
+        child_info = ["SUBSCRIBED"] if name in childinfo else []  # RFC 5258 §3.5
         s.emit(responses.list_response(attrs, D, name, utf8=s.utf8, child_info=child_info))
+        if subscribed_only and name not in subscribed_names:
+            continue  # returned for a subscribed child only: no STATUS (as Dovecot)
         if returns.status is not None and box is not None:
             # RFC 5819: a STATUS response right after the mailbox's LIST response.
             pairs = await status_items(s, box, returns.status)
@@ -282,7 +338,14 @@ async def list_command(s: ImapSession, cmd: c.List) -> Reply:
 
 
 async def lsub(s: ImapSession, cmd: c.Lsub) -> Reply:
-    """RFC 3501 §6.3.9 (deprecated in rev2, still answered): subscribed names."""
+    """RFC 3501 §6.3.9 (deprecated in rev2, still answered): subscribed names.
+
+    Subscribed names are listed whether their mailboxes exist or not, with no
+    attributes. A pattern ending in "%" also shows the matching parent of a
+    subscribed name it does not reach, as ``\\Noselect`` (RFC 3501 §6.3.9: "LSUB
+    "" news.%" shows "news.comp" as \\Noselect when only "news.comp.mail.misc" is
+    subscribed); other patterns show only subscribed names (as Dovecot).
+    """
     assert s.account is not None
     if cmd.pattern is None:
         return ok("LSUB completed")  # not a valid name: matches nothing
@@ -291,19 +354,11 @@ async def lsub(s: ImapSession, cmd: c.Lsub) -> Reply:
         s.emit(responses.lsub_response(["\\Noselect"], D, "", utf8=s.utf8))
         return ok("LSUB completed")
     compiled = MailboxPattern(pattern, D)
-    boxes = await s.store.list_mailboxes(s.account.id)
-    subscribed = sorted(b.name for b in boxes if b.subscribed)
-    seen: set[str] = set()
-    for name in subscribed:
-        if compiled.matches(name):
-            seen.add(name)
+    subscribed = set(await s.store.list_subscriptions(s.account.id))
+    chosen, _ = select_subscribed(subscribed, compiled.matches, recursive=True)
+    for name in sorted(chosen, key=_list_order):
+        if name in subscribed:
             s.emit(responses.lsub_response([], D, name, utf8=s.utf8))
-    if "%" in pattern:
-        # A "%" that stops at a level whose inferiors are subscribed shows that
-        # level as \Noselect (RFC 3501 §6.3.9).
-        for name in subscribed:
-            for parent in _ancestors(name):
-                if parent not in seen and compiled.matches(parent):
-                    seen.add(parent)
-                    s.emit(responses.lsub_response(["\\Noselect"], D, parent, utf8=s.utf8))
+        elif pattern.endswith("%"):
+            s.emit(responses.lsub_response(["\\Noselect"], D, name, utf8=s.utf8))
     return ok("LSUB completed")

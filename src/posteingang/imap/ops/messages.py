@@ -126,7 +126,7 @@ async def expunge(s: ImapSession, cmd: c.Expunge) -> Reply:
         wanted = set(resolve_uids(view, cmd.uids, uid=True, saved=s.saved_uids))
         uids = [u for u in uids if u in wanted]
     removed = await s.store.expunge(view.mailbox_id, uids) if uids else []
-    s.emit_updates(view.apply_own_expunge(removed))
+    s.emit_own_expunge(view, removed)
     return ok("EXPUNGE completed")
 
 
@@ -202,5 +202,7 @@ async def copy_or_move(s: ImapSession, cmd: c.Copy | c.Move) -> Reply:
         return ok("COPY completed", code)
     if code is not None:
         s.emit(responses.untagged("OK", "Moved", code))  # RFC 6851 §4.3
-    s.emit_updates(view.apply_own_expunge(result.source_uids))
+    # A MOVE into the selected mailbox itself (Dovecot allows it: the message gets a
+    # new uid) shows the EXPUNGE of the old uid and the EXISTS of the new one.
+    s.emit_own_expunge(view, result.source_uids)
     return ok("MOVE completed")

@@ -65,7 +65,10 @@ async def fetch(s: ImapSession, cmd: c.Fetch) -> Reply:
                 await s.send(chunk)
     except FetchError as exc:
         return no(exc.text, exc.code)
-    if outcome.expunge_issued:
+    if outcome.expunge_issued and not cmd.uid:
+        # RFC 2180 §4.1.2/§4.1.3 allow both answers; for UID FETCH we do what Dovecot
+        # does: the messages that still exist, then OK (the EXPUNGE follows before it,
+        # since a UID command may report expunges). Clients cope with OK far better.
         code, text = expunge_issued_response()
         return no(text, code)
     return ok("FETCH completed")

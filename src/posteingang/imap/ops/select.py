@@ -36,6 +36,10 @@ async def select(s: ImapSession, cmd: c.Select | c.Examine) -> Reply:
         s.deselect()
         s.emit(responses.untagged("OK", "Previous mailbox closed", ResponseCode("CLOSED")))
     assert s.account is not None
+    # Whatever the feed holds happened before the index is loaded below, so the
+    # index includes it: none of it may be applied to the new view (issue 10: a
+    # queued DELETE of a mailbox became phantom EXPUNGEs in the next one selected).
+    s.discard_feed()
     mailbox = await s.store.get_mailbox(s.account.id, cmd.mailbox)
     if mailbox is None:
         return no("Mailbox does not exist", "NONEXISTENT")

@@ -22,9 +22,7 @@ _SEEN_BIT = 1
 _DELETED_BIT = 8
 
 
-_MAILBOX_COLUMNS = (
-    "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed"
-)
+_MAILBOX_COLUMNS = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use"
 
 
 def mailbox_row(row: Sequence[object]) -> Mailbox:
@@ -36,7 +34,6 @@ def mailbox_row(row: Sequence[object]) -> Mailbox:
         int(row[4]),  # type: ignore[call-overload]
         int(row[5]),  # type: ignore[call-overload]
         SpecialUse(str(row[6])) if row[6] else None,
-        bool(row[7]),
     )
 
 
@@ -112,11 +109,11 @@ def create_mailbox(
     validity = uidvalidity or _next_uidvalidity(conn)
     cur = conn.execute(
         "INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq,"
-        " special_use, subscribed) VALUES (?, ?, ?, 1, ?, ?, 1)",
+        " special_use) VALUES (?, ?, ?, 1, ?, ?)",
         (account_id, name, validity, modseq, special_use.value if special_use else None),
     )
     assert cur.lastrowid is not None
-    mailbox = Mailbox(cur.lastrowid, account_id, name, validity, 1, modseq, special_use, True)
+    mailbox = Mailbox(cur.lastrowid, account_id, name, validity, 1, modseq, special_use)
     return mailbox, [Change(account_id, mailbox.id, modseq, ChangeKind.MAILBOX_CREATE, name=name)]
 
 
@@ -197,6 +194,14 @@ def rename_mailbox(
         changes.append(Change(account_id, mb.id, modseq, ChangeKind.MAILBOX_RENAME, name=new_name))
         if mb.id == mailbox.id:
             renamed = require_mailbox(conn, mb.id)
+    # The subscriptions of the renamed names move along (a subscription of the new
+    # name that was already there is kept once).
+    conn.execute(
+        "UPDATE OR REPLACE subscriptions SET name = ? || substr(name, ?)"
+        " WHERE account_id = ? AND (name = ? OR name LIKE ? ESCAPE '\\')",
+        (new, len(mailbox.name) + 1, account_id, mailbox.name,
+         _like_prefix(mailbox.name + HIERARCHY_DELIMITER)),
+    )  # fmt: skip
     return renamed, changes
 
 
@@ -208,12 +213,37 @@ def _like_prefix(prefix: str) -> str:
 def set_subscribed(
     conn: sqlite3.Connection, account_id: int, name: str, subscribed: bool
 ) -> tuple[None, list[Change]]:
-    mailbox = get_mailbox(conn, account_id, name)
-    if mailbox is None:
-        raise NotFound(f"mailbox {name} does not exist")
+    """Subscriptions are names: no mailbox of that name needs to exist (interface.py)."""
     modseq = next_modseq(conn, account_id)
-    conn.execute("UPDATE mailboxes SET subscribed = ? WHERE id = ?", (int(subscribed), mailbox.id))
-    return None, [Change(account_id, mailbox.id, modseq, ChangeKind.MAILBOX_SUBSCRIBE)]
+    if subscribed:
+        conn.execute(
+            "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)",
+            (account_id, name),
+        )
+    else:
+        conn.execute(
+            "DELETE FROM subscriptions WHERE account_id = ? AND name = ?", (account_id, name)
+        )
+    mailbox = get_mailbox(conn, account_id, name)
+    mailbox_id = mailbox.id if mailbox is not None else 0
+    return None, [Change(account_id, mailbox_id, modseq, ChangeKind.MAILBOX_SUBSCRIBE, name=name)]
+
+
+def subscribe_defaults(conn: sqlite3.Connection, account_id: int, names: Sequence[str]) -> None:
+    """A new account's default mailboxes start subscribed (no change: the account is new)."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)",
+        [(account_id, n) for n in names],
+    )
+
+
+def list_subscriptions(conn: sqlite3.Connection, account_id: int) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name", (account_id,)
+        )
+    ]
 
 
 def mailbox_status(conn: sqlite3.Connection, mailbox_id: int) -> MailboxStatus:

@@ -438,8 +438,6 @@ def copy_messages(
     src, dst = require_mailbox(conn, source_id), require_mailbox(conn, target_id)
     if src.account_id != dst.account_id:
         raise Conflict("copy between accounts is not supported")
-    if move and source_id == target_id:
-        raise Conflict("cannot move messages into the mailbox they are in")
     msgs = get_messages(conn, source_id, uids)
     if not msgs:
         row = conn.execute("SELECT modseq FROM accounts WHERE id = ?", (src.account_id,)).fetchone()

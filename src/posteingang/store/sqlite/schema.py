@@ -155,7 +155,78 @@ MIGRATIONS: list[str] = [
     ALTER TABLE blobs ADD COLUMN line_size INTEGER;
     CREATE INDEX delivery_keys_at ON delivery_keys (mailbox_id, at);
     """,
-    # 8 (issue 11, auth; the lead renumbers at merge): a device password's selector, so
+    # 5 (_ids_never_reused): an id that a session, the change feed, a cache or another
+    # process may still hold must never name a different row later (issue 10, item 1:
+    # a deleted mailbox's id went to the next CREATE, and a session that had the old
+    # one selected read and wrote the new one). AUTOINCREMENT never hands out an id
+    # that was used before, even after the highest row is deleted. Messages are keyed
+    # by (mailbox id, uid) and blobs by content, so they follow. Runs with foreign
+    # keys off (`migrate`), the SQLite way to rebuild a table others reference.
+    """
+    CREATE TABLE accounts_new (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        address TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        scram_sha256 TEXT,
+        quota_bytes INTEGER,
+        settings TEXT NOT NULL DEFAULT '{}',
+        modseq INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO accounts_new (id, address, password_hash, scram_sha256, quota_bytes,
+        settings, modseq)
+        SELECT id, address, password_hash, scram_sha256, quota_bytes, settings, modseq
+        FROM accounts;
+    DROP TABLE accounts;
+    ALTER TABLE accounts_new RENAME TO accounts;
+    CREATE TABLE mailboxes_new (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uidnext INTEGER NOT NULL,
+        highestmodseq INTEGER NOT NULL,
+        special_use TEXT,
+        subscribed INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (account_id, name)
+    );
+    INSERT INTO mailboxes_new (id, account_id, name, uidvalidity, uidnext, highestmodseq,
+        special_use, subscribed)
+        SELECT id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use,
+        subscribed FROM mailboxes;
+    DROP TABLE mailboxes;
+    ALTER TABLE mailboxes_new RENAME TO mailboxes;
+    CREATE TABLE devices_new (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        last_login INTEGER,
+        last_protocol TEXT,
+        last_address TEXT,
+        last_client_id TEXT,
+        UNIQUE (account_id, name)
+    );
+    INSERT INTO devices_new SELECT id, account_id, name, password_hash, created, last_login,
+        last_protocol, last_address, last_client_id FROM devices;
+    DROP TABLE devices;
+    ALTER TABLE devices_new RENAME TO devices;
+    """,
+    # 6: subscriptions are names, independent of whether a mailbox of that name exists
+    # (RFC 3501 §6.3.6: the server MUST NOT remove a name from the subscription list
+    # because its mailbox went; RFC 5258 shows such names as \NonExistent). CREATE no
+    # longer subscribes; what was subscribed stays subscribed.
+    """
+    CREATE TABLE subscriptions (
+        account_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (account_id, name)
+    ) WITHOUT ROWID;
+    INSERT INTO subscriptions (account_id, name)
+        SELECT account_id, name FROM mailboxes WHERE subscribed != 0;
+    ALTER TABLE mailboxes DROP COLUMN subscribed;
+    """,
+    # 7: a device password's selector, so
     # a login verifies exactly one hash; a login's source (IPv4 address or IPv6 /64), so
     # smart lockout can ask "has this source logged in lately?" by index.  Touches only
     # devices and logins, so it may run before or after any other migration.
@@ -186,15 +257,27 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
         raise RuntimeError(
             f"database schema version {current} is newer than this posteingang ({LATEST})"
         )
-    for version in range(current + 1, target + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in MIGRATIONS[version - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    # Foreign keys are off while migrations run (a rebuilt table is dropped while
+    # others reference it; PRAGMA foreign_keys cannot change inside a transaction)
+    # and checked before each COMMIT instead.
+    enforced = bool(conn.execute("PRAGMA foreign_keys").fetchone()[0])
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for version in range(current + 1, target + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[version - 1].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration {version} broke foreign keys: {broken[:5]}")
+                conn.execute(f"PRAGMA user_version = {version}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+    finally:
+        if enforced:
+            conn.execute("PRAGMA foreign_keys = ON")
     return schema_version(conn)

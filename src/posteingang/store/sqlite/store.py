@@ -104,6 +104,31 @@ def _require_blobs(
             raise NotFound(f"blob {m.blob_id} is not stored")
 
 
+def _note_unused_blobs(conn: sqlite3.Connection, messages: Sequence[NewMessage]) -> None:
+    """Hand the blob files an append did not use to blob GC, in its commit (issue 10, item 11).
+
+    A delivery retry whose stored bytes differ from the first attempt's (a new
+    Received line) is deduplicated by its `dedupe_key`: the message already
+    there is returned, and the retry's own blob file would be left with no row
+    that knows it (an "orphan" for `check`). It gets a row with no references
+    instead, so `gc_blobs` removes it like any blob whose last message went.
+    Not deleted at once: the same prepared message may still be appended for
+    another account of the delivery (an alias with several targets).
+    """
+    unused = []
+    for m in messages:
+        if m.data is not None:
+            continue
+        if conn.execute("SELECT 1 FROM blobs WHERE id = ?", (m.blob_id,)).fetchone():
+            continue
+        unused.append((m.blob_id, m.size, int(time.time()), m.line_size))
+    conn.executemany(
+        "INSERT OR IGNORE INTO blobs (id, size, refcount, zero_since, line_size)"
+        " VALUES (?, ?, 0, ?, ?)",
+        unused,
+    )
+
+
 class SqliteStore:
     def __init__(
         self, path: Path, blobs: FsBlobStore, hub: Hub, writer: Writer, notifier: Notifier
@@ -236,6 +261,7 @@ class SqliteStore:
             for name, use in DEFAULT_MAILBOXES:
                 _, more = mbx.create_mailbox(conn, account.id, name, use, None)
                 changes += more
+            mbx.subscribe_defaults(conn, account.id, [n for n, _ in DEFAULT_MAILBOXES])
             return account, changes
 
         return await self._write(job)
@@ -266,6 +292,7 @@ class SqliteStore:
                 packed.drop(conn, box.id)
                 conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (box.id,))
             conn.execute("DELETE FROM mailboxes WHERE account_id = ?", (account.id,))
+            conn.execute("DELETE FROM subscriptions WHERE account_id = ?", (account.id,))
             conn.execute("DELETE FROM aliases WHERE target = ?", (address,))
             conn.execute("UPDATE domains SET catch_all = NULL WHERE catch_all = ?", (address,))
             conn.execute("DELETE FROM devices WHERE account_id = ?", (account.id,))
@@ -387,6 +414,9 @@ class SqliteStore:
         name = names.normalize_mailbox_name(name)
         await self._write(lambda c: mbx.set_subscribed(c, account_id, name, subscribed))
 
+    async def list_subscriptions(self, account_id: int) -> list[str]:
+        return await self._read(lambda c: mbx.list_subscriptions(c, account_id))
+
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
         return await self._read(lambda c: mbx.mailbox_status(c, mailbox_id))
 
@@ -414,6 +444,7 @@ class SqliteStore:
                 raise NotFound(f"none of the mailboxes {wanted} exists")
             _require_blobs(conn, blobs, [message])
             results, changes = msg.append_to(conn, mailbox, [message])
+            _note_unused_blobs(conn, [message])
             return results[0], changes
 
         return await self._write(job)
@@ -425,7 +456,9 @@ class SqliteStore:
 
         def job(conn: sqlite3.Connection) -> tuple[list[AppendResult], list[Change]]:
             _require_blobs(conn, blobs, messages)
-            return msg.append_messages(conn, mailbox_id, messages)
+            done = msg.append_messages(conn, mailbox_id, messages)
+            _note_unused_blobs(conn, messages)
+            return done
 
         return await self._write(job)
 
