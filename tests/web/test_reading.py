@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-
 from posteingang.delivery.deliver import deliver
 from posteingang.store.model import SEEN, FlagOp
 from tests.serving import ALICE
@@ -27,7 +26,7 @@ async def test_folder_list_shows_unread_counts_and_the_list_pages(web: WebServer
     async with web.logged_in() as client:
         page = await client.get(f"/mail/{inbox}")
         assert page.status_code == 200
-        assert re.search(r'data-mailbox="%d".*?data-unseen="50"' % inbox, page.text, re.S)
+        assert re.search(rf'data-mailbox="{inbox}".*?data-unseen="50"', page.text, re.S)
         assert "Page 1 of 2" in page.text
         uids = [int(u) for u in re.findall(r'<tr data-uid="(\d+)"', page.text)]
         assert uids == list(range(60, 10, -1))  # newest first, 50 a page
