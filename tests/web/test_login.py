@@ -151,5 +151,16 @@ async def test_state_changing_requests_need_the_csrf_token_and_our_origin(
             url, data={**form, "csrf": token}, headers={"origin": ""}
         )
         assert no_origin.status_code == httpx_post_without_origin.status_code == 403
+        # Our own form posts under no-referrer: Origin null, but Sec-Fetch-Site same-origin.
+        ours = await client.post(
+            url,
+            data={**form, "csrf": token},
+            headers={"origin": "null", "sec-fetch-site": "same-origin"},
+        )
+        assert ours.status_code == 303
+        null_alone = await client.post(
+            url, data={**form, "csrf": token}, headers={"origin": "null"}
+        )
+        assert null_alone.status_code == 403
         logout = await client.post("/logout", data={})
         assert logout.status_code == 403

@@ -28,6 +28,10 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/mail" if current_session(request) else "/login", 303)
 
 
+async def _no_icon(request: Request) -> Response:
+    return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
+
+
 async def _login_required(request: Request, exc: Exception) -> Response:
     if request.method == "GET" and "text/event-stream" not in request.headers.get("accept", ""):
         return RedirectResponse("/login", 303)
@@ -54,6 +58,7 @@ def create_app(web: Web) -> Starlette:
     msg = mail + "/{uid:int}"
     routes = [
         Route("/", home),
+        Route("/favicon.ico", _no_icon),
         Route("/login", login.login_form, methods=["GET"]),
         Route("/login", login.login_submit, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),

@@ -111,13 +111,18 @@ def own_origin(request: Request) -> str:
 def check_origin(request: Request) -> bool:
     """Did this state-changing request come from one of our own pages?
 
-    ``Origin`` is sent by every current browser on a POST (Fetch standard); a
-    request without it is refused rather than guessed about. ``Sec-Fetch-Site``
-    is checked where the browser sends it (Chromium, Firefox, Safari 16.4+).
+    ``Sec-Fetch-Site`` (Fetch Metadata; sent by Chromium, Firefox and Safari
+    16.4+, and no page can forge it) must say ``same-origin`` where it is sent.
+    ``Origin`` must be ours, except that it is ``null`` on our own form posts:
+    under ``Referrer-Policy: no-referrer`` the Fetch standard serialises a
+    non-GET request's origin as ``null`` ("append a request Origin header"), so
+    ``null`` passes only together with ``Sec-Fetch-Site: same-origin``. A request
+    with neither header (no browser sends such a POST) is refused.
     """
     headers: Mapping[str, str] = request.headers
     origin = headers.get("origin")
-    if origin is None or origin.lower() != own_origin(request):
-        return False
+    ours = origin is not None and origin.lower() == own_origin(request)
     site = headers.get("sec-fetch-site")
-    return site is None or site == "same-origin"
+    if site is not None:
+        return site == "same-origin" and (ours or origin in (None, "null"))
+    return ours
