@@ -46,12 +46,14 @@ def register_builtin_protocols() -> None:
         start_lmtp_socket,
     )
     from posteingang.smtp.workers import start_delivery_workers
+    from posteingang.web.server import DEFAULT_HTTP, http_shell
 
     for name, shell, defaults in (
         ("POP3", pop3_shell, (DEFAULT_POP3, DEFAULT_POP3S)),
         ("SMTP", smtp_shell, (DEFAULT_SMTP,)),
         ("LMTP", lmtp_shell, (DEFAULT_LMTP,)),
         ("IMAP", imap_shell, (DEFAULT_IMAP, DEFAULT_IMAPS)),
+        ("HTTP", http_shell, (DEFAULT_HTTP,)),
     ):
         runtime.PROTOCOLS[name] = shell
         runtime.DEFAULT_LISTENERS[name] = [config_table(d) for d in defaults]

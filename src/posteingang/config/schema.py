@@ -280,6 +280,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     imap: imap_settings.ImapSettings = msgspec.field(
         default_factory=lambda: imap_settings.ImapSettings()
     )
+    web: web_settings.WebSettings = msgspec.field(
+        default_factory=lambda: web_settings.WebSettings()
+    )
     # The file this was loaded from (None for a built-in default config).
     path: Path | None = None
 
@@ -354,3 +357,4 @@ def all_fields() -> list[FieldSpec]:
 import posteingang.imap.settings as imap_settings  # noqa: E402
 import posteingang.net.settings as net_settings  # noqa: E402
 import posteingang.smtp.settings as smtp_settings  # noqa: E402
+import posteingang.web.settings as web_settings  # noqa: E402

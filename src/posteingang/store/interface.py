@@ -35,6 +35,8 @@ from posteingang.store.model import (
     MailboxStatus,
     Message,
     MessageBody,
+    MessagePage,
+    PageFilter,
     Pop3View,
     SpecialUse,
 )
@@ -321,6 +323,23 @@ class Store(Protocol):
 
         At most `budget` octets of ``data`` (but always at least one message): the
         list then ends early, and the caller asks again for the uids after its last.
+        """
+        ...
+
+    async def message_page(
+        self,
+        mailbox_id: int,
+        *,
+        offset: int,
+        limit: int,
+        filter: PageFilter = PageFilter.ALL,
+        newest_first: bool = True,
+    ) -> MessagePage:
+        """Messages `offset`..`offset + limit` of the mailbox in arrival (uid) order,
+        newest first unless `newest_first` is False, among those that match `filter`.
+
+        It must not load the whole mailbox: the webmail asks for it on every list
+        view, and a 100,000-message INBOX must answer in milliseconds.
         """
         ...
 

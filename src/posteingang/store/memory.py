@@ -43,12 +43,17 @@ from posteingang.store.model import (
     MailboxStatus,
     Message,
     MessageBody,
+    MessagePage,
+    PageFilter,
     Pop3View,
     SpecialUse,
     canonical_flags,
 )
 from posteingang.store.model import (
     DELETED as DELETED_FLAG,
+)
+from posteingang.store.model import (
+    FLAGGED as FLAGGED_FLAG,
 )
 from posteingang.store.model import (
     SEEN as SEEN_FLAG,
@@ -430,6 +435,26 @@ class MemoryStore(MemoryAccounts):
             total += octets
             out.append(MessageBody(m.uid, m.modseq, m.flags, m.size, m.blob_id, data))
         return out
+
+    async def message_page(
+        self,
+        mailbox_id: int,
+        *,
+        offset: int,
+        limit: int,
+        filter: PageFilter = PageFilter.ALL,
+        newest_first: bool = True,
+    ) -> MessagePage:
+        box = self._box(mailbox_id)
+        wanted = {PageFilter.UNSEEN: SEEN_FLAG, PageFilter.FLAGGED: FLAGGED_FLAG}.get(filter)
+        matching = [
+            m
+            for m in box.messages.values()
+            if wanted is None or ((wanted in m.flags) == (filter is PageFilter.FLAGGED))
+        ]
+        matching.sort(key=lambda m: m.uid, reverse=newest_first)
+        start = max(offset, 0)
+        return MessagePage(len(matching), matching[start : start + max(limit, 0)])
 
     async def store_flags(
         self,

@@ -293,3 +293,23 @@ class Pop3View:
 
     retrieved: dict[int, datetime]
     hidden: frozenset[int]
+
+
+class PageFilter(enum.StrEnum):
+    """Which messages a page of a mailbox's list shows (`Store.message_page`)."""
+
+    ALL = "all"
+    UNSEEN = "unseen"
+    FLAGGED = "flagged"
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    """One page of a mailbox's message list (the webmail's list view).
+
+    `total` counts the messages that match the filter, so a page knows how many
+    pages there are without loading the others.
+    """
+
+    total: int
+    messages: list[Message]

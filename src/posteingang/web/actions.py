@@ -1,0 +1,78 @@
+"""Organising: read/unread, flag/unflag, delete (to Trash), move — one POST endpoint.
+
+Each action is one store call, so it commits atomically and emits one change:
+IMAP IDLE clients, POP3 and every open page (sse.py) see it next. The form
+works without script (a 303 back to the page); the page's script posts the same
+form with ``Accept: application/json`` and gets ``{"ok": true}``.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from posteingang.store.model import DELETED, FLAGGED, SEEN, FlagOp, SpecialUse
+from posteingang.web.context import Web, owned_mailbox, web_of
+from posteingang.web.guard import checked_form, local_path, require_session
+from posteingang.web.sessions import WebSession
+
+__all__ = ["ACTIONS", "act"]
+
+_FLAG_ACTIONS = {
+    "read": (FlagOp.ADD, SEEN),
+    "unread": (FlagOp.REMOVE, SEEN),
+    "flag": (FlagOp.ADD, FLAGGED),
+    "unflag": (FlagOp.REMOVE, FLAGGED),
+}
+ACTIONS = frozenset({*_FLAG_ACTIONS, "delete", "move"})
+_MAX_UIDS = 10_000
+
+
+async def act(request: Request) -> Response:
+    session = require_session(request)
+    web = web_of(request)
+    form = await checked_form(request, session)
+    mailbox = await owned_mailbox(web, session, request.path_params["mailbox_id"])
+    action = form.get("action")
+    if action not in ACTIONS:
+        raise HTTPException(400, "unknown action")
+    try:
+        uids = sorted({int(str(u)) for u in form.getlist("uid")})
+    except ValueError:
+        raise HTTPException(400, "bad uid") from None
+    if not uids or len(uids) > _MAX_UIDS or uids[0] < 1:
+        raise HTTPException(400, "no messages selected")
+    if action in _FLAG_ACTIONS:
+        op, flag = _FLAG_ACTIONS[str(action)]
+        await web.store.store_flags(mailbox.id, uids, op, frozenset({flag}))
+    elif action == "move":
+        try:
+            target_id = int(str(form.get("target", "")))
+        except ValueError:
+            raise HTTPException(400, "bad target") from None
+        target = await owned_mailbox(web, session, target_id)
+        if target.id != mailbox.id:
+            await web.store.move(mailbox.id, uids, target.id)
+    else:
+        await _delete(web, session, mailbox.id, uids)
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse({"ok": True})
+    return RedirectResponse(local_path(form.get("next"), f"/mail/{mailbox.id}"), 303)
+
+
+async def _delete(web: Web, session: WebSession, mailbox_id: int, uids: list[int]) -> None:
+    """To Trash; in Trash (or without one), for good."""
+    trash = next(
+        (
+            m
+            for m in await web.store.list_mailboxes(session.account_id)
+            if m.special_use is SpecialUse.TRASH
+        ),
+        None,
+    )
+    if trash is not None and trash.id != mailbox_id:
+        await web.store.move(mailbox_id, uids, trash.id)
+        return
+    await web.store.store_flags(mailbox_id, uids, FlagOp.ADD, frozenset({DELETED}))
+    await web.store.expunge(mailbox_id, uids)

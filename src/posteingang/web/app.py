@@ -1,0 +1,82 @@
+"""The webmail's Starlette application: routes, error pages and the security middleware.
+
+`create_app(web)` is all the runtime needs (server.py serves it over the shared
+listeners). URLs name mailboxes and messages by store ids; every handler checks
+them against the logged-in account (context.py).
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from posteingang.web import actions, folders, login, message, sse
+from posteingang.web.context import STATIC, Web, current_session
+from posteingang.web.guard import LoginRequired
+from posteingang.web.security import SecurityHeaders
+
+__all__ = ["create_app"]
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/mail" if current_session(request) else "/login", 303)
+
+
+async def _no_icon(request: Request) -> Response:
+    return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    if request.method == "GET" and "text/event-stream" not in request.headers.get("accept", ""):
+        return RedirectResponse("/login", 303)
+    return PlainTextResponse("login required", 401)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    text = {404: "Not found", 403: "Forbidden", 400: "Bad request"}.get(exc.status_code, "Error")
+    return PlainTextResponse(text, exc.status_code)
+
+
+class _CachedStatic(StaticFiles):
+    """Static files: small, versioned with the package; an hour in the browser cache."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers["cache-control"] = "public, max-age=3600"
+        return response
+
+
+def create_app(web: Web) -> Starlette:
+    mail = "/mail/{mailbox_id:int}"
+    msg = mail + "/{uid:int}"
+    routes = [
+        Route("/", home),
+        Route("/favicon.ico", _no_icon),
+        Route("/login", login.login_form, methods=["GET"]),
+        Route("/login", login.login_submit, methods=["POST"]),
+        Route("/logout", login.logout, methods=["POST"]),
+        Route("/mail", folders.mail_home),
+        Route(mail, folders.mailbox_page),
+        Route(mail + "/action", actions.act, methods=["POST"]),
+        Route(msg, message.message_page),
+        Route(msg + "/body", message.body_frame),
+        Route(msg + "/raw", message.original),
+        Route(msg + "/print", message.print_view),
+        Route(msg + "/part/{part}", message.attachment),
+        Route("/events", sse.events),
+        Mount("/static", _CachedStatic(directory=str(STATIC)), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={LoginRequired: _login_required, HTTPException: _http_error},
+    )
+    app.state.web = web
+    return app

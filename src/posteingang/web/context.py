@@ -1,0 +1,110 @@
+"""What every request handler of the web app shares, and the checks they all make.
+
+`Web` is created once per runtime (all HTTP listeners share it, so a session
+made on the HTTPS listener is the same on another). `current_session` finds the
+browser's session; `owned_mailbox` and `owned_message` are the only ways a
+handler turns ids from a URL into store records, and they answer 404 for
+anything that is not the logged-in account's: another user's ids are
+indistinguishable from ids that do not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from posteingang.auth.throttle import Throttle
+from posteingang.mime import ParsedMessage, decode_parsed
+from posteingang.net.settings import AuthSettings
+from posteingang.store.interface import Store
+from posteingang.store.model import Mailbox, Message
+from posteingang.web.sessions import Sessions, WebSession
+from posteingang.web.settings import WebSettings
+
+__all__ = [
+    "COOKIE",
+    "LOGIN_COOKIE",
+    "Web",
+    "cookie_name",
+    "current_session",
+    "owned_mailbox",
+    "owned_message",
+]
+
+COOKIE = "pi_session"
+LOGIN_COOKIE = "pi_login"  # the login form's own CSRF token (double submit)
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass(eq=False)
+class Web:
+    store: Store
+    throttle: Throttle
+    sessions: Sessions
+    settings: WebSettings
+    auth: AuthSettings
+    stopping: asyncio.Event
+    templates: Jinja2Templates
+
+    @classmethod
+    def create(
+        cls,
+        store: Store,
+        throttle: Throttle,
+        settings: WebSettings,
+        auth: AuthSettings,
+        stopping: asyncio.Event | None = None,
+    ) -> Web:
+        templates = Jinja2Templates(directory=str(TEMPLATES))
+        templates.env.autoescape = True
+        return cls(
+            store=store,
+            throttle=throttle,
+            sessions=Sessions(
+                idle_timeout=settings.session_idle_timeout, lifetime=settings.session_lifetime
+            ),
+            settings=settings,
+            auth=auth,
+            stopping=stopping or asyncio.Event(),
+            templates=templates,
+        )
+
+
+def web_of(request: Request) -> Web:
+    web: Web = request.app.state.web
+    return web
+
+
+def cookie_name(request: Request, name: str = COOKIE) -> str:
+    """``__Host-`` cookies (RFC 6265bis §4.1.3.2) under TLS: Secure, Path=/, no Domain."""
+    return f"__Host-{name}" if request.url.scheme == "https" else name
+
+
+def current_session(request: Request) -> WebSession | None:
+    token = request.cookies.get(cookie_name(request))
+    return web_of(request).sessions.get(token)
+
+
+async def owned_mailbox(web: Web, session: WebSession, mailbox_id: int) -> Mailbox:
+    mailbox = await web.store.get_mailbox_by_id(mailbox_id)
+    if mailbox is None or mailbox.account_id != session.account_id:
+        raise HTTPException(404)
+    return mailbox
+
+
+async def owned_message(
+    web: Web, session: WebSession, mailbox_id: int, uid: int
+) -> tuple[Mailbox, Message, ParsedMessage]:
+    mailbox = await owned_mailbox(web, session, mailbox_id)
+    found = await web.store.get_messages(mailbox.id, [uid])
+    if not found:
+        raise HTTPException(404)
+    message = found[0]
+    parsed = decode_parsed(await web.store.get_parsed(message.blob_id))
+    return mailbox, message, parsed

@@ -1,0 +1,52 @@
+"""The ``[web]`` section: the webmail's sessions, list size and live-update timing.
+
+The listeners themselves are ``[[listener]] protocol = "HTTP"`` tables like every
+other protocol's; this section only holds what the web app itself needs.
+What it must never do: read files, open sockets or look at the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from posteingang.config.schema import Section, Setting
+
+__all__ = ["WebSettings"]
+
+
+class WebSettings(Section, frozen=True, kw_only=True):
+    """The webmail: sessions, the message list and live updates."""
+
+    session_idle_timeout: Annotated[
+        float,
+        msgspec.Meta(gt=0),
+        Setting("Seconds a browser session may stay unused before it must log in again."),
+    ] = 8 * 3600.0
+    session_lifetime: Annotated[
+        float,
+        msgspec.Meta(gt=0),
+        Setting("Seconds after login when a browser session ends however active it was."),
+    ] = 7 * 24 * 3600.0
+    page_size: Annotated[
+        int,
+        msgspec.Meta(ge=10, le=500),
+        Setting("Messages on one page of the message list."),
+    ] = 50
+    heartbeat: Annotated[
+        float,
+        msgspec.Meta(gt=0, le=300),
+        Setting(
+            "Seconds between heartbeats on an open page's live-update stream, so proxies "
+            "and browsers keep it open and a dead connection is noticed."
+        ),
+    ] = 15.0
+    max_inline_images: Annotated[
+        int,
+        msgspec.Meta(ge=0),
+        Setting(
+            "Octets of inline (cid:) images embedded into one message's HTML view; "
+            "images beyond it are left out."
+        ),
+    ] = 10 * 1024 * 1024

@@ -1,0 +1,150 @@
+"""Live updates: the store's change feed as server-sent events, one stream per open page.
+
+Theory of operation. ``GET /events`` subscribes to the account's changes in the
+hub (`store/hub.py`), the same feed IMAP IDLE reads, so a change made by any
+protocol or process reaches the page as soon as it is committed. Each event's
+``id`` is the account modseq after it. A browser that reconnects sends it back
+as ``Last-Event-ID`` (the first connection passes the modseq the page was
+rendered at as ``?since=``); the stream then starts with what changed since,
+read from the store (`Store.changes_since` per mailbox), so a reconnect misses
+nothing. A `Resync` from the hub (this subscriber fell behind) becomes a
+``reload`` event: the page fetches its list again.
+
+Events (``data`` is JSON):
+
+* ``change``: ``{"mailbox", "kind", "uids", "seen", "flagged", "unseen", "messages"}``;
+  ``kind`` is the hub's (append, flags, expunge, mailbox-*), ``seen``/``flagged``
+  give the new state of each uid for flag changes, ``unseen``/``messages`` the
+  mailbox's counts after the change (the folder list shows them);
+* ``sync``: the same shape with ``"kind": "sync"`` and ``vanished``, from a resume;
+* ``reload``: no data to trust, reload the page's state;
+* a comment line (``: hb``) every `WebSettings.heartbeat` seconds.
+
+The stream ends on server shutdown (the browser reconnects to the next server).
+What it must never do: send another account's changes, or hold the event loop
+to compute an event (one status query per change, nothing proportional to the
+mailbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from posteingang.store.hub import Change, ChangeKind, Event, Resync, Subscription
+from posteingang.store.model import FLAGGED, SEEN
+from posteingang.web.context import Web, web_of
+from posteingang.web.guard import require_session
+
+__all__ = ["events"]
+
+
+def _since(request: Request) -> int:
+    for value in (request.headers.get("last-event-id"), request.query_params.get("since")):
+        if value and value.isdigit() and len(value) < 20:
+            return int(value)
+    return 0
+
+
+def _frame(event: str, data: dict[str, object], modseq: int | None = None) -> bytes:
+    lines = [f"event: {event}"]
+    if modseq is not None:
+        lines.append(f"id: {modseq}")
+    lines.append("data: " + json.dumps(data, separators=(",", ":")))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+async def events(request: Request) -> Response:
+    session = require_session(request)
+    web = web_of(request)
+    since = _since(request)
+    sub = web.store.hub.subscribe(session.account_id, since)
+    return StreamingResponse(
+        _stream(web, session.account_id, sub, since),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
+
+
+async def _stream(web: Web, account_id: int, sub: Subscription, since: int) -> AsyncIterator[bytes]:
+    try:
+        # Tell the browser how soon to come back, and open the stream at once.
+        yield b"retry: 1000\n\n"
+        current = await web.store.account_modseq(account_id)
+        if since and current > since:
+            async for frame in _resume(web, account_id, since, current):
+                yield frame
+            sub.mark_seen(current)
+        elif not since:
+            yield _frame("hello", {"modseq": current}, current)
+        stopping = asyncio.ensure_future(web.stopping.wait())
+        try:
+            while not web.stopping.is_set():
+                getter = asyncio.ensure_future(sub.get())
+                done, _ = await asyncio.wait(
+                    {getter, stopping},
+                    timeout=web.settings.heartbeat,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if getter not in done:
+                    getter.cancel()
+                    if not done:
+                        yield b": hb\n\n"
+                    continue
+                frame = await _event_frame(web, getter.result())
+                if frame:
+                    yield frame
+        finally:
+            stopping.cancel()
+    finally:
+        sub.close()
+
+
+async def _event_frame(web: Web, event: Event) -> bytes:
+    if isinstance(event, Resync):
+        return _frame("reload", {"modseq": event.modseq}, event.modseq)
+    assert isinstance(event, Change)
+    data: dict[str, object] = {
+        "mailbox": event.mailbox_id,
+        "kind": event.kind.value,
+        "uids": list(event.uids),
+    }
+    if event.kind is ChangeKind.FLAGS:
+        data["seen"] = [SEEN in f for f in event.flags]
+        data["flagged"] = [FLAGGED in f for f in event.flags]
+    if event.kind in (ChangeKind.APPEND, ChangeKind.FLAGS, ChangeKind.EXPUNGE):
+        try:
+            status = await web.store.mailbox_status(event.mailbox_id)
+        except Exception:
+            return _frame("reload", {"modseq": event.modseq}, event.modseq)
+        data["unseen"] = status.unseen
+        data["messages"] = status.messages
+    else:
+        data["name"] = event.name
+    return _frame("change", data, event.modseq)
+
+
+async def _resume(web: Web, account_id: int, since: int, current: int) -> AsyncIterator[bytes]:
+    for mailbox in await web.store.list_mailboxes(account_id):
+        if mailbox.highestmodseq <= since:
+            continue
+        changes = await web.store.changes_since(mailbox.id, since)
+        status = await web.store.mailbox_status(mailbox.id)
+        yield _frame(
+            "sync",
+            {
+                "mailbox": mailbox.id,
+                "kind": "sync",
+                "uids": [c.uid for c in changes.changed],
+                "seen": [SEEN in c.flags for c in changes.changed],
+                "flagged": [FLAGGED in c.flags for c in changes.changed],
+                "vanished": changes.vanished,
+                "unseen": status.unseen,
+                "messages": status.messages,
+            },
+        )
+    yield _frame("synced", {"modseq": current}, current)

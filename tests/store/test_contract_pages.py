@@ -1,0 +1,48 @@
+"""Store contract: `message_page`, the webmail's paged message list."""
+
+from __future__ import annotations
+
+from posteingang.store.interface import Store
+from posteingang.store.model import FLAGGED, SEEN, FlagOp, PageFilter
+from tests.store.conftest import inbox_id, make_account, new_message
+
+
+async def _inbox_with(store: Store, count: int) -> int:
+    inbox = await inbox_id(store, await make_account(store))
+    for i in range(count):
+        await store.append(inbox, await new_message(store, b"m%d" % i))
+    return inbox
+
+
+async def test_pages_are_newest_first_and_count_the_mailbox(store: Store) -> None:
+    inbox = await _inbox_with(store, 7)
+    first = await store.message_page(inbox, offset=0, limit=3)
+    assert first.total == 7
+    assert [m.uid for m in first.messages] == [7, 6, 5]
+    last = await store.message_page(inbox, offset=6, limit=3)
+    assert [m.uid for m in last.messages] == [1]
+    beyond = await store.message_page(inbox, offset=10, limit=3)
+    assert beyond.total == 7 and beyond.messages == []
+    oldest = await store.message_page(inbox, offset=0, limit=2, newest_first=False)
+    assert [m.uid for m in oldest.messages] == [1, 2]
+
+
+async def test_pages_filter_unseen_and_flagged(store: Store) -> None:
+    inbox = await _inbox_with(store, 5)
+    await store.store_flags(inbox, [1, 2], FlagOp.ADD, frozenset({SEEN}))
+    await store.store_flags(inbox, [2, 4], FlagOp.ADD, frozenset({FLAGGED}))
+    unseen = await store.message_page(inbox, offset=0, limit=10, filter=PageFilter.UNSEEN)
+    assert unseen.total == 3
+    assert [m.uid for m in unseen.messages] == [5, 4, 3]
+    flagged = await store.message_page(inbox, offset=0, limit=1, filter=PageFilter.FLAGGED)
+    assert flagged.total == 2
+    assert [m.uid for m in flagged.messages] == [4]
+    assert FLAGGED in flagged.messages[0].flags
+
+
+async def test_expunged_messages_leave_the_pages(store: Store) -> None:
+    inbox = await _inbox_with(store, 3)
+    await store.expunge(inbox, [2])
+    page = await store.message_page(inbox, offset=0, limit=10)
+    assert page.total == 2
+    assert [m.uid for m in page.messages] == [3, 1]

@@ -1,0 +1,170 @@
+"""The webmail in real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright
+with `executable_path`; never `playwright install`): log in, read a multipart message
+whose HTML tries to run script, load its images on request, download the .eml and an
+attachment (bytes compared), and see an IMAP-side change on the open page within 1 s."""
+
+from __future__ import annotations
+
+import asyncio
+import imaplib
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from posteingang.delivery.deliver import deliver
+from posteingang.imap.server import imap_shell
+from posteingang.net.settings import ListenerSettings, TlsMode
+from posteingang.web.server import http_shell
+from tests.serving import ALICE, PASSWORD, add_account, running
+from tests.web.conftest import WebServer, web_config
+from tests.web.messages import PDF, multipart, plain
+
+CHROMIUM = os.environ.get("POSTEINGANG_CHROMIUM", "/usr/bin/chromium")
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None,
+    reason="Debian's chromium is not installed",
+)
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[tuple[WebServer, int]]:
+    imap = ListenerSettings(protocol="IMAP", host="127.0.0.1", port=0, tls=TlsMode.NONE)
+    config = web_config(tmp_path, imap)
+    async with running(config, {"HTTP": http_shell, "IMAP": imap_shell}, []) as rt:
+        await add_account(rt.store)
+        ports = {lst.protocol: lst.port for lst in rt.listeners}
+        yield WebServer(rt, f"http://127.0.0.1:{ports['HTTP']}"), ports["IMAP"]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def _log_in(browser: object, web: WebServer) -> object:
+    context = await browser.new_context(accept_downloads=True)  # type: ignore[attr-defined]
+    page = await context.new_page()
+    page.scripts_run = []  # type: ignore[attr-defined]
+    await page.goto(web.base + "/")
+    await page.fill("input[name=username]", ALICE)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/mail/*")
+    return page
+
+
+async def _inbox(web: WebServer) -> int:
+    account = await web.store.get_account(ALICE)
+    return int((await web.store.get_mailbox(account.id, "INBOX")).id)
+
+
+async def test_log_in_and_read_a_multipart_message(
+    server: tuple[WebServer, int], browser: object, tmp_path: Path
+) -> None:
+    web, _ = server
+    await deliver(web.store, ALICE, multipart())
+    page = await _log_in(browser, web)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))  # type: ignore[attr-defined]
+    remote: list[str] = []
+    page.on(  # type: ignore[attr-defined]
+        "request", lambda r: remote.append(r.url) if "tracker.example.net" in r.url else None
+    )
+    assert await page.locator("tr.unread").count() == 1  # type: ignore[attr-defined]
+    await page.click("td.subject a")  # type: ignore[attr-defined]
+    await page.wait_for_selector("h1.subject")  # type: ignore[attr-defined]
+    assert await page.inner_text("h1.subject") == "Grüße aus Köln"  # type: ignore[attr-defined]
+    frame = page.frame_locator("#body-frame")  # type: ignore[attr-defined]
+    await frame.locator("text=Hallo").wait_for()
+    # The cid: image is shown, the remote one is not requested, no script ran.
+    logo = frame.locator("img[alt=logo]")
+    assert await logo.evaluate("img => img.naturalWidth") == 1
+    assert remote == []
+    assert await page.evaluate("() => window.pwned === undefined")  # type: ignore[attr-defined]
+    # Images on request: the tracker is fetched now (and fails: no such host).
+    await page.click("#load-images")  # type: ignore[attr-defined]
+    await frame.locator("img[alt=remote]").wait_for()
+    for _ in range(50):
+        if remote:
+            break
+        await asyncio.sleep(0.1)
+    assert remote and remote[0].startswith("https://tracker.example.net/")
+    assert errors == []
+
+    # Downloads: the original and an attachment, byte for byte.
+    inbox = await _inbox(web)
+    (message,) = await web.store.get_messages(inbox, [1])
+    async with page.expect_download() as info:  # type: ignore[attr-defined]
+        await page.click("text=Download (.eml)")  # type: ignore[attr-defined]
+    download = await info.value
+    target = tmp_path / "saved.eml"
+    await download.save_as(target)
+    assert target.read_bytes() == await web.store.blobs.get(message.blob_id)
+    assert download.suggested_filename == "Grüße aus Köln.eml"
+    async with page.expect_download() as info:  # type: ignore[attr-defined]
+        await page.click("text=Rechnung März.pdf")  # type: ignore[attr-defined]
+    pdf = await info.value
+    await pdf.save_as(tmp_path / "r.pdf")
+    assert (tmp_path / "r.pdf").read_bytes() == PDF
+    assert pdf.suggested_filename == "Rechnung März.pdf"
+
+
+async def test_imap_changes_show_on_the_open_page(
+    server: tuple[WebServer, int], browser: object
+) -> None:
+    web, imap_port = server
+    for n in (1, 2, 3):
+        await deliver(web.store, ALICE, plain(n, "hello"))
+    page = await _log_in(browser, web)
+    await page.wait_for_function("() => document.documentElement.dataset.live === '1'")  # type: ignore[attr-defined]
+    assert await page.locator("tr.unread").count() == 3  # type: ignore[attr-defined]
+
+    def imap() -> None:
+        conn = imaplib.IMAP4("127.0.0.1", imap_port)
+        conn.login(ALICE, PASSWORD)
+        conn.select("INBOX")
+        conn.uid("STORE", "1", "+FLAGS", "(\\Seen)")
+        conn.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
+        conn.expunge()
+        conn.logout()
+
+    await asyncio.to_thread(imap)
+    started = time.monotonic()
+    await page.wait_for_function(  # type: ignore[attr-defined]
+        """() => !document.querySelector('tr[data-uid="1"]').classList.contains('unread')
+              && !document.querySelector('tr[data-uid="2"]')""",
+        timeout=1000,
+    )
+    assert time.monotonic() - started < 1
+    count = page.locator(".folders li.current .count")  # type: ignore[attr-defined]
+    assert await count.inner_text() == "1"
+    # A new message appears without a reload.
+    await deliver(web.store, ALICE, plain(4, "new"))
+    await page.wait_for_selector('tr[data-uid="4"].unread', timeout=1000)  # type: ignore[attr-defined]
+
+
+async def test_a_page_action_marks_read_for_everyone(
+    server: tuple[WebServer, int], browser: object
+) -> None:
+    web, _ = server
+    await deliver(web.store, ALICE, plain(1, "hello"))
+    page = await _log_in(browser, web)
+    await page.check('input[name=uid][value="1"]')  # type: ignore[attr-defined]
+    await page.click('button[value="read"]')  # type: ignore[attr-defined]
+    await page.wait_for_selector('tr[data-uid="1"]:not(.unread)')  # type: ignore[attr-defined]
+    (message,) = await web.store.get_messages(await _inbox(web), [1])
+    assert "\\Seen" in message.flags

@@ -1,0 +1,81 @@
+"""Organising from the page: read/unread, flag, delete to Trash, move; open redirects."""
+
+from __future__ import annotations
+
+import httpx
+
+from posteingang.delivery.deliver import deliver
+from posteingang.store.model import FLAGGED, SEEN
+from tests.serving import ALICE
+from tests.web.conftest import WebServer, csrf_of
+from tests.web.messages import plain
+
+
+async def _boxes(web: WebServer) -> dict[str, int]:
+    account = await web.store.get_account(ALICE)
+    return {m.name: m.id for m in await web.store.list_mailboxes(account.id)}
+
+
+async def _act(
+    client: httpx.AsyncClient, mailbox: int, action: str, *uids: int, **extra: object
+) -> httpx.Response:
+    page = await client.get(f"/mail/{mailbox}")
+    data = {"csrf": csrf_of(page.text), "action": action, "uid": [str(u) for u in uids], **extra}
+    return await client.post(f"/mail/{mailbox}/action", data=data)
+
+
+async def test_read_unread_flag_unflag(web: WebServer) -> None:
+    for n in (1, 2, 3):
+        await deliver(web.store, ALICE, plain(n, "x"))
+    inbox = (await _boxes(web))["INBOX"]
+    async with web.logged_in() as client:
+        response = await _act(client, inbox, "read", 1, 2)
+        assert response.status_code == 303 and response.headers["location"] == f"/mail/{inbox}"
+        await _act(client, inbox, "flag", 2, 3)
+        await _act(client, inbox, "unread", 2)
+        await _act(client, inbox, "unflag", 3)
+    flags = {m.uid: m.flags for m in await web.store.get_messages(inbox, [1, 2, 3])}
+    assert flags[1] == {SEEN}
+    assert flags[2] == {FLAGGED}
+    assert flags[3] == frozenset()
+
+
+async def test_delete_moves_to_trash_and_deleting_in_trash_removes(web: WebServer) -> None:
+    for n in (1, 2):
+        await deliver(web.store, ALICE, plain(n, "x"))
+    boxes = await _boxes(web)
+    async with web.logged_in() as client:
+        await _act(client, boxes["INBOX"], "delete", 1)
+        assert [m.uid for m in await web.store.get_messages(boxes["INBOX"], [1, 2])] == [2]
+        (trashed,) = await web.store.get_messages(boxes["Trash"], [1])
+        await _act(client, boxes["Trash"], "delete", trashed.uid)
+    assert await web.store.get_messages(boxes["Trash"], [trashed.uid]) == []
+
+
+async def test_move_to_another_folder(web: WebServer) -> None:
+    await deliver(web.store, ALICE, plain(1, "x"))
+    boxes = await _boxes(web)
+    async with web.logged_in() as client:
+        response = await _act(
+            client, boxes["INBOX"], "move", 1, target=str(boxes["Archive"]), next="/mail"
+        )
+        assert response.headers["location"] == "/mail"
+    assert await web.store.get_messages(boxes["INBOX"], [1]) == []
+    assert len(await web.store.get_messages(boxes["Archive"], [1])) == 1
+
+
+async def test_redirects_stay_on_this_site(web: WebServer) -> None:
+    await deliver(web.store, ALICE, plain(1, "x"))
+    inbox = (await _boxes(web))["INBOX"]
+    async with web.logged_in() as client:
+        for target in ("//evil.example/", "https://evil.example/", "/\\evil.example", "mail"):
+            response = await _act(client, inbox, "read", 1, next=target)
+            assert response.headers["location"] == f"/mail/{inbox}", target
+
+
+async def test_bad_requests_are_refused(web: WebServer) -> None:
+    inbox = (await _boxes(web))["INBOX"]
+    async with web.logged_in() as client:
+        assert (await _act(client, inbox, "explode", 1)).status_code == 400
+        assert (await _act(client, inbox, "read")).status_code == 400
+        assert (await _act(client, inbox, "move", 1, target="x")).status_code == 400

@@ -1,0 +1,54 @@
+"""The web app as a runtime service: default listener, HTTPS with the shared certificates."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import httpx
+
+from posteingang.net.settings import ListenerSettings, TlsMode, TlsSettings
+from posteingang.protocols import register_builtin_protocols
+from posteingang.runtime import DEFAULT_LISTENERS, PROTOCOLS
+from posteingang.web.server import http_shell
+from tests.serving import ALICE, PASSWORD, add_account, running, write_certificates
+from tests.web.conftest import web_config
+
+
+def test_init_writes_an_http_listener_on_loopback_8080() -> None:
+    register_builtin_protocols()
+    assert PROTOCOLS["HTTP"] is http_shell
+    assert DEFAULT_LISTENERS["HTTP"] == [{"protocol": "HTTP", "port": 8080, "host": "127.0.0.1"}]
+
+
+async def test_https_listener_uses_the_mail_certificates_and_secure_cookies(
+    tmp_path: Path,
+) -> None:
+    certs = write_certificates(tmp_path / "certs")
+    config = web_config(tmp_path)
+    config = type(config)(
+        server=config.server,
+        store=config.store,
+        tls=TlsSettings(cert=certs.cert_file, key=certs.key_file),
+        listener=[
+            ListenerSettings(protocol="HTTP", host="127.0.0.1", port=0, tls=TlsMode.IMPLICIT)
+        ],
+    )
+    async with running(config, {"HTTP": http_shell}, []) as rt:
+        await add_account(rt.store)
+        port = rt.listeners[0].port
+        base = f"https://localhost:{port}"
+        context = ssl.create_default_context(cafile=str(certs.ca_file))
+        async with httpx.AsyncClient(base_url=base, verify=context, headers={"origin": base}) as c:
+            form = await c.get("/login")
+            assert form.status_code == 200
+            token = form.text.split('name="login_token" value="', 1)[1].split('"', 1)[0]
+            response = await c.post(
+                "/login", data={"username": ALICE, "password": PASSWORD, "login_token": token}
+            )
+            assert response.status_code == 303
+            cookie = next(v for v in response.headers.get_list("set-cookie") if "pi_session=" in v)
+            assert cookie.startswith("__Host-pi_session=")
+            assert "Secure" in cookie and "HttpOnly" in cookie
+            page = await c.get("/mail", follow_redirects=True)
+            assert page.status_code == 200 and ALICE in page.text
