@@ -12,6 +12,12 @@ every message to one of 10 accounts.  Both servers fsync what they store
 (posteingang: blob files and SQLite commits; Dovecot: ``mail_fsync =
 optimized``, its default).  Messages are converted to CRLF and dot-stuffed.
 
+Beside our own generator, Postfix's C load generator ``smtp-source`` (Debian's
+``postfix`` package) delivers to the same running servers, as the issue ran it:
+``smtp-source -L -s 10 -m 3000 -l 5000`` (LMTP, 10 sessions, 3,000 messages of
+5,000 octets, all to one account).  Afterwards each server's store is counted; a
+delivery acknowledged but not stored fails the benchmark.
+
     python -m bench lmtp            # rows for docs/benchmarks.md
     python bench/bench_lmtp.py      # the same, printed
     python bench/bench_lmtp.py --prepare DATA_DIR   # (internal) create the store
@@ -22,11 +28,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import mailbox
+import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 try:
@@ -38,6 +48,10 @@ CORPUS = Path("/work/shared/corpus/bench.mbox")
 ROOT = Path(__file__).resolve().parent.parent
 SENDERS = 10
 ACCOUNTS = [f"user{i}@example.test" for i in range(10)]
+#: Postfix's C load generator (Debian's postfix package), the issue's invocation
+SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+SOURCE_MESSAGES = 3000
+SOURCE_LENGTH = 5000
 BIG = 50 * 1000 * 1000  # octets of the big message (under the 50 MiB default limit)
 
 
@@ -212,13 +226,53 @@ def _timed(pid: int, port: int, corpus: list[bytes]) -> tuple[float, float]:
     return seconds, common.tree_cpu_seconds(pid) - cpu
 
 
+def smtp_source_available() -> bool:
+    return os.access(SMTP_SOURCE, os.X_OK)
+
+
+def _smtp_source(pid: int, port: int) -> tuple[float, float]:
+    """(seconds, server CPU seconds) for Postfix's smtp-source to deliver `SOURCE_MESSAGES`
+    messages of `SOURCE_LENGTH` octets over LMTP with `SENDERS` sessions to ACCOUNTS[0]."""
+    cpu = common.tree_cpu_seconds(pid)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [SMTP_SOURCE, "-L", "-s", str(SENDERS), "-m", str(SOURCE_MESSAGES),
+         "-l", str(SOURCE_LENGTH), "-f", "bench@example.org", "-t", ACCOUNTS[0],
+         f"127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0 or proc.stderr.strip():
+        raise RuntimeError(f"smtp-source failed ({proc.returncode}): {proc.stderr[-500:]}")
+    return seconds, common.tree_cpu_seconds(pid) - cpu
+
+
+def _stored_ours(data_dir: Path) -> int:
+    """Messages in our store (read-only: the server is running)."""
+    with closing(sqlite3.connect(f"file:{data_dir / 'store.sqlite3'}?mode=ro", uri=True)) as db:
+        return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+
+def _stored_dovecot(mail: Path) -> int:
+    """Messages in Dovecot's maildirs (files in new/ and cur/)."""
+    return sum(1 for p in mail.rglob("*") if p.is_file() and p.parent.name in ("new", "cur"))
+
+
 def measure_rate(corpus: list[bytes]) -> dict[str, tuple[float, float]]:
-    """(seconds, server CPU seconds) to deliver the corpus: ours, and Dovecot's when installed."""
+    """(seconds, server CPU seconds) to deliver the corpus, keyed by server, and the same for
+    smtp-source keyed ``"<server> smtp-source"``: ours, and Dovecot's when installed. Each
+    server's store is counted afterwards: a delivery that was acknowledged and not stored
+    fails the benchmark."""
     results: dict[str, tuple[float, float]] = {}
+    expected = len(corpus) + (SOURCE_MESSAGES if smtp_source_available() else 0)
     with tempfile.TemporaryDirectory(prefix="bench-lmtp-") as tmp:
         proc, port = start_ours(Path(tmp) / "data")
         try:
             results["posteingang"] = _timed(proc.pid, port, corpus)
+            if smtp_source_available():
+                results["posteingang smtp-source"] = _smtp_source(proc.pid, port)
+            if (stored := _stored_ours(Path(tmp) / "data")) != expected:
+                raise RuntimeError(f"posteingang stored {stored} of {expected} messages")
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -230,7 +284,29 @@ def measure_rate(corpus: list[bytes]) -> dict[str, tuple[float, float]]:
         # A private Dovecot with only LMTP (as tests/dovecot_fixture.py).
         with common.dovecot("lmtp", _DOVECOT_CONF, b"220", timeout=15) as dc:
             results["dovecot"] = _timed(dc.pid, dc.port, corpus)
+            if smtp_source_available():
+                results["dovecot smtp-source"] = _smtp_source(dc.pid, dc.port)
+            if (stored := _stored_dovecot(dc.mail)) != expected:
+                raise RuntimeError(f"Dovecot stored {stored} of {expected} messages")
     return results
+
+
+def _source_row(times: dict[str, tuple[float, float]]) -> tuple[str, str, str]:
+    """The smtp-source row: seconds, msg/s and server CPU per message of each server."""
+    parts = []
+    for name in ("posteingang", "dovecot"):
+        if (t := times.get(f"{name} smtp-source")) is not None:
+            seconds, cpu = t
+            parts.append(f"{name} {SOURCE_MESSAGES:,} in {seconds:.1f} s "
+                         f"({SOURCE_MESSAGES / seconds:,.0f} msg/s, server CPU "
+                         f"{cpu / SOURCE_MESSAGES * 1e6:,.0f} µs/msg)")  # fmt: skip
+    text = " vs ".join(parts)
+    if "dovecot smtp-source" in times:
+        ratio = times["dovecot smtp-source"][0] / times["posteingang smtp-source"][0]
+        text += f": **{ratio:.2f}×**"
+    what = (f"LMTP delivery with Postfix's smtp-source -L -s {SENDERS} -m {SOURCE_MESSAGES} "
+            f"-l {SOURCE_LENGTH}")  # fmt: skip
+    return what, text, "≥ 1.0× Dovecot"
 
 
 def measure_big_message_rss() -> tuple[int, int]:
@@ -259,6 +335,8 @@ def main() -> list[tuple[str, str, str]]:
     times = measure_rate(corpus)
     rows = []
     for name, (seconds, cpu) in times.items():
+        if name.endswith("smtp-source"):
+            continue
         rows.append(
             (
                 f"LMTP delivery, {name}, {SENDERS} senders, {len(corpus)} msgs",
@@ -270,6 +348,8 @@ def main() -> list[tuple[str, str, str]]:
     if "dovecot" in times:
         ratio = times["dovecot"][0] / times["posteingang"][0]
         rows.append(("LMTP delivery rate, posteingang / Dovecot", f"{ratio:.2f}×", "≥ 1.0×"))
+    if "posteingang smtp-source" in times:
+        rows.append(_source_row(times))
     idle, peak = measure_big_message_rss()
     above, idle_mb, peak_mb = (peak - idle) / 1024, idle / 1024, peak / 1024
     rows.append(
