@@ -161,7 +161,7 @@ def measure(
     for name, logout in (("steady", False), ("logout", True)):
         out[name] = asyncio.run(stress(run, port, pid, logout))
         print(f"  {name}: {out[name]}", file=sys.stderr, flush=True)
-    out.update(imaptest_runs(port, pid))
+    out.update(imaptest_runs("dovecot" if passwd else "posteingang", port, pid))
     if passwd is None and PROFILE:
         for name, logout in (("steady", False), ("logout", True)):
             with profiled(pid, name):
@@ -187,8 +187,9 @@ def imaptest_binary() -> str | None:
     return path if path and os.access(path, os.X_OK) else None
 
 
-def imaptest_runs(port: int, pid: int) -> dict[str, Result]:
-    """The same two runs with imaptest (IMAPTEST=path), when it is there."""
+def imaptest_runs(label: str, port: int, pid: int) -> dict[str, Result]:
+    """The same two runs with imaptest (IMAPTEST=path), when it is there; its output is
+    kept in the temp dir for reading its error messages."""
     binary = imaptest_binary()
     if binary is None:
         return {}
@@ -199,12 +200,14 @@ def imaptest_runs(port: int, pid: int) -> dict[str, Result]:
         proc = subprocess.run(
             [binary, "host=127.0.0.1", f"port={port}", f"user=stress%d@{DOMAIN}",
              f"pass={PASSWORD}", f"users={ACCOUNTS}", f"clients={CLIENTS}",
-             f"secs={int(SECONDS)}", f"mbox={CORPUS}", f"msgs={THRESHOLD}", f"logout={logout}",
-             "no_tracebuffer"],
-            capture_output=True, text=True, timeout=SECONDS + 60,
+             f"secs={int(SECONDS)}", f"mbox={CORPUS}", f"msgs={THRESHOLD}", f"logout={logout}"],
+            capture_output=True, encoding="utf-8", errors="replace", timeout=SECONDS + 60,
         )  # fmt: skip
         seconds = time.perf_counter() - start
         used = common.tree_cpu_seconds(pid) - cpu
+        log = Path(tempfile.gettempdir()) / f"bench-stress-{label}-{name.replace(' ', '-')}.txt"
+        log.write_text(proc.stdout + proc.stderr)
+        print(f"  imaptest's output: {log}", file=sys.stderr)
         commands, errors, samples = parse_imaptest(proc.stdout + proc.stderr)
         out[name] = Result(commands, min(seconds, SECONDS), used, errors, samples)
         print(f"  {name}: {out[name]}", file=sys.stderr, flush=True)
@@ -212,15 +215,16 @@ def imaptest_runs(port: int, pid: int) -> dict[str, Result]:
 
 
 def parse_imaptest(text: str) -> tuple[int, int, list[str]]:
-    """(commands, errors, error samples) from imaptest's output: its ``Totals:`` block
-    gives the per-state counters (the line of numbers under the state names)."""
+    """(commands, errors, error samples) from imaptest's output: the first all-numbers
+    line after ``Totals:`` holds the counts per state (OK replies)."""
     lines = text.splitlines()
     commands = 0
-    for i, line in enumerate(lines):
-        if line.startswith("Totals:") and i + 2 < len(lines):
-            numbers = [int(x) for x in lines[i + 2].split() if x.isdigit()]
-            commands = sum(numbers)
-    errors = [ln for ln in lines if "Error:" in ln or "error:" in ln]
+    if "Totals:" in lines:
+        for line in lines[lines.index("Totals:") + 1 :]:
+            if line.split() and all(x.isdigit() for x in line.split()):
+                commands = sum(int(x) for x in line.split())
+                break
+    errors = [ln for ln in lines if "Error:" in ln or "error:" in ln or "Panic:" in ln]
     return commands, len(errors), errors[:8]
 
 

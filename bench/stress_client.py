@@ -187,9 +187,9 @@ class Session:
                 first = self.account.internaldate.setdefault(uid, value)
                 if first != value:
                     raise Wrong(f"UID {uid}: INTERNALDATE {value!r} was {first!r}")
-            elif value is NIL and key != b"BODY":
-                # Dovecot's answer for a message another session expunged
-                self.suspect(seq, f"UID {uid}: {key.decode()} NIL")
+            elif value in (NIL, b"", b"0") and key != b"BODY":
+                # Dovecot's answers for a message another session expunged: NIL, "", 0
+                self.suspect(seq, f"UID {uid}: {key.decode()} {value!r}")
             elif index is not None:
                 self._check_content(uid, index, key, value)
 
