@@ -479,14 +479,15 @@ async def worker(run: Run, port: int, k: int, deadline: float, logout: bool) -> 
         session.conn.close()
 
 
-async def seed(run: Run, port: int) -> None:
-    """`SEEDED` corpus messages into each account's INBOX, over IMAP (APPENDUID noted)."""
+async def seed(run: Run, port: int, accounts: int = ACCOUNTS, count: int = SEEDED) -> None:
+    """`count` corpus messages into the INBOX of accounts 1..`accounts`, over IMAP
+    (APPENDUID noted)."""
     rng = random.Random(7)
 
     async def one(acct: int) -> None:
         s = await _login(run, port, -1, acct, rng)
-        for i in range(SEEDED):
-            index = ((acct - 1) * SEEDED + i) % len(run.corpus)
+        for i in range(count):
+            index = ((acct - 1) * count + i) % len(run.corpus)
             _, tagged = await s.do("APPEND", b"APPEND INBOX", run.corpus[index].raw)
             if not tagged.startswith(b"OK"):
                 raise RuntimeError(f"seeding failed: {tagged!r}")
@@ -494,5 +495,5 @@ async def seed(run: Run, port: int) -> None:
         await s.do("LOGOUT", b"LOGOUT")
         s.conn.close()
 
-    for start in range(1, ACCOUNTS + 1, 5):
-        await asyncio.gather(*(one(a) for a in range(start, min(start + 5, ACCOUNTS + 1))))
+    for start in range(1, accounts + 1, 5):
+        await asyncio.gather(*(one(a) for a in range(start, min(start + 5, accounts + 1))))
