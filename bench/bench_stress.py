@@ -41,6 +41,10 @@ Every response is checked; a wrong answer is an error, not a result:
   command, and it is counted as a race, otherwise as an error);
 * APPENDUID never repeats a UID; SELECT keeps UIDVALIDITY and reports a UIDNEXT above
   every UID appended before it; STATUS counts are coherent; LIST shows INBOX.
+* after the timed run, with every client quiet, each open session sends NOOP and then
+  FETCH 1:* (UID FLAGS): the flags of every message must be what the server told that
+  session before (its own silent STOREs applied), as a client's cache would hold them;
+  a session that was never told of another session's change fails this.
 
 Also measured: Dovecot's LOGIN/LOGOUT run once more with its passwords stored as
 {PLAIN}, because posteingang remembers a successful argon2id check (its login cache,
@@ -93,7 +97,7 @@ try:
         seed,
         worker,
     )
-    from bench.stress_proto import CORPUS, Expected, load_corpus
+    from bench.stress_proto import CORPUS, Expected, Wrong, load_corpus
 except ImportError:  # run as a script: python bench/bench_x.py
     import common  # type: ignore[no-redef]
     from stress_client import (  # type: ignore[no-redef]
@@ -108,7 +112,7 @@ except ImportError:  # run as a script: python bench/bench_x.py
         seed,
         worker,
     )
-    from stress_proto import CORPUS, Expected, load_corpus  # type: ignore[no-redef]
+    from stress_proto import CORPUS, Expected, Wrong, load_corpus  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS = float(os.environ.get("BENCH_STRESS_SECONDS", "10"))
@@ -136,18 +140,29 @@ class Result:
 
 
 async def stress(run: Run, port: int, pid: int, logout: bool) -> Result:
+    """One timed run; then, with every client quiet, each open session's final check."""
     before = (run.commands, run.errors, run.expunged_races, run.verified)
     cpu = common.tree_cpu_seconds(pid)
     client = time.process_time()
     start = time.perf_counter()
     deadline = start + SECONDS
-    await asyncio.gather(*(worker(run, port, k, deadline, logout) for k in range(CLIENTS)))
+    sessions = await asyncio.gather(
+        *(worker(run, port, k, deadline, logout) for k in range(CLIENTS))
+    )
     seconds = time.perf_counter() - start
     cpu = common.tree_cpu_seconds(pid) - cpu
+    client = time.process_time() - client
+    commands, verified = run.commands - before[0], run.verified - before[3]
+    for s in sessions:
+        if s is not None:
+            try:
+                await s.final_check()
+            except (Wrong, EOFError, OSError) as e:
+                run.error(f"final check: {e}")
+            s.conn.close()
     samples, run.samples = run.samples, []
-    return Result(run.commands - before[0], seconds, cpu, run.errors - before[1], samples,
-                  run.expunged_races - before[2], run.verified - before[3],
-                  time.process_time() - client)  # fmt: skip
+    return Result(commands, seconds, cpu, run.errors - before[1], samples,
+                  run.expunged_races - before[2], verified, client)  # fmt: skip
 
 
 def measure(
