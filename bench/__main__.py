@@ -26,6 +26,7 @@ BENCHMARKS = {
     "imap": "bench.bench_imap",
     "fetch": "bench.bench_fetch",
     "stress": "bench.bench_stress",
+    "latency": "bench.bench_latency",
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 MARK = "<!-- bench:results -->"

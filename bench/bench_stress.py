@@ -41,6 +41,10 @@ Every response is checked; a wrong answer is an error, not a result:
   command, and it is counted as a race, otherwise as an error);
 * APPENDUID never repeats a UID; SELECT keeps UIDVALIDITY and reports a UIDNEXT above
   every UID appended before it; STATUS counts are coherent; LIST shows INBOX.
+* after the timed run, with every client quiet, each open session sends NOOP and then
+  FETCH 1:* (UID FLAGS): the flags of every message must be what the server told that
+  session before (its own silent STOREs applied), as a client's cache would hold them;
+  a session that was never told of another session's change fails this.
 
 Also measured: Dovecot's LOGIN/LOGOUT run once more with its passwords stored as
 {PLAIN}, because posteingang remembers a successful argon2id check (its login cache,
@@ -93,7 +97,7 @@ try:
         seed,
         worker,
     )
-    from bench.stress_proto import CORPUS, Expected, load_corpus
+    from bench.stress_proto import CORPUS, Expected, Wrong, load_corpus
 except ImportError:  # run as a script: python bench/bench_x.py
     import common  # type: ignore[no-redef]
     from stress_client import (  # type: ignore[no-redef]
@@ -108,7 +112,7 @@ except ImportError:  # run as a script: python bench/bench_x.py
         seed,
         worker,
     )
-    from stress_proto import CORPUS, Expected, load_corpus  # type: ignore[no-redef]
+    from stress_proto import CORPUS, Expected, Wrong, load_corpus  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS = float(os.environ.get("BENCH_STRESS_SECONDS", "10"))
@@ -136,18 +140,29 @@ class Result:
 
 
 async def stress(run: Run, port: int, pid: int, logout: bool) -> Result:
+    """One timed run; then, with every client quiet, each open session's final check."""
     before = (run.commands, run.errors, run.expunged_races, run.verified)
     cpu = common.tree_cpu_seconds(pid)
     client = time.process_time()
     start = time.perf_counter()
     deadline = start + SECONDS
-    await asyncio.gather(*(worker(run, port, k, deadline, logout) for k in range(CLIENTS)))
+    sessions = await asyncio.gather(
+        *(worker(run, port, k, deadline, logout) for k in range(CLIENTS))
+    )
     seconds = time.perf_counter() - start
     cpu = common.tree_cpu_seconds(pid) - cpu
+    client = time.process_time() - client
+    commands, verified = run.commands - before[0], run.verified - before[3]
+    for s in sessions:
+        if s is not None:
+            try:
+                await s.final_check()
+            except (Wrong, EOFError, OSError) as e:
+                run.error(f"final check: {e}")
+            s.conn.close()
     samples, run.samples = run.samples, []
-    return Result(run.commands - before[0], seconds, cpu, run.errors - before[1], samples,
-                  run.expunged_races - before[2], run.verified - before[3],
-                  time.process_time() - client)  # fmt: skip
+    return Result(commands, seconds, cpu, run.errors - before[1], samples,
+                  run.expunged_races - before[2], verified, client)  # fmt: skip
 
 
 def measure(
@@ -161,7 +176,7 @@ def measure(
     for name, logout in (("steady", False), ("logout", True)):
         out[name] = asyncio.run(stress(run, port, pid, logout))
         print(f"  {name}: {out[name]}", file=sys.stderr, flush=True)
-    out.update(imaptest_runs(port, pid))
+    out.update(imaptest_runs("dovecot" if passwd else "posteingang", port, pid))
     if passwd is None and PROFILE:
         for name, logout in (("steady", False), ("logout", True)):
             with profiled(pid, name):
@@ -187,8 +202,9 @@ def imaptest_binary() -> str | None:
     return path if path and os.access(path, os.X_OK) else None
 
 
-def imaptest_runs(port: int, pid: int) -> dict[str, Result]:
-    """The same two runs with imaptest (IMAPTEST=path), when it is there."""
+def imaptest_runs(label: str, port: int, pid: int) -> dict[str, Result]:
+    """The same two runs with imaptest (IMAPTEST=path), when it is there; its output is
+    kept in the temp dir for reading its error messages."""
     binary = imaptest_binary()
     if binary is None:
         return {}
@@ -199,12 +215,14 @@ def imaptest_runs(port: int, pid: int) -> dict[str, Result]:
         proc = subprocess.run(
             [binary, "host=127.0.0.1", f"port={port}", f"user=stress%d@{DOMAIN}",
              f"pass={PASSWORD}", f"users={ACCOUNTS}", f"clients={CLIENTS}",
-             f"secs={int(SECONDS)}", f"mbox={CORPUS}", f"msgs={THRESHOLD}", f"logout={logout}",
-             "no_tracebuffer"],
-            capture_output=True, text=True, timeout=SECONDS + 60,
+             f"secs={int(SECONDS)}", f"mbox={CORPUS}", f"msgs={THRESHOLD}", f"logout={logout}"],
+            capture_output=True, encoding="utf-8", errors="replace", timeout=SECONDS + 60,
         )  # fmt: skip
         seconds = time.perf_counter() - start
         used = common.tree_cpu_seconds(pid) - cpu
+        log = Path(tempfile.gettempdir()) / f"bench-stress-{label}-{name.replace(' ', '-')}.txt"
+        log.write_text(proc.stdout + proc.stderr)
+        print(f"  imaptest's output: {log}", file=sys.stderr)
         commands, errors, samples = parse_imaptest(proc.stdout + proc.stderr)
         out[name] = Result(commands, min(seconds, SECONDS), used, errors, samples)
         print(f"  {name}: {out[name]}", file=sys.stderr, flush=True)
@@ -212,15 +230,16 @@ def imaptest_runs(port: int, pid: int) -> dict[str, Result]:
 
 
 def parse_imaptest(text: str) -> tuple[int, int, list[str]]:
-    """(commands, errors, error samples) from imaptest's output: its ``Totals:`` block
-    gives the per-state counters (the line of numbers under the state names)."""
+    """(commands, errors, error samples) from imaptest's output: the first all-numbers
+    line after ``Totals:`` holds the counts per state (OK replies)."""
     lines = text.splitlines()
     commands = 0
-    for i, line in enumerate(lines):
-        if line.startswith("Totals:") and i + 2 < len(lines):
-            numbers = [int(x) for x in lines[i + 2].split() if x.isdigit()]
-            commands = sum(numbers)
-    errors = [ln for ln in lines if "Error:" in ln or "error:" in ln]
+    if "Totals:" in lines:
+        for line in lines[lines.index("Totals:") + 1 :]:
+            if line.split() and all(x.isdigit() for x in line.split()):
+                commands = sum(int(x) for x in line.split())
+                break
+    errors = [ln for ln in lines if "Error:" in ln or "error:" in ln or "Panic:" in ln]
     return commands, len(errors), errors[:8]
 
 

@@ -72,6 +72,7 @@ HEADER_NAMES = [b"From", b"To", b"Cc", b"Subject", b"References", b"In-Reply-To"
                 b"Message-ID", b"Delivered-To"]  # fmt: skip
 FETCH2_ITEMS = [b"BODY.PEEK[HEADER]", b"RFC822.HEADER", b"BODY.PEEK[]", b"BODY.PEEK[1]",
                 b"BODY.PEEK[TEXT]"]  # fmt: skip
+_RECENT = frozenset([b"\\Recent"])  # per session; not compared
 SYSTEM_FLAGS = [b"\\Seen", b"\\Flagged", b"\\Answered", b"\\Draft"]
 _EXPUNGE_NO = re.compile(rb"expunge|no longer exist", re.I)
 _FETCH = re.compile(rb"\* (\d+) FETCH ")
@@ -86,6 +87,9 @@ class Session:
         self.account = run.accounts[acct]
         self.view: list[int | None] | None = None  # UID per sequence number, when selected
         self.kw: list[frozenset[bytes] | None] = []  # own keywords per sequence number, if known
+        # All flags (\Recent aside) per sequence number as the server last told this
+        # session, with its own silent changes applied: what a client caches.
+        self.flags: list[frozenset[bytes] | None] = []
         # Per sequence number, an answer that is right only if another session expunged
         # the message (a STORE answered OK without its effect, a FETCH without its data,
         # a message left after EXPUNGE) and the EXPUNGE count when it was seen: the
@@ -132,6 +136,7 @@ class Session:
                 if n < len(self.view):
                     raise Wrong(f"EXISTS {n} below {len(self.view)} without EXPUNGE")
                 self.kw.extend([None] * (n - len(self.view)))
+                self.flags.extend([None] * (n - len(self.view)))
                 self.doubt.extend([None] * (n - len(self.view)))
                 self.view.extend([None] * (n - len(self.view)))
             elif kind == b"EXPUNGE":
@@ -139,6 +144,7 @@ class Session:
                     raise Wrong(f"EXPUNGE {n} of {len(self.view)}")
                 uid = self.view.pop(n - 1)
                 self.kw.pop(n - 1)
+                self.flags.pop(n - 1)
                 if self.doubt.pop(n - 1) is not None:
                     self.run.expunged_races += 1
                 self.deleted.discard(uid or 0)
@@ -171,6 +177,8 @@ class Session:
             if got <= lower or (higher is not None and got >= higher):
                 raise Wrong(f"UID {got} at seq {seq} out of order ({lower}, {higher})")
             uid = got
+        if b"FLAGS" in pairs:
+            self.flags[seq - 1] = frozenset(pairs[b"FLAGS"]) - _RECENT
         if b"FLAGS" in pairs and not self._in_store:
             mine: frozenset[bytes] | None = frozenset(f for f in pairs[b"FLAGS"] if f in self.own)
             want = self.kw[seq - 1]
@@ -187,9 +195,9 @@ class Session:
                 first = self.account.internaldate.setdefault(uid, value)
                 if first != value:
                     raise Wrong(f"UID {uid}: INTERNALDATE {value!r} was {first!r}")
-            elif value is NIL and key != b"BODY":
-                # Dovecot's answer for a message another session expunged
-                self.suspect(seq, f"UID {uid}: {key.decode()} NIL")
+            elif value in (NIL, b"", b"0") and key != b"BODY":
+                # Dovecot's answers for a message another session expunged: NIL, "", 0
+                self.suspect(seq, f"UID {uid}: {key.decode()} {value!r}")
             elif index is not None:
                 self._check_content(uid, index, key, value)
 
@@ -264,7 +272,7 @@ class Session:
 
     async def select(self) -> None:
         appended = self.account.max_appended
-        self.view, self.kw, self.doubt = [], [], []
+        self.view, self.kw, self.doubt, self.flags = [], [], [], []
         self.deleted, self.deleted_seqs = set(), set()
         untagged, _ = await self.do("SELECT", b"SELECT INBOX")
         for r in untagged:
@@ -324,6 +332,7 @@ class Session:
         if not tagged.startswith(b"OK"):
             return
         assert self.view is not None
+        self._stored(seqs, sign, flags)
         mine = frozenset(f for f in flags if f in self.own)
         for seq in seqs:
             got = self.last_fetches.get(seq, {}).get(b"FLAGS")
@@ -347,6 +356,37 @@ class Session:
             elif old is not None:
                 self.kw[seq - 1] = old | mine if sign == ord("+") else old - mine
 
+    def _stored(self, seqs: list[int], sign: int, flags: list[bytes]) -> None:
+        """A client's cache after its STORE: what the server sent, else the change applied."""
+        for seq in seqs:
+            known = self.flags[seq - 1]
+            if b"FLAGS" not in self.last_fetches.get(seq, {}) and known is not None:
+                self.flags[seq - 1] = known | set(flags) if sign == ord("+") else known - set(flags)
+
+    async def final_check(self) -> None:
+        """Once no session changes anything: after a NOOP (the pending news), the flags
+        this session was told must be the flags the server has."""
+        if self.view is None:
+            return
+        await self.do("NOOP", b"NOOP")
+        if not self.view:
+            return
+        untagged, _ = await self.conn.command(b"FETCH 1:* (UID FLAGS)")
+        for r in untagged:
+            m = _FETCH.match(r)
+            if m is None:
+                continue
+            seq = int(m[1])
+            items, _ = parse_list(r, m.end())
+            pairs = {items[i].upper(): items[i + 1] for i in range(0, len(items) - 1, 2)}
+            told = self.flags[seq - 1] if seq <= len(self.flags) else None
+            has = frozenset(pairs.get(b"FLAGS", ())) - _RECENT
+            if told is not None and told != has:
+                self.run.error(
+                    f"after the load, UID {int(pairs.get(b'UID', 0))} (seq {seq}): the session "
+                    f"was told {sorted(told)}, the server has {sorted(has)}"
+                )
+
     async def delete(self) -> None:
         n = self.msgs()
         count = self.rng.randrange(n - THRESHOLD) if n > THRESHOLD + 5 else self.rng.randrange(5)
@@ -359,6 +399,7 @@ class Session:
         _, tagged = await self.do("DELETE", text)
         if tagged.startswith(b"OK"):
             assert self.view is not None
+            self._stored(seqs, ord("+"), [b"\\Deleted"])
             for seq in seqs:
                 uid = self.view[seq - 1]
                 if uid is None:
@@ -435,8 +476,9 @@ async def _login(run: Run, port: int, k: int, acct: int, rng: random.Random) -> 
     return s
 
 
-async def worker(run: Run, port: int, k: int, deadline: float, logout: bool) -> None:
-    """imaptest's client loop: the states in order, each with its probability."""
+async def worker(run: Run, port: int, k: int, deadline: float, logout: bool) -> Session | None:
+    """imaptest's client loop: the states in order, each with its probability. Returns
+    the session still open at the deadline (for `Session.final_check`)."""
     rng = random.Random(1000 + k)
     session: Session | None = None
     while time.perf_counter() < deadline:
@@ -475,18 +517,18 @@ async def worker(run: Run, port: int, k: int, deadline: float, logout: bool) -> 
         except (EOFError, OSError) as e:
             run.error(f"connection: {e}")
             session = None
-    if session is not None:
-        session.conn.close()
+    return session
 
 
-async def seed(run: Run, port: int) -> None:
-    """`SEEDED` corpus messages into each account's INBOX, over IMAP (APPENDUID noted)."""
+async def seed(run: Run, port: int, accounts: int = ACCOUNTS, count: int = SEEDED) -> None:
+    """`count` corpus messages into the INBOX of accounts 1..`accounts`, over IMAP
+    (APPENDUID noted)."""
     rng = random.Random(7)
 
     async def one(acct: int) -> None:
         s = await _login(run, port, -1, acct, rng)
-        for i in range(SEEDED):
-            index = ((acct - 1) * SEEDED + i) % len(run.corpus)
+        for i in range(count):
+            index = ((acct - 1) * count + i) % len(run.corpus)
             _, tagged = await s.do("APPEND", b"APPEND INBOX", run.corpus[index].raw)
             if not tagged.startswith(b"OK"):
                 raise RuntimeError(f"seeding failed: {tagged!r}")
@@ -494,5 +536,5 @@ async def seed(run: Run, port: int) -> None:
         await s.do("LOGOUT", b"LOGOUT")
         s.conn.close()
 
-    for start in range(1, ACCOUNTS + 1, 5):
-        await asyncio.gather(*(one(a) for a in range(start, min(start + 5, ACCOUNTS + 1))))
+    for start in range(1, accounts + 1, 5):
+        await asyncio.gather(*(one(a) for a in range(start, min(start + 5, accounts + 1))))
