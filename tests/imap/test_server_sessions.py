@@ -147,3 +147,25 @@ def test_a_session_whose_mailbox_is_renamed_elsewhere_says_bye_and_its_own_renam
     b.send(b"n1 NOOP\r\n")
     assert _until_closed(b) == [b"* BYE Selected mailbox was renamed, have to disconnect"]
     a.ok("LOGOUT")
+
+
+def test_a_silent_store_still_tells_another_sessions_flag_change(
+    sessions: tuple[Session, Session],
+) -> None:
+    # Found by the stress benchmark: B marks message 2 seen; A's own
+    # STORE +FLAGS.SILENT on it swallowed that change, so A's client kept showing
+    # the message unread (RFC 9051 §6.4.6: tell an external change even when SILENT).
+    a, b = sessions
+    a.ok("CREATE Silent")
+    for n in range(2):
+        a.append("Silent", _message(f"m{n}"))
+    a.ok("SELECT Silent")
+    b.ok("SELECT Silent")
+    b.ok("STORE 2 +FLAGS.SILENT (\\Seen)")
+    lines = a.ok("STORE 2 +FLAGS.SILENT ($x)")
+    lines += a.ok("NOOP")
+    told = [x for x in lines if x.startswith(b"* 2 FETCH")]
+    assert told and b"\\Seen" in told[-1] and b"$x" in told[-1], lines
+    # A silent STORE that surprises nobody stays silent.
+    lines = a.ok("STORE 1 +FLAGS.SILENT (\\Flagged)")
+    assert not [x for x in lines if b"FETCH" in x], lines

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from posteingang.delivery.ingest import prepare_file, prepare_message
@@ -142,6 +143,13 @@ async def store(s: ImapSession, cmd: c.Store) -> Reply:
     if cmd.unchangedsince is not None:
         return bad("CONDSTORE is not supported")
     updates = await s.store.store_flags(view.mailbox_id, uids, _FLAG_OPS[cmd.mode], flags)
+    # RFC 9051 §6.4.6: "regardless of whether or not the .SILENT suffix was used,
+    # the server SHOULD send an untagged FETCH response if a change to a message's
+    # flags from an external source is observed" -- a silent STORE must not swallow
+    # another session's change that this one has not told yet.
+    surprised = [
+        u.uid for u in updates if not _as_expected(view.flags.get(u.uid), cmd, flags, u.flags)
+    ]
     for update in updates:
         view.accept_own_flags(update.uid, update.flags, update.modseq)
     new_keywords = any(s.learn_keywords(u.flags) for u in updates)
@@ -149,10 +157,12 @@ async def store(s: ImapSession, cmd: c.Store) -> Reply:
         s.emit(responses.flags(s.flag_list()))
         permanent = (*s.flag_list(), "\\*")
         s.emit(responses.untagged("OK", "Flags permitted", ResponseCode.permanentflags(permanent)))
-    if not cmd.silent:
-        # RFC 9051 §6.4.6: the new flags of every message in the set.
+    # RFC 9051 §6.4.6: the new flags of every message in the set (SILENT: of those
+    # changed by someone else too).
+    told = surprised if cmd.silent else uids
+    if told:
         pacer = Pacer()  # other clients are served between slices (ops/pacing.py)
-        for uid in uids:
+        for uid in told:
             await pacer.tick()
             seq = view.seq_of(uid)
             if seq is None:
@@ -161,6 +171,24 @@ async def store(s: ImapSession, cmd: c.Store) -> Reply:
             items = [line, responses.fetch_uid(uid)] if cmd.uid else [line]
             await s.send(responses.fetch(seq, items))
     return ok("STORE completed")
+
+
+def _as_expected(
+    before: frozenset[str] | None, cmd: c.Store, flags: Iterable[str], after: frozenset[str]
+) -> bool:
+    """Whether ``after`` is what the client expects: the flags it was told, changed by
+    its own STORE (flag names compared without case, RFC 9051 §2.3.2)."""
+    if before is None:
+        return True  # not in the client's view: nothing to tell
+    mine = {f.lower() for f in flags} - {"\\recent"}  # \Recent is the session's own
+    told = {f.lower() for f in before} - {"\\recent"}
+    if cmd.mode is c.StoreMode.ADD:
+        expected = told | mine
+    elif cmd.mode is c.StoreMode.REMOVE:
+        expected = told - mine
+    else:
+        expected = mine
+    return {f.lower() for f in after} - {"\\recent"} == expected
 
 
 def _ordered(flags: frozenset[str]) -> list[str]:
