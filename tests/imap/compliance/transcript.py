@@ -17,7 +17,8 @@ Patterns:
 * ``...`` matches any text (also none);
 * ``${name}`` matches one token (no space, parenthesis or bracket) and binds it
   the first time; a later ``${name}`` must be the same text.  ``${box}`` is
-  bound before the run to the test's own mailbox name;
+  bound before the run to the test's own mailbox name, ``${sep}`` to the
+  server's hierarchy delimiter (posteingang "/", Dovecot's maildir ".");
 * ``\\r\\n`` stands for CRLF (inside literals);
 * everything else is compared case-insensitively (IMAP atoms are), after both
   sides are normalised: the flags of ``FLAGS (...)``, ``PERMANENTFLAGS (...)``
@@ -300,6 +301,7 @@ def run(
     try:
         for n in wanted:
             r.step(_Step(n, login, expect=["L OK ..."]))
+        r.step(_Step(1, 'L2 LIST "" ""', expect=['* LIST (...) "${sep}" ""', "L2 OK ..."]))
         _cleanup(r, box)
         for step in steps:
             r.step(step)
