@@ -32,8 +32,9 @@ any time).  A literal in a response is shown as ``{n}`` followed by its octets.
 
 In client lines ``${msg:NAME}`` becomes a synchronizing literal holding the
 message NAME from the messages passed to `run` (the runner waits for the ``+``
-continuation), ``${lit:TEXT}`` a literal holding TEXT, and ``${name}`` the text
-a pattern bound.
+continuation), ``${bin:NAME}`` the same as a ``~{n}`` literal8 (RFC 3516),
+``${lit:TEXT}`` a literal holding TEXT (Python escapes allowed), and ``${name}``
+the text a pattern bound.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from dataclasses import dataclass, field
 __all__ = ["Target", "TranscriptError", "run"]
 
 _VAR = re.compile(r"\$\{([A-Za-z0-9_:.-]+)\}")
-_CLIENT_VAR = re.compile(r"\$\{(msg|lit):([^}]*)\}|\$\{([A-Za-z0-9_]+)\}")
+_CLIENT_VAR = re.compile(r"\$\{(msg|bin|lit):([^}]*)\}|\$\{([A-Za-z0-9_]+)\}")
 _SORTED_LIST = re.compile(r"((?:PERMANENT)?FLAGS \(|^\* LIST \(|^\* LSUB \()([^()]*)\)", re.I)
 _LITERAL_END = re.compile(rb"\{(\d+)\}\r\n$")
 
@@ -185,14 +186,15 @@ class _Run:
         for m in _CLIENT_VAR.finditer(command):
             cur += command[pos : m.start()].encode()
             pos = m.end()
-            if m[1] == "msg":
+            if m[1] in ("msg", "bin"):
                 data = self.messages[m[2]]
             elif m[1] == "lit":
                 data = m[2].encode().decode("unicode_escape").encode("latin-1")
             else:
                 cur += self.bound[m[3]].encode()
                 continue
-            pieces.append(cur + b"{%d}\r\n" % len(data))
+            prefix = b"~" if m[1] == "bin" else b""
+            pieces.append(cur + prefix + b"{%d}\r\n" % len(data))
             cur = data
         pieces.append(cur + command[pos:].encode() + b"\r\n")
         return pieces
