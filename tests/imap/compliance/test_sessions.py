@@ -339,3 +339,30 @@ S: a1 OK ...
 
 def test_pipelined_commands(target: Target, box: str) -> None:
     run(target, prepare("plain", "second") + PIPELINE, box=box, messages=MESSAGES)
+
+
+SEARCH_EXPUNGED = """
+2 C: b0 SELECT ${box}
+2 S: b0 OK ...
+C: a1 STORE 2 +FLAGS.SILENT (\\Deleted)
+S: a1 OK ...
+C: a2 EXPUNGE
+S: a2 OK ...
+# session 2 still shows message 2, whose text is gone: it is not found, and the
+# client is told why (RFC 9051 §7.1 EXPUNGEISSUED)
+2 C: b1 SEARCH TEXT alice
+2 S: * SEARCH 1 3
+2 !S: * ... EXPUNGE
+2 S: b1 OK [EXPUNGEISSUED] ...
+2 C: b2 NOOP
+2 S: * 2 EXPUNGE
+2 S: b2 OK ...
+2 C: b3 SEARCH TEXT alice
+2 S: * SEARCH 1 2
+2 S: b3 OK ...
+"""
+
+
+def test_search_of_a_message_expunged_meanwhile(target: Target, box: str) -> None:
+    script = prepare("plain", "second", "mixed") + SEARCH_EXPUNGED
+    run(target, script, box=box, messages=MESSAGES)

@@ -11,13 +11,19 @@ check each command's responses against patterns.  The format is our own
     S: a1 OK ...                   the tagged response (compared after all untagged ones)
     !S: * ... EXPUNGE              a response the command must NOT produce
     2 C: b1 NOOP                   the same on connection 2 (connections 1..9, opened lazily)
+    C&: a2 NOOP                    pipelined: sent together with the following commands up to
+                                   the next plain ``C:`` (no literals), whose responses are
+                                   read together; each pattern of the group may match any
+                                   untagged response of it, each tagged one its own tag, and
+                                   the tagged responses must come in the order sent
 
 Patterns:
 
 * ``...`` matches any text (also none);
 * ``${name}`` matches one token (no space, parenthesis or bracket) and binds it
   the first time; a later ``${name}`` must be the same text.  ``${box}`` is
-  bound before the run to the test's own mailbox name;
+  bound before the run to the test's own mailbox name, ``${sep}`` to the
+  server's hierarchy delimiter (posteingang "/", Dovecot's maildir ".");
 * ``\\r\\n`` stands for CRLF (inside literals);
 * everything else is compared case-insensitively (IMAP atoms are), after both
   sides are normalised: the flags of ``FLAGS (...)``, ``PERMANENTFLAGS (...)``
@@ -31,8 +37,9 @@ any time).  A literal in a response is shown as ``{n}`` followed by its octets.
 
 In client lines ``${msg:NAME}`` becomes a synchronizing literal holding the
 message NAME from the messages passed to `run` (the runner waits for the ``+``
-continuation), ``${lit:TEXT}`` a literal holding TEXT, and ``${name}`` the text
-a pattern bound.
+continuation), ``${bin:NAME}`` the same as a ``~{n}`` literal8 (RFC 3516),
+``${lit:TEXT}`` a literal holding TEXT (Python escapes allowed), and ``${name}``
+the text a pattern bound.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from dataclasses import dataclass, field
 __all__ = ["Target", "TranscriptError", "run"]
 
 _VAR = re.compile(r"\$\{([A-Za-z0-9_:.-]+)\}")
-_CLIENT_VAR = re.compile(r"\$\{(msg|lit):([^}]*)\}|\$\{([A-Za-z0-9_]+)\}")
+_CLIENT_VAR = re.compile(r"\$\{(msg|bin|lit):([^}]*)\}|\$\{([A-Za-z0-9_]+)\}")
 _SORTED_LIST = re.compile(r"((?:PERMANENT)?FLAGS \(|^\* LIST \(|^\* LSUB \()([^()]*)\)", re.I)
 _LITERAL_END = re.compile(rb"\{(\d+)\}\r\n$")
 
@@ -72,6 +79,8 @@ class _Step:
     expect: list[str] = field(default_factory=list)
     forbid: list[str] = field(default_factory=list)
     lineno: int = 0
+    pipelined: list[_Step] = field(default_factory=list)  # sent before this one, at once
+    held: bool = False  # C&: waits to be sent with the next command
 
 
 def parse(text: str) -> list[_Step]:
@@ -92,8 +101,13 @@ def parse(text: str) -> list[_Step]:
         kind, sep, rest = line.partition(": ")
         if not sep:
             raise ValueError(f"line {lineno}: expected 'C: ', 'S: ' or '!S: ': {raw!r}")
-        if kind == "C":
-            steps.append(_Step(conn, rest, lineno=lineno))
+        if kind in ("C", "C&"):
+            step = _Step(conn, rest, lineno=lineno, held=kind == "C&")
+            if steps and steps[-1].held and steps[-1].conn == conn:
+                prev = steps.pop()
+                step.pipelined = [*prev.pipelined, prev]
+                prev.pipelined = []
+            steps.append(step)
             continue
         if not steps or steps[-1].conn != conn:
             raise ValueError(f"line {lineno}: a response pattern must follow its command")
@@ -184,19 +198,23 @@ class _Run:
         for m in _CLIENT_VAR.finditer(command):
             cur += command[pos : m.start()].encode()
             pos = m.end()
-            if m[1] == "msg":
+            if m[1] in ("msg", "bin"):
                 data = self.messages[m[2]]
             elif m[1] == "lit":
                 data = m[2].encode().decode("unicode_escape").encode("latin-1")
             else:
                 cur += self.bound[m[3]].encode()
                 continue
-            pieces.append(cur + b"{%d}\r\n" % len(data))
+            prefix = b"~" if m[1] == "bin" else b""
+            pieces.append(cur + prefix + b"{%d}\r\n" % len(data))
             cur = data
         pieces.append(cur + command[pos:].encode() + b"\r\n")
         return pieces
 
     def step(self, step: _Step) -> None:
+        if step.pipelined:
+            self.pipelined(step)
+            return
         c = self.conn(step.conn)
         tag = step.command.split(" ", 1)[0]
         got: list[str] = []
@@ -221,6 +239,38 @@ class _Run:
             if r.startswith(tag + " "):
                 break
         self.check(step, got)
+
+    def pipelined(self, last: _Step) -> None:
+        group = [*last.pipelined, last]
+        c = self.conn(last.conn)
+        for s in group:
+            self.log.append(f"{s.conn} C: {s.command}")
+        c.send(b"".join(b"".join(self.expand(s.command)) for s in group))
+        tags = [s.command.split(" ", 1)[0] for s in group]
+        got: list[str] = []
+        tagged: list[str] = []
+        while len(tagged) < len(tags):
+            r = c.response()
+            self.log.append(f"{last.conn} S: {r}")
+            got.append(r)
+            if r.split(" ", 1)[0] in tags and not r.startswith("*"):
+                tagged.append(r)
+        if [r.split(" ", 1)[0] for r in tagged] != tags:
+            self.fail(last, f"tagged responses out of order: {tagged}", got)
+        untagged = [r for r in got if r not in tagged]
+        by_tag = dict(zip(tags, tagged, strict=True))
+        patterns = [p for s in group for p in s.expect]
+        merged = _Step(last.conn, last.command, [], [f for s in group for f in s.forbid])
+        merged.lineno = last.lineno
+        for pattern in patterns:
+            tag = pattern.split(" ", 1)[0]
+            if tag in by_tag:
+                self.check(
+                    _Step(last.conn, last.command, [pattern], lineno=last.lineno), [by_tag[tag]]
+                )
+            else:
+                merged.expect.append(pattern)
+        self.check(merged, [*untagged, tagged[-1]])
 
     def check(self, step: _Step, got: list[str]) -> None:
         norm = [normalise(g, keep_recent=self.keep_recent) for g in got]
@@ -300,6 +350,7 @@ def run(
     try:
         for n in wanted:
             r.step(_Step(n, login, expect=["L OK ..."]))
+        r.step(_Step(1, 'L2 LIST "" ""', expect=['* LIST (...) "${sep}" ""', "L2 OK ..."]))
         _cleanup(r, box)
         for step in steps:
             r.step(step)
