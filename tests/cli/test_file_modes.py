@@ -105,3 +105,15 @@ def test_in_process_cli_restores_the_callers_umask(tmp_path: Path) -> None:
     finally:
         os.umask(before)
     assert sys.executable  # the CLI ran in this process
+
+
+def test_init_force_makes_an_existing_directory_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert _cli(None, "init", "--data-dir", str(data), "--hostname", "mx.test").returncode == 0
+    for path, mode in ((data, 0o755), (data / "store.sqlite3", 0o644)):
+        path.chmod(mode)
+    (data / "posteingang.toml").chmod(0o644)
+    again = _cli(None, "init", "--data-dir", str(data), "--hostname", "mx.test", "--force")
+    assert again.returncode == 0, again.stderr
+    loose = [f"{p}: {_mode(p):04o}" for p in _every_path(data) if _mode(p) & 0o077]
+    assert loose == []
