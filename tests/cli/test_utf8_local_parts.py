@@ -3,12 +3,13 @@
 SMTPUTF8 was advertised, but `user add jürgen@example.test` was refused, so
 mail for him could never arrive. Now: the CLI adds him, SMTP and LMTP with
 SMTPUTF8 deliver to him, and he logs in over IMAP (SASL PLAIN and LOGIN with
-literals) and finds both messages.
+literals) and POP3 (USER/PASS) and finds both messages.
 """
 
 from __future__ import annotations
 
 import imaplib
+import poplib
 import smtplib
 import socket
 import subprocess
@@ -27,7 +28,7 @@ PASSWORD = "wörter-passwort-1"
 
 
 def _listeners(config: Path) -> dict[str, int]:
-    ports = {"SMTP": free_port(), "LMTP": free_port(), "IMAP": free_port()}
+    ports = {"SMTP": free_port(), "LMTP": free_port(), "IMAP": free_port(), "POP3": free_port()}
     head = config.read_text().split("\n[[listener]]\n")[0]
     tables = "".join(
         f'\n[[listener]]\nprotocol = "{name}"\nhost = "127.0.0.1"\nport = {port}\n'
@@ -95,6 +96,13 @@ def test_utf8_local_part_end_to_end(tmp_path: Path) -> None:
         status, count = imap.select("INBOX")
         assert status == "OK" and count == [b"2"]
         imap.logout()
+
+        pop = poplib.POP3("127.0.0.1", ports["POP3"], timeout=10)  # sends UTF-8
+        assert "USER" in pop.capa().get("UTF8", [])  # RFC 6856: UTF-8 user names
+        pop.user(USER)
+        pop.pass_(PASSWORD)
+        assert pop.stat()[0] == 2
+        pop.quit()
 
         # LOGIN with the user name as a literal (8-bit octets need one before UTF8=ACCEPT)
         with socket.create_connection(("127.0.0.1", ports["IMAP"]), timeout=10) as sock:
