@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tests.delivery.test_deliver_cli import POSTEINGANG
 from tests.serving import serve_process
+from tests.smtp.test_smtp_crash import free_port
 
 
 def _loose_umask() -> None:
@@ -48,6 +49,11 @@ def test_everything_a_command_creates_is_private_under_umask_022(tmp_path: Path)
     assert _cli(config, "user", "add", "bob@example.test").returncode == 0
     delivered = _cli(config, "deliver", "--to", "bob@example.test", stdin=b"Subject: x\n\nhi\n")
     assert delivered.returncode == 0, delivered.stderr
+    # init's listeners use fixed ports, which another test run may hold: free ones
+    head = config.read_text().split("\n[[listener]]\n")[0]
+    config.write_text(
+        head + f'\n[[listener]]\nprotocol = "LMTP"\nhost = "127.0.0.1"\nport = {free_port()}\n'
+    )
     proc = serve_process(config, stderr=subprocess.DEVNULL, preexec_fn=_loose_umask)
     try:
         sock = data / "control.sock"
