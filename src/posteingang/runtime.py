@@ -72,6 +72,8 @@ class Listener:
     port: int  # the bound port (a configured 0 becomes the port the OS chose)
     tls: TlsMode = TlsMode.NONE
     login: str = ""  # how a user logs in here, e.g. "full address + password"
+    # PROXY protocol: the proxies trusted to send the header; empty if not expected
+    proxy_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +203,14 @@ class Runtime:
         await server.start()
         self._servers.append(server)
         self.listeners.append(
-            Listener(settings.protocol, settings.host, server.port, settings.tls, shell.login)
+            Listener(
+                settings.protocol,
+                settings.host,
+                server.port,
+                settings.tls,
+                shell.login,
+                tuple(settings.trusted_proxies) if settings.proxy_protocol else (),
+            )
         )
         return server
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tests.delivery.test_deliver_cli import POSTEINGANG
 from tests.serving import serve_process
+from tests.smtp.test_smtp_crash import free_port
 
 
 def _loose_umask() -> None:
@@ -48,6 +49,11 @@ def test_everything_a_command_creates_is_private_under_umask_022(tmp_path: Path)
     assert _cli(config, "user", "add", "bob@example.test").returncode == 0
     delivered = _cli(config, "deliver", "--to", "bob@example.test", stdin=b"Subject: x\n\nhi\n")
     assert delivered.returncode == 0, delivered.stderr
+    # init's listeners use fixed ports, which another test run may hold: free ones
+    head = config.read_text().split("\n[[listener]]\n")[0]
+    config.write_text(
+        head + f'\n[[listener]]\nprotocol = "LMTP"\nhost = "127.0.0.1"\nport = {free_port()}\n'
+    )
     proc = serve_process(config, stderr=subprocess.DEVNULL, preexec_fn=_loose_umask)
     try:
         sock = data / "control.sock"
@@ -105,3 +111,15 @@ def test_in_process_cli_restores_the_callers_umask(tmp_path: Path) -> None:
     finally:
         os.umask(before)
     assert sys.executable  # the CLI ran in this process
+
+
+def test_init_force_makes_an_existing_directory_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert _cli(None, "init", "--data-dir", str(data), "--hostname", "mx.test").returncode == 0
+    for path, mode in ((data, 0o755), (data / "store.sqlite3", 0o644)):
+        path.chmod(mode)
+    (data / "posteingang.toml").chmod(0o644)
+    again = _cli(None, "init", "--data-dir", str(data), "--hostname", "mx.test", "--force")
+    assert again.returncode == 0, again.stderr
+    loose = [f"{p}: {_mode(p):04o}" for p in _every_path(data) if _mode(p) & 0o077]
+    assert loose == []

@@ -22,7 +22,7 @@ COMMANDS = [
     ("domain", "list"),
     ("alias", "list"),
     ("check",),
-    ("export", "maildir", "out", "--user", "demo@example.test"),
+    ("export", "maildir", "/nonexistent/out", "--user", "demo@example.test"),
 ]
 
 

@@ -114,3 +114,33 @@ def test_missing_store_is_temporary_bad_config_is_78_bad_usage_64(tmp_path: Path
         [POSTEINGANG, "--config", str(config), "deliver"], input=MESSAGE, capture_output=True
     )
     assert usage.returncode == 64, usage.stderr
+
+
+@needs_root
+def test_another_user_gets_one_line_not_a_traceback(shared_dir: Path) -> None:
+    """The data directory is 0700 (item 11): a command run by another user (a pipe
+    transport with the wrong `user=`) says so; `deliver` leaves the mail queued."""
+    data = shared_dir / "data"
+    subprocess.run(
+        [POSTEINGANG, "init", "--data-dir", str(data), "--password-stdin"],
+        input=b"secret-password\n",
+        check=True,
+        capture_output=True,
+    )
+    config = shared_dir / "posteingang.toml"  # a readable copy, as in /etc
+    text = (data / "posteingang.toml").read_text()
+    config.write_text(text.replace("[server]", f'[server]\ndata_dir = "{data}"', 1))
+    config.chmod(0o644)
+    listed = subprocess.run(
+        [*NOBODY, POSTEINGANG, "--config", str(config), "user", "list"],
+        capture_output=True, cwd=shared_dir,
+    )  # fmt: skip
+    assert listed.returncode == 2, listed.stderr
+    assert b"run as the user that owns the data directory" in listed.stderr
+    _no_traceback(listed)
+    delivered = subprocess.run(
+        [*NOBODY, POSTEINGANG, "--config", str(config), "deliver", "--to", "demo@example.test"],
+        input=MESSAGE, capture_output=True, cwd=shared_dir,
+    )  # fmt: skip
+    assert delivered.returncode == 75, delivered.stderr
+    _no_traceback(delivered)

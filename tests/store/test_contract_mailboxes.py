@@ -129,3 +129,16 @@ async def test_accounts_are_isolated(store: Store) -> None:
     inbox_a, inbox_b = await inbox_id(store, alice), await inbox_id(store, bob)
     with pytest.raises(Conflict):
         await store.copy(inbox_a, [1], inbox_b)
+
+
+async def test_raise_uidnext_only_raises(store: Store) -> None:
+    """For imports that keep a source's UIDVALIDITY (issue 11 item 5)."""
+    account_id = await make_account(store)
+    box = await store.create_mailbox(account_id, "Imported", uidvalidity=4242)
+    raised = await store.raise_uidnext(box.id, 20)
+    assert raised.uidnext == 20
+    assert (await store.raise_uidnext(box.id, 5)).uidnext == 20  # never lowered
+    result = await store.append(box.id, await new_message(store, b"Subject: x\r\n\r\n"))
+    assert result.uid == 20
+    with pytest.raises(NotFound):
+        await store.raise_uidnext(999_999, 3)

@@ -25,6 +25,7 @@ class FakeSource:
     uids: list[int | None]
     mailbox: str = "Imported"
     uidvalidity: int | None = 4242
+    uidnext: int | None = None
     stop_after: int | None = None  # raise after yielding this many (an interrupted run)
     warnings: list[str] = field(default_factory=list)
 
@@ -122,6 +123,25 @@ async def test_a_new_mailbox_takes_the_source_uidvalidity() -> None:
     mb = await store.get_mailbox(account_id, "Imported")
     assert mb is not None
     assert (mb.uidvalidity, mb.uidnext) == (4242, 8)
+
+
+async def test_a_mailbox_with_the_source_uidvalidity_continues_at_its_next_uid() -> None:
+    """Issue 11 item 5: UIDs below the source's next UID may have been used there
+    (and expunged); under the same UIDVALIDITY no later message may get one."""
+    store, account_id = await _store()
+    source = FakeSource([body(1)], [7], uidnext=20)
+    await import_sources(store, account_id, [source], Quiet())
+    mb = await store.get_mailbox(account_id, "Imported")
+    assert mb is not None and (mb.uidvalidity, mb.uidnext) == (4242, 20)
+    result = await store.append(mb.id, await prepare_message(store, body(2)))
+    assert result.uid == 20  # the next delivery, not 8
+    # a mailbox that keeps its own UIDVALIDITY (INBOX always exists) is not touched
+    inbox = await store.get_mailbox(account_id, "INBOX")
+    assert inbox is not None
+    other = FakeSource([body(3)], [5], mailbox="INBOX", uidvalidity=77, uidnext=500)
+    await import_sources(store, account_id, [other], Quiet())
+    after = await store.get_mailbox(account_id, "INBOX")
+    assert after is not None and after.uidnext < 500
 
 
 async def test_a_uid_held_by_other_content_is_not_taken_for_imported() -> None:

@@ -7,12 +7,15 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from posteingang.delivery.ingest import prepare_message
+from posteingang.store.interface import Store
 from tests.transfer.conftest import (
     Cli,
     assert_one_line_error,
     sha_multiset,
     stored,
     stored_form,
+    with_store,
 )
 from tests.transfer.mail import WHEN, maildir, message, put
 
@@ -230,3 +233,25 @@ def test_lf_messages_are_stored_with_crlf_unless_kept(
     assert by_box == Counter(
         [("A", h) for h in sha_multiset([crlf])] + [("B", h) for h in sha_multiset([lf])]
     )
+
+
+def test_new_mailbox_continues_at_the_uidlists_next_uid(
+    run: Cli, data_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 11 item 5: a folder whose uidlist says N50 (UIDs up to 49 used there)
+    continues at 50 after the import, even when every file was listed."""
+    root = maildir(tmp_path / "Maildir")
+    box = maildir(root / ".Projekte")
+    put(box, "1.host:2,S", message(1), WHEN)
+    (box / "dovecot-uidlist").write_bytes(b"3 V1234 N50\n7 :1.host\n")
+    assert run("import", "maildir", str(root), "--user", USER).exit_code == 0
+
+    async def next_uid(store: Store) -> tuple[int, int]:
+        account = await store.get_account(USER)
+        assert account is not None
+        mailbox = await store.get_mailbox(account.id, "Projekte")
+        assert mailbox is not None
+        appended = await store.append(mailbox.id, await prepare_message(store, message(2)))
+        return mailbox.uidnext, appended.uid
+
+    assert with_store(data_dir, next_uid) == (50, 50)

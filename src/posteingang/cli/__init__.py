@@ -28,6 +28,7 @@ from posteingang.cli.files import PRIVATE_UMASK
 from posteingang.cli.server import check, serve
 from posteingang.cli.setup import check_config, config_doc, init
 from posteingang.cli.transfer import export_cmd, import_cmd
+from posteingang.cli.user_settings import user_set, user_show
 
 
 class _Group(click.Group):
@@ -103,6 +104,8 @@ for command in (
     block_group,
 ):
     cli.add_command(command)
+user_group.add_command(user_set)
+user_group.add_command(user_show)
 
 
 def main() -> None:

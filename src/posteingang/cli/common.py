@@ -64,10 +64,16 @@ def missing_store(config: Config) -> str | None:
     """
     data_dir = Path(config.server.data_dir)
     hint = "create one with `posteingang init --data-dir DIR`, or correct server.data_dir"
-    if not data_dir.is_dir():
-        return f"data directory not found: {data_dir} ({hint})"
-    if config.store.backend == "sqlite" and not Path(config.store.sqlite_path).is_file():
-        return f"no store at {config.store.sqlite_path} ({hint})"
+    try:
+        if not data_dir.is_dir():
+            return f"data directory not found: {data_dir} ({hint})"
+        if config.store.backend == "sqlite" and not Path(config.store.sqlite_path).is_file():
+            return f"no store at {config.store.sqlite_path} ({hint})"
+    except PermissionError as e:  # the data directory is 0700: another user's
+        return (
+            f"cannot access {e.filename or data_dir}: {e.strerror}"
+            " (run as the user that owns the data directory)"
+        )
     return None
 
 

@@ -65,13 +65,17 @@ def print_listeners(runtime: Runtime, config: Config, accounts: list[str]) -> No
     store = config.store
     where = store.sqlite_path if store.backend == "sqlite" else store.backend
     if runtime.listeners:
-        table = Table("protocol", "address", "port", "TLS", "log in with", title="posteingang")
+        table = Table(
+            "protocol", "address", "port", "TLS", "PROXY header", "log in with", title="posteingang"
+        )
         for listener in runtime.listeners:
             table.add_row(
                 listener.protocol,
                 listener.address,
                 str(listener.port),
                 str(listener.tls),
+                # a connection without the header is refused here: say so, and from whom
+                f"required, from {', '.join(listener.proxy_from)}" if listener.proxy_from else "-",
                 listener.login or "-",
             )
         out.print(table)

@@ -30,7 +30,7 @@ from posteingang.cli.common import (
     read_password_stdin,
     run_async,
 )
-from posteingang.cli.files import DIR_MODE
+from posteingang.cli.files import DIR_MODE, mode_problems, repair_modes
 from posteingang.config import ConfigError, load_config, render_markdown, render_toml
 
 DEFAULT_DOMAIN = "example.test"
@@ -177,6 +177,9 @@ def init(
                 await store.close()
 
         created_user = run_async(create())
+        # --force keeps what was there (a store, a config rewritten in place) with
+        # whatever modes it had; the umask covers only what this run created.
+        repair_modes(mode_problems(config))
     except BaseException as e:
         if not existed:
             shutil.rmtree(data_dir, ignore_errors=True)

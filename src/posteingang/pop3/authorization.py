@@ -39,6 +39,11 @@ from posteingang.store.model import Account, Device, LoginRecord
 PROTOCOL = "pop3"
 AUTH_FAILED = Err("Authentication failed", ResponseCode.AUTH)
 CLEARTEXT_REFUSED = Err("Plaintext authentication is not allowed without TLS (use STLS)")
+# Where STLS is not offered (a tls = "none" listener), pointing at it would mislead.
+CLEARTEXT_REFUSED_NO_STLS = Err(
+    "Plaintext authentication is not allowed without TLS"
+    " (connect to the server's TLS port, or use AUTH SCRAM-SHA-256)"
+)
 
 # Sends one SASL challenge, returns the client's decoded answer (None: cancelled or junk).
 Challenger = Callable[[bytes], Awaitable[bytes | None]]
@@ -82,10 +87,11 @@ class Authorizer:
 
     # -- commands -----------------------------------------------------------------------
 
-    def user(self, command: User, *, tls_active: bool) -> Ok | Err:
-        # Refuse at USER already, so the client does not go on to send the password.
+    def user(self, command: User, *, tls_active: bool, stls_offered: bool = True) -> Ok | Err:
+        # Refuse at USER already, so the client does not go on to send the password;
+        # suggest STLS only where this connection offers it.
         if not self.cleartext_ok(tls_active):
-            return CLEARTEXT_REFUSED
+            return CLEARTEXT_REFUSED if stls_offered else CLEARTEXT_REFUSED_NO_STLS
         return Ok("send PASS")
 
     async def password(self, command: Pass, username: str) -> Granted | Err:

@@ -311,7 +311,7 @@ class Pop3Session:
                 else:
                     outcome = Ok("Begin TLS negotiation")
             case proto.User():
-                outcome = self.auth.user(command, tls_active=tls)
+                outcome = self.auth.user(command, tls_active=tls, stls_offered=self.tls_available)
             case proto.Pass():
                 username = self.conn.user
                 if username is None or not self.auth.cleartext_ok(tls):

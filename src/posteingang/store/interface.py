@@ -264,6 +264,16 @@ class Store(Protocol):
         special_use: SpecialUse | None = None,
         uidvalidity: int | None = None,
     ) -> Mailbox: ...
+    async def raise_uidnext(self, mailbox_id: int, uidnext: int) -> Mailbox:
+        """Make the mailbox's next UID at least `uidnext` (never lower it).
+
+        For an import that keeps a source's UIDVALIDITY: the source may have used
+        the UIDs below its next UID (and expunged them), and under the same
+        UIDVALIDITY a client's cache must never see one of them again
+        (RFC 9051 §2.3.1.1). No message changes, so no change event.
+        """
+        ...
+
     async def delete_mailbox(self, account_id: int, name: str) -> None: ...
     async def rename_mailbox(self, account_id: int, old: str, new: str) -> Mailbox:
         """RFC 9051 §6.3.6: renaming INBOX moves its messages to `new`; INBOX stays, empty.

@@ -281,6 +281,14 @@ class MemoryStore(MemoryAccounts):
         assert renamed is not None
         return renamed
 
+    async def raise_uidnext(self, mailbox_id: int, uidnext: int) -> Mailbox:
+        box = self._boxes.get(mailbox_id)
+        if box is None:
+            raise NotFound(f"mailbox {mailbox_id} does not exist")
+        if uidnext > box.mailbox.uidnext:
+            self._set_box(box, uidnext=min(uidnext, 2**32))
+        return box.mailbox
+
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
         self._account(account_id)
         name = names.normalize_mailbox_name(name)

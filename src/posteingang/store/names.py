@@ -7,14 +7,21 @@ refuses exactly the same names (the contract suite checks it).
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from posteingang.store.interface import InvalidName
 from posteingang.store.model import HIERARCHY_DELIMITER
 
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-# RFC 5321 §4.1.2 dot-string local parts; quoted local parts are not accepted for
-# hosted accounts (no real provider hands them out).
-_LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+# RFC 5321 §4.1.2 dot-string local parts, with RFC 6531 §3.3's UTF8-non-ascii
+# added to atext (`jürgen@`); quoted local parts are not accepted for hosted
+# accounts (no real provider hands them out).
+_ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~\x80-\U0010ffff-]"
+_LOCAL_PART = re.compile(rf"^{_ATEXT}+(\.{_ATEXT}+)*$")
+# Never in a local part even though they are not ASCII: controls, format characters
+# (invisible joiners, direction marks), separators (no-break space), surrogates,
+# unassigned and private-use code points. Unicode categories.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
 MAX_MAILBOX_NAME = 1000  # octets of UTF-8, per path; generous but bounded
 
 
@@ -36,8 +43,14 @@ def normalize_address(address: str) -> str:
     local, sep, domain = address.strip().rpartition("@")
     if not sep or not local:
         raise InvalidName(f"invalid address (expected local@domain): {address!r}")
-    local = local.lower()
-    if len(local) > 64 or not _LOCAL_PART.match(local):
+    # RFC 6530 §10.1: compare UTF-8 local parts in NFC, so that "ü" typed as
+    # u + U+0308 and as U+00FC is the same account.
+    local = unicodedata.normalize("NFC", local).lower()
+    if (
+        len(local.encode("utf-8", "surrogatepass")) > 64  # RFC 5321 §4.5.3.1.1: octets
+        or not _LOCAL_PART.match(local)
+        or any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in local if c > "\x7f")
+    ):
         raise InvalidName(f"invalid local part in address: {address!r}")
     return f"{local}@{normalize_domain(domain)}"
 

@@ -68,6 +68,11 @@ class Source(Protocol):
     @property
     def uidvalidity(self) -> int | None: ...
     @property
+    def uidnext(self) -> int | None:
+        """The source's next UID (dovecot-uidlist ``N``, the sidecar's), if it records one."""
+        ...
+
+    @property
     def has_uids(self) -> bool: ...
     @property
     def total_octets(self) -> int: ...
@@ -203,6 +208,10 @@ class FolderImport:
         if self._pending is not None:
             await self._pending
             self._pending = None
+        if source.uidnext is not None and mailbox.uidvalidity == source.uidvalidity:
+            # Same UIDVALIDITY as the source: the UIDs it used up to its next UID
+            # stay used here too, whether or not their messages came along.
+            await store.raise_uidnext(mailbox.id, source.uidnext)
         stats.folders += 1
         self.reporter.progress(stats, source.mailbox)
 

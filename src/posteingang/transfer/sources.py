@@ -66,6 +66,7 @@ class MboxSource:
         self.warn = warn
         self.total_octets = path.stat().st_size
         self.uidvalidity = sidecar.uidvalidity if sidecar else None
+        self.uidnext = sidecar.uidnext if sidecar else None
         self.has_uids = sidecar is not None and any(m.uid for m in sidecar.messages)
 
     def uid_digests(self, uids: set[int]) -> dict[int, str]:
@@ -135,6 +136,7 @@ class MaildirSource:
         self.warn = warn
         uidlist = folder.uidlist
         self.uidvalidity = uidlist.uidvalidity if uidlist else None
+        self.uidnext = uidlist.uidnext if uidlist else None
         self.has_uids = uidlist is not None
         self._unknown_letters: set[str] = set()
         listed: list[_Planned] = []

@@ -412,6 +412,16 @@ class SqliteStore:
         old, new = names.normalize_mailbox_name(old), names.normalize_mailbox_name(new)
         return await self._write(lambda c: mbx.rename_mailbox(c, account_id, old, new))
 
+    async def raise_uidnext(self, mailbox_id: int, uidnext: int) -> Mailbox:
+        def job(conn: sqlite3.Connection) -> tuple[Mailbox, list[Change]]:
+            conn.execute(
+                "UPDATE mailboxes SET uidnext = ? WHERE id = ? AND uidnext < ?",
+                (min(uidnext, 2**32), mailbox_id, uidnext),
+            )
+            return mbx.require_mailbox(conn, mailbox_id), []
+
+        return await self._write(job)
+
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
         name = names.normalize_mailbox_name(name)
         await self._write(lambda c: mbx.set_subscribed(c, account_id, name, subscribed))
