@@ -51,6 +51,7 @@ __all__ = [
     "authenticate_sasl",
     "cleartext_allowed",
     "is_loopback",
+    "throttled_name",
 ]
 
 log = get_logger(__name__)
@@ -126,7 +127,7 @@ async def authenticate(
     user = username.strip()
     if not _plausible(user, password):
         return _fail(throttle, protocol, address, user, BAD_REQUEST)
-    counted = await _throttled_name(store, throttle, user, address, password)
+    counted = await throttled_name(store, throttle, user, address, password)
     if throttle.blocked(address, counted):
         return _fail(throttle, protocol, address, user, BLOCKED)
     await throttle.penalty(address, counted)
@@ -156,13 +157,14 @@ async def _lookup(store: Store, user: str) -> Account | None:
         return None
 
 
-async def _throttled_name(
+async def throttled_name(
     store: Store, throttle: Throttle, user: str, address: str, password: str | None
 ) -> str | None:
     """The account name the throttle should weigh for this attempt: ``user``, or None
-    for a trusted source while the account is under attack (smart lockout)."""
-    if not throttle.account_troubled(user):
-        return user
+    for a trusted source while the account is under attack (smart lockout).  For
+    mechanisms that check the secret themselves (SCRAM, APOP): ``password=None``."""
+    if not throttle.account_troubled(user) or throttle.blocked(address, None):
+        return user  # (a blocked address is refused anyway: no store read for it)
     try:
         trusted = await _trusted(store, throttle, user, address, password)
     except Exception:  # the store's trouble must not open the door
@@ -318,7 +320,7 @@ async def authenticate_sasl(
             authcid = step.authcid.strip()
             if not _plausible(authcid, "x"):
                 return SaslResult(_fail(throttle, protocol, address, authcid, BAD_REQUEST))
-            counted = await _throttled_name(store, throttle, authcid, address, None)
+            counted = await throttled_name(store, throttle, authcid, address, None)
             if throttle.blocked(address, counted):
                 return SaslResult(_fail(throttle, protocol, address, authcid, BLOCKED))
             await throttle.penalty(address, counted)
