@@ -160,3 +160,15 @@ async def test_apop_owner_is_trusted_too() -> None:
     await guess(s, t)
     assert isinstance(await pop(OWNER).apop(Apop(ALICE, digest)), Granted)
     assert not isinstance(await pop(STRANGER).apop(Apop(ALICE, digest)), Granted)
+
+
+async def test_the_owners_logins_do_not_wash_a_distributed_guess(store: MemoryStore) -> None:
+    """Guesses spread over many addresses (one each) still add up against the account,
+    however often the trusted owner logs in meanwhile."""
+    t = throttle(max_delay=0.01, block_after=10)
+    assert (await login(store, t, OWNER))[0].ok
+    for i in range(10):
+        assert not (await login(store, t, f"198.51.100.{i}", f"guess {i}"))[0].ok
+        assert (await login(store, t, OWNER))[0].ok  # trusted: gets in every time
+    stranger, _ = await login(store, t, STRANGER)
+    assert not stranger.ok and stranger.reason == "blocked"

@@ -143,7 +143,9 @@ async def authenticate(
     if device is False:
         return _fail(throttle, protocol, address, user, BAD_PASSWORD)
     matched_device = device if isinstance(device, Device) else None
-    await _succeed(store, throttle, account, matched_device, protocol, address, client_id)
+    await _succeed(
+        store, throttle, account, matched_device, protocol, address, client_id, counted is None
+    )
     if matched_device is None:
         await _upgrade_hashes(store, account, password)
     return LoginResult(True, account, matched_device)
@@ -230,8 +232,12 @@ async def _succeed(
     protocol: str,
     address: str,
     client_id: str | None,
+    trusted: bool = False,
 ) -> None:
-    throttle.record_success(address, account.address)
+    # A login let through by smart lockout leaves the account's failures alone: the
+    # owner's logins must not wash the count of a guesser spread over many addresses.
+    if not trusted:
+        throttle.record_success(address, account.address)
     record = LoginRecord(
         account_id=account.id,
         device_id=device.id if device is not None else None,
@@ -308,6 +314,7 @@ async def authenticate_sasl(
     """
     account: Account | None = None
     authcid = ""
+    counted: str | None = None
     step = mechanism.start(initial_response)
     while True:
         if isinstance(step, Challenge):
@@ -340,7 +347,8 @@ async def authenticate_sasl(
                 return SaslResult(result)
             if account is None:  # cannot happen: SCRAM succeeds only with a real record
                 return SaslResult(_fail(throttle, protocol, address, authcid, SASL_ERROR))
-            await _succeed(store, throttle, account, None, protocol, address, client_id)
+            trusted = counted is None
+            await _succeed(store, throttle, account, None, protocol, address, client_id, trusted)
             return SaslResult(LoginResult(True, account), step.final_data)
         else:
             assert isinstance(step, Failure)
