@@ -554,7 +554,7 @@ def _serve_posteingang(root: str, queue: multiprocessing.Queue, stop: object) ->
         )  # fmt: skip
         server = await start_server(
             ImapServices(store), tls=None, listeners=[listener],
-            account_limits=AccountLimits(1_000_000),
+            account_limits=AccountLimits(1_000_000, 1_000_000),
         )  # fmt: skip
         await store.listen_external()  # commits of the LMTP process reach IDLE sessions
         worker = subprocess.Popen(  # noqa: ASYNC220 - once, at start-up

@@ -274,3 +274,21 @@ def test_scram_fake_salts_survive_a_restart(server: Server) -> None:
     server.start()
     assert scram_salt(server.imap, "nobody@example.test") == before
     assert scram_salt(server.imap, USER) == real
+
+
+def test_sessions_are_limited_per_account_and_address_not_per_shared_address(
+    server: Server,
+) -> None:
+    """Item 19: many customers behind one address are served; one customer gets ten
+    sessions from one address (Dovecot's mail_max_userip_connections), and the refusal
+    and the log line say which limit it was."""
+    server.cli("user", "add", "other@example.test", "--password-stdin", stdin=PASSWORD + "\n")
+    sessions = [Imap(server.imap, GUESSER) for _ in range(30)]  # one NAT address, 30 sockets
+    replies = [c.login(USER, PASSWORD) for c in sessions[:11]]
+    assert all(b"OK" in r for r in replies[:10])
+    assert b"NO [LIMIT]" in replies[10]
+    assert b"OK" in sessions[11].login("other@example.test", PASSWORD)  # another customer
+    assert b"OK" in imap_login(server.imap, OWNER, PASSWORD)[0]  # the same one elsewhere
+    for client in sessions:
+        client.close()
+    assert "limits.max_connections_per_user_ip" in server.log.read_text()

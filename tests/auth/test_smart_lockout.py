@@ -137,3 +137,38 @@ async def test_a_trusted_source_that_guesses_is_throttled_by_its_address(
         assert not (await login(store, t, OWNER, f"owner typo {i}"))[0].ok
     result, _ = await login(store, t, OWNER)
     assert not result.ok and result.reason == "blocked"  # its own address is blocked now
+
+
+async def test_apop_owner_is_trusted_too() -> None:
+    from posteingang.pop3.authorization import Authorizer, Granted
+    from posteingang.pop3.policy import Pop3Settings
+    from posteingang.pop3.proto import Apop, apop_digest
+    from posteingang.pop3.services import Pop3Services
+
+    s = MemoryStore()
+    await s.add_domain("example.test")
+    await s.create_account(ALICE, "{PLAIN}" + PASSWORD)
+    t = throttle(max_delay=0.01)
+    services = Pop3Services(s, settings=Pop3Settings(apop=True), throttle=t)
+    stamp = "<1.2@example.test>"
+    digest = apop_digest(stamp, PASSWORD)
+
+    def pop(address: str) -> Authorizer:
+        return Authorizer(services, address=address, apop_timestamp=stamp)
+
+    assert isinstance(await pop(OWNER).apop(Apop(ALICE, digest)), Granted)
+    await guess(s, t)
+    assert isinstance(await pop(OWNER).apop(Apop(ALICE, digest)), Granted)
+    assert not isinstance(await pop(STRANGER).apop(Apop(ALICE, digest)), Granted)
+
+
+async def test_the_owners_logins_do_not_wash_a_distributed_guess(store: MemoryStore) -> None:
+    """Guesses spread over many addresses (one each) still add up against the account,
+    however often the trusted owner logs in meanwhile."""
+    t = throttle(max_delay=0.01, block_after=10)
+    assert (await login(store, t, OWNER))[0].ok
+    for i in range(10):
+        assert not (await login(store, t, f"198.51.100.{i}", f"guess {i}"))[0].ok
+        assert (await login(store, t, OWNER))[0].ok  # trusted: gets in every time
+    stranger, _ = await login(store, t, STRANGER)
+    assert not stranger.ok and stranger.reason == "blocked"

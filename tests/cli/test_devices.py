@@ -59,6 +59,22 @@ def test_device_list_shows_last_login(run: Cli, data_dir: Path) -> None:
     assert "imap" in phone_row and "192.0.2.7" in phone_row
     tablet_row = next(line for line in lines if "tablet" in line)
     assert "never" in tablet_row
+    assert "current" in phone_row and "old" not in phone_row
+
+
+def test_device_list_marks_passwords_made_before_selectors(run: Cli, data_dir: Path) -> None:
+    async def add_old(store: Store) -> None:
+        account = await store.get_account("demo@example.test")
+        assert account is not None
+        await store.add_device(account.id, "old phone", "{PLAIN}abcd-efgh-ijkl-mnop")
+
+    with_store(data_dir, add_old)
+    row = next(
+        line
+        for line in run("device", "list", "demo@example.test").stdout.splitlines()
+        if "old phone" in line
+    )
+    assert "old: re-add" in row
 
 
 def test_device_revoke(run: Cli, data_dir: Path) -> None:

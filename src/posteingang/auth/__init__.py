@@ -5,7 +5,14 @@
 ``saslprep``   RFC 4013 string preparation.
 ``shacrypt``, ``md5crypt``  crypt(3) algorithms for verifying imported hashes.
 ``sasl``       server-side SASL mechanisms as sans-I/O step objects, and their registry.
+``devices``    device passwords: their shape and the selector that names the device.
+``secret``     the server's key on disk (``<data_dir>/auth-secret.key``).
+``throttle``   delays, blocks and the fail2ban line, per address, IPv6 /48 and account.
+``login``      the one login every protocol calls: smart lockout, one verification,
+               bookkeeping.
+``cache``      remembered good logins (keyed HMACs in memory).
 
-Nothing in this package does network or store I/O: the protocol shells look accounts up
-and pass the stored strings in.  See docs/auth.md.
+Nothing here does network I/O; only ``login`` talks to the store (accounts, devices,
+login records) and ``secret`` reads one file.  See docs/auth.md, docs/connections.md
+and docs/security-auth.md.
 """

@@ -51,6 +51,7 @@ __all__ = [
     "authenticate_sasl",
     "cleartext_allowed",
     "is_loopback",
+    "throttled_name",
 ]
 
 log = get_logger(__name__)
@@ -126,7 +127,7 @@ async def authenticate(
     user = username.strip()
     if not _plausible(user, password):
         return _fail(throttle, protocol, address, user, BAD_REQUEST)
-    counted = await _throttled_name(store, throttle, user, address, password)
+    counted = await throttled_name(store, throttle, user, address, password)
     if throttle.blocked(address, counted):
         return _fail(throttle, protocol, address, user, BLOCKED)
     await throttle.penalty(address, counted)
@@ -142,7 +143,9 @@ async def authenticate(
     if device is False:
         return _fail(throttle, protocol, address, user, BAD_PASSWORD)
     matched_device = device if isinstance(device, Device) else None
-    await _succeed(store, throttle, account, matched_device, protocol, address, client_id)
+    await _succeed(
+        store, throttle, account, matched_device, protocol, address, client_id, counted is None
+    )
     if matched_device is None:
         await _upgrade_hashes(store, account, password)
     return LoginResult(True, account, matched_device)
@@ -156,13 +159,14 @@ async def _lookup(store: Store, user: str) -> Account | None:
         return None
 
 
-async def _throttled_name(
+async def throttled_name(
     store: Store, throttle: Throttle, user: str, address: str, password: str | None
 ) -> str | None:
     """The account name the throttle should weigh for this attempt: ``user``, or None
-    for a trusted source while the account is under attack (smart lockout)."""
-    if not throttle.account_troubled(user):
-        return user
+    for a trusted source while the account is under attack (smart lockout).  For
+    mechanisms that check the secret themselves (SCRAM, APOP): ``password=None``."""
+    if not throttle.account_troubled(user) or throttle.blocked(address, None):
+        return user  # (a blocked address is refused anyway: no store read for it)
     try:
         trusted = await _trusted(store, throttle, user, address, password)
     except Exception:  # the store's trouble must not open the door
@@ -228,8 +232,12 @@ async def _succeed(
     protocol: str,
     address: str,
     client_id: str | None,
+    trusted: bool = False,
 ) -> None:
-    throttle.record_success(address, account.address)
+    # A login let through by smart lockout leaves the account's failures alone: the
+    # owner's logins must not wash the count of a guesser spread over many addresses.
+    if not trusted:
+        throttle.record_success(address, account.address)
     record = LoginRecord(
         account_id=account.id,
         device_id=device.id if device is not None else None,
@@ -306,6 +314,7 @@ async def authenticate_sasl(
     """
     account: Account | None = None
     authcid = ""
+    counted: str | None = None
     step = mechanism.start(initial_response)
     while True:
         if isinstance(step, Challenge):
@@ -318,7 +327,7 @@ async def authenticate_sasl(
             authcid = step.authcid.strip()
             if not _plausible(authcid, "x"):
                 return SaslResult(_fail(throttle, protocol, address, authcid, BAD_REQUEST))
-            counted = await _throttled_name(store, throttle, authcid, address, None)
+            counted = await throttled_name(store, throttle, authcid, address, None)
             if throttle.blocked(address, counted):
                 return SaslResult(_fail(throttle, protocol, address, authcid, BLOCKED))
             await throttle.penalty(address, counted)
@@ -338,7 +347,8 @@ async def authenticate_sasl(
                 return SaslResult(result)
             if account is None:  # cannot happen: SCRAM succeeds only with a real record
                 return SaslResult(_fail(throttle, protocol, address, authcid, SASL_ERROR))
-            await _succeed(store, throttle, account, None, protocol, address, client_id)
+            trusted = counted is None
+            await _succeed(store, throttle, account, None, protocol, address, client_id, trusted)
             return SaslResult(LoginResult(True, account), step.final_data)
         else:
             assert isinstance(step, Failure)

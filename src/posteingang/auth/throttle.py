@@ -28,6 +28,8 @@ throttled by its own address only.  Strangers still meet the account's block.
 Failures older than ``block_window`` are forgotten (decay); a successful login clears
 its account's recent failures (not the address's: an attacker holding one valid account
 must not be able to wash its address clean between guesses; and not a block in force).
+``auth.login`` does not report a login that smart lockout let through, so the owner's
+logins do not wash the account's count while a guesser is spread over many addresses.
 Each table keeps at most ``max_entries`` keys, least recently touched out first, but a
 live block is never evicted: it moves aside until it expires, so flooding the table with
 fresh addresses cannot wipe a block.  Blocks are bounded by the rate of password checks

@@ -64,14 +64,17 @@ def device_add(state: State, address_: str, name: str) -> None:
 @click.argument("address_", metavar="ADDRESS")
 @pass_state
 def device_list(state: State, address_: str) -> None:
-    """List the devices of ADDRESS: created, last login time, protocol and client address."""
+    """List the devices of ADDRESS: created, last login time, protocol and client address.
+
+    A device whose password was made before selectors existed is marked "old": it
+    still works, but costs a verification per such device; revoke and re-add it."""
     addr = address(address_)
 
     async def go(store: Store) -> list[Device]:
         account = await account_of(store, addr)
         return await store.list_devices(account.id)
 
-    table = Table("device", "created", "last login", "protocol", "from")
+    table = Table("device", "created", "last login", "protocol", "from", "password")
     for d in with_store(state, go):
         table.add_row(
             d.name,
@@ -79,6 +82,7 @@ def device_list(state: State, address_: str) -> None:
             _when(d.last_login) if d.last_login else "never",
             d.last_protocol or "-",
             d.last_address or "-",
+            "current" if d.selector is not None else "old: re-add",
         )
     console().print(table)
 

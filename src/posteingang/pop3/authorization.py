@@ -29,9 +29,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from posteingang.auth.login import authenticate, authenticate_sasl, cleartext_allowed, is_loopback
+from posteingang.auth.login import (
+    authenticate,
+    authenticate_sasl,
+    cleartext_allowed,
+    is_loopback,
+    throttled_name,
+)
 from posteingang.auth.passwords import scheme_of
 from posteingang.auth.sasl import create_mechanism, mechanism_names
+from posteingang.auth.throttle import address_key
 from posteingang.pop3.proto import Apop, Auth, Err, Ok, Pass, ResponseCode, User, apop_digest
 from posteingang.pop3.services import Pop3Services
 from posteingang.store.model import Account, Device, LoginRecord
@@ -112,12 +119,14 @@ class Authorizer:
             return Err("APOP is not enabled")
         services = self.services
         throttle = services.throttle
-        if throttle.blocked(self.address, command.name):
+        # Smart lockout as for every login: a trusted source meets only its own limits.
+        counted = await throttled_name(services.store, throttle, command.name, self.address, None)
+        if throttle.blocked(self.address, counted):
             throttle.record_failure(
                 protocol=PROTOCOL, address=self.address, user=command.name, reason="blocked"
             )
             return AUTH_FAILED
-        await throttle.penalty(self.address, command.name)
+        await throttle.penalty(self.address, counted)
         account = await services.store.get_account(command.name.lower())
         secret = _plaintext_secret(account.password_hash) if account is not None else None
         expected = apop_digest(self.apop_timestamp, secret or "\x00no secret")
@@ -129,7 +138,15 @@ class Authorizer:
             return AUTH_FAILED
         throttle.record_success(self.address, account.address)
         await services.store.record_login(
-            LoginRecord(account.id, None, PROTOCOL, self.address, None, datetime.now(UTC))
+            LoginRecord(
+                account.id,
+                None,
+                PROTOCOL,
+                self.address,
+                None,
+                datetime.now(UTC),
+                address_key(self.address),
+            )
         )
         return Granted(account, None)
 

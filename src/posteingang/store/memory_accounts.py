@@ -194,6 +194,8 @@ class MemoryAccounts:
         raise NotFound(f"no such device: {name}")
 
     async def record_login(self, record: LoginRecord) -> None:
+        if record.source is None:  # as SQLite stores it: the source is the address
+            record = replace(record, source=record.address)
         self._logins.append(record)
         if record.device_id is not None and record.device_id in self._devices:
             self._devices[record.device_id] = replace(
@@ -210,6 +212,6 @@ class MemoryAccounts:
 
     async def logged_in_from(self, account_id: int, source: str, since: datetime) -> bool:
         return any(
-            r.account_id == account_id and (r.source or r.address) == source and r.at >= since
+            r.account_id == account_id and r.source == source and r.at >= since
             for r in self._logins
         )
