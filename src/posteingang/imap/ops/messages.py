@@ -154,16 +154,10 @@ async def store(s: ImapSession, cmd: c.Store) -> Reply:
             seq = view.seq_of(uid)
             if seq is None:
                 continue
-            line = responses.fetch_flags(_ordered(view.flags.get(uid, frozenset())))
+            line = responses.fetch_flags(s.shown_flags(uid, view.flags.get(uid, frozenset())))
             items = [line, responses.fetch_uid(uid)] if cmd.uid else [line]
             await s.send(responses.fetch(seq, items))
     return ok("STORE completed")
-
-
-def _ordered(flags: frozenset[str]) -> list[str]:
-    from posteingang.imap.session import format_flags
-
-    return format_flags(flags)
 
 
 # -- COPY / MOVE --------------------------------------------------------------------------

@@ -48,7 +48,7 @@ import codecs
 import datetime as _dt
 import time
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
 
@@ -200,7 +200,7 @@ _Node = (
 @dataclass(frozen=True, slots=True)
 class _Ctx:
     view: SelectedMailbox
-    recent: frozenset[int]
+    recent: Container[int]
     now: float
 
 
@@ -465,7 +465,7 @@ async def search_uids(
     key: SearchKey,
     *,
     charset: str | None,
-    recent: Collection[int] = (),
+    recent: Container[int] = (),
     saved: Collection[int] | None = None,
 ) -> list[int]:
     """The uids (ascending) of the messages in `view` that match `key`.
@@ -478,7 +478,7 @@ async def search_uids(
     """
     codec = _codec(charset)
     node = _compile(key, codec, view, saved)
-    ctx = _Ctx(view, frozenset(recent), time.time())
+    ctx = _Ctx(view, recent, time.time())
     out: list[int] = []
     cache = ParseCache(store)
     uids = view.uids

@@ -55,7 +55,9 @@ async def fetch(s: ImapSession, cmd: c.Fetch) -> Reply:
     if not uids:
         return ok("FETCH completed")
     outcome = FetchOutcome()
-    responses_ = _fetch_responses(s.store, view, cmd, rev2=s.rev2, outcome=outcome)
+    responses_ = _fetch_responses(
+        s.store, view, cmd, rev2=s.rev2, outcome=outcome, recent=view.recent
+    )
     try:
         # aclosing: a client gone mid-FETCH closes the blob files at once.
         async with contextlib.aclosing(responses_):
@@ -90,7 +92,8 @@ async def search(s: ImapSession, cmd: c.Search) -> Reply:
     assert view is not None
     criteria = replace_saved(cmd.criteria, s.saved_uids)
     try:
-        uids = await _search_uids(s.store, view, criteria, charset=cmd.charset)
+        recent = () if s.rev2 else view.recent  # SEARCH RECENT/NEW/OLD (RFC 3501 §6.4.4)
+        uids = await _search_uids(s.store, view, criteria, charset=cmd.charset, recent=recent)
     except BadCharset as exc:
         # RFC 9051 §6.4.4: NO [BADCHARSET (supported ...)]
         return no(str(exc), ResponseCode.badcharset(exc.supported))

@@ -226,6 +226,13 @@ MIGRATIONS: list[str] = [
         SELECT account_id, name FROM mailboxes WHERE subscribed != 0;
     ALTER TABLE mailboxes DROP COLUMN subscribed;
     """,
+    # 7: \Recent (RFC 3501 §2.3.2): messages with uid >= first_recent_uid have not been
+    # announced to any session yet; `claim_recent` hands them to exactly one session.
+    # What is stored now counts as already seen.
+    """
+    ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;
+    UPDATE mailboxes SET first_recent_uid = uidnext;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)
