@@ -190,7 +190,8 @@ def test_bodies_are_byte_exact(server: RunningServer, tls: bool) -> None:
         # UID FETCH with metadata items around the body, in the order asked.
         responses = c.command("UID FETCH 1:* (RFC822.SIZE BODY.PEEK[] FLAGS)")
         for (seq, items, literals), raw in zip(_fetched(responses), MESSAGES, strict=True):
-            assert items == b"UID %d RFC822.SIZE %d BODY[] {%d} FLAGS ()" % (
+            # EXAMINE claims nothing: unclaimed messages show \Recent (RFC 3501 §6.3.2).
+            assert items == b"UID %d RFC822.SIZE %d BODY[] {%d} FLAGS (\\Recent)" % (
                 seq, len(raw), len(raw)
             )  # fmt: skip
             assert literals == [raw]
@@ -211,7 +212,8 @@ def test_body_sets_seen_and_peek_does_not(server: RunningServer) -> None:
         # BODY[] on messages 11-30: each response reports the new \Seen.
         read = _fetched(c.command("FETCH 11:30 (UID BODY[])"))
         for seq, items, literals in read:
-            assert items.startswith(b"FLAGS (\\Seen) UID %d BODY[] {" % seq)
+            # (recent here: this session's SELECT claimed them, RFC 3501 §2.3.2)
+            assert items.startswith(b"FLAGS (\\Seen \\Recent) UID %d BODY[] {" % seq)
             assert literals == [MESSAGES[seq - 1]]
         # RFC822 of messages already seen changes nothing and volunteers no FLAGS.
         again = _fetched(c.command("FETCH 25:30 RFC822"))
@@ -287,7 +289,7 @@ def test_expunge_during_a_big_fetch_waits_until_it_ends(tmp_path: Path) -> None:
                 m = _FETCH.match(text)
                 assert m is not None, text[:100]
                 if not literals:
-                    assert m[2].startswith(b"FLAGS (\\Deleted)"), text
+                    assert m[2].startswith(b"FLAGS (\\Deleted \\Recent)"), text
                     continue
                 assert literals == [messages[int(m[1]) - 1]]
                 sent.add(int(m[1]))

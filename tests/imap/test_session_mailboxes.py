@@ -147,7 +147,7 @@ async def test_status_items(services: ImapServices) -> None:
         lines = await c.ok("STATUS INBOX (MESSAGES UIDNEXT UNSEEN DELETED SIZE RECENT)")
         assert lines[0] == (
             f"* STATUS INBOX (MESSAGES 2 UIDNEXT 3 UNSEEN 2 DELETED 0 SIZE "
-            f"{sum(len(r) for r in raws)} RECENT 0)"
+            f"{sum(len(r) for r in raws)} RECENT 2)"
         )
         assert "UIDVALIDITY" in (await c.ok("STATUS INBOX (UIDVALIDITY)"))[0]
         assert "NO [NONEXISTENT]" in (await c.do("STATUS nothere (MESSAGES)"))[-1]

@@ -18,7 +18,7 @@ async def test_select_responses_rev1(services: ImapServices) -> None:
     async with open_client(services) as c:
         lines = await selected(c)
         assert lines[0].startswith("* FLAGS (")
-        assert "* 3 EXISTS" in lines and "* 0 RECENT" in lines
+        assert "* 3 EXISTS" in lines and "* 3 RECENT" in lines
         assert "* OK [UNSEEN 1] First unseen" in lines
         assert any(x.startswith("* OK [UIDVALIDITY ") for x in lines)
         assert "* OK [UIDNEXT 4] Predicted next UID" in lines
@@ -119,20 +119,21 @@ async def test_store_forms_and_silent(services: ImapServices) -> None:
     await deliver_many(services.store, 3)
     async with open_client(services) as c:
         await selected(c)
+        # (\Recent: this session's SELECT was the first to see them, RFC 3501 §2.3.2)
         lines = await c.ok("STORE 1:2 +FLAGS (\\Seen \\Flagged)")
         assert lines[:2] == [
-            "* 1 FETCH (FLAGS (\\Seen \\Flagged))",
-            "* 2 FETCH (FLAGS (\\Seen \\Flagged))",
+            "* 1 FETCH (FLAGS (\\Seen \\Flagged \\Recent))",
+            "* 2 FETCH (FLAGS (\\Seen \\Flagged \\Recent))",
         ]
         lines = await c.ok("STORE 1 -FLAGS (\\Flagged)")
-        assert lines[0] == "* 1 FETCH (FLAGS (\\Seen))"
+        assert lines[0] == "* 1 FETCH (FLAGS (\\Seen \\Recent))"
         lines = await c.ok("UID STORE 3 FLAGS (Custom)")
         assert "* FLAGS (" in lines[0] and "Custom" in lines[0]
-        assert "* 3 FETCH (FLAGS (Custom) UID 3)" in lines
+        assert "* 3 FETCH (FLAGS (\\Recent Custom) UID 3)" in lines
         lines = await c.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
         assert len(lines) == 1
         lines = await c.ok("FETCH 1:3 FLAGS")
-        assert lines[1] == "* 2 FETCH (FLAGS (\\Seen \\Flagged \\Deleted))"
+        assert lines[1] == "* 2 FETCH (FLAGS (\\Seen \\Flagged \\Deleted \\Recent))"
 
 
 async def test_expunge_and_uid_expunge(services: ImapServices) -> None:
@@ -201,7 +202,10 @@ async def test_move_into_the_selected_mailbox_gives_a_new_uid(services: ImapServ
         assert re.match(r"\* OK \[COPYUID \d+ 1 3\]", lines[0]), lines
         assert lines[1:3] == ["* 1 EXPUNGE", "* 2 EXISTS"]
         lines = await c.ok("FETCH 1:* (UID FLAGS)")
-        assert lines[:2] == ["* 1 FETCH (UID 2 FLAGS ())", "* 2 FETCH (UID 3 FLAGS (\\Flagged))"]
+        assert lines[:2] == [
+            "* 1 FETCH (UID 2 FLAGS (\\Recent))",
+            "* 2 FETCH (UID 3 FLAGS (\\Flagged \\Recent))",
+        ]
 
 
 async def test_search_formats_rev1_esearch_and_save(services: ImapServices) -> None:

@@ -142,3 +142,26 @@ async def test_raise_uidnext_only_raises(store: Store) -> None:
     assert result.uid == 20
     with pytest.raises(NotFound):
         await store.raise_uidnext(999_999, 3)
+
+
+async def test_claim_recent_hands_each_message_to_one_claimer(store: Store) -> None:
+    # Issue 10, item 6 (RFC 3501 §2.3.2): \Recent for exactly one session.
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    for n in range(3):
+        await store.append(inbox, await new_message(store, b"m%d" % n))
+    status = await store.mailbox_status(inbox)
+    assert status.recent == 3 and status.mailbox.first_recent_uid == 1
+    assert await store.claim_recent(inbox) == (1, 4)
+    assert await store.claim_recent(inbox) == (4, 4)  # nothing left for a second session
+    assert (await store.mailbox_status(inbox)).recent == 0
+    await store.append(inbox, await new_message(store, b"later"))
+    box = await store.get_mailbox_by_id(inbox)
+    assert box is not None and box.first_recent_uid == 4
+    assert (await store.mailbox_status(inbox)).recent == 1
+    assert await store.claim_recent(inbox) == (4, 5)
+    # COPY into a mailbox makes the copies recent there
+    archive = await store.get_mailbox(account_id, "Archive")
+    assert archive is not None
+    await store.copy(inbox, [1, 2], archive.id)
+    assert (await store.mailbox_status(archive.id)).recent == 2

@@ -65,6 +65,47 @@ class FlagsChanged:
 
 Update = Exists | Expunge | Vanished | FlagsChanged
 
+
+class RecentUids:
+    """The uids this session reports as ``\\Recent`` (IMAP4rev1, RFC 3501 §2.3.2).
+
+    Ranges of uids, as `Store.claim_recent` hands them out (a session claims the
+    mailbox's unannounced messages at SELECT and when new ones arrive; whoever
+    claims first gets them). A read-only (EXAMINE) session claims nothing and
+    sees every unclaimed message as recent. A few ranges, not a set of uids: the
+    first SELECT after an import of a million messages claims them all at once.
+    """
+
+    __slots__ = ("_ranges", "announced", "claimed_upto")
+
+    def __init__(self) -> None:
+        self._ranges: list[tuple[int, int]] = []
+        self.claimed_upto = 0  # uids below this were claimed (by this session or another)
+        self.announced = 0  # the count in the last * n RECENT
+
+    def add(self, low: int, high: int) -> None:
+        """The uids low <= uid < high are recent for this session."""
+        self.claimed_upto = max(self.claimed_upto, high)
+        if low >= high:
+            return
+        if self._ranges and self._ranges[-1][1] == low:
+            self._ranges[-1] = (self._ranges[-1][0], high)
+        else:
+            self._ranges.append((low, high))
+
+    def __contains__(self, uid: object) -> bool:
+        return isinstance(uid, int) and any(lo <= uid < hi for lo, hi in self._ranges)
+
+    def __bool__(self) -> bool:
+        return bool(self._ranges)
+
+    def count(self, uids: Sequence[int]) -> int:
+        """How many of `uids` (ascending) are recent."""
+        return sum(
+            bisect.bisect_left(uids, hi) - bisect.bisect_left(uids, lo) for lo, hi in self._ranges
+        )
+
+
 _NO_FLAGS: frozenset[str] = frozenset()
 
 
@@ -87,6 +128,7 @@ class SelectedMailbox:
         self.flags: dict[int, frozenset[str]] = dict(zip(uids, flags, strict=True))
         self.modseqs: dict[int, int] = dict(zip(uids, modseqs, strict=True))
         self.highestmodseq = highestmodseq
+        self.recent = RecentUids()
         # pending news, applied by flush()
         self._new: set[int] = set()
         self._gone: set[int] = set()

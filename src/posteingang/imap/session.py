@@ -269,6 +269,7 @@ class ImapSession(LiveUpdates):
         # Set when another session deletes or renames the selected mailbox: the
         # session then says BYE at the next moment it may (`end_if_selected_gone`).
         self.selected_gone: str | None = None
+        self._recent_due = False  # a * n RECENT owed after an EXISTS sent during IDLE
         self.saved_uids: list[int] | None = None  # RFC 5182 "$"
         self.client_id: str | None = None  # RFC 2971, for the login record
         self._out = bytearray()
@@ -571,6 +572,7 @@ class ImapSession(LiveUpdates):
 
     def select(self, view: SelectedMailbox, name: str, keywords: set[str]) -> None:
         self._unknown_flags = []
+        self._recent_due = False
         self.selected_gone = None
         self.selected = view
         self.selected_name = name

@@ -316,7 +316,14 @@ class MemoryStore(MemoryAccounts):
             unseen=sum(1 for m in msgs if SEEN_FLAG not in m.flags),
             deleted=sum(1 for m in msgs if DELETED_FLAG in m.flags),
             size=sum(m.size for m in msgs),
+            recent=sum(1 for m in msgs if m.uid >= box.mailbox.first_recent_uid),
         )
+
+    async def claim_recent(self, mailbox_id: int) -> tuple[int, int]:
+        box = self._box(mailbox_id)
+        low, high = box.mailbox.first_recent_uid, box.mailbox.uidnext
+        self._set_box(box, first_recent_uid=high)
+        return low, high
 
     # -- messages ------------------------------------------------------------------
     async def append(self, mailbox_id: int, message: NewMessage) -> AppendResult:

@@ -171,6 +171,8 @@ class Mailbox:
     uidnext: int
     highestmodseq: int
     special_use: SpecialUse | None = None
+    # \Recent (RFC 3501 §2.3.2): uids from here on were announced to no session yet.
+    first_recent_uid: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +184,7 @@ class MailboxStatus:
     unseen: int
     deleted: int
     size: int
+    recent: int = 0  # messages no session has claimed as \Recent yet
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Container, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -314,7 +314,7 @@ async def fetch_responses(
     *,
     rev2: bool,
     outcome: FetchOutcome | None = None,
-    recent: Collection[int] = (),
+    recent: Container[int] = (),
     announce: Announce = no_announcement,
 ) -> AsyncGenerator[bytes, None]:
     """Yield the untagged FETCH responses of `cmd`, in order, streamed.
@@ -332,7 +332,7 @@ async def fetch_responses(
     """
     result = outcome if outcome is not None else FetchOutcome()
     mark_seen = sets_seen(cmd.items) and not view.readonly
-    recent_set = frozenset() if rev2 else frozenset(recent)
+    recent_set: Container[int] = () if rev2 else recent
     layout = whole_message_layout(cmd.items, uid_first=cmd.uid) if WHOLE_MESSAGE_PATH else None
     if layout is not None:
         async for out in whole_responses(
@@ -442,7 +442,7 @@ async def _send_batch(
     view: SelectedMailbox,
     current: _Batch,
     mark_seen: bool,
-    recent: frozenset[int],
+    recent: Container[int],
     result: FetchOutcome,
     announce: Announce,
 ) -> AsyncIterator[bytes]:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Container, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -215,7 +215,7 @@ async def whole_responses(
     layout: Layout,
     *,
     mark_seen: bool,
-    recent: frozenset[int],
+    recent: Container[int],
     expunged: list[int],
     seen: list[int],
     inline_max: int,
@@ -270,7 +270,7 @@ async def _send(
     batch: _Batch,
     layout: Layout,
     mark_seen: bool,
-    recent: frozenset[int],
+    recent: Container[int],
     expunged: list[int],
     seen: list[int],
     flag_cache: dict[tuple[frozenset[str], bool], bytes],

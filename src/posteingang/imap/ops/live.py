@@ -69,6 +69,7 @@ class LiveUpdates:
     _resync_base: int
     _unknown_flags: list[int]
     _resync_pending: bool
+    _recent_due: bool
     selected_gone: str | None
     _pending_read: asyncio.Future[bytes] | None
     _stopping: asyncio.Event | None
@@ -185,7 +186,7 @@ class LiveUpdates:
         if not updates:
             return
         learned = await self.load_unknown_flags(announce=False) if load_flags else False
-        self.emit_updates(updates, new_keywords=learned)
+        self.emit_updates(updates, new_keywords=learned, recent=load_flags)
 
     def _flush_view(self, view: SelectedMailbox, *, expunge_allowed: bool) -> list[Update]:
         """The view's pending news as updates to send; new uids join `_unknown_flags`."""
@@ -217,6 +218,14 @@ class LiveUpdates:
         unknown, self._unknown_flags = self._unknown_flags, []
         if view is None or not unknown:
             return False
+        await self._claim_recent(view, unknown)
+        if announce and self._recent_due:
+            # The EXISTS went out during IDLE; the RECENT count follows now if it moved.
+            self._recent_due = False
+            count = view.recent.count(view.uids)
+            if count != view.recent.announced:
+                view.recent.announced = count
+                self.emit(responses.recent(count))
         try:
             messages = await self.store.get_messages(view.mailbox_id, unknown)
         except StoreError:
@@ -231,17 +240,41 @@ class LiveUpdates:
             self.emit(responses.flags(self.flag_list()))
         return learned
 
-    def emit_updates(self, updates: list[Update], *, new_keywords: bool = False) -> None:
+    async def _claim_recent(self, view: SelectedMailbox, new_uids: list[int]) -> None:
+        """New messages in a read-write IMAP4rev1 view: claim those no session was
+        told of yet (RFC 3501 §2.3.2); they are \\Recent here and nowhere else."""
+        if self.rev2 or view.readonly or max(new_uids) < view.recent.claimed_upto:
+            return
+        try:
+            low, high = await self.store.claim_recent(view.mailbox_id)
+        except StoreError:
+            return
+        view.recent.add(low, high)
+
+    def emit_updates(
+        self, updates: list[Update], *, new_keywords: bool = False, recent: bool = False
+    ) -> None:
+        """Send `updates`. With ``recent`` (IMAP4rev1, new messages' recency known) a
+        ``* n RECENT`` follows an EXISTS (RFC 3501 §7.3.2); without, it is due at the
+        next command."""
         for update in updates:
             if isinstance(update, FlagsChanged):
                 new_keywords |= self.learn_keywords(update.flags)
         if new_keywords:
             self.emit(responses.flags(self.flag_list()))
+        view = self.selected
         for update in updates:
             if isinstance(update, Expunge):
                 self.emit(responses.expunge(update.seq))
             elif isinstance(update, Exists):
                 self.emit(responses.exists(update.count))
+                if not self.rev2 and view is not None:
+                    if recent:
+                        self._recent_due = False
+                        view.recent.announced = view.recent.count(view.uids)
+                        self.emit(responses.recent(view.recent.announced))
+                    else:
+                        self._recent_due = True
             elif isinstance(update, FlagsChanged):
                 self.emit(self.fetch_flags_line(update.seq, update.uid, update.flags))
 
@@ -266,10 +299,19 @@ class LiveUpdates:
     def flag_list(self) -> list[str]:
         return list(SYSTEM_FLAGS) + sorted(self.keywords)
 
+    def shown_flags(self, uid: int, flags: frozenset[str]) -> list[str]:
+        """The flags of a message as this session shows them: ``\\Recent`` after the
+        system flags if it is recent here (IMAP4rev1 only), as FETCH FLAGS does."""
+        names = format_flags(flags)
+        view = self.selected
+        if not self.rev2 and view is not None and uid in view.recent:
+            names.insert(sum(1 for f in names if f in SYSTEM_FLAGS), "\\Recent")
+        return names
+
     def fetch_flags_line(self, seq: int, uid: int, flags: frozenset[str]) -> bytes:
         """``* seq FETCH (FLAGS (...) UID uid)`` — with UID so clients can match it."""
         return responses.fetch(
-            seq, [responses.fetch_flags(format_flags(flags)), responses.fetch_uid(uid)]
+            seq, [responses.fetch_flags(self.shown_flags(uid, flags)), responses.fetch_uid(uid)]
         )
 
     # -- IDLE -------------------------------------------------------------------------------

@@ -166,7 +166,7 @@ async def status_items(
     """The (item, value) pairs of a STATUS response for ``mailbox``."""
     wanted = list(dict.fromkeys(items))
     counts = None
-    if any(i in ("MESSAGES", "UNSEEN", "DELETED", "SIZE") for i in wanted):
+    if any(i in ("MESSAGES", "UNSEEN", "DELETED", "SIZE", "RECENT") for i in wanted):
         counts = await s.store.mailbox_status(mailbox.id)
         mailbox = counts.mailbox
     out: list[tuple[str, int]] = []
@@ -183,8 +183,9 @@ async def status_items(
             out.append((item, counts.deleted))
         elif item == "SIZE" and counts is not None:
             out.append((item, counts.size))
-        elif item == "RECENT":
-            out.append((item, 0))  # \Recent is not tracked (docs/imap.md)
+        elif item == "RECENT" and counts is not None:
+            # messages no session has been told of yet (RFC 3501 §2.3.2)
+            out.append((item, counts.recent))
         elif item == "APPENDLIMIT":
             out.append((item, s.settings.max_message_size))
         elif item == "HIGHESTMODSEQ":

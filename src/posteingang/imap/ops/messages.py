@@ -167,7 +167,7 @@ async def store(s: ImapSession, cmd: c.Store) -> Reply:
             seq = view.seq_of(uid)
             if seq is None:
                 continue
-            line = responses.fetch_flags(_ordered(view.flags.get(uid, frozenset())))
+            line = responses.fetch_flags(s.shown_flags(uid, view.flags.get(uid, frozenset())))
             items = [line, responses.fetch_uid(uid)] if cmd.uid else [line]
             await s.send(responses.fetch(seq, items))
     return ok("STORE completed")
@@ -189,12 +189,6 @@ def _as_expected(
     else:
         expected = mine
     return {f.lower() for f in after} - {"\\recent"} == expected
-
-
-def _ordered(flags: frozenset[str]) -> list[str]:
-    from posteingang.imap.session import format_flags
-
-    return format_flags(flags)
 
 
 # -- COPY / MOVE --------------------------------------------------------------------------

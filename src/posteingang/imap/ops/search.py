@@ -49,7 +49,7 @@ import codecs
 import datetime as _dt
 import time
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
 
@@ -201,7 +201,7 @@ _Node = (
 @dataclass(frozen=True, slots=True)
 class _Ctx:
     view: SelectedMailbox
-    recent: frozenset[int]
+    recent: Container[int]
     now: float
 
 
@@ -499,7 +499,7 @@ async def search_uids(
     key: SearchKey,
     *,
     charset: str | None,
-    recent: Collection[int] = (),
+    recent: Container[int] = (),
     saved: Collection[int] | None = None,
     expunged: list[int] | None = None,
 ) -> list[int]:
@@ -515,7 +515,7 @@ async def search_uids(
     gone = expunged if expunged is not None else []
     codec = _codec(charset)
     node = _compile(key, codec, view, saved, {})
-    ctx = _Ctx(view, frozenset(recent), time.time())
+    ctx = _Ctx(view, recent, time.time())
     out: list[int] = []
     cache = ParseCache(store)
     # A program of up to max_search_keys keys over every message: other clients

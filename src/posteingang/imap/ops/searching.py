@@ -56,7 +56,13 @@ async def fetch(s: ImapSession, cmd: c.Fetch) -> Reply:
         return ok("FETCH completed")
     outcome = FetchOutcome()
     responses_ = _fetch_responses(
-        s.store, view, cmd, rev2=s.rev2, outcome=outcome, announce=s.announce_keywords
+        s.store,
+        view,
+        cmd,
+        rev2=s.rev2,
+        outcome=outcome,
+        recent=view.recent,
+        announce=s.announce_keywords,
     )
     try:
         # aclosing: a client gone mid-FETCH closes the blob files at once.
@@ -104,7 +110,10 @@ async def search(s: ImapSession, cmd: c.Search) -> Reply:
     criteria = replace_saved(cmd.criteria, s.saved_uids)
     expunged: list[int] = []
     try:
-        uids = await _search_uids(s.store, view, criteria, charset=cmd.charset, expunged=expunged)
+        recent = () if s.rev2 else view.recent  # SEARCH RECENT/NEW/OLD (RFC 3501 §6.4.4)
+        uids = await _search_uids(
+            s.store, view, criteria, charset=cmd.charset, recent=recent, expunged=expunged
+        )
     except BadCharset as exc:
         # RFC 9051 §6.4.4: NO [BADCHARSET (supported ...)]
         return no(str(exc), ResponseCode.badcharset(exc.supported))

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["check", "close", "deleted_uids", "select", "unselect"]
 
 PERMANENT = (*SYSTEM_FLAGS, "\\*")  # keywords may be created (RFC 9051 §7.1)
+_NEVER = 1 << 63  # beyond every uid
 
 
 async def select(s: ImapSession, cmd: c.Select | c.Examine) -> Reply:
@@ -61,8 +62,20 @@ async def select(s: ImapSession, cmd: c.Select | c.Examine) -> Reply:
     s.emit(responses.flags(s.flag_list()))
     s.emit(responses.exists(view.exists))
     if not s.rev2:
-        # \Recent is not tracked (docs/imap.md): always 0, which RFC 3501 permits.
-        s.emit(responses.recent(0))
+        # RFC 3501 §2.3.2: \Recent for exactly one session, the first to be told of
+        # the message. SELECT claims what no session was told of yet; EXAMINE must
+        # not take \Recent away (§6.3.2), so it claims nothing and shows every
+        # unclaimed message as recent. IMAP4rev2 has no \Recent: those sessions
+        # neither claim nor show it.
+        if readonly:
+            view.recent.add(mb.first_recent_uid, _NEVER)
+        elif mb.first_recent_uid < mb.uidnext:
+            low, high = await s.store.claim_recent(mb.id)
+            view.recent.add(low, high)
+        else:
+            view.recent.add(mb.uidnext, mb.uidnext)
+        view.recent.announced = view.recent.count(view.uids)
+        s.emit(responses.recent(view.recent.announced))
         first_unseen = next(
             (i + 1 for i, flags in enumerate(index.flags) if SEEN not in flags), None
         )

@@ -22,7 +22,9 @@ _SEEN_BIT = 1
 _DELETED_BIT = 8
 
 
-_MAILBOX_COLUMNS = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use"
+_MAILBOX_COLUMNS = (
+    "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, first_recent_uid"
+)
 
 
 def mailbox_row(row: Sequence[object]) -> Mailbox:
@@ -34,6 +36,7 @@ def mailbox_row(row: Sequence[object]) -> Mailbox:
         int(row[4]),  # type: ignore[call-overload]
         int(row[5]),  # type: ignore[call-overload]
         SpecialUse(str(row[6])) if row[6] else None,
+        int(row[7]),  # type: ignore[call-overload]
     )
 
 
@@ -250,10 +253,23 @@ def mailbox_status(conn: sqlite3.Connection, mailbox_id: int) -> MailboxStatus:
     mailbox = require_mailbox(conn, mailbox_id)
     row = conn.execute(
         "SELECT COUNT(*), COALESCE(SUM(flags & ? = 0), 0), COALESCE(SUM(flags & ? != 0), 0),"
-        " COALESCE(SUM(size), 0) FROM messages WHERE mailbox_id = ?",
-        (_SEEN_BIT, _DELETED_BIT, mailbox_id),
+        " COALESCE(SUM(size), 0), COALESCE(SUM(uid >= ?), 0) FROM messages WHERE mailbox_id = ?",
+        (_SEEN_BIT, _DELETED_BIT, mailbox.first_recent_uid, mailbox_id),
     ).fetchone()
-    return MailboxStatus(mailbox, int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    return MailboxStatus(
+        mailbox, int(row[0]), int(row[1]), int(row[2]), int(row[3]), recent=int(row[4])
+    )
+
+
+def claim_recent(conn: sqlite3.Connection, mailbox_id: int) -> tuple[tuple[int, int], list[Change]]:
+    """`Store.claim_recent`: per-session state, so no modseq and no change."""
+    mailbox = require_mailbox(conn, mailbox_id)  # in the writer's transaction: atomic
+    if mailbox.first_recent_uid < mailbox.uidnext:
+        conn.execute(
+            "UPDATE mailboxes SET first_recent_uid = ? WHERE id = ?",
+            (mailbox.uidnext, mailbox_id),
+        )
+    return (mailbox.first_recent_uid, mailbox.uidnext), []
 
 
 def usage(conn: sqlite3.Connection, account_id: int) -> int:

@@ -238,6 +238,13 @@ MIGRATIONS: list[str] = [
     UPDATE logins SET source = address;
     CREATE INDEX logins_source ON logins (account_id, source, at);
     """,
+    # 8: \Recent (RFC 3501 §2.3.2): messages with uid >= first_recent_uid have not been
+    # announced to any session yet; `claim_recent` hands them to exactly one session.
+    # What is stored now counts as already seen.
+    """
+    ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;
+    UPDATE mailboxes SET first_recent_uid = uidnext;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -432,6 +432,9 @@ class SqliteStore:
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
         return await self._read(lambda c: mbx.mailbox_status(c, mailbox_id))
 
+    async def claim_recent(self, mailbox_id: int) -> tuple[int, int]:
+        return await self._write(lambda c: mbx.claim_recent(c, mailbox_id))
+
     # -- messages ------------------------------------------------------------------------
     async def append(self, mailbox_id: int, message: NewMessage) -> AppendResult:
         return (await self.append_many(mailbox_id, [message]))[0]
