@@ -25,6 +25,7 @@ BENCHMARKS = {
     "lmtp": "bench.bench_lmtp",
     "imap": "bench.bench_imap",
     "fetch": "bench.bench_fetch",
+    "web": "bench.bench_web",
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 MARK = "<!-- bench:results -->"

@@ -7,6 +7,7 @@ records; nothing here walks the whole mailbox.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -67,9 +68,12 @@ async def folder_rows(web: Web, account_id: int) -> list[FolderRow]:
             m.name.lower(),
         )
     )
+    # One round trip's latency for all of them: the reads run side by side.
+    statuses: list[MailboxStatus] = await asyncio.gather(
+        *(web.store.mailbox_status(m.id) for m in mailboxes)
+    )
     rows = []
-    for mailbox in mailboxes:
-        status: MailboxStatus = await web.store.mailbox_status(mailbox.id)
+    for mailbox, status in zip(mailboxes, statuses, strict=True):
         parts = mailbox.name.split("/")
         rows.append(
             FolderRow(
