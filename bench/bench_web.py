@@ -48,10 +48,7 @@ USER, PASSWORD = "bench@example.test", "bench password"
 
 
 def _templates(n: int) -> list[bytes]:
-    if CORPUS.exists():
-        msgs = [m for m in _FROM_LINE.split(CORPUS.read_bytes()) if m][:n]
-    else:
-        msgs = []
+    msgs = [m for m in _FROM_LINE.split(CORPUS.read_bytes()) if m][:n] if CORPUS.exists() else []
     if not msgs:
         msgs = [
             f"From: a{i}@b.test\r\nSubject: filler {i}\r\n\r\n".encode() + b"text line\r\n" * 50
