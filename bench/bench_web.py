@@ -24,7 +24,6 @@ import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -147,29 +146,34 @@ asyncio.run(main())
 async def _live(rt: Runtime, port: int, cookie: str, inbox: int) -> tuple[float, float]:
     """p99 commit -> event over PAGES streams (ms), and server KiB per open stream."""
     before = proc_status_kib(os.getpid())
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CLIENT, str(port), cookie, str(PAGES)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _CLIENT,
+        str(port),
+        cookie,
+        str(PAGES),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=2**24,
     )
     assert proc.stdin is not None and proc.stdout is not None
-    line = await asyncio.to_thread(proc.stdout.readline)
-    assert line.strip() == "ready", line
+    line = await proc.stdout.readline()
+    assert line.strip() == b"ready", line
     per_page = (proc_status_kib(os.getpid()) - before) / PAGES
     latencies: list[float] = []
     for i in range(20):
         committed = time.time()
         op = FlagOp.ADD if i % 2 == 0 else FlagOp.REMOVE  # a change every time
         await rt.store.store_flags(inbox, [1], op, frozenset({FLAGGED}))
-        proc.stdin.write("report\n")
-        proc.stdin.flush()
-        got = json.loads(await asyncio.to_thread(proc.stdout.readline))
+        proc.stdin.write(b"report\n")
+        await proc.stdin.drain()
+        got = json.loads(await proc.stdout.readline())
         assert len(got) == PAGES, len(got)
         latencies.extend((t - committed) * 1000 for t in got)
-    proc.stdin.write("quit\n")
-    proc.stdin.flush()
-    await asyncio.to_thread(proc.wait, 30)
+    proc.stdin.write(b"quit\n")
+    await proc.stdin.drain()
+    await asyncio.wait_for(proc.wait(), 30)
     return _p(latencies, 0.99), per_page
 
 
