@@ -163,4 +163,5 @@ async def list_context(
         "pages": pages,
         "filter": filter.value,
         "modseq": await web.store.account_modseq(session.account_id),
+        "today": datetime.now(UTC).date(),
     }
