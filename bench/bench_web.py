@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import proc_status_kib
-from posteingang.config.schema import Config, ServerConfig, StoreConfig
+from posteingang.config.schema import Config, LimitsConfig, ServerConfig, StoreConfig
 from posteingang.delivery.ingest import prepare_message
 from posteingang.net.settings import ListenerSettings
 from posteingang.runtime import Runtime
@@ -186,6 +186,7 @@ async def _run() -> list[tuple[str, str, str]]:
         config = Config(
             server=ServerConfig(hostname="localhost", data_dir=Path(tmp), shutdown_timeout=2),
             store=StoreConfig(sqlite_path=Path(tmp) / "s.sqlite3", blob_dir=Path(tmp) / "blobs"),
+            limits=LimitsConfig(max_connections=PAGES + 100, max_connections_per_ip=PAGES + 100),
             listener=[
                 ListenerSettings(
                     protocol="HTTP",

@@ -17,12 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from playwright.async_api import async_playwright  # noqa: E402
-
-from posteingang.delivery.deliver import deliver  # noqa: E402
-from posteingang.store.model import FLAGGED, SEEN, FlagOp  # noqa: E402
 from tests.serving import ALICE, PASSWORD  # noqa: E402
 from tests.web.conftest import serve_web  # noqa: E402
 from tests.web.messages import multipart, plain  # noqa: E402
+
+from posteingang.delivery.deliver import deliver  # noqa: E402
+from posteingang.store.model import FLAGGED, SEEN, FlagOp  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 SUBJECTS = [
