@@ -134,7 +134,10 @@ async def main():
     loop = asyncio.get_running_loop()
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         if line.strip() == "report":
-            await asyncio.sleep(1.0)
+            for _ in range(100):  # until every page has it, at most 10 s
+                if len(got) >= count:
+                    break
+                await asyncio.sleep(0.1)
             print(json.dumps(got), flush=True)
             got.clear()
         elif line.strip() == "quit":

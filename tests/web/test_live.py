@@ -228,3 +228,30 @@ async def test_the_stream_only_carries_the_accounts_own_changes(web: WebServer) 
         event = await stream.next()
         assert event.data["kind"] == "append"
         assert event.data["mailbox"] == await _inbox(web)
+
+
+async def test_many_open_pages_share_one_count_read_per_change(web: WebServer) -> None:
+    """With 500 pages open on a 100,000-message INBOX, reading the counts once per
+    stream made each change cost 500 status queries (seen in bench_web)."""
+    reads: list[int] = []
+    original = web.store.mailbox_status
+
+    async def counting(mailbox_id: int) -> object:
+        reads.append(mailbox_id)
+        return await original(mailbox_id)
+
+    web.store.mailbox_status = counting
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(web.logged_in())
+            streams = [await stack.enter_async_context(events(client, 0)) for _ in range(5)]
+            for stream in streams:
+                assert (await stream.next()).event == "hello"
+            reads.clear()
+            await deliver(web.store, ALICE, plain(1, "hello"))
+            for stream in streams:
+                event = await stream.next()
+                assert event.data["kind"] == "append" and event.data["messages"] == 1
+        assert len(reads) == 1
+    finally:
+        del web.store.mailbox_status

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (payloads are kept on one line each, as they are sent)
 """Hostile messages for the webmail: every class of markup that recurred in webmail CVEs
 (Roundcube, SnappyMail/RainLoop, Horde, Zimbra, SquirrelMail). Each payload, if it ever
 ran, calls ``alert`` or fetches from ``xss.example`` — the browser test listens for

@@ -11,7 +11,7 @@ indistinguishable from ids that do not exist.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.exceptions import HTTPException
@@ -22,7 +22,7 @@ from posteingang.auth.throttle import Throttle
 from posteingang.mime import ParsedMessage, decode_parsed
 from posteingang.net.settings import AuthSettings
 from posteingang.store.interface import Store
-from posteingang.store.model import Mailbox, Message
+from posteingang.store.model import Mailbox, MailboxStatus, Message
 from posteingang.web.sessions import Sessions, WebSession
 from posteingang.web.settings import WebSettings
 
@@ -51,6 +51,24 @@ class Web:
     auth: AuthSettings
     stopping: asyncio.Event
     templates: Jinja2Templates
+    # mailbox id -> (modseq, its counts after that change): one read per change,
+    # however many open pages send it.
+    _status: dict[int, tuple[int, asyncio.Future[MailboxStatus]]] = field(default_factory=dict)
+
+    async def status_after(self, mailbox_id: int, modseq: int) -> MailboxStatus:
+        """The mailbox's counts as of (at least) `modseq`, read once per change."""
+        cached = self._status.get(mailbox_id)
+        stale = cached is None or cached[0] < modseq
+        if not stale and cached is not None and cached[1].done():
+            stale = cached[1].cancelled() or cached[1].exception() is not None
+        if stale or cached is None:
+            future: asyncio.Future[MailboxStatus] = asyncio.ensure_future(
+                self.store.mailbox_status(mailbox_id)
+            )
+            if len(self._status) > 10_000:
+                self._status.clear()
+            self._status[mailbox_id] = cached = (modseq, future)
+        return await asyncio.shield(cached[1])
 
     @classmethod
     def create(

@@ -21,9 +21,9 @@ Events (``data`` is JSON):
 * a comment line (``: hb``) every `WebSettings.heartbeat` seconds.
 
 The stream ends on server shutdown (the browser reconnects to the next server).
-What it must never do: send another account's changes, or hold the event loop
-to compute an event (one status query per change, nothing proportional to the
-mailbox).
+What it must never do: send another account's changes, or do work per open
+page that grows with the mailbox: the counts after a change are read once and
+shared by every stream that sends it (`Web.status_after`).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ async def _event_frame(web: Web, event: Event) -> bytes:
         data["flagged"] = [FLAGGED in f for f in event.flags]
     if event.kind in (ChangeKind.APPEND, ChangeKind.FLAGS, ChangeKind.EXPUNGE):
         try:
-            status = await web.store.mailbox_status(event.mailbox_id)
+            status = await web.status_after(event.mailbox_id, event.modseq)
         except Exception:
             return _frame("reload", {"modseq": event.modseq}, event.modseq)
         data["unseen"] = status.unseen
