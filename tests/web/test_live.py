@@ -255,3 +255,20 @@ async def test_many_open_pages_share_one_count_read_per_change(web: WebServer) -
         assert len(reads) == 1
     finally:
         del web.store.mailbox_status
+
+
+async def test_logging_out_ends_the_open_stream(tmp_path: Path) -> None:
+    from posteingang.web.server import serving_for
+    from tests.web.conftest import serve_web
+
+    async with serve_web(tmp_path) as web, web.logged_in() as client:
+        serving = serving_for(web.runtime)
+        serving.web.settings = type(serving.web.settings)(heartbeat=0.1)
+        page = await client.get("/mail", follow_redirects=True)
+        async with events(client, 0) as stream:
+            assert (await stream.next()).event == "hello"
+            out = await client.post("/logout", data={"csrf": csrf_of(page.text)})
+            assert out.status_code == 303
+            await deliver(web.store, ALICE, plain(1, "after logout"))
+            with pytest.raises(EOFError):
+                await stream.next(within=2)

@@ -39,6 +39,7 @@ from posteingang.store.hub import Change, ChangeKind, Event, Resync, Subscriptio
 from posteingang.store.model import FLAGGED, SEEN
 from posteingang.web.context import Web, web_of
 from posteingang.web.guard import require_session
+from posteingang.web.sessions import WebSession
 
 __all__ = ["events"]
 
@@ -64,13 +65,16 @@ async def events(request: Request) -> Response:
     since = _since(request)
     sub = web.store.hub.subscribe(session.account_id, since)
     return StreamingResponse(
-        _stream(web, session.account_id, sub, since),
+        _stream(web, session, sub, since),
         media_type="text/event-stream",
         headers={"cache-control": "no-store", "x-accel-buffering": "no"},
     )
 
 
-async def _stream(web: Web, account_id: int, sub: Subscription, since: int) -> AsyncIterator[bytes]:
+async def _stream(
+    web: Web, session: WebSession, sub: Subscription, since: int
+) -> AsyncIterator[bytes]:
+    account_id = session.account_id
     try:
         # Tell the browser how soon to come back, and open the stream at once.
         yield b"retry: 1000\n\n"
@@ -83,7 +87,8 @@ async def _stream(web: Web, account_id: int, sub: Subscription, since: int) -> A
             yield _frame("hello", {"modseq": current}, current)
         stopping = asyncio.ensure_future(web.stopping.wait())
         try:
-            while not web.stopping.is_set():
+            # A logout or revocation ends the stream at the next event or heartbeat.
+            while not web.stopping.is_set() and web.sessions.alive(session):
                 getter = asyncio.ensure_future(sub.get())
                 done, _ = await asyncio.wait(
                     {getter, stopping},
@@ -92,9 +97,11 @@ async def _stream(web: Web, account_id: int, sub: Subscription, since: int) -> A
                 )
                 if getter not in done:
                     getter.cancel()
-                    if not done:
+                    if not done and web.sessions.alive(session):
                         yield b": hb\n\n"
                     continue
+                if not web.sessions.alive(session):
+                    break
                 frame = await _event_frame(web, getter.result())
                 if frame:
                     yield frame
