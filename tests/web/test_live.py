@@ -233,14 +233,14 @@ async def test_the_stream_only_carries_the_accounts_own_changes(web: WebServer) 
 async def test_many_open_pages_share_one_count_read_per_change(web: WebServer) -> None:
     """With 500 pages open on a 100,000-message INBOX, reading the counts once per
     stream made each change cost 500 status queries (seen in bench_web)."""
-    reads: list[int] = []
-    original = web.store.mailbox_status
+    reads: list[list[int]] = []
+    original = web.store.mailbox_counts
 
-    async def counting(mailbox_id: int) -> object:
-        reads.append(mailbox_id)
-        return await original(mailbox_id)
+    async def counting(mailbox_ids: list[int]) -> object:
+        reads.append(list(mailbox_ids))
+        return await original(mailbox_ids)
 
-    web.store.mailbox_status = counting
+    web.store.mailbox_counts = counting
     try:
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(web.logged_in())
@@ -254,7 +254,7 @@ async def test_many_open_pages_share_one_count_read_per_change(web: WebServer) -
                 assert event.data["kind"] == "append" and event.data["messages"] == 1
         assert len(reads) == 1
     finally:
-        del web.store.mailbox_status
+        del web.store.mailbox_counts
 
 
 async def test_logging_out_ends_the_open_stream(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from posteingang.auth.throttle import Throttle
 from posteingang.mime import ParsedMessage, decode_parsed
 from posteingang.net.settings import AuthSettings
 from posteingang.store.interface import Store
-from posteingang.store.model import Mailbox, MailboxStatus, Message
+from posteingang.store.model import Mailbox, MailboxCounts, Message
 from posteingang.web.sessions import Sessions, WebSession
 from posteingang.web.settings import WebSettings
 
@@ -53,22 +53,23 @@ class Web:
     templates: Jinja2Templates
     # mailbox id -> (modseq, its counts after that change): one read per change,
     # however many open pages send it.
-    _status: dict[int, tuple[int, asyncio.Future[MailboxStatus]]] = field(default_factory=dict)
+    _status: dict[int, tuple[int, asyncio.Future[MailboxCounts]]] = field(default_factory=dict)
 
-    async def status_after(self, mailbox_id: int, modseq: int) -> MailboxStatus:
+    async def status_after(self, mailbox_id: int, modseq: int) -> MailboxCounts:
         """The mailbox's counts as of (at least) `modseq`, read once per change."""
         cached = self._status.get(mailbox_id)
         stale = cached is None or cached[0] < modseq
         if not stale and cached is not None and cached[1].done():
             stale = cached[1].cancelled() or cached[1].exception() is not None
         if stale or cached is None:
-            future: asyncio.Future[MailboxStatus] = asyncio.ensure_future(
-                self.store.mailbox_status(mailbox_id)
-            )
+            future: asyncio.Future[MailboxCounts] = asyncio.ensure_future(self._counts(mailbox_id))
             if len(self._status) > 10_000:
                 self._status.clear()
             self._status[mailbox_id] = cached = (modseq, future)
         return await asyncio.shield(cached[1])
+
+    async def _counts(self, mailbox_id: int) -> MailboxCounts:
+        return (await self.store.mailbox_counts([mailbox_id]))[mailbox_id]
 
     @classmethod
     def create(

@@ -7,7 +7,6 @@ records; nothing here walks the whole mailbox.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,7 +20,7 @@ from posteingang.store.model import (
     FLAGGED,
     SEEN,
     Mailbox,
-    MailboxStatus,
+    MailboxCounts,
     Message,
     PageFilter,
     SpecialUse,
@@ -68,12 +67,10 @@ async def folder_rows(web: Web, account_id: int) -> list[FolderRow]:
             m.name.lower(),
         )
     )
-    # One round trip's latency for all of them: the reads run side by side.
-    statuses: list[MailboxStatus] = await asyncio.gather(
-        *(web.store.mailbox_status(m.id) for m in mailboxes)
-    )
+    counts = await web.store.mailbox_counts([m.id for m in mailboxes])
     rows = []
-    for mailbox, status in zip(mailboxes, statuses, strict=True):
+    for mailbox in mailboxes:
+        status = counts.get(mailbox.id) or MailboxCounts(0, 0, 0)
         parts = mailbox.name.split("/")
         rows.append(
             FolderRow(

@@ -140,7 +140,7 @@ async def _resume(web: Web, account_id: int, since: int, current: int) -> AsyncI
         if mailbox.highestmodseq <= since:
             continue
         changes = await web.store.changes_since(mailbox.id, since)
-        status = await web.store.mailbox_status(mailbox.id)
+        status = (await web.store.mailbox_counts([mailbox.id]))[mailbox.id]
         yield _frame(
             "sync",
             {
