@@ -13,7 +13,6 @@ the whole mailbox in Python objects.
 from __future__ import annotations
 
 import sqlite3
-
 from collections.abc import Sequence
 
 from posteingang.store.model import (
