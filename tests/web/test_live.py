@@ -272,3 +272,21 @@ async def test_logging_out_ends_the_open_stream(tmp_path: Path) -> None:
             await deliver(web.store, ALICE, plain(1, "after logout"))
             with pytest.raises(EOFError):
                 await stream.next(within=2)
+
+
+async def test_shutdown_ends_open_streams_at_once(tmp_path: Path) -> None:
+    from tests.web.conftest import serve_web
+
+    server = serve_web(tmp_path)
+    web = await server.__aenter__()
+    try:
+        async with web.logged_in() as client, events(client, 0) as stream:
+            assert (await stream.next()).event == "hello"
+            started = time.monotonic()
+            await server.__aexit__(None, None, None)
+            assert time.monotonic() - started < 1.5
+            with pytest.raises((EOFError, httpx.HTTPError)):
+                await stream.next(within=2)
+    finally:
+        with contextlib.suppress(Exception):
+            await server.__aexit__(None, None, None)

@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 from posteingang.auth.throttle import Throttle
 from posteingang.mime import ParsedMessage, decode_parsed
 from posteingang.net.settings import AuthSettings
+from posteingang.store.hub import Subscription
 from posteingang.store.interface import Store
 from posteingang.store.model import Mailbox, MailboxCounts, Message
 from posteingang.web.sessions import Sessions, WebSession
@@ -54,6 +55,15 @@ class Web:
     # mailbox id -> (modseq, its counts after that change): one read per change,
     # however many open pages send it.
     _status: dict[int, tuple[int, asyncio.Future[MailboxCounts]]] = field(default_factory=dict)
+    # The live streams' subscriptions (closed at shutdown), and the frames of the
+    # latest changes, each made once however many pages send it (sse.py).
+    streams: set[Subscription] = field(default_factory=set)
+    frames: dict[tuple[int, int, int], asyncio.Future[bytes]] = field(default_factory=dict)
+
+    def close_streams(self) -> None:
+        """Shutdown: every live stream ends now (the browsers reconnect elsewhere)."""
+        for sub in list(self.streams):
+            sub.close()
 
     async def status_after(self, mailbox_id: int, modseq: int) -> MailboxCounts:
         """The mailbox's counts as of (at least) `modseq`, read once per change."""

@@ -157,6 +157,7 @@ def http_handler(serving: HttpServing, stopping: asyncio.Event) -> Handler:
         try:
             await asyncio.wait({done, stop}, return_when=asyncio.FIRST_COMPLETED)
             if not proto.done.done():
+                serving.web.close_streams()
                 proto.shutdown()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(proto.done), 5)

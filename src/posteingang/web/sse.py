@@ -85,33 +85,49 @@ async def _stream(
             sub.mark_seen(current)
         elif not since:
             yield _frame("hello", {"modseq": current}, current)
-        stopping = asyncio.ensure_future(web.stopping.wait())
-        try:
-            # A logout or revocation ends the stream at the next event or heartbeat.
-            while not web.stopping.is_set() and web.sessions.alive(session):
-                getter = asyncio.ensure_future(sub.get())
-                done, _ = await asyncio.wait(
-                    {getter, stopping},
-                    timeout=web.settings.heartbeat,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if getter not in done:
-                    getter.cancel()
-                    if not done and web.sessions.alive(session):
+        web.streams.add(sub)
+        # A logout or revocation ends the stream at the next event or heartbeat;
+        # shutdown closes the subscription (`Web.close_streams`). No task is made
+        # per event: 500 open pages wake 500 times per change.
+        while not web.stopping.is_set() and web.sessions.alive(session):
+            event = sub.get_nowait()
+            if event is None:
+                try:
+                    async with asyncio.timeout(web.settings.heartbeat):
+                        event = await sub.get()
+                except TimeoutError:
+                    if web.sessions.alive(session):
                         yield b": hb\n\n"
                     continue
-                if not web.sessions.alive(session):
-                    break
-                frame = await _event_frame(web, getter.result())
-                if frame:
-                    yield frame
-        finally:
-            stopping.cancel()
+                except asyncio.CancelledError:
+                    if sub.closed:
+                        break
+                    raise
+            if not web.sessions.alive(session):
+                break
+            frame = await _event_frame(web, event)
+            if frame:
+                yield frame
     finally:
+        web.streams.discard(sub)
         sub.close()
 
 
 async def _event_frame(web: Web, event: Event) -> bytes:
+    """The frame for one event; a change's frame is made once for every open page."""
+    if isinstance(event, Change):
+        key = (event.account_id, event.mailbox_id, event.modseq)
+        cached = web.frames.get(key)
+        if cached is None:
+            cached = asyncio.ensure_future(_make_frame(web, event))
+            if len(web.frames) >= 256:
+                web.frames.pop(next(iter(web.frames)))
+            web.frames[key] = cached
+        return await asyncio.shield(cached)
+    return await _make_frame(web, event)
+
+
+async def _make_frame(web: Web, event: Event) -> bytes:
     if isinstance(event, Resync):
         return _frame("reload", {"modseq": event.modseq}, event.modseq)
     assert isinstance(event, Change)
