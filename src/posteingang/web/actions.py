@@ -1,4 +1,5 @@
-"""Organising: read/unread, flag/unflag, delete (to Trash), archive, move — one POST endpoint.
+"""Organising: read/unread, flag/unflag, delete (to Trash), archive, junk, move — one POST
+endpoint.
 
 Each action is one store call, so it commits atomically and emits one change:
 IMAP IDLE clients, POP3 and every open page (sse.py) see it next. The form
@@ -25,7 +26,8 @@ _FLAG_ACTIONS = {
     "flag": (FlagOp.ADD, FLAGGED),
     "unflag": (FlagOp.REMOVE, FLAGGED),
 }
-ACTIONS = frozenset({*_FLAG_ACTIONS, "delete", "move", "archive"})
+_SPECIAL_ACTIONS = {"archive": SpecialUse.ARCHIVE, "junk": SpecialUse.JUNK}
+ACTIONS = frozenset({*_FLAG_ACTIONS, *_SPECIAL_ACTIONS, "delete", "move"})
 _MAX_UIDS = 10_000
 
 
@@ -54,12 +56,12 @@ async def act(request: Request) -> Response:
         target = await owned_mailbox(web, session, target_id)
         if target.id != mailbox.id:
             await web.store.move(mailbox.id, uids, target.id)
-    elif action == "archive":
-        archive = await _special(web, session, SpecialUse.ARCHIVE)
-        if archive is None:
-            raise HTTPException(409, "there is no Archive folder")
-        if archive.id != mailbox.id:
-            await web.store.move(mailbox.id, uids, archive.id)
+    elif action in _SPECIAL_ACTIONS:
+        target = await _special(web, session, _SPECIAL_ACTIONS[str(action)])
+        if target is None:
+            raise HTTPException(409, f"there is no {action} folder")
+        if target.id != mailbox.id:
+            await web.store.move(mailbox.id, uids, target.id)
     else:
         await _delete(web, session, mailbox.id, uids)
     if "application/json" in request.headers.get("accept", ""):
