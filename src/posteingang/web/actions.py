@@ -57,11 +57,11 @@ async def act(request: Request) -> Response:
         if target.id != mailbox.id:
             await web.store.move(mailbox.id, uids, target.id)
     elif action in _SPECIAL_ACTIONS:
-        target = await _special(web, session, _SPECIAL_ACTIONS[str(action)])
-        if target is None:
+        special = await _special(web, session, _SPECIAL_ACTIONS[str(action)])
+        if special is None:
             raise HTTPException(409, f"there is no {action} folder")
-        if target.id != mailbox.id:
-            await web.store.move(mailbox.id, uids, target.id)
+        if special.id != mailbox.id:
+            await web.store.move(mailbox.id, uids, special.id)
     else:
         await _delete(web, session, mailbox.id, uids)
     if "application/json" in request.headers.get("accept", ""):
