@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from posteingang.web import actions, folders, login, manage, message, sse
+from posteingang.web import account, actions, folders, login, manage, message, sse
 from posteingang.web.context import STATIC, Web, current_session
 from posteingang.web.guard import LoginRequired
 from posteingang.web.security import SecurityHeaders
@@ -74,6 +74,11 @@ def create_app(web: Web) -> Starlette:
         Route(msg + "/print", message.print_view),
         Route(msg + "/part/{part}", message.attachment),
         Route("/events", sse.events),
+        Route("/account", account.account_page),
+        Route("/account/sessions/end", account.end_session, methods=["POST"]),
+        Route("/account/devices/add", account.add_device, methods=["POST"]),
+        Route("/account/devices/revoke", account.revoke_device, methods=["POST"]),
+        Route("/account/password", account.change_password, methods=["POST"]),
         Mount("/static", _CachedStatic(directory=str(STATIC)), name="static"),
     ]
     app = Starlette(
