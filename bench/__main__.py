@@ -27,6 +27,7 @@ BENCHMARKS = {
     "fetch": "bench.bench_fetch",
     "stress": "bench.bench_stress",
     "latency": "bench.bench_latency",
+    "web": "bench.bench_web",
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 MARK = "<!-- bench:results -->"

@@ -46,3 +46,22 @@ async def test_expunged_messages_leave_the_pages(store: Store) -> None:
     page = await store.message_page(inbox, offset=0, limit=10)
     assert page.total == 2
     assert [m.uid for m in page.messages] == [3, 1]
+
+
+async def test_mailbox_counts_agree_with_status(store: Store) -> None:
+    inbox = await _inbox_with(store, 6)
+    mailbox = await store.get_mailbox_by_id(inbox)
+    assert mailbox is not None
+    trash = await store.get_mailbox(mailbox.account_id, "Trash")
+    assert trash is not None
+    await store.store_flags(inbox, [1, 2, 3], FlagOp.ADD, frozenset({SEEN}))
+    await store.store_flags(inbox, [3, 4], FlagOp.ADD, frozenset({FLAGGED}))
+    await store.expunge(inbox, [2])
+    await store.move(inbox, [4], trash.id)
+    counts = await store.mailbox_counts([inbox, trash.id, 999_999])
+    assert set(counts) == {inbox, trash.id}
+    status = await store.mailbox_status(inbox)
+    assert (counts[inbox].messages, counts[inbox].unseen) == (status.messages, status.unseen)
+    assert (counts[inbox].messages, counts[inbox].unseen, counts[inbox].flagged) == (4, 2, 1)
+    assert (counts[trash.id].messages, counts[trash.id].flagged) == (1, 1)
+    assert await store.mailbox_counts([]) == {}

@@ -168,3 +168,34 @@ async def test_a_page_action_marks_read_for_everyone(
     await page.wait_for_selector('tr[data-uid="1"]:not(.unread)')  # type: ignore[attr-defined]
     (message,) = await web.store.get_messages(await _inbox(web), [1])
     assert "\\Seen" in message.flags
+
+
+async def test_keyboard_shortcuts(server: tuple[WebServer, int], browser: object) -> None:
+    web, _ = server
+    for n in (1, 2, 3):
+        await deliver(web.store, ALICE, plain(n, "hello"))
+    inbox = await _inbox(web)
+    page = await _log_in(browser, web)
+    await page.wait_for_function("() => document.documentElement.dataset.live === '1'")  # type: ignore[attr-defined]
+    await page.keyboard.press("j")  # type: ignore[attr-defined]
+    await page.keyboard.press("j")  # type: ignore[attr-defined]
+    assert await page.get_attribute("tr.cursor", "data-uid") == "2"  # type: ignore[attr-defined]
+    await page.keyboard.press("s")  # type: ignore[attr-defined]
+    await page.wait_for_selector('tr[data-uid="2"].flagged', timeout=2000)  # type: ignore[attr-defined]
+    await page.keyboard.press("k")  # type: ignore[attr-defined]
+    await page.keyboard.press("e")  # type: ignore[attr-defined]
+    await page.wait_for_function(  # type: ignore[attr-defined]
+        "() => !document.querySelector('tr[data-uid=\"3\"]')", timeout=2000
+    )
+    account = await web.store.get_account(ALICE)
+    archive = await web.store.get_mailbox(account.id, "Archive")
+    assert len(await web.store.get_messages(archive.id, [1])) == 1
+    await page.keyboard.press("?")  # type: ignore[attr-defined]
+    assert await page.is_visible("#keys-help")  # type: ignore[attr-defined]
+    await page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    await page.keyboard.press("j")  # type: ignore[attr-defined]
+    await page.keyboard.press("o")  # type: ignore[attr-defined]
+    await page.wait_for_url(f"**/mail/{inbox}/*")  # type: ignore[attr-defined]
+    await page.keyboard.press("#")  # type: ignore[attr-defined]
+    await page.wait_for_url(f"**/mail/{inbox}")  # type: ignore[attr-defined]
+    assert len(await web.store.get_messages(inbox, [1, 2, 3])) == 1

@@ -228,3 +228,65 @@ async def test_the_stream_only_carries_the_accounts_own_changes(web: WebServer) 
         event = await stream.next()
         assert event.data["kind"] == "append"
         assert event.data["mailbox"] == await _inbox(web)
+
+
+async def test_many_open_pages_share_one_count_read_per_change(web: WebServer) -> None:
+    """With 500 pages open on a 100,000-message INBOX, reading the counts once per
+    stream made each change cost 500 status queries (seen in bench_web)."""
+    reads: list[list[int]] = []
+    original = web.store.mailbox_counts
+
+    async def counting(mailbox_ids: list[int]) -> object:
+        reads.append(list(mailbox_ids))
+        return await original(mailbox_ids)
+
+    web.store.mailbox_counts = counting
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(web.logged_in())
+            streams = [await stack.enter_async_context(events(client, 0)) for _ in range(5)]
+            for stream in streams:
+                assert (await stream.next()).event == "hello"
+            reads.clear()
+            await deliver(web.store, ALICE, plain(1, "hello"))
+            for stream in streams:
+                event = await stream.next()
+                assert event.data["kind"] == "append" and event.data["messages"] == 1
+        assert len(reads) == 1
+    finally:
+        del web.store.mailbox_counts
+
+
+async def test_logging_out_ends_the_open_stream(tmp_path: Path) -> None:
+    from posteingang.web.server import serving_for
+    from tests.web.conftest import serve_web
+
+    async with serve_web(tmp_path) as web, web.logged_in() as client:
+        serving = serving_for(web.runtime)
+        serving.web.settings = type(serving.web.settings)(heartbeat=0.1)
+        page = await client.get("/mail", follow_redirects=True)
+        async with events(client, 0) as stream:
+            assert (await stream.next()).event == "hello"
+            out = await client.post("/logout", data={"csrf": csrf_of(page.text)})
+            assert out.status_code == 303
+            await deliver(web.store, ALICE, plain(1, "after logout"))
+            with pytest.raises(EOFError):
+                await stream.next(within=2)
+
+
+async def test_shutdown_ends_open_streams_at_once(tmp_path: Path) -> None:
+    from tests.web.conftest import serve_web
+
+    server = serve_web(tmp_path)
+    web = await server.__aenter__()
+    try:
+        async with web.logged_in() as client, events(client, 0) as stream:
+            assert (await stream.next()).event == "hello"
+            started = time.monotonic()
+            await server.__aexit__(None, None, None)
+            assert time.monotonic() - started < 1.5
+            with pytest.raises((EOFError, httpx.HTTPError)):
+                await stream.next(within=2)
+    finally:
+        with contextlib.suppress(Exception):
+            await server.__aexit__(None, None, None)

@@ -79,3 +79,59 @@ async def test_bad_requests_are_refused(web: WebServer) -> None:
         assert (await _act(client, inbox, "explode", 1)).status_code == 400
         assert (await _act(client, inbox, "read")).status_code == 400
         assert (await _act(client, inbox, "move", 1, target="x")).status_code == 400
+
+
+async def _post(client: httpx.AsyncClient, url: str, **data: object) -> httpx.Response:
+    page = await client.get("/mail", follow_redirects=True)
+    return await client.post(url, data={"csrf": csrf_of(page.text), **data})
+
+
+async def test_archive_moves_to_the_archive_folder(web: WebServer) -> None:
+    await deliver(web.store, ALICE, plain(1, "x"))
+    boxes = await _boxes(web)
+    async with web.logged_in() as client:
+        await _act(client, boxes["INBOX"], "archive", 1)
+    assert await web.store.get_messages(boxes["INBOX"], [1]) == []
+    assert len(await web.store.get_messages(boxes["Archive"], [1])) == 1
+
+
+async def test_create_rename_and_delete_folders(web: WebServer) -> None:
+    async with web.logged_in() as client:
+        created = await _post(client, "/folders", name="Projects")
+        assert created.status_code == 303
+        boxes = await _boxes(web)
+        assert created.headers["location"] == f"/mail/{boxes['Projects']}"
+        child = await _post(client, "/folders", name="2026", parent=str(boxes["Projects"]))
+        assert child.status_code == 303 and "Projects/2026" in await _boxes(web)
+        again = await _post(client, "/folders", name="Projects")
+        assert again.status_code == 409
+        assert (await _post(client, "/folders", name="a/b")).status_code == 400
+        renamed = await _post(client, f"/mail/{boxes['Projects']}/rename", name="Work")
+        assert renamed.status_code == 303
+        boxes = await _boxes(web)
+        assert "Work" in boxes and "Work/2026" in boxes and "Projects" not in boxes
+        # Not while it holds a subfolder or messages; special folders never.
+        assert (await _post(client, f"/mail/{boxes['Work']}/delete")).status_code == 409
+        assert (await _post(client, f"/mail/{boxes['Work/2026']}/delete")).status_code == 303
+        await deliver(web.store, ALICE, plain(1, "x"))
+        await _act(client, boxes["INBOX"], "move", 1, target=str(boxes["Work"]))
+        assert (await _post(client, f"/mail/{boxes['Work']}/delete")).status_code == 409
+        for special in ("INBOX", "Trash", "Sent"):
+            assert (await _post(client, f"/mail/{boxes[special]}/delete")).status_code == 400
+            renaming = await _post(client, f"/mail/{boxes[special]}/rename", name="X")
+            assert renaming.status_code == 400
+    assert {"INBOX", "Trash", "Sent", "Work"} <= set(await _boxes(web))
+    assert "Work/2026" not in await _boxes(web)
+
+
+async def test_folders_of_another_account_cannot_be_touched(web: WebServer) -> None:
+    from tests.web.conftest import BOB
+
+    bob = await web.store.get_account(BOB)
+    theirs = await web.store.create_mailbox(bob.id, "Private")
+    async with web.logged_in() as client:
+        assert (await _post(client, f"/mail/{theirs.id}/rename", name="Mine")).status_code == 404
+        assert (await _post(client, f"/mail/{theirs.id}/delete")).status_code == 404
+        made = await _post(client, "/folders", name="x", parent=str(theirs.id))
+        assert made.status_code == 404
+    assert [m.name for m in await web.store.list_mailboxes(bob.id) if m.name == "Private"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from posteingang.protocols import register_builtin_protocols
 from posteingang.runtime import DEFAULT_LISTENERS, PROTOCOLS
 from posteingang.web.server import http_shell
 from tests.serving import ALICE, PASSWORD, add_account, running, write_certificates
-from tests.web.conftest import web_config
+from tests.web.conftest import WebServer, web_config
 
 
 def test_init_writes_an_http_listener_on_loopback_8080() -> None:
@@ -52,3 +53,14 @@ async def test_https_listener_uses_the_mail_certificates_and_secure_cookies(
             assert "Secure" in cookie and "HttpOnly" in cookie
             page = await c.get("/mail", follow_redirects=True)
             assert page.status_code == 200 and ALICE in page.text
+
+
+async def test_http_connections_send_without_nagle_delay(web: WebServer) -> None:
+    """uvicorn writes head and body separately: without TCP_NODELAY every response
+    waited 40 ms for the client's delayed ACK (seen in bench_web)."""
+    async with web.client() as client:
+        assert (await client.get("/static/app.css")).status_code == 200
+        (server,) = web.runtime.servers
+        (conn,) = server.connections
+        sock = conn.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

@@ -31,6 +31,7 @@ from posteingang.store.model import (
     FlagUpdate,
     LoginRecord,
     Mailbox,
+    MailboxCounts,
     MailboxIndex,
     MailboxStatus,
     Message,
@@ -339,6 +340,13 @@ class Store(Protocol):
 
         At most `budget` octets of ``data`` (but always at least one message): the
         list then ends early, and the caller asks again for the uids after its last.
+        """
+        ...
+
+    async def mailbox_counts(self, mailbox_ids: Sequence[int]) -> dict[int, MailboxCounts]:
+        """Messages, unread and flagged of each mailbox (unknown ids are left out), in
+        one round trip and without reading every message row: the folder list asks for
+        all of an account's mailboxes on each page, and every open page after each change.
         """
         ...
 

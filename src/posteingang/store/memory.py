@@ -39,6 +39,7 @@ from posteingang.store.model import (
     FlagOp,
     FlagUpdate,
     Mailbox,
+    MailboxCounts,
     MailboxIndex,
     MailboxStatus,
     Message,
@@ -449,6 +450,20 @@ class MemoryStore(MemoryAccounts):
                 break
             total += octets
             out.append(MessageBody(m.uid, m.modseq, m.flags, m.size, m.blob_id, data))
+        return out
+
+    async def mailbox_counts(self, mailbox_ids: Sequence[int]) -> dict[int, MailboxCounts]:
+        out = {}
+        for mailbox_id in mailbox_ids:
+            box = self._boxes.get(mailbox_id)
+            if box is None:
+                continue
+            messages = box.messages.values()
+            out[mailbox_id] = MailboxCounts(
+                len(messages),
+                sum(SEEN_FLAG not in m.flags for m in messages),
+                sum(FLAGGED_FLAG in m.flags for m in messages),
+            )
         return out
 
     async def message_page(

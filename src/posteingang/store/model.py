@@ -307,6 +307,16 @@ class PageFilter(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class MailboxCounts:
+    """How many messages a mailbox holds, and how many are unread and flagged
+    (`Store.mailbox_counts`: the folder list and every live update need them)."""
+
+    messages: int
+    unseen: int
+    flagged: int
+
+
+@dataclass(frozen=True, slots=True)
 class MessagePage:
     """One page of a mailbox's message list (the webmail's list view).
 

@@ -1,4 +1,5 @@
-"""Organising: read/unread, flag/unflag, delete (to Trash), move — one POST endpoint.
+"""Organising: read/unread, flag/unflag, delete (to Trash), archive, junk, move — one POST
+endpoint.
 
 Each action is one store call, so it commits atomically and emits one change:
 IMAP IDLE clients, POP3 and every open page (sse.py) see it next. The form
@@ -12,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from posteingang.store.model import DELETED, FLAGGED, SEEN, FlagOp, SpecialUse
+from posteingang.store.model import DELETED, FLAGGED, SEEN, FlagOp, Mailbox, SpecialUse
 from posteingang.web.context import Web, owned_mailbox, web_of
 from posteingang.web.guard import checked_form, local_path, require_session
 from posteingang.web.sessions import WebSession
@@ -25,7 +26,8 @@ _FLAG_ACTIONS = {
     "flag": (FlagOp.ADD, FLAGGED),
     "unflag": (FlagOp.REMOVE, FLAGGED),
 }
-ACTIONS = frozenset({*_FLAG_ACTIONS, "delete", "move"})
+_SPECIAL_ACTIONS = {"archive": SpecialUse.ARCHIVE, "junk": SpecialUse.JUNK}
+ACTIONS = frozenset({*_FLAG_ACTIONS, *_SPECIAL_ACTIONS, "delete", "move"})
 _MAX_UIDS = 10_000
 
 
@@ -54,6 +56,12 @@ async def act(request: Request) -> Response:
         target = await owned_mailbox(web, session, target_id)
         if target.id != mailbox.id:
             await web.store.move(mailbox.id, uids, target.id)
+    elif action in _SPECIAL_ACTIONS:
+        special = await _special(web, session, _SPECIAL_ACTIONS[str(action)])
+        if special is None:
+            raise HTTPException(409, f"there is no {action} folder")
+        if special.id != mailbox.id:
+            await web.store.move(mailbox.id, uids, special.id)
     else:
         await _delete(web, session, mailbox.id, uids)
     if "application/json" in request.headers.get("accept", ""):
@@ -61,16 +69,14 @@ async def act(request: Request) -> Response:
     return RedirectResponse(local_path(form.get("next"), f"/mail/{mailbox.id}"), 303)
 
 
+async def _special(web: Web, session: WebSession, use: SpecialUse) -> Mailbox | None:
+    mailboxes = await web.store.list_mailboxes(session.account_id)
+    return next((m for m in mailboxes if m.special_use is use), None)
+
+
 async def _delete(web: Web, session: WebSession, mailbox_id: int, uids: list[int]) -> None:
     """To Trash; in Trash (or without one), for good."""
-    trash = next(
-        (
-            m
-            for m in await web.store.list_mailboxes(session.account_id)
-            if m.special_use is SpecialUse.TRASH
-        ),
-        None,
-    )
+    trash = await _special(web, session, SpecialUse.TRASH)
     if trash is not None and trash.id != mailbox_id:
         await web.store.move(mailbox_id, uids, trash.id)
         return

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from posteingang.web import actions, folders, login, message, sse
+from posteingang.web import account, actions, folders, login, manage, message, sse
 from posteingang.web.context import STATIC, Web, current_session
 from posteingang.web.guard import LoginRequired
 from posteingang.web.security import SecurityHeaders
@@ -40,7 +40,7 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    text = {404: "Not found", 403: "Forbidden", 400: "Bad request"}.get(exc.status_code, "Error")
+    text = {404: "Not found", 403: "Forbidden"}.get(exc.status_code) or exc.detail
     return PlainTextResponse(text, exc.status_code)
 
 
@@ -65,12 +65,20 @@ def create_app(web: Web) -> Starlette:
         Route("/mail", folders.mail_home),
         Route(mail, folders.mailbox_page),
         Route(mail + "/action", actions.act, methods=["POST"]),
+        Route("/folders", manage.create_folder, methods=["POST"]),
+        Route(mail + "/rename", manage.rename_folder, methods=["POST"]),
+        Route(mail + "/delete", manage.delete_folder, methods=["POST"]),
         Route(msg, message.message_page),
         Route(msg + "/body", message.body_frame),
         Route(msg + "/raw", message.original),
         Route(msg + "/print", message.print_view),
         Route(msg + "/part/{part}", message.attachment),
         Route("/events", sse.events),
+        Route("/account", account.account_page),
+        Route("/account/sessions/end", account.end_session, methods=["POST"]),
+        Route("/account/devices/add", account.add_device, methods=["POST"]),
+        Route("/account/devices/revoke", account.revoke_device, methods=["POST"]),
+        Route("/account/password", account.change_password, methods=["POST"]),
         Mount("/static", _CachedStatic(directory=str(STATIC)), name="static"),
     ]
     app = Starlette(

@@ -11,7 +11,7 @@ indistinguishable from ids that do not exist.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.exceptions import HTTPException
@@ -21,8 +21,9 @@ from starlette.templating import Jinja2Templates
 from posteingang.auth.throttle import Throttle
 from posteingang.mime import ParsedMessage, decode_parsed
 from posteingang.net.settings import AuthSettings
+from posteingang.store.hub import Subscription
 from posteingang.store.interface import Store
-from posteingang.store.model import Mailbox, Message
+from posteingang.store.model import Mailbox, MailboxCounts, Message
 from posteingang.web.sessions import Sessions, WebSession
 from posteingang.web.settings import WebSettings
 
@@ -51,6 +52,34 @@ class Web:
     auth: AuthSettings
     stopping: asyncio.Event
     templates: Jinja2Templates
+    # mailbox id -> (modseq, its counts after that change): one read per change,
+    # however many open pages send it.
+    _status: dict[int, tuple[int, asyncio.Future[MailboxCounts]]] = field(default_factory=dict)
+    # The live streams' subscriptions (closed at shutdown), and the frames of the
+    # latest changes, each made once however many pages send it (sse.py).
+    streams: set[Subscription] = field(default_factory=set)
+    frames: dict[tuple[int, int, int], asyncio.Future[bytes]] = field(default_factory=dict)
+
+    def close_streams(self) -> None:
+        """Shutdown: every live stream ends now (the browsers reconnect elsewhere)."""
+        for sub in list(self.streams):
+            sub.close()
+
+    async def status_after(self, mailbox_id: int, modseq: int) -> MailboxCounts:
+        """The mailbox's counts as of (at least) `modseq`, read once per change."""
+        cached = self._status.get(mailbox_id)
+        stale = cached is None or cached[0] < modseq
+        if not stale and cached is not None and cached[1].done():
+            stale = cached[1].cancelled() or cached[1].exception() is not None
+        if stale or cached is None:
+            future: asyncio.Future[MailboxCounts] = asyncio.ensure_future(self._counts(mailbox_id))
+            if len(self._status) > 10_000:
+                self._status.clear()
+            self._status[mailbox_id] = cached = (modseq, future)
+        return await asyncio.shield(cached[1])
+
+    async def _counts(self, mailbox_id: int) -> MailboxCounts:
+        return (await self.store.mailbox_counts([mailbox_id]))[mailbox_id]
 
     @classmethod
     def create(

@@ -20,7 +20,7 @@ from posteingang.store.model import (
     FLAGGED,
     SEEN,
     Mailbox,
-    MailboxStatus,
+    MailboxCounts,
     Message,
     PageFilter,
     SpecialUse,
@@ -67,9 +67,10 @@ async def folder_rows(web: Web, account_id: int) -> list[FolderRow]:
             m.name.lower(),
         )
     )
+    counts = await web.store.mailbox_counts([m.id for m in mailboxes])
     rows = []
     for mailbox in mailboxes:
-        status: MailboxStatus = await web.store.mailbox_status(mailbox.id)
+        status = counts.get(mailbox.id) or MailboxCounts(0, 0, 0)
         parts = mailbox.name.split("/")
         rows.append(
             FolderRow(
@@ -159,4 +160,5 @@ async def list_context(
         "pages": pages,
         "filter": filter.value,
         "modseq": await web.store.account_modseq(session.account_id),
+        "today": datetime.now(UTC).date(),
     }

@@ -99,6 +99,7 @@ async def _message_context(
             "size": a.size,
         }
         for a in parsed.attachments
+        if not _inline_image(parsed, a.part, a.filename)
     ]
     return {
         "message": message,
@@ -110,6 +111,18 @@ async def _message_context(
         "seen": True,
         "flagged": FLAGGED in message.flags,
     }
+
+
+def _inline_image(parsed: ParsedMessage, path: tuple[int, ...], filename: str | None) -> bool:
+    """An unnamed image with a Content-ID: part of the HTML body (cid:), not a file."""
+    part = find_section(parsed, path)
+    return (
+        filename is None
+        and part is not None
+        and part.type == "image"
+        and part.content_id is not None
+        and (part.disposition or b"").lower() != b"attachment"
+    )
 
 
 async def body_frame(request: Request) -> Response:

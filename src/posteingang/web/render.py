@@ -309,6 +309,10 @@ _FRAME_STYLE = (
     "html{color-scheme:light}body{margin:0;padding:12px;font:15px/1.45 system-ui,sans-serif;"
     "color:#1d1d1f;background:#fff;overflow-wrap:anywhere}img{max-width:100%;height:auto}"
     "blockquote{margin:0 0 0 .5em;padding-left:.8em;border-left:3px solid #ccc}"
+    # Dark mode: the whole body inverted with hues kept (a white mail becomes dark
+    # grey on black, red stays red-ish), pictures inverted back so they look right.
+    "@media (prefers-color-scheme:dark){html{filter:invert(.9) hue-rotate(180deg)}"
+    "img,video,picture,[style*=background-image]{filter:invert(1) hue-rotate(180deg)}}"
 )
 
 

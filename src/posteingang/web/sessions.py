@@ -60,6 +60,7 @@ class Sessions:
         self.lifetime = lifetime
         self._clock = clock
         self._by_digest: dict[str, WebSession] = {}
+        self._live: dict[str, WebSession] = {}  # public id -> session
 
     def __len__(self) -> int:
         return len(self._by_digest)
@@ -89,6 +90,7 @@ class Sessions:
             device_id=device_id,
         )
         self._by_digest[_digest(token)] = session
+        self._live[session.id] = session
         return token, session
 
     def get(self, token: str | None) -> WebSession | None:
@@ -101,20 +103,30 @@ class Sessions:
             return None
         now = self._clock()
         if self._expired(session, now):
-            del self._by_digest[key]
+            self._drop(key)
             return None
         session.last_seen = now
         return session
 
+    def alive(self, session: WebSession) -> bool:
+        """Is this session still valid? Long requests (the live stream) ask again
+        while they run, so a logout or revocation ends them too."""
+        return self._live.get(session.id) is session and not self._expired(session, self._clock())
+
     def revoke(self, token: str | None) -> None:
         if token:
-            self._by_digest.pop(_digest(token), None)
+            self._drop(_digest(token))
+
+    def _drop(self, key: str) -> None:
+        session = self._by_digest.pop(key, None)
+        if session is not None:
+            self._live.pop(session.id, None)
 
     def revoke_id(self, account_id: int, session_id: str) -> bool:
         """End one of an account's sessions by its public id (the account page)."""
         for key, session in list(self._by_digest.items()):
             if session.account_id == account_id and session.id == session_id:
-                del self._by_digest[key]
+                self._drop(key)
                 return True
         return False
 
@@ -127,7 +139,7 @@ class Sessions:
             if s.account_id == account_id and (device_id is None or s.device_id == device_id)
         ]
         for key in gone:
-            del self._by_digest[key]
+            self._drop(key)
         return len(gone)
 
     def of_account(self, account_id: int) -> list[WebSession]:
@@ -145,4 +157,4 @@ class Sessions:
         now = self._clock()
         for key, session in list(self._by_digest.items()):
             if self._expired(session, now):
-                del self._by_digest[key]
+                self._drop(key)

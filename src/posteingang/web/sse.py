@@ -21,9 +21,9 @@ Events (``data`` is JSON):
 * a comment line (``: hb``) every `WebSettings.heartbeat` seconds.
 
 The stream ends on server shutdown (the browser reconnects to the next server).
-What it must never do: send another account's changes, or hold the event loop
-to compute an event (one status query per change, nothing proportional to the
-mailbox).
+What it must never do: send another account's changes, or do work per open
+page that grows with the mailbox: the counts after a change are read once and
+shared by every stream that sends it (`Web.status_after`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from posteingang.store.hub import Change, ChangeKind, Event, Resync, Subscriptio
 from posteingang.store.model import FLAGGED, SEEN
 from posteingang.web.context import Web, web_of
 from posteingang.web.guard import require_session
+from posteingang.web.sessions import WebSession
 
 __all__ = ["events"]
 
@@ -64,13 +65,16 @@ async def events(request: Request) -> Response:
     since = _since(request)
     sub = web.store.hub.subscribe(session.account_id, since)
     return StreamingResponse(
-        _stream(web, session.account_id, sub, since),
+        _stream(web, session, sub, since),
         media_type="text/event-stream",
         headers={"cache-control": "no-store", "x-accel-buffering": "no"},
     )
 
 
-async def _stream(web: Web, account_id: int, sub: Subscription, since: int) -> AsyncIterator[bytes]:
+async def _stream(
+    web: Web, session: WebSession, sub: Subscription, since: int
+) -> AsyncIterator[bytes]:
+    account_id = session.account_id
     try:
         # Tell the browser how soon to come back, and open the stream at once.
         yield b"retry: 1000\n\n"
@@ -81,30 +85,49 @@ async def _stream(web: Web, account_id: int, sub: Subscription, since: int) -> A
             sub.mark_seen(current)
         elif not since:
             yield _frame("hello", {"modseq": current}, current)
-        stopping = asyncio.ensure_future(web.stopping.wait())
-        try:
-            while not web.stopping.is_set():
-                getter = asyncio.ensure_future(sub.get())
-                done, _ = await asyncio.wait(
-                    {getter, stopping},
-                    timeout=web.settings.heartbeat,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if getter not in done:
-                    getter.cancel()
-                    if not done:
+        web.streams.add(sub)
+        # A logout or revocation ends the stream at the next event or heartbeat;
+        # shutdown closes the subscription (`Web.close_streams`). No task is made
+        # per event: 500 open pages wake 500 times per change.
+        while not web.stopping.is_set() and web.sessions.alive(session):
+            event = sub.get_nowait()
+            if event is None:
+                try:
+                    async with asyncio.timeout(web.settings.heartbeat):
+                        event = await sub.get()
+                except TimeoutError:
+                    if web.sessions.alive(session):
                         yield b": hb\n\n"
                     continue
-                frame = await _event_frame(web, getter.result())
-                if frame:
-                    yield frame
-        finally:
-            stopping.cancel()
+                except asyncio.CancelledError:
+                    if sub.closed:
+                        break
+                    raise
+            if not web.sessions.alive(session):
+                break
+            frame = await _event_frame(web, event)
+            if frame:
+                yield frame
     finally:
+        web.streams.discard(sub)
         sub.close()
 
 
 async def _event_frame(web: Web, event: Event) -> bytes:
+    """The frame for one event; a change's frame is made once for every open page."""
+    if isinstance(event, Change):
+        key = (event.account_id, event.mailbox_id, event.modseq)
+        cached = web.frames.get(key)
+        if cached is None:
+            cached = asyncio.ensure_future(_make_frame(web, event))
+            if len(web.frames) >= 256:
+                web.frames.pop(next(iter(web.frames)))
+            web.frames[key] = cached
+        return await asyncio.shield(cached)
+    return await _make_frame(web, event)
+
+
+async def _make_frame(web: Web, event: Event) -> bytes:
     if isinstance(event, Resync):
         return _frame("reload", {"modseq": event.modseq}, event.modseq)
     assert isinstance(event, Change)
@@ -118,7 +141,7 @@ async def _event_frame(web: Web, event: Event) -> bytes:
         data["flagged"] = [FLAGGED in f for f in event.flags]
     if event.kind in (ChangeKind.APPEND, ChangeKind.FLAGS, ChangeKind.EXPUNGE):
         try:
-            status = await web.store.mailbox_status(event.mailbox_id)
+            status = await web.status_after(event.mailbox_id, event.modseq)
         except Exception:
             return _frame("reload", {"modseq": event.modseq}, event.modseq)
         data["unseen"] = status.unseen
@@ -133,7 +156,7 @@ async def _resume(web: Web, account_id: int, since: int, current: int) -> AsyncI
         if mailbox.highestmodseq <= since:
             continue
         changes = await web.store.changes_since(mailbox.id, since)
-        status = await web.store.mailbox_status(mailbox.id)
+        status = (await web.store.mailbox_counts([mailbox.id]))[mailbox.id]
         yield _frame(
             "sync",
             {

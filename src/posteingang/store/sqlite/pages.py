@@ -1,22 +1,36 @@
-"""`Store.message_page` for SQLite: one page of a mailbox's list, newest first.
+"""`Store.message_page` and `Store.mailbox_counts` for SQLite: the webmail's list views.
 
 The page comes straight off the ``(mailbox_id, uid)`` primary key: ``ORDER BY
 uid DESC LIMIT n`` walks the b-tree backwards and stops after the page, so the
-first page of a 100,000-message INBOX reads 50 rows. The total is a count over
-the mailbox's key range (no table rows for ALL; the flag column for a filter),
-a few milliseconds at that size. What it must never do: materialise the whole
-mailbox in Python.
+first page of a 100,000-message INBOX reads 50 rows. Counts (the page's total,
+the folder list's unread numbers) come from the packed index (index.py: one
+flag byte per message, ~100 rows for 100,000 messages) and are counted with
+``bytes.translate`` at C speed, instead of a scan of the wide message rows
+(32 ms for 100,000 messages; `bench_web`). What it must never do: materialise
+the whole mailbox in Python objects.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
-from posteingang.store.model import FLAGGED, SEEN, MessagePage, PageFilter, flags_to_bits
+from posteingang.store.model import (
+    FLAGGED,
+    SEEN,
+    MailboxCounts,
+    MessagePage,
+    PageFilter,
+    flags_to_bits,
+)
 from posteingang.store.sqlite.messages import _MESSAGE_COLUMNS, _message
 
 _SEEN_BIT = flags_to_bits(frozenset({SEEN}))[0]
 _FLAGGED_BIT = flags_to_bits(frozenset({FLAGGED}))[0]
+
+# Every flag byte with the bit set: deleting them from a flag array leaves the others.
+_WITH_SEEN = bytes(b for b in range(256) if b & _SEEN_BIT)
+_WITH_FLAGGED = bytes(b for b in range(256) if b & _FLAGGED_BIT)
 
 # filter -> (bit mask, value the masked flags must have)
 _FILTERS: dict[PageFilter, tuple[int, int]] = {
@@ -37,7 +51,12 @@ def message_page(
     mask, value = _FILTERS[filter]
     where = "mailbox_id = ?" + (" AND (flags & ?) = ?" if mask else "")
     args: tuple[int, ...] = (mailbox_id, mask, value) if mask else (mailbox_id,)
-    (total,) = conn.execute(f"SELECT count(*) FROM messages WHERE {where}", args).fetchone()
+    counts = _counts(conn, mailbox_id)
+    total = {
+        PageFilter.ALL: counts.messages,
+        PageFilter.UNSEEN: counts.unseen,
+        PageFilter.FLAGGED: counts.flagged,
+    }[filter]
     order = "DESC" if newest_first else "ASC"
     rows = conn.execute(
         f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where}"
@@ -45,3 +64,34 @@ def message_page(
         (*args, max(limit, 0), max(offset, 0)),
     ).fetchall()
     return MessagePage(int(total), [_message(r) for r in rows])
+
+
+def _counts(conn: sqlite3.Connection, mailbox_id: int) -> MailboxCounts:
+    flags = b"".join(
+        row[0]
+        for row in conn.execute(
+            "SELECT flags FROM mailbox_index WHERE mailbox_id = ?", (mailbox_id,)
+        )
+    )
+    return MailboxCounts(
+        len(flags),
+        len(flags.translate(None, _WITH_SEEN)),
+        len(flags) - len(flags.translate(None, _WITH_FLAGGED)),
+    )
+
+
+def mailbox_counts(
+    conn: sqlite3.Connection, mailbox_ids: Sequence[int]
+) -> dict[int, MailboxCounts]:
+    known = (
+        {
+            row[0]
+            for row in conn.execute(
+                f"SELECT id FROM mailboxes WHERE id IN ({','.join('?' * len(mailbox_ids))})",
+                tuple(mailbox_ids),
+            )
+        }
+        if mailbox_ids
+        else set()
+    )
+    return {m: _counts(conn, m) for m in mailbox_ids if m in known}

@@ -1,0 +1,158 @@
+"""The account page: browser sessions, devices (app passwords), recent logins, password.
+
+Everything that changes credentials asks for the account password again (a
+device password does not count), through the shared login path so the
+throttle sees wrong guesses. Changing the password ends every other browser
+session of the account; revoking a device ends the browser sessions that
+logged in with it.
+
+What it must never do: show a device password after the response that created
+it, or let one account see or end another's sessions or devices (404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import string
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from posteingang.auth.login import authenticate
+from posteingang.auth.passwords import MAX_PASSWORD_BYTES, hash_password_async
+from posteingang.auth.scram import derive_scram_sha256
+from posteingang.web.context import web_of
+from posteingang.web.guard import checked_form, require_session
+from posteingang.web.sessions import WebSession
+
+__all__ = [
+    "account_page",
+    "add_device",
+    "change_password",
+    "end_session",
+    "revoke_device",
+]
+
+MIN_PASSWORD = 10
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def _device_password() -> str:
+    """abcd-efgh-ijkl-mnop (about 82 bits), the shape `auth.login` tries on devices."""
+    return "-".join("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(4))
+
+
+async def _page(
+    request: Request,
+    session: WebSession,
+    *,
+    notice: str = "",
+    error: str = "",
+    new_device: tuple[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    web = web_of(request)
+    account_id = session.account_id
+    return web.templates.TemplateResponse(
+        request,
+        "account.html",
+        {
+            "session": session,
+            "sessions": sorted(web.sessions.of_account(account_id), key=lambda s: -s.last_seen),
+            "devices": await web.store.list_devices(account_id),
+            "logins": await web.store.list_logins(account_id, 20),
+            "notice": notice,
+            "error": error,
+            "new_device": new_device,
+            "min_password": MIN_PASSWORD,
+        },
+        status_code=status,
+    )
+
+
+async def account_page(request: Request) -> Response:
+    return await _page(request, require_session(request))
+
+
+async def _confirm(request: Request, session: WebSession, password: object) -> bool:
+    """The account password again (not a device's), through the shared throttle."""
+    if not isinstance(password, str):
+        return False
+    web = web_of(request)
+    result = await authenticate(
+        web.store,
+        web.throttle,
+        protocol="HTTP",
+        address=request.client.host if request.client else "",
+        username=session.address,
+        password=password,
+    )
+    return result.ok and result.device is None
+
+
+async def end_session(request: Request) -> Response:
+    session = require_session(request)
+    form = await checked_form(request, session)
+    web = web_of(request)
+    if not web.sessions.revoke_id(session.account_id, str(form.get("session", ""))):
+        raise HTTPException(404)
+    return RedirectResponse("/account", 303)
+
+
+async def add_device(request: Request) -> Response:
+    session = require_session(request)
+    form = await checked_form(request, session)
+    web = web_of(request)
+    name = " ".join(str(form.get("name", "")).split())[:64]
+    if not name:
+        return await _page(request, session, error="Give the device a name.", status=400)
+    if not await _confirm(request, session, form.get("password")):
+        return await _page(request, session, error="Wrong password.", status=403)
+    if any(d.name == name for d in await web.store.list_devices(session.account_id)):
+        return await _page(request, session, error="A device has this name.", status=409)
+    password = _device_password()
+    await web.store.add_device(session.account_id, name, await hash_password_async(password))
+    return await _page(request, session, new_device=(name, password))
+
+
+async def revoke_device(request: Request) -> Response:
+    session = require_session(request)
+    form = await checked_form(request, session)
+    web = web_of(request)
+    name = str(form.get("name", ""))
+    devices = {d.name: d for d in await web.store.list_devices(session.account_id)}
+    if name not in devices:
+        raise HTTPException(404)
+    if not await _confirm(request, session, form.get("password")):
+        return await _page(request, session, error="Wrong password.", status=403)
+    await web.store.revoke_device(session.account_id, name)
+    web.sessions.revoke_account(session.account_id, device_id=devices[name].id)
+    return await _page(request, session, notice=f"The device {name!r} can no longer log in.")
+
+
+async def change_password(request: Request) -> Response:
+    session = require_session(request)
+    form = await checked_form(request, session)
+    web = web_of(request)
+    new, repeat = form.get("new_password"), form.get("repeat_password")
+    if not isinstance(new, str) or new != repeat:
+        return await _page(request, session, error="The new passwords differ.", status=400)
+    if len(new) < MIN_PASSWORD or len(new.encode()) > MAX_PASSWORD_BYTES:
+        return await _page(
+            request,
+            session,
+            error=f"A password needs at least {MIN_PASSWORD} characters.",
+            status=400,
+        )
+    if not await _confirm(request, session, form.get("password")):
+        return await _page(request, session, error="Wrong password.", status=403)
+    password_hash = await hash_password_async(new)
+    scram = await asyncio.to_thread(derive_scram_sha256, new)
+    await web.store.set_password(session.account_id, password_hash, scram)
+    # Every other browser is logged out; this one stays.
+    for other in web.sessions.of_account(session.account_id):
+        if other is not session:
+            web.sessions.revoke_id(session.account_id, other.id)
+    return await _page(request, session, notice="Your password was changed.")

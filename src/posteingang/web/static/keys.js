@@ -1,0 +1,127 @@
+// Keyboard shortcuts, the set Gmail users know. Plain ES module.
+//   list:    j/k next/previous, o or Enter open, x select, s flag/unflag,
+//            e archive, # delete, ! junk, I/U mark read/unread, ? this help
+//   message: u back to the list, e, #, !, s, U as above
+// Actions go to the same endpoint as the buttons (POST with the CSRF token); the
+// page then shows the result through the live stream like any other change.
+
+const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+const shell = document.querySelector(".shell");
+const mailbox = shell?.dataset.mailbox;
+const article = document.querySelector("article.message");
+
+const HELP = [
+  ["j / k", "next / previous message"],
+  ["o, Enter", "open"],
+  ["u", "back to the list"],
+  ["x", "select"],
+  ["s", "flag / unflag"],
+  ["e", "archive"],
+  ["#", "delete"],
+  ["!", "junk"],
+  ["I / U", "mark read / unread"],
+  ["?", "this help"],
+];
+
+function rows() {
+  return [...document.querySelectorAll("#rows tr[data-uid]")];
+}
+
+function cursor() {
+  return document.querySelector("#rows tr.cursor");
+}
+
+function moveCursor(step) {
+  const all = rows();
+  if (!all.length) return;
+  const at = all.indexOf(cursor());
+  const next = all[Math.min(all.length - 1, Math.max(0, at < 0 ? 0 : at + step))];
+  cursor()?.classList.remove("cursor");
+  next.classList.add("cursor");
+  next.scrollIntoView({ block: "nearest" });
+}
+
+function targets() {
+  if (article) return [article.dataset.uid];
+  const checked = [...document.querySelectorAll("#rows input[name=uid]:checked")].map((i) => i.value);
+  if (checked.length) return checked;
+  const at = cursor();
+  return at ? [at.dataset.uid] : [];
+}
+
+async function act(action) {
+  const uids = targets();
+  if (!uids.length || !mailbox) return;
+  const body = new FormData();
+  body.set("csrf", csrf);
+  body.set("action", action);
+  for (const uid of uids) body.append("uid", uid);
+  const res = await fetch(`/mail/${mailbox}/action`, {
+    method: "POST",
+    body,
+    credentials: "same-origin",
+    headers: { accept: "application/json", "x-csrf-token": csrf },
+  });
+  if (!res.ok) return;
+  if (article && ["archive", "delete", "junk"].includes(action)) location.href = `/mail/${mailbox}`;
+  else if (article) location.reload();
+}
+
+function toggleFlag() {
+  const flagged = article
+    ? article.dataset.flagged === "1"
+    : (cursor() ?? document.querySelector("#rows tr"))?.classList.contains("flagged");
+  act(flagged ? "unflag" : "flag");
+}
+
+function help() {
+  let dialog = document.getElementById("keys-help");
+  if (!dialog) {
+    dialog = document.createElement("dialog");
+    dialog.id = "keys-help";
+    dialog.setAttribute("aria-label", "Keyboard shortcuts");
+    const table = document.createElement("table");
+    for (const [key, what] of HELP) {
+      const tr = table.insertRow();
+      const k = document.createElement("kbd");
+      k.textContent = key;
+      tr.insertCell().append(k);
+      tr.insertCell().textContent = what;
+    }
+    const close = document.createElement("button");
+    close.textContent = "Close";
+    close.addEventListener("click", () => dialog.close());
+    dialog.append(table, close);
+    document.body.append(dialog);
+  }
+  dialog.open ? dialog.close() : dialog.showModal();
+}
+
+const KEYS = {
+  j: () => moveCursor(1),
+  k: () => moveCursor(-1),
+  o: () => cursor()?.querySelector("td.subject a")?.click(),
+  Enter: () => cursor()?.querySelector("td.subject a")?.click(),
+  x: () => {
+    const box = cursor()?.querySelector("input[name=uid]");
+    if (box) box.checked = !box.checked;
+  },
+  u: () => { if (article && mailbox) location.href = `/mail/${mailbox}`; },
+  s: toggleFlag,
+  e: () => act("archive"),
+  "#": () => act("delete"),
+  "!": () => act("junk"),
+  I: () => act("read"),
+  U: () => act("unread"),
+  "?": help,
+};
+
+document.addEventListener("keydown", (ev) => {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const t = ev.target;
+  if (t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
+  const fn = KEYS[ev.key];
+  if (!fn) return;
+  ev.preventDefault();
+  fn();
+});
