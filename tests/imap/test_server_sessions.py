@@ -114,7 +114,10 @@ def test_a_session_whose_mailbox_is_deleted_never_sees_the_next_one(
         a.ok("CREATE probeY")
         a.append("probeY", _message("y1"))
         a.append("probeY", _message("y2"))
-        b.send(b"n1 NOOP\r\nn2 FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n")
+        b.send(
+            b"n1 NOOP\r\nn2 FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"
+            b"n3 STORE 1 +FLAGS (\\Flagged)\r\n"
+        )
         lines = _until_closed(b)
         assert lines == [b"* BYE Selected mailbox was deleted, have to disconnect"], lines
         # No phantom EXPUNGE for a session that selects the new mailbox afterwards.

@@ -165,3 +165,18 @@ async def test_claim_recent_hands_each_message_to_one_claimer(store: Store) -> N
     assert archive is not None
     await store.copy(inbox, [1, 2], archive.id)
     assert (await store.mailbox_status(archive.id)).recent == 2
+
+
+async def test_concurrent_claims_never_share_a_uid(store: Store) -> None:
+    import asyncio
+
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+
+    async def deliver_and_claim(n: int) -> tuple[int, int]:
+        await store.append(inbox, await new_message(store, b"c%d" % n))
+        return await store.claim_recent(inbox)
+
+    claims = await asyncio.gather(*(deliver_and_claim(n) for n in range(20)))
+    claimed = [uid for low, high in claims for uid in range(low, high)]
+    assert sorted(claimed) == list(range(1, 21))  # each uid exactly once

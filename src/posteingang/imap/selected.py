@@ -19,7 +19,7 @@ protocol lets the session tell the client (DESIGN.md invariant 4):
   keep meaning what the client thinks). The session calls
   `flush(expunge_allowed=False)` then: EXISTS and FLAGS go out, expunges stay
   queued, and the messages stay addressable (a FETCH of one gets its data or,
-  once the bytes are gone, a NO with EXPUNGEISSUED).
+  once the bytes are gone, a NO with EXPUNGEISSUED; UID FETCH answers OK).
 - Duplicates are harmless: a change this session made itself is applied when
   the session reports it (`note_flags` with the modseq the store returned), and
   the same change arriving again from the feed carries no newer modseq, so

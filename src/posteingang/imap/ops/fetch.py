@@ -26,9 +26,10 @@ bounded batches so that neither a 50 MB ``BODY[]`` nor a ``FETCH 1:*`` over
 
 Expunged messages (RFC 9051 §7.5.1 and §7.1 EXPUNGEISSUED): a message the
 view still shows but whose row or bytes are gone gets no FETCH response; its
-uid is put in ``FetchOutcome.expunged`` and the session should end the
-command with ``NO [EXPUNGEISSUED] Some of the requested messages no longer
-exist`` (`expunge_issued_response`).  Everything that could be sent is sent.
+uid is put in ``FetchOutcome.expunged`` and the session ends a FETCH by
+sequence number with ``NO [EXPUNGEISSUED] Some of the requested messages no
+longer exist`` (`expunge_issued_response`), a UID FETCH with OK (RFC 2180
+§4.1.2, as Dovecot).  Everything that could be sent is sent.
 
 Errors that fail the whole command (BINARY of an unknown transfer encoding:
 ``NO [UNKNOWN-CTE]``, RFC 3516 §4.3) are raised as `FetchError` before any

@@ -22,9 +22,16 @@ coroutine, which then does it the ordinary way: a `Resync` (a store read), or
 a socket that cannot take the bytes without waiting (back-pressure; while it
 waits, changes pile up in the subscription and overflow into a `Resync`).
 
+A selected mailbox deleted or renamed by another session (or process) ends the
+session with BYE at the next moment the session may speak (`end_if_selected_gone`,
+as Dovecot): mailbox ids are never reused, so no other mailbox's news is ever
+applied to the view.
+
 New messages enter the view with unknown flags; they are read from the store in
 one call when the moment allows (at once after a command, at the idler's next
-command during IDLE, so a delivery costs each idler no store read).
+command during IDLE, so a delivery costs each idler no store read). That is also
+when an IMAP4rev1 read-write session claims them as \\Recent (`_claim_recent`,
+RFC 3501 §2.3.2).
 
 This is a mixin of `ImapSession`: it must never read commands or write tagged
 responses, and never poll the store on a timer.
