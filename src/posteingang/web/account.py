@@ -25,6 +25,7 @@ from posteingang.auth.passwords import MAX_PASSWORD_BYTES, hash_password_async
 from posteingang.auth.scram import derive_scram_sha256
 from posteingang.web.context import web_of
 from posteingang.web.guard import checked_form, require_session
+from posteingang.web.i18n import translator
 from posteingang.web.sessions import WebSession
 
 __all__ = [
@@ -48,13 +49,14 @@ async def _page(
     request: Request,
     session: WebSession,
     *,
-    notice: str = "",
+    notice: tuple[str, dict[str, str]] | None = None,
     error: str = "",
     new_device: tuple[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     web = web_of(request)
     account_id = session.account_id
+    _ = translator(request)
     return web.templates.TemplateResponse(
         request,
         "account.html",
@@ -63,8 +65,8 @@ async def _page(
             "sessions": sorted(web.sessions.of_account(account_id), key=lambda s: -s.last_seen),
             "devices": await web.store.list_devices(account_id),
             "logins": await web.store.list_logins(account_id, 20),
-            "notice": notice,
-            "error": error,
+            "notice": _(notice[0]).format(**notice[1]) if notice else "",
+            "error": _(error).format(n=MIN_PASSWORD) if error else "",
             "new_device": new_device,
             "min_password": MIN_PASSWORD,
         },
@@ -129,7 +131,9 @@ async def revoke_device(request: Request) -> Response:
         return await _page(request, session, error="Wrong password.", status=403)
     await web.store.revoke_device(session.account_id, name)
     web.sessions.revoke_account(session.account_id, device_id=devices[name].id)
-    return await _page(request, session, notice=f"The device {name!r} can no longer log in.")
+    return await _page(
+        request, session, notice=("The device {name} can no longer log in.", {"name": name})
+    )
 
 
 async def change_password(request: Request) -> Response:
@@ -143,7 +147,7 @@ async def change_password(request: Request) -> Response:
         return await _page(
             request,
             session,
-            error=f"A password needs at least {MIN_PASSWORD} characters.",
+            error="A password needs at least {n} characters.",
             status=400,
         )
     if not await _confirm(request, session, form.get("password")):
@@ -155,4 +159,4 @@ async def change_password(request: Request) -> Response:
     for other in web.sessions.of_account(session.account_id):
         if other is not session:
             web.sessions.revoke_id(session.account_id, other.id)
-    return await _page(request, session, notice="Your password was changed.")
+    return await _page(request, session, notice=("Your password was changed.", {}))

@@ -59,7 +59,7 @@ async def act(request: Request) -> Response:
     elif action in _SPECIAL_ACTIONS:
         special = await _special(web, session, _SPECIAL_ACTIONS[str(action)])
         if special is None:
-            raise HTTPException(409, f"there is no {action} folder")
+            raise HTTPException(409, "this folder does not exist")
         if special.id != mailbox.id:
             await web.store.move(mailbox.id, uids, special.id)
     else:

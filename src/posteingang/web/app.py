@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from posteingang.web import account, actions, folders, login, manage, message, sse
+from posteingang.web import account, actions, folders, i18n, login, manage, message, sse
 from posteingang.web.context import STATIC, Web, current_session
 from posteingang.web.guard import LoginRequired
 from posteingang.web.security import SecurityHeaders
@@ -41,7 +41,7 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     text = {404: "Not found", 403: "Forbidden"}.get(exc.status_code) or exc.detail
-    return PlainTextResponse(text, exc.status_code)
+    return PlainTextResponse(i18n.translator(request)(text), exc.status_code)
 
 
 class _CachedStatic(StaticFiles):
@@ -59,6 +59,7 @@ def create_app(web: Web) -> Starlette:
     routes = [
         Route("/", home),
         Route("/favicon.ico", _no_icon),
+        Route("/lang", i18n.set_language),
         Route("/login", login.login_form, methods=["GET"]),
         Route("/login", login.login_submit, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),

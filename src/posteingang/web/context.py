@@ -90,7 +90,9 @@ class Web:
         auth: AuthSettings,
         stopping: asyncio.Event | None = None,
     ) -> Web:
-        templates = Jinja2Templates(directory=str(TEMPLATES))
+        from posteingang.web.i18n import context as i18n_context
+
+        templates = Jinja2Templates(directory=str(TEMPLATES), context_processors=[i18n_context])
         templates.env.autoescape = True
         return cls(
             store=store,
