@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from posteingang.delivery.deliver import deliver
-from posteingang.web import account, actions, guard, login, manage
+from posteingang.web import account, actions, export, guard, login, manage
 from posteingang.web.catalog_de import GERMAN
 from tests.serving import ALICE
 from tests.web.conftest import WebServer
@@ -38,7 +38,7 @@ def _template_strings() -> set[str]:
 
 def _http_details() -> set[str]:
     found: set[str] = set()
-    for module in (manage, account, actions, guard):
+    for module in (manage, account, actions, guard, export):
         source = Path(module.__file__).read_text()  # type: ignore[arg-type]
         found.update(re.findall(r'HTTPException\(\d+, "([^"]+)"\)', source))
     return found

@@ -27,7 +27,7 @@ _FLAG_ACTIONS = {
     "unflag": (FlagOp.REMOVE, FLAGGED),
 }
 _SPECIAL_ACTIONS = {"archive": SpecialUse.ARCHIVE, "junk": SpecialUse.JUNK}
-ACTIONS = frozenset({*_FLAG_ACTIONS, *_SPECIAL_ACTIONS, "delete", "move"})
+ACTIONS = frozenset({*_FLAG_ACTIONS, *_SPECIAL_ACTIONS, "delete", "move", "zip"})
 _MAX_UIDS = 10_000
 
 
@@ -45,6 +45,10 @@ async def act(request: Request) -> Response:
         raise HTTPException(400, "bad uid") from None
     if not uids or len(uids) > _MAX_UIDS or uids[0] < 1:
         raise HTTPException(400, "no messages selected")
+    if action == "zip":
+        from posteingang.web.export import selection_zip
+
+        return await selection_zip(web, mailbox, uids)
     if action in _FLAG_ACTIONS:
         op, flag = _FLAG_ACTIONS[str(action)]
         await web.store.store_flags(mailbox.id, uids, op, frozenset({flag}))

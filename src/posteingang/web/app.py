@@ -16,7 +16,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from posteingang.web import account, actions, folders, i18n, login, manage, message, sse
+from posteingang.web import (
+    account,
+    actions,
+    export,
+    folders,
+    i18n,
+    login,
+    manage,
+    message,
+    sse,
+)
 from posteingang.web.context import STATIC, Web, current_session
 from posteingang.web.guard import LoginRequired
 from posteingang.web.security import SecurityHeaders
@@ -69,6 +79,8 @@ def create_app(web: Web) -> Starlette:
         Route("/folders", manage.create_folder, methods=["POST"]),
         Route(mail + "/rename", manage.rename_folder, methods=["POST"]),
         Route(mail + "/delete", manage.delete_folder, methods=["POST"]),
+        Route(mail + "/empty", export.empty_folder, methods=["POST"]),
+        Route(mail + "/mbox", export.folder_mbox),
         Route(msg, message.message_page),
         Route(msg + "/body", message.body_frame),
         Route(msg + "/raw", message.original),
