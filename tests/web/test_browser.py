@@ -199,3 +199,28 @@ async def test_keyboard_shortcuts(server: tuple[WebServer, int], browser: object
     await page.keyboard.press("#")  # type: ignore[attr-defined]
     await page.wait_for_url(f"**/mail/{inbox}")  # type: ignore[attr-defined]
     assert len(await web.store.get_messages(inbox, [1, 2, 3])) == 1
+
+
+async def test_drag_and_drop_to_a_folder_and_undo(
+    server: tuple[WebServer, int], browser: object
+) -> None:
+    web, _ = server
+    for n in (1, 2):
+        await deliver(web.store, ALICE, plain(n, "hello"))
+    inbox = await _inbox(web)
+    account = await web.store.get_account(ALICE)
+    archive = await web.store.get_mailbox(account.id, "Archive")
+    page = await _log_in(browser, web)
+    await page.wait_for_function("() => document.documentElement.dataset.live === '1'")  # type: ignore[attr-defined]
+    await page.drag_and_drop(  # type: ignore[attr-defined]
+        'tr[data-uid="1"] td.from', f'.folders li[data-mailbox="{archive.id}"]'
+    )
+    await page.wait_for_function(  # type: ignore[attr-defined]
+        "() => !document.querySelector('tr[data-uid=\"1\"]')", timeout=2000
+    )
+    assert [m.uid for m in await web.store.get_messages(inbox, [1, 2])] == [2]
+    assert len((await web.store.get_index(archive.id)).uids) == 1
+    await page.keyboard.press("z")  # type: ignore[attr-defined]
+    await page.wait_for_selector('tr[data-uid="3"]', timeout=2000)  # type: ignore[attr-defined]
+    assert (await web.store.get_index(archive.id)).uids == []
+    assert (await web.store.get_index(inbox)).uids == [2, 3]

@@ -176,3 +176,23 @@ async def test_empty_trash(web: WebServer) -> None:
         assert (await _post(client, f"/mail/{boxes['INBOX']}/empty")).status_code == 400
         assert (await _post(client, f"/mail/{boxes['Trash']}/empty")).status_code == 303
     assert (await web.store.get_index(boxes["Trash"])).uids == []
+
+
+async def test_moves_answer_with_their_undo(web: WebServer) -> None:
+    await deliver(web.store, ALICE, plain(1, "x"))
+    boxes = await _boxes(web)
+    async with web.logged_in() as client:
+        page = await client.get(f"/mail/{boxes['INBOX']}")
+        headers = {"accept": "application/json"}
+        data = {"csrf": csrf_of(page.text), "action": "delete", "uid": "1"}
+        deleted = await client.post(f"/mail/{boxes['INBOX']}/action", data=data, headers=headers)
+        undo = deleted.json()["undo"]
+        assert undo == {"mailbox": boxes["Trash"], "uids": [1], "target": boxes["INBOX"]}
+        back = await client.post(
+            f"/mail/{undo['mailbox']}/action",
+            data={**data, "action": "move", "uid": "1", "target": str(undo["target"])},
+            headers=headers,
+        )
+        assert back.json()["ok"] is True
+    assert (await web.store.get_index(boxes["INBOX"])).uids == [2]
+    assert (await web.store.get_index(boxes["Trash"])).uids == []
