@@ -25,6 +25,7 @@ from posteingang.web import (
     login,
     manage,
     message,
+    setup,
     sse,
 )
 from posteingang.web.context import STATIC, Web, current_session
@@ -88,6 +89,11 @@ def create_app(web: Web) -> Starlette:
         Route(msg + "/part/{part}", message.attachment),
         Route("/events", sse.events),
         Route("/account", account.account_page),
+        Route("/account/setup", setup.setup_page),
+        Route("/.well-known/autoconfig/mail/config-v1.1.xml", setup.autoconfig),
+        Route("/mail/config-v1.1.xml", setup.autoconfig),
+        Route("/autodiscover/autodiscover.xml", setup.autodiscover, methods=["POST"]),
+        Route("/Autodiscover/Autodiscover.xml", setup.autodiscover, methods=["POST"]),
         Route("/account/sessions/end", account.end_session, methods=["POST"]),
         Route("/account/devices/add", account.add_device, methods=["POST"]),
         Route("/account/devices/revoke", account.revoke_device, methods=["POST"]),
