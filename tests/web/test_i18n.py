@@ -25,6 +25,11 @@ _PYTHON_STRINGS = [
     "The new passwords differ.",
     "A password needs at least {n} characters.",
     "Your password was changed.",
+    "Choose a policy and a number of days.",
+    "The POP3 settings were saved.",
+    "policy-expunge",
+    "policy-trash",
+    "policy-hide",
 ]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import string
+from dataclasses import replace
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -23,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from posteingang.auth.login import authenticate
 from posteingang.auth.passwords import MAX_PASSWORD_BYTES, hash_password_async
 from posteingang.auth.scram import derive_scram_sha256
+from posteingang.store.model import Account, DeletionPolicy
 from posteingang.web.context import web_of
 from posteingang.web.guard import checked_form, require_session
 from posteingang.web.i18n import translator
@@ -33,10 +35,12 @@ __all__ = [
     "add_device",
     "change_password",
     "end_session",
+    "pop3_settings",
     "revoke_device",
 ]
 
 MIN_PASSWORD = 10
+_NOBODY = Account(0, "", "")
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -69,6 +73,10 @@ async def _page(
             "error": _(error).format(n=MIN_PASSWORD) if error else "",
             "new_device": new_device,
             "min_password": MIN_PASSWORD,
+            "pop3": (await web.store.get_account_by_id(account_id) or _NOBODY).settings,
+            "pop3_policy": web.pop3_policy,
+            "pop3_retention": web.pop3_retention,
+            "policies": [p.value for p in DeletionPolicy],
         },
         status_code=status,
     )
@@ -160,3 +168,33 @@ async def change_password(request: Request) -> Response:
         if other is not session:
             web.sessions.revoke_id(session.account_id, other.id)
     return await _page(request, session, notice=("Your password was changed.", {}))
+
+
+async def pop3_settings(request: Request) -> Response:
+    """The account's POP3 deletion policy and leave-on-server days (empty: the server's)."""
+    session = require_session(request)
+    form = await checked_form(request, session)
+    web = web_of(request)
+    policy_text = str(form.get("policy", ""))
+    days_text = str(form.get("retention_days", "")).strip()
+    try:
+        policy = DeletionPolicy(policy_text) if policy_text else None
+        days = int(days_text) if days_text else None
+    except ValueError:
+        return await _page(
+            request, session, error="Choose a policy and a number of days.", status=400
+        )
+    if days is not None and not 1 <= days <= 3650:
+        return await _page(
+            request, session, error="Choose a policy and a number of days.", status=400
+        )
+    if not await _confirm(request, session, form.get("password")):
+        return await _page(request, session, error="Wrong password.", status=403)
+    account = await web.store.get_account_by_id(session.account_id)
+    if account is None:
+        raise HTTPException(404)
+    await web.store.set_settings(
+        account.id,
+        replace(account.settings, pop3_deletion_policy=policy, pop3_retention_days=days),
+    )
+    return await _page(request, session, notice=("The POP3 settings were saved.", {}))

@@ -98,6 +98,7 @@ def create_app(web: Web) -> Starlette:
         Route("/account/devices/add", account.add_device, methods=["POST"]),
         Route("/account/devices/revoke", account.revoke_device, methods=["POST"]),
         Route("/account/password", account.change_password, methods=["POST"]),
+        Route("/account/pop3", account.pop3_settings, methods=["POST"]),
         Mount("/static", _CachedStatic(directory=str(STATIC)), name="static"),
     ]
     app = Starlette(

@@ -56,6 +56,9 @@ class Web:
     # The IMAP/POP3 servers mail programs should use (setup.py), and the server's name.
     mail_servers: list[ServerEntry] = field(default_factory=list)
     hostname: str = "localhost"
+    # `[pop3]` server defaults, shown where an account keeps them (account.py).
+    pop3_policy: str = "expunge"
+    pop3_retention: int | None = None
     # mailbox id -> (modseq, its counts after that change): one read per change,
     # however many open pages send it.
     _status: dict[int, tuple[int, asyncio.Future[MailboxCounts]]] = field(default_factory=dict)

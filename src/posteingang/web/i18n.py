@@ -23,7 +23,13 @@ LANGUAGES = ("en", "de")
 COOKIE = "pi_lang"
 
 
-CATALOGS = {"de": GERMAN}
+# Keys that are names, not English text.
+ENGLISH = {
+    "policy-expunge": "delete for good",
+    "policy-trash": "move to Trash",
+    "policy-hide": "hide from POP3 only (stays in IMAP and webmail)",
+}
+CATALOGS = {"de": GERMAN, "en": ENGLISH}
 
 
 def language(request: Request) -> str:

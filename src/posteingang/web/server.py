@@ -119,6 +119,8 @@ def serving_for(rt: Runtime) -> HttpServing:
             mail_servers=entries_from(rt.config.listener, hostname),
             hostname=hostname,
         )
+        web.pop3_policy = str(rt.config.pop3.deletion_policy)
+        web.pop3_retention = rt.config.pop3.retention_days
         serving = _SERVINGS[rt] = HttpServing.create(web)
     return serving
 
