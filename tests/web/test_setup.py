@@ -80,3 +80,27 @@ async def test_setup_page_and_autoconfiguration(web: WebServer) -> None:
             ("POP3", "995"),
         ]
         assert protocols[0].findtext("r:LoginName", namespaces=ns) == ALICE
+
+
+async def test_apple_profile_and_qr_code(web: WebServer) -> None:
+    import plistlib
+
+    serving_for(web.runtime).web.mail_servers = entries_from(LISTENERS, "mail.example.test")
+    async with web.logged_in() as client:
+        page = await client.get("/account/setup")
+        assert 'class="qr" src="data:image/svg+xml;base64,' in page.text
+        profile = await client.get("/account/setup/apple.mobileconfig")
+        assert profile.status_code == 200
+        assert profile.headers["content-type"] == "application/x-apple-aspen-config"
+        assert profile.headers["content-disposition"].startswith("attachment;")
+        data = plistlib.loads(profile.content)
+        (mail,) = data["PayloadContent"]
+        assert mail["EmailAddress"] == ALICE and mail["IncomingMailServerUsername"] == ALICE
+        assert mail["IncomingMailServerHostName"] == "mail.example.test"
+        assert mail["IncomingMailServerPortNumber"] == 993
+        assert mail["IncomingMailServerUseSSL"] is True
+        assert "Password" not in "".join(mail)
+        again = plistlib.loads((await client.get("/account/setup/apple.mobileconfig")).content)
+        assert again["PayloadUUID"] == data["PayloadUUID"]  # installing twice replaces
+    async with web.client() as anonymous:
+        assert (await anonymous.get("/account/setup/apple.mobileconfig")).status_code == 303

@@ -90,6 +90,7 @@ def create_app(web: Web) -> Starlette:
         Route("/events", sse.events),
         Route("/account", account.account_page),
         Route("/account/setup", setup.setup_page),
+        Route("/account/setup/apple.mobileconfig", setup.apple_profile),
         Route("/.well-known/autoconfig/mail/config-v1.1.xml", setup.autoconfig),
         Route("/mail/config-v1.1.xml", setup.autoconfig),
         Route("/autodiscover/autodiscover.xml", setup.autodiscover, methods=["POST"]),
