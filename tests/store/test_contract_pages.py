@@ -65,3 +65,17 @@ async def test_mailbox_counts_agree_with_status(store: Store) -> None:
     assert (counts[inbox].messages, counts[inbox].unseen, counts[inbox].flagged) == (4, 2, 1)
     assert (counts[trash.id].messages, counts[trash.id].flagged) == (1, 1)
     assert await store.mailbox_counts([]) == {}
+
+
+async def test_pages_by_size(store: Store) -> None:
+    from posteingang.store.model import PageSort
+
+    inbox = await inbox_id(store, await make_account(store))
+    for body in (b"bb", b"a", b"dddd", b"ccc", b"a"):
+        await store.append(inbox, await new_message(store, body * 10))
+    largest = await store.message_page(inbox, offset=0, limit=3, sort=PageSort.SIZE)
+    assert [m.uid for m in largest.messages] == [3, 4, 1]
+    smallest = await store.message_page(
+        inbox, offset=0, limit=10, sort=PageSort.SIZE, newest_first=False
+    )
+    assert [m.uid for m in smallest.messages] == [2, 5, 1, 4, 3]

@@ -104,3 +104,31 @@ async def test_password_change_asks_again_and_logs_out_other_browsers(web: WebSe
         assert "tablet" in page.text and "HTTP" in page.text.upper()
     stored = await web.store.get_account(ALICE)
     assert stored.scram_sha256 and stored.scram_sha256 != account.scram_sha256
+
+
+async def test_pop3_settings_for_the_account(web: WebServer) -> None:
+    from posteingang.store.model import DeletionPolicy
+
+    async with web.logged_in() as client:
+        page = await client.get("/account")
+        assert "server default (delete for good)" in page.text
+        wrong = await _post(
+            client, "/account/pop3", policy="hide", retention_days="30", password="x"
+        )
+        assert wrong.status_code == 403
+        bad = await _post(
+            client, "/account/pop3", policy="shred", retention_days="", password=PASSWORD
+        )
+        assert bad.status_code == 400
+        saved = await _post(
+            client, "/account/pop3", policy="hide", retention_days="30", password=PASSWORD
+        )
+        assert saved.status_code == 200 and "were saved" in saved.text
+        account = await web.store.get_account(ALICE)
+        assert account.settings.pop3_deletion_policy is DeletionPolicy.HIDE
+        assert account.settings.pop3_retention_days == 30
+        back = await _post(client, "/account/pop3", policy="", retention_days="", password=PASSWORD)
+        assert back.status_code == 200
+        account = await web.store.get_account(ALICE)
+        assert account.settings.pop3_deletion_policy is None
+        assert account.settings.pop3_retention_days is None

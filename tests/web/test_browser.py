@@ -199,3 +199,65 @@ async def test_keyboard_shortcuts(server: tuple[WebServer, int], browser: object
     await page.keyboard.press("#")  # type: ignore[attr-defined]
     await page.wait_for_url(f"**/mail/{inbox}")  # type: ignore[attr-defined]
     assert len(await web.store.get_messages(inbox, [1, 2, 3])) == 1
+
+
+async def test_drag_and_drop_to_a_folder_and_undo(
+    server: tuple[WebServer, int], browser: object
+) -> None:
+    web, _ = server
+    for n in (1, 2):
+        await deliver(web.store, ALICE, plain(n, "hello"))
+    inbox = await _inbox(web)
+    account = await web.store.get_account(ALICE)
+    archive = await web.store.get_mailbox(account.id, "Archive")
+    page = await _log_in(browser, web)
+    await page.wait_for_function("() => document.documentElement.dataset.live === '1'")  # type: ignore[attr-defined]
+    await page.drag_and_drop(  # type: ignore[attr-defined]
+        'tr[data-uid="1"] td.from', f'.folders li[data-mailbox="{archive.id}"]'
+    )
+    await page.wait_for_function(  # type: ignore[attr-defined]
+        "() => !document.querySelector('tr[data-uid=\"1\"]')", timeout=2000
+    )
+    assert [m.uid for m in await web.store.get_messages(inbox, [1, 2])] == [2]
+    assert len((await web.store.get_index(archive.id)).uids) == 1
+    await page.keyboard.press("z")  # type: ignore[attr-defined]
+    await page.wait_for_selector('tr[data-uid="3"]', timeout=2000)  # type: ignore[attr-defined]
+    assert (await web.store.get_index(archive.id)).uids == []
+    assert (await web.store.get_index(inbox)).uids == [2, 3]
+
+
+async def test_print_to_pdf_and_a_phone_sized_viewport(
+    server: tuple[WebServer, int], browser: object
+) -> None:
+    web, _ = server
+    await deliver(web.store, ALICE, multipart())
+    inbox = await _inbox(web)
+    page = await _log_in(browser, web)
+    # The print view opens the print dialogue itself; here Chromium prints instead.
+    await page.route("**/static/print.js", lambda route: route.abort())  # type: ignore[attr-defined]
+    await page.goto(f"{web.base}/mail/{inbox}/1/print")  # type: ignore[attr-defined]
+    await page.emulate_media(media="print")  # type: ignore[attr-defined]
+    pdf = await page.pdf()  # type: ignore[attr-defined]
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 1000
+    text = await page.inner_text("article")  # type: ignore[attr-defined]
+    assert "Grüße aus Köln" in text and "Jürgen Müller" in text and "Hallo Alice" in text
+
+    phone = await browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    small = await phone.new_page()
+    await small.goto(web.base + "/login")
+    await small.fill("input[name=username]", ALICE)
+    await small.fill("input[name=password]", PASSWORD)
+    await small.tap("button[type=submit]")
+    await small.wait_for_url("**/mail/*")
+    # Nothing wider than the screen; the folders sit above the list.
+    width = await small.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390
+    folders = await small.locator("nav.folders").bounding_box()
+    table = await small.locator("table.messages").bounding_box()
+    assert folders["y"] < table["y"]
+    await small.tap("td.subject a")
+    await small.wait_for_selector("#body-frame")
+    assert await small.evaluate("() => document.documentElement.scrollWidth") <= 390
+    await phone.close()

@@ -198,6 +198,9 @@ async def test_a_reconnect_with_last_event_id_misses_nothing(web: WebServer) -> 
             assert changed == {1: True, 4: False}
             assert sync.data["unseen"] == 2 and sync.data["messages"] == 3
             done = await stream.until(lambda e: e.event == "synced")
+            account = await web.store.get_account(ALICE)
+            ids = sorted(m.id for m in await web.store.list_mailboxes(account.id))
+            assert done.data["mailboxes"] == ids
             assert done.id == str(
                 await web.store.account_modseq((await web.store.get_account(ALICE)).id)
             )

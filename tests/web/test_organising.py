@@ -135,3 +135,64 @@ async def test_folders_of_another_account_cannot_be_touched(web: WebServer) -> N
         made = await _post(client, "/folders", name="x", parent=str(theirs.id))
         assert made.status_code == 404
     assert [m.name for m in await web.store.list_mailboxes(bob.id) if m.name == "Private"]
+
+
+async def test_selection_as_zip_and_folder_as_mbox(web: WebServer) -> None:
+    import io
+    import zipfile
+
+    from posteingang.transfer.mbox import iter_mbox
+
+    raws = [plain(n, f"body {n}", subject=f"Betreff {n}/x") for n in (1, 2, 3)]
+    for raw in raws:
+        await deliver(web.store, ALICE, raw)
+    inbox = (await _boxes(web))["INBOX"]
+    stored = {
+        m.uid: await web.store.blobs.get(m.blob_id)
+        for m in await web.store.get_messages(inbox, [1, 2, 3])
+    }
+    async with web.logged_in() as client:
+        response = await _act(client, inbox, "zip", 1, 3)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/zip"
+        assert response.headers["content-disposition"].startswith("attachment;")
+        archive = zipfile.ZipFile(io.BytesIO(response.content))
+        names = archive.namelist()
+        assert names == ["0001 Betreff 1_x.eml", "0002 Betreff 3_x.eml"]
+        assert archive.read(names[0]) == stored[1] and archive.read(names[1]) == stored[3]
+        mbox = await client.get(f"/mail/{inbox}/mbox")
+        assert mbox.status_code == 200 and mbox.headers["content-type"] == "application/mbox"
+        messages = list(iter_mbox(io.BytesIO(mbox.content)))
+        assert [m.raw for m in messages] == [stored[1], stored[2], stored[3]]
+
+
+async def test_empty_trash(web: WebServer) -> None:
+    for n in (1, 2):
+        await deliver(web.store, ALICE, plain(n, "x"))
+    boxes = await _boxes(web)
+    async with web.logged_in() as client:
+        await _act(client, boxes["INBOX"], "delete", 1, 2)
+        assert len((await web.store.get_index(boxes["Trash"])).uids) == 2
+        assert (await _post(client, f"/mail/{boxes['INBOX']}/empty")).status_code == 400
+        assert (await _post(client, f"/mail/{boxes['Trash']}/empty")).status_code == 303
+    assert (await web.store.get_index(boxes["Trash"])).uids == []
+
+
+async def test_moves_answer_with_their_undo(web: WebServer) -> None:
+    await deliver(web.store, ALICE, plain(1, "x"))
+    boxes = await _boxes(web)
+    async with web.logged_in() as client:
+        page = await client.get(f"/mail/{boxes['INBOX']}")
+        headers = {"accept": "application/json"}
+        data = {"csrf": csrf_of(page.text), "action": "delete", "uid": "1"}
+        deleted = await client.post(f"/mail/{boxes['INBOX']}/action", data=data, headers=headers)
+        undo = deleted.json()["undo"]
+        assert undo == {"mailbox": boxes["Trash"], "uids": [1], "target": boxes["INBOX"]}
+        back = await client.post(
+            f"/mail/{undo['mailbox']}/action",
+            data={**data, "action": "move", "uid": "1", "target": str(undo["target"])},
+            headers=headers,
+        )
+        assert back.json()["ok"] is True
+    assert (await web.store.get_index(boxes["INBOX"])).uids == [2]
+    assert (await web.store.get_index(boxes["Trash"])).uids == []

@@ -178,3 +178,19 @@ async def test_unknown_ids_are_not_found(web: WebServer) -> None:
     async with web.logged_in() as client:
         for path in (f"/mail/{inbox}/7", "/mail/999999", f"/mail/{inbox}/7/raw"):
             assert (await client.get(path)).status_code == 404
+
+
+async def test_list_orders(web: WebServer) -> None:
+    for n, body in ((1, "x" * 10), (2, "x" * 5000), (3, "x" * 100)):
+        await deliver(web.store, ALICE, plain(n, body))
+    inbox = await _inbox(web)
+    async with web.logged_in() as client:
+        for order, expected in (
+            ("newest", [3, 2, 1]),
+            ("oldest", [1, 2, 3]),
+            ("largest", [2, 3, 1]),
+        ):
+            page = await client.get(f"/mail/{inbox}?order={order}")
+            assert [int(u) for u in re.findall(r'<tr data-uid="(\d+)"', page.text)] == expected
+        odd = await client.get(f"/mail/{inbox}?order=bogus")
+        assert [int(u) for u in re.findall(r'<tr data-uid="(\d+)"', odd.text)] == [3, 2, 1]

@@ -38,6 +38,7 @@ from posteingang.store.model import (
     MessageBody,
     MessagePage,
     PageFilter,
+    PageSort,
     Pop3View,
     SpecialUse,
 )
@@ -358,9 +359,11 @@ class Store(Protocol):
         limit: int,
         filter: PageFilter = PageFilter.ALL,
         newest_first: bool = True,
+        sort: PageSort = PageSort.ARRIVAL,
     ) -> MessagePage:
-        """Messages `offset`..`offset + limit` of the mailbox in arrival (uid) order,
-        newest first unless `newest_first` is False, among those that match `filter`.
+        """Messages `offset`..`offset + limit` of the mailbox in `sort` order (arrival:
+        by uid; size: by size, then uid), largest/newest first unless `newest_first`
+        is False, among those that match `filter`.
 
         It must not load the whole mailbox: the webmail asks for it on every list
         view, and a 100,000-message INBOX must answer in milliseconds.

@@ -46,6 +46,7 @@ from posteingang.store.model import (
     MessageBody,
     MessagePage,
     PageFilter,
+    PageSort,
     Pop3View,
     SpecialUse,
     canonical_flags,
@@ -474,6 +475,7 @@ class MemoryStore(MemoryAccounts):
         limit: int,
         filter: PageFilter = PageFilter.ALL,
         newest_first: bool = True,
+        sort: PageSort = PageSort.ARRIVAL,
     ) -> MessagePage:
         box = self._box(mailbox_id)
         wanted = {PageFilter.UNSEEN: SEEN_FLAG, PageFilter.FLAGGED: FLAGGED_FLAG}.get(filter)
@@ -482,7 +484,10 @@ class MemoryStore(MemoryAccounts):
             for m in box.messages.values()
             if wanted is None or ((wanted in m.flags) == (filter is PageFilter.FLAGGED))
         ]
-        matching.sort(key=lambda m: m.uid, reverse=newest_first)
+        if sort is PageSort.SIZE:
+            matching.sort(key=lambda m: (m.size, m.uid), reverse=newest_first)
+        else:
+            matching.sort(key=lambda m: m.uid, reverse=newest_first)
         start = max(offset, 0)
         return MessagePage(len(matching), matching[start : start + max(limit, 0)])
 

@@ -306,6 +306,13 @@ class PageFilter(enum.StrEnum):
     FLAGGED = "flagged"
 
 
+class PageSort(enum.StrEnum):
+    """The order of a mailbox's message list (`Store.message_page`)."""
+
+    ARRIVAL = "arrival"  # by uid: the order messages arrived in
+    SIZE = "size"  # by size, then uid
+
+
 @dataclass(frozen=True, slots=True)
 class MailboxCounts:
     """How many messages a mailbox holds, and how many are unread and flagged

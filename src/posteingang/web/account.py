@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import string
+from dataclasses import replace
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -23,8 +24,10 @@ from starlette.responses import RedirectResponse, Response
 from posteingang.auth.login import authenticate
 from posteingang.auth.passwords import MAX_PASSWORD_BYTES, hash_password_async
 from posteingang.auth.scram import derive_scram_sha256
+from posteingang.store.model import Account, DeletionPolicy
 from posteingang.web.context import web_of
 from posteingang.web.guard import checked_form, require_session
+from posteingang.web.i18n import translator
 from posteingang.web.sessions import WebSession
 
 __all__ = [
@@ -32,10 +35,12 @@ __all__ = [
     "add_device",
     "change_password",
     "end_session",
+    "pop3_settings",
     "revoke_device",
 ]
 
 MIN_PASSWORD = 10
+_NOBODY = Account(0, "", "")
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -48,13 +53,14 @@ async def _page(
     request: Request,
     session: WebSession,
     *,
-    notice: str = "",
+    notice: tuple[str, dict[str, str]] | None = None,
     error: str = "",
     new_device: tuple[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     web = web_of(request)
     account_id = session.account_id
+    _ = translator(request)
     return web.templates.TemplateResponse(
         request,
         "account.html",
@@ -63,10 +69,14 @@ async def _page(
             "sessions": sorted(web.sessions.of_account(account_id), key=lambda s: -s.last_seen),
             "devices": await web.store.list_devices(account_id),
             "logins": await web.store.list_logins(account_id, 20),
-            "notice": notice,
-            "error": error,
+            "notice": _(notice[0]).format(**notice[1]) if notice else "",
+            "error": _(error).format(n=MIN_PASSWORD) if error else "",
             "new_device": new_device,
             "min_password": MIN_PASSWORD,
+            "pop3": (await web.store.get_account_by_id(account_id) or _NOBODY).settings,
+            "pop3_policy": web.pop3_policy,
+            "pop3_retention": web.pop3_retention,
+            "policies": [p.value for p in DeletionPolicy],
         },
         status_code=status,
     )
@@ -129,7 +139,9 @@ async def revoke_device(request: Request) -> Response:
         return await _page(request, session, error="Wrong password.", status=403)
     await web.store.revoke_device(session.account_id, name)
     web.sessions.revoke_account(session.account_id, device_id=devices[name].id)
-    return await _page(request, session, notice=f"The device {name!r} can no longer log in.")
+    return await _page(
+        request, session, notice=("The device {name} can no longer log in.", {"name": name})
+    )
 
 
 async def change_password(request: Request) -> Response:
@@ -143,7 +155,7 @@ async def change_password(request: Request) -> Response:
         return await _page(
             request,
             session,
-            error=f"A password needs at least {MIN_PASSWORD} characters.",
+            error="A password needs at least {n} characters.",
             status=400,
         )
     if not await _confirm(request, session, form.get("password")):
@@ -155,4 +167,34 @@ async def change_password(request: Request) -> Response:
     for other in web.sessions.of_account(session.account_id):
         if other is not session:
             web.sessions.revoke_id(session.account_id, other.id)
-    return await _page(request, session, notice="Your password was changed.")
+    return await _page(request, session, notice=("Your password was changed.", {}))
+
+
+async def pop3_settings(request: Request) -> Response:
+    """The account's POP3 deletion policy and leave-on-server days (empty: the server's)."""
+    session = require_session(request)
+    form = await checked_form(request, session)
+    web = web_of(request)
+    policy_text = str(form.get("policy", ""))
+    days_text = str(form.get("retention_days", "")).strip()
+    try:
+        policy = DeletionPolicy(policy_text) if policy_text else None
+        days = int(days_text) if days_text else None
+    except ValueError:
+        return await _page(
+            request, session, error="Choose a policy and a number of days.", status=400
+        )
+    if days is not None and not 1 <= days <= 3650:
+        return await _page(
+            request, session, error="Choose a policy and a number of days.", status=400
+        )
+    if not await _confirm(request, session, form.get("password")):
+        return await _page(request, session, error="Wrong password.", status=403)
+    account = await web.store.get_account_by_id(session.account_id)
+    if account is None:
+        raise HTTPException(404)
+    await web.store.set_settings(
+        account.id,
+        replace(account.settings, pop3_deletion_policy=policy, pop3_retention_days=days),
+    )
+    return await _page(request, session, notice=("The POP3 settings were saved.", {}))

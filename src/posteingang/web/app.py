@@ -16,7 +16,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from posteingang.web import account, actions, folders, login, manage, message, sse
+from posteingang.web import (
+    account,
+    actions,
+    export,
+    folders,
+    i18n,
+    login,
+    manage,
+    message,
+    setup,
+    sse,
+)
 from posteingang.web.context import STATIC, Web, current_session
 from posteingang.web.guard import LoginRequired
 from posteingang.web.security import SecurityHeaders
@@ -41,7 +52,7 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     text = {404: "Not found", 403: "Forbidden"}.get(exc.status_code) or exc.detail
-    return PlainTextResponse(text, exc.status_code)
+    return PlainTextResponse(i18n.translator(request)(text), exc.status_code)
 
 
 class _CachedStatic(StaticFiles):
@@ -59,6 +70,7 @@ def create_app(web: Web) -> Starlette:
     routes = [
         Route("/", home),
         Route("/favicon.ico", _no_icon),
+        Route("/lang", i18n.set_language),
         Route("/login", login.login_form, methods=["GET"]),
         Route("/login", login.login_submit, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),
@@ -68,6 +80,8 @@ def create_app(web: Web) -> Starlette:
         Route("/folders", manage.create_folder, methods=["POST"]),
         Route(mail + "/rename", manage.rename_folder, methods=["POST"]),
         Route(mail + "/delete", manage.delete_folder, methods=["POST"]),
+        Route(mail + "/empty", export.empty_folder, methods=["POST"]),
+        Route(mail + "/mbox", export.folder_mbox),
         Route(msg, message.message_page),
         Route(msg + "/body", message.body_frame),
         Route(msg + "/raw", message.original),
@@ -75,10 +89,17 @@ def create_app(web: Web) -> Starlette:
         Route(msg + "/part/{part}", message.attachment),
         Route("/events", sse.events),
         Route("/account", account.account_page),
+        Route("/account/setup", setup.setup_page),
+        Route("/account/setup/apple.mobileconfig", setup.apple_profile),
+        Route("/.well-known/autoconfig/mail/config-v1.1.xml", setup.autoconfig),
+        Route("/mail/config-v1.1.xml", setup.autoconfig),
+        Route("/autodiscover/autodiscover.xml", setup.autodiscover, methods=["POST"]),
+        Route("/Autodiscover/Autodiscover.xml", setup.autodiscover, methods=["POST"]),
         Route("/account/sessions/end", account.end_session, methods=["POST"]),
         Route("/account/devices/add", account.add_device, methods=["POST"]),
         Route("/account/devices/revoke", account.revoke_device, methods=["POST"]),
         Route("/account/password", account.change_password, methods=["POST"]),
+        Route("/account/pop3", account.pop3_settings, methods=["POST"]),
         Mount("/static", _CachedStatic(directory=str(STATIC)), name="static"),
     ]
     app = Starlette(

@@ -23,6 +23,7 @@ from posteingang.store.model import (
     MailboxCounts,
     Message,
     PageFilter,
+    PageSort,
     SpecialUse,
 )
 from posteingang.web.context import Web, owned_mailbox, web_of
@@ -120,6 +121,14 @@ async def mail_home(request: Request) -> Response:
     return RedirectResponse(f"/mail/{inbox.id}", 303)
 
 
+# ?order= values: (sort, newest/largest first)
+ORDERS = {
+    "newest": (PageSort.ARRIVAL, True),
+    "oldest": (PageSort.ARRIVAL, False),
+    "largest": (PageSort.SIZE, True),
+}
+
+
 def _page_args(request: Request) -> tuple[int, PageFilter]:
     try:
         page = max(1, min(int(request.query_params.get("page", "1")), 1_000_000))
@@ -145,9 +154,18 @@ async def list_context(
     request: Request, web: Web, session: WebSession, mailbox: Mailbox
 ) -> dict[str, object]:
     page, filter = _page_args(request)
+    order = request.query_params.get("order", "newest")
+    if order not in ORDERS:
+        order = "newest"
+    sort, descending = ORDERS[order]
     size = web.settings.page_size
     result = await web.store.message_page(
-        mailbox.id, offset=(page - 1) * size, limit=size, filter=filter
+        mailbox.id,
+        offset=(page - 1) * size,
+        limit=size,
+        filter=filter,
+        newest_first=descending,
+        sort=sort,
     )
     pages = max(1, -(-result.total // size))
     return {
@@ -159,6 +177,7 @@ async def list_context(
         "page": page,
         "pages": pages,
         "filter": filter.value,
+        "order": order,
         "modseq": await web.store.account_modseq(session.account_id),
         "today": datetime.now(UTC).date(),
     }

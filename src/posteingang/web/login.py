@@ -21,11 +21,13 @@ from starlette.responses import RedirectResponse, Response
 from posteingang.auth.login import authenticate, cleartext_allowed, is_loopback
 from posteingang.web.context import LOGIN_COOKIE, cookie_name, current_session, web_of
 from posteingang.web.guard import checked_form, require_session
+from posteingang.web.i18n import translator
 from posteingang.web.security import check_origin
 
 __all__ = ["login_form", "login_submit", "logout"]
 
 FAILED = "Login failed: wrong user name or password, or too many attempts. Please try again."
+EXPIRED = "The login form had expired. Please try again."
 
 
 def _set_cookie(request: Request, response: Response, name: str, value: str, **kw: object) -> None:
@@ -42,6 +44,7 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, **k
 
 def _form(request: Request, *, error: str = "", username: str = "", status: int = 200) -> Response:
     web = web_of(request)
+    error = translator(request)(error) if error else ""
     token = secrets.token_urlsafe(24)
     plain_refused = not _cleartext_ok(request)
     response = web.templates.TemplateResponse(
@@ -80,7 +83,7 @@ async def login_submit(request: Request) -> Response:
     expected = request.cookies.get(cookie_name(request, LOGIN_COOKIE))
     token = form.get("login_token")
     if not expected or not isinstance(token, str) or not secrets.compare_digest(token, expected):
-        return _form(request, error="The login form had expired. Please try again.", status=400)
+        return _form(request, error=EXPIRED, status=400)
     username = form.get("username")
     password = form.get("password")
     if not isinstance(username, str) or not isinstance(password, str):

@@ -39,6 +39,7 @@ from posteingang.net.server import Handler
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.web.app import create_app
 from posteingang.web.context import Web
+from posteingang.web.servers import entries_from
 
 if TYPE_CHECKING:
     from posteingang.runtime import Runtime, Shell
@@ -108,7 +109,18 @@ def serving_for(rt: Runtime) -> HttpServing:
     """The runtime's one web app: every HTTP listener serves the same sessions."""
     serving = _SERVINGS.get(rt)
     if serving is None:
-        web = Web.create(rt.store, rt.throttle, rt.config.web, rt.config.auth, rt.stopping)
+        hostname = rt.config.server.hostname
+        web = Web.create(
+            rt.store,
+            rt.throttle,
+            rt.config.web,
+            rt.config.auth,
+            rt.stopping,
+            mail_servers=entries_from(rt.config.listener, hostname),
+            hostname=hostname,
+        )
+        web.pop3_policy = str(rt.config.pop3.deletion_policy)
+        web.pop3_retention = rt.config.pop3.retention_days
         serving = _SERVINGS[rt] = HttpServing.create(web)
     return serving
 

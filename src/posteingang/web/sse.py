@@ -16,7 +16,8 @@ Events (``data`` is JSON):
   ``kind`` is the hub's (append, flags, expunge, mailbox-*), ``seen``/``flagged``
   give the new state of each uid for flag changes, ``unseen``/``messages`` the
   mailbox's counts after the change (the folder list shows them);
-* ``sync``: the same shape with ``"kind": "sync"`` and ``vanished``, from a resume;
+* ``sync``: the same shape with ``"kind": "sync"`` and ``vanished``, from a resume,
+  ending with ``synced`` (``{"modseq", "mailboxes"}``: the ids of the folders now);
 * ``reload``: no data to trust, reload the page's state;
 * a comment line (``: hb``) every `WebSettings.heartbeat` seconds.
 
@@ -152,7 +153,8 @@ async def _make_frame(web: Web, event: Event) -> bytes:
 
 
 async def _resume(web: Web, account_id: int, since: int, current: int) -> AsyncIterator[bytes]:
-    for mailbox in await web.store.list_mailboxes(account_id):
+    mailboxes = await web.store.list_mailboxes(account_id)
+    for mailbox in mailboxes:
         if mailbox.highestmodseq <= since:
             continue
         changes = await web.store.changes_since(mailbox.id, since)
@@ -170,4 +172,6 @@ async def _resume(web: Web, account_id: int, since: int, current: int) -> AsyncI
                 "messages": status.messages,
             },
         )
-    yield _frame("synced", {"modseq": current}, current)
+    # The folders that exist now: a page that missed a create, rename or delete reloads.
+    ids = sorted(m.id for m in mailboxes)
+    yield _frame("synced", {"modseq": current, "mailboxes": ids}, current)

@@ -48,6 +48,7 @@ from posteingang.store.model import (
     MessageBody,
     MessagePage,
     PageFilter,
+    PageSort,
     Pop3View,
     SpecialUse,
 )
@@ -503,9 +504,10 @@ class SqliteStore:
         limit: int,
         filter: PageFilter = PageFilter.ALL,
         newest_first: bool = True,
+        sort: PageSort = PageSort.ARRIVAL,
     ) -> MessagePage:
         return await self._read(
-            lambda c: pages.message_page(c, mailbox_id, offset, limit, filter, newest_first)
+            lambda c: pages.message_page(c, mailbox_id, offset, limit, filter, newest_first, sort)
         )
 
     async def store_flags(

@@ -79,6 +79,11 @@ function live() {
   source.addEventListener("change", parse(onChange));
   source.addEventListener("sync", parse(onChange));
   source.addEventListener("reload", () => refreshRows());
+  source.addEventListener("synced", parse((data) => {
+    const shown = [...document.querySelectorAll(".folders li[data-mailbox]")].map((li) => Number(li.dataset.mailbox));
+    const now = data.mailboxes ?? [];
+    if (shown.length !== now.length || shown.some((id) => !now.includes(id))) location.reload();
+  }));
   source.addEventListener("open", () => { document.documentElement.dataset.live = "1"; });
   source.addEventListener("error", () => { document.documentElement.dataset.live = "0"; });
   window.addEventListener("pagehide", () => source.close());

@@ -1,11 +1,12 @@
+import { dragAndDrop, post, undo } from "./organise.js";
+
 // Keyboard shortcuts, the set Gmail users know. Plain ES module.
 //   list:    j/k next/previous, o or Enter open, x select, s flag/unflag,
-//            e archive, # delete, ! junk, I/U mark read/unread, ? this help
+//            e archive, # delete, ! junk, I/U mark read/unread, z undo, ? this help
 //   message: u back to the list, e, #, !, s, U as above
 // Actions go to the same endpoint as the buttons (POST with the CSRF token); the
 // page then shows the result through the live stream like any other change.
 
-const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 const shell = document.querySelector(".shell");
 const mailbox = shell?.dataset.mailbox;
 const article = document.querySelector("article.message");
@@ -20,6 +21,7 @@ const HELP = [
   ["#", "delete"],
   ["!", "junk"],
   ["I / U", "mark read / unread"],
+  ["z", "undo the last move"],
   ["?", "this help"],
 ];
 
@@ -52,17 +54,8 @@ function targets() {
 async function act(action) {
   const uids = targets();
   if (!uids.length || !mailbox) return;
-  const body = new FormData();
-  body.set("csrf", csrf);
-  body.set("action", action);
-  for (const uid of uids) body.append("uid", uid);
-  const res = await fetch(`/mail/${mailbox}/action`, {
-    method: "POST",
-    body,
-    credentials: "same-origin",
-    headers: { accept: "application/json", "x-csrf-token": csrf },
-  });
-  if (!res.ok) return;
+  const res = await post(mailbox, action, uids);
+  if (!res) return;
   if (article && ["archive", "delete", "junk"].includes(action)) location.href = `/mail/${mailbox}`;
   else if (article) location.reload();
 }
@@ -113,8 +106,13 @@ const KEYS = {
   "!": () => act("junk"),
   I: () => act("read"),
   U: () => act("unread"),
+  z: async () => {
+    if ((await undo()) && article) location.reload();
+  },
   "?": help,
 };
+
+dragAndDrop(mailbox);
 
 document.addEventListener("keydown", (ev) => {
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
