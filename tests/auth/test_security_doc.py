@@ -1,4 +1,4 @@
-"""docs/security-auth.md stays true: its fail2ban filter matches the lines we write.
+"""docs/security.md stays true: its fail2ban filter matches the lines we write.
 
 The lines here come from the real logger in both formats; the end-to-end test
 (tests/auth/test_sessions_e2e.py) matches the filter against what `posteingang serve`
@@ -16,13 +16,13 @@ import pytest
 from posteingang.auth.throttle import Throttle, ThrottlePolicy
 from posteingang.log import configure_logging
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "security-auth.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 
 
 def documented_failregex() -> re.Pattern[str]:
     """The doc's failregex, with fail2ban's <HOST> as a named group."""
     match = re.search(r"^failregex\s*=\s*(.+)$", DOC.read_text(), re.MULTILINE)
-    assert match, "docs/security-auth.md has no fail2ban failregex"
+    assert match, "docs/security.md has no fail2ban failregex"
     return re.compile(match.group(1).strip().replace("<HOST>", r"(?P<host>[0-9A-Fa-f:.]+)"))
 
 

@@ -184,7 +184,7 @@ def test_guessing_never_locks_out_trusted_sources(server: Server) -> None:
     assert b"[AUTHENTICATIONFAILED]" in reply
     blocks = server.cli("block", "list")
     assert USER in blocks and GUESSER in blocks
-    # docs/security-auth.md's fail2ban filter finds every guess in what the server wrote.
+    # docs/security.md's fail2ban filter finds every guess in what the server wrote.
     hosts = hosts_in(server.log.read_text())
     assert hosts.count(GUESSER) == 50 and STRANGER in hosts and OWNER not in hosts
 

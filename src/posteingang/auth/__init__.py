@@ -14,5 +14,5 @@
 
 Nothing here does network I/O; only ``login`` talks to the store (accounts, devices,
 login records) and ``secret`` reads one file.  See docs/auth.md, docs/connections.md
-and docs/security-auth.md.
+and docs/security.md.
 """
