@@ -13,7 +13,7 @@ from posteingang.web import render
 from tests.web.messages import multipart, plain
 from tests.web.xss_corpus import HTML_PAYLOADS, TEXT_PAYLOADS
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fuzz"))
+HARNESS = Path(__file__).resolve().parents[2] / "fuzz" / "fuzz_web_render.py"
 
 
 @pytest.mark.parametrize(
