@@ -261,3 +261,27 @@ async def test_print_to_pdf_and_a_phone_sized_viewport(
     await small.wait_for_selector("#body-frame")
     assert await small.evaluate("() => document.documentElement.scrollWidth") <= 390
     await phone.close()
+
+
+async def test_images_always_for_a_trusted_sender(
+    server: tuple[WebServer, int], browser: object
+) -> None:
+    web, _ = server
+    await deliver(web.store, ALICE, multipart())
+    await deliver(web.store, ALICE, multipart().replace(b"<multi@", b"<second@"))
+    inbox = await _inbox(web)
+    page = await _log_in(browser, web)
+    remote: list[str] = []
+    page.on("request", lambda r: remote.append(r.url) if "tracker" in r.url else None)  # type: ignore[attr-defined]
+    await page.goto(f"{web.base}/mail/{inbox}/1")  # type: ignore[attr-defined]
+    await page.frame_locator("#body-frame").locator("text=Hallo").wait_for()  # type: ignore[attr-defined]
+    assert remote == []
+    await page.click("#trust-sender")  # type: ignore[attr-defined]
+    await page.frame_locator("#body-frame").locator("img[alt=remote]").wait_for()  # type: ignore[attr-defined]
+    assert remote  # now fetched
+    await page.goto(f"{web.base}/mail/{inbox}/2")  # type: ignore[attr-defined]
+    # The second message from the same sender loads its images by itself.
+    await page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.getElementById('body-frame').src.endsWith('images=1')", timeout=3000
+    )
+    await page.frame_locator("#body-frame").locator("img[alt=remote][src^=https]").wait_for()  # type: ignore[attr-defined]

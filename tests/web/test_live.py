@@ -293,3 +293,18 @@ async def test_shutdown_ends_open_streams_at_once(tmp_path: Path) -> None:
     finally:
         with contextlib.suppress(Exception):
             await server.__aexit__(None, None, None)
+
+
+async def test_closed_streams_leave_no_subscription(web: WebServer) -> None:
+    account = await web.store.get_account(ALICE)
+    hub = web.store.hub
+    async with web.logged_in() as client:
+        for _ in range(3):
+            async with events(client, 0) as stream:
+                assert (await stream.next()).event == "hello"
+                assert hub.subscriber_count(account.id) == 1
+        for _ in range(50):
+            if hub.subscriber_count(account.id) == 0:
+                break
+            await asyncio.sleep(0.05)
+    assert hub.subscriber_count(account.id) == 0

@@ -148,6 +148,7 @@ GERMAN: dict[str, str] = {
     "Newest first": "Neueste zuerst",
     "Oldest first": "Älteste zuerst",
     "Largest first": "Größte zuerst",
+    "Always for this sender": "Immer bei diesem Absender",
     "bad parent": "ungültiger übergeordneter Ordner",
     "bad target": "ungültiger Zielordner",
     "bad uid": "ungültige Nachricht",

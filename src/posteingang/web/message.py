@@ -109,8 +109,18 @@ async def _message_context(
         "blocked_images": blocked,
         "attachments": attachments,
         "seen": True,
+        # The From address, for "always load images from this sender" (kept in the
+        # browser: app.js).
+        "sender": _sender(parsed),
         "flagged": FLAGGED in message.flags,
     }
+
+
+def _sender(parsed: ParsedMessage) -> str:
+    for a in parsed.envelope.from_ or ():
+        if a.mailbox and a.host:
+            return (a.mailbox + b"@" + a.host).decode("utf-8", "replace").lower()
+    return ""
 
 
 def _inline_image(parsed: ParsedMessage, path: tuple[int, ...], filename: str | None) -> bool:

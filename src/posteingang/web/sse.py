@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from posteingang.store.hub import Change, ChangeKind, Event, Resync, Subscription
+from posteingang.store.hub import Change, ChangeKind, Event, Resync
 from posteingang.store.model import FLAGGED, SEEN
 from posteingang.web.context import Web, web_of
 from posteingang.web.guard import require_session
@@ -64,18 +64,19 @@ async def events(request: Request) -> Response:
     session = require_session(request)
     web = web_of(request)
     since = _since(request)
-    sub = web.store.hub.subscribe(session.account_id, since)
     return StreamingResponse(
-        _stream(web, session, sub, since),
+        _stream(web, session, since),
         media_type="text/event-stream",
         headers={"cache-control": "no-store", "x-accel-buffering": "no"},
     )
 
 
-async def _stream(
-    web: Web, session: WebSession, sub: Subscription, since: int
-) -> AsyncIterator[bytes]:
+async def _stream(web: Web, session: WebSession, since: int) -> AsyncIterator[bytes]:
     account_id = session.account_id
+    # Subscribed here, not in the handler: a stream the client abandons before its
+    # first byte never runs this generator, and must not leave a subscription behind.
+    # Subscribing before reading the account's modseq misses nothing in between.
+    sub = web.store.hub.subscribe(account_id, since)
     try:
         # Tell the browser how soon to come back, and open the stream at once.
         yield b"retry: 1000\n\n"

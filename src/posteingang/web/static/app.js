@@ -89,14 +89,34 @@ function live() {
   window.addEventListener("pagehide", () => source.close());
 }
 
+const TRUSTED = "posteingang-image-senders";
+
+function trusted() {
+  try { return new Set(JSON.parse(localStorage.getItem(TRUSTED) || "[]")); } catch { return new Set(); }
+}
+
 function images() {
+  // Remote images: for this message on request, or always for senders the user
+  // trusts (remembered in this browser).
   const button = document.getElementById("load-images");
+  const trust = document.getElementById("trust-sender");
   const frame = document.getElementById("body-frame");
   if (!button || !frame) return;
-  button.addEventListener("click", () => {
+  const load = () => {
     frame.src = button.dataset.src;
     button.closest(".images-blocked")?.remove();
-  });
+  };
+  button.addEventListener("click", load);
+  const sender = trust?.dataset.sender;
+  if (trust && sender) {
+    trust.addEventListener("click", () => {
+      const all = trusted();
+      all.add(sender);
+      localStorage.setItem(TRUSTED, JSON.stringify([...all]));
+      load();
+    });
+    if (trusted().has(sender)) load();
+  }
 }
 
 function fitFrame() {
