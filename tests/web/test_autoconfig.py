@@ -17,6 +17,7 @@ from posteingang.web.autoconfig import (
     autodiscover_response,
     dns_records,
     domain_of,
+    listener_view,
     mail_setup,
     mobileconfig,
     mozilla_autoconfig,
@@ -27,14 +28,17 @@ from posteingang.web.autoconfig import (
 
 HOST = "mail.example.test"
 LISTENERS = [
-    ListenerSettings(protocol="IMAP", port=143, tls=TlsMode.STARTTLS),
-    ListenerSettings(protocol="IMAP", port=993, tls=TlsMode.IMPLICIT),
-    ListenerSettings(protocol="POP3", port=995, tls=TlsMode.IMPLICIT),
-    ListenerSettings(protocol="POP3", port=110, tls=TlsMode.STARTTLS),
-    ListenerSettings(protocol="SMTP", port=25, tls=TlsMode.STARTTLS),
-    ListenerSettings(protocol="SMTP", port=587, tls=TlsMode.STARTTLS),
-    ListenerSettings(protocol="LMTP", host="/run/lmtp.sock", port=24),
-    ListenerSettings(protocol="HTTP", port=8080),
+    listener_view(s)
+    for s in [
+        ListenerSettings(protocol="IMAP", port=143, tls=TlsMode.STARTTLS),
+        ListenerSettings(protocol="IMAP", port=993, tls=TlsMode.IMPLICIT),
+        ListenerSettings(protocol="POP3", port=995, tls=TlsMode.IMPLICIT),
+        ListenerSettings(protocol="POP3", port=110, tls=TlsMode.STARTTLS),
+        ListenerSettings(protocol="SMTP", port=25, tls=TlsMode.STARTTLS),
+        ListenerSettings(protocol="SMTP", port=587, tls=TlsMode.STARTTLS),
+        ListenerSettings(protocol="LMTP", host="/run/lmtp.sock", port=24),
+        ListenerSettings(protocol="HTTP", port=8080),
+    ]
 ]
 SETUP = mail_setup(HOST, LISTENERS)
 ADDRESS = "alice@example.test"

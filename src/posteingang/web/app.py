@@ -20,6 +20,7 @@ from posteingang.web import actions, folders, login, message, sse
 from posteingang.web.context import STATIC, Web, current_session
 from posteingang.web.guard import LoginRequired
 from posteingang.web.security import SecurityHeaders
+from posteingang.web.setup_routes import SetupSource, setup_routes
 
 __all__ = ["create_app"]
 
@@ -53,7 +54,7 @@ class _CachedStatic(StaticFiles):
         return response
 
 
-def create_app(web: Web) -> Starlette:
+def create_app(web: Web, mail_setup: SetupSource | None = None) -> Starlette:
     mail = "/mail/{mailbox_id:int}"
     msg = mail + "/{uid:int}"
     routes = [
@@ -73,10 +74,14 @@ def create_app(web: Web) -> Starlette:
         Route("/events", sse.events),
         Mount("/static", _CachedStatic(directory=str(STATIC)), name="static"),
     ]
+    # Setting up mail programs (setup_routes.py): autoconfig, Autodiscover, /setup.
+    # First, so that no later pattern (e.g. a /mail/{name}) can shadow them.
+    routes = [*setup_routes(), *routes]
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={LoginRequired: _login_required, HTTPException: _http_error},
     )
     app.state.web = web
+    app.state.mail_setup = mail_setup
     return app

@@ -41,6 +41,7 @@ from posteingang.net.settings import ListenerSettings, TlsMode
 __all__ = [
     "MAX_AUTODISCOVER_REQUEST",
     "AutodiscoverRequestError",
+    "BoundListener",
     "DnsRecord",
     "Endpoint",
     "MailSetup",
@@ -48,6 +49,7 @@ __all__ = [
     "autodiscover_response",
     "dns_records",
     "domain_of",
+    "listener_view",
     "mail_setup",
     "mobileconfig",
     "mozilla_autoconfig",
@@ -118,25 +120,34 @@ _SECURITY = {
 }
 
 
+# A listener as the runtime bound it: (protocol, bind address, port, TLS mode).
+BoundListener = tuple[str, str, int, TlsMode]
+
+
+def listener_view(settings: ListenerSettings) -> BoundListener:
+    """A configured ``[[listener]]`` table as a `BoundListener` (port as configured)."""
+    return (settings.protocol, settings.host, settings.port, settings.tls)
+
+
 def mail_setup(
     hostname: str,
-    listeners: Iterable[ListenerSettings],
+    listeners: Iterable[BoundListener],
     submission: Sequence[Endpoint] = (),
 ) -> MailSetup:
-    """The client settings the configured listeners offer on `hostname`.
+    """The client settings the listeners offer on `hostname`.
 
     Unix-socket listeners and SMTP listeners outside the submission ports are
     not for mail programs. `submission` adds outgoing servers that are not
     posteingang's own listeners (the provider's submission relay).
     """
     found: dict[Protocol, list[Endpoint]] = {"imap": [], "pop3": [], "smtp": list(submission)}
-    for listener in listeners:
-        protocol = _PROTOCOLS.get(listener.protocol.upper())
-        if protocol is None or listener.host.startswith("/") or listener.port == 0:
+    for name, address, port, tls in listeners:
+        protocol = _PROTOCOLS.get(name.upper())
+        if protocol is None or address.startswith("/") or port == 0:
             continue
-        if protocol == "smtp" and listener.port not in SUBMISSION_PORTS:
+        if protocol == "smtp" and port not in SUBMISSION_PORTS:
             continue
-        endpoint = Endpoint(protocol, hostname, listener.port, _SECURITY[listener.tls])
+        endpoint = Endpoint(protocol, hostname, port, _SECURITY[tls])
         if endpoint not in found[protocol]:
             found[protocol].append(endpoint)
 
