@@ -40,7 +40,7 @@ LISTENERS = [
         ListenerSettings(protocol="HTTP", port=8080),
     ]
 ]
-SETUP = mail_setup(HOST, LISTENERS)
+SETUP = mail_setup(HOST, LISTENERS, smtp_submission=True)
 ADDRESS = "alice@example.test"
 
 REQUEST = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -76,6 +76,12 @@ def test_settings_come_from_the_listeners_best_first() -> None:
     # Port 25 is the MX, never a mail program's outgoing server.
     assert [(e.port, e.security) for e in SETUP.smtp] == [(587, Security.STARTTLS)]
     assert {e.host for e in SETUP.incoming} == {HOST}
+
+
+def test_the_mx_is_never_an_outgoing_server() -> None:
+    # Without a submission service (posteingang's SMTP takes no AUTH), no SMTP listener
+    # is offered to mail programs, whatever its port.
+    assert mail_setup(HOST, LISTENERS).smtp == ()
 
 
 def test_an_outgoing_relay_can_be_given() -> None:

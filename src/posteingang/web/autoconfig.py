@@ -133,19 +133,24 @@ def mail_setup(
     hostname: str,
     listeners: Iterable[BoundListener],
     submission: Sequence[Endpoint] = (),
+    *,
+    smtp_submission: bool = False,
 ) -> MailSetup:
     """The client settings the listeners offer on `hostname`.
 
-    Unix-socket listeners and SMTP listeners outside the submission ports are
-    not for mail programs. `submission` adds outgoing servers that are not
-    posteingang's own listeners (the provider's submission relay).
+    Unix-socket listeners are not for mail programs. SMTP listeners count only
+    with `smtp_submission` (a service that takes AUTH from mail programs), and
+    then only on the submission ports: posteingang's SMTP service is the MX
+    today and refuses AUTH (smtp/proto/commands.py), so advertising it would
+    give users an outgoing server that cannot work. `submission` adds outgoing
+    servers that are not posteingang's own (the provider's submission relay).
     """
     found: dict[Protocol, list[Endpoint]] = {"imap": [], "pop3": [], "smtp": list(submission)}
     for name, address, port, tls in listeners:
         protocol = _PROTOCOLS.get(name.upper())
         if protocol is None or address.startswith("/") or port == 0:
             continue
-        if protocol == "smtp" and port not in SUBMISSION_PORTS:
+        if protocol == "smtp" and (not smtp_submission or port not in SUBMISSION_PORTS):
             continue
         endpoint = Endpoint(protocol, hostname, port, _SECURITY[tls])
         if endpoint not in found[protocol]:
