@@ -8,9 +8,11 @@ import asyncio
 import base64
 import contextlib
 import imaplib
+import os
 import plistlib
 import poplib
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -303,3 +305,59 @@ async def test_without_listeners_the_page_says_so(tmp_path: Path) -> None:
             xml = await anonymous.get("/mail/config-v1.1.xml", params={"emailaddress": ALICE})
             assert xml.status_code == 200
             assert ET.fromstring(xml.content).find("emailProvider/incomingServer") is None
+
+
+CHROMIUM = os.environ.get("POSTEINGANG_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None,
+    reason="Debian's chromium is not installed",
+)
+async def test_setup_page_on_a_phone_in_chromium(
+    served: tuple[WebServer, Certificates], tmp_path: Path
+) -> None:
+    """The page in real Chromium at phone size: the QR image renders under the page's
+    CSP (no violation), the settings are readable, and the profile downloads."""
+    api = pytest.importorskip("playwright.async_api")
+    server, _ = served
+    async with api.async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            context = await browser.new_context(
+                accept_downloads=True,
+                viewport={"width": 390, "height": 844},
+                is_mobile=True,
+                locale="de-DE",
+            )
+            page = await context.new_page()
+            console: list[str] = []
+            page.on("console", lambda m: console.append(m.text))
+            await page.goto(server.base + "/login")
+            await page.fill("input[name=username]", ALICE)
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("button[type=submit]")
+            await page.wait_for_url("**/mail/*")
+            await page.goto(server.base + "/setup")
+            assert await page.inner_text("h1") == "E-Mail-Programm einrichten"
+            qr = page.locator(".qr img")
+            assert await qr.evaluate("img => img.complete && img.naturalWidth > 0")
+            assert await page.locator("tr.endpoint").count() == 2
+            port = page.locator("tr.endpoint[data-protocol=imap] td.port")
+            assert await port.inner_text() == str(bound_port(server, "IMAP"))
+            # No horizontal scrolling at phone width.
+            assert await page.evaluate(
+                "() => document.documentElement.scrollWidth <= window.innerWidth"
+            )
+            async with page.expect_download() as info:
+                await page.click("text=Profil herunterladen (IMAP)")
+            download = await info.value
+            target = tmp_path / "profile.mobileconfig"
+            await download.save_as(target)
+            profile = plistlib.loads(target.read_bytes())
+            assert profile["PayloadContent"][0]["EmailAddress"] == ALICE
+            assert not [m for m in console if "Content Security Policy" in m], console
+        finally:
+            await browser.close()
