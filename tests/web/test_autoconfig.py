@@ -227,6 +227,7 @@ def test_dns_records() -> None:
         # RFC 6186 §4: "." says the service is not offered.
         ("_submissions._tcp.example.test.", "SRV"): "0 0 0 .",
         ("_submission._tcp.example.test.", "SRV"): "0 0 0 .",
+        ("_autodiscover._tcp.example.test.", "SRV"): f"0 1 443 {HOST}.",
         ("autoconfig.example.test.", "CNAME"): f"{HOST}.",
         ("autodiscover.example.test.", "CNAME"): f"{HOST}.",
     }

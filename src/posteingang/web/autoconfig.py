@@ -411,9 +411,10 @@ def dns_records(setup: MailSetup, domains: Iterable[str]) -> list[DnsRecord]:
 
     SRV records (RFC 6186 §3, RFC 8314 §5.1): priority 0, weight 1 for the
     service offered; a service that is not offered gets target "." (RFC 6186
-    §4: "service not available"), so clients do not guess. Then the
-    ``autoconfig`` and ``autodiscover`` host names Thunderbird and Outlook try,
-    as CNAMEs to the server (they need HTTPS on port 443 there).
+    §4: "service not available"), so clients do not guess. Then Outlook's
+    ``_autodiscover._tcp`` SRV and the ``autoconfig`` and ``autodiscover`` host
+    names Thunderbird and Outlook try, as CNAMEs to the server (all of them need
+    HTTPS on port 443 there).
     """
     target = setup.hostname.rstrip(".") + "."
     out: list[DnsRecord] = []
@@ -423,6 +424,8 @@ def dns_records(setup: MailSetup, domains: Iterable[str]) -> list[DnsRecord]:
             match = next((e for e in endpoints if e.security is security), None)
             value = f"0 1 {match.port} {target}" if match else "0 0 0 ."
             out.append(DnsRecord(f"{label}.{domain}.", "SRV", value))
+        # Outlook's last resort (MS-OXDSCLI §3.1.5.2): HTTPS on this host, port 443.
+        out.append(DnsRecord(f"_autodiscover._tcp.{domain}.", "SRV", f"0 1 443 {target}"))
         out.append(DnsRecord(f"autoconfig.{domain}.", "CNAME", target))
         out.append(DnsRecord(f"autodiscover.{domain}.", "CNAME", target))
     return out
