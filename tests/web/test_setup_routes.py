@@ -138,6 +138,23 @@ async def test_thunderbird_autoconfig_leads_to_a_working_login(
     assert (await asyncio.to_thread(pop3_login)).startswith(b"+OK")
 
 
+async def test_autoconfig_for_an_international_domain(
+    served: tuple[WebServer, Certificates],
+) -> None:
+    server, _ = served
+    await server.store.add_domain("xn--bcher-kva.test")  # bücher.test
+    async with server.client() as client:
+        for address in ("anna@bücher.test", "anna@xn--bcher-kva.test", "anna@BÜCHER.test"):
+            response = await client.get("/mail/config-v1.1.xml", params={"emailaddress": address})
+            assert response.status_code == 200, address
+            domain = ET.fromstring(response.content).findtext("emailProvider/domain")
+            assert domain == "xn--bcher-kva.test"
+        request = autodiscover_request("anna@bücher.test")
+        assert (
+            await client.post("/autodiscover/autodiscover.xml", content=request)
+        ).status_code == 200
+
+
 async def test_autoconfig_by_host_name(served: tuple[WebServer, Certificates]) -> None:
     server, _ = served
     async with server.client() as client:

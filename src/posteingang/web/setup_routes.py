@@ -28,6 +28,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from posteingang.net.settings import TlsMode
+from posteingang.store.interface import InvalidName
+from posteingang.store.names import normalize_domain
 from posteingang.web.autoconfig import (
     MAX_AUTODISCOVER_REQUEST,
     MOBILECONFIG_TYPE,
@@ -76,9 +78,14 @@ def _setup(request: Request) -> MailSetup:
 
 
 async def _hosted(request: Request, domain: str | None) -> str:
-    if domain is None or await web_of(request).store.get_domain(domain) is None:
+    """`domain` as the store names it (IDNA A-labels), if this server hosts it; else 404."""
+    try:
+        name = normalize_domain(domain) if domain is not None else None
+    except InvalidName:
+        name = None
+    if name is None or await web_of(request).store.get_domain(name) is None:
         raise HTTPException(404)
-    return domain
+    return name
 
 
 def _request_domain(request: Request) -> str | None:
