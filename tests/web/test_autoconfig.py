@@ -6,6 +6,8 @@ import plistlib
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.web.autoconfig import (
@@ -240,3 +242,38 @@ def test_qr_svg_is_plain_svg() -> None:
     root = ET.fromstring(svg)
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     assert "script" not in svg.lower() and "href" not in svg.lower()
+
+
+_PIECES = st.sampled_from(
+    [
+        b"<Autodiscover>",
+        b"</Autodiscover>",
+        b"<Request>",
+        b"</Request>",
+        b"<EMailAddress>",
+        b"</EMailAddress>",
+        b"alice@example.test",
+        b"&amp;",
+        b"&lol;",
+        b"&#65;",
+        b"<!DOCTYPE a [<!ENTITY lol 'x'>]>",
+        b"<?xml version='1.0'?>",
+        b"<![CDATA[x]]>",
+        b"<!-- c -->",
+        b'<a xmlns="urn:x">',
+        b"\xff\xfe",
+        b"\x00",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.lists(_PIECES, max_size=12).map(b"".join)))
+def test_autodiscover_parser_answers_or_refuses(body: bytes) -> None:
+    """Any body: an address with a domain, or AutodiscoverRequestError; nothing else."""
+    try:
+        address = parse_autodiscover_request(body)
+    except AutodiscoverRequestError:
+        return
+    assert domain_of(address) is not None
+    assert b"DOCTYPE" not in body
