@@ -20,7 +20,7 @@ from posteingang.web import actions, folders, login, message, sse
 from posteingang.web.context import STATIC, Web, current_session
 from posteingang.web.guard import LoginRequired
 from posteingang.web.security import SecurityHeaders
-from posteingang.web.setup_routes import SetupSource, setup_routes
+from posteingang.web.setup_routes import setup_routes
 
 __all__ = ["create_app"]
 
@@ -54,7 +54,7 @@ class _CachedStatic(StaticFiles):
         return response
 
 
-def create_app(web: Web, mail_setup: SetupSource | None = None) -> Starlette:
+def create_app(web: Web) -> Starlette:
     mail = "/mail/{mailbox_id:int}"
     msg = mail + "/{uid:int}"
     routes = [
@@ -83,5 +83,4 @@ def create_app(web: Web, mail_setup: SetupSource | None = None) -> Starlette:
         exception_handlers={LoginRequired: _login_required, HTTPException: _http_error},
     )
     app.state.web = web
-    app.state.mail_setup = mail_setup
     return app

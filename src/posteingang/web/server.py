@@ -38,7 +38,6 @@ from posteingang.net.server import Handler
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.web.app import create_app
 from posteingang.web.context import Web
-from posteingang.web.setup_routes import SetupSource, runtime_setup
 
 if TYPE_CHECKING:
     from posteingang.runtime import Runtime, Shell
@@ -83,8 +82,8 @@ class HttpServing:
     state: ServerState
 
     @classmethod
-    def create(cls, web: Web, mail_setup: SetupSource | None = None) -> HttpServing:
-        app = create_app(web, mail_setup)
+    def create(cls, web: Web) -> HttpServing:
+        app = create_app(web)
         config = uvicorn.Config(
             app,
             http=_Protocol,
@@ -109,7 +108,11 @@ def serving_for(rt: Runtime) -> HttpServing:
     serving = _SERVINGS.get(rt)
     if serving is None:
         web = Web.create(rt.store, rt.throttle, rt.config.web, rt.config.auth, rt.stopping)
-        serving = _SERVINGS[rt] = HttpServing.create(web, runtime_setup(rt))
+        serving = _SERVINGS[rt] = HttpServing.create(web)
+        # Mail program setup (setup_routes.py) answers from the listeners as bound.
+        from posteingang.web.setup_routes import attach_mail_setup
+
+        attach_mail_setup(serving.app, rt)
     return serving
 
 

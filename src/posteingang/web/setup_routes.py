@@ -22,10 +22,12 @@ import base64
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from posteingang.net.settings import TlsMode
 from posteingang.store.interface import InvalidName
@@ -50,7 +52,7 @@ from posteingang.web.security import download_headers
 if TYPE_CHECKING:
     from posteingang.runtime import Runtime
 
-__all__ = ["SetupSource", "runtime_setup", "setup_routes"]
+__all__ = ["SetupSource", "attach_mail_setup", "runtime_setup", "setup_routes"]
 
 SetupSource = Callable[[], MailSetup]
 XML = "application/xml; charset=utf-8"
@@ -68,6 +70,12 @@ def runtime_setup(rt: Runtime) -> SetupSource:
         return mail_setup(rt.config.server.hostname, bound)
 
     return current
+
+
+def attach_mail_setup(app: ASGIApp, rt: Runtime) -> None:
+    """Give `app` (from `app.create_app`) the settings of `rt`'s listeners."""
+    assert isinstance(app, Starlette)
+    app.state.mail_setup = runtime_setup(rt)
 
 
 def _setup(request: Request) -> MailSetup:
