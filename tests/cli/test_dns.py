@@ -18,7 +18,9 @@ def test_dns_records_for_every_hosted_domain(run: Cli) -> None:
     # init's listeners: IMAP and POP3 with STARTTLS and implicit TLS; no submission port.
     assert "_submission._tcp.example.test.\t3600\tIN\tSRV\t0 0 0 ." in lines
     imap = next(line for line in lines if line.startswith("_imap._tcp.example.test."))
-    assert imap.endswith(" mail.example.test.") and "\tSRV\t0 1 " in imap
+    assert imap.endswith(" mail.example.test.") and "\tSRV\t10 1 " in imap  # STARTTLS
+    imaps = next(line for line in lines if line.startswith("_imaps._tcp.example.test."))
+    assert "\tSRV\t0 1 " in imaps  # implicit TLS first (RFC 8314 §5.1)
 
 
 def test_dns_records_for_one_domain(run: Cli) -> None:

@@ -40,6 +40,7 @@ LISTENERS = [
         ListenerSettings(protocol="SMTP", port=587, tls=TlsMode.STARTTLS),
         ListenerSettings(protocol="LMTP", host="/run/lmtp.sock", port=24),
         ListenerSettings(protocol="HTTP", port=8080),
+        ListenerSettings(protocol="IMAP", host="127.0.0.1", port=1143, tls=TlsMode.NONE),
     ]
 ]
 SETUP = mail_setup(HOST, LISTENERS, smtp_submission=True)
@@ -75,7 +76,8 @@ def test_settings_come_from_the_listeners_best_first() -> None:
         (995, Security.TLS),
         (110, Security.STARTTLS),
     ]
-    # Port 25 is the MX, never a mail program's outgoing server.
+    # Port 25 is the MX, never a mail program's outgoing server; plaintext 1143 is not
+    # offered at all.
     assert [(e.port, e.security) for e in SETUP.smtp] == [(587, Security.STARTTLS)]
     assert {e.host for e in SETUP.incoming} == {HOST}
 
@@ -223,9 +225,9 @@ def test_dns_records() -> None:
     records = {(r.name, r.type): r.value for r in dns_records(setup, ["Example.Test"])}
     assert records == {
         ("_imaps._tcp.example.test.", "SRV"): f"0 1 993 {HOST}.",
-        ("_imap._tcp.example.test.", "SRV"): f"0 1 143 {HOST}.",
+        ("_imap._tcp.example.test.", "SRV"): f"10 1 143 {HOST}.",
         ("_pop3s._tcp.example.test.", "SRV"): f"0 1 995 {HOST}.",
-        ("_pop3._tcp.example.test.", "SRV"): f"0 1 110 {HOST}.",
+        ("_pop3._tcp.example.test.", "SRV"): f"10 1 110 {HOST}.",
         # RFC 6186 §4: "." says the service is not offered.
         ("_submissions._tcp.example.test.", "SRV"): "0 0 0 .",
         ("_submission._tcp.example.test.", "SRV"): "0 0 0 .",

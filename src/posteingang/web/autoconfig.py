@@ -138,7 +138,7 @@ def mail_setup(
 ) -> MailSetup:
     """The client settings the listeners offer on `hostname`.
 
-    Unix-socket listeners are not for mail programs. SMTP listeners count only
+    Unix-socket and plaintext listeners are not for mail programs. SMTP listeners count only
     with `smtp_submission` (a service that takes AUTH from mail programs), and
     then only on the submission ports: posteingang's SMTP service is the MX
     today and refuses AUTH (smtp/proto/commands.py), so advertising it would
@@ -148,7 +148,10 @@ def mail_setup(
     found: dict[Protocol, list[Endpoint]] = {"imap": [], "pop3": [], "smtp": list(submission)}
     for name, address, port, tls in listeners:
         protocol = _PROTOCOLS.get(name.upper())
-        if protocol is None or address.startswith("/") or port == 0:
+        # RFC 8314 §5: mail programs should not log in without TLS (and posteingang
+        # refuses plaintext logins except from loopback), so plaintext listeners are
+        # not offered.
+        if protocol is None or address.startswith("/") or port == 0 or tls is TlsMode.NONE:
             continue
         if protocol == "smtp" and (not smtp_submission or port not in SUBMISSION_PORTS):
             continue
@@ -409,8 +412,10 @@ _SRV_SERVICES: tuple[tuple[str, Protocol, Security], ...] = (
 def dns_records(setup: MailSetup, domains: Iterable[str]) -> list[DnsRecord]:
     """What to publish for each hosted domain so mail programs find the server.
 
-    SRV records (RFC 6186 §3, RFC 8314 §5.1): priority 0, weight 1 for the
-    service offered; a service that is not offered gets target "." (RFC 6186
+    SRV records (RFC 6186 §3, RFC 8314 §5.1): priority 0 for the implicit-TLS
+    services and 10 for STARTTLS, since a program that finds both compares the
+    priorities across them (RFC 6186 §3.4, lower first; RFC 8314 §5.1 prefers
+    implicit TLS); a service that is not offered gets target "." (RFC 6186
     §4: "service not available"), so clients do not guess. Then Outlook's
     ``_autodiscover._tcp`` SRV and the ``autoconfig`` and ``autodiscover`` host
     names Thunderbird and Outlook try, as CNAMEs to the server (all of them need
@@ -422,7 +427,8 @@ def dns_records(setup: MailSetup, domains: Iterable[str]) -> list[DnsRecord]:
         for label, protocol, security in _SRV_SERVICES:
             endpoints = getattr(setup, protocol)
             match = next((e for e in endpoints if e.security is security), None)
-            value = f"0 1 {match.port} {target}" if match else "0 0 0 ."
+            priority = 0 if security is Security.TLS else 10
+            value = f"{priority} 1 {match.port} {target}" if match else "0 0 0 ."
             out.append(DnsRecord(f"{label}.{domain}.", "SRV", value))
         # Outlook's last resort (MS-OXDSCLI §3.1.5.2): HTTPS on this host, port 443.
         out.append(DnsRecord(f"_autodiscover._tcp.{domain}.", "SRV", f"0 1 443 {target}"))
