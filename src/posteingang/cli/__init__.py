@@ -24,6 +24,7 @@ from posteingang.cli.blocks import block_group
 from posteingang.cli.common import EXIT_USAGE, State
 from posteingang.cli.deliver import deliver_cmd
 from posteingang.cli.devices import device_group
+from posteingang.cli.dns import dns_records_cmd
 from posteingang.cli.files import PRIVATE_UMASK
 from posteingang.cli.server import check, serve
 from posteingang.cli.setup import check_config, config_doc, init
@@ -102,6 +103,7 @@ for command in (
     import_cmd,
     export_cmd,
     block_group,
+    dns_records_cmd,
 ):
     cli.add_command(command)
 user_group.add_command(user_set)

@@ -31,6 +31,7 @@ from posteingang.web import (
 from posteingang.web.context import STATIC, Web, current_session
 from posteingang.web.guard import LoginRequired
 from posteingang.web.security import SecurityHeaders
+from posteingang.web.setup_routes import setup_routes
 
 __all__ = ["create_app"]
 
@@ -102,6 +103,9 @@ def create_app(web: Web) -> Starlette:
         Route("/account/pop3", account.pop3_settings, methods=["POST"]),
         Mount("/static", _CachedStatic(directory=str(STATIC)), name="static"),
     ]
+    # Setting up mail programs (setup_routes.py): autoconfig, Autodiscover, /setup.
+    # First, so that no later pattern (e.g. a /mail/{name}) can shadow them.
+    routes = [*setup_routes(), *routes]
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders)],

@@ -122,6 +122,10 @@ def serving_for(rt: Runtime) -> HttpServing:
         web.pop3_policy = str(rt.config.pop3.deletion_policy)
         web.pop3_retention = rt.config.pop3.retention_days
         serving = _SERVINGS[rt] = HttpServing.create(web)
+        # Mail program setup (setup_routes.py) answers from the listeners as bound.
+        from posteingang.web.setup_routes import attach_mail_setup
+
+        attach_mail_setup(serving.app, rt)
     return serving
 
 
