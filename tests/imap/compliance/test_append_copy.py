@@ -247,9 +247,10 @@ S: a3 OK ...
 C: a4 FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])
 S: * 1 FETCH (BINARY.SIZE[1] 6 BINARY[1] ~{6}\x00\x01-\ufffd\\r\\n)
 S: a4 OK ...
-# a NUL may not travel in an ordinary literal: BODY[1] is not the raw octets
+# a NUL may not travel in an ordinary literal (RFC 9051 §4.3): BODY[1] is
+# re-encoded (Dovecot) or has the NUL mapped, never the raw octets
 C: a5 FETCH 1 (BODY.PEEK[1])
-!S: * 1 FETCH (BODY[1] {6}...)
+!S: * 1 FETCH (BODY[1] ...\x00...)
 S: a5 OK ...
 """
 

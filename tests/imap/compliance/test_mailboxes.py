@@ -135,7 +135,8 @@ C: a11 LSUB "" ${box}${sep}*
 !S: * LSUB ... ${box}${sep}x
 S: a11 OK ...
 C: a12 LIST (SUBSCRIBED RECURSIVEMATCH) "" ${box}${sep}%
-S: * LIST (...) "${sep}" ${box}${sep}y (CHILDINFO ("SUBSCRIBED"))
+# (the tag is an astring: CHILDINFO or "CHILDINFO", RFC 5258 §9)
+S: * LIST (...) "${sep}" ${box}${sep}y (...CHILDINFO... ("SUBSCRIBED"))
 S: a12 OK ...
 # (posteingang created the parent with the child, Dovecot did not: either is allowed)
 C: a13a CREATE ${box}${sep}y
