@@ -43,10 +43,3 @@ def target(request: pytest.FixtureRequest) -> Target:
 def box() -> str:
     """A mailbox name of the test's own (the run deletes it before and after)."""
     return f"ctest{next(_names)}"
-
-
-def xfail_on_ours(request: pytest.FixtureRequest, target: Target, reason: str) -> None:
-    """Expect the test to fail against posteingang only (an item another change fixes);
-    against Dovecot it must pass."""
-    if target.name == "posteingang":
-        request.node.add_marker(pytest.mark.xfail(strict=False, reason=reason))

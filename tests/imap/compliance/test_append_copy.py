@@ -3,9 +3,6 @@ append-binary, multiappend, copy, move and uidplus groups, in our own transcript
 
 from __future__ import annotations
 
-import pytest
-
-from .conftest import xfail_on_ours
 from .messages import MESSAGES, literal, prepare
 from .transcript import Target, run
 
@@ -136,10 +133,7 @@ S: a1 OK ...
 """
 
 
-def test_copies_are_recent_in_the_destination(
-    request: pytest.FixtureRequest, target: Target, box: str
-) -> None:
-    xfail_on_ours(request, target, "issue 10 item 6: \\Recent is never set (other helper)")
+def test_copies_are_recent_in_the_destination(target: Target, box: str) -> None:
     script = prepare("plain", "second") + COPY_RECENT
     run(target, script, box=box, messages=MESSAGES, keep_recent=True)
 
@@ -193,10 +187,7 @@ S: a3 OK ...
 """
 
 
-def test_move_into_the_same_mailbox(
-    request: pytest.FixtureRequest, target: Target, box: str
-) -> None:
-    xfail_on_ours(request, target, "issue 10 item 8: MOVE to the same mailbox is refused")
+def test_move_into_the_same_mailbox(target: Target, box: str) -> None:
     run(target, prepare("plain", "second") + MOVE_SAME, box=box, messages=MESSAGES)
 
 
@@ -255,6 +246,5 @@ S: a5 OK ...
 """
 
 
-def test_append_binary(request: pytest.FixtureRequest, target: Target, box: str) -> None:
-    xfail_on_ours(request, target, "issue 10 item 4: NUL octets in ordinary literals")
+def test_append_binary(target: Target, box: str) -> None:
     run(target, APPEND_BINARY, box=box, messages={"nul": NUL_MESSAGE})

@@ -4,9 +4,6 @@ transcripts)."""
 
 from __future__ import annotations
 
-import pytest
-
-from .conftest import xfail_on_ours
 from .transcript import Target, run
 
 LIST = """
@@ -154,8 +151,7 @@ S: a15 OK ...
 """
 
 
-def test_subscriptions(request: pytest.FixtureRequest, target: Target, box: str) -> None:
-    xfail_on_ours(request, target, "issue 10 item 5: subscriptions, LSUB, RECURSIVEMATCH")
+def test_subscriptions(target: Target, box: str) -> None:
     run(target, SUBSCRIPTIONS, box=box)
 
 
@@ -216,8 +212,5 @@ S: a5 OK ...
 """
 
 
-def test_invalid_names_are_no_not_bad(
-    request: pytest.FixtureRequest, target: Target, box: str
-) -> None:
-    xfail_on_ours(request, target, "issue 10 item 7: invalid mUTF-7 names get BAD")
+def test_invalid_names_are_no_not_bad(target: Target, box: str) -> None:
     run(target, INVALID_MUTF7, box=box)

@@ -7,9 +7,6 @@ Messages (in this order): 1 plain, 2 second, 3 third, 4 mixed, 5 rfc822, 6 encod
 
 from __future__ import annotations
 
-import pytest
-
-from .conftest import xfail_on_ours
 from .messages import MESSAGES, prepare
 from .transcript import Target, run
 
@@ -101,20 +98,14 @@ def test_bodies(target: Target, box: str) -> None:
 ATTACHED_HEADERS = [("TEXT frank@example.com", "5"), ('TEXT "the original"', "5")]
 
 
-def test_text_looks_into_attached_message_headers(
-    request: pytest.FixtureRequest, target: Target, box: str
-) -> None:
-    xfail_on_ours(request, target, "issue 10 item 9: TEXT in message/rfc822 headers (MIME helper)")
+def test_text_looks_into_attached_message_headers(target: Target, box: str) -> None:
     run(target, prepare(*ALL) + _search(ATTACHED_HEADERS), box=box, messages=MESSAGES)
 
 
 COMMENT_ADDRESS = "From: <user-from (comment)@ (comment) domain.org>\r\nSubject: c\r\n\r\nx\r\n"
 
 
-def test_from_matches_an_address_with_comments(
-    request: pytest.FixtureRequest, target: Target, box: str
-) -> None:
-    xfail_on_ours(request, target, "issue 10 item 9: comments inside an address (MIME helper)")
+def test_from_matches_an_address_with_comments(target: Target, box: str) -> None:
     script = prepare("comment") + _search([("FROM user-from@domain.org", "1")])
     run(target, script, box=box, messages={"comment": COMMENT_ADDRESS.encode()})
 
@@ -199,8 +190,7 @@ S: r1 OK ...
 )
 
 
-def test_recent_new_old(request: pytest.FixtureRequest, target: Target, box: str) -> None:
-    xfail_on_ours(request, target, "issue 10 item 6: \\Recent is never set (other helper)")
+def test_recent_new_old(target: Target, box: str) -> None:
     run(target, prepare(*ALL[:3]) + RECENT, box=box, messages=MESSAGES)
 
 

@@ -4,9 +4,6 @@ uidvalidity-rename and pipeline groups, in our own transcripts)."""
 
 from __future__ import annotations
 
-import pytest
-
-from .conftest import xfail_on_ours
 from .messages import MESSAGES, prepare
 from .transcript import Target, run
 
@@ -72,10 +69,7 @@ S: a7 OK ...
 """
 
 
-def test_recent_belongs_to_the_first_session_that_sees_a_message(
-    request: pytest.FixtureRequest, target: Target, box: str
-) -> None:
-    xfail_on_ours(request, target, "issue 10 item 6: \\Recent is never set (other helper)")
+def test_recent_belongs_to_the_first_session_that_sees_a_message(target: Target, box: str) -> None:
     script = prepare("plain", "second", select=False) + RECENT
     run(target, script, box=box, messages=MESSAGES, keep_recent=True)
 
@@ -323,10 +317,7 @@ S: a3 OK ...
 """
 
 
-def test_a_deleted_and_recreated_mailbox_is_a_new_one(
-    request: pytest.FixtureRequest, target: Target, box: str
-) -> None:
-    xfail_on_ours(request, target, "issue 10 item 1: mailbox ids are reused (other helper)")
+def test_a_deleted_and_recreated_mailbox_is_a_new_one(target: Target, box: str) -> None:
     run(target, prepare("plain", "third", select=False) + REUSED_NAME, box=box, messages=MESSAGES)
 
 
