@@ -344,13 +344,21 @@ class DeliverySession:
             accounts = [a for a in rcpt.resolved.accounts if a.id not in seen]
             seen.update(a.id for a in accounts)
             plans.append(accounts)
-        results = await asyncio.gather(
-            *(
-                self._store_copy(rcpt, accounts, message, end)
-                for rcpt, accounts in zip(self._recipients, plans, strict=True)
-            ),
-            return_exceptions=True,
-        )
+        results: list[Reply | BaseException]
+        if len(self._recipients) == 1:
+            # The usual case: no task and no gather for one copy (hot path).
+            try:
+                results = [await self._store_copy(self._recipients[0], plans[0], message, end)]
+            except Exception as exc:
+                results = [exc]
+        else:
+            results = await asyncio.gather(
+                *(
+                    self._store_copy(rcpt, accounts, message, end)
+                    for rcpt, accounts in zip(self._recipients, plans, strict=True)
+                ),
+                return_exceptions=True,
+            )
         replies: list[Reply] = []
         for rcpt, result in zip(self._recipients, results, strict=True):
             if isinstance(result, Reply):

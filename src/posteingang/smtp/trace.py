@@ -17,11 +17,12 @@ SMTPUTF8) without CR, LF or parentheses reaches the output.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 
 __all__ = [
@@ -85,7 +86,9 @@ def _safe(text: str, limit: int = 255) -> str:
     return _UNSAFE_RE.sub("?", text)[:limit]
 
 
+@functools.lru_cache(maxsize=256)
 def _from_clause(client: ClientInfo) -> str:
+    # Cached: a connection delivers many messages with the same client facts.
     literal = _address_literal(client.ip) if client.ip else "local"
     helo = client.helo or ""
     # RFC 5321 §4.4: From-domain = Domain FWS "(" TCP-info ")".  A HELO that is
@@ -122,13 +125,22 @@ def received(
     if recipient:
         lines.append(f"\tfor <{_clean(recipient)}>")
     lines[-1] += ";"
-    lines.append("\t" + format_datetime(at))
+    lines.append("\t" + _date(at.replace(microsecond=0), at.utcoffset()))
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+@functools.lru_cache(maxsize=8)
+def _date(at: datetime, offset: timedelta | None) -> str:
+    # Every message delivered in the same second has the same date (hot path). The
+    # offset is part of the key: equal instants in two zones are equal datetimes.
+    return format_datetime(at)
 
 
 def _clean(address: str) -> str:
     # Envelope addresses come from the core's grammar (no CR/LF/controls); this
     # is defence in depth against a future caller passing raw text.
+    if address.isprintable() and "<" not in address and ">" not in address:
+        return address  # the usual case: nothing to drop (no controls, no DEL)
     return "".join(ch for ch in address if ch >= " " and ch != "\x7f" and ch not in "<>")
 
 
