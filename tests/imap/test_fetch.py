@@ -550,3 +550,24 @@ async def test_flags_uid_and_modseq_come_from_the_view_with_its_queued_news(
     assert outcome.expunged == [box.uids[1]]
     # Told now: the next flush sends no FETCH for it again.
     assert not any(isinstance(u, FlagsChanged) for u in view.flush(expunge_allowed=False))
+
+
+async def test_header_fields_items_are_reused_across_commands(
+    store: Store, box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeated HEADER.FIELDS FETCH reads no blob; another field list or partial does."""
+    monkeypatch.setattr(fetch_mod, "FIELDS_DONE", fetch_items.RenderedCache())
+    view = await view_of(store, box.mailbox_id)
+    line = b"a FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject)])"
+    first = await fetch_bytes(store, view, line)
+    partial = await fetch_bytes(store, view, b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)]<0.4>)")
+
+    def no_blob(*_args: object) -> object:
+        raise AssertionError("blob read although the item was made before")
+
+    monkeypatch.setattr(store.blobs, "open", no_blob)
+    monkeypatch.setattr(store.blobs, "open_many", no_blob, raising=False)
+    assert await fetch_bytes(store, view, line) == first
+    assert b"BODY[HEADER.FIELDS (Subject)]<0> {4}" in partial
+    with pytest.raises(AssertionError, match="blob read"):
+        await fetch_bytes(store, view, b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS (From)])")
