@@ -10,8 +10,10 @@ from posteingang.imap.ops import fetch as fetch_mod
 from posteingang.imap.ops import fetch_items
 from posteingang.imap.ops.fetch import FetchError, FetchOutcome, fetch_responses
 from posteingang.imap.proto.commands import Fetch
+from posteingang.imap.selected import FlagsChanged
+from posteingang.mime import parse_message
 from posteingang.store.interface import Store
-from posteingang.store.model import SEEN
+from posteingang.store.model import SEEN, FlagOp
 
 from .test_fetch_support import (  # noqa: F401 (bare_store: the `store` fixture)
     Box,
@@ -432,6 +434,7 @@ async def test_rendered_structures_are_reused_across_commands(
 ) -> None:
     monkeypatch.setattr(fetch_items, "RENDERED", fetch_items.RenderedCache())
     monkeypatch.setattr(fetch_mod, "RENDERED", fetch_items.RENDERED)
+    monkeypatch.setattr(fetch_mod, "DECODED", fetch_mod.DecodedCache())
     view = await view_of(store, box.mailbox_id)
     line = b"a FETCH 1:* (UID ENVELOPE BODYSTRUCTURE)"
     first = await fetch_bytes(store, view, line)
@@ -445,9 +448,38 @@ async def test_rendered_structures_are_reused_across_commands(
     monkeypatch.setattr(store, "get_parsed", no_parse)
     monkeypatch.setattr(store, "get_parsed_many", no_parse_many)
     assert await fetch_bytes(store, view, line) == first
-    # An item that needs the record still loads it.
+    # An item that needs the record still loads it (unless decoded before).
+    monkeypatch.setattr(fetch_mod, "DECODED", fetch_mod.DecodedCache())
     with pytest.raises(AssertionError, match="parse record loaded"):
         await fetch_bytes(store, view, b"a FETCH 1 (ENVELOPE BODY.PEEK[1])")
+
+
+async def test_decoded_parse_records_are_reused_across_commands(
+    store: Store, box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second FETCH of header fields neither loads nor decodes the parse records again."""
+    monkeypatch.setattr(fetch_mod, "DECODED", fetch_mod.DecodedCache())
+    view = await view_of(store, box.mailbox_id)
+    line = b"a FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[1])"
+    first = await fetch_bytes(store, view, line)
+    assert b"Subject:" in first
+
+    async def no_parse_many(_blob_ids: object) -> dict[str, bytes]:
+        raise AssertionError("parse record loaded although decoded before")
+
+    monkeypatch.setattr(store, "get_parsed_many", no_parse_many)
+    monkeypatch.setattr(fetch_mod, "decode_parsed", None)  # a call would fail
+    assert await fetch_bytes(store, view, line) == first
+
+
+def test_decoded_cache_is_bounded_by_encoded_size() -> None:
+    cache = fetch_mod.DecodedCache(max_bytes=20_000)  # 40 records of 300 + 200 octets
+    record = parse_message(b"Subject: x\r\n\r\nbody\r\n")
+    for i in range(100):
+        cache.put(f"b{i}", record, 300)
+    assert cache.get("b0") is None  # the oldest went first
+    assert cache.get("b99") is record
+    assert sum(cache.get(f"b{i}") is not None for i in range(100)) == 40
 
 
 async def test_binary_of_the_whole_message_decodes_every_part(store: Store) -> None:
@@ -492,3 +524,50 @@ async def test_modseq_follows_the_implicit_seen(store: Store, box: Box) -> None:
     assert isinstance(before, list) and isinstance(after, list)
     assert after[0] > before[0]  # type: ignore[operator]
     assert after[0] == view.modseqs[box.uids[0]]
+
+
+async def test_flags_uid_and_modseq_come_from_the_view_with_its_queued_news(
+    store: Store, box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FETCH (UID FLAGS MODSEQ) reads no row: the view, kept current by the feed, has them.
+
+    A change another session made and this view has queued is what it answers (and
+    then counts as told); a message whose expunge is queued is reported expunged."""
+    view = await view_of(store, box.mailbox_id)
+    [up] = await store.store_flags(box.mailbox_id, [box.uids[0]], FlagOp.ADD, frozenset((SEEN,)))
+    view.note_flags(up.uid, up.flags, up.modseq)  # as the session's feed would
+    view.note_expunged([box.uids[1]], up.modseq + 1)
+
+    async def no_rows(_mailbox_id: int, _uids: object) -> list[object]:
+        raise AssertionError("rows read for items the view holds")
+
+    monkeypatch.setattr(store, "get_messages", no_rows)
+    outcome = FetchOutcome()
+    out = parse_fetch_responses(
+        await fetch_bytes(store, view, b"a UID FETCH 1:* (FLAGS MODSEQ)", outcome=outcome)
+    )
+    assert out == [(1, {b"UID": box.uids[0], b"FLAGS": [b"\\Seen"], b"MODSEQ": [up.modseq]})]
+    assert outcome.expunged == [box.uids[1]]
+    # Told now: the next flush sends no FETCH for it again.
+    assert not any(isinstance(u, FlagsChanged) for u in view.flush(expunge_allowed=False))
+
+
+async def test_header_fields_items_are_reused_across_commands(
+    store: Store, box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeated HEADER.FIELDS FETCH reads no blob; another field list or partial does."""
+    monkeypatch.setattr(fetch_mod, "FIELDS_DONE", fetch_items.RenderedCache())
+    view = await view_of(store, box.mailbox_id)
+    line = b"a FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject)])"
+    first = await fetch_bytes(store, view, line)
+    partial = await fetch_bytes(store, view, b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)]<0.4>)")
+
+    def no_blob(*_args: object) -> object:
+        raise AssertionError("blob read although the item was made before")
+
+    monkeypatch.setattr(store.blobs, "open", no_blob)
+    monkeypatch.setattr(store.blobs, "open_many", no_blob, raising=False)
+    assert await fetch_bytes(store, view, line) == first
+    assert b"BODY[HEADER.FIELDS (Subject)]<0> {4}" in partial
+    with pytest.raises(AssertionError, match="blob read"):
+        await fetch_bytes(store, view, b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS (From)])")

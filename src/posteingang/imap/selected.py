@@ -161,6 +161,15 @@ class SelectedMailbox:
         hi = bisect.bisect_right(self.uids, high)
         return self.uids[lo:hi]
 
+    def latest_flags(self, uid: int) -> tuple[frozenset[str], int]:
+        """A message's newest flags and modseq known here: queued news, else what was told.
+
+        KeyError for a uid not in the view."""
+        pending = self._flag_news.get(uid)
+        if pending is not None:
+            return pending
+        return self.flags[uid], self.modseqs[uid]
+
     def is_expunge_pending(self, uid: int) -> bool:
         return uid in self._gone
 

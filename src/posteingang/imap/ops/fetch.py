@@ -12,7 +12,7 @@ bounded batches so that neither a 50 MB ``BODY[]`` nor a ``FETCH 1:*`` over
    last uid, RFC 9051 §6.4.9).
 2. Message metadata is loaded `CHUNK` uids at a time (`Store.get_messages`),
    parse-once records only when an item needs one, cached per blob for the
-   command (`ParseCache`).
+   command (`ParseCache`) and decoded records process-wide (`DECODED`).
 3. Each message's items become pieces (`fetch_items.plan_items`).  Blob
    ranges up to `INLINE_MAX` octets are read for a batch of messages in one
    thread hop (at most `BATCH_BYTES` per batch); bigger ``BODY[...]`` ranges
@@ -35,6 +35,9 @@ Errors that fail the whole command (BINARY of an unknown transfer encoding:
 ``NO [UNKNOWN-CTE]``, RFC 3516 §4.3) are raised as `FetchError` before any
 byte of the failing batch has been yielded, so the client never sees half a
 response.
+
+A FETCH of nothing but UID, FLAGS and MODSEQ is answered from the selected
+view alone (`fetch_view.py`), without reading the store.
 
 A FETCH of nothing but whole messages (``BODY.PEEK[]``, ``BODY[]``, RFC822,
 with UID, FLAGS or RFC822.SIZE) takes the fast path in `fetch_whole.py`, which
@@ -74,6 +77,7 @@ from .fetch_items import (
     Announce,
     BodyRead,
     Piece,
+    RenderedCache,
     Transform,
     UnknownCte,
     finish_body,
@@ -84,9 +88,12 @@ from .fetch_items import (
     renderable_only,
     sets_seen,
 )
+from .fetch_view import view_items_only, view_knows, view_responses
 from .fetch_whole import whole_message_layout, whole_responses
 
 __all__ = [
+    "DECODED",
+    "DecodedCache",
     "FetchError",
     "FetchOutcome",
     "ParseCache",
@@ -101,12 +108,17 @@ CHUNK = 256
 INLINE_MAX = 256 * 1024
 #: octets read into memory per batch of messages
 BATCH_BYTES = 4 * 1024 * 1024
+#: a batch whose blobs total at most this is read on the event loop when the blob
+#: store's reads are local (`BlobStore.local_reads`): ~0.5 ms from the page cache
+LOOP_READ_BYTES = 512 * 1024
 #: octets per piece when streaming a large body
 STREAM_CHUNK = 1024 * 1024
 #: parse records kept per command (the same blob may back several messages)
 PARSE_CACHE = 512
 #: answer whole-message FETCHes with `fetch_whole` (False: the general path, for tests)
 WHOLE_MESSAGE_PATH = True
+#: answer FETCHes of UID/FLAGS/MODSEQ alone from the view (`fetch_view`; False: the store)
+VIEW_PATH = True
 
 
 class FetchError(Exception):
@@ -151,8 +163,55 @@ def resolve_uids(view: SelectedMailbox, sequence_set: SequenceSet, *, uid: bool)
     return out
 
 
+class DecodedCache:
+    """Decoded parse records by blob id, process-wide, bounded by their encoded size (LRU).
+
+    Blobs are content-addressed and a blob's parse record never changes, so a
+    decoded record never goes stale and needs no invalidation (the same reasoning
+    as `fetch_items.RENDERED`).  Decoding the whole record was a quarter of the
+    CPU of a ``FETCH 1:* (BODY.PEEK[HEADER.FIELDS (...)])`` (profile of issue 12):
+    clients ask for the same messages' headers again and again.  Holds only
+    records decoded from the store (a re-parsed fallback is not remembered).
+    """
+
+    def __init__(self, max_bytes: int = 16 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._size = 0
+        self._items: collections.OrderedDict[str, tuple[ParsedMessage, int]] = (
+            collections.OrderedDict()
+        )
+
+    def get(self, blob_id: str) -> ParsedMessage | None:
+        found = self._items.get(blob_id)
+        if found is None:
+            return None
+        self._items.move_to_end(blob_id)
+        return found[0]
+
+    def put(self, blob_id: str, parsed: ParsedMessage, encoded_size: int) -> None:
+        cost = encoded_size + 200
+        if blob_id in self._items or cost > self.max_bytes // 16:
+            return
+        self._items[blob_id] = (parsed, cost)
+        self._size += cost
+        while self._size > self.max_bytes:
+            _k, (_p, old) = self._items.popitem(last=False)
+            self._size -= old
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._size = 0
+
+
+DECODED = DecodedCache()
+
+
 class ParseCache:
-    """Decoded parse records by blob id, bounded (LRU) for one command."""
+    """Decoded parse records by blob id, bounded (LRU) for one command.
+
+    Backed by the process-wide `DECODED`: a record decoded once is not
+    loaded from the store nor decoded again while it stays there.
+    """
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -166,13 +225,22 @@ class ParseCache:
 
     async def load(self, blob_ids: Collection[str]) -> None:
         """Fetch the records of `blob_ids` not cached yet (concurrently); missing ones stay out."""
-        wanted = [b for b in dict.fromkeys(blob_ids) if b not in self._items]
+        wanted: list[str] = []
+        limit = max(PARSE_CACHE, len(blob_ids))
+        for b in dict.fromkeys(blob_ids):
+            if b in self._items:
+                continue
+            known = DECODED.get(b)
+            if known is None:
+                wanted.append(b)
+            else:
+                self._keep(b, known, limit)
         if not wanted:
             return
         # One store round trip for the batch; a record missing or in an older
         # format falls back to `_one`, which re-parses.
         records = await self._store.get_parsed_many(wanted)
-        results = [self._decode(records[b]) if b in records else None for b in wanted]
+        results = [self._decode(b, records[b]) if b in records else None for b in wanted]
         retry = [b for b, r in zip(wanted, results, strict=True) if r is None]
         if retry:
             again = dict(
@@ -182,18 +250,22 @@ class ParseCache:
                 again.get(b) if r is None else r for b, r in zip(wanted, results, strict=True)
             ]
         for blob_id, parsed in zip(wanted, results, strict=True):
-            if parsed is None:
-                continue
-            self._items[blob_id] = parsed
-            if len(self._items) > max(PARSE_CACHE, len(wanted)):
-                self._items.popitem(last=False)
+            if parsed is not None:
+                self._keep(blob_id, parsed, limit)
+
+    def _keep(self, blob_id: str, parsed: ParsedMessage, limit: int) -> None:
+        self._items[blob_id] = parsed
+        if len(self._items) > limit:
+            self._items.popitem(last=False)
 
     @staticmethod
-    def _decode(data: bytes) -> ParsedMessage | None:
+    def _decode(blob_id: str, data: bytes) -> ParsedMessage | None:
         try:
-            return decode_parsed(data)
+            parsed = decode_parsed(data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
+        DECODED.put(blob_id, parsed, len(data))
+        return parsed
 
     async def _one(self, blob_id: str) -> ParsedMessage | None:
         try:
@@ -228,20 +300,37 @@ class _Planned:
         return sum(r.raw_span[1] - r.raw_span[0] for r in self.reads)
 
 
+#: finished ``BODY[HEADER.FIELDS (...)]`` items by (blob id, item): clients ask for the
+#: same few fields of the same messages again and again, and a blob's bytes never
+#: change (content-addressed), so the item never goes stale. A hit reads no blob and
+#: splits no header (that split was 10 % of such a FETCH after the records were cached).
+FIELDS_DONE = RenderedCache(8 * 1024 * 1024)
+
+
+def _fields_key(read: BodyRead) -> str:
+    return f"{read.name!r} {read.start} {read.end} {read.keep} {read.partial}"
+
+
 def _plan(
     items: tuple[FetchItem, ...], msg: Message, seq: int, parsed: ParsedMessage | None, uid: bool
 ) -> _Planned:
     pieces = plan_items(items, msg, parsed, uid_first=uid)
     reads: list[BodyRead] = []
     streams: list[BodyRead] = []
+    finished: dict[int, bytes] = {}
     for p in pieces:
         if isinstance(p, BodyRead):
+            if p.transform is Transform.FIELDS:
+                done = FIELDS_DONE.get(msg.blob_id, _fields_key(p))
+                if done is not None:
+                    finished[id(p)] = done
+                    continue
             lo, hi = p.raw_span
             if p.transform is Transform.RAW and hi - lo > INLINE_MAX:
                 streams.append(p)
             else:
                 reads.append(p)
-    return _Planned(msg, seq, pieces, reads, streams)
+    return _Planned(msg, seq, pieces, reads, streams, finished)
 
 
 def _read_batch(store: Store, batch: Sequence[_Planned]) -> None:
@@ -334,6 +423,15 @@ async def fetch_responses(
     result = outcome if outcome is not None else FetchOutcome()
     mark_seen = sets_seen(cmd.items) and not view.readonly
     recent_set: Container[int] = () if rev2 else recent
+    if VIEW_PATH and view_items_only(cmd.items):
+        uids = resolve_uids(view, cmd.sequence_set, uid=cmd.uid)
+        if view_knows(view, uids):
+            async for out in view_responses(
+                view, cmd.items, uids, uid_first=cmd.uid, recent=recent_set,
+                expunged=result.expunged, announce=announce,
+            ):  # fmt: skip
+                yield out
+            return
     layout = whole_message_layout(cmd.items, uid_first=cmd.uid) if WHOLE_MESSAGE_PATH else None
     if layout is not None:
         async for out in whole_responses(
@@ -374,7 +472,29 @@ class _Batch:
 def _start_reads(store: Store, batch: list[_Planned]) -> asyncio.Future[None] | None:
     if not any(p.reads or p.streams for p in batch):
         return None
+    if getattr(store.blobs, "local_reads", False) and _small(batch):
+        # Local bytes of a small batch (headers of a FETCH 1:*) take tens of µs to
+        # read: the thread hop cost more CPU than the read (issue 12 profile).
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        try:
+            _read_batch(store, batch)
+        except UnknownCte as e:
+            done.set_exception(e)
+        else:
+            done.set_result(None)
+        return done
     return asyncio.ensure_future(asyncio.to_thread(_read_batch, store, batch))
+
+
+def _small(batch: list[_Planned]) -> bool:
+    """Whether the batch reads at most `LOOP_READ_BYTES` octets of whole blobs, none streamed."""
+    total = 0
+    for p in batch:
+        if p.streams:
+            return False
+        if p.reads:
+            total += p.msg.size  # `open_many` loads a whole inline blob
+    return total <= LOOP_READ_BYTES
 
 
 def _discard(batch: _Batch) -> None:
@@ -458,6 +578,10 @@ async def _send_batch(
                 ) from None
         live = [p for p in batch if not p.vanished]
         result.expunged.extend(p.msg.uid for p in batch if p.vanished)
+        for p in live:
+            for r in p.reads:
+                if r.transform is Transform.FIELDS:
+                    FIELDS_DONE.put(p.msg.blob_id, _fields_key(r), p.finished[id(r)])
         flags = {p.msg.uid: p.msg.flags for p in live}
         modseqs = {p.msg.uid: p.msg.modseq for p in live}
         changed: set[int] = set()
