@@ -293,3 +293,21 @@ async def test_images_always_for_a_trusted_sender(
         .locator("img[alt=remote][src^=https]")
         .wait_for(state="attached")
     )  # type: ignore[attr-defined]
+
+
+async def test_switch_language(server: tuple[WebServer, int], browser: object) -> None:
+    web, _ = server
+    context = await browser.new_context(locale="en-US")  # type: ignore[attr-defined]
+    page = await context.new_page()
+    await page.goto(web.base + "/login")
+    assert await page.inner_text("button[type=submit] >> nth=0") == "Log in"
+    await page.select_option("#lang-select", "de")
+    await page.click("text=Change language")
+    await page.wait_for_selector("text=Anmelden")
+    assert await page.get_attribute("html", "lang") == "de"
+    await page.fill("input[name=username]", ALICE)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("text=Anmelden")
+    await page.wait_for_url("**/mail/*")
+    assert "Posteingang" in await page.inner_text("nav.folders")
+    await context.close()
