@@ -308,3 +308,38 @@ async def test_closed_streams_leave_no_subscription(web: WebServer) -> None:
                 break
             await asyncio.sleep(0.05)
     assert hub.subscriber_count(account.id) == 0
+
+
+async def test_a_page_action_reaches_a_pop3_listing(tmp_path: Path) -> None:
+    import poplib
+
+    from posteingang.pop3.server import pop3_shell
+
+    pop3 = ListenerSettings(protocol="POP3", host="127.0.0.1", port=0, tls=TlsMode.NONE)
+    config = web_config(tmp_path, pop3)
+    async with running(config, {"HTTP": http_shell, "POP3": pop3_shell}, []) as rt:
+        await add_account(rt.store)
+        ports = {lst.protocol: lst.port for lst in rt.listeners}
+        web = WebServer(rt, f"http://127.0.0.1:{ports['HTTP']}")
+        for n in (1, 2, 3):
+            await deliver(web.store, ALICE, plain(n, "hello"))
+        inbox = await _inbox(web)
+
+        def listing() -> int:
+            client = poplib.POP3("127.0.0.1", ports["POP3"], timeout=10)
+            client.user(ALICE)
+            client.pass_(PASSWORD)
+            count = int(client.stat()[0])
+            client.quit()
+            return count
+
+        assert await asyncio.to_thread(listing) == 3
+        async with web.logged_in() as client:
+            _, csrf = await _page_modseq(client, inbox)
+            response = await client.post(
+                f"/mail/{inbox}/action",
+                data={"csrf": csrf, "action": "delete", "uid": "2"},
+                headers={"accept": "application/json"},
+            )
+            assert response.json()["ok"] is True
+        assert await asyncio.to_thread(listing) == 2
