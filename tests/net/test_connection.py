@@ -41,6 +41,23 @@ async def wait_for(predicate: Callable[[], bool], within: float = 5) -> None:
         await asyncio.sleep(0.01)
 
 
+async def test_every_tcp_connection_sends_without_nagle_delay(serve: ServeFactory) -> None:
+    # A reply written in pieces (a FETCH, then its tagged OK) must not wait for the
+    # client's delayed ACK: accepted sockets get TCP_NODELAY on every listener.
+    options: list[int] = []
+
+    async def handler(conn: Connection) -> None:
+        sock = conn.transport.get_extra_info("socket")
+        options.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        await conn.write(b"hello\r\n")
+
+    server = await serve(handler)
+    reader, writer = await connect(server.port)
+    assert await read_until(reader, b"\n") == b"hello\r\n"
+    assert options and options[0] != 0
+    writer.close()
+
+
 # --- reading --------------------------------------------------------------------------------
 
 

@@ -209,6 +209,12 @@ class ListenerServer:
             # A local client has no address; limits and logs use "unix".
             socket_peer = local = Endpoint(UNIX_PEER, 0)
         else:
+            # Replies written in pieces (uvicorn's head and body, a FETCH then its
+            # tagged OK) must not wait for the client's delayed ACK (40 ms on Linux).
+            # asyncio sets TCP_NODELAY only for sockets whose `proto` says TCP, which
+            # an accepted socket from `socket.create_server` does not.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             socket_peer = Endpoint(normalize_ip(str(addr[0])), int(addr[1]))
             local_addr = sock.getsockname()
             local = Endpoint(normalize_ip(str(local_addr[0])), int(local_addr[1]))

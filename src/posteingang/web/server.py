@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -136,17 +135,6 @@ def http_shell(rt: Runtime, settings: ListenerSettings) -> Shell:
     return Shell(http_handler(serving_for(rt), rt.stopping), REFUSAL, LOGIN_TEXT)
 
 
-def _no_delay(transport: asyncio.BaseTransport) -> None:
-    """TCP_NODELAY: uvicorn writes a response's head and body separately, and with
-    Nagle's algorithm on, the body waits for the client's delayed ACK (40 ms on
-    Linux). asyncio sets it only for sockets whose ``proto`` is IPPROTO_TCP, which
-    an accepted socket from `socket.create_server` does not say it is."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 def http_handler(serving: HttpServing, stopping: asyncio.Event) -> Handler:
     """Serve one connection with uvicorn's protocol until it closes (module docstring)."""
 
@@ -155,7 +143,6 @@ def http_handler(serving: HttpServing, stopping: asyncio.Event) -> Handler:
         transport = conn.transport
         if transport.is_closing():
             return
-        _no_delay(transport)
         loop = asyncio.get_running_loop()
         proto = _Protocol(
             config=serving.config, server_state=serving.state, app_state={}, _loop=loop
