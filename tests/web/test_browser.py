@@ -185,11 +185,11 @@ async def test_keyboard_shortcuts(server: tuple[WebServer, int], browser: object
     await page.keyboard.press("j")  # type: ignore[attr-defined]
     assert await page.get_attribute("tr.cursor", "data-uid") == "2"  # type: ignore[attr-defined]
     await page.keyboard.press("s")  # type: ignore[attr-defined]
-    await page.wait_for_selector('tr[data-uid="2"].flagged', timeout=2000)  # type: ignore[attr-defined]
+    await page.wait_for_selector('tr[data-uid="2"].flagged', timeout=10_000)  # type: ignore[attr-defined]
     await page.keyboard.press("k")  # type: ignore[attr-defined]
     await page.keyboard.press("e")  # type: ignore[attr-defined]
     await page.wait_for_function(  # type: ignore[attr-defined]
-        "() => !document.querySelector('tr[data-uid=\"3\"]')", timeout=2000
+        "() => !document.querySelector('tr[data-uid=\"3\"]')", timeout=10_000
     )
     account = await web.store.get_account(ALICE)
     archive = await web.store.get_mailbox(account.id, "Archive")
@@ -220,12 +220,12 @@ async def test_drag_and_drop_to_a_folder_and_undo(
         'tr[data-uid="1"] td.from', f'.folders li[data-mailbox="{archive.id}"]'
     )
     await page.wait_for_function(  # type: ignore[attr-defined]
-        "() => !document.querySelector('tr[data-uid=\"1\"]')", timeout=2000
+        "() => !document.querySelector('tr[data-uid=\"1\"]')", timeout=10_000
     )
     assert [m.uid for m in await web.store.get_messages(inbox, [1, 2])] == [2]
     assert len((await web.store.get_index(archive.id)).uids) == 1
     await page.keyboard.press("z")  # type: ignore[attr-defined]
-    await page.wait_for_selector('tr[data-uid="3"]', timeout=2000)  # type: ignore[attr-defined]
+    await page.wait_for_selector('tr[data-uid="3"]', timeout=10_000)  # type: ignore[attr-defined]
     assert (await web.store.get_index(archive.id)).uids == []
     assert (await web.store.get_index(inbox)).uids == [2, 3]
 
@@ -286,7 +286,7 @@ async def test_images_always_for_a_trusted_sender(
     await page.goto(f"{web.base}/mail/{inbox}/2")  # type: ignore[attr-defined]
     # The second message from the same sender loads its images by itself.
     await page.wait_for_function(  # type: ignore[attr-defined]
-        "() => document.getElementById('body-frame').src.endsWith('images=1')", timeout=3000
+        "() => document.getElementById('body-frame').src.endsWith('images=1')", timeout=10_000
     )
     await (
         page.frame_locator("#body-frame")
