@@ -473,7 +473,7 @@ async def test_decoded_parse_records_are_reused_across_commands(
 
 
 def test_decoded_cache_is_bounded_by_encoded_size() -> None:
-    cache = fetch_mod.DecodedCache(max_bytes=20_000)  # 40 records of 300 + 200 octets
+    cache = fetch_mod.DecodedCache(max_bytes=44_000)  # 40 records of 3 x 300 + 200 octets
     record = parse_message(b"Subject: x\r\n\r\nbody\r\n")
     for i in range(100):
         cache.put(f"b{i}", record, 300)

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from posteingang.store.hub import Change, ChangeKind
 from posteingang.store.interface import (
@@ -66,19 +66,22 @@ def _zone(minutes: int) -> timezone:
     return timezone(timedelta(minutes=minutes))
 
 
-def _message(row: Sequence[object]) -> Message:
-    tz = _zone(int(row[6]))  # type: ignore[call-overload]
+def _message(row: Sequence[Any]) -> Message:
+    # Positional, and no int() of what SQLite already returns as int: a FETCH builds
+    # one per message (~2.5 -> ~1.8 µs each, issue 12).
+    (mailbox_id, uid, modseq, bits, keywords, internal, tz_offset, size, blob_id,
+     email_id, thread_id, saved) = row  # fmt: skip
     return Message(
-        mailbox_id=int(row[0]),  # type: ignore[call-overload]
-        uid=int(row[1]),  # type: ignore[call-overload]
-        modseq=int(row[2]),  # type: ignore[call-overload]
-        flags=bits_to_flags(int(row[3]), str(row[4])),  # type: ignore[call-overload]
-        internal_date=datetime.fromtimestamp(int(row[5]), tz),  # type: ignore[call-overload]
-        size=int(row[7]),  # type: ignore[call-overload]
-        blob_id=str(row[8]),
-        email_id=str(row[9]),
-        thread_id=str(row[10]),
-        save_date=datetime.fromtimestamp(int(row[11]), UTC),  # type: ignore[call-overload]
+        mailbox_id,
+        uid,
+        modseq,
+        bits_to_flags(bits, keywords) if keywords else _SYSTEM_FLAG_SETS[bits],
+        datetime.fromtimestamp(internal, _zone(tz_offset)),
+        size,
+        blob_id,
+        email_id,
+        thread_id,
+        datetime.fromtimestamp(saved, UTC),
     )
 
 
