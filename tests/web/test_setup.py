@@ -17,6 +17,7 @@ import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -495,3 +496,17 @@ async def test_setup_page_on_a_phone_in_chromium(
             assert not [m for m in console if "Content Security Policy" in m], console
         finally:
             await browser.close()
+
+
+async def test_page_tells_how_long_pop3_mail_stays(web: WebServer) -> None:
+    """The account's own leave-on-server days, else the server's default, else nothing."""
+    serving_for(web.runtime).app.state.mail_setup = fixed_setup
+    async with web.logged_in() as client:
+        assert 'class="retention"' not in (await client.get("/account/setup")).text
+        serving_for(web.runtime).web.pop3_retention = 14
+        assert "on the server for 14 days." in (await client.get("/account/setup")).text
+        account = await web.store.get_account(ALICE)
+        assert account is not None
+        await web.store.set_settings(account.id, replace(account.settings, pop3_retention_days=30))
+        page = await client.get("/account/setup")
+        assert "on the server for 30 days." in page.text and "14 days" not in page.text
