@@ -30,6 +30,7 @@ _PYTHON_STRINGS = [
     "policy-expunge",
     "policy-trash",
     "policy-hide",
+    "none (unencrypted)",  # setup.py SECURITY_NAMES
 ]
 
 

@@ -92,10 +92,7 @@ def create_app(web: Web) -> Starlette:
         Route("/account", account.account_page),
         Route("/account/setup", setup.setup_page),
         Route("/account/setup/apple.mobileconfig", setup.apple_profile),
-        Route("/.well-known/autoconfig/mail/config-v1.1.xml", setup.autoconfig),
-        Route("/mail/config-v1.1.xml", setup.autoconfig),
-        Route("/autodiscover/autodiscover.xml", setup.autodiscover, methods=["POST"]),
-        Route("/Autodiscover/Autodiscover.xml", setup.autodiscover, methods=["POST"]),
+        Route("/setup", setup.to_setup_page),
         Route("/account/sessions/end", account.end_session, methods=["POST"]),
         Route("/account/devices/add", account.add_device, methods=["POST"]),
         Route("/account/devices/revoke", account.revoke_device, methods=["POST"]),
@@ -103,7 +100,7 @@ def create_app(web: Web) -> Starlette:
         Route("/account/pop3", account.pop3_settings, methods=["POST"]),
         Mount("/static", _CachedStatic(directory=str(STATIC)), name="static"),
     ]
-    # Setting up mail programs (setup_routes.py): autoconfig, Autodiscover, /setup.
+    # Automatic configuration of mail programs (setup_routes.py): autoconfig, Autodiscover.
     # First, so that no later pattern (e.g. a /mail/{name}) can shadow them.
     routes = [*setup_routes(), *routes]
     app = Starlette(

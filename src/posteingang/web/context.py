@@ -24,7 +24,6 @@ from posteingang.net.settings import AuthSettings
 from posteingang.store.hub import Subscription
 from posteingang.store.interface import Store
 from posteingang.store.model import Mailbox, MailboxCounts, Message
-from posteingang.web.servers import ServerEntry
 from posteingang.web.sessions import Sessions, WebSession
 from posteingang.web.settings import WebSettings
 
@@ -53,8 +52,7 @@ class Web:
     auth: AuthSettings
     stopping: asyncio.Event
     templates: Jinja2Templates
-    # The IMAP/POP3 servers mail programs should use (setup.py), and the server's name.
-    mail_servers: list[ServerEntry] = field(default_factory=list)
+    # The server's name (`server.hostname`).
     hostname: str = "localhost"
     # `[pop3]` server defaults, shown where an account keeps them (account.py).
     pop3_policy: str = "expunge"
@@ -88,15 +86,6 @@ class Web:
     async def _counts(self, mailbox_id: int) -> MailboxCounts:
         return (await self.store.mailbox_counts([mailbox_id]))[mailbox_id]
 
-    def mail_domain(self, request: Request) -> str:
-        """The mail domain a request is about: the host it asked for without the
-        ``autoconfig.`` or ``mail.`` label, else the server's name."""
-        host = request.headers.get("host", "").rsplit(":", 1)[0].lower()
-        for label in ("autoconfig.", "autodiscover.", "mail."):
-            if host.startswith(label):
-                return host[len(label) :]
-        return self.hostname
-
     @classmethod
     def create(
         cls,
@@ -106,7 +95,6 @@ class Web:
         auth: AuthSettings,
         stopping: asyncio.Event | None = None,
         *,
-        mail_servers: list[ServerEntry] | None = None,
         hostname: str = "localhost",
     ) -> Web:
         from posteingang.web.i18n import context as i18n_context
@@ -123,7 +111,6 @@ class Web:
             auth=auth,
             stopping=stopping or asyncio.Event(),
             templates=templates,
-            mail_servers=mail_servers or [],
             hostname=hostname,
         )
 

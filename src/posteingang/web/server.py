@@ -38,7 +38,6 @@ from posteingang.net.server import Handler
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.web.app import create_app
 from posteingang.web.context import Web
-from posteingang.web.servers import entries_from
 
 if TYPE_CHECKING:
     from posteingang.runtime import Runtime, Shell
@@ -115,13 +114,12 @@ def serving_for(rt: Runtime) -> HttpServing:
             rt.config.web,
             rt.config.auth,
             rt.stopping,
-            mail_servers=entries_from(rt.config.listener, hostname),
             hostname=hostname,
         )
         web.pop3_policy = str(rt.config.pop3.deletion_policy)
         web.pop3_retention = rt.config.pop3.retention_days
         serving = _SERVINGS[rt] = HttpServing.create(web)
-        # Mail program setup (setup_routes.py) answers from the listeners as bound.
+        # Mail program setup (setup.py, setup_routes.py) answers from the listeners as bound.
         from posteingang.web.setup_routes import attach_mail_setup
 
         attach_mail_setup(serving.app, rt)
