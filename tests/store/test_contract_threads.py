@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from posteingang.delivery.ingest import prepare_message
+from posteingang.delivery.ingest import prepare_file, prepare_message
 from posteingang.store.interface import NewMessage, Store
 from posteingang.store.model import Message
 from tests.store.conftest import inbox_id, make_account, new_message
@@ -194,3 +195,20 @@ async def test_delivered_mail_threads_by_its_headers(store: Store) -> None:
     first, other = await store.get_messages(inbox, [1, 2])
     (answer,) = await store.get_messages(sent, [1])
     assert answer.thread_id == first.thread_id != other.thread_id
+
+
+async def test_a_large_spooled_reply_threads_too(store: Store, tmp_path: Path) -> None:
+    # DATA above the inline limit is parsed from its file (`prepare_file`)
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    parent = b"Message-ID: <big-p@example.test>\r\nSubject: s\r\n\r\nhi\r\n"
+    await store.append(inbox, await prepare_message(store, parent))
+    spooled = tmp_path / "data.eml"
+    spooled.write_bytes(
+        b"Message-ID: <big-r@example.test>\r\nReferences: <big-p@example.test>\r\n"
+        b"Subject: Re: s\r\n\r\n" + (b"x" * 76 + b"\r\n") * 4000
+    )
+    assert spooled.stat().st_size > store.blobs.inline_limit
+    await store.append(inbox, await prepare_file(store, str(spooled)))
+    first, second = await store.get_messages(inbox, [1, 2])
+    assert second.thread_id == first.thread_id

@@ -28,10 +28,12 @@ def thread_of(conn: sqlite3.Connection, account_id: int, message: NewMessage, em
         return dict(rows.fetchall())
 
     thread_id, new_keys = threads.assign(keys, email_id, lookup)
-    conn.executemany(
-        "INSERT OR IGNORE INTO thread_keys (account_id, message_id, thread_id) VALUES (?, ?, ?)",
-        [(account_id, key, thread_id) for key in new_keys],
-    )
+    if new_keys:
+        conn.executemany(
+            "INSERT OR IGNORE INTO thread_keys (account_id, message_id, thread_id)"
+            " VALUES (?, ?, ?)",
+            [(account_id, key, thread_id) for key in new_keys],
+        )
     return thread_id
 
 
