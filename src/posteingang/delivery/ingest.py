@@ -19,6 +19,7 @@ import os
 from datetime import UTC, datetime
 
 from posteingang.mime import encode_parsed, parse_file, parse_message
+from posteingang.mime.model import ParsedMessage
 from posteingang.mime.octets import LineEndCounter, crlf_size
 from posteingang.store.interface import NewMessage, Store
 
@@ -51,6 +52,19 @@ async def parse_record_async(raw: bytes) -> bytes:
     return await asyncio.to_thread(parse_record, raw)
 
 
+def _parsed_and_ids(raw: bytes) -> tuple[bytes, str | None, tuple[str, ...]]:
+    """The encoded record, and the ids threading needs (`thread_ids`)."""
+    parsed = parse_message(raw)
+    return (encode_parsed(parsed), *thread_ids(parsed))
+
+
+def thread_ids(parsed: ParsedMessage) -> tuple[str | None, tuple[str, ...]]:
+    """`NewMessage.message_id` and `.parent_ids`: References, then any In-Reply-To id
+    References lacks (both oldest first; store/threads.py uses the nearest)."""
+    extra = tuple(i for i in parsed.in_reply_to if i not in parsed.references)
+    return parsed.message_id, parsed.references + extra
+
+
 async def prepare_message(
     store: Store,
     raw: bytes,
@@ -71,7 +85,10 @@ async def prepare_message(
         data = bytes(raw)
     else:
         blob_id = await store.blobs.put(raw)
-    parsed = await parse_record_async(raw)
+    if len(raw) <= PARSE_INLINE_LIMIT:
+        parsed, message_id, parent_ids = _parsed_and_ids(raw)
+    else:
+        parsed, message_id, parent_ids = await asyncio.to_thread(_parsed_and_ids, raw)
     return NewMessage(
         blob_id=blob_id,
         size=len(raw),
@@ -81,6 +98,8 @@ async def prepare_message(
         uid=uid,
         data=data,
         line_size=crlf_size(raw),
+        message_id=message_id,
+        parent_ids=parent_ids,
     )
 
 
@@ -101,23 +120,26 @@ async def prepare_file(
             return await prepare_message(store, f.read(), flags=flags, internal_date=internal_date)
     blob_id = await store.blobs.put_file(path)
 
-    def parse() -> tuple[int, bytes, int]:
+    def parse() -> tuple[int, ParsedMessage, int]:
         with store.blobs.open(blob_id) as f:
             size = f.seek(0, os.SEEK_END)
             f.seek(0)
-            parsed = encode_parsed(parse_file(f, size))
+            parsed = parse_file(f, size)
             f.seek(0)
             counter = LineEndCounter()
             while chunk := f.read(1 << 20):
                 counter.feed(chunk)
             return size, parsed, counter.finish()
 
-    size, parsed, line_size = await asyncio.to_thread(parse)
+    size, record, line_size = await asyncio.to_thread(parse)
+    message_id, parent_ids = thread_ids(record)
     return NewMessage(
         blob_id=blob_id,
         size=size,
-        parsed=parsed,
+        parsed=encode_parsed(record),
         flags=flags,
         internal_date=internal_date or datetime.now(UTC).replace(microsecond=0),
         line_size=line_size,
+        message_id=message_id,
+        parent_ids=parent_ids,
     )

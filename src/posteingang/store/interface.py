@@ -102,6 +102,11 @@ class NewMessage:
     # Octets with every line ending in CRLF (`mime.octets.crlf_size`): what POP3
     # reports and sends. Kept with the blob, so POP3 need not read it to size it.
     line_size: int | None = None
+    # Threading (store/threads.py): the message's own Message-ID and the ids it
+    # answers (References, then In-Reply-To, oldest first), without angle brackets.
+    # `delivery.ingest` fills them from the parse record, which the store never reads.
+    message_id: str | None = None
+    parent_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +397,12 @@ class Store(Protocol):
     async def copy(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult: ...
     async def move(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult:
         """COPY + EXPUNGE in one commit (RFC 6851)."""
+        ...
+
+    async def thread_messages(self, account_id: int, thread_id: str) -> list[Message]:
+        """The account's messages with this thread id, in every mailbox (the webmail's
+        conversation view), oldest first (internal date, then mailbox id and uid).
+        A COPY appears once per mailbox it is in. Unknown ids give an empty list."""
         ...
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes: ...

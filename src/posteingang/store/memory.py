@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from posteingang.store import names
+from posteingang.store import names, threads
 from posteingang.store.blobs.memory import MemoryBlobStore
 from posteingang.store.hub import Change, ChangeKind, Hub, credentials_change
 from posteingang.store.interface import (
@@ -90,6 +90,7 @@ class MemoryStore(MemoryAccounts):
         self._pop3: dict[tuple[int, int], dict[int, list[object]]] = {}
         self._uidls: dict[int, dict[int, str]] = {}
         self._delivery_keys: dict[tuple[int, str], tuple[int, int, float]] = {}
+        self._thread_keys: dict[tuple[int, str], str] = {}  # (account, Message-ID) -> thread
         self._uidvalidity = int(time.time())
 
     async def close(self) -> None:
@@ -184,6 +185,7 @@ class MemoryStore(MemoryAccounts):
                 self._domains[dom] = replace(d, catch_all=None)
         self._devices = {k: d for k, d in self._devices.items() if d.account_id != account.id}
         self._subscriptions.pop(account.id, None)
+        self._thread_keys = {k: t for k, t in self._thread_keys.items() if k[0] != account.id}
         del self._accounts[account.id]
         self.hub.publish(credentials_change(account.id, "account"))
 
@@ -394,6 +396,7 @@ class MemoryStore(MemoryAccounts):
         for m in messages:
             uid = m.uid if m.uid is not None else uid
             email_id = new_object_id("M")
+            thread_id = self._thread_of(account_id, m, email_id)
             box.messages[uid] = Message(
                 mailbox_id,
                 uid,
@@ -403,7 +406,7 @@ class MemoryStore(MemoryAccounts):
                 m.size,
                 m.blob_id,
                 email_id,
-                "T" + email_id[1:],
+                thread_id,
                 now,
             )
             self._parsed.setdefault(m.blob_id, m.parsed)
@@ -427,6 +430,29 @@ class MemoryStore(MemoryAccounts):
             )
         )
         return results
+
+    def _thread_of(self, account_id: int, message: NewMessage, email_id: str) -> str:
+        """The thread of a new message (store/threads.py); records its keys."""
+        keys = threads.thread_keys(message.message_id, message.parent_ids)
+
+        def lookup(wanted: Sequence[str]) -> dict[str, str]:
+            found = ((k, self._thread_keys.get((account_id, k))) for k in wanted)
+            return {k: t for k, t in found if t is not None}
+
+        thread_id, new_keys = threads.assign(keys, email_id, lookup)
+        for key in new_keys:
+            self._thread_keys[(account_id, key)] = thread_id
+        return thread_id
+
+    async def thread_messages(self, account_id: int, thread_id: str) -> list[Message]:
+        found = [
+            m
+            for box in self._boxes.values()
+            if box.mailbox.account_id == account_id
+            for m in box.messages.values()
+            if m.thread_id == thread_id
+        ]
+        return sorted(found, key=lambda m: (m.internal_date, m.mailbox_id, m.uid))
 
     async def get_index(self, mailbox_id: int) -> MailboxIndex:
         box = self._box(mailbox_id)

@@ -47,6 +47,7 @@ from posteingang.store.sqlite.mailboxes import (
     require_mailbox,
     usage,
 )
+from posteingang.store.sqlite.threads import thread_of
 
 T = TypeVar("T")
 _MESSAGE_COLUMNS = (
@@ -168,9 +169,10 @@ def append_to(
                 raise Conflict(f"uid {m.uid} is below uidnext {uid}")
             uid = m.uid
         email_id = new_object_id("M")
+        thread_id = thread_of(conn, account_id, m, email_id)
         rows.append(
             _row(mailbox_id, uid, modseq, canonical_flags(m.flags), m.internal_date, m.size,
-                 m.blob_id, email_id, "T" + email_id[1:], now)
+                 m.blob_id, email_id, thread_id, now)
         )  # fmt: skip
         results.append(AppendResult(mailbox_id, mailbox.uidvalidity, uid, modseq))
         uid += 1

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from posteingang.store.sqlite.threads import message_id_of
+
 MIGRATIONS: list[str] = [
     # 1: accounts, mailboxes, messages, blobs
     """
@@ -245,6 +247,29 @@ MIGRATIONS: list[str] = [
     ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;
     UPDATE mailboxes SET first_recent_uid = uidnext;
     """,
+    # 9: thread ids (store/threads.py): each account's Message-IDs and the ids its
+    # messages reference -> thread id, and messages by thread id (the webmail's
+    # conversation view). Back-filled here with the own Message-ID of every stored
+    # message (read from its parse record by a Python function `migrate` registers),
+    # pointing at its current thread id: stored messages keep their thread ids (no
+    # THREADID a client has cached changes), and replies delivered from now on join
+    # the thread of the message they answer. The earliest message wins a shared id.
+    """
+    CREATE TABLE thread_keys (
+        account_id INTEGER NOT NULL,
+        message_id TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        PRIMARY KEY (account_id, message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_thread ON messages (thread_id);
+    INSERT OR IGNORE INTO thread_keys (account_id, message_id, thread_id)
+        SELECT account_id, message_id, thread_id FROM (
+            SELECT b.account_id AS account_id, posteingang_message_id(p.data) AS message_id,
+                m.thread_id AS thread_id, m.internal_date AS d, m.mailbox_id AS mb, m.uid AS u
+            FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+            LEFT JOIN parsed p ON p.blob_id = m.blob_id)
+        WHERE message_id IS NOT NULL ORDER BY d, mb, u;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)
@@ -268,6 +293,8 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
     # others reference it; PRAGMA foreign_keys cannot change inside a transaction)
     # and checked before each COMMIT instead.
     enforced = bool(conn.execute("PRAGMA foreign_keys").fetchone()[0])
+    # What a back-fill needs from Python (migration 9 reads parse records).
+    conn.create_function("posteingang_message_id", 1, message_id_of, deterministic=True)
     conn.execute("PRAGMA foreign_keys = OFF")
     try:
         for version in range(current + 1, target + 1):

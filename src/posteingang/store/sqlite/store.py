@@ -56,7 +56,7 @@ from posteingang.store.sqlite import accounts as acc
 from posteingang.store.sqlite import index as packed
 from posteingang.store.sqlite import mailboxes as mbx
 from posteingang.store.sqlite import messages as msg
-from posteingang.store.sqlite import pages, pop3
+from posteingang.store.sqlite import pages, pop3, threads
 from posteingang.store.sqlite.blobs import SqliteBlobStore
 from posteingang.store.sqlite.notify import Listener, Notifier
 from posteingang.store.sqlite.schema import migrate
@@ -326,6 +326,7 @@ class SqliteStore:
                 conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (box.id,))
             conn.execute("DELETE FROM mailboxes WHERE account_id = ?", (account.id,))
             conn.execute("DELETE FROM subscriptions WHERE account_id = ?", (account.id,))
+            conn.execute("DELETE FROM thread_keys WHERE account_id = ?", (account.id,))
             conn.execute("DELETE FROM aliases WHERE target = ?", (address,))
             conn.execute("UPDATE domains SET catch_all = NULL WHERE catch_all = ?", (address,))
             conn.execute("DELETE FROM devices WHERE account_id = ?", (account.id,))
@@ -574,6 +575,9 @@ class SqliteStore:
         return await self._write(
             lambda c: msg.copy_messages(c, source_id, uids, target_id, move=True)
         )
+
+    async def thread_messages(self, account_id: int, thread_id: str) -> list[Message]:
+        return await self._read(lambda c: threads.thread_messages(c, account_id, thread_id))
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         return await self._read(lambda c: msg.changes_since(c, mailbox_id, modseq))
