@@ -13,7 +13,6 @@ must never print a password except where a command generates one on purpose.
 from __future__ import annotations
 
 import re
-import secrets
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -87,6 +86,8 @@ def unwritable_store(config: Config) -> str | None:
     """
     if config.store.backend != "sqlite":
         return None
+    import secrets
+
     db = Path(config.store.sqlite_path)
     try:
         conn = sqlite3.connect(db, timeout=30)
@@ -218,6 +219,8 @@ def generate_password(groups: int = 4) -> str:
 
     Lower case letters and digits only, so it is easy to type on a phone.
     """
+    import secrets  # here: it loads OpenSSL, which `--help` does not need
+
     return "-".join(
         "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(4)) for _ in range(groups)
     )
