@@ -5,8 +5,11 @@ errors into one line (plus a pointer to --help) with exit status 2, the same
 shape as every other user error; see `common.py` for the error policy.
 Modules: `setup` (init, check-config, config-doc), `accounts` (domain, user,
 alias), `devices` (device), `server` (serve, check), `deliver` (deliver),
-`transfer` (import, export). Nothing here holds
-business logic beyond argument checking; the store and the runtime do the work.
+`transfer` (import, export), `blocks` (block), `dns` (dns-records). A command's
+module is imported only when that command runs (`_COMMANDS`), so `--help` and
+commands that need only the config or the store start without the servers.
+Nothing here holds business logic beyond argument checking; the store and the
+runtime do the work.
 """
 
 from __future__ import annotations
