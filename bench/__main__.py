@@ -28,6 +28,7 @@ BENCHMARKS = {
     "stress": "bench.bench_stress",
     "latency": "bench.bench_latency",
     "web": "bench.bench_web",
+    "cli": "bench.bench_cli",
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 MARK = "<!-- bench:results -->"

@@ -124,23 +124,13 @@ class StartupError(Exception):
 def listener_problems(
     config: Config, protocols: dict[str, ShellFactory] | None = None
 ) -> list[str]:
-    """Every `[[listener]]` this build cannot serve, one line each (key path first).
+    """Every `[[listener]]` this build cannot serve (`protocols.listener_problems`)."""
+    from posteingang import protocols as builtin
 
-    The one listener check: `serve` refuses to start on the first, and
-    `check-config` lists them all, so the two can never disagree.
-    """
     if protocols is None:
-        from posteingang.protocols import register_builtin_protocols
-
-        register_builtin_protocols()
+        builtin.register_builtin_protocols()
         protocols = PROTOCOLS
-    known = ", ".join(sorted(protocols)) or "none yet"
-    return [
-        f"listener[{i}].protocol: {settings.protocol!r} is not served by this build "
-        f"(known: {known})"
-        for i, settings in enumerate(config.listener)
-        if settings.protocol.upper() not in protocols
-    ]
+    return builtin.listener_problems(config, protocols)
 
 
 class Runtime:

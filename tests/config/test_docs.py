@@ -55,9 +55,10 @@ def test_every_posteingang_command_the_reference_names_exists() -> None:
 
     text = render_markdown()
     assert "`posteingang block lift`" in text
+    ctx = click.Context(cli)
     for command in re.findall(r"`posteingang ([a-z-]+(?: [a-z-]+)?)", text):
         words = command.split()
-        found = cli.commands.get(words[0])
+        found = cli.get_command(ctx, words[0])
         assert found is not None, command
         if isinstance(found, click.Group) and len(words) > 1:
             assert words[1] in found.commands, command

@@ -55,10 +55,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from posteingang.log import get_logger
-from posteingang.store.interface import InvalidName
-from posteingang.store.names import normalize_address
-
 __all__ = [
     "FAILURE_LINE_PREFIX",
     "Block",
@@ -72,8 +68,6 @@ __all__ = [
 
 FAILURE_LINE_PREFIX: Final = "posteingang auth failure:"
 _MAX_LOGGED_USER: Final = 128
-
-log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +141,11 @@ def account_key(user: str) -> str:
     so ``Alice@Example.TEST.`` counts against the same account as ``alice@example.test``.
     A name that is no address is nobody's account; it is keyed stripped and lower case.
     """
+    # imported here: the config (`net.settings`) imports this module for ThrottlePolicy,
+    # and `posteingang check-config` should not load the store or the logging stack
+    from posteingang.store.interface import InvalidName
+    from posteingang.store.names import normalize_address
+
     try:
         return normalize_address(user)
     except InvalidName:
@@ -245,7 +244,11 @@ class Throttle:
         self.policy = policy or ThrottlePolicy()
         self._clock = clock
         self._wall = wall_clock
-        self._log = logger if logger is not None else log
+        if logger is None:
+            from posteingang.log import get_logger
+
+            logger = get_logger(__name__)
+        self._log = logger
         policy = self.policy
         self._addresses = _Table(policy.block_after, policy.max_entries)
         self._prefixes = _Table(policy.prefix_block_after, policy.max_entries)

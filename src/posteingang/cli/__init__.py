@@ -5,12 +5,16 @@ errors into one line (plus a pointer to --help) with exit status 2, the same
 shape as every other user error; see `common.py` for the error policy.
 Modules: `setup` (init, check-config, config-doc), `accounts` (domain, user,
 alias), `devices` (device), `server` (serve, check), `deliver` (deliver),
-`transfer` (import, export). Nothing here holds
-business logic beyond argument checking; the store and the runtime do the work.
+`transfer` (import, export), `blocks` (block), `dns` (dns-records). A command's
+module is imported only when that command runs (`_COMMANDS`), so `--help` and
+commands that need only the config or the store start without the servers.
+Nothing here holds business logic beyond argument checking; the store and the
+runtime do the work.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -19,21 +23,107 @@ from typing import Any
 import click
 
 from posteingang import __version__
-from posteingang.cli.accounts import alias_group, domain_group, user_group
-from posteingang.cli.blocks import block_group
 from posteingang.cli.common import EXIT_USAGE, State
-from posteingang.cli.deliver import deliver_cmd
-from posteingang.cli.devices import device_group
-from posteingang.cli.dns import dns_records_cmd
 from posteingang.cli.files import PRIVATE_UMASK
-from posteingang.cli.server import check, serve
-from posteingang.cli.setup import check_config, config_doc, init
-from posteingang.cli.transfer import export_cmd, import_cmd
-from posteingang.cli.user_settings import user_set, user_show
+
+# name -> (module, attribute, the first paragraph of its help). Commands are
+# imported only when invoked, so `posteingang --help` and a command that needs
+# only the store do not import the protocol servers; the help text is here so
+# the root `--help` lists every command without importing any of them
+# (tests/cli/test_lazy_import.py checks it matches each command's own help).
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "alias": ("accounts", "alias_group", "Aliases: extra addresses whose mail goes to a user."),
+    "block": (
+        "blocks",
+        "block_group",
+        "Login blocks after repeated failures (addresses and accounts).",
+    ),
+    "check": (
+        "server",
+        "check",
+        "Check the store's integrity: blobs, UIDs and MODSEQs, and file modes.",
+    ),
+    "check-config": ("setup", "check_config", "Validate the config file; list every problem."),
+    "config-doc": ("setup", "config_doc", "Print the configuration reference as Markdown."),
+    "deliver": (
+        "deliver",
+        "deliver_cmd",
+        "Deliver one message from standard input to ADDRESS (for MTA pipes).",
+    ),
+    "device": ("devices", "device_group", "App passwords: one per device, each revocable."),
+    "dns-records": (
+        "dns",
+        "dns_records_cmd",
+        "Print the SRV and CNAME records mail programs use to find this server.",
+    ),
+    "domain": ("accounts", "domain_group", "Hosted domains: mail for them is delivered here."),
+    "export": (
+        "transfer",
+        "export_cmd",
+        "Export an account's mail as Maildir++ or mbox (all mailboxes by default).",
+    ),
+    "import": (
+        "transfer",
+        "import_cmd",
+        "Import mail from mbox files or Maildir folders. Re-running resumes, never duplicates.",
+    ),
+    "init": ("setup", "init", "Create a data directory: config, certificate, first user."),
+    "serve": ("server", "serve", "Run the server until SIGTERM or SIGINT."),
+    "user": (
+        "accounts",
+        "user_group",
+        "Accounts: a full address that logs in and owns mailboxes.",
+    ),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """Import the command `name` (one of `_COMMANDS`) and return it."""
+    module_name, attribute, _ = _COMMANDS[name]
+    module = importlib.import_module(f"posteingang.cli.{module_name}")
+    command: click.Command = getattr(module, attribute)
+    if name == "user":
+        from posteingang.cli.user_settings import user_set, user_show
+
+        assert isinstance(command, click.Group)
+        for sub in (user_set, user_show):
+            if sub.name not in command.commands:
+                command.add_command(sub)
+    return command
 
 
 class _Group(click.Group):
-    """The root group: usage errors become one line, like every other user error."""
+    """The root group: usage errors become one line, like every other user error.
+
+    Its commands are loaded on first use (`_COMMANDS`); `commands` holds those
+    loaded so far and any added with `add_command`.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            self.add_command(load_command(cmd_name), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, from `_COMMANDS` for commands not loaded yet."""
+        names = [
+            name
+            for name in self.list_commands(ctx)
+            if name not in self.commands or not self.commands[name].hidden
+        ]
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            # a stand-in with the same help shortens it exactly as the command would
+            command = self.commands.get(name) or click.Command(name, help=_COMMANDS[name][2])
+            rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(  # type: ignore[override]
         self,
@@ -87,27 +177,6 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     # is 0700/0600. Restored afterwards for callers that run the CLI in-process.
     previous = os.umask(PRIVATE_UMASK)
     ctx.call_on_close(lambda: os.umask(previous))
-
-
-for command in (
-    init,
-    check_config,
-    config_doc,
-    serve,
-    check,
-    domain_group,
-    user_group,
-    alias_group,
-    device_group,
-    deliver_cmd,
-    import_cmd,
-    export_cmd,
-    block_group,
-    dns_records_cmd,
-):
-    cli.add_command(command)
-user_group.add_command(user_set)
-user_group.add_command(user_show)
 
 
 def main() -> None:

@@ -12,22 +12,22 @@ must never print a password except where a command generates one on purpose.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import secrets
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
 
-from posteingang.config import Config, ConfigError, load_config
-from posteingang.store.interface import InvalidName, Store, StoreError
-from posteingang.store.model import Account
+if TYPE_CHECKING:  # imported where used: `posteingang --help` loads neither
+    from rich.console import Console
+
+    from posteingang.config import Config
+    from posteingang.store.interface import Store
+    from posteingang.store.model import Account
 
 T = TypeVar("T")
 
@@ -86,6 +86,8 @@ def unwritable_store(config: Config) -> str | None:
     """
     if config.store.backend != "sqlite":
         return None
+    import secrets
+
     db = Path(config.store.sqlite_path)
     try:
         conn = sqlite3.connect(db, timeout=30)
@@ -112,6 +114,8 @@ class State:
     _config: Config | None = None
 
     def config(self) -> Config:
+        from posteingang.config import ConfigError, load_config
+
         if self._config is None:
             path = self.config_path
             if path is None:
@@ -138,6 +142,10 @@ pass_state = click.make_pass_decorator(State)
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run one command's coroutine, turning store errors into one-line CLI errors."""
+    import asyncio
+
+    from posteingang.store.interface import InvalidName, StoreError
+
     try:
         return asyncio.run(coro)
     except InvalidName as e:
@@ -175,6 +183,7 @@ def with_store(state: State, action: Callable[[Store], Awaitable[T]]) -> T:
 def address(value: str) -> str:
     """A hosted address, lower-cased and IDNA-encoded; CliError (exit 2) if invalid."""
     from posteingang.store import names
+    from posteingang.store.interface import InvalidName
 
     try:
         return names.normalize_address(value)
@@ -184,6 +193,7 @@ def address(value: str) -> str:
 
 def domain(value: str) -> str:
     from posteingang.store import names
+    from posteingang.store.interface import InvalidName
 
     try:
         return names.normalize_domain(value)
@@ -209,6 +219,8 @@ def generate_password(groups: int = 4) -> str:
 
     Lower case letters and digits only, so it is easy to type on a phone.
     """
+    import secrets  # here: it loads OpenSSL, which `--help` does not need
+
     return "-".join(
         "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(4)) for _ in range(groups)
     )
@@ -266,4 +278,6 @@ def format_size(octets: int | None) -> str:
 
 def console() -> Console:
     """A rich console on standard output; not a terminal: wide enough that nothing wraps."""
+    from rich.console import Console
+
     return Console(width=None if sys.stdout.isatty() else 200)

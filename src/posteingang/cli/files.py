@@ -17,8 +17,10 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from posteingang.config import Config
+if TYPE_CHECKING:
+    from posteingang.config import Config
 
 PRIVATE_UMASK = 0o077
 DIR_MODE = 0o700

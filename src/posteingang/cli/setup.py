@@ -221,7 +221,7 @@ def check_config(state: State) -> None:
         for issue in e.issues:
             click.echo(f"{issue}", err=True)
         sys.exit(EXIT_USAGE)
-    from posteingang.runtime import listener_problems
+    from posteingang.protocols import listener_problems
 
     problems = listener_problems(config)  # the very check `serve` makes
     missing = missing_store(config)

@@ -7,9 +7,21 @@ depends on the `Store` protocol.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from posteingang.store.interface import Store
+if TYPE_CHECKING:
+    from posteingang.store.interface import Store
+
+
+def __getattr__(name: str) -> Any:
+    # `Store` on first use: the config imports `store.model`, which runs this
+    # module, and loading the interface (and asyncio with it) there would slow
+    # every command that only reads the config.
+    if name == "Store":
+        from posteingang.store.interface import Store
+
+        return Store
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class StoreSettings(Protocol):
