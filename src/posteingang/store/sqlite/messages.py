@@ -40,7 +40,7 @@ from posteingang.store.model import (
     flags_to_bits,
 )
 from posteingang.store.sqlite import index as packed
-from posteingang.store.sqlite import pop3
+from posteingang.store.sqlite import pop3, sortkeys
 from posteingang.store.sqlite.mailboxes import (
     drop_messages,
     next_modseq,
@@ -175,6 +175,8 @@ def append_to(
         results.append(AppendResult(mailbox_id, mailbox.uidvalidity, uid, modseq))
         uid += 1
     _insert_rows(conn, mailbox_id, rows, [(m.blob_id, m.size, m.line_size) for m in messages])
+    keyed_rows = [(r.uid, m.parsed) for r, m in zip(results, messages, strict=True)]
+    sortkeys.fill_appended(conn, mailbox_id, keyed_rows)
     conn.executemany(
         "INSERT OR IGNORE INTO parsed (blob_id, data) VALUES (?, ?)",
         [(m.blob_id, m.parsed) for m in messages],
@@ -461,6 +463,8 @@ def copy_messages(
         target_uids.append(uid)
         uid += 1
     _insert_rows(conn, target_id, rows, [(m.blob_id, m.size, None) for m in msgs])
+    copied = [(m.uid, t) for m, t in zip(msgs, target_uids, strict=True)]
+    sortkeys.fill_copied(conn, source_id, target_id, copied)
     conn.execute(
         "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?", (uid, modseq, target_id)
     )
