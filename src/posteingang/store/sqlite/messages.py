@@ -174,9 +174,8 @@ def append_to(
         )  # fmt: skip
         results.append(AppendResult(mailbox_id, mailbox.uidvalidity, uid, modseq))
         uid += 1
-    _insert_rows(conn, mailbox_id, rows, [(m.blob_id, m.size, m.line_size) for m in messages])
-    keyed_rows = [(r.uid, m.parsed) for r, m in zip(results, messages, strict=True)]
-    sortkeys.fill_appended(conn, mailbox_id, keyed_rows)
+    keys = [sortkeys.of_new(m.parsed, m.internal_date) for m in messages]
+    _insert_rows(conn, mailbox_id, rows, [(m.blob_id, m.size, m.line_size) for m in messages], keys)
     conn.executemany(
         "INSERT OR IGNORE INTO parsed (blob_id, data) VALUES (?, ?)",
         [(m.blob_id, m.parsed) for m in messages],
@@ -247,10 +246,14 @@ def _insert_rows(
     mailbox_id: int,
     rows: list[tuple[object, ...]],
     blobs: list[tuple[str, int, int | None]],
+    keys: list[sortkeys.Row],
 ) -> None:
-    """Insert message rows; keep the packed index and blob reference counts in step."""
+    """Insert message rows with their sort keys (sqlite/sortkeys.py); keep the packed
+    index and blob reference counts in step."""
     conn.executemany(
-        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({','.join('?' * 12)})", rows
+        f"INSERT INTO messages ({_MESSAGE_COLUMNS}, {sortkeys.COLUMNS})"
+        f" VALUES ({','.join('?' * 15)})",
+        [(*row, *key) for row, key in zip(rows, keys, strict=True)],
     )
     packed.add(conn, mailbox_id, [(r[1], r[2], r[3]) for r in rows])  # type: ignore[misc]
     _ref_blobs(conn, blobs)
@@ -462,9 +465,8 @@ def copy_messages(
         )  # fmt: skip
         target_uids.append(uid)
         uid += 1
-    _insert_rows(conn, target_id, rows, [(m.blob_id, m.size, None) for m in msgs])
-    copied = [(m.uid, t) for m, t in zip(msgs, target_uids, strict=True)]
-    sortkeys.fill_copied(conn, source_id, target_id, copied)
+    keys = sortkeys.of_rows(conn, source_id, [m.uid for m in msgs])
+    _insert_rows(conn, target_id, rows, [(m.blob_id, m.size, None) for m in msgs], keys)
     conn.execute(
         "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?", (uid, modseq, target_id)
     )

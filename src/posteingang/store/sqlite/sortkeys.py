@@ -1,5 +1,5 @@
-"""The sort-key columns of `messages` (migration 9): filled on append and copy,
-and for rows stored before the migration once at open.
+"""The sort-key columns of `messages` (migration 9): written with each new row, and
+for rows stored before the migration once at open.
 
 The keys come from the parse record (`store.sortkeys`); a copy or move takes the
 source row's keys. A row whose keys are NULL still sorts (first in ascending
@@ -11,40 +11,38 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime
 
 from posteingang.store.sortkeys import sort_keys
 
-__all__ = ["backfill", "fill_appended", "fill_copied"]
+__all__ = ["COLUMNS", "Row", "backfill", "of_new", "of_rows"]
 
-_SET = (
-    "UPDATE messages SET sent_date = COALESCE(?, internal_date), sort_from = ?,"
-    " sort_subject = ? WHERE mailbox_id = ? AND uid = ?"
-)
+COLUMNS = "sent_date, sort_from, sort_subject"
+#: (sent_date, sort_from, sort_subject) of one row, in `COLUMNS` order
+Row = tuple[int | None, str | None, str | None]
 #: rows filled per transaction by `backfill`
 _BATCH = 2000
 
 
-def fill_appended(
-    conn: sqlite3.Connection, mailbox_id: int, rows: Sequence[tuple[int, bytes]]
-) -> None:
-    """Keys of just-inserted messages: (uid, encoded parse record) each."""
-    values = []
-    for uid, parsed in rows:
-        keys = sort_keys(parsed)
-        values.append((keys.sent, keys.sender, keys.subject, mailbox_id, uid))
-    conn.executemany(_SET, values)
+def of_new(parsed: bytes, internal_date: datetime) -> Row:
+    """The keys of a message about to be appended, from its parse record."""
+    keys = sort_keys(parsed)
+    sent = keys.sent if keys.sent is not None else int(internal_date.timestamp())
+    return sent, keys.sender, keys.subject
 
 
-def fill_copied(
-    conn: sqlite3.Connection, source_id: int, target_id: int, uids: Sequence[tuple[int, int]]
-) -> None:
-    """Keys of copied messages, from their source rows: (source uid, target uid) each."""
-    conn.executemany(
-        "UPDATE messages SET (sent_date, sort_from, sort_subject) = (SELECT sent_date,"
-        " sort_from, sort_subject FROM messages WHERE mailbox_id = ? AND uid = ?)"
-        " WHERE mailbox_id = ? AND uid = ?",
-        [(source_id, s, target_id, t) for s, t in uids],
-    )
+def of_rows(conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]) -> list[Row]:
+    """The stored keys of messages (in `uids` order), for their copies."""
+    found: dict[int, Row] = {}
+    for i in range(0, len(uids), 500):
+        chunk = uids[i : i + 500]
+        for uid, *key in conn.execute(
+            f"SELECT uid, {COLUMNS} FROM messages WHERE mailbox_id = ?"
+            f" AND uid IN ({','.join('?' * len(chunk))})",
+            (mailbox_id, *chunk),
+        ):
+            found[uid] = (key[0], key[1], key[2])
+    return [found.get(uid, (None, None, None)) for uid in uids]
 
 
 def backfill(conn: sqlite3.Connection) -> int:
@@ -55,16 +53,21 @@ def backfill(conn: sqlite3.Connection) -> int:
         conn.execute("BEGIN IMMEDIATE")
         try:
             rows = conn.execute(
-                "SELECT m.mailbox_id, m.uid, p.data FROM messages m"
+                "SELECT m.mailbox_id, m.uid, m.internal_date, p.data FROM messages m"
                 " INDEXED BY messages_unsorted LEFT JOIN parsed p ON p.blob_id = m.blob_id"
                 " WHERE m.sort_subject IS NULL LIMIT ?",
                 (_BATCH,),
             ).fetchall()
             values = []
-            for mailbox_id, uid, data in rows:
+            for mailbox_id, uid, internal_date, data in rows:
                 keys = sort_keys(data or b"")
-                values.append((keys.sent, keys.sender, keys.subject, mailbox_id, uid))
-            conn.executemany(_SET, values)
+                sent = keys.sent if keys.sent is not None else internal_date
+                values.append((sent, keys.sender, keys.subject, mailbox_id, uid))
+            conn.executemany(
+                "UPDATE messages SET sent_date = ?, sort_from = ?, sort_subject = ?"
+                " WHERE mailbox_id = ? AND uid = ?",
+                values,
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
