@@ -10,8 +10,9 @@ import re
 import httpx
 
 from posteingang.delivery.deliver import deliver
+from posteingang.store.model import FLAGGED
 from tests.serving import ALICE, PASSWORD
-from tests.web.conftest import WebServer
+from tests.web.conftest import WebServer, csrf_of
 from tests.web.messages import multipart
 from tests.web.test_live import web_imap  # noqa: F401  (the fixture)
 
@@ -167,3 +168,29 @@ async def test_search_in_all_folders_attachments_and_paging(
         second = await client.get(f"/mail/{inbox}/search", params={"subject": "bulk", "page": "2"})
         rest = [int(u) for u in re.findall(r'<tr data-uid="(\d+)"', second.text)]
         assert len(rest) == 10 and max(rest) < min(uids)
+
+
+async def test_act_on_search_results_and_refresh_their_rows(web: WebServer) -> None:
+    for raw in CORPUS:
+        await deliver(web.store, ALICE, raw)
+    account = await web.store.get_account(ALICE)
+    inbox = (await web.store.get_mailbox(account.id, "INBOX")).id
+    async with web.logged_in() as client:
+        page = await client.get(f"/mail/{inbox}/search", params={"from": "bob"})
+        assert 'id="rows"' in page.text and 'name="uid" value="3"' in page.text
+        done = await client.post(
+            f"/mail/{inbox}/action",
+            data={
+                "csrf": csrf_of(page.text),
+                "action": "flag",
+                "uid": ["1", "3"],
+                "next": f"/mail/{inbox}/search?from=bob",
+            },
+        )
+        assert done.status_code == 303
+        assert done.headers["location"] == f"/mail/{inbox}/search?from=bob"
+        rows = await client.get(f"/mail/{inbox}/search", params={"from": "bob", "part": "rows"})
+        assert rows.text.lstrip().startswith("<tr")
+        assert rows.text.count("flagged") == 2
+    flagged = {m.uid for m in await web.store.get_messages(inbox, [1, 2, 3]) if FLAGGED in m.flags}
+    assert flagged == {1, 3}

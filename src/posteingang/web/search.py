@@ -211,4 +211,6 @@ async def search_page(request: Request) -> Response:
         "modseq": await web.store.account_modseq(session.account_id),
         "today": _dt.datetime.now(_dt.UTC).date(),
     }
-    return web.templates.TemplateResponse(request, "search.html", context)
+    # The live update (app.js) re-renders only the rows, with the same query.
+    template = "search_rows.html" if request.query_params.get("part") == "rows" else "search.html"
+    return web.templates.TemplateResponse(request, template, context)
