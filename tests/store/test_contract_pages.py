@@ -79,3 +79,89 @@ async def test_pages_by_size(store: Store) -> None:
         inbox, offset=0, limit=10, sort=PageSort.SIZE, newest_first=False
     )
     assert [m.uid for m in smallest.messages] == [2, 5, 1, 4, 3]
+
+
+def _mail(sender: str, subject: str, date: str | None) -> bytes:
+    head = f"From: {sender}\r\nSubject: {subject}\r\n"
+    if date:
+        head += f"Date: {date}\r\n"
+    return (head + "\r\nbody\r\n").encode()
+
+
+# uid: (From, Subject, Date)
+_SORTABLE = [
+    ("Zoe <z@example.org>", "Re: apples", "Mon, 02 Nov 2026 09:00:00 +0000"),
+    ("adam@example.org", "Bananas", "Mon, 02 Nov 2026 08:00:00 -0300"),  # 11:00 UTC
+    ("=?utf-8?q?M=C3=BCller?= <m@example.de>", "=?utf-8?q?=C3=84pfel?=", None),
+    ("Carl <c@example.org>", "AW: [list] cherries", "Sun, 01 Nov 2026 23:00:00 +0000"),
+    ("bert <b@example.org>", "apples", "Tue, 03 Nov 2026 10:00:00 +0100"),
+]
+
+
+async def _sortable_inbox(store: Store) -> int:
+    from datetime import UTC, datetime
+
+    from posteingang.mime import encode_parsed, parse_message
+    from posteingang.store.interface import NewMessage
+
+    inbox = await inbox_id(store, await make_account(store))
+    for n, (sender, subject, date) in enumerate(_SORTABLE):
+        raw = _mail(sender, subject, date)
+        await store.append(
+            inbox,
+            NewMessage(
+                blob_id=await store.blobs.put(raw),
+                size=len(raw),
+                parsed=encode_parsed(parse_message(raw)),
+                flags=frozenset(),
+                # the Date-less message arrived last of all
+                internal_date=datetime(2026, 11, 10 if date is None else 5, n, tzinfo=UTC),
+            ),
+        )
+    return inbox
+
+
+async def _uids(store: Store, inbox: int, sort: object, descending: bool = False) -> list[int]:
+    page = await store.message_page(
+        inbox,
+        offset=0,
+        limit=10,
+        sort=sort,
+        newest_first=descending,  # type: ignore[arg-type]
+    )
+    return [m.uid for m in page.messages]
+
+
+async def test_pages_by_date_sender_and_subject(store: Store) -> None:
+    from posteingang.store.model import PageSort
+
+    inbox = await _sortable_inbox(store)
+    # Date header in UTC; no Date header: the arrival time
+    assert await _uids(store, inbox, PageSort.DATE) == [4, 1, 2, 5, 3]
+    assert await _uids(store, inbox, PageSort.DATE, descending=True) == [3, 5, 2, 1, 4]
+    # display name else address, case and accents folded: adam, bert, Carl, Müller, Zoe
+    assert await _uids(store, inbox, PageSort.FROM) == [2, 5, 4, 3, 1]
+    assert await _uids(store, inbox, PageSort.FROM, descending=True) == [1, 3, 4, 5, 2]
+    # base subject (Re:/AW:/[list] stripped), ties by uid: apfel, apples(1, 5), bananas, cherries
+    assert await _uids(store, inbox, PageSort.SUBJECT) == [3, 1, 5, 2, 4]
+    assert await _uids(store, inbox, PageSort.SUBJECT, descending=True) == [4, 2, 5, 1, 3]
+
+
+async def test_sorted_pages_filter_and_follow_copies_and_moves(store: Store) -> None:
+    from posteingang.store.model import PageSort
+
+    inbox = await _sortable_inbox(store)
+    await store.store_flags(inbox, [1, 3], FlagOp.ADD, frozenset({SEEN}))
+    unseen = await store.message_page(
+        inbox, offset=0, limit=2, filter=PageFilter.UNSEEN, sort=PageSort.FROM, newest_first=False
+    )
+    assert unseen.total == 3 and [m.uid for m in unseen.messages] == [2, 5]
+    mailbox = await store.get_mailbox_by_id(inbox)
+    assert mailbox is not None
+    archive = await store.get_mailbox(mailbox.account_id, "Archive")
+    assert archive is not None
+    await store.copy(inbox, [1, 2], archive.id)  # -> 1, 2
+    await store.move(inbox, [4, 5], archive.id)  # -> 3, 4
+    assert await _uids(store, archive.id, PageSort.SUBJECT) == [1, 4, 2, 3]
+    assert await _uids(store, archive.id, PageSort.DATE) == [3, 1, 2, 4]
+    assert await _uids(store, archive.id, PageSort.FROM) == [2, 4, 3, 1]

@@ -367,8 +367,10 @@ class Store(Protocol):
         sort: PageSort = PageSort.ARRIVAL,
     ) -> MessagePage:
         """Messages `offset`..`offset + limit` of the mailbox in `sort` order (arrival:
-        by uid; size: by size, then uid), largest/newest first unless `newest_first`
-        is False, among those that match `filter`.
+        by uid; size: by size; date: by the Date header, else arrival time; from and
+        subject: by the folded sender and base subject of `store.sortkeys`; ties by
+        uid), descending (largest/newest/Z first) unless `newest_first` is False,
+        among those that match `filter`.
 
         It must not load the whole mailbox: the webmail asks for it on every list
         view, and a 100,000-message INBOX must answer in milliseconds.

@@ -60,6 +60,7 @@ from posteingang.store.model import (
 from posteingang.store.model import (
     SEEN as SEEN_FLAG,
 )
+from posteingang.store.sortkeys import SortKeys, sort_keys
 
 
 def new_object_id(prefix: str) -> str:
@@ -81,6 +82,7 @@ class MemoryStore(MemoryAccounts):
         self.blobs = MemoryBlobStore()
         self._boxes: dict[int, _Box] = {}
         self._parsed: dict[str, bytes] = {}
+        self._sort_keys: dict[str, SortKeys] = {}  # by blob id, computed when first sorted
         self._modseq: dict[int, int] = {}
         self._refs: dict[str, int] = {}  # blob id -> messages using it
         self._line_sizes: dict[str, int] = {}  # blob id -> NewMessage.line_size
@@ -512,10 +514,21 @@ class MemoryStore(MemoryAccounts):
         ]
         if sort is PageSort.SIZE:
             matching.sort(key=lambda m: (m.size, m.uid), reverse=newest_first)
-        else:
+        elif sort is PageSort.ARRIVAL:
             matching.sort(key=lambda m: m.uid, reverse=newest_first)
+        else:
+            matching.sort(key=lambda m: self._sort_key(m, sort), reverse=newest_first)
         start = max(offset, 0)
         return MessagePage(len(matching), matching[start : start + max(limit, 0)])
+
+    def _sort_key(self, m: Message, sort: PageSort) -> tuple[int | str, int]:
+        keys = self._sort_keys.get(m.blob_id)
+        if keys is None:
+            keys = self._sort_keys[m.blob_id] = sort_keys(self._parsed[m.blob_id])
+        if sort is PageSort.DATE:
+            sent = keys.sent if keys.sent is not None else int(m.internal_date.timestamp())
+            return sent, m.uid
+        return (keys.sender if sort is PageSort.FROM else keys.subject), m.uid
 
     async def store_flags(
         self,
@@ -591,6 +604,7 @@ class MemoryStore(MemoryAccounts):
         self._refs.pop(blob_id, None)
         self._line_sizes.pop(blob_id, None)
         self._parsed.pop(blob_id, None)
+        self._sort_keys.pop(blob_id, None)
         self.blobs._blobs.pop(blob_id, None)
 
     async def copy(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult:

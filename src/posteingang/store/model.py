@@ -311,6 +311,9 @@ class PageSort(enum.StrEnum):
 
     ARRIVAL = "arrival"  # by uid: the order messages arrived in
     SIZE = "size"  # by size, then uid
+    DATE = "date"  # by the Date header (else arrival time), then uid
+    FROM = "from"  # by the sender as the list shows it (store/sortkeys.py), then uid
+    SUBJECT = "subject"  # by the base subject (no Re:/Fwd:), then uid
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from posteingang.web import (
     login,
     manage,
     message,
+    search,
     setup,
     sse,
 )
@@ -78,6 +79,7 @@ def create_app(web: Web) -> Starlette:
         Route("/mail", folders.mail_home),
         Route(mail, folders.mailbox_page),
         Route(mail + "/action", actions.act, methods=["POST"]),
+        Route(mail + "/search", search.search_page),
         Route("/folders", manage.create_folder, methods=["POST"]),
         Route(mail + "/rename", manage.rename_folder, methods=["POST"]),
         Route(mail + "/delete", manage.delete_folder, methods=["POST"]),

@@ -126,6 +126,13 @@ ORDERS = {
     "newest": (PageSort.ARRIVAL, True),
     "oldest": (PageSort.ARRIVAL, False),
     "largest": (PageSort.SIZE, True),
+    "smallest": (PageSort.SIZE, False),
+    "sent": (PageSort.DATE, True),  # by the Date header
+    "sent-oldest": (PageSort.DATE, False),
+    "from": (PageSort.FROM, False),  # A to Z
+    "from-desc": (PageSort.FROM, True),
+    "subject": (PageSort.SUBJECT, False),
+    "subject-desc": (PageSort.SUBJECT, True),
 }
 
 

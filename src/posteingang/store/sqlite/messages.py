@@ -40,7 +40,7 @@ from posteingang.store.model import (
     flags_to_bits,
 )
 from posteingang.store.sqlite import index as packed
-from posteingang.store.sqlite import pop3
+from posteingang.store.sqlite import pop3, sortkeys
 from posteingang.store.sqlite.mailboxes import (
     drop_messages,
     next_modseq,
@@ -176,7 +176,8 @@ def append_to(
         )  # fmt: skip
         results.append(AppendResult(mailbox_id, mailbox.uidvalidity, uid, modseq))
         uid += 1
-    _insert_rows(conn, mailbox_id, rows, [(m.blob_id, m.size, m.line_size) for m in messages])
+    keys = [sortkeys.of_new(m.parsed, m.internal_date) for m in messages]
+    _insert_rows(conn, mailbox_id, rows, [(m.blob_id, m.size, m.line_size) for m in messages], keys)
     conn.executemany(
         "INSERT OR IGNORE INTO parsed (blob_id, data) VALUES (?, ?)",
         [(m.blob_id, m.parsed) for m in messages],
@@ -247,10 +248,14 @@ def _insert_rows(
     mailbox_id: int,
     rows: list[tuple[object, ...]],
     blobs: list[tuple[str, int, int | None]],
+    keys: list[sortkeys.Row],
 ) -> None:
-    """Insert message rows; keep the packed index and blob reference counts in step."""
+    """Insert message rows with their sort keys (sqlite/sortkeys.py); keep the packed
+    index and blob reference counts in step."""
     conn.executemany(
-        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({','.join('?' * 12)})", rows
+        f"INSERT INTO messages ({_MESSAGE_COLUMNS}, {sortkeys.COLUMNS})"
+        f" VALUES ({','.join('?' * 15)})",
+        [(*row, *key) for row, key in zip(rows, keys, strict=True)],
     )
     packed.add(conn, mailbox_id, [(r[1], r[2], r[3]) for r in rows])  # type: ignore[misc]
     _ref_blobs(conn, blobs)
@@ -462,7 +467,8 @@ def copy_messages(
         )  # fmt: skip
         target_uids.append(uid)
         uid += 1
-    _insert_rows(conn, target_id, rows, [(m.blob_id, m.size, None) for m in msgs])
+    keys = sortkeys.of_rows(conn, source_id, [m.uid for m in msgs])
+    _insert_rows(conn, target_id, rows, [(m.blob_id, m.size, None) for m in msgs], keys)
     conn.execute(
         "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?", (uid, modseq, target_id)
     )

@@ -24,7 +24,7 @@ from posteingang.store.model import (
     PageSort,
     flags_to_bits,
 )
-from posteingang.store.sqlite.messages import _MESSAGE_COLUMNS, _message
+from posteingang.store.sqlite.messages import _MESSAGE_COLUMNS, _message, get_messages
 
 _SEEN_BIT = flags_to_bits(frozenset({SEEN}))[0]
 _FLAGGED_BIT = flags_to_bits(frozenset({FLAGGED}))[0]
@@ -39,6 +39,17 @@ _FILTERS: dict[PageFilter, tuple[int, int]] = {
     PageFilter.UNSEEN: (_SEEN_BIT, 0),
     PageFilter.FLAGGED: (_FLAGGED_BIT, _FLAGGED_BIT),
 }
+
+
+# sort -> the column ordered by before uid (None: uid alone)
+_SORT_COLUMNS: dict[PageSort, str | None] = {
+    PageSort.ARRIVAL: None,
+    PageSort.SIZE: "size",
+    PageSort.DATE: "sent_date",
+    PageSort.FROM: "sort_from",
+    PageSort.SUBJECT: "sort_subject",
+}
+_INDEXED = {"sent_date", "sort_from", "sort_subject"}
 
 
 def message_page(
@@ -61,8 +72,22 @@ def message_page(
     }[filter]
     order = "DESC" if newest_first else "ASC"
     # By size there is no index: SQLite keeps the top `offset + limit` rows while it
-    # scans the mailbox (tens of ms for 100,000 messages); by arrival it walks the key.
-    keys = f"size {order}, uid {order}" if sort is PageSort.SIZE else f"uid {order}"
+    # scans the mailbox (tens of ms for 100,000 messages); by arrival it walks the key,
+    # by date, sender and subject an index (migration 9: messages_sent/_from/_subject).
+    column = _SORT_COLUMNS[sort]
+    keys = f"{column} {order}, uid {order}" if column else f"uid {order}"
+    if column in _INDEXED and not mask:
+        # Two steps: the page's uids from the covering (mailbox_id, key, uid) index,
+        # so a deep OFFSET skips index entries, not whole rows; then those rows.
+        uids = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT uid FROM messages WHERE {where} ORDER BY {keys} LIMIT ? OFFSET ?",
+                (*args, max(limit, 0), max(offset, 0)),
+            )
+        ]
+        found = {m.uid: m for m in get_messages(conn, mailbox_id, uids)}
+        return MessagePage(int(total), [found[u] for u in uids if u in found])
     rows = conn.execute(
         f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY {keys} LIMIT ? OFFSET ?",
         (*args, max(limit, 0), max(offset, 0)),

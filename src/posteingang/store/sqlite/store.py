@@ -56,7 +56,7 @@ from posteingang.store.sqlite import accounts as acc
 from posteingang.store.sqlite import index as packed
 from posteingang.store.sqlite import mailboxes as mbx
 from posteingang.store.sqlite import messages as msg
-from posteingang.store.sqlite import pages, pop3, threads
+from posteingang.store.sqlite import pages, pop3, sortkeys, threads
 from posteingang.store.sqlite.blobs import SqliteBlobStore
 from posteingang.store.sqlite.notify import Listener, Notifier
 from posteingang.store.sqlite.schema import migrate
@@ -162,6 +162,7 @@ class SqliteStore:
         def prepare() -> sqlite3.Connection:
             conn = connect(path)
             migrate(conn)
+            sortkeys.backfill(conn)
             return conn
 
         conn = await asyncio.to_thread(prepare)

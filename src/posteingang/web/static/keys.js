@@ -22,6 +22,7 @@ const HELP = [
   ["!", "junk"],
   ["I / U", "mark read / unread"],
   ["z", "undo the last move"],
+  ["/", "search"],
   ["?", "this help"],
 ];
 
@@ -110,6 +111,7 @@ const KEYS = {
     if ((await undo()) && article) location.reload();
   },
   "?": help,
+  "/": () => document.getElementById("search-q")?.focus(),
 };
 
 dragAndDrop(mailbox);

@@ -1,0 +1,77 @@
+"""The sort-key columns of `messages` (migration 9): written with each new row, and
+for rows stored before the migration once at open.
+
+The keys come from the parse record (`store.sortkeys`); a copy or move takes the
+source row's keys. A row whose keys are NULL still sorts (first in ascending
+order), so a backfill interrupted by a crash only makes a few rows sort early
+until the next open finishes it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from posteingang.store.sortkeys import sort_keys
+
+__all__ = ["COLUMNS", "Row", "backfill", "of_new", "of_rows"]
+
+COLUMNS = "sent_date, sort_from, sort_subject"
+#: (sent_date, sort_from, sort_subject) of one row, in `COLUMNS` order
+Row = tuple[int | None, str | None, str | None]
+#: rows filled per transaction by `backfill`
+_BATCH = 2000
+
+
+def of_new(parsed: bytes, internal_date: datetime) -> Row:
+    """The keys of a message about to be appended, from its parse record."""
+    keys = sort_keys(parsed)
+    sent = keys.sent if keys.sent is not None else int(internal_date.timestamp())
+    return sent, keys.sender, keys.subject
+
+
+def of_rows(conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]) -> list[Row]:
+    """The stored keys of messages (in `uids` order), for their copies."""
+    found: dict[int, Row] = {}
+    for i in range(0, len(uids), 500):
+        chunk = uids[i : i + 500]
+        for uid, *key in conn.execute(
+            f"SELECT uid, {COLUMNS} FROM messages WHERE mailbox_id = ?"
+            f" AND uid IN ({','.join('?' * len(chunk))})",
+            (mailbox_id, *chunk),
+        ):
+            found[uid] = (key[0], key[1], key[2])
+    return [found.get(uid, (None, None, None)) for uid in uids]
+
+
+def backfill(conn: sqlite3.Connection) -> int:
+    """Fill the keys of rows that have none (stored before migration 9); returns how
+    many. Cheap when there are none: the partial index `messages_unsorted` is empty."""
+    done = 0
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = conn.execute(
+                "SELECT m.mailbox_id, m.uid, m.internal_date, p.data FROM messages m"
+                " INDEXED BY messages_unsorted LEFT JOIN parsed p ON p.blob_id = m.blob_id"
+                " WHERE m.sort_subject IS NULL LIMIT ?",
+                (_BATCH,),
+            ).fetchall()
+            values = []
+            for mailbox_id, uid, internal_date, data in rows:
+                keys = sort_keys(data or b"")
+                sent = keys.sent if keys.sent is not None else internal_date
+                values.append((sent, keys.sender, keys.subject, mailbox_id, uid))
+            conn.executemany(
+                "UPDATE messages SET sent_date = ?, sort_from = ?, sort_subject = ?"
+                " WHERE mailbox_id = ? AND uid = ?",
+                values,
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        done += len(rows)
+        if len(rows) < _BATCH:
+            return done
