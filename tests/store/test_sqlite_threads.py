@@ -20,8 +20,12 @@ async def test_replies_after_the_upgrade_join_mail_stored_before_it(tmp_path: Pa
     await store.append(inbox, await prepare_message(store, old))
     (before,) = await store.get_messages(inbox, [1])
     await store.close()
-    # back to schema version 8: no thread index yet
+    # back to schema version 8: no sort keys (10) and no thread index (9) yet
     conn = sqlite3.connect(db, isolation_level=None)
+    for index in ("messages_sent", "messages_from", "messages_subject", "messages_unsorted"):
+        conn.execute(f"DROP INDEX {index}")
+    for column in ("sent_date", "sort_from", "sort_subject"):
+        conn.execute(f"ALTER TABLE messages DROP COLUMN {column}")
     conn.execute("DROP TABLE thread_keys")
     conn.execute("DROP INDEX messages_thread")
     conn.execute("PRAGMA user_version = 8")
