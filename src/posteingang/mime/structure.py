@@ -251,12 +251,11 @@ def _parse_entity(
             is_mime = True
     if "content-type" in content:
         is_mime = True  # as Dovecot: Content-Type alone makes an entity MIME
-    if not is_mime:
-        content = {}
-
-    def value(name: str) -> bytes | None:
-        loc = content.get(name)
-        return None if loc is None else field_value(raw, loc[0], loc[1])
+    # Only the Content-* fields present are read (most parts have one or two).
+    values: dict[str, bytes] = (
+        {name: field_value(raw, vs, fe) for name, (vs, fe) in content.items()} if is_mime else {}
+    )
+    value = values.get
 
     type_raw: bytes | None = None
     subtype_raw: bytes | None = None

@@ -74,7 +74,9 @@ _HTML_DROP = re.compile(
 _HTML_BREAK = re.compile(r"<(?:br|/p|/div|/tr|/li|/h[1-6]|p|div|li|tr|hr)\b[^>]*>", re.I)
 _HTML_BLOCKQUOTE = re.compile(r"<blockquote\b.*?</blockquote\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_TAG = re.compile(r"<[^>]*>")
-_WS = re.compile(r"[ \t\r\f\v\u00a0]+")
+# Runs of horizontal whitespace other than a lone SP (which would be replaced by
+# itself): skipping those keeps the substitution from building one match per word.
+_WS = re.compile(r"(?: [ \t\r\f\v\u00a0]|[\t\r\f\v\u00a0])[ \t\r\f\v\u00a0]*")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
@@ -111,7 +113,6 @@ def part_text(
 # Preview (RFC 8970 §2: at most 200 characters, no quoted text or markup)
 
 PREVIEW_LENGTH = 200
-_SPACES = re.compile(r"\s+")
 
 
 def make_preview(text: str, *, is_html: bool = False) -> str:
@@ -133,7 +134,9 @@ def make_preview(text: str, *, is_html: bool = False) -> str:
         size += len(stripped)
         if size > PREVIEW_LENGTH * 2:
             break
-    preview = _SPACES.sub(" ", " ".join(kept)).strip()
+    # Whitespace runs to one space: str.split() and re's \s share one notion
+    # of whitespace, and splitting does not build a match per word.
+    preview = " ".join(" ".join(kept).split())
     if len(preview) > PREVIEW_LENGTH:
         preview = preview[:PREVIEW_LENGTH]
     return preview
