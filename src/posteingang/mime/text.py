@@ -74,9 +74,11 @@ _HTML_DROP = re.compile(
 _HTML_BREAK = re.compile(r"<(?:br|/p|/div|/tr|/li|/h[1-6]|p|div|li|tr|hr)\b[^>]*>", re.I)
 _HTML_BLOCKQUOTE = re.compile(r"<blockquote\b.*?</blockquote\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_TAG = re.compile(r"<[^>]*>")
-# Runs of horizontal whitespace other than a lone SP (which would be replaced by
-# itself): skipping those keeps the substitution from building one match per word.
-_WS = re.compile(r"(?: [ \t\r\f\v\u00a0]|[\t\r\f\v\u00a0])[ \t\r\f\v\u00a0]*")
+# Horizontal whitespace (one space per run of it): each other character first
+# becomes a space, then runs of spaces shrink.  A character class would make
+# the regex engine try every position and build a match per word.
+_HSPACE = "\t\r\f\v\u00a0"
+_SPACE_RUN = re.compile("  +")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
@@ -88,7 +90,11 @@ def html_to_text(markup: str, *, drop_quotes: bool = False) -> str:
     markup = _HTML_BREAK.sub("\n", markup)
     markup = _HTML_TAG.sub(" ", markup)
     text = html.unescape(markup)
-    text = _WS.sub(" ", text)
+    for c in _HSPACE:
+        if c in text:
+            text = text.replace(c, " ")
+    if "  " in text:
+        text = _SPACE_RUN.sub(" ", text)
     return _BLANK_LINES.sub("\n", text).strip()
 
 
