@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 from posteingang.mime import parse_message
 from posteingang.mime.headers import (
+    _parse_params,
+    _Scanner,
     comment_end,
     parse_content_type,
     parse_date,
@@ -157,6 +159,28 @@ def ref_params(value: bytes) -> list[tuple[bytes, bytes]]:
     return out
 
 
+def scanner_content_type(value: bytes) -> tuple[bytes, bytes | None, list[tuple[bytes, bytes]]]:
+    """`parse_content_type` without its fast path (the scanner alone)."""
+    s = _Scanner(value)
+    s.skip_ws()
+    mtype = s.token()
+    s.skip_ws()
+    if s.peek() != 0x2F:
+        return mtype, None, []
+    s.pos += 1
+    s.skip_ws()
+    subtype = s.token()
+    if not mtype or not subtype:
+        return mtype, subtype or None, []
+    return mtype, subtype, _parse_params(s)
+
+
+def scanner_disposition(value: bytes) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
+    s = _Scanner(value)
+    s.skip_ws()
+    return s.token(), _parse_params(s)
+
+
 # --- generated input ------------------------------------------------------------
 
 # Octets that steer the scanners: quotes, backslashes, comments, folding, tspecials.
@@ -209,6 +233,9 @@ def test_structured_values_match_reference(data: bytes) -> None:
         assert dparams == ref_params(b";" + data)
     pos = ref_skip_ws(data, 0)
     assert parse_content_type(data)[0] == ref_token(data, pos)[0]
+    for value in (data, b"text/plain;" + data, b" Text / HTML " + data, b"multipart/x;a=1" + data):
+        assert parse_content_type(value) == scanner_content_type(value)
+        assert parse_disposition(value) == scanner_disposition(value)
 
 
 _DAY = st.sampled_from(["", "Mon, ", "Sun, ", "Xyz, ", "mon, "])
@@ -294,6 +321,8 @@ def test_corpus_values_match_reference() -> None:
                     value.replace(b"\n", b"")
                 )
             elif name in ("content-type", "content-disposition"):
+                assert parse_content_type(value) == scanner_content_type(value)
+                assert parse_disposition(value) == scanner_disposition(value)
                 semi = value.find(b";")
                 if semi >= 0 and b"*" not in value:
                     assert parse_disposition(value)[1] == ref_params(value[semi:])
@@ -302,3 +331,22 @@ def test_corpus_values_match_reference() -> None:
         if b"<html" in raw.lower():
             assert html_to_text(body) == ref_html_to_text(body)
             assert html_to_text(body, drop_quotes=True) == ref_html_to_text(body, drop_quotes=True)
+
+
+_WSP = st.sampled_from([b"", b" ", b"\t", b"\n ", b"  "])
+_TOK = st.sampled_from([b"charset", b"utf-8", b"name*", b"name*0*", b"x\xe4", b"A", b"", b"a b"])
+_VAL = st.one_of(_TOK, _TOK.map(lambda t: b'"' + t + b'"'), st.sampled_from([b'"a;b"', b'"\\""']))
+_PARAM = st.tuples(_WSP, _TOK, _WSP, _WSP, _VAL, _WSP).map(
+    lambda p: p[0] + b";" + p[1] + p[2] + b"=" + p[3] + p[4] + p[5]
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_WSP, _TOK, _WSP, st.lists(_PARAM, max_size=4).map(b"".join), _WSP)
+def test_well_formed_values_match_scanner(
+    lead: bytes, tok: bytes, gap: bytes, params: bytes, tail: bytes
+) -> None:
+    """Values shaped like real Content-Type/-Disposition fields (the fast path)."""
+    for value in (lead + tok + gap + b"/" + gap + tok + params + tail, lead + tok + params + tail):
+        assert parse_content_type(value) == scanner_content_type(value)
+        assert parse_disposition(value) == scanner_disposition(value)

@@ -227,6 +227,9 @@ def parse_content_type(value: bytes) -> tuple[bytes, bytes | None, list[tuple[by
     When the type/subtype syntax is broken the parameters are not read,
     which keeps a broken header from inventing a charset or boundary.
     """
+    m = _SIMPLE_CONTENT_TYPE.fullmatch(value)
+    if m is not None:
+        return m.group(1), m.group(2), _simple_params(value, m.start(3), m.end(3))
     s = _Scanner(value)
     s.skip_ws()
     mtype = s.token()
@@ -247,10 +250,51 @@ def parse_disposition(value: bytes) -> tuple[bytes | None, list[tuple[bytes, byt
     A missing type gives ``b""``: the field was there, and Dovecot shows it
     as ``("" NIL)``.
     """
+    m = _SIMPLE_DISPOSITION.fullmatch(value)
+    if m is not None:
+        return m.group(1), _simple_params(value, m.start(2), m.end(2))
     s = _Scanner(value)
     s.skip_ws()
     disp = s.token()
     return disp, _parse_params(s)
+
+
+# Fast path for the values nearly all mail has: tokens and quoted-strings
+# without comments, quoted-pairs, folding inside quotes, empty values or stray
+# ";".  Each piece is what `_Scanner` reads from such a value (the token and
+# whitespace sets are the same), so the result is the same; anything else
+# takes the scanner.
+_T = rb'[^\x00-\x20\x7f()<>@,;:\\"/\[\]?=]+'
+_W = rb"[ \t\r\n]*"
+_SIMPLE_PARAM = rb";" + _W + _T + _W + rb"=" + _W + rb"(?:" + _T + rb'|"[^"\\\r\n]*")'
+_SIMPLE_CONTENT_TYPE = re.compile(
+    _W
+    + rb"("
+    + _T
+    + rb")"
+    + _W
+    + rb"/"
+    + _W
+    + rb"("
+    + _T
+    + rb")((?:"
+    + _W
+    + _SIMPLE_PARAM
+    + rb")*)"
+    + _W
+)
+_SIMPLE_DISPOSITION = re.compile(_W + rb"(" + _T + rb")((?:" + _W + _SIMPLE_PARAM + rb")*)" + _W)
+_PARAM_ITEM = re.compile(
+    _W + rb";" + _W + rb"(" + _T + rb")" + _W + rb"=" + _W + rb"(?:(" + _T + rb')|"([^"\\\r\n]*)")'
+)
+
+
+def _simple_params(value: bytes, start: int, end: int) -> list[tuple[bytes, bytes]]:
+    raw = [
+        (m.group(1), m.group(2) if m.group(2) is not None else m.group(3))
+        for m in _PARAM_ITEM.finditer(value, start, end)
+    ]
+    return _merge_rfc2231(raw)
 
 
 def parse_transfer_encoding(value: bytes) -> bytes | None:
