@@ -433,6 +433,8 @@ def param_value(params: tuple[tuple[bytes, bytes], ...], name: bytes) -> str | N
     plain one is the fallback for agents that cannot read it (the rule RFC
     6266 §4.3 states for the same parameters in HTTP).
     """
+    if not params:
+        return None
     starred = name + b"*"
     plain: bytes | None = None
     for pname, val in params:

@@ -131,11 +131,14 @@ def make_preview(text: str, *, is_html: bool = False) -> str:
     kept: list[str] = []
     size = 0
     for line in text.splitlines():
-        if line.rstrip() == "--":  # RFC 3676 §4.3 signature separator
-            break
         stripped = line.lstrip()
-        if stripped.startswith(">"):
+        if not stripped:
+            continue  # adds only whitespace, which collapses below
+        first = stripped[0]
+        if first == ">":
             continue
+        if first == "-" and line.rstrip() == "--":  # RFC 3676 §4.3 signature separator
+            break
         kept.append(stripped)
         size += len(stripped)
         if size > PREVIEW_LENGTH * 2:
