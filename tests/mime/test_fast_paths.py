@@ -251,7 +251,13 @@ _MON = st.sampled_from(["Jan", "dec", "DEC", "Feb", "Foo", "June"])
     st.integers(0, 99),
     st.integers(0, 99),
     st.sampled_from(["", ":00", ":59", ":60", ":7"]),
-    st.sampled_from(["+0000", "-0000", "+0130", "-0800", "+2399", "GMT", "+0100 (CET)", "+01"]),
+    st.sampled_from(
+        [
+            *("+0000", "-0000", "+0130", "-0800", "+2399", "GMT", "+0100 (CET)", "+01"),
+            *("+0000 (UTC)", "-0700 (Pacific Daylight Time)", "+0000 (a(b)c)", "+0000 (x) y"),
+            *("+0000 ()", "+0000 (\\)", "+0000 (UTC", "+0000  (UTC)", "+0000 (UTC) "),
+        ]
+    ),
 )
 def test_parse_date_matches_stdlib_reading(
     day: str, dd: int, mon: str, year: str, hh: int, mm: int, ss: str, zone: str

@@ -543,9 +543,10 @@ _MONTHS = {m: i + 1 for i, m in enumerate(_MONTH_NAMES)}
 # The canonical RFC 5322 §3.3 form most mail has ("Mon, 7 Dec 2026 15:25:09 +0100"),
 # read without the stdlib's general parser; anything else goes to `parsedate_tz`.
 # Years start at 1000: `parsedate_tz` reads years below 100 as two-digit years.
+# A trailing comment ("+0000 (UTC)") is ignored there as here.
 _CANONICAL_DATE = re.compile(
     rb"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) ([A-Za-z]{3}) ([1-9]\d{3}) "
-    rb"(\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)(\d\d)"
+    rb"(\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)(\d\d)(?: \([^()\\]*\))?"
 )
 
 
