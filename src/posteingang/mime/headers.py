@@ -9,6 +9,7 @@ undeliverable.  This module never re-serialises anything.
 from __future__ import annotations
 
 import binascii
+import calendar
 import re
 from collections.abc import Iterable
 from email.utils import parsedate_tz
@@ -81,14 +82,25 @@ def split_fields(raw: bytes, start: int, end: int, max_fields: int | None = None
     matches: Iterable[re.Match[bytes]] = _FIELD.finditer(raw, start, end)
     if max_fields is not None and end - start >= 2 * max_fields:
         matches = islice(matches, max_fields)  # a field takes at least 2 octets
+    names = _FIELD_NAMES
     for m in matches:
         name = m.group(1)
         if name is None:
             out.append(("", m.start(), m.end(), m.end()))
-        else:
+            continue
+        lname = names.get(name)
+        if lname is None:
             lname = name.rstrip(b" \t").decode("latin-1").lower()
-            out.append((lname, m.start(), m.end(1) + 1, m.end()))
+            if len(name) <= 64 and len(names) < _FIELD_NAMES_MAX:
+                names[name] = lname
+        out.append((lname, m.start(), m.end(1) + 1, m.end()))
     return out
+
+
+# Field name as spelled -> its lower-case str.  The same few dozen names fill
+# almost every header; the caps keep hostile mail from growing it without end.
+_FIELD_NAMES: dict[bytes, str] = {}
+_FIELD_NAMES_MAX = 4096
 
 
 def field_value(raw: ByteSource, value_start: int, end: int) -> bytes:
@@ -116,7 +128,9 @@ def unfold(value: bytes) -> bytes:
 # ---------------------------------------------------------------------------
 # MIME structured fields: Content-Type, Content-Disposition (RFC 2045 §5.1)
 
-_TSPECIALS = frozenset(b'()<>@,;:\\"/[]?=')
+# The scanner's loops as regexes (they match the empty string, so never None).
+_WS_RUN = re.compile(rb"[ \t\n\r]*")
+_TOKEN = re.compile(rb'[^\x00-\x20\x7f()<>@,;:\\"/\[\]?=]*')
 
 
 def read_quoted(data: bytes, pos: int) -> tuple[bytes, int]:
@@ -126,6 +140,14 @@ def read_quoted(data: bytes, pos: int) -> tuple[bytes, int]:
     runs to the end. Returns the text and the index after the closing quote.
     """
     n = len(data)
+    close = data.find(b'"', pos)
+    stop = n if close < 0 else close
+    if data.find(b"\\", pos, stop) < 0:
+        # No quoted-pair: the first quote closes the string (the common case).
+        text = data[pos:stop]
+        if b"\r" in text or b"\n" in text:
+            text = text.replace(b"\r", b"").replace(b"\n", b"")
+        return text, max(n, pos) if close < 0 else close + 1
     out = bytearray()
     while pos < n:
         c = data[pos]
@@ -177,28 +199,18 @@ class _Scanner:
 
     def skip_ws(self) -> None:
         data, n = self.data, self.n
-        pos = self.pos
-        while pos < n:
-            c = data[pos]
-            if c in (0x20, 0x09, 0x0A, 0x0D):
-                pos += 1
-            elif c == 0x28:  # "(" comment, may nest
-                pos = comment_end(data, pos) + 1
-            else:
-                break
+        pos = _WS_RUN.match(data, self.pos).end()  # type: ignore[union-attr]
+        while pos < n and data[pos] == 0x28:  # "(" comment, may nest
+            pos = comment_end(data, pos) + 1
+            if pos < n:
+                pos = _WS_RUN.match(data, pos).end()  # type: ignore[union-attr]
         self.pos = min(pos, n)
 
     def token(self) -> bytes:
         """A MIME token (RFC 2045 §5.1): no SPACE, CTLs or tspecials."""
-        data, n = self.data, self.n
-        start = pos = self.pos
-        while pos < n:
-            c = data[pos]
-            if c <= 0x20 or c == 0x7F or c in _TSPECIALS:
-                break
-            pos += 1
-        self.pos = pos
-        return data[start:pos]
+        m = _TOKEN.match(self.data, self.pos)
+        self.pos = m.end()  # type: ignore[union-attr]
+        return m.group()  # type: ignore[union-attr]
 
     def quoted(self) -> bytes:
         """A quoted-string with the quotes removed and quoted-pairs resolved."""
@@ -215,6 +227,9 @@ def parse_content_type(value: bytes) -> tuple[bytes, bytes | None, list[tuple[by
     When the type/subtype syntax is broken the parameters are not read,
     which keeps a broken header from inventing a charset or boundary.
     """
+    m = _SIMPLE_CONTENT_TYPE.fullmatch(value)
+    if m is not None:
+        return m.group(1), m.group(2), _simple_params(value, m.start(3), m.end(3))
     s = _Scanner(value)
     s.skip_ws()
     mtype = s.token()
@@ -235,10 +250,51 @@ def parse_disposition(value: bytes) -> tuple[bytes | None, list[tuple[bytes, byt
     A missing type gives ``b""``: the field was there, and Dovecot shows it
     as ``("" NIL)``.
     """
+    m = _SIMPLE_DISPOSITION.fullmatch(value)
+    if m is not None:
+        return m.group(1), _simple_params(value, m.start(2), m.end(2))
     s = _Scanner(value)
     s.skip_ws()
     disp = s.token()
     return disp, _parse_params(s)
+
+
+# Fast path for the values nearly all mail has: tokens and quoted-strings
+# without comments, quoted-pairs, folding inside quotes, empty values or stray
+# ";".  Each piece is what `_Scanner` reads from such a value (the token and
+# whitespace sets are the same), so the result is the same; anything else
+# takes the scanner.
+_T = rb'[^\x00-\x20\x7f()<>@,;:\\"/\[\]?=]+'
+_W = rb"[ \t\r\n]*"
+_SIMPLE_PARAM = rb";" + _W + _T + _W + rb"=" + _W + rb"(?:" + _T + rb'|"[^"\\\r\n]*")'
+_SIMPLE_CONTENT_TYPE = re.compile(
+    _W
+    + rb"("
+    + _T
+    + rb")"
+    + _W
+    + rb"/"
+    + _W
+    + rb"("
+    + _T
+    + rb")((?:"
+    + _W
+    + _SIMPLE_PARAM
+    + rb")*)"
+    + _W
+)
+_SIMPLE_DISPOSITION = re.compile(_W + rb"(" + _T + rb")((?:" + _W + _SIMPLE_PARAM + rb")*)" + _W)
+_PARAM_ITEM = re.compile(
+    _W + rb";" + _W + rb"(" + _T + rb")" + _W + rb"=" + _W + rb"(?:(" + _T + rb')|"([^"\\\r\n]*)")'
+)
+
+
+def _simple_params(value: bytes, start: int, end: int) -> list[tuple[bytes, bytes]]:
+    raw = [
+        (m.group(1), m.group(2) if m.group(2) is not None else m.group(3))
+        for m in _PARAM_ITEM.finditer(value, start, end)
+    ]
+    return _merge_rfc2231(raw)
 
 
 def parse_transfer_encoding(value: bytes) -> bytes | None:
@@ -377,6 +433,8 @@ def param_value(params: tuple[tuple[bytes, bytes], ...], name: bytes) -> str | N
     plain one is the fallback for agents that cannot read it (the rule RFC
     6266 §4.3 states for the same parameters in HTTP).
     """
+    if not params:
+        return None
     starred = name + b"*"
     plain: bytes | None = None
     for pname, val in params:
@@ -480,14 +538,33 @@ def decode_words(value: bytes) -> str:
 # Dates and message ids
 
 
+_MONTH_NAMES = b"jan feb mar apr may jun jul aug sep oct nov dec".split()
+_MONTHS = {m: i + 1 for i, m in enumerate(_MONTH_NAMES)}
+# The canonical RFC 5322 §3.3 form most mail has ("Mon, 7 Dec 2026 15:25:09 +0100"),
+# read without the stdlib's general parser; anything else goes to `parsedate_tz`.
+# Years start at 1000: `parsedate_tz` reads years below 100 as two-digit years.
+# A trailing comment ("+0000 (UTC)") is ignored there as here.
+_CANONICAL_DATE = re.compile(
+    rb"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) ([A-Za-z]{3}) ([1-9]\d{3}) "
+    rb"(\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)(\d\d)(?: \([^()\\]*\))?"
+)
+
+
 def parse_date(value: bytes) -> float | None:
     """RFC 5322 §3.3 date-time -> POSIX timestamp, or None if unparseable."""
+    m = _CANONICAL_DATE.fullmatch(value)
+    month = _MONTHS.get(m.group(2).lower()) if m is not None else None
     try:
+        if m is not None and month is not None:
+            day, _mon, year, hh, mm, ss, sign, zh, zm = m.groups()
+            offset = int(zh) * 3600 + int(zm) * 60
+            ts = calendar.timegm(
+                (int(year), month, int(day), int(hh), int(mm), int(ss or 0), 0, 1, 0)
+            )
+            return float(ts + offset if sign == b"-" else ts - offset)
         t = parsedate_tz(value.decode("latin-1"))
         if t is None:
             return None
-        import calendar
-
         ts = calendar.timegm((t[0], t[1], t[2], t[3], t[4], t[5], 0, 1, 0))
         return float(ts - (t[9] or 0))
     except (ValueError, OverflowError, TypeError, IndexError):

@@ -115,17 +115,25 @@ class _State:
         self.scan = Scanner(raw)
 
 
-def _envelope(raw: ByteSource, fields: list[Field]) -> Envelope:
+def _envelope(
+    raw: ByteSource, fields: list[Field], first: dict[str, bytes] | None = None
+) -> Envelope:
     """ENVELOPE values (RFC 9051 §7.5.2).
 
     As in Dovecot, repeated address fields (two To: lines) are concatenated
-    and for the other fields the last instance wins.
+    and for the other fields the last instance wins.  ``first``, when given,
+    receives the first value of each envelope field and of References (the
+    display fields of the record), so the header is read once.
     """
     vals: dict[str, bytes] = {}
     addr: dict[str, list[Address]] = {}
     for name, _start, vstart, end in fields:
-        if name in _ENVELOPE_FIELDS:
+        if name == "references" and first is not None:
+            first.setdefault(name, field_value(raw, vstart, end))
+        elif name in _ENVELOPE_FIELDS:
             v = field_value(raw, vstart, end)
+            if first is not None:
+                first.setdefault(name, v)
             if name in _ADDRESS_FIELDS:
                 addr.setdefault(name, []).extend(parse_address_list(v) or ())
             else:
@@ -251,12 +259,11 @@ def _parse_entity(
             is_mime = True
     if "content-type" in content:
         is_mime = True  # as Dovecot: Content-Type alone makes an entity MIME
-    if not is_mime:
-        content = {}
-
-    def value(name: str) -> bytes | None:
-        loc = content.get(name)
-        return None if loc is None else field_value(raw, loc[0], loc[1])
+    # Only the Content-* fields present are read (most parts have one or two).
+    values: dict[str, bytes] = (
+        {name: field_value(raw, vs, fe) for name, (vs, fe) in content.items()} if is_mime else {}
+    )
+    value = values.get
 
     type_raw: bytes | None = None
     subtype_raw: bytes | None = None
@@ -496,12 +503,8 @@ def _parse(raw: ByteSource, text_limit: int) -> ParsedMessage:
     st = _State(raw, text_limit)
     root, _ = _parse_entity(st, 0, 0, _TOP, (), ())
     fields = st.fields.pop(0)
-    envelope = _envelope(raw, fields)
-
     first: dict[str, bytes] = {}
-    for name, _s, vstart, end in fields:
-        if name in ("subject", "from", "date", "message-id", "in-reply-to", "references"):
-            first.setdefault(name, field_value(raw, vstart, end))
+    envelope = _envelope(raw, fields, first)
     subject = decode_words(first.get("subject", b""))
     msgid = message_ids(first.get("message-id", b""))
     date_value = first.get("date")
@@ -509,7 +512,7 @@ def _parse(raw: ByteSource, text_limit: int) -> ParsedMessage:
         size=len(raw),
         root=root,
         envelope=envelope,
-        headers=tuple(HeaderField(name, s, e) for name, s, _v, e in fields),
+        headers=tuple([HeaderField(name, s, e) for name, s, _v, e in fields]),
         subject=" ".join(subject.split()),
         from_display=_display_addresses(envelope.from_),
         date=parse_date(unfold(date_value)) if date_value is not None else None,

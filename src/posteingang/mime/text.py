@@ -74,7 +74,11 @@ _HTML_DROP = re.compile(
 _HTML_BREAK = re.compile(r"<(?:br|/p|/div|/tr|/li|/h[1-6]|p|div|li|tr|hr)\b[^>]*>", re.I)
 _HTML_BLOCKQUOTE = re.compile(r"<blockquote\b.*?</blockquote\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_TAG = re.compile(r"<[^>]*>")
-_WS = re.compile(r"[ \t\r\f\v\u00a0]+")
+# Horizontal whitespace (one space per run of it): each other character first
+# becomes a space, then runs of spaces shrink.  A character class would make
+# the regex engine try every position and build a match per word.
+_HSPACE = "\t\r\f\v\u00a0"
+_SPACE_RUN = re.compile("  +")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
@@ -86,7 +90,11 @@ def html_to_text(markup: str, *, drop_quotes: bool = False) -> str:
     markup = _HTML_BREAK.sub("\n", markup)
     markup = _HTML_TAG.sub(" ", markup)
     text = html.unescape(markup)
-    text = _WS.sub(" ", text)
+    for c in _HSPACE:
+        if c in text:
+            text = text.replace(c, " ")
+    if "  " in text:
+        text = _SPACE_RUN.sub(" ", text)
     return _BLANK_LINES.sub("\n", text).strip()
 
 
@@ -111,7 +119,6 @@ def part_text(
 # Preview (RFC 8970 §2: at most 200 characters, no quoted text or markup)
 
 PREVIEW_LENGTH = 200
-_SPACES = re.compile(r"\s+")
 
 
 def make_preview(text: str, *, is_html: bool = False) -> str:
@@ -124,16 +131,21 @@ def make_preview(text: str, *, is_html: bool = False) -> str:
     kept: list[str] = []
     size = 0
     for line in text.splitlines():
-        if line.rstrip() == "--":  # RFC 3676 §4.3 signature separator
-            break
         stripped = line.lstrip()
-        if stripped.startswith(">"):
+        if not stripped:
+            continue  # adds only whitespace, which collapses below
+        first = stripped[0]
+        if first == ">":
             continue
+        if first == "-" and line.rstrip() == "--":  # RFC 3676 §4.3 signature separator
+            break
         kept.append(stripped)
         size += len(stripped)
         if size > PREVIEW_LENGTH * 2:
             break
-    preview = _SPACES.sub(" ", " ".join(kept)).strip()
+    # Whitespace runs to one space: str.split() and re's \s share one notion
+    # of whitespace, and splitting does not build a match per word.
+    preview = " ".join(" ".join(kept).split())
     if len(preview) > PREVIEW_LENGTH:
         preview = preview[:PREVIEW_LENGTH]
     return preview
