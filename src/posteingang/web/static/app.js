@@ -103,7 +103,12 @@ function images() {
   const frame = document.getElementById("body-frame");
   if (!button || !frame) return;
   const load = () => {
-    frame.src = button.dataset.src;
+    // A fresh frame, not a new src on the old one: the old frame may still be
+    // loading the blocked version, which could then land after this one.
+    const current = document.getElementById("body-frame");
+    const fresh = current.cloneNode(false);
+    fresh.src = button.dataset.src;
+    current.replaceWith(fresh);
     button.closest(".images-blocked")?.remove();
   };
   button.addEventListener("click", load);
