@@ -1,0 +1,341 @@
+"""Answering: compose, reply, reply all, forward, attachments, drafts, Sent, undo send.
+
+The relay is a real SMTP server on a loopback socket (`Sink`, a minimal RFC 5321
+receiver written here with asyncio), so the bytes asserted are the bytes that
+left over the wire; a local recipient's copy goes through the delivery path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import html
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from posteingang.delivery.deliver import deliver
+from posteingang.store.model import SpecialUse
+from posteingang.web import compose
+from posteingang.web.catalog_de import GERMAN
+from posteingang.web.compose import reply_draft
+from posteingang.web.server import http_shell
+from posteingang.web.settings import WebSettings
+from tests.serving import ALICE, add_account, running
+from tests.web.conftest import BOB, WebServer, csrf_of, web_config
+from tests.web.messages import plain
+
+REMOTE = "carol@remote.example"
+WAIT = 10.0  # [web] undo_send_seconds in these tests (the smallest allowed)
+
+
+@dataclass
+class Sink:
+    """A minimal SMTP receiver: records (mail from, rcpts, data) of each transaction."""
+
+    port: int = 0
+    received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 sink ESMTP\r\n")
+        sender, rcpts = "", []
+        while line := await reader.readline():
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                writer.write(b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+            elif verb == b"MAIL":
+                sender, rcpts = line.decode().split(":", 1)[1].split()[0].strip("<>"), []
+                writer.write(b"250 ok\r\n")
+            elif verb == b"RCPT":
+                rcpts.append(line.decode().split(":", 1)[1].strip().strip("<>"))
+                writer.write(b"250 ok\r\n")
+            elif verb == b"DATA":
+                writer.write(b"354 go\r\n")
+                await writer.drain()
+                data = await reader.readuntil(b"\r\n.\r\n")
+                body = data[: -len(b".\r\n")].replace(b"\r\n..", b"\r\n.")
+                self.received.append((sender, rcpts, body))
+                self.arrived.set()
+                writer.write(b"250 queued\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                break
+            else:
+                writer.write(b"250 ok\r\n")
+            await writer.drain()
+        writer.close()
+
+
+@contextlib.asynccontextmanager
+async def sink_server() -> AsyncIterator[Sink]:
+    sink = Sink()
+    server = await asyncio.start_server(sink.handle, "127.0.0.1", 0)
+    sink.port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield sink
+
+
+@contextlib.asynccontextmanager
+async def serve_compose(tmp_path: Path, **web: Any) -> AsyncIterator[WebServer]:
+    base = web_config(tmp_path)
+    settings = WebSettings(undo_send_seconds=WAIT, **web)
+    config = msgspec.structs.replace(base, web=settings)
+    async with running(config, {"HTTP": http_shell}, []) as rt:
+        await add_account(rt.store)
+        await add_account(rt.store, BOB, "bobs password")
+        port = next(lst.port for lst in rt.listeners if lst.protocol == "HTTP")
+        yield WebServer(rt, f"http://127.0.0.1:{port}")
+
+
+async def folder(web: WebServer, address: str, use: SpecialUse | str) -> list[bytes]:
+    """The messages (bytes) of a folder of `address`, oldest first."""
+    account = await web.store.get_account(address)
+    mailboxes = await web.store.list_mailboxes(account.id)
+    box = next(m for m in mailboxes if m.special_use is use or m.name == use)
+    index = await web.store.get_index(box.id)
+    messages = await web.store.get_messages(box.id, index.uids)
+    return [await web.store.blobs.get(m.blob_id) for m in messages]
+
+
+async def until(check: Any, within: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while not await check():
+        assert loop.time() < end, "timed out"
+        await asyncio.sleep(0.2)
+
+
+async def token_of(client: httpx.AsyncClient) -> str:
+    return csrf_of((await client.get("/compose")).text)
+
+
+# -- the form, without a server ---------------------------------------------------------
+
+
+def test_reply_all_answers_everyone_but_me_and_threads() -> None:
+    original = (
+        b"From: Bob <bob@example.test>\r\nTo: alice@example.test, dave@x.example\r\n"
+        b"Cc: ALICE@example.test, erin@y.example\r\nSubject: Re: AW: plans\r\n"
+        b"Message-ID: <m2@x>\r\nReferences: <m1@x>\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n"
+        b"\r\nline one\r\n"
+    )
+    draft = reply_draft(original, "line one\n", "all", ALICE)
+    assert draft.to == "bob@example.test"
+    assert draft.cc == "dave@x.example, erin@y.example"
+    assert draft.subject == "Re: plans"
+    assert draft.in_reply_to == "<m2@x>"
+    assert draft.references == "<m1@x> <m2@x>"
+    assert "> line one" in draft.body
+    single = reply_draft(original, "line one\n", "reply", ALICE)
+    assert single.to == "bob@example.test" and single.cc == ""
+    forward = reply_draft(original, "line one\n", "forward", ALICE)
+    assert forward.subject == "Fwd: plans" and forward.to == "" and "line one" in forward.body
+    assert reply_draft(original.replace(b"Re: AW: ", b"Fwd: "), "", "forward", ALICE).subject == (
+        "Fwd: plans"
+    )
+
+
+def test_every_compose_string_has_a_german_text() -> None:
+    source = Path(compose.__file__).read_text()
+    details = set(re.findall(r'HTTPException\(\d+, "([^"]+)"\)', source))
+    notices = set(re.findall(r'notice="([^"]+)"', source)) | {compose.NOT_CONFIGURED}
+    assert notices and details
+    assert sorted(s for s in details | notices if s not in GERMAN) == []
+
+
+# -- over HTTP and SMTP ---------------------------------------------------------------------
+
+
+async def test_send_relays_delivers_locally_and_keeps_a_copy_in_sent(tmp_path: Path) -> None:
+    async with (
+        sink_server() as sink,
+        serve_compose(
+            tmp_path, outbound_host="127.0.0.1", outbound_port=sink.port, outbound_tls="none"
+        ) as web,
+        web.logged_in() as client,
+    ):
+        page = await client.get("/compose")
+        assert "not configured" not in page.text
+        response = await client.post(
+            "/compose/send",
+            data={
+                "csrf": csrf_of(page.text),
+                "to": f"{REMOTE}, {BOB}",
+                "bcc": "hidden@remote.example",
+                "subject": "Grüße",
+                "body": "Hallo Carol,\n.dot line\nbis bald",
+            },
+            files=[("files", ("bericht ä.pdf", b"%PDF-1.4 fake", "application/pdf"))],
+        )
+        assert response.status_code == 200 and "/compose/undo" in response.text
+        # Held: nothing has left yet.
+        await asyncio.sleep(1)
+        assert sink.received == [] and await folder(web, BOB, "INBOX") == []
+        await asyncio.wait_for(sink.arrived.wait(), WAIT + 20)
+        sender, rcpts, data = sink.received[0]
+        assert sender == ALICE
+        assert sorted(rcpts) == sorted([REMOTE, "hidden@remote.example"])
+        msg = email.message_from_bytes(data, policy=default_policy)
+        assert msg["From"] == ALICE and msg["To"] == f"{REMOTE}, {BOB}"
+        assert msg["Subject"] == "Grüße" and msg["Message-ID"] and msg["Date"]
+        assert "Bcc" not in msg and b"hidden@" not in data
+        body = msg.get_body(("plain",))
+        assert body is not None and ".dot line" in body.get_content()
+        (attached,) = list(msg.iter_attachments())
+        assert attached.get_filename() == "bericht ä.pdf"
+        assert attached.get_content_type() == "application/pdf"
+        assert attached.get_content() == b"%PDF-1.4 fake"
+        # The local recipient got it through the delivery path, the Sent copy is the same.
+        await until(lambda: _has(web, BOB, "INBOX"))
+        (local,) = await folder(web, BOB, "INBOX")
+        assert local == data
+        await until(lambda: _has(web, ALICE, SpecialUse.SENT))
+        assert (await folder(web, ALICE, SpecialUse.SENT)) == [data]
+
+
+async def _has(web: WebServer, address: str, use: SpecialUse | str) -> bool:
+    return bool(await folder(web, address, use))
+
+
+async def test_undo_send_cancels_and_keeps_the_text(tmp_path: Path) -> None:
+    async with (
+        sink_server() as sink,
+        serve_compose(
+            tmp_path, outbound_host="127.0.0.1", outbound_port=sink.port, outbound_tls="none"
+        ) as web,
+        web.logged_in() as client,
+    ):
+        token = await token_of(client)
+        sent = await client.post(
+            "/compose/send",
+            data={"csrf": token, "to": REMOTE, "subject": "oops", "body": "not yet"},
+            files=[("files", ("a.txt", b"attached", "text/plain"))],
+        )
+        held = re.search(r'name="token" value="([^"]+)"', sent.text)
+        assert held
+        undone = await client.post("/compose/undo", data={"csrf": token, "token": held.group(1)})
+        assert undone.status_code == 200
+        assert "Sending was undone." in undone.text and "not yet" in undone.text
+        await asyncio.sleep(WAIT + 2)
+        assert sink.received == []
+        assert await folder(web, ALICE, SpecialUse.SENT) == []
+        (draft,) = await folder(web, ALICE, SpecialUse.DRAFTS)
+        assert b"Subject: oops" in draft and b"a.txt" in draft
+        again = await client.post("/compose/undo", data={"csrf": token, "token": held.group(1)})
+        assert again.status_code == 409 and "Too late" in again.text
+
+
+async def test_reply_to_a_local_user_arrives_in_their_inbox(tmp_path: Path) -> None:
+    # No relay: the page says so, and mail to this server's users still goes.
+    async with serve_compose(tmp_path) as web, web.logged_in(BOB, "bobs password") as bob:
+        await deliver(
+            web.store,
+            BOB,
+            plain(1, "Hi Bob", to=BOB).replace(b"sender1@example.org", ALICE.encode()),
+        )
+        inbox = await web.store.get_mailbox((await web.store.get_account(BOB)).id, "INBOX")
+        page = await bob.get(f"/mail/{inbox.id}/1")
+        assert 'id="reply"' in page.text and 'id="reply-all"' in page.text
+        form = await bob.get(f"/compose?mode=reply&mailbox={inbox.id}&uid=1")
+        assert "not configured" in form.text
+        assert f'value="{ALICE}"' in form.text and 'value="Re: message 1"' in form.text
+        assert "&gt; Hi Bob" in form.text
+        fields = {
+            k: html.unescape(v)
+            for k, v in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form.text)
+        }
+        response = await bob.post(
+            "/compose/send",
+            data={**fields, "to": ALICE, "subject": "Re: message 1", "body": "Thanks!"},
+            files=[("files", ("", b"", "application/octet-stream"))],
+        )
+        assert response.status_code == 200
+        await until(lambda: _has(web, ALICE, "INBOX"), WAIT + 20)
+        (reply,) = await folder(web, ALICE, "INBOX")
+        msg = email.message_from_bytes(reply, policy=default_policy)
+        assert msg["In-Reply-To"] == "<p1@example.org>"
+        assert msg["References"] == "<p1@example.org>"
+        assert msg["From"] == BOB and msg["Subject"] == "Re: message 1"
+        await until(lambda: _has(web, BOB, SpecialUse.SENT))
+
+
+async def test_forward_as_attachment_and_drafts(web_plain: WebServer) -> None:
+    web = web_plain
+    await deliver(web.store, ALICE, plain(7, "the original"))
+    async with web.logged_in() as client:
+        inbox = await web.store.get_mailbox((await web.store.get_account(ALICE)).id, "INBOX")
+        form = await client.get(f"/compose?mode=attach&mailbox={inbox.id}&uid=1")
+        assert 'name="fwd_uid" value="1"' in form.text and 'value="Fwd: message 7"' in form.text
+        token = csrf_of(form.text)
+        first = await client.post(
+            "/compose/draft",
+            data={
+                "csrf": token,
+                "subject": "Fwd: message 7",
+                "to": REMOTE,
+                "fwd_mailbox": str(inbox.id),
+                "fwd_uid": "1",
+            },
+            headers={"accept": "application/json"},
+        )
+        assert first.status_code == 200
+        uid = first.json()["draft_uid"]
+        second = await client.post(
+            "/compose/draft",
+            data={
+                "csrf": token,
+                "subject": "Fwd: message 7",
+                "to": REMOTE,
+                "body": "see below",
+                "draft_uid": str(uid),
+                "fwd_mailbox": str(inbox.id),
+                "fwd_uid": "1",
+            },
+            headers={"accept": "application/json"},
+        )
+        assert second.json()["draft_uid"] != uid
+        (draft,) = await folder(web, ALICE, SpecialUse.DRAFTS)  # the first was replaced
+        msg = email.message_from_bytes(draft, policy=default_policy)
+        (inner,) = list(msg.iter_attachments())
+        assert inner.get_content_type() == "message/rfc822"
+        assert b"the original" in draft and b"Message-ID: <p7@example.org>" in draft
+        # Another account's message cannot be forwarded (404, like every foreign id).
+        await deliver(web.store, BOB, plain(8, "bob's secret", to=BOB))
+        bobs = await web.store.get_mailbox((await web.store.get_account(BOB)).id, "INBOX")
+        foreign = await client.post(
+            "/compose/draft",
+            data={"csrf": token, "fwd_mailbox": str(bobs.id), "fwd_uid": "1"},
+        )
+        assert foreign.status_code == 404
+        assert (await client.get(f"/compose?mode=reply&mailbox={bobs.id}&uid=1")).status_code == 404
+
+
+async def test_upload_limit_and_csrf(tmp_path: Path) -> None:
+    async with serve_compose(tmp_path, max_upload=64 * 1024) as web, web.logged_in() as client:
+        token = await token_of(client)
+        big = await client.post(
+            "/compose/send",
+            data={"csrf": token, "to": BOB},
+            files=[("files", ("big.bin", b"x" * 200_000, "application/octet-stream"))],
+        )
+        assert big.status_code == 413
+        no_token = await client.post("/compose/send", data={"to": BOB, "body": "x"})
+        assert no_token.status_code == 403
+        bad = await client.post("/compose/send", data={"csrf": token, "to": "not an address"})
+        assert bad.status_code == 400 and "valid recipient" in bad.text
+
+
+@pytest.fixture
+async def web_plain(tmp_path: Path) -> AsyncIterator[WebServer]:
+    async with serve_compose(tmp_path) as server:
+        yield server
