@@ -30,6 +30,7 @@ from posteingang.web.compose import reply_draft
 from posteingang.web.server import http_shell
 from posteingang.web.settings import WebSettings
 from tests.serving import ALICE, add_account, running
+from tests.smtp.postfix_fixture import postfix_available, running_postfix
 from tests.web.conftest import BOB, WebServer, csrf_of, web_config
 from tests.web.messages import plain
 
@@ -39,8 +40,9 @@ WAIT = 10.0  # [web] undo_send_seconds in these tests (the smallest allowed)
 
 @dataclass
 class Sink:
-    """A minimal SMTP receiver: records (mail from, rcpts, data) of each transaction."""
+    """A minimal SMTP (or, with `lmtp`, LMTP) receiver: records (mail from, rcpts, data)."""
 
+    lmtp: bool = False
     port: int = 0
     received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -50,7 +52,7 @@ class Sink:
         sender, rcpts = "", []
         while line := await reader.readline():
             verb = line[:4].upper()
-            if verb in (b"EHLO", b"HELO"):
+            if verb in (b"EHLO", b"HELO", b"LHLO"):
                 writer.write(b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
             elif verb == b"MAIL":
                 sender, rcpts = line.decode().split(":", 1)[1].split()[0].strip("<>"), []
@@ -65,7 +67,8 @@ class Sink:
                 body = data[: -len(b".\r\n")].replace(b"\r\n..", b"\r\n.")
                 self.received.append((sender, rcpts, body))
                 self.arrived.set()
-                writer.write(b"250 queued\r\n")
+                # LMTP (RFC 2033 §4.2): one reply per recipient.
+                writer.write(b"250 queued\r\n" * (len(rcpts) if self.lmtp else 1))
             elif verb == b"QUIT":
                 writer.write(b"221 bye\r\n")
                 await writer.drain()
@@ -77,8 +80,8 @@ class Sink:
 
 
 @contextlib.asynccontextmanager
-async def sink_server() -> AsyncIterator[Sink]:
-    sink = Sink()
+async def sink_server(*, lmtp: bool = False) -> AsyncIterator[Sink]:
+    sink = Sink(lmtp=lmtp)
     server = await asyncio.start_server(sink.handle, "127.0.0.1", 0)
     sink.port = server.sockets[0].getsockname()[1]
     async with server:
@@ -201,6 +204,52 @@ async def test_send_relays_delivers_locally_and_keeps_a_copy_in_sent(tmp_path: P
         assert local == data
         await until(lambda: _has(web, ALICE, SpecialUse.SENT))
         assert (await folder(web, ALICE, SpecialUse.SENT)) == [data]
+
+
+@pytest.mark.skipif(
+    not postfix_available(), reason="needs Debian postfix and root (Postfix drops privileges)"
+)
+async def test_send_through_a_real_postfix_relay(tmp_path: Path) -> None:
+    # The webmail -> a private Postfix (SMTP submission) -> LMTP -> the sink for the
+    # recipient's domain: what a provider's smarthost does, with Postfix's checks.
+    async with sink_server(lmtp=True) as sink:
+        with running_postfix(lmtp_port=sink.port, domain="remote.example") as postfix:
+            async with (
+                serve_compose(
+                    tmp_path,
+                    outbound_host="127.0.0.1",
+                    outbound_port=postfix.smtp_port,
+                    outbound_tls="none",
+                ) as web,
+                web.logged_in() as client,
+            ):
+                response = await client.post(
+                    "/compose/send",
+                    data={
+                        "csrf": await token_of(client),
+                        "to": REMOTE,
+                        "subject": "über Postfix",
+                        "body": "Grüße über den Relay",
+                    },
+                    files=[("files", ("daten.csv", b"a;b\r\n1;2\r\n", "text/csv"))],
+                )
+                assert response.status_code == 200
+                try:
+                    await asyncio.wait_for(sink.arrived.wait(), WAIT + 60)
+                except TimeoutError:
+                    raise AssertionError(postfix.log()) from None
+                sender, rcpts, data = sink.received[0]
+                assert sender == ALICE and rcpts == [REMOTE]
+                assert b"by relay.postfix.test (Postfix)" in data
+                msg = email.message_from_bytes(data, policy=default_policy)
+                assert msg["Subject"] == "über Postfix" and msg["From"] == ALICE
+                body = msg.get_body(("plain",))
+                assert body is not None and body.get_content().strip() == "Grüße über den Relay"
+                (attached,) = list(msg.iter_attachments())
+                assert attached.get_filename() == "daten.csv"
+                await until(lambda: _has(web, ALICE, SpecialUse.SENT))
+                (copy,) = await folder(web, ALICE, SpecialUse.SENT)
+                assert data.endswith(copy)  # Postfix only prepended its Received line
 
 
 async def _has(web: WebServer, address: str, use: SpecialUse | str) -> bool:
