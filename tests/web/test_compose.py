@@ -252,6 +252,24 @@ async def test_send_through_a_real_postfix_relay(tmp_path: Path) -> None:
                 assert data.endswith(copy)  # Postfix only prepended its Received line
 
 
+async def test_shutdown_sends_what_is_held(tmp_path: Path) -> None:
+    # A restart must not lose a message the user sent: it leaves before the store closes.
+    async with sink_server() as sink:
+        async with (
+            serve_compose(
+                tmp_path, outbound_host="127.0.0.1", outbound_port=sink.port, outbound_tls="none"
+            ) as web,
+            web.logged_in() as client,
+        ):
+            sent = await client.post(
+                "/compose/send",
+                data={"csrf": await token_of(client), "to": REMOTE, "body": "before the restart"},
+            )
+            assert sent.status_code == 200 and sink.received == []
+        ((_, rcpts, data),) = sink.received
+        assert rcpts == [REMOTE] and b"before the restart" in data
+
+
 async def _has(web: WebServer, address: str, use: SpecialUse | str) -> bool:
     return bool(await folder(web, address, use))
 
@@ -316,6 +334,9 @@ async def test_reply_to_a_local_user_arrives_in_their_inbox(tmp_path: Path) -> N
         assert msg["References"] == "<p1@example.org>"
         assert msg["From"] == BOB and msg["Subject"] == "Re: message 1"
         await until(lambda: _has(web, BOB, SpecialUse.SENT))
+        # The original is \Answered now, for every IMAP client too.
+        (original,) = await web.store.get_messages(inbox.id, [1])
+        assert "\\Answered" in original.flags
 
 
 async def test_forward_as_attachment_and_drafts(web_plain: WebServer) -> None:

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Message
 
 from posteingang.mime.text import html_to_text
-from posteingang.store.model import DELETED, FlagOp, SpecialUse
+from posteingang.store.model import ANSWERED, DELETED, FlagOp, SpecialUse
 from posteingang.web.context import Web, owned_message, web_of
 from posteingang.web.folders import folder_rows
 from posteingang.web.guard import require_session
@@ -44,6 +44,7 @@ from posteingang.web.sessions import WebSession
 
 __all__ = ["MODES", "compose_page", "reply_draft", "save_draft", "send", "undo"]
 
+FORWARDED = "$Forwarded"  # RFC 5788 keyword, as Thunderbird and Dovecot use it
 MODES = frozenset({"new", "reply", "all", "forward", "attach", "draft"})
 _PREFIX = re.compile(r"^\s*((re|aw|fwd?|wg)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 _TEXT_LIMIT = 2 * 1024 * 1024
@@ -301,7 +302,8 @@ async def send(request: Request) -> Response:
             status=400,
         )
     raw = to_bytes(build_message(session.address, draft, web.hostname))
-    held = outbox_of(web).hold(session.account_id, session.address, recipients, raw, draft)
+    answers = await _answers(web, session, form)
+    held = outbox_of(web).hold(session.account_id, session.address, recipients, raw, draft, answers)
     await _drop_draft(web, session, draft_uid)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"token": held.token, "seconds": web.settings.undo_send_seconds})
@@ -318,6 +320,18 @@ async def send(request: Request) -> Response:
             "seconds": int(web.settings.undo_send_seconds),
         },
     )
+
+
+async def _answers(web: Web, session: WebSession, form: FormData) -> tuple[int, int, str] | None:
+    """The message this one answers or forwards (this account's only) and its new flag."""
+    flag = {"reply": ANSWERED, "all": ANSWERED, "forward": FORWARDED, "attach": FORWARDED}.get(
+        _field(form, "mode", 20)
+    )
+    mailbox_id, uid = _int(form.get("source_mailbox")), _int(form.get("source_uid"))
+    if flag is None or mailbox_id is None or uid is None:
+        return None
+    await owned_message(web, session, mailbox_id, uid)
+    return mailbox_id, uid, flag
 
 
 async def undo(request: Request) -> Response:

@@ -21,12 +21,14 @@ import asyncio
 import secrets
 import time
 import weakref
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, getaddresses, make_msgid
+from typing import Any
 
 import aiosmtplib
 
@@ -34,7 +36,7 @@ from posteingang.delivery.deliver import UnknownRecipient, deliver, resolve_reci
 from posteingang.delivery.ingest import prepare_message
 from posteingang.log import get_logger
 from posteingang.store.interface import InvalidName, Store
-from posteingang.store.model import DRAFT, SEEN, SpecialUse
+from posteingang.store.model import DRAFT, SEEN, FlagOp, SpecialUse
 from posteingang.web.settings import WebSettings
 
 __all__ = [
@@ -144,6 +146,8 @@ class Held:
     raw: bytes
     draft: Draft
     due: float
+    # The message answered or forwarded, and the flag it gets once this has left.
+    answers: tuple[int, int, str] | None = None
     task: asyncio.Task[None] | None = None
 
 
@@ -154,18 +158,28 @@ class Outbox:
     store: Store
     settings: WebSettings
     stopping: asyncio.Event
+    # How held sends run: the runtime's `spawn`, so shutdown waits for them
+    # (server.py) before the store closes.
+    spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]] = asyncio.create_task
     held: dict[str, Held] = field(default_factory=dict)
     # Messages that left, by token: what the "sent" page reports.
     done: dict[str, str] = field(default_factory=dict)
 
     def hold(
-        self, account_id: int, sender: str, recipients: list[str], raw: bytes, draft: Draft
+        self,
+        account_id: int,
+        sender: str,
+        recipients: list[str],
+        raw: bytes,
+        draft: Draft,
+        answers: tuple[int, int, str] | None = None,
     ) -> Held:
         delay = self.settings.undo_send_seconds
         token = secrets.token_urlsafe(16)
-        held = Held(token, account_id, sender, recipients, raw, draft, time.monotonic() + delay)
+        due = time.monotonic() + delay
+        held = Held(token, account_id, sender, recipients, raw, draft, due, answers)
         self.held[token] = held
-        held.task = asyncio.create_task(self._later(held, delay))
+        held.task = self.spawn(self._later(held, delay))
         return held
 
     def cancel(self, token: str, account_id: int) -> Held | None:
@@ -221,6 +235,10 @@ class Outbox:
                 timeout=60,
             )
         await save_to_special(store, held.account_id, SpecialUse.SENT, held.raw)
+        if held.answers is not None:
+            # \Answered (RFC 3501 §2.3.2) / $Forwarded (RFC 5788): every client sees it.
+            mailbox_id, uid, flag = held.answers
+            await store.store_flags(mailbox_id, [uid], FlagOp.ADD, frozenset({flag}))
         return "sent"
 
 
