@@ -300,6 +300,28 @@ async def test_undo_send_cancels_and_keeps_the_text(tmp_path: Path) -> None:
         assert b"Subject: oops" in draft and b"a.txt" in draft
         again = await client.post("/compose/undo", data={"csrf": token, "token": held.group(1)})
         assert again.status_code == 409 and "Too late" in again.text
+        # Sent again from the restored form: the attachment kept from the draft goes too,
+        # and the draft is gone.
+        assert 'name="keep" value="0" checked' in undone.text and "a.txt" in undone.text
+        draft_uid = re.search(r'name="draft_uid" value="(\d+)"', undone.text)
+        assert draft_uid
+        resent = await client.post(
+            "/compose/send",
+            data={
+                "csrf": token,
+                "to": REMOTE,
+                "subject": "oops",
+                "body": "now",
+                "keep": "0",
+                "draft_uid": draft_uid.group(1),
+            },
+        )
+        assert resent.status_code == 200
+        await asyncio.wait_for(sink.arrived.wait(), WAIT + 20)
+        msg = email.message_from_bytes(sink.received[0][2], policy=default_policy)
+        (attached,) = list(msg.iter_attachments())
+        assert attached.get_filename() == "a.txt" and attached.get_content() == "attached"
+        assert await folder(web, ALICE, SpecialUse.DRAFTS) == []
 
 
 async def test_reply_to_a_local_user_arrives_in_their_inbox(tmp_path: Path) -> None:
@@ -379,6 +401,9 @@ async def test_forward_as_attachment_and_drafts(web_plain: WebServer) -> None:
         (inner,) = list(msg.iter_attachments())
         assert inner.get_content_type() == "message/rfc822"
         assert b"the original" in draft and b"Message-ID: <p7@example.org>" in draft
+        drafts = await web.store.get_mailbox(inbox.account_id, "Drafts")
+        again = await client.get(f"/compose?mode=draft&mailbox={drafts.id}&uid={uid + 1}")
+        assert "forwarded.eml" in again.text and 'name="keep" value="0"' in again.text
         # Another account's message cannot be forwarded (404, like every foreign id).
         await deliver(web.store, BOB, plain(8, "bob's secret", to=BOB))
         bobs = await web.store.get_mailbox((await web.store.get_account(BOB)).id, "INBOX")

@@ -180,4 +180,5 @@ GERMAN: dict[str, str] = {
     "The message is too large.": "Die Nachricht ist zu groß.",
     "unknown mode": "unbekannte Art",
     "bad message id": "ungültige Nachrichtennummer",
+    "Attached files": "Angehängte Dateien",
 }  # fmt: skip

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import re
 from email import message_from_bytes
+from email.message import EmailMessage
 from email.message import Message as EmailMessageBase
+from email.parser import BytesParser
 from email.policy import default as default_policy
 from email.utils import getaddresses
+from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -171,6 +174,7 @@ async def _page(
         "can_relay": web.settings.can_relay,
         "notice": notice,
         "draft_uid": draft_uid,
+        "kept": await draft_attachments(web, session, draft_uid),
         "max_upload": web.settings.max_upload,
     }
     return web.templates.TemplateResponse(request, "compose.html", context, status_code=status)
@@ -241,6 +245,10 @@ async def _draft_from(web: Web, session: WebSession, form: FormData) -> Draft:
                     item.filename[:200], item.content_type or "application/octet-stream", data
                 )
             )
+    keep = {str(k) for k in form.getlist("keep")}
+    if keep:
+        kept = await draft_attachments(web, session, _int(form.get("draft_uid")))
+        attachments[:0] = [a for i, a in enumerate(kept) if str(i) in keep]
     forwarded = None
     fwd_mailbox, fwd_uid = _int(form.get("fwd_mailbox")), _int(form.get("fwd_uid"))
     if fwd_mailbox is not None and fwd_uid is not None:
@@ -258,16 +266,45 @@ async def _draft_from(web: Web, session: WebSession, form: FormData) -> Draft:
     )
 
 
+async def _drafts_id(web: Web, session: WebSession) -> int | None:
+    mailboxes = await web.store.list_mailboxes(session.account_id)
+    return next((m.id for m in mailboxes if m.special_use is SpecialUse.DRAFTS), None)
+
+
+async def draft_attachments(web: Web, session: WebSession, uid: int | None) -> list[Attachment]:
+    """The files of this account's draft `uid` (kept when the draft is edited again)."""
+    drafts = await _drafts_id(web, session)
+    if uid is None or drafts is None:
+        return []
+    found = await web.store.get_messages(drafts, [uid])
+    if not found:
+        return []
+    raw = await web.store.blobs.get(found[0].blob_id)
+    msg = BytesParser(policy=default_policy).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    out = []
+    for part in msg.iter_attachments():
+        data: bytes
+        if part.get_content_type() == "message/rfc822":
+            inner: Any = part.get_content()
+            data = inner.as_bytes()
+        else:
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+        name = part.get_filename() or "attachment"
+        out.append(Attachment(str(name)[:200], part.get_content_type(), bytes(data)))
+    return out
+
+
 async def _drop_draft(web: Web, session: WebSession, uid: int | None) -> None:
     """Remove the draft this form saved before (only from this account's Drafts)."""
     if uid is None:
         return
-    mailboxes = await web.store.list_mailboxes(session.account_id)
-    drafts = next((m for m in mailboxes if m.special_use is SpecialUse.DRAFTS), None)
+    drafts = await _drafts_id(web, session)
     if drafts is None:
         return
-    await web.store.store_flags(drafts.id, [uid], FlagOp.ADD, frozenset({DELETED}))
-    await web.store.expunge(drafts.id, [uid])
+    await web.store.store_flags(drafts, [uid], FlagOp.ADD, frozenset({DELETED}))
+    await web.store.expunge(drafts, [uid])
 
 
 def _source(form: FormData) -> tuple[int, int] | None:

@@ -115,6 +115,12 @@ def build_message(sender: str, draft: Draft, hostname: str) -> EmailMessage:
     msg["User-Agent"] = "posteingang webmail"
     msg.set_content(draft.body.replace("\r\n", "\n"), charset="utf-8")
     for a in draft.attachments:
+        if a.content_type == "message/rfc822":  # never base64 (RFC 2046 §5.2.1)
+            from email import message_from_bytes as parse
+
+            kept = parse(a.data, policy=SMTP)
+            msg.add_attachment(kept, disposition="attachment", filename=a.filename)
+            continue
         maintype, _, subtype = a.content_type.partition("/")
         if not maintype or not subtype or maintype == "multipart":
             maintype, subtype = "application", "octet-stream"
