@@ -203,7 +203,10 @@ async def test_send_relays_delivers_locally_and_keeps_a_copy_in_sent(tmp_path: P
         (local,) = await folder(web, BOB, "INBOX")
         assert local == data
         await until(lambda: _has(web, ALICE, SpecialUse.SENT))
-        assert (await folder(web, ALICE, SpecialUse.SENT)) == [data]
+        # The sender's copy alone shows the Bcc recipients.
+        assert (await folder(web, ALICE, SpecialUse.SENT)) == [
+            b"Bcc: hidden@remote.example\r\n" + data
+        ]
 
 
 @pytest.mark.skipif(
@@ -426,6 +429,29 @@ async def test_upload_limit_and_csrf(tmp_path: Path) -> None:
         assert big.status_code == 413
         no_token = await client.post("/compose/send", data={"to": BOB, "body": "x"})
         assert no_token.status_code == 403
+        # A line break in a form field cannot add a header.
+        injected = await client.post(
+            "/compose/send",
+            data={
+                "csrf": token,
+                "to": BOB,
+                "in_reply_to": "<a@b>\r\nBcc: x@evil.example",
+                "subject": "x\r\nBcc: y@evil.example",
+            },
+            files=[("files", ("a\r\nb.txt", b"x", "text/plain"))],
+        )
+        assert injected.status_code == 200
+        draft = await client.post(
+            "/compose/draft",
+            data={"csrf": token, "to": BOB, "bcc": "secret@remote.example"},
+            headers={"accept": "application/json"},
+        )
+        (saved,) = await folder(web, ALICE, SpecialUse.DRAFTS)
+        assert draft.status_code == 200 and saved.startswith(b"Bcc: secret@remote.example\r\n")
+        drafts = await web.store.get_mailbox((await web.store.get_account(ALICE)).id, "Drafts")
+        uid = draft.json()["draft_uid"]
+        form = await client.get(f"/compose?mode=draft&mailbox={drafts.id}&uid={uid}")
+        assert 'value="secret@remote.example"' in form.text
         bad = await client.post("/compose/send", data={"csrf": token, "to": "not an address"})
         assert bad.status_code == 400 and "valid recipient" in bad.text
 

@@ -37,9 +37,11 @@ from posteingang.web.outbound import (
     Draft,
     build_message,
     outbox_of,
+    own_copy,
     parse_addresses,
     save_to_special,
     to_bytes,
+    with_bcc,
 )
 from posteingang.web.render import choose_body, part_text
 from posteingang.web.security import check_origin
@@ -98,6 +100,7 @@ def reply_draft(raw: bytes, body_text: str, mode: str, me: str) -> Draft:
         return Draft(
             to=", ".join(_addrs(msg, "to")),
             cc=", ".join(_addrs(msg, "cc")),
+            bcc=", ".join(_addrs(msg, "bcc")),
             subject=subject,
             body=body_text,
             in_reply_to=str(msg.get("in-reply-to", "")),
@@ -242,7 +245,9 @@ async def _draft_from(web: Web, session: WebSession, form: FormData) -> Draft:
             data = await item.read()
             attachments.append(
                 Attachment(
-                    item.filename[:200], item.content_type or "application/octet-stream", data
+                    re.sub(r"[\x00-\x1f\x7f]", "_", item.filename)[:200],
+                    item.content_type or "application/octet-stream",
+                    data,
                 )
             )
     keep = {str(k) for k in form.getlist("keep")}
@@ -259,8 +264,9 @@ async def _draft_from(web: Web, session: WebSession, form: FormData) -> Draft:
         bcc=_field(form, "bcc"),
         subject=_field(form, "subject", 1000),
         body=_field(form, "body", _TEXT_LIMIT),
-        in_reply_to=_field(form, "in_reply_to", 1000),
-        references=_field(form, "references", 4000),
+        # One line each: a header value from the form never carries a line break.
+        in_reply_to=" ".join(_field(form, "in_reply_to", 1000).split()),
+        references=" ".join(_field(form, "references", 4000).split()),
         attachments=tuple(attachments),
         forwarded=forwarded,
     )
@@ -387,7 +393,9 @@ async def undo(request: Request) -> Response:
             status=409,
         )
     # Attachments cannot go back into a file input: the message is kept as a draft.
-    draft_uid = await save_to_special(web.store, session.account_id, SpecialUse.DRAFTS, held.raw)
+    draft_uid = await save_to_special(
+        web.store, session.account_id, SpecialUse.DRAFTS, own_copy(held)
+    )
     return await _page(
         request, web, session, held.draft, notice="Sending was undone.", draft_uid=draft_uid
     )
@@ -408,6 +416,7 @@ async def save_draft(request: Request) -> Response:
                 web.hostname,
             )
         )
+    raw = with_bcc(raw, draft.bcc)
     uid = await save_to_special(web.store, session.account_id, SpecialUse.DRAFTS, raw)
     if uid is None:
         raise HTTPException(409, "this folder does not exist")

@@ -210,7 +210,7 @@ class Outbox:
         except Exception:  # a failed send is kept in Drafts, never lost
             log.exception("webmail send failed", extra={"account": held.account_id})
             self.done[held.token] = "failed"
-            await save_to_special(self.store, held.account_id, SpecialUse.DRAFTS, held.raw)
+            await save_to_special(self.store, held.account_id, SpecialUse.DRAFTS, own_copy(held))
         if len(self.done) > 10_000:
             self.done.clear()
 
@@ -240,12 +240,28 @@ class Outbox:
                 password=s.outbound_password or None,
                 timeout=60,
             )
-        await save_to_special(store, held.account_id, SpecialUse.SENT, held.raw)
+        await save_to_special(store, held.account_id, SpecialUse.SENT, own_copy(held))
         if held.answers is not None:
             # \Answered (RFC 3501 §2.3.2) / $Forwarded (RFC 5788): every client sees it.
             mailbox_id, uid, flag = held.answers
             await store.store_flags(mailbox_id, [uid], FlagOp.ADD, frozenset({flag}))
         return "sent"
+
+
+def own_copy(held: Held) -> bytes:
+    """The sender's copy (Sent, Drafts): the bytes that left, plus the Bcc recipients,
+    which only the sender may see (RFC 5322 §3.6.3)."""
+    return with_bcc(held.raw, held.draft.bcc)
+
+
+def with_bcc(raw: bytes, bcc_text: str) -> bytes:
+    try:
+        bcc = parse_addresses(bcc_text)
+    except BadAddress:
+        bcc = []
+    if not bcc:
+        return raw
+    return b"Bcc: " + ", ".join(bcc).encode() + b"\r\n" + raw
 
 
 async def save_to_special(store: Store, account_id: int, use: SpecialUse, raw: bytes) -> int | None:
