@@ -12,6 +12,7 @@ import contextlib
 import email
 import html
 import re
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.policy import default as default_policy
@@ -29,7 +30,7 @@ from posteingang.web.catalog_de import GERMAN
 from posteingang.web.compose import reply_draft
 from posteingang.web.server import http_shell
 from posteingang.web.settings import WebSettings
-from tests.serving import ALICE, add_account, running
+from tests.serving import ALICE, add_account, running, write_certificates
 from tests.smtp.postfix_fixture import postfix_available, running_postfix
 from tests.web.conftest import BOB, WebServer, csrf_of, web_config
 from tests.web.messages import plain
@@ -44,16 +45,26 @@ class Sink:
 
     lmtp: bool = False
     port: int = 0
+    starttls: ssl.SSLContext | None = None  # offer STARTTLS (RFC 3207) with this
+    tls_used: list[bool] = field(default_factory=list)
     received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 sink ESMTP\r\n")
         sender, rcpts = "", []
+        tls = writer.get_extra_info("sslcontext") is not None
         while line := await reader.readline():
             verb = line[:4].upper()
             if verb in (b"EHLO", b"HELO", b"LHLO"):
-                writer.write(b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+                offer = b"250-STARTTLS\r\n" if self.starttls and not tls else b""
+                writer.write(b"250-sink\r\n" + offer + b"250-8BITMIME\r\n250 SMTPUTF8\r\n")
+            elif line.upper().startswith(b"STARTTLS") and self.starttls:
+                writer.write(b"220 go ahead\r\n")
+                await writer.drain()
+                await writer.start_tls(self.starttls)
+                tls = True
+                continue
             elif verb == b"MAIL":
                 sender, rcpts = line.decode().split(":", 1)[1].split()[0].strip("<>"), []
                 writer.write(b"250 ok\r\n")
@@ -66,6 +77,7 @@ class Sink:
                 data = await reader.readuntil(b"\r\n.\r\n")
                 body = data[: -len(b".\r\n")].replace(b"\r\n..", b"\r\n.")
                 self.received.append((sender, rcpts, body))
+                self.tls_used.append(tls)
                 self.arrived.set()
                 # LMTP (RFC 2033 §4.2): one reply per recipient.
                 writer.write(b"250 queued\r\n" * (len(rcpts) if self.lmtp else 1))
@@ -80,9 +92,11 @@ class Sink:
 
 
 @contextlib.asynccontextmanager
-async def sink_server(*, lmtp: bool = False) -> AsyncIterator[Sink]:
-    sink = Sink(lmtp=lmtp)
-    server = await asyncio.start_server(sink.handle, "127.0.0.1", 0)
+async def sink_server(
+    *, lmtp: bool = False, starttls: ssl.SSLContext | None = None, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[Sink]:
+    sink = Sink(lmtp=lmtp, starttls=starttls)
+    server = await asyncio.start_server(sink.handle, "127.0.0.1", 0, ssl=tls)
     sink.port = server.sockets[0].getsockname()[1]
     async with server:
         yield sink
@@ -253,6 +267,32 @@ async def test_send_through_a_real_postfix_relay(tmp_path: Path) -> None:
                 await until(lambda: _has(web, ALICE, SpecialUse.SENT))
                 (copy,) = await folder(web, ALICE, SpecialUse.SENT)
                 assert data.endswith(copy)  # Postfix only prepended its Received line
+
+
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+async def test_tls_to_the_relay(tmp_path: Path, mode: str) -> None:
+    certs = write_certificates(tmp_path / "certs")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(certs.cert_file, certs.key_file)
+    kind = {"starttls": server_tls} if mode == "starttls" else {"tls": server_tls}
+    async with (
+        sink_server(**kind) as sink,
+        serve_compose(
+            tmp_path,
+            outbound_host="127.0.0.1",
+            outbound_port=sink.port,
+            outbound_tls=mode,
+            outbound_ca_file=certs.ca_file,
+        ) as web,
+        web.logged_in() as client,
+    ):
+        sent = await client.post(
+            "/compose/send",
+            data={"csrf": await token_of(client), "to": REMOTE, "body": "encrypted"},
+        )
+        assert sent.status_code == 200
+        await asyncio.wait_for(sink.arrived.wait(), WAIT + 20)
+        assert sink.tls_used == [True] and b"encrypted" in sink.received[0][2]
 
 
 async def test_shutdown_sends_what_is_held(tmp_path: Path) -> None:

@@ -238,6 +238,7 @@ class Outbox:
                 start_tls=s.outbound_tls == "starttls",
                 username=s.outbound_username or None,
                 password=s.outbound_password or None,
+                cert_bundle=str(s.outbound_ca_file) if s.outbound_ca_file else None,
                 timeout=60,
             )
         await save_to_special(store, held.account_id, SpecialUse.SENT, own_copy(held))

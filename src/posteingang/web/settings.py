@@ -7,6 +7,7 @@ What it must never do: read files, open sockets or look at the environment.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
@@ -82,6 +83,13 @@ class WebSettings(Section, frozen=True, kw_only=True):
             "(only for a relay on this host)."
         ),
     ] = "starttls"
+    outbound_ca_file: Annotated[
+        Path | None,
+        Setting(
+            "PEM file of the CA certificates to trust for the relay's certificate instead "
+            "of the system's (for a relay with a private CA); the name is always checked."
+        ),
+    ] = None
     outbound_username: Annotated[
         str,
         Setting("User name for SMTP AUTH at the relay; empty: no authentication."),
