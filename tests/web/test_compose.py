@@ -155,6 +155,9 @@ def test_reply_all_answers_everyone_but_me_and_threads() -> None:
     assert "> line one" in draft.body
     single = reply_draft(original, "line one\n", "reply", ALICE)
     assert single.to == "bob@example.test" and single.cc == ""
+    mine = original.replace(b"From: Bob <bob@example.test>", b"From: alice@example.test")
+    own = reply_draft(mine, "", "all", ALICE)
+    assert own.to == "dave@x.example" and own.cc == "erin@y.example"
     forward = reply_draft(original, "line one\n", "forward", ALICE)
     assert forward.subject == "Fwd: plans" and forward.to == "" and "line one" in forward.body
     assert reply_draft(original.replace(b"Re: AW: ", b"Fwd: "), "", "forward", ALICE).subject == (
@@ -165,8 +168,8 @@ def test_reply_all_answers_everyone_but_me_and_threads() -> None:
 def test_every_compose_string_has_a_german_text() -> None:
     source = Path(compose.__file__).read_text()
     details = set(re.findall(r'HTTPException\(\d+, "([^"]+)"\)', source))
-    notices = set(re.findall(r'notice="([^"]+)"', source)) | {compose.NOT_CONFIGURED}
-    assert notices and details
+    notices = set(re.findall(r'notice\s*=\s*"([^"]+)"', source)) | {compose.NOT_CONFIGURED}
+    assert len(notices) >= 4 and details
     assert sorted(s for s in details | notices if s not in GERMAN) == []
 
 
@@ -494,6 +497,9 @@ async def test_upload_limit_and_csrf(tmp_path: Path) -> None:
         assert 'value="secret@remote.example"' in form.text
         bad = await client.post("/compose/send", data={"csrf": token, "to": "not an address"})
         assert bad.status_code == 400 and "valid recipient" in bad.text
+        many = ", ".join(f"r{i}@remote.example" for i in range(101))
+        crowd = await client.post("/compose/send", data={"csrf": token, "bcc": many})
+        assert crowd.status_code == 400 and "Too many recipients" in crowd.text
 
 
 @pytest.fixture

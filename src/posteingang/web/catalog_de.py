@@ -181,4 +181,5 @@ GERMAN: dict[str, str] = {
     "unknown mode": "unbekannte Art",
     "bad message id": "ungültige Nachrichtennummer",
     "Attached files": "Angehängte Dateien",
+    "Too many recipients for one message.": "Zu viele Empfänger für eine Nachricht.",
 }  # fmt: skip

@@ -112,6 +112,10 @@ def reply_draft(raw: bytes, body_text: str, mode: str, me: str) -> Draft:
     if mode == "all":
         cc = _addrs(msg, "to", "cc")
     mine = me.lower()
+    if to and all(a.lower() == mine for a in to):
+        # Answering my own message (from Sent): to whom it went, as mail programs do.
+        to = _addrs(msg, "to")
+        cc = _addrs(msg, "cc") if mode == "all" else []
     seen = {mine}
     to = [a for a in to if not (a.lower() in seen or seen.add(a.lower()))]  # type: ignore[func-returns-value]
     cc = [a for a in cc if not (a.lower() in seen or seen.add(a.lower()))]  # type: ignore[func-returns-value]
@@ -332,13 +336,17 @@ async def send(request: Request) -> Response:
         ]
     except BadAddress:
         recipients = []
+    notice = "Give at least one valid recipient."
+    if len(recipients) > web.settings.max_recipients:
+        notice = "Too many recipients for one message."
+        recipients = []
     if not recipients:
         return await _page(
             request,
             web,
             session,
             draft,
-            notice="Give at least one valid recipient.",
+            notice=notice,
             source=_source(form),
             mode="attach" if draft.forwarded else "new",
             draft_uid=draft_uid,

@@ -64,6 +64,14 @@ class WebSettings(Section, frozen=True, kw_only=True):
         msgspec.Meta(ge=1024),
         Setting("Octets one compose form may upload, attachments included (413 beyond it)."),
     ] = 25 * 1024 * 1024
+    max_recipients: Annotated[
+        int,
+        msgspec.Meta(ge=1),
+        Setting(
+            "Recipients (To, Cc and Bcc together) of one message sent from the webmail: "
+            "a stolen password then sends no mass mailing in one go."
+        ),
+    ] = 100
     outbound_host: Annotated[
         str,
         Setting(
