@@ -28,6 +28,7 @@ from posteingang.store.model import SpecialUse
 from posteingang.web import compose
 from posteingang.web.catalog_de import GERMAN
 from posteingang.web.compose import reply_draft
+from posteingang.web.outbound import BadAddress, parse_addresses
 from posteingang.web.server import http_shell
 from posteingang.web.settings import WebSettings
 from tests.serving import ALICE, add_account, running, write_certificates
@@ -506,3 +507,14 @@ async def test_upload_limit_and_csrf(tmp_path: Path) -> None:
 async def web_plain(tmp_path: Path) -> AsyncIterator[WebServer]:
     async with serve_compose(tmp_path) as server:
         yield server
+
+
+def test_recipient_fields() -> None:
+    assert parse_addresses('"Doe, John" <j@x.example>; b@y.example, ,') == [
+        "j@x.example",
+        "b@y.example",
+    ]
+    assert parse_addresses(" ") == []
+    for bad in ("not an address", "a@x.example b@y.example", "x@", "a@x.example, junk"):
+        with pytest.raises(BadAddress):
+            parse_addresses(bad)

@@ -18,6 +18,7 @@ than the session's address, or put Bcc in the bytes that leave.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 import weakref
@@ -41,6 +42,7 @@ from posteingang.web.settings import WebSettings
 
 __all__ = [
     "Attachment",
+    "BadAddress",
     "Draft",
     "Held",
     "Outbox",
@@ -80,19 +82,19 @@ class Draft:
 
 
 def parse_addresses(text: str) -> list[str]:
-    """``a@x, "B" <b@y>`` -> ``["a@x", "b@y"]``; raises BadAddress for a bad one."""
+    """``a@x, "Doe, J" <b@y>`` -> ``["a@x", "b@y"]``; raises BadAddress for a bad one.
+
+    Python's strict parser (3.11.4+) answers ``("", "")`` for what it cannot parse.
+    """
+    text = re.sub(r"\s*[,;][\s,;]*", ", ", text).strip(" ,")
+    if not text:
+        return []
     found = []
-    for _, addr in getaddresses([text.replace(";", ",")]):
-        addr = addr.strip()
-        if not addr:
-            continue
-        local, at, domain = addr.rpartition("@")
+    for _, addr in getaddresses([text]):
+        local, at, domain = addr.strip().rpartition("@")
         if not at or not local or not domain or any(c in addr for c in " <>\r\n,"):
-            raise BadAddress(addr)
-        found.append(addr)
-    leftover = [a for a in text.replace(";", ",").split(",") if a.strip()]
-    if len(found) < len(leftover):
-        raise BadAddress(text)
+            raise BadAddress(text)
+        found.append(addr.strip())
     return found
 
 
