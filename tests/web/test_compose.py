@@ -518,3 +518,11 @@ def test_recipient_fields() -> None:
     for bad in ("not an address", "a@x.example b@y.example", "x@", "a@x.example, junk"):
         with pytest.raises(BadAddress):
             parse_addresses(bad)
+
+
+async def test_compose_page_in_german(web_plain: WebServer) -> None:
+    async with web_plain.logged_in() as client:
+        client.cookies.set("pi_lang", "de")
+        page = await client.get("/compose")
+        assert "Neue Nachricht" in page.text and "Senden" in page.text
+        assert "Das Senden an andere Server ist nicht eingerichtet" in page.text
