@@ -48,6 +48,7 @@ class Sink:
     port: int = 0
     starttls: ssl.SSLContext | None = None  # offer STARTTLS (RFC 3207) with this
     tls_used: list[bool] = field(default_factory=list)
+    refuse: bool = False  # answer every RCPT with 550
     received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -69,6 +70,9 @@ class Sink:
             elif verb == b"MAIL":
                 sender, rcpts = line.decode().split(":", 1)[1].split()[0].strip("<>"), []
                 writer.write(b"250 ok\r\n")
+            elif verb == b"RCPT" and self.refuse:
+                writer.write(b"550 5.7.1 relaying denied\r\n")
+                self.arrived.set()
             elif verb == b"RCPT":
                 rcpts.append(line.decode().split(":", 1)[1].strip().strip("<>"))
                 writer.write(b"250 ok\r\n")
@@ -526,3 +530,23 @@ async def test_compose_page_in_german(web_plain: WebServer) -> None:
         page = await client.get("/compose")
         assert "Neue Nachricht" in page.text and "Senden" in page.text
         assert "Das Senden an andere Server ist nicht eingerichtet" in page.text
+
+
+async def test_a_refused_message_is_kept_in_drafts(tmp_path: Path) -> None:
+    async with (
+        sink_server() as sink,
+        serve_compose(
+            tmp_path, outbound_host="127.0.0.1", outbound_port=sink.port, outbound_tls="none"
+        ) as web,
+        web.logged_in() as client,
+    ):
+        sink.refuse = True
+        sent = await client.post(
+            "/compose/send",
+            data={"csrf": await token_of(client), "to": REMOTE, "subject": "refused"},
+        )
+        assert sent.status_code == 200
+        await until(lambda: _has(web, ALICE, SpecialUse.DRAFTS), WAIT + 20)
+        (kept,) = await folder(web, ALICE, SpecialUse.DRAFTS)
+        assert b"Subject: refused" in kept and sink.received == []
+        assert await folder(web, ALICE, SpecialUse.SENT) == []
