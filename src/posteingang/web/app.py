@@ -19,6 +19,7 @@ from starlette.types import Scope
 from posteingang.web import (
     account,
     actions,
+    compose,
     export,
     folders,
     i18n,
@@ -91,6 +92,10 @@ def create_app(web: Web) -> Starlette:
         Route(msg + "/print", message.print_view),
         Route(msg + "/part/{part}", message.attachment),
         Route("/events", sse.events),
+        Route("/compose", compose.compose_page),
+        Route("/compose/send", compose.send, methods=["POST"]),
+        Route("/compose/undo", compose.undo, methods=["POST"]),
+        Route("/compose/draft", compose.save_draft, methods=["POST"]),
         Route("/account", account.account_page),
         Route("/account/setup", setup.setup_page),
         Route("/account/setup/apple.mobileconfig", setup.apple_profile),

@@ -119,6 +119,10 @@ def serving_for(rt: Runtime) -> HttpServing:
         web.pop3_policy = str(rt.config.pop3.deletion_policy)
         web.pop3_retention = rt.config.pop3.retention_days
         serving = _SERVINGS[rt] = HttpServing.create(web)
+        # Sends held for undo are background work shutdown waits for (outbound.py).
+        from posteingang.web.outbound import outbox_of
+
+        outbox_of(web).spawn = rt.spawn
         # Mail program setup (setup.py, setup_routes.py) answers from the listeners as bound.
         from posteingang.web.setup_routes import attach_mail_setup
 

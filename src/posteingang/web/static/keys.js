@@ -14,6 +14,8 @@ const article = document.querySelector("article.message");
 const HELP = [
   ["j / k", "next / previous message"],
   ["o, Enter", "open"],
+  ["r / a / f", "reply / reply all / forward"],
+  ["c", "compose"],
   ["u", "back to the list"],
   ["x", "select"],
   ["s", "flag / unflag"],
