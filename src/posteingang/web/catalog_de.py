@@ -78,6 +78,12 @@ GERMAN: dict[str, str] = {
     "(no subject)": "(kein Betreff)",
     "Download (.eml)": "Herunterladen (.eml)",
     "Print": "Drucken",
+    # conversation (conversation.py, conversation.html)
+    "Conversation": "Unterhaltung",
+    "Conversation ({n} messages)": "Unterhaltung ({n} Nachrichten)",
+    "{n} messages in this conversation": "{n} Nachrichten in dieser Unterhaltung",
+    "Back to the message": "Zurück zur Nachricht",
+    "Open message": "Nachricht öffnen",
     "Remote images in this message were blocked to protect your privacy.": "Externe Bilder in dieser Nachricht wurden zum Schutz Ihrer Privatsphäre blockiert.",
     "Load images": "Bilder laden",
     "Message body": "Nachrichtentext",

@@ -37,7 +37,14 @@ from posteingang.web.render import (
 )
 from posteingang.web.security import body_frame_csp, download_headers
 
-__all__ = ["attachment", "body_frame", "content_disposition", "message_page", "original"]
+__all__ = [
+    "attachment",
+    "body_frame",
+    "content_disposition",
+    "message_context",
+    "message_page",
+    "original",
+]
 
 _CHUNK = 256 * 1024
 _TOKEN = re.compile(r"[a-z0-9!#$&^_.+-]{1,64}")
@@ -58,12 +65,14 @@ async def message_page(request: Request) -> Response:
     if SEEN not in message.flags:
         # Opening a message reads it, as in every mail client; IDLE clients see it.
         await web.store.store_flags(mailbox.id, [message.uid], FlagOp.ADD, frozenset({SEEN}))
-    context = await _message_context(web, message, parsed, printing=False)
+    context = await message_context(web, message, parsed, printing=False)
     context.update(
         session=session,
         mailbox=mailbox,
         folders=await folder_rows(web, session.account_id),
         modseq=await web.store.account_modseq(session.account_id),
+        # The link to the conversation page (conversation.py) when there is one.
+        thread_size=len(await web.store.thread_messages(session.account_id, message.thread_id)),
     )
     return web.templates.TemplateResponse(request, "message.html", context)
 
@@ -72,14 +81,16 @@ async def print_view(request: Request) -> Response:
     session = require_session(request)
     web = web_of(request)
     mailbox, message, parsed = await owned_message(web, session, *_ids(request))
-    context = await _message_context(web, message, parsed, printing=True)
+    context = await message_context(web, message, parsed, printing=True)
     context.update(session=session, mailbox=mailbox)
     return web.templates.TemplateResponse(request, "print.html", context)
 
 
-async def _message_context(
+async def message_context(
     web: Web, message: Message, parsed: ParsedMessage, *, printing: bool
 ) -> dict[str, object]:
+    """What the templates show of one message (message.html, print.html, and each
+    message of conversation.html through _body.html)."""
     body = choose_body(parsed, prefer_html=not printing)
     text = None
     blocked = 0
