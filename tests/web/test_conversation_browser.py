@@ -1,0 +1,52 @@
+"""The conversation page in real headless Chromium: from the message page's link to
+the thread, the opened message expanded, another opened by a click (its HTML in the
+sandboxed frame, its script not run)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from posteingang.delivery.deliver import deliver
+from posteingang.delivery.ingest import prepare_message
+from tests.serving import ALICE
+from tests.web.conftest import WebServer
+from tests.web.test_browser import _log_in, browser, pytestmark, server  # noqa: F401
+
+QUESTION = (
+    b"From: Carol <carol@example.org>\r\nTo: alice@example.test\r\nSubject: Plan\r\n"
+    b"Message-ID: <plan@example.org>\r\nContent-Type: text/html\r\n\r\n"
+    b"<p>The plan for Monday</p><script>window.pwned = 1</script>\r\n"
+)
+ANSWER = (
+    b"From: alice@example.test\r\nTo: carol@example.org\r\nSubject: Re: Plan\r\n"
+    b"Message-ID: <answer@example.test>\r\nIn-Reply-To: <plan@example.org>\r\n"
+    b"Content-Type: text/plain\r\n\r\nSounds good.\r\n"
+)
+
+
+async def test_from_the_message_to_its_conversation(
+    server: tuple[WebServer, int],  # noqa: F811
+    browser: object,  # noqa: F811
+) -> None:
+    web, _ = server
+    await deliver(web.store, ALICE, QUESTION)
+    account = await web.store.get_account(ALICE)
+    sent = (await web.store.get_mailbox(account.id, "Sent")).id
+    later = datetime.now(UTC) + timedelta(hours=1)
+    await web.store.append(sent, await prepare_message(web.store, ANSWER, internal_date=later))
+    page = await _log_in(browser, web)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))  # type: ignore[attr-defined]
+    await page.goto(f"{web.base}/mail/{sent}/1")  # type: ignore[attr-defined]
+    await page.click("#conversation")  # type: ignore[attr-defined]
+    await page.wait_for_selector("section.conversation")  # type: ignore[attr-defined]
+    items = page.locator("details.conversation-item")  # type: ignore[attr-defined]
+    assert await items.count() == 2
+    assert await items.nth(1).get_attribute("open") is not None
+    assert await page.is_visible("text=Sounds good.")  # type: ignore[attr-defined]
+    # The question (from INBOX) opens with a click on its line; its HTML is in the frame.
+    await items.nth(0).locator("summary").click()
+    frame = page.frame_locator("details.conversation-item >> nth=0 >> iframe")  # type: ignore[attr-defined]
+    await frame.locator("text=The plan for Monday").wait_for()
+    assert await page.evaluate("() => window.pwned === undefined")  # type: ignore[attr-defined]
+    assert errors == []
