@@ -6,6 +6,7 @@ import re
 
 import httpx
 
+from posteingang.auth.devices import selector_of
 from posteingang.auth.passwords import hash_password
 from tests.serving import ALICE, PASSWORD
 from tests.web.conftest import BOB, WebServer, csrf_of
@@ -47,6 +48,12 @@ async def test_device_passwords_are_made_shown_once_and_revoked(web: WebServer) 
         password = re.search(r'<code id="device-password">([a-z0-9-]+)</code>', made.text)
         assert password is not None
         assert password.group(1) not in (await client.get("/account")).text
+        # Made here as by the CLI, with a selector (auth/devices.py): a login with it
+        # verifies exactly one hash.
+        account = await web.store.get_account(ALICE)
+        assert account is not None
+        (device,) = await web.store.list_devices(account.id)
+        assert device.selector is not None and selector_of(password.group(1)) == device.selector
         again = await _post(client, "/account/devices/add", name="phone", password=PASSWORD)
         assert again.status_code == 409
         async with web.logged_in(ALICE, password.group(1)) as device_browser:

@@ -13,14 +13,13 @@ it, or let one account see or end another's sessions or devices (404).
 from __future__ import annotations
 
 import asyncio
-import secrets
-import string
 from dataclasses import replace
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from posteingang.auth.devices import new_device_password
 from posteingang.auth.login import authenticate
 from posteingang.auth.passwords import MAX_PASSWORD_BYTES, hash_password_async
 from posteingang.auth.scram import derive_scram_sha256
@@ -41,12 +40,6 @@ __all__ = [
 
 MIN_PASSWORD = 10
 _NOBODY = Account(0, "", "")
-_ALPHABET = string.ascii_lowercase + string.digits
-
-
-def _device_password() -> str:
-    """abcd-efgh-ijkl-mnop (about 82 bits), the shape `auth.login` tries on devices."""
-    return "-".join("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(4))
 
 
 async def _page(
@@ -122,8 +115,11 @@ async def add_device(request: Request) -> Response:
         return await _page(request, session, error="Wrong password.", status=403)
     if any(d.name == name for d in await web.store.list_devices(session.account_id)):
         return await _page(request, session, error="A device has this name.", status=409)
-    password = _device_password()
-    await web.store.add_device(session.account_id, name, await hash_password_async(password))
+    # The shape with a selector (auth/devices.py): a login verifies exactly one hash.
+    password, selector = new_device_password()
+    await web.store.add_device(
+        session.account_id, name, await hash_password_async(password), selector
+    )
     return await _page(request, session, new_device=(name, password))
 
 
