@@ -165,3 +165,20 @@ async def test_sorted_pages_filter_and_follow_copies_and_moves(store: Store) -> 
     assert await _uids(store, archive.id, PageSort.SUBJECT) == [1, 4, 2, 3]
     assert await _uids(store, archive.id, PageSort.DATE) == [3, 1, 2, 4]
     assert await _uids(store, archive.id, PageSort.FROM) == [2, 4, 3, 1]
+
+
+async def test_sort_keys_handed_in_with_the_message_are_used(store: Store) -> None:
+    # Delivery computes the keys with its parse (`NewMessage.sort_keys`): the append
+    # takes them as they are and does not decode the record again (these records are
+    # opaque bytes, which would all sort as "").
+    from dataclasses import replace
+
+    from posteingang.store.model import PageSort
+    from posteingang.store.sortkeys import SortKeys
+
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    for subject in ("cherries", "apples", "bananas"):
+        message = await new_message(store, f"Subject: {subject}\r\n\r\nx\r\n".encode())
+        await store.append(inbox, replace(message, sort_keys=SortKeys(None, "", subject)))
+    assert await _uids(store, inbox, PageSort.SUBJECT) == [2, 3, 1]

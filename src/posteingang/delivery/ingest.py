@@ -22,6 +22,7 @@ from posteingang.mime import encode_parsed, parse_file, parse_message
 from posteingang.mime.model import ParsedMessage
 from posteingang.mime.octets import LineEndCounter, crlf_size
 from posteingang.store.interface import NewMessage, Store
+from posteingang.store.sortkeys import SortKeys, keys_of
 
 # Above this size the parse runs in a thread (a hop costs ~100 µs; parsing 64 KiB ~0.3 ms).
 PARSE_INLINE_LIMIT = 64 * 1024
@@ -52,10 +53,10 @@ async def parse_record_async(raw: bytes) -> bytes:
     return await asyncio.to_thread(parse_record, raw)
 
 
-def _parsed_and_ids(raw: bytes) -> tuple[bytes, str | None, tuple[str, ...]]:
-    """The encoded record, and the ids threading needs (`thread_ids`)."""
+def _parsed_and_ids(raw: bytes) -> tuple[bytes, str | None, tuple[str, ...], SortKeys]:
+    """The encoded record, the ids threading needs (`thread_ids`) and the sort keys."""
     parsed = parse_message(raw)
-    return (encode_parsed(parsed), *thread_ids(parsed))
+    return (encode_parsed(parsed), *thread_ids(parsed), keys_of(parsed))
 
 
 def thread_ids(parsed: ParsedMessage) -> tuple[str | None, tuple[str, ...]]:
@@ -86,9 +87,9 @@ async def prepare_message(
     else:
         blob_id = await store.blobs.put(raw)
     if len(raw) <= PARSE_INLINE_LIMIT:
-        parsed, message_id, parent_ids = _parsed_and_ids(raw)
+        parsed, message_id, parent_ids, keys = _parsed_and_ids(raw)
     else:
-        parsed, message_id, parent_ids = await asyncio.to_thread(_parsed_and_ids, raw)
+        parsed, message_id, parent_ids, keys = await asyncio.to_thread(_parsed_and_ids, raw)
     return NewMessage(
         blob_id=blob_id,
         size=len(raw),
@@ -100,6 +101,7 @@ async def prepare_message(
         line_size=crlf_size(raw),
         message_id=message_id,
         parent_ids=parent_ids,
+        sort_keys=keys,
     )
 
 
@@ -142,4 +144,5 @@ async def prepare_file(
         line_size=line_size,
         message_id=message_id,
         parent_ids=parent_ids,
+        sort_keys=keys_of(record),
     )

@@ -42,6 +42,7 @@ from posteingang.store.model import (
     Pop3View,
     SpecialUse,
 )
+from posteingang.store.sortkeys import SortKeys
 
 
 class StoreError(Exception):
@@ -107,6 +108,9 @@ class NewMessage:
     # `delivery.ingest` fills them from the parse record, which the store never reads.
     message_id: str | None = None
     parent_ids: tuple[str, ...] = ()
+    # The webmail's sort keys (store/sortkeys.py), computed with the parse so the
+    # append need not decode the record again; None: the store derives them.
+    sort_keys: SortKeys | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -412,6 +412,8 @@ class MemoryStore(MemoryAccounts):
                 now,
             )
             self._parsed.setdefault(m.blob_id, m.parsed)
+            if m.sort_keys is not None:
+                self._sort_keys.setdefault(m.blob_id, m.sort_keys)
             if m.data is not None:
                 self.blobs._blobs.setdefault(m.blob_id, m.data)
             self._refs[m.blob_id] = self._refs.get(m.blob_id, 0) + 1

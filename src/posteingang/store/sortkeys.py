@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import msgspec
 
-from posteingang.mime import decode_parsed
+from posteingang.mime import ParsedMessage, decode_parsed
 
-__all__ = ["SortKeys", "base_subject", "sort_keys", "sort_text"]
+__all__ = ["SortKeys", "base_subject", "keys_of", "sort_keys", "sort_text"]
 
 _PREFIX = re.compile(r"^\s*(?:(?:re|fwd?|aw|wg)\s*(?:\[\d+\])?\s*:|\[[^\]]*\])\s*", re.IGNORECASE)
 _TRAILER = re.compile(r"\s*\(fwd\)\s*$", re.IGNORECASE)
@@ -56,11 +56,18 @@ def base_subject(subject: str) -> str:
         subject = stripped
 
 
+def keys_of(record: ParsedMessage) -> SortKeys:
+    """The sort keys of a parsed message (delivery computes them with the parse:
+    `NewMessage.sort_keys`)."""
+    sent = int(record.date) if record.date is not None else None
+    return SortKeys(sent, sort_text(record.from_display), sort_text(base_subject(record.subject)))
+
+
 def sort_keys(parsed: bytes) -> SortKeys:
-    """The sort keys of a message, from its encoded parse record."""
+    """The sort keys of a message, from its encoded parse record (rows stored before
+    the keys existed, and a `NewMessage` made without them)."""
     try:
         record = decode_parsed(parsed)
     except msgspec.DecodeError:  # opaque to the store: whatever it is, it sorts first
         return SortKeys(None, "", "")
-    sent = int(record.date) if record.date is not None else None
-    return SortKeys(sent, sort_text(record.from_display), sort_text(base_subject(record.subject)))
+    return keys_of(record)

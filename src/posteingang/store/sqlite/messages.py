@@ -176,7 +176,7 @@ def append_to(
         )  # fmt: skip
         results.append(AppendResult(mailbox_id, mailbox.uidvalidity, uid, modseq))
         uid += 1
-    keys = [sortkeys.of_new(m.parsed, m.internal_date) for m in messages]
+    keys = [sortkeys.of_new(m) for m in messages]
     _insert_rows(conn, mailbox_id, rows, [(m.blob_id, m.size, m.line_size) for m in messages], keys)
     conn.executemany(
         "INSERT OR IGNORE INTO parsed (blob_id, data) VALUES (?, ?)",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
 
+from posteingang.store.interface import NewMessage
 from posteingang.store.sortkeys import sort_keys
 
 __all__ = ["COLUMNS", "Row", "backfill", "of_new", "of_rows"]
@@ -24,9 +24,11 @@ Row = tuple[int | None, str | None, str | None]
 _BATCH = 2000
 
 
-def of_new(parsed: bytes, internal_date: datetime) -> Row:
-    """The keys of a message about to be appended, from its parse record."""
-    keys = sort_keys(parsed)
+def of_new(message: NewMessage) -> Row:
+    """The keys of a message about to be appended: computed with its parse by
+    delivery, else from its parse record."""
+    keys = message.sort_keys or sort_keys(message.parsed)
+    internal_date = message.internal_date
     sent = keys.sent if keys.sent is not None else int(internal_date.timestamp())
     return sent, keys.sender, keys.subject
 
