@@ -243,6 +243,13 @@ async def deliver_many(store: Store, count: int, address: str = ALICE) -> list[b
     return raws
 
 
+class QuietLog:
+    """A throttle logger that drops its warnings (tests that block on purpose)."""
+
+    def warning(self, *args: Any, **kw: Any) -> None:
+        pass
+
+
 def patient_throttle() -> Throttle:
     """A throttle that never delays or blocks: protocol tests log in wrongly on purpose."""
     return Throttle(ThrottlePolicy(free_failures=1000, block_after=10_000))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any
 
 import pytest
 
@@ -24,13 +23,9 @@ from posteingang.auth.login import authenticate
 from posteingang.auth.passwords import hash_password
 from posteingang.auth.throttle import Throttle, ThrottlePolicy
 from posteingang.store.memory import MemoryStore
+from tests.serving import QuietLog
 
 PASSWORD = "correct horse battery staple"
-
-
-class Quiet:
-    def warning(self, event: str, **kw: Any) -> None:
-        pass
 
 
 @pytest.fixture
@@ -60,7 +55,7 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
 
 
 def unthrottled() -> Throttle:
-    return Throttle(ThrottlePolicy(free_failures=10**6, block_after=10**6), logger=Quiet())
+    return Throttle(ThrottlePolicy(free_failures=10**6, block_after=10**6), logger=QuietLog())
 
 
 async def attempt(store: MemoryStore, throttle: Throttle, user: str, password: str) -> bool:

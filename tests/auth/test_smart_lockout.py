@@ -20,15 +20,11 @@ from posteingang.auth.passwords import hash_password
 from posteingang.auth.throttle import Throttle, ThrottlePolicy
 from posteingang.store.memory import MemoryStore
 from posteingang.store.model import LoginRecord
+from tests.serving import QuietLog
 
 PASSWORD = "correct horse battery staple"
 ALICE = "alice@example.test"
 GUESSER, OWNER, STRANGER = "192.0.2.1", "192.0.2.2", "192.0.2.3"
-
-
-class Quiet:
-    def warning(self, event: str, **kw: Any) -> None:
-        pass
 
 
 @pytest.fixture
@@ -41,7 +37,7 @@ async def store() -> MemoryStore:
 
 def throttle(**policy: Any) -> Throttle:
     values: dict[str, Any] = {"first_delay": 0.5, "max_delay": 5.0, **policy}
-    return Throttle(ThrottlePolicy(**values), logger=Quiet())
+    return Throttle(ThrottlePolicy(**values), logger=QuietLog())
 
 
 async def login(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any
 
 import pytest
 
@@ -23,16 +22,12 @@ from posteingang.pop3.policy import Pop3Settings
 from posteingang.pop3.proto import Apop, Pass, apop_digest
 from posteingang.pop3.services import Pop3Services
 from posteingang.store.memory import MemoryStore
+from tests.serving import QuietLog
 
 PASSWORD = "correct horse battery staple"
 GUESSER = "192.0.2.1"
 FRESH = "198.51.100.7"  # never failed, never logged in: a stranger
 SPELLINGS = ["alice@example.test.", " ALICE@Example.Test ", "Alice@EXAMPLE.test."]
-
-
-class Quiet:
-    def warning(self, event: str, **kw: Any) -> None:
-        pass
 
 
 @pytest.fixture
@@ -48,7 +43,7 @@ async def store() -> MemoryStore:
 async def blocked_throttle(store: MemoryStore) -> Throttle:
     """Ten wrong passwords for alice@example.test from GUESSER: the account is blocked."""
     throttle = Throttle(
-        ThrottlePolicy(free_failures=100, block_after=10, max_delay=0), logger=Quiet()
+        ThrottlePolicy(free_failures=100, block_after=10, max_delay=0), logger=QuietLog()
     )
     for _ in range(10):
         result = await authenticate(
@@ -137,7 +132,7 @@ async def test_success_in_another_spelling_clears_the_account_failures(
     store: MemoryStore,
 ) -> None:
     throttle = Throttle(
-        ThrottlePolicy(free_failures=1, first_delay=0.001, max_delay=0.001), logger=Quiet()
+        ThrottlePolicy(free_failures=1, first_delay=0.001, max_delay=0.001), logger=QuietLog()
     )
     for _ in range(3):
         await authenticate(

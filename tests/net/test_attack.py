@@ -17,7 +17,6 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -29,14 +28,10 @@ from posteingang.net.connection import Connection
 from posteingang.net.server import ListenerServer
 from posteingang.store.memory import MemoryStore
 from tests.net.conftest import listener
+from tests.serving import QuietLog
 
 GOOD = "the-right-password"
 ATTEMPTS = 10_000 if os.environ.get("POSTEINGANG_FULL_ATTACK") == "1" else 2_000
-
-
-class Quiet:
-    def warning(self, *a: Any, **kw: Any) -> None:
-        pass
 
 
 class VerifyMeter:
@@ -72,7 +67,7 @@ async def start_server(policy: ThrottlePolicy) -> tuple[ListenerServer, MemorySt
     await store.add_domain("example.test")
     await store.create_account("victim@example.test", hash_password(GOOD))
     await store.create_account("user@example.test", hash_password(GOOD))
-    throttle = Throttle(policy, logger=Quiet())
+    throttle = Throttle(policy, logger=QuietLog())
 
     async def handler(conn: Connection) -> None:
         await conn.write(b"* OK\r\n")
