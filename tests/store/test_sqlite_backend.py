@@ -219,7 +219,7 @@ async def test_a_deduplicated_retrys_blob_file_is_collected(tmp_path: Path) -> N
         await store.append(inbox, replace(retry, dedupe_seconds=60, dedupe_key="k"))
         assert (await store.check()).orphaned_blobs == []
         assert await store.gc_blobs(grace_seconds=-1) == [retry.blob_id]
-        assert await store.blobs.list_file_ids() == [first.blob_id]
+        assert await store.blobs.files.list_ids() == [first.blob_id]
         assert (await store.check()).clean
     finally:
         await store.close()

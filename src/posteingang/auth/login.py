@@ -40,7 +40,8 @@ from posteingang.auth.sasl import Challenge, Failure, Mechanism, NeedCredentials
 from posteingang.auth.scram import derive_scram_sha256
 from posteingang.auth.throttle import Throttle, address_key
 from posteingang.log import get_logger
-from posteingang.store.interface import InvalidName, Store
+from posteingang.store.directory import Directory
+from posteingang.store.errors import InvalidName
 from posteingang.store.model import Account, Device, LoginRecord
 
 __all__ = [
@@ -114,7 +115,7 @@ def cleartext_allowed(conn_is_tls: bool, peer_is_loopback: bool, setting: bool) 
 
 
 async def authenticate(
-    store: Store,
+    store: Directory,
     throttle: Throttle,
     *,
     protocol: str,
@@ -151,7 +152,7 @@ async def authenticate(
     return LoginResult(True, account, matched_device)
 
 
-async def _lookup(store: Store, user: str) -> Account | None:
+async def _lookup(store: Directory, user: str) -> Account | None:
     """The account for a login name; a name that is not an address is nobody's."""
     try:
         return await store.get_account(user.lower())
@@ -160,7 +161,7 @@ async def _lookup(store: Store, user: str) -> Account | None:
 
 
 async def throttled_name(
-    store: Store, throttle: Throttle, user: str, address: str, password: str | None
+    store: Directory, throttle: Throttle, user: str, address: str, password: str | None
 ) -> str | None:
     """The account name the throttle should weigh for this attempt: ``user``, or None
     for a trusted source while the account is under attack (smart lockout).  For
@@ -176,7 +177,7 @@ async def throttled_name(
 
 
 async def _trusted(
-    store: Store, throttle: Throttle, user: str, address: str, password: str | None
+    store: Directory, throttle: Throttle, user: str, address: str, password: str | None
 ) -> bool:
     """Did this source log in to the account within ``trusted_days``: its address (or
     /64), or the device its password names by selector?"""
@@ -194,7 +195,7 @@ async def _trusted(
     return device is not None and device.last_login is not None and device.last_login >= since
 
 
-async def _match(store: Store, account: Account, password: str) -> Device | bool:
+async def _match(store: Directory, account: Account, password: str) -> Device | bool:
     """True if the account password matches, the Device whose password matches, else False.
 
     Exactly one hash is verified for a password with a selector (the device's, or the
@@ -225,7 +226,7 @@ async def _verify(stored: str, password: str) -> bool:
 
 
 async def _succeed(
-    store: Store,
+    store: Directory,
     throttle: Throttle,
     account: Account,
     device: Device | None,
@@ -260,7 +261,7 @@ async def _succeed(
     )
 
 
-async def _upgrade_hashes(store: Store, account: Account, password: str) -> None:
+async def _upgrade_hashes(store: Directory, account: Account, password: str) -> None:
     """After a good account-password login (we hold the plaintext only now): replace an
     old or imported hash with argon2id, and derive the SCRAM record if there is none."""
     rehash = needs_rehash(account.password_hash)
@@ -294,7 +295,7 @@ def _fail(throttle: Throttle, protocol: str, address: str, user: str, reason: st
 
 
 async def authenticate_sasl(
-    store: Store,
+    store: Directory,
     throttle: Throttle,
     mechanism: Mechanism,
     initial_response: bytes | None,

@@ -10,24 +10,19 @@ each mutation atomic; the change is published after the mutation is complete.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from posteingang.store import names, threads
 from posteingang.store.blobs.memory import MemoryBlobStore
+from posteingang.store.errors import AlreadyExists, Conflict, InvalidName, NotFound, QuotaExceeded
 from posteingang.store.hub import Change, ChangeKind, Hub, credentials_change
-from posteingang.store.interface import (
-    AlreadyExists,
-    Conflict,
-    IntegrityReport,
-    InvalidName,
-    NewMessage,
-    NotFound,
-    QuotaExceeded,
-)
+from posteingang.store.ids import new_object_id
+from posteingang.store.interface import IntegrityReport
+from posteingang.store.mailstore import NewMessage
 from posteingang.store.memory_accounts import MemoryAccounts
 from posteingang.store.model import (
     DEFAULT_MAILBOXES,
@@ -61,11 +56,6 @@ from posteingang.store.model import (
     SEEN as SEEN_FLAG,
 )
 from posteingang.store.sortkeys import SortKeys, sort_keys
-
-
-def new_object_id(prefix: str) -> str:
-    """A stable, unguessable id for OBJECTID (RFC 8474 §4: 1-255 of A-Za-z0-9_-)."""
-    return prefix + secrets.token_hex(12)
 
 
 @dataclass
@@ -147,8 +137,8 @@ class MemoryStore(MemoryAccounts):
         if quota is not None and self._usage(account_id) + extra > quota:
             raise QuotaExceeded("quota exceeded")
 
-    def _set_box(self, box: _Box, **changes: object) -> None:
-        box.mailbox = replace(box.mailbox, **changes)  # type: ignore[arg-type]
+    def _set_box(self, box: _Box, **changes: Any) -> None:
+        box.mailbox = replace(box.mailbox, **changes)
 
     # -- accounts: creating and deleting them touches their mailboxes -------------------
     async def create_account(

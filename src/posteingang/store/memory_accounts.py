@@ -12,8 +12,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from posteingang.store import names
+from posteingang.store.errors import AlreadyExists, Conflict, InvalidName, NotFound
 from posteingang.store.hub import Hub, credentials_change
-from posteingang.store.interface import AlreadyExists, Conflict, InvalidName, NotFound
 from posteingang.store.model import (
     Account,
     AccountSettings,

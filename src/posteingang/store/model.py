@@ -15,6 +15,7 @@ that still gives what RFC 7162 needs: modseqs only grow, and a mailbox's
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -37,10 +38,10 @@ def canonical_flag(flag: str) -> str:
     return _SYSTEM_BY_LOWER.get(flag.lower(), flag)
 
 
-def canonical_flags(flags: object) -> frozenset[str]:
+def canonical_flags(flags: Iterable[str]) -> frozenset[str]:
     """Canonicalise an iterable of flag names."""
     assert not isinstance(flags, str | bytes)
-    return frozenset(canonical_flag(f) for f in flags)  # type: ignore[attr-defined]
+    return frozenset(canonical_flag(f) for f in flags)
 
 
 def flags_to_bits(flags: frozenset[str]) -> tuple[int, str]:

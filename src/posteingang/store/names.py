@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from posteingang.store.interface import InvalidName
+from posteingang.store.errors import InvalidName
 from posteingang.store.model import HIERARCHY_DELIMITER
 
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from posteingang.store.interface import NotFound
+from posteingang.store.errors import NotFound
 
 _CHUNK = 1 << 20
 
@@ -148,12 +148,6 @@ class FsBlobStore:
                 os.close(fd)
         for directory in {d for t, b in batch if (d := self._install(t, b)) is not None}:
             _fsync_dir(directory)
-
-    def put_sync(self, data: bytes | memoryview) -> str:
-        blob_id, tmp_path = self._write_tmp(data)
-        if tmp_path is not None:
-            self._make_durable([(tmp_path, blob_id)])
-        return blob_id
 
     async def _durable(self, tmp_path: Path | None, blob_id: str) -> str:
         """Group fsync: puts that arrive while a flush runs share the next one."""

@@ -6,7 +6,7 @@ import hashlib
 import io
 from typing import BinaryIO
 
-from posteingang.store.interface import NotFound
+from posteingang.store.errors import NotFound
 
 
 class MemoryBlobStore:

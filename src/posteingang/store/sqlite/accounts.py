@@ -7,21 +7,19 @@ read functions take a reader connection. Names are validated by the caller
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import UTC, datetime
 
 from posteingang.store import names
+from posteingang.store.errors import AlreadyExists, Conflict, NotFound
 from posteingang.store.hub import Change, credentials_change
-from posteingang.store.interface import AlreadyExists, Conflict, NotFound
-from posteingang.store.model import (
-    Account,
-    AccountSettings,
-    Alias,
-    DeletionPolicy,
-    Device,
-    Domain,
-    LoginRecord,
+from posteingang.store.model import Account, AccountSettings, Alias, Device, Domain, LoginRecord
+from posteingang.store.sqlite.rows import (
+    ACCOUNT_COLUMNS,
+    DEVICE_COLUMNS,
+    account_row,
+    device_row,
+    from_ts,
 )
 
 NoChanges: list[Change] = []
@@ -29,10 +27,6 @@ NoChanges: list[Change] = []
 
 def ts(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
-
-
-def from_ts(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
 # -- domains -------------------------------------------------------------------------
@@ -78,59 +72,18 @@ def set_catch_all(
 
 
 # -- accounts ------------------------------------------------------------------------
-_ACCOUNT_COLUMNS = "id, address, password_hash, quota_bytes, settings, scram_sha256"
-
-
-def _settings_from_json(text: str) -> AccountSettings:
-    data = json.loads(text or "{}")
-    policy = data.get("pop3_deletion_policy")
-    return AccountSettings(
-        pop3_deletion_policy=DeletionPolicy(policy) if policy else None,
-        pop3_retention_days=data.get("pop3_retention_days"),
-        pop3_uidl_format=data.get("pop3_uidl_format"),
-        pop3_login_delay=data.get("pop3_login_delay"),
-    )
-
-
-def settings_to_json(settings: AccountSettings) -> str:
-    data = {
-        "pop3_deletion_policy": settings.pop3_deletion_policy,
-        "pop3_retention_days": settings.pop3_retention_days,
-        "pop3_uidl_format": settings.pop3_uidl_format,
-        "pop3_login_delay": settings.pop3_login_delay,
-    }
-    return json.dumps(
-        {
-            k: (str(v) if k == "pop3_deletion_policy" and v else v)
-            for k, v in data.items()
-            if v is not None
-        }
-    )
-
-
-def _account(row: tuple[object, ...]) -> Account:
-    return Account(
-        id=int(row[0]),  # type: ignore[call-overload]
-        address=str(row[1]),
-        password_hash=str(row[2]),
-        quota_bytes=row[3],  # type: ignore[arg-type]
-        settings=_settings_from_json(str(row[4])),
-        scram_sha256=row[5],  # type: ignore[arg-type]
-    )
-
-
 def get_account(conn: sqlite3.Connection, address: str) -> Account | None:
     row = conn.execute(
-        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE address = ?", (address,)
+        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE address = ?", (address,)
     ).fetchone()
-    return _account(row) if row else None
+    return account_row(row) if row else None
 
 
 def get_account_by_id(conn: sqlite3.Connection, account_id: int) -> Account | None:
     row = conn.execute(
-        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)
+        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)
     ).fetchone()
-    return _account(row) if row else None
+    return account_row(row) if row else None
 
 
 def require_account(conn: sqlite3.Connection, address: str) -> Account:
@@ -142,13 +95,13 @@ def require_account(conn: sqlite3.Connection, address: str) -> Account:
 
 def list_accounts(conn: sqlite3.Connection, domain: str | None) -> list[Account]:
     if domain is None:
-        rows = conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY address")
+        rows = conn.execute(f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY address")
     else:
         rows = conn.execute(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE address LIKE ? ORDER BY address",
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE address LIKE ? ORDER BY address",
             ("%@" + domain,),
         )
-    return [_account(r) for r in rows.fetchall()]
+    return [account_row(r) for r in rows.fetchall()]
 
 
 def insert_account(
@@ -244,27 +197,6 @@ def resolve_address(
 
 
 # -- devices and logins ------------------------------------------------------------
-_DEVICE_COLUMNS = (
-    "id, account_id, name, password_hash, created, last_login, last_protocol,"
-    " last_address, last_client_id, selector"
-)
-
-
-def _device(row: tuple[object, ...]) -> Device:
-    return Device(
-        id=int(row[0]),  # type: ignore[call-overload]
-        account_id=int(row[1]),  # type: ignore[call-overload]
-        name=str(row[2]),
-        password_hash=str(row[3]),
-        created=from_ts(row[4]) or datetime.now(UTC),  # type: ignore[arg-type]
-        last_login=from_ts(row[5]),  # type: ignore[arg-type]
-        last_protocol=row[6],  # type: ignore[arg-type]
-        last_address=row[7],  # type: ignore[arg-type]
-        last_client_id=row[8],  # type: ignore[arg-type]
-        selector=row[9],  # type: ignore[arg-type]
-    )
-
-
 def add_device(
     conn: sqlite3.Connection,
     account_id: int,
@@ -294,17 +226,17 @@ def get_device_by_selector(
     conn: sqlite3.Connection, account_id: int, selector: str
 ) -> Device | None:
     row = conn.execute(
-        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE account_id = ? AND selector = ?",
+        f"SELECT {DEVICE_COLUMNS} FROM devices WHERE account_id = ? AND selector = ?",
         (account_id, selector),
     ).fetchone()
-    return _device(row) if row else None
+    return device_row(row) if row else None
 
 
 def list_devices(conn: sqlite3.Connection, account_id: int) -> list[Device]:
     rows = conn.execute(
-        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE account_id = ? ORDER BY name", (account_id,)
+        f"SELECT {DEVICE_COLUMNS} FROM devices WHERE account_id = ? ORDER BY name", (account_id,)
     ).fetchall()
-    return [_device(r) for r in rows]
+    return [device_row(r) for r in rows]
 
 
 def revoke_device(

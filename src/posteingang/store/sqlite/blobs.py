@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from posteingang.store.blobs.fs import FsBlobStore
-from posteingang.store.interface import NotFound
+from posteingang.store.errors import NotFound
 
 # Messages up to this size live in the database (a typical text mail is 2-50 KiB).
 DEFAULT_INLINE_LIMIT = 128 * 1024
@@ -157,6 +157,3 @@ class SqliteBlobStore:
             return sorted(set(inline) | set(self.files.list_ids_sync()))
 
         return await asyncio.to_thread(ids)
-
-    async def list_file_ids(self) -> list[str]:
-        return await self.files.list_ids()

@@ -33,7 +33,7 @@ _LITTLE = sys.byteorder == "little"
 Entry = tuple[int, int, int]  # uid, modseq, flag bits
 
 
-def _unpack(code: str, data: bytes) -> array:  # type: ignore[type-arg]
+def _unpack(code: str, data: bytes) -> array[int]:
     values = array(code)
     values.frombytes(data)
     if not _LITTLE:
@@ -41,7 +41,7 @@ def _unpack(code: str, data: bytes) -> array:  # type: ignore[type-arg]
     return values
 
 
-def _pack(values: array) -> bytes:  # type: ignore[type-arg]
+def _pack(values: array[int]) -> bytes:
     if _LITTLE:
         return values.tobytes()
     copy = array(values.typecode, values)

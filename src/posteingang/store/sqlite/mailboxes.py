@@ -2,7 +2,8 @@
 
 Every write function runs inside the writer thread's transaction (see
 writer.py), takes the next account modseq with `next_modseq`, and returns the
-`Change` records the writer publishes after COMMIT. Messages: messages.py.
+`Change` records the writer publishes after COMMIT. Messages: messages.py (renaming
+INBOX moves its messages); what both need: shared.py.
 """
 
 from __future__ import annotations
@@ -12,41 +13,17 @@ import time
 from collections.abc import Sequence
 
 from posteingang.store import names
+from posteingang.store.errors import AlreadyExists, Conflict, NotFound
 from posteingang.store.hub import Change, ChangeKind
-from posteingang.store.interface import AlreadyExists, Conflict, NotFound
 from posteingang.store.model import HIERARCHY_DELIMITER, Mailbox, MailboxStatus, SpecialUse
 from posteingang.store.sqlite import index as packed
 from posteingang.store.sqlite import pop3
+from posteingang.store.sqlite.messages import copy_messages
+from posteingang.store.sqlite.rows import MAILBOX_COLUMNS, mailbox_row
+from posteingang.store.sqlite.shared import drop_messages, next_modseq, require_mailbox
 
 _SEEN_BIT = 1
 _DELETED_BIT = 8
-
-
-_MAILBOX_COLUMNS = (
-    "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, first_recent_uid"
-)
-
-
-def mailbox_row(row: Sequence[object]) -> Mailbox:
-    return Mailbox(
-        int(row[0]),  # type: ignore[call-overload]
-        int(row[1]),  # type: ignore[call-overload]
-        str(row[2]),
-        int(row[3]),  # type: ignore[call-overload]
-        int(row[4]),  # type: ignore[call-overload]
-        int(row[5]),  # type: ignore[call-overload]
-        SpecialUse(str(row[6])) if row[6] else None,
-        int(row[7]),  # type: ignore[call-overload]
-    )
-
-
-def next_modseq(conn: sqlite3.Connection, account_id: int) -> int:
-    row = conn.execute(
-        "UPDATE accounts SET modseq = modseq + 1 WHERE id = ? RETURNING modseq", (account_id,)
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"account {account_id} does not exist")
-    return int(row[0])
 
 
 def _next_uidvalidity(conn: sqlite3.Connection) -> int:
@@ -58,7 +35,7 @@ def _next_uidvalidity(conn: sqlite3.Connection) -> int:
 
 def list_mailboxes(conn: sqlite3.Connection, account_id: int) -> list[Mailbox]:
     rows = conn.execute(
-        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? ORDER BY name",
+        f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? ORDER BY name",
         (account_id,),
     ).fetchall()
     return [mailbox_row(r) for r in rows]
@@ -66,7 +43,7 @@ def list_mailboxes(conn: sqlite3.Connection, account_id: int) -> list[Mailbox]:
 
 def get_mailbox(conn: sqlite3.Connection, account_id: int, name: str) -> Mailbox | None:
     row = conn.execute(
-        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? AND name = ?",
+        f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? AND name = ?",
         (account_id, name),
     ).fetchone()
     return mailbox_row(row) if row else None
@@ -78,25 +55,11 @@ def find_mailbox(conn: sqlite3.Connection, account_id: int, name: str) -> Mailbo
     if found is not None:
         return found
     row = conn.execute(
-        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? AND name = ?"
+        f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? AND name = ?"
         " COLLATE NOCASE ORDER BY name LIMIT 1",
         (account_id, name),
     ).fetchone()
     return mailbox_row(row) if row else None
-
-
-def get_mailbox_by_id(conn: sqlite3.Connection, mailbox_id: int) -> Mailbox | None:
-    row = conn.execute(
-        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?", (mailbox_id,)
-    ).fetchone()
-    return mailbox_row(row) if row else None
-
-
-def require_mailbox(conn: sqlite3.Connection, mailbox_id: int) -> Mailbox:
-    mailbox = get_mailbox_by_id(conn, mailbox_id)
-    if mailbox is None:
-        raise NotFound(f"mailbox {mailbox_id} does not exist")
-    return mailbox
 
 
 def create_mailbox(
@@ -118,21 +81,6 @@ def create_mailbox(
     assert cur.lastrowid is not None
     mailbox = Mailbox(cur.lastrowid, account_id, name, validity, 1, modseq, special_use)
     return mailbox, [Change(account_id, mailbox.id, modseq, ChangeKind.MAILBOX_CREATE, name=name)]
-
-
-def drop_messages(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> None:
-    """Unreference the blobs of the messages matching `where`, then delete the rows."""
-    conn.execute(
-        f"UPDATE blobs SET refcount = refcount - c.n FROM"
-        f" (SELECT blob_id, COUNT(*) AS n FROM messages WHERE {where} GROUP BY blob_id) AS c"
-        f" WHERE blobs.id = c.blob_id",
-        args,
-    )
-    conn.execute(
-        "UPDATE blobs SET zero_since = ? WHERE refcount <= 0 AND zero_since IS NULL",
-        (int(time.time()),),
-    )
-    conn.execute(f"DELETE FROM messages WHERE {where}", args)
 
 
 def delete_mailbox(
@@ -168,8 +116,6 @@ def rename_mailbox(
             for r in conn.execute("SELECT uid FROM messages WHERE mailbox_id = ?", (mailbox.id,))
         ]
         if uids:
-            from posteingang.store.sqlite.messages import copy_messages  # a cycle
-
             _, more = copy_messages(conn, mailbox.id, uids, target.id, move=True)
             changes += more
         return require_mailbox(conn, target.id), changes
@@ -178,7 +124,7 @@ def rename_mailbox(
     changes = []
     renamed = mailbox
     rows = conn.execute(
-        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes"
+        f"SELECT {MAILBOX_COLUMNS} FROM mailboxes"
         " WHERE account_id = ? AND (name = ? OR name LIKE ? ESCAPE '\\')",
         (account_id, mailbox.name, _like_prefix(mailbox.name + HIERARCHY_DELIMITER)),
     ).fetchall()
@@ -270,12 +216,3 @@ def claim_recent(conn: sqlite3.Connection, mailbox_id: int) -> tuple[tuple[int, 
             (mailbox.uidnext, mailbox_id),
         )
     return (mailbox.first_recent_uid, mailbox.uidnext), []
-
-
-def usage(conn: sqlite3.Connection, account_id: int) -> int:
-    row = conn.execute(
-        "SELECT COALESCE(SUM(m.size), 0) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
-        " WHERE b.account_id = ?",
-        (account_id,),
-    ).fetchone()
-    return int(row[0])

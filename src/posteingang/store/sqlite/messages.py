@@ -1,7 +1,7 @@
 """SQLite jobs for messages: append, copy and move, flags, expunge, and the reads.
 
 Every write function runs inside the writer thread's transaction (see
-writer.py), takes the next account modseq with `next_modseq` (mailboxes.py),
+writer.py), takes the next account modseq with `next_modseq` (shared.py),
 and returns the
 `Change` records the writer publishes after COMMIT. Blob reference counts
 change in the same transaction as the message rows that use them.
@@ -10,21 +10,16 @@ change in the same transaction as the message rows that use them.
 from __future__ import annotations
 
 import bisect
-import functools
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import TypeVar
 
+from posteingang.store.errors import Conflict, NotFound, QuotaExceeded
 from posteingang.store.hub import Change, ChangeKind
-from posteingang.store.interface import (
-    Conflict,
-    NewMessage,
-    NotFound,
-    QuotaExceeded,
-)
-from posteingang.store.memory import new_object_id
+from posteingang.store.ids import new_object_id
+from posteingang.store.mailstore import NewMessage
 from posteingang.store.model import (
     AppendResult,
     Changes,
@@ -41,49 +36,20 @@ from posteingang.store.model import (
 )
 from posteingang.store.sqlite import index as packed
 from posteingang.store.sqlite import pop3, sortkeys
-from posteingang.store.sqlite.mailboxes import (
-    drop_messages,
-    next_modseq,
-    require_mailbox,
-    usage,
+from posteingang.store.sqlite.rows import (
+    MESSAGE_COLUMNS,
+    SYSTEM_FLAG_SETS,
+    MessageRow,
+    message_row,
 )
+from posteingang.store.sqlite.shared import drop_messages, next_modseq, require_mailbox, usage
 from posteingang.store.sqlite.threads import thread_of
 
 T = TypeVar("T")
-_MESSAGE_COLUMNS = (
-    "mailbox_id, uid, modseq, flags, keywords, internal_date, tz_offset, size, blob_id,"
-    " email_id, thread_id, save_date"
-)
-# Every combination of the five system flags, indexed by their bits.
-_SYSTEM_FLAG_SETS = tuple(bits_to_flags(bits, "") for bits in range(256))
 # Delivery keys older than a week are removed when a mailbox's uidnext passes a
 # multiple of this (an index makes it cheap; no need to do it on every delivery).
 _PURGE_EVERY = 64
 _CHUNK = 500  # SQLite's default limit of bound parameters is 32766; stay far below
-
-
-@functools.lru_cache(maxsize=256)
-def _zone(minutes: int) -> timezone:
-    return timezone(timedelta(minutes=minutes))
-
-
-def _message(row: Sequence[Any]) -> Message:
-    # Positional, and no int() of what SQLite already returns as int: a FETCH builds
-    # one per message (~2.5 -> ~1.8 µs each, issue 12).
-    (mailbox_id, uid, modseq, bits, keywords, internal, tz_offset, size, blob_id,
-     email_id, thread_id, saved) = row  # fmt: skip
-    return Message(
-        mailbox_id,
-        uid,
-        modseq,
-        bits_to_flags(bits, keywords) if keywords else _SYSTEM_FLAG_SETS[bits],
-        datetime.fromtimestamp(internal, _zone(tz_offset)),
-        size,
-        blob_id,
-        email_id,
-        thread_id,
-        datetime.fromtimestamp(saved, UTC),
-    )
 
 
 def _chunks(values: Sequence[T]) -> Iterable[Sequence[T]]:
@@ -223,8 +189,8 @@ def _row(
     email_id: str,
     thread_id: str,
     save_date: int,
-) -> tuple[object, ...]:
-    """One `messages` row, in `_MESSAGE_COLUMNS` order."""
+) -> MessageRow:
+    """One `messages` row, in `MESSAGE_COLUMNS` order."""
     bits, keywords = flags_to_bits(flags)
     offset = internal_date.utcoffset()
     return (
@@ -246,18 +212,18 @@ def _row(
 def _insert_rows(
     conn: sqlite3.Connection,
     mailbox_id: int,
-    rows: list[tuple[object, ...]],
+    rows: list[MessageRow],
     blobs: list[tuple[str, int, int | None]],
     keys: list[sortkeys.Row],
 ) -> None:
     """Insert message rows with their sort keys (sqlite/sortkeys.py); keep the packed
     index and blob reference counts in step."""
     conn.executemany(
-        f"INSERT INTO messages ({_MESSAGE_COLUMNS}, {sortkeys.COLUMNS})"
+        f"INSERT INTO messages ({MESSAGE_COLUMNS}, {sortkeys.COLUMNS})"
         f" VALUES ({','.join('?' * 15)})",
         [(*row, *key) for row, key in zip(rows, keys, strict=True)],
     )
-    packed.add(conn, mailbox_id, [(r[1], r[2], r[3]) for r in rows])  # type: ignore[misc]
+    packed.add(conn, mailbox_id, [(r[1], r[2], r[3]) for r in rows])
     _ref_blobs(conn, blobs)
 
 
@@ -288,7 +254,7 @@ def line_sizes(conn: sqlite3.Connection, blob_ids: Sequence[str]) -> dict[str, i
 def get_index(conn: sqlite3.Connection, mailbox_id: int) -> MailboxIndex:
     mailbox = require_mailbox(conn, mailbox_id)
     uids, modseqs, bits = packed.load(conn, mailbox_id)
-    flags = list(map(_SYSTEM_FLAG_SETS.__getitem__, bits))  # C-speed: no per-row Python
+    flags = list(map(SYSTEM_FLAG_SETS.__getitem__, bits))  # C-speed: no per-row Python
     keyworded = conn.execute(
         "SELECT uid, flags, keywords FROM messages INDEXED BY messages_keywords"
         " WHERE mailbox_id = ? AND keywords != ''",
@@ -306,11 +272,11 @@ def get_messages(conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int])
     out: list[Message] = []
     for chunk in _chunks(wanted):
         rows = conn.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid IN"
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid IN"
             f" ({','.join('?' * len(chunk))}) ORDER BY uid",
             (mailbox_id, *chunk),
         ).fetchall()
-        out.extend(_message(r) for r in rows)
+        out.extend(message_row(r) for r in rows)
     return out
 
 
@@ -322,7 +288,7 @@ def read_messages(
     wanted = sorted(set(uids))
     out: list[MessageBody] = []
     total = 0
-    flag_sets = _SYSTEM_FLAG_SETS
+    flag_sets = SYSTEM_FLAG_SETS
     i = 0
     while i < len(wanted):
         # The longest run of `wanted` that covers at most twice its length of uids

@@ -41,7 +41,10 @@ from posteingang.store.hub import Change, ChangeKind, Hub
 # Datagrams on a UNIX socket may be larger, but the receiver reads this much.
 MAX_DATAGRAM = 60_000
 _encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder().decode
+#: one `Change` on the wire: account, mailbox, modseq, kind, uids, flags per uid, name
+PackedChange = tuple[int, int, int, str, list[int], list[list[str]], str | None]
+# Typed: a datagram of any other shape fails to decode (msgspec.ValidationError).
+_decode = msgspec.msgpack.Decoder(list[PackedChange]).decode
 
 
 def socket_path(db_path: Path) -> Path:
@@ -137,8 +140,8 @@ class Listener:
             self.path.unlink()
 
 
-def _pack(c: Change) -> list[object]:
-    return [
+def _pack(c: Change) -> PackedChange:
+    return (
         c.account_id,
         c.mailbox_id,
         c.modseq,
@@ -146,17 +149,17 @@ def _pack(c: Change) -> list[object]:
         list(c.uids),
         [sorted(f) for f in c.flags],
         c.name,
-    ]
+    )
 
 
-def _unpack(item: list[object]) -> Change:
+def _unpack(item: PackedChange) -> Change:
     account_id, mailbox_id, modseq, kind, uids, flags, name = item
     return Change(
-        int(account_id),  # type: ignore[call-overload]
-        int(mailbox_id),  # type: ignore[call-overload]
-        int(modseq),  # type: ignore[call-overload]
+        account_id,
+        mailbox_id,
+        modseq,
         ChangeKind(kind),
-        uids=tuple(uids),  # type: ignore[arg-type]
-        flags=tuple(frozenset(f) for f in flags),  # type: ignore[attr-defined]
-        name=name if isinstance(name, str) else None,
+        uids=tuple(uids),
+        flags=tuple(frozenset(f) for f in flags),
+        name=name,
     )

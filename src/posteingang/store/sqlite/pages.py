@@ -24,7 +24,8 @@ from posteingang.store.model import (
     PageSort,
     flags_to_bits,
 )
-from posteingang.store.sqlite.messages import _MESSAGE_COLUMNS, _message, get_messages
+from posteingang.store.sqlite.messages import get_messages
+from posteingang.store.sqlite.rows import MESSAGE_COLUMNS, message_row
 
 _SEEN_BIT = flags_to_bits(frozenset({SEEN}))[0]
 _FLAGGED_BIT = flags_to_bits(frozenset({FLAGGED}))[0]
@@ -89,10 +90,10 @@ def message_page(
         found = {m.uid: m for m in get_messages(conn, mailbox_id, uids)}
         return MessagePage(int(total), [found[u] for u in uids if u in found])
     rows = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY {keys} LIMIT ? OFFSET ?",
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY {keys} LIMIT ? OFFSET ?",
         (*args, max(limit, 0), max(offset, 0)),
     ).fetchall()
-    return MessagePage(int(total), [_message(r) for r in rows])
+    return MessagePage(int(total), [message_row(r) for r in rows])
 
 
 def _counts(conn: sqlite3.Connection, mailbox_id: int) -> MailboxCounts:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from posteingang.store.interface import NewMessage
+from posteingang.store.mailstore import NewMessage
 from posteingang.store.sortkeys import sort_keys
 
 __all__ = ["COLUMNS", "Row", "backfill", "of_new", "of_rows"]

@@ -25,8 +25,10 @@ from typing import TypeVar
 
 from posteingang.store import names
 from posteingang.store.blobs.fs import FsBlobStore
+from posteingang.store.errors import InvalidName, NotFound
 from posteingang.store.hub import Change, Hub, credentials_change
-from posteingang.store.interface import IntegrityReport, InvalidName, NewMessage, NotFound
+from posteingang.store.interface import IntegrityReport
+from posteingang.store.mailstore import NewMessage
 from posteingang.store.model import (
     DEFAULT_MAILBOXES,
     Account,
@@ -56,9 +58,10 @@ from posteingang.store.sqlite import accounts as acc
 from posteingang.store.sqlite import index as packed
 from posteingang.store.sqlite import mailboxes as mbx
 from posteingang.store.sqlite import messages as msg
-from posteingang.store.sqlite import pages, pop3, sortkeys, threads
+from posteingang.store.sqlite import pages, pop3, shared, sortkeys, threads
 from posteingang.store.sqlite.blobs import SqliteBlobStore
 from posteingang.store.sqlite.notify import Listener, Notifier
+from posteingang.store.sqlite.rows import settings_to_json
 from posteingang.store.sqlite.schema import migrate
 from posteingang.store.sqlite.writer import Writer
 
@@ -73,10 +76,6 @@ LOOP_READ_ROWS = 256
 #: whole-mailbox reads (STATUS counts, the SELECT index) run on the loop too while the
 #: mailbox's uidnext is at most this (`SqliteStore._read_small_now`)
 LOOP_READ_MAILBOX = 4096
-
-
-class BlobMissing(Exception):
-    """A blob the job references vanished (only possible after a crash or manual edit)."""
 
 
 def write_lock_path(path: Path) -> Path:
@@ -321,7 +320,7 @@ class SqliteStore:
             account = acc.require_account(conn, address)
             boxes = mbx.list_mailboxes(conn, account.id)
             for box in boxes:
-                mbx.drop_messages(conn, "mailbox_id = ?", (box.id,))
+                shared.drop_messages(conn, "mailbox_id = ?", (box.id,))
                 pop3.forget(conn, box.id, None)
                 packed.drop(conn, box.id)
                 conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (box.id,))
@@ -357,11 +356,11 @@ class SqliteStore:
         await self._write(lambda c: acc.update_account(c, account_id, quota_bytes=quota_bytes))
 
     async def set_settings(self, account_id: int, settings: AccountSettings) -> None:
-        text = acc.settings_to_json(settings)
+        text = settings_to_json(settings)
         await self._write(lambda c: acc.update_account(c, account_id, settings=text))
 
     async def usage(self, account_id: int) -> int:
-        return await self._read(lambda c: mbx.usage(c, account_id))
+        return await self._read(lambda c: shared.usage(c, account_id))
 
     async def add_alias(self, source: str, target: str) -> Alias:
         source, target = names.normalize_address(source), names.normalize_address(target)
@@ -419,7 +418,7 @@ class SqliteStore:
         return self._read_now(lambda c: mbx.get_mailbox(c, account_id, name))
 
     async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
-        return self._read_now(lambda c: mbx.get_mailbox_by_id(c, mailbox_id))
+        return self._read_now(lambda c: shared.get_mailbox_by_id(c, mailbox_id))
 
     async def create_mailbox(
         self,
@@ -452,7 +451,7 @@ class SqliteStore:
                 "UPDATE mailboxes SET uidnext = ? WHERE id = ? AND uidnext < ?",
                 (min(uidnext, 2**32), mailbox_id, uidnext),
             )
-            return mbx.require_mailbox(conn, mailbox_id), []
+            return shared.require_mailbox(conn, mailbox_id), []
 
         return await self._write(job)
 

@@ -11,8 +11,9 @@ import sqlite3
 from collections.abc import Sequence
 
 from posteingang.store import threads
-from posteingang.store.interface import NewMessage
+from posteingang.store.mailstore import NewMessage
 from posteingang.store.model import Message
+from posteingang.store.sqlite.rows import MESSAGE_COLUMNS, message_row
 
 
 def thread_of(conn: sqlite3.Connection, account_id: int, message: NewMessage, email_id: str) -> str:
@@ -54,9 +55,7 @@ def message_id_of(parsed: bytes | None) -> str | None:
 
 
 def thread_messages(conn: sqlite3.Connection, account_id: int, thread_id: str) -> list[Message]:
-    from posteingang.store.sqlite.messages import _MESSAGE_COLUMNS, _message
-
-    columns = ", ".join("m." + c.strip() for c in _MESSAGE_COLUMNS.split(","))
+    columns = ", ".join("m." + c.strip() for c in MESSAGE_COLUMNS.split(","))
     rows = conn.execute(
         f"SELECT {columns} FROM messages m INDEXED BY messages_thread"
         " JOIN mailboxes b ON b.id = m.mailbox_id"
@@ -64,4 +63,4 @@ def thread_messages(conn: sqlite3.Connection, account_id: int, thread_id: str) -
         " ORDER BY m.internal_date, m.mailbox_id, m.uid",
         (thread_id, account_id),
     )
-    return [_message(r) for r in rows]
+    return [message_row(r) for r in rows]
