@@ -17,7 +17,7 @@ from posteingang.store.interface import IntegrityReport
 from posteingang.store.sqlite import index as packed
 
 if TYPE_CHECKING:
-    from posteingang.store.sqlite.store import SqliteStore
+    from posteingang.store.sqlite.access import SqliteAccess
 
 
 def _violations(conn: sqlite3.Connection) -> list[str]:
@@ -83,13 +83,13 @@ def _fix_refcounts(conn: sqlite3.Connection) -> tuple[int, list[Change]]:
     return cur.rowcount, []
 
 
-async def _strays(store: SqliteStore) -> list[str]:
+async def _strays(store: SqliteAccess) -> list[str]:
     """Files in the blob directory that are not blobs: reported, never deleted."""
     found = await asyncio.to_thread(store.blobs.files.strays_sync)
     return [f"stray file in the blob directory (not a blob; move it away): {p}" for p in found]
 
 
-async def check(store: SqliteStore, repair: bool) -> IntegrityReport:
+async def check(store: SqliteAccess, repair: bool) -> IntegrityReport:
     files = set(await store.blobs.list_ids())
     known = set(await store.read(lambda c: [r[0] for r in c.execute("SELECT id FROM blobs")]))
     used = set(

@@ -1,8 +1,7 @@
-"""The in-memory reference backend, part one: domains, accounts, aliases, devices, logins.
+"""The in-memory reference backend's `Directory`: domains, accounts, aliases, devices, logins.
 
-Split from `memory.py` along the seam between who may log in and what they
-own: nothing here touches mailboxes or messages (creating and deleting an
-account does, so those two stay in `MemoryStore`).
+Nothing here touches mailboxes or messages (creating and deleting an account
+does, so those two are `MemoryStore`'s, in memory.py).
 """
 
 from __future__ import annotations
@@ -24,10 +23,11 @@ from posteingang.store.model import (
 )
 
 
-class MemoryAccounts:
+class MemoryDirectory:
     hub: Hub  # MemoryStore's change feed
 
     def __init__(self) -> None:
+        super().__init__()
         self._domains: dict[str, Domain] = {}
         self._accounts: dict[int, Account] = {}
         self._aliases: list[Alias] = []

@@ -1,0 +1,146 @@
+"""How the SQLite backend's parts reach the database: one writer, readers, the loop's reader.
+
+`SqliteAccess` owns the connections; `SqliteDirectory`, `SqliteMailstore` and
+`SqliteClientState` (one per `Store` part) build on it, and `SqliteStore`
+combines them. Writes are jobs for `Writer` (one thread, group commit, publish
+after commit); reads run on a small pool of reader threads, each with its own
+connection, so a long SELECT never waits for the writer and never blocks the
+event loop, except the point reads that cost less than the hop (`_read_now`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from posteingang.store.blobs.fs import FsBlobStore
+from posteingang.store.hub import Change, Hub
+from posteingang.store.sqlite.blobs import SqliteBlobStore
+from posteingang.store.sqlite.notify import Listener, Notifier
+from posteingang.store.sqlite.writer import Writer
+
+T = TypeVar("T")
+
+MMAP_SIZE = 1 << 30
+#: point reads of up to this many rows (one indexed statement) run on the event
+#: loop's own connection (`_read_now`): a hop to the reader pool costs ~40 µs of
+#: CPU on loop and worker together, more than such a query (issue 12 profile)
+LOOP_READ_ROWS = 256
+#: whole-mailbox reads (STATUS counts, the SELECT index) run on the loop too while the
+#: mailbox's uidnext is at most this (`SqliteAccess._read_small_now`)
+LOOP_READ_MAILBOX = 4096
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    if readonly:
+        conn.execute("PRAGMA query_only = 1")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA cache_size = -16000")
+    if readonly:
+        # Readers go through mmap: message bytes and index chunks are copied straight
+        # from the page cache (3x faster for FETCH BODY[] of inline blobs). Not the
+        # writer: its pages are mostly written, and a long import would otherwise
+        # count every page of the database it touched in its RSS.
+        conn.execute(f"PRAGMA mmap_size = {MMAP_SIZE}")
+    return conn
+
+
+class SqliteAccess:
+    """The connections: `_write` submits a job to the writer thread, `_read` runs a
+    read on the pool, `_read_now`/`_read_small_now` on the loop's own connection."""
+
+    def __init__(
+        self, path: Path, blobs: FsBlobStore, hub: Hub, writer: Writer, notifier: Notifier
+    ) -> None:
+        self.path = path
+        self.blobs = SqliteBlobStore(blobs, lambda: connect(path, readonly=True))
+        self.hub = hub
+        self._writer = writer
+        self._notifier = notifier
+        self._listener: Listener | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._loop_reader: sqlite3.Connection | None = None
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-reader")
+
+    def _close_readers(self) -> None:
+        self._pool.shutdown(wait=True)
+        for conn in self._readers:
+            conn.close()
+        self._readers.clear()
+        if self._loop_reader is not None:
+            self._loop_reader.close()
+            self._loop_reader = None
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            self._local.conn = conn
+            self._readers.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            conn = self._reader()
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    def _read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A point lookup on the event loop's own reader connection, without a thread hop.
+
+        Only for a few indexed queries (tens of µs): the hop to the reader pool
+        costs more than that in CPU on both sides (measured: ~180 µs per delivered
+        message for the recipient lookup). WAL readers never wait for the writer.
+        """
+        conn = self._loop_reader
+        if conn is None:
+            conn = self._loop_reader = connect(self.path, readonly=True)
+        return fn(conn)
+
+    def _read_small_now(
+        self, mailbox_id: int, fn: Callable[[sqlite3.Connection, int], T]
+    ) -> T | None:
+        """``fn(conn, mailbox_id)`` in one read transaction on the loop's connection when
+        the mailbox is small (uidnext bounds its messages), else None: use the pool.
+
+        A whole-mailbox read (STATUS counts, SELECT's index) of a few thousand rows takes
+        well under a millisecond; a big mailbox's must not hold the loop."""
+        conn = self._loop_reader
+        if conn is None:
+            conn = self._loop_reader = connect(self.path, readonly=True)
+        conn.execute("BEGIN")  # one snapshot for the mailbox row and its messages
+        try:
+            row = conn.execute(
+                "SELECT uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)
+            ).fetchone()
+            if row is None or row[0] > LOOP_READ_MAILBOX:
+                return None  # (a missing mailbox: the pool's read raises NotFound)
+            return fn(conn, mailbox_id)
+        finally:
+            conn.execute("COMMIT")
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], tuple[T, list[Change]]]) -> T:
+        return await self._writer.submit(fn)
+
+    # The whole-store jobs of integrity.py
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._read(fn)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], tuple[T, list[Change]]]) -> T:
+        return await self._write(fn)
