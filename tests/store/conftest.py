@@ -1,4 +1,5 @@
-"""Fixtures for the store contract suite: every test runs against every backend."""
+"""Fixtures for the store contract suite (directory/, mailstore/, clientstate/, whole/):
+every test runs against every backend in `BACKENDS`."""
 
 from __future__ import annotations
 

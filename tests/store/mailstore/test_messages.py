@@ -1,4 +1,4 @@
-"""Store contract: append, flags, expunge, copy/move, quotas, resync data, integrity."""
+"""Store contract: append, flags, expunge, copy/move, quotas, resync data, line sizes."""
 
 from __future__ import annotations
 
@@ -181,21 +181,6 @@ async def test_blob_counts_for_resumable_import(store: Store) -> None:
     assert counts[a.blob_id] == 2
 
 
-async def test_check_finds_orphans_and_missing_blobs(store: Store) -> None:
-    account_id = await make_account(store)
-    inbox = await inbox_id(store, account_id)
-    await store.append(inbox, await new_message(store, b"kept"))
-    orphan = await store.blobs.put(b"never referenced")
-    report = await store.check()
-    assert report.clean and report.orphaned_blobs == [orphan]
-    repaired = await store.check(repair=True)
-    assert repaired.repaired and not await store.blobs.exists(orphan)
-    (msg,) = await store.get_messages(inbox, [1])
-    await store.blobs.delete(msg.blob_id)
-    report = await store.check()
-    assert not report.clean and report.missing_blobs == [msg.blob_id]
-
-
 async def test_dedupe_makes_a_retried_delivery_idempotent(store: Store) -> None:
     from dataclasses import replace
 
@@ -231,28 +216,6 @@ async def test_dedupe_key_identifies_a_delivery_whose_bytes_differ(store: Store)
     await store.expunge(inbox, [a.uid])
     d = await store.append(inbox, replace(retry, dedupe_key="k1"))
     assert d.uid not in (a.uid, c.uid)
-
-
-async def test_a_deduplicated_retry_leaves_no_orphaned_blob(store: Store) -> None:
-    # Issue 10, item 11: the retry's own blob (its bytes differ in the Received
-    # line) was left on disk, which `check` reported as orphaned.
-    account_id = await make_account(store)
-    inbox = await inbox_id(store, account_id)
-    first = await new_message(store, b"Received: t1\r\n\r\n" + b"x" * 1000)
-    retry = await new_message(store, b"Received: t2\r\n\r\n" + b"x" * 1000)
-    stored = await store.append(inbox, replace(first, dedupe_seconds=60, dedupe_key="k"))
-    again = await store.append(inbox, replace(retry, dedupe_seconds=60, dedupe_key="k"))
-    assert again.uid == stored.uid
-    report = await store.check()
-    assert report.clean and report.orphaned_blobs == []
-    # The same prepared message may still go to another mailbox (an alias with
-    # several target accounts): its bytes are there for it.
-    archive = await store.get_mailbox(account_id, "Archive")
-    assert archive is not None
-    await store.append(archive.id, replace(retry, dedupe_seconds=60, dedupe_key="k"))
-    (got,) = await store.get_messages(archive.id, [1])
-    assert await store.blobs.get(got.blob_id) == b"Received: t2\r\n\r\n" + b"x" * 1000
-    assert (await store.check()).orphaned_blobs == []
 
 
 async def test_parse_records_in_one_round_trip(store: Store) -> None:
@@ -349,3 +312,18 @@ async def test_read_messages_gives_rows_and_small_octets_in_one_read(store: Stor
     assert [r.uid for r in await store.read_messages(inbox, uids[-1:], 1000, budget=1)] == [
         uids[-1]
     ]
+
+
+async def test_line_sizes_are_kept_with_the_blob_and_survive_copies(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    other = await store.create_mailbox(account_id, "Other")
+    with_size = replace(await new_message(store, b"Subject: a\n\nbare LF\n"), line_size=23)
+    without = await new_message(store, b"Subject: b\r\n\r\nolder\r\n")
+    first, _ = await store.append_many(inbox, [with_size, without])
+    # a copy stores no size of its own, and the blob's size stays
+    await store.copy(inbox, [first.uid], other.id)
+    sizes = await store.line_sizes([with_size.blob_id, without.blob_id, "0" * 64])
+    assert sizes == {with_size.blob_id: 23}  # unknown: stored without one, or no such blob
+    await store.expunge(inbox, [first.uid])
+    assert await store.line_sizes([with_size.blob_id]) == {with_size.blob_id: 23}

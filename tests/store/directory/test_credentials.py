@@ -62,11 +62,3 @@ async def test_revocations_are_published_as_credentials_changes(store: Store) ->
         (ChangeKind.CREDENTIALS, alice, "password", ()),
         (ChangeKind.CREDENTIALS, alice, "account", ()),
     ]
-
-
-async def test_credentials_changes_never_reach_mailbox_subscribers(store: Store) -> None:
-    alice = await make_account(store)
-    sub = store.hub.subscribe(alice, await store.account_modseq(alice))
-    await store.set_password(alice, "{PLAIN}new")
-    assert not sub.pending()
-    sub.close()

@@ -131,3 +131,11 @@ async def test_concurrent_writers_and_readers_keep_invariants(store: Store) -> N
     assert modseqs == sorted(set(modseqs))
     assert (await store.check()).clean
     sub.close()
+
+
+async def test_credentials_changes_never_reach_mailbox_subscribers(store: Store) -> None:
+    alice = await make_account(store)
+    sub = store.hub.subscribe(alice, await store.account_modseq(alice))
+    await store.set_password(alice, "{PLAIN}new")
+    assert not sub.pending()
+    sub.close()

@@ -1,8 +1,8 @@
-"""Store contract: POP3 per-client views (devices), retention data, imported UIDLs."""
+"""Store contract, client state: POP3 per-client views (devices), retention data,
+imported UIDLs."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from posteingang.store.interface import Store
@@ -46,18 +46,3 @@ async def test_imported_uidls_are_kept(store: Store) -> None:
     assert await store.get_pop3_uidls(inbox) == {1: "000000014f2a1b3c", 2: "000000024f2a1b3c"}
     await store.expunge(inbox, [2])
     assert await store.get_pop3_uidls(inbox) == {1: "000000014f2a1b3c"}
-
-
-async def test_line_sizes_are_kept_with_the_blob_and_survive_copies(store: Store) -> None:
-    account_id = await make_account(store)
-    inbox = await inbox_id(store, account_id)
-    other = await store.create_mailbox(account_id, "Other")
-    with_size = replace(await new_message(store, b"Subject: a\n\nbare LF\n"), line_size=23)
-    without = await new_message(store, b"Subject: b\r\n\r\nolder\r\n")
-    first, _ = await store.append_many(inbox, [with_size, without])
-    # a copy stores no size of its own, and the blob's size stays
-    await store.copy(inbox, [first.uid], other.id)
-    sizes = await store.line_sizes([with_size.blob_id, without.blob_id, "0" * 64])
-    assert sizes == {with_size.blob_id: 23}  # unknown: stored without one, or no such blob
-    await store.expunge(inbox, [first.uid])
-    assert await store.line_sizes([with_size.blob_id]) == {with_size.blob_id: 23}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from posteingang.store.interface import AlreadyExists, Conflict, InvalidName, NotFound, Store
+from posteingang.store.model import DEFAULT_MAILBOXES
 from tests.store.conftest import inbox_id, make_account, new_message
 
 
@@ -180,3 +181,12 @@ async def test_concurrent_claims_never_share_a_uid(store: Store) -> None:
     claims = await asyncio.gather(*(deliver_and_claim(n) for n in range(20)))
     claimed = [uid for low, high in claims for uid in range(low, high)]
     assert sorted(claimed) == list(range(1, 21))  # each uid exactly once
+
+
+async def test_account_starts_with_special_use_mailboxes(store: Store) -> None:
+    account_id = await make_account(store, "Alice@Example.Test")
+    account = await store.get_account("ALICE@example.test")
+    assert account is not None and account.id == account_id
+    assert account.address == "alice@example.test"
+    boxes = {m.name: m.special_use for m in await store.list_mailboxes(account_id)}
+    assert boxes == dict(DEFAULT_MAILBOXES)

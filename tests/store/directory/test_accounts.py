@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from posteingang.store.interface import AlreadyExists, Conflict, InvalidName, NotFound, Store
-from posteingang.store.model import DEFAULT_MAILBOXES, AccountSettings, DeletionPolicy, LoginRecord
+from posteingang.store.model import AccountSettings, DeletionPolicy, LoginRecord
 from tests.store.conftest import make_account
 
 
@@ -35,15 +35,6 @@ async def test_domain_with_accounts_cannot_be_removed(store: Store) -> None:
     await make_account(store)
     with pytest.raises(Conflict):
         await store.remove_domain("example.test")
-
-
-async def test_account_starts_with_special_use_mailboxes(store: Store) -> None:
-    account_id = await make_account(store, "Alice@Example.Test")
-    account = await store.get_account("ALICE@example.test")
-    assert account is not None and account.id == account_id
-    assert account.address == "alice@example.test"
-    boxes = {m.name: m.special_use for m in await store.list_mailboxes(account_id)}
-    assert boxes == dict(DEFAULT_MAILBOXES)
 
 
 async def test_account_errors(store: Store) -> None:

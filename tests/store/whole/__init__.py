@@ -1,0 +1,1 @@
+"""Contract, the whole `Store`: what needs every part together (`check`)."""
