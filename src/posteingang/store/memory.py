@@ -3,7 +3,8 @@
 It exists so the contract suite has a backend whose correctness is easy to read,
 and so protocol tests can run without files. It is not durable. Its parts follow
 the store's protocols: `MemoryDirectory` (memory_directory.py), `MemoryMailstore`
-(memory_mailstore.py) and `MemoryClientState` (memory_clientstate.py); here is
+(memory_mailstore.py, on memory_mailboxes.py) and `MemoryClientState`
+(memory_clientstate.py); here is
 what touches all of them: creating and deleting accounts, and `check`.
 """
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from posteingang.store.memory_mailstore import MemoryMailstore, _Box
+from posteingang.store.memory_mailboxes import Box
+from posteingang.store.memory_mailstore import MemoryMailstore
 from posteingang.store.model import Pop3View
 
 
@@ -18,7 +19,7 @@ class MemoryClientState(MemoryMailstore):
         self._pop3: dict[tuple[int, int], dict[int, list[object]]] = {}
         self._uidls: dict[int, dict[int, str]] = {}
 
-    def _forget(self, box: _Box, uids: Sequence[int]) -> None:
+    def _forget(self, box: Box, uids: Sequence[int]) -> None:
         uidls = self._uidls.get(box.mailbox.id, {})
         states = [s for (mailbox_id, _), s in self._pop3.items() if mailbox_id == box.mailbox.id]
         for uid in uids:

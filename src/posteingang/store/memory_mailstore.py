@@ -2,30 +2,28 @@
 
 Every method runs to completion without awaiting in the middle, which on one
 event loop makes each mutation atomic; the change is published after the
-mutation is complete. Accounts are `MemoryDirectory`'s (memory_directory.py);
-`MemoryStore` (memory.py) combines the two with the POP3 client state.
+mutation is complete. Accounts are `MemoryDirectory`'s (memory_directory.py),
+the mailboxes' names, counters and subscriptions `MemoryMailboxes`'
+(memory_mailboxes.py); `MemoryStore` (memory.py) combines them with the POP3
+client state.
 """
 
 from __future__ import annotations
 
-import itertools
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from posteingang.store import names, threads
 from posteingang.store.blobs.memory import MemoryBlobStore
-from posteingang.store.errors import AlreadyExists, Conflict, InvalidName, NotFound, QuotaExceeded
-from posteingang.store.hub import Change, ChangeKind, Hub
+from posteingang.store.errors import AlreadyExists, Conflict, InvalidName, NotFound
+from posteingang.store.hub import Change, ChangeKind
 from posteingang.store.ids import new_object_id
 from posteingang.store.mailstore import NewMessage
-from posteingang.store.model import DELETED as DELETED_FLAG
+from posteingang.store.memory_mailboxes import Box, MemoryMailboxes
 from posteingang.store.model import FLAGGED as FLAGGED_FLAG
 from posteingang.store.model import SEEN as SEEN_FLAG
 from posteingang.store.model import (
-    Account,
     AppendResult,
     Changes,
     CopyResult,
@@ -34,150 +32,32 @@ from posteingang.store.model import (
     Mailbox,
     MailboxCounts,
     MailboxIndex,
-    MailboxStatus,
     Message,
     MessageBody,
     MessagePage,
     PageFilter,
     PageSort,
-    SpecialUse,
     canonical_flags,
 )
 from posteingang.store.sortkeys import SortKeys, sort_keys
 
 
-@dataclass
-class _Box:
-    mailbox: Mailbox
-    messages: dict[int, Message] = field(default_factory=dict)
-    expunged: dict[int, int] = field(default_factory=dict)  # uid -> modseq
-
-
-class MemoryMailstore:
-    # MemoryDirectory's, in MemoryStore: the accounts and the id counter they share
-    # (mailbox ids, like account ids, are never reused).
-    _accounts: dict[int, Account]
-    _ids: itertools.count[int]
+class MemoryMailstore(MemoryMailboxes):
+    """Messages, and the mailbox operations that move or drop them (DELETE, RENAME)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.hub = Hub()
         self.blobs = MemoryBlobStore()
-        self._boxes: dict[int, _Box] = {}
         self._parsed: dict[str, bytes] = {}
         self._sort_keys: dict[str, SortKeys] = {}  # by blob id, computed when first sorted
-        self._modseq: dict[int, int] = {}
         self._refs: dict[str, int] = {}  # blob id -> messages using it
         self._line_sizes: dict[str, int] = {}  # blob id -> NewMessage.line_size
-        self._subscriptions: dict[int, set[str]] = {}  # account -> subscribed names
         self._unused: set[str] = set()  # blobs put for an append that was deduplicated
         self._delivery_keys: dict[tuple[int, str], tuple[int, int, float]] = {}
         self._thread_keys: dict[tuple[int, str], str] = {}  # (account, Message-ID) -> thread
-        self._uidvalidity = int(time.time())
 
-    # -- helpers ------------------------------------------------------------------
-    def _owner(self, account_id: int) -> Account:
-        account = self._accounts.get(account_id)
-        if account is None:
-            raise NotFound(f"account {account_id} does not exist")
-        return account
-
-    def _forget(self, box: _Box, uids: Sequence[int]) -> None:
+    def _forget(self, box: Box, uids: Sequence[int]) -> None:
         """Expunged messages leave no per-client state (MemoryClientState's)."""
-
-    def _next_modseq(self, account_id: int) -> int:
-        value = self._modseq.get(account_id, 0) + 1
-        self._modseq[account_id] = value
-        return value
-
-    def _next_uidvalidity(self) -> int:
-        self._uidvalidity = max(self._uidvalidity + 1, int(time.time()))
-        return self._uidvalidity
-
-    def _box(self, mailbox_id: int) -> _Box:
-        box = self._boxes.get(mailbox_id)
-        if box is None:
-            raise NotFound(f"mailbox {mailbox_id} does not exist")
-        return box
-
-    def _box_by_name(self, account_id: int, name: str) -> _Box | None:
-        name = names.normalize_mailbox_name(name)
-        for box in self._boxes.values():
-            if box.mailbox.account_id == account_id and box.mailbox.name == name:
-                return box
-        return None
-
-    def _box_nocase(self, account_id: int, name: str) -> _Box | None:
-        """A mailbox whose name differs from `name` only in ASCII case (first in byte order)."""
-        key = _ascii_lower(names.normalize_mailbox_name(name))
-        found = sorted(
-            (box.mailbox.name, box.mailbox.id)
-            for box in self._boxes.values()
-            if box.mailbox.account_id == account_id and _ascii_lower(box.mailbox.name) == key
-        )
-        return self._boxes[found[0][1]] if found else None
-
-    def _usage(self, account_id: int) -> int:
-        return sum(
-            m.size
-            for box in self._boxes.values()
-            if box.mailbox.account_id == account_id
-            for m in box.messages.values()
-        )
-
-    def _check_quota(self, account_id: int, extra: int) -> None:
-        quota = self._owner(account_id).quota_bytes
-        if quota is not None and self._usage(account_id) + extra > quota:
-            raise QuotaExceeded("quota exceeded")
-
-    def _set_box(self, box: _Box, **changes: Any) -> None:
-        box.mailbox = replace(box.mailbox, **changes)
-
-    async def usage(self, account_id: int) -> int:
-        return self._usage(account_id)
-
-    # -- mailboxes -----------------------------------------------------------------
-    async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
-        return sorted(
-            (b.mailbox for b in self._boxes.values() if b.mailbox.account_id == account_id),
-            key=lambda m: m.name,
-        )
-
-    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
-        box = self._box_by_name(account_id, name)
-        return box.mailbox if box else None
-
-    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
-        box = self._boxes.get(mailbox_id)
-        return box.mailbox if box else None
-
-    async def create_mailbox(
-        self,
-        account_id: int,
-        name: str,
-        *,
-        special_use: SpecialUse | None = None,
-        uidvalidity: int | None = None,
-    ) -> Mailbox:
-        self._owner(account_id)
-        name = names.normalize_mailbox_name(name)
-        if self._box_by_name(account_id, name) is not None:
-            raise AlreadyExists(f"mailbox {name} already exists")
-        modseq = self._next_modseq(account_id)
-        mailbox = Mailbox(
-            next(self._ids),
-            account_id,
-            name,
-            uidvalidity or self._next_uidvalidity(),
-            1,
-            modseq,
-            special_use,
-        )
-        self._boxes[mailbox.id] = _Box(mailbox)
-        self.hub.publish(
-            Change(account_id, mailbox.id, modseq, ChangeKind.MAILBOX_CREATE, name=name)
-        )
-        return mailbox
 
     async def delete_mailbox(self, account_id: int, name: str) -> None:
         box = self._box_by_name(account_id, name)
@@ -228,50 +108,6 @@ class MemoryMailstore:
             subs.add(new + name[len(old_name) :])
         assert renamed is not None
         return renamed
-
-    async def raise_uidnext(self, mailbox_id: int, uidnext: int) -> Mailbox:
-        box = self._boxes.get(mailbox_id)
-        if box is None:
-            raise NotFound(f"mailbox {mailbox_id} does not exist")
-        if uidnext > box.mailbox.uidnext:
-            self._set_box(box, uidnext=min(uidnext, 2**32))
-        return box.mailbox
-
-    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
-        self._owner(account_id)
-        name = names.normalize_mailbox_name(name)
-        subs = self._subscriptions.setdefault(account_id, set())
-        if subscribed:
-            subs.add(name)
-        else:
-            subs.discard(name)
-        modseq = self._next_modseq(account_id)
-        box = self._box_by_name(account_id, name)
-        mailbox_id = box.mailbox.id if box is not None else 0
-        self.hub.publish(
-            Change(account_id, mailbox_id, modseq, ChangeKind.MAILBOX_SUBSCRIBE, name=name)
-        )
-
-    async def list_subscriptions(self, account_id: int) -> list[str]:
-        return sorted(self._subscriptions.get(account_id, ()))
-
-    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
-        box = self._box(mailbox_id)
-        msgs = box.messages.values()
-        return MailboxStatus(
-            box.mailbox,
-            messages=len(box.messages),
-            unseen=sum(1 for m in msgs if SEEN_FLAG not in m.flags),
-            deleted=sum(1 for m in msgs if DELETED_FLAG in m.flags),
-            size=sum(m.size for m in msgs),
-            recent=sum(1 for m in msgs if m.uid >= box.mailbox.first_recent_uid),
-        )
-
-    async def claim_recent(self, mailbox_id: int) -> tuple[int, int]:
-        box = self._box(mailbox_id)
-        low, high = box.mailbox.first_recent_uid, box.mailbox.uidnext
-        self._set_box(box, first_recent_uid=high)
-        return low, high
 
     # -- messages ------------------------------------------------------------------
     async def append(self, mailbox_id: int, message: NewMessage) -> AppendResult:
@@ -530,7 +366,7 @@ class MemoryMailstore:
         )
         return gone
 
-    def _remove(self, box: _Box, uids: list[int], modseq: int) -> None:
+    def _remove(self, box: Box, uids: list[int], modseq: int) -> None:
         for uid in uids:
             self._unref(box.messages.pop(uid).blob_id)
             box.expunged[uid] = modseq
@@ -615,14 +451,3 @@ class MemoryMailstore:
 
     async def line_sizes(self, blob_ids: Sequence[str]) -> dict[str, int]:
         return {b: self._line_sizes[b] for b in blob_ids if b in self._line_sizes}
-
-    async def account_modseq(self, account_id: int) -> int:
-        return self._modseq.get(account_id, 0)
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def _ascii_lower(text: str) -> str:
-    """Lower-case ASCII letters only, as SQLite's NOCASE collation does."""
-    return text.translate(_ASCII_LOWER)
