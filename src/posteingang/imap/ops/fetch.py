@@ -169,7 +169,7 @@ class DecodedCache:
     Blobs are content-addressed and a blob's parse record never changes, so a
     decoded record never goes stale and needs no invalidation (the same reasoning
     as `fetch_items.RENDERED`).  Decoding the whole record was a quarter of the
-    CPU of a ``FETCH 1:* (BODY.PEEK[HEADER.FIELDS (...)])`` (profile of issue 12):
+    CPU of a ``FETCH 1:* (BODY.PEEK[HEADER.FIELDS (...)])`` (profiled):
     clients ask for the same messages' headers again and again.  Holds only
     records decoded from the store (a re-parsed fallback is not remembered).
     A decoded record takes about three times its encoded octets (measured on the
@@ -476,7 +476,7 @@ def _start_reads(store: Store, batch: list[_Planned]) -> asyncio.Future[None] | 
         return None
     if getattr(store.blobs, "local_reads", False) and _small(batch):
         # Local bytes of a small batch (headers of a FETCH 1:*) take tens of µs to
-        # read: the thread hop cost more CPU than the read (issue 12 profile).
+        # read: the thread hop cost more CPU than the read (profiled).
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
             _read_batch(store, batch)

@@ -38,8 +38,8 @@ async def select(s: ImapSession, cmd: c.Select | c.Examine) -> Reply:
         s.emit(responses.untagged("OK", "Previous mailbox closed", ResponseCode("CLOSED")))
     assert s.account is not None
     # Whatever the feed holds happened before the index is loaded below, so the
-    # index includes it: none of it may be applied to the new view (issue 10: a
-    # queued DELETE of a mailbox became phantom EXPUNGEs in the next one selected).
+    # index includes it: none of it may be applied to the new view (a queued
+    # DELETE of a mailbox would become phantom EXPUNGEs in the next one selected).
     s.discard_feed()
     mailbox = await s.store.get_mailbox(s.account.id, cmd.mailbox)
     if mailbox is None:
