@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from posteingang.imap.ops import fetch as fetch_mod
-from posteingang.imap.ops import fetch_items
+from posteingang.imap.ops import fetch_items, parse_cache
 from posteingang.imap.ops.fetch import FetchError, FetchOutcome, fetch_responses
 from posteingang.imap.proto.commands import Fetch
 from posteingang.imap.selected import FlagsChanged
@@ -434,7 +434,7 @@ async def test_rendered_structures_are_reused_across_commands(
 ) -> None:
     monkeypatch.setattr(fetch_items, "RENDERED", fetch_items.RenderedCache())
     monkeypatch.setattr(fetch_mod, "RENDERED", fetch_items.RENDERED)
-    monkeypatch.setattr(fetch_mod, "DECODED", fetch_mod.DecodedCache())
+    monkeypatch.setattr(parse_cache, "DECODED", parse_cache.DecodedCache())
     view = await view_of(store, box.mailbox_id)
     line = b"a FETCH 1:* (UID ENVELOPE BODYSTRUCTURE)"
     first = await fetch_bytes(store, view, line)
@@ -449,7 +449,7 @@ async def test_rendered_structures_are_reused_across_commands(
     monkeypatch.setattr(store, "get_parsed_many", no_parse_many)
     assert await fetch_bytes(store, view, line) == first
     # An item that needs the record still loads it (unless decoded before).
-    monkeypatch.setattr(fetch_mod, "DECODED", fetch_mod.DecodedCache())
+    monkeypatch.setattr(parse_cache, "DECODED", parse_cache.DecodedCache())
     with pytest.raises(AssertionError, match="parse record loaded"):
         await fetch_bytes(store, view, b"a FETCH 1 (ENVELOPE BODY.PEEK[1])")
 
@@ -458,7 +458,7 @@ async def test_decoded_parse_records_are_reused_across_commands(
     store: Store, box: Box, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second FETCH of header fields neither loads nor decodes the parse records again."""
-    monkeypatch.setattr(fetch_mod, "DECODED", fetch_mod.DecodedCache())
+    monkeypatch.setattr(parse_cache, "DECODED", parse_cache.DecodedCache())
     view = await view_of(store, box.mailbox_id)
     line = b"a FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[1])"
     first = await fetch_bytes(store, view, line)
@@ -468,12 +468,12 @@ async def test_decoded_parse_records_are_reused_across_commands(
         raise AssertionError("parse record loaded although decoded before")
 
     monkeypatch.setattr(store, "get_parsed_many", no_parse_many)
-    monkeypatch.setattr(fetch_mod, "decode_parsed", None)  # a call would fail
+    monkeypatch.setattr(parse_cache, "decode_parsed", None)  # a call would fail
     assert await fetch_bytes(store, view, line) == first
 
 
 def test_decoded_cache_is_bounded_by_encoded_size() -> None:
-    cache = fetch_mod.DecodedCache(max_bytes=44_000)  # 40 records of 3 x 300 + 200 octets
+    cache = parse_cache.DecodedCache(max_bytes=44_000)  # 40 records of 3 x 300 + 200 octets
     record = parse_message(b"Subject: x\r\n\r\nbody\r\n")
     for i in range(100):
         cache.put(f"b{i}", record, 300)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 
-from posteingang.imap.session import ImapServices, SessionState
+from posteingang.imap.session import ImapServices
+from posteingang.imap.state import SessionState
 from tests.imap.harness import ALICE, PASSWORD, open_client, status_of
 
 
@@ -27,7 +28,7 @@ async def test_login_gives_capabilities_and_authenticated_state(services: ImapSe
     async with open_client(services) as c:
         lines = await c.login()
         assert "[CAPABILITY " in lines[-1] and "MOVE" in lines[-1] and "APPENDLIMIT=" in lines[-1]
-        assert c.session.state is SessionState.AUTHENTICATED
+        assert c.session.state.kind is SessionState.AUTHENTICATED
         await c.ok("NOOP")
 
 
@@ -37,7 +38,7 @@ async def test_wrong_password_is_refused_without_reason(services: ImapServices) 
         assert lines[-1].endswith("NO [AUTHENTICATIONFAILED] Authentication failed")
         lines = await c.do('LOGIN nobody@example.test "wrong"')
         assert lines[-1].endswith("NO [AUTHENTICATIONFAILED] Authentication failed")
-        assert c.session.state is SessionState.NOT_AUTHENTICATED
+        assert c.session.state.kind is SessionState.NOT_AUTHENTICATED
 
 
 async def test_plaintext_refused_from_remote_address(services: ImapServices) -> None:
@@ -61,7 +62,7 @@ async def test_authenticate_plain_with_initial_response(services: ImapServices) 
     async with open_client(services) as c:
         lines = await c.do("AUTHENTICATE PLAIN " + b64(f"\0{ALICE}\0{PASSWORD}".encode()))
         assert status_of(lines[-1]) == "OK"
-        assert c.session.state is SessionState.AUTHENTICATED
+        assert c.session.state.kind is SessionState.AUTHENTICATED
 
 
 async def test_authenticate_plain_with_challenge(services: ImapServices) -> None:
@@ -143,7 +144,7 @@ async def test_logout(services: ImapServices) -> None:
         lines = await c.do("LOGOUT")
         assert lines[0].startswith("* BYE") and status_of(lines[-1]) == "OK"
         await c.finished()
-        assert c.session.state is SessionState.LOGOUT
+        assert c.session.state.kind is SessionState.LOGOUT
 
 
 async def test_starttls_discards_pipelined_plaintext(services: ImapServices) -> None:
@@ -155,7 +156,7 @@ async def test_starttls_discards_pipelined_plaintext(services: ImapServices) -> 
         lines = await c.ok("CAPABILITY")
         assert "STARTTLS" not in lines[0] and "LOGINDISABLED" not in lines[0]
         assert not any(b"evil" in line for line in c.log)
-        assert c.session.state is SessionState.NOT_AUTHENTICATED
+        assert c.session.state.kind is SessionState.NOT_AUTHENTICATED
         lines = await c.do("STARTTLS")
         assert status_of(lines[-1]) == "BAD"
 

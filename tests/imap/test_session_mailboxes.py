@@ -65,7 +65,7 @@ async def test_modified_utf7_names(services: ImapServices) -> None:
         await c.ok("CREATE Entw&APw-rfe")  # "Entwürfe"
         lines = await c.ok('LIST "" Entw*')
         assert lines[0].endswith('"/" Entw&APw-rfe')
-        mb = await services.store.get_mailbox(c.session.account.id, "Entwürfe")  # type: ignore[union-attr]
+        mb = await services.store.get_mailbox(c.session.state.account.id, "Entwürfe")  # type: ignore[union-attr]
         assert mb is not None
         await c.ok("ENABLE UTF8=ACCEPT")
         lines = await c.ok('LIST "" Entw*')

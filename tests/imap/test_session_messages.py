@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from posteingang.imap.session import ImapServices, SessionState
+from posteingang.imap.session import ImapServices
+from posteingang.imap.state import SessionState
 from tests.imap.harness import Client, deliver_many, message, open_client, status_of
 
 
@@ -61,7 +62,7 @@ async def test_failed_select_leaves_authenticated_state(services: ImapServices) 
         lines = await c.do("SELECT nothere")
         assert lines[0] == "* OK [CLOSED] Previous mailbox closed"
         assert "NO [NONEXISTENT]" in lines[-1]
-        assert c.session.state is SessionState.AUTHENTICATED
+        assert c.session.state.kind is SessionState.AUTHENTICATED
 
 
 async def test_append_with_flags_date_and_appenduid(services: ImapServices) -> None:
@@ -161,7 +162,7 @@ async def test_close_expunges_silently_unselect_does_not(services: ImapServices)
         assert len(lines) == 1
         await c.ok("SELECT INBOX")
         lines = await c.ok("CLOSE")
-        assert len(lines) == 1 and c.session.state is SessionState.AUTHENTICATED
+        assert len(lines) == 1 and c.session.state.kind is SessionState.AUTHENTICATED
         lines = await c.ok("STATUS INBOX (MESSAGES)")
         assert "MESSAGES 2" in lines[0]
 

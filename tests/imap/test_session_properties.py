@@ -13,6 +13,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from posteingang.imap.state import LoggedOut, Selected
 from tests.imap.harness import add_account, deliver_many, make_services, open_client, open_store
 
 WORDS = [
@@ -101,10 +102,11 @@ async def _run(start: str, commands: list[str]) -> None:
                     lines = await c.until_tagged(tag)  # the tag is always readable
                     last = lines[-1]
                     assert "SERVERBUG" not in last, (text, lines)
-                    if c.session.state.value == "logout" or c.task.done():
+                    state = c.session.state
+                    if isinstance(state, LoggedOut) or c.task.done():
                         break
-                    view = c.session.selected
-                    if view is not None:
+                    if isinstance(state, Selected):
+                        view = state.view
                         assert view.uids == sorted(set(view.uids))
                         assert set(view.flags) == set(view.uids)
                 if not c.task.done():

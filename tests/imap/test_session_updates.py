@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from posteingang.delivery.deliver import deliver
 from posteingang.imap.session import ImapServices
+from posteingang.imap.state import Authenticated
 from posteingang.store.hub import Resync
 from tests.imap.harness import ALICE, Client, deliver_many, message, open_client, status_of
 
@@ -101,8 +102,9 @@ async def test_idle_resyncs_when_the_feed_says_so(services: ImapServices) -> Non
     """A `Resync` during IDLE (overflow, another process): reloaded and pushed."""
     await deliver_many(services.store, 1)
     async with _one_selected(services) as b:
-        sub = b.session.subscription
-        assert sub is not None
+        state = b.session.state
+        assert isinstance(state, Authenticated)
+        sub = state.subscription
         await _start_idle(b)
         hub = services.store.hub
         hub._remove(sub)  # as if the commit happened in another process
@@ -169,8 +171,9 @@ async def test_resync_after_feed_overflow(services: ImapServices) -> None:
     async with _two_selected(services) as (a, b):
         await a.ok("STORE 1 +FLAGS (\\Answered)")
         await deliver(services.store, ALICE, message(3))
-        sub = b.session.subscription
-        assert sub is not None
+        state = b.session.state
+        assert isinstance(state, Authenticated)
+        sub = state.subscription
         sub.drain()  # lose the changes, as an overflow would
         sub._offer(Resync(sub.account_id, 0))
         lines = await b.ok("NOOP")

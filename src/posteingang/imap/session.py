@@ -11,21 +11,21 @@ pure core), feeds it what the `Transport` reads, and handles each event:
   non-synchronising literal ends the connection after a ``BAD [TOOBIG]``
   (RFC 7888 §4), because its octets are already on their way.
 * ``ProtocolError``: the reader's BAD goes out and the session continues.
-* ``CommandReady``: the state machine decides whether the command is allowed
-  (`ALLOWED`, RFC 9051 §3), the handler in `ops/` runs it and returns a `Reply`,
-  then the session sends the untagged updates that the moment allows, then the
-  tagged line.
+* ``CommandReady``: `ALLOWED` (RFC 9051 §6, `dispatch.py`) decides whether the
+  command is valid in the current state; its handler in `ops/` runs it, given
+  the narrow `Context` and the state object it needs (`Authenticated`,
+  `Selected`), and returns a `Reply`; then the session sends the untagged
+  updates that the moment allows, then the tagged line.
 
-States are `SessionState`; the moves between them are data (`TRANSITIONS`).
+The state is a tagged union (`state.py`: `NotAuthenticated`, `Authenticated`,
+`Selected`, `LoggedOut`); every move is checked against `TRANSITIONS`.
 
-Live updates (RFC 9051 §7.5.1, DESIGN.md invariant 4; the `ops/live.py` mixin).
-From login on, the session holds one change-feed subscription for its account.
-Changes are *absorbed* into
-the `SelectedMailbox` view (queued, not shown) and the view is *flushed* to the
-client only at the end of a command, before its tagged response: with
-expunges after any command except FETCH, STORE and SEARCH (their UID forms
-may see them, RFC 3501 §7.4.1 note), and at once during IDLE. A `Resync` from
-the feed (overflow, another process) is answered by `Store.changes_since`.
+Live updates (RFC 9051 §7.5.1, DESIGN.md invariant 4) are the `LiveUpdates`
+component of the `Selected` state (`live.py`): changes are *absorbed* into the
+view (queued, not shown) and *flushed* to the client only at the end of a
+command, before its tagged response: with expunges after any command except
+FETCH, STORE and SEARCH (their UID forms may see them, RFC 3501 §7.4.1 note),
+and at once during IDLE (`idle_until_line`).
 
 Output is collected and written in one piece whenever the session is about to
 wait for input, or sooner once `FLUSH_AT` octets are queued (FETCH bodies), so
@@ -41,9 +41,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, NoReturn, cast
 
@@ -51,13 +50,14 @@ from posteingang.auth.login import cleartext_allowed, is_loopback
 from posteingang.auth.sasl import mechanism_names
 from posteingang.auth.throttle import Throttle
 from posteingang.imap.capabilities import capabilities
-from posteingang.imap.ops import auth as auth_ops
-from posteingang.imap.ops import idle as idle_ops
-from posteingang.imap.ops import mailboxes as mailbox_ops
-from posteingang.imap.ops import messages as message_ops
-from posteingang.imap.ops import misc as misc_ops
-from posteingang.imap.ops import searching as search_ops
-from posteingang.imap.ops import select as select_ops
+from posteingang.imap.dispatch import (
+    ACCOUNT_HANDLERS,
+    ALLOWED,
+    CONNECTION_HANDLERS,
+    MAILBOX_HANDLERS,
+    NO_EXPUNGE,
+)
+from posteingang.imap.live import LiveUpdates
 from posteingang.imap.ops.common import (
     BadSequence,
     Disconnected,
@@ -68,7 +68,6 @@ from posteingang.imap.ops.common import (
     no,
     store_error,
 )
-from posteingang.imap.ops.live import LiveUpdates, format_flags
 from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import responses
 from posteingang.imap.proto.parse import KNOWN_COMMANDS
@@ -84,22 +83,20 @@ from posteingang.imap.proto.reader import (
 )
 from posteingang.imap.selected import SelectedMailbox
 from posteingang.imap.settings import ImapSettings
+from posteingang.imap.state import (
+    TRANSITIONS,
+    Authenticated,
+    LoggedOut,
+    NotAuthenticated,
+    Selected,
+    State,
+    Transition,
+)
 from posteingang.log import get_logger
-from posteingang.store.hub import Subscription
 from posteingang.store.interface import Store, StoreError
 from posteingang.store.model import Account, Device
 
-__all__ = [
-    "ALLOWED",
-    "TRANSITIONS",
-    "Disconnected",
-    "ImapServices",
-    "ImapSession",
-    "SessionState",
-    "Transition",
-    "Transport",
-    "format_flags",
-]
+__all__ = ["Disconnected", "ImapServices", "ImapSession", "Transport"]
 
 log = get_logger(__name__)
 
@@ -107,117 +104,6 @@ FLUSH_AT = 64 * 1024  # queued output octets that make the session write and wai
 # Sent when the session's credentials are revoked (device revoked, password changed,
 # account removed): net.connection.Connection.end_session.
 REVOKED = b"* BYE Session ended: its credentials were changed or revoked\r\n"
-
-
-class SessionState(enum.Enum):
-    """RFC 9051 §3 connection states."""
-
-    NOT_AUTHENTICATED = "not authenticated"
-    AUTHENTICATED = "authenticated"
-    SELECTED = "selected"
-    LOGOUT = "logout"
-
-
-class Transition(enum.Enum):
-    LOGIN = "login"  # LOGIN / AUTHENTICATE succeeded
-    SELECT = "select"  # SELECT / EXAMINE succeeded
-    DESELECT = "deselect"  # CLOSE, UNSELECT, a failed SELECT, the mailbox deleted
-    LOGOUT = "logout"  # LOGOUT, autologout, the server shutting down
-
-
-_N, _A, _S, _L = (
-    SessionState.NOT_AUTHENTICATED,
-    SessionState.AUTHENTICATED,
-    SessionState.SELECTED,
-    SessionState.LOGOUT,
-)
-
-#: (state, transition) -> next state; anything missing is a bug of ours.
-TRANSITIONS: dict[tuple[SessionState, Transition], SessionState] = {
-    (_N, Transition.LOGIN): _A,
-    (_N, Transition.LOGOUT): _L,
-    (_A, Transition.SELECT): _S,
-    (_A, Transition.DESELECT): _A,
-    (_A, Transition.LOGOUT): _L,
-    (_S, Transition.SELECT): _S,
-    (_S, Transition.DESELECT): _A,
-    (_S, Transition.LOGOUT): _L,
-}
-
-_ANY = frozenset((_N, _A, _S))
-_AUTH = frozenset((_A, _S))
-
-#: RFC 9051 §6: the states in which each command is valid.
-ALLOWED: dict[type, frozenset[SessionState]] = {
-    c.Capability: _ANY,
-    c.Noop: _ANY,
-    c.Logout: _ANY,
-    c.Id: _ANY,
-    c.StartTLS: frozenset((_N,)),
-    c.Authenticate: frozenset((_N,)),
-    c.Login: frozenset((_N,)),
-    c.Enable: frozenset((_A,)),  # RFC 5161 §3.1 (and RFC 6855 §3: not after SELECT)
-    c.Select: _AUTH,
-    c.Examine: _AUTH,
-    c.Create: _AUTH,
-    c.Delete: _AUTH,
-    c.Rename: _AUTH,
-    c.Subscribe: _AUTH,
-    c.Unsubscribe: _AUTH,
-    c.List: _AUTH,
-    c.Lsub: _AUTH,
-    c.Namespace: _AUTH,
-    c.Status: _AUTH,
-    c.Append: _AUTH,
-    c.Idle: _AUTH,
-    c.Check: frozenset((_S,)),
-    c.Close: frozenset((_S,)),
-    c.Unselect: frozenset((_S,)),
-    c.Expunge: frozenset((_S,)),
-    c.Search: frozenset((_S,)),
-    c.Fetch: frozenset((_S,)),
-    c.Store: frozenset((_S,)),
-    c.Copy: frozenset((_S,)),
-    c.Move: frozenset((_S,)),
-}
-
-Handler = Callable[["ImapSession", Any], Awaitable[Reply | None]]
-
-HANDLERS: dict[type, Handler] = {
-    c.Capability: misc_ops.capability,
-    c.Noop: misc_ops.noop,
-    c.Logout: misc_ops.logout,
-    c.Id: misc_ops.id_command,
-    c.Enable: misc_ops.enable,
-    c.StartTLS: auth_ops.starttls,
-    c.Authenticate: auth_ops.authenticate,
-    c.Login: auth_ops.login,
-    c.Select: select_ops.select,
-    c.Examine: select_ops.select,
-    c.Close: select_ops.close,
-    c.Unselect: select_ops.unselect,
-    c.Check: select_ops.check,
-    c.Create: mailbox_ops.create,
-    c.Delete: mailbox_ops.delete,
-    c.Rename: mailbox_ops.rename,
-    c.Subscribe: mailbox_ops.subscribe,
-    c.Unsubscribe: mailbox_ops.subscribe,
-    c.List: mailbox_ops.list_command,
-    c.Lsub: mailbox_ops.lsub,
-    c.Namespace: mailbox_ops.namespace,
-    c.Status: mailbox_ops.status,
-    c.Append: message_ops.append,
-    c.Expunge: message_ops.expunge,
-    c.Store: message_ops.store,
-    c.Copy: message_ops.copy_or_move,
-    c.Move: message_ops.copy_or_move,
-    c.Fetch: search_ops.fetch,
-    c.Search: search_ops.search,
-    c.Idle: idle_ops.idle,
-}
-
-# RFC 9051 §7.5.1 / RFC 3501 §7.4.1: no EXPUNGE while answering these (non-UID forms).
-_NO_EXPUNGE = (c.Fetch, c.Store, c.Search)
 
 
 @dataclass(slots=True)
@@ -229,7 +115,7 @@ class ImapServices:
     throttle: Throttle = field(default_factory=Throttle)
 
 
-class ImapSession(LiveUpdates):
+class ImapSession:
     """One client connection, from greeting to close. See the module docstring."""
 
     def __init__(
@@ -244,8 +130,9 @@ class ImapSession(LiveUpdates):
         stopping: asyncio.Event | None = None,
     ) -> None:
         self.services = services
-        self.store = services.store
-        self.settings = services.settings
+        self.store: Store = services.store
+        self.settings: ImapSettings = services.settings
+        self.throttle: Throttle = services.throttle
         self.transport = transport
         self.address = address
         self.tls_active = tls_active
@@ -253,24 +140,10 @@ class ImapSession(LiveUpdates):
         self._acquire_account = acquire_account
         self._stopping = stopping
         self.loopback = is_loopback(address)
-        self.state = SessionState.NOT_AUTHENTICATED
+        self.state: State = NotAuthenticated()
         self.rev2 = False  # ENABLE IMAP4rev2
         self.utf8 = False  # ENABLE UTF8=ACCEPT
         self.reader = self._new_reader()
-        self.account: Account | None = None
-        self.device: Device | None = None
-        self.subscription: Subscription | None = None
-        self.selected: SelectedMailbox | None = None
-        self.selected_name: str | None = None
-        self.keywords: set[str] = set()  # keywords announced in FLAGS for the selection
-        self._resync_base = 0  # changes_since base for the selection after a Resync
-        self._unknown_flags: list[int] = []  # uids in the view whose flags are not read yet
-        self._resync_pending = False
-        # Set when another session deletes or renames the selected mailbox: the
-        # session then says BYE at the next moment it may (`end_if_selected_gone`).
-        self.selected_gone: str | None = None
-        self._recent_due = False  # a * n RECENT owed after an EXISTS sent during IDLE
-        self.saved_uids: list[int] | None = None  # RFC 5182 "$"
         self.client_id: str | None = None  # RFC 2971, for the login record
         self._out = bytearray()
         self._pending_read: asyncio.Future[bytes] | None = None
@@ -289,7 +162,7 @@ class ImapSession(LiveUpdates):
                     responses.ResponseCode.capability(self.capabilities()),
                 )
             )
-            while self.state is not SessionState.LOGOUT:
+            while not isinstance(self.state, LoggedOut):
                 event = await self.next_event()
                 await self._event(event)
             await self.flush()
@@ -317,7 +190,7 @@ class ImapSession(LiveUpdates):
         """Bytes from the client within the state's timeout; Disconnected at EOF/timeout."""
         timeout = (
             self.settings.login_timeout
-            if self.state is SessionState.NOT_AUTHENTICATED
+            if isinstance(self.state, NotAuthenticated)
             else self.settings.idle_timeout
         )
         task = self._pending_read
@@ -369,9 +242,8 @@ class ImapSession(LiveUpdates):
         if self._pending_read is not None:
             self._pending_read.cancel()
             self._pending_read = None
-        if self.subscription is not None:
-            self.subscription.close()
-            self.subscription = None
+        if isinstance(self.state, Authenticated):
+            self.state.subscription.close()
 
     async def _event(self, event: Event) -> None:
         match event:
@@ -395,7 +267,7 @@ class ImapSession(LiveUpdates):
         refusal: tuple[str, str] | None = None
         if event.command not in KNOWN_COMMANDS:
             refusal = ("BAD", "unknown command")
-        elif self.state is SessionState.NOT_AUTHENTICATED and (
+        elif isinstance(self.state, NotAuthenticated) and (
             event.size > self.settings.max_preauth_literal
         ):
             refusal = ("NO" if event.synchronizing else "BAD", "literal too large before login")
@@ -429,17 +301,19 @@ class ImapSession(LiveUpdates):
         """Run one command: state check, handler, untagged updates, tagged status."""
         if self._close_requested:
             await self._close_after_refusal()
-        if self.state not in ALLOWED[type(cmd)]:
+        state = self.state
+        if state.kind not in ALLOWED[type(cmd)]:
             self.emit(responses.tagged(cmd.tag, "BAD", self._wrong_state(cmd)))
             return
-        if self.state is SessionState.SELECTED:
+        if isinstance(state, Selected):
             # Before the command touches the selected mailbox: is it still there?
-            await self.absorb_feed()
-            await self.end_if_selected_gone()
+            live = state.live
+            await live.absorb_feed()
+            await live.end_if_gone()
         try:
-            if self._unknown_flags:
-                await self.load_unknown_flags()
-            reply = await HANDLERS[type(cmd)](self, cmd)
+            if isinstance(state, Selected) and state.live.has_unknown_flags():
+                await state.live.load_unknown_flags()
+            reply = await self._dispatch(state, cmd)
         except Disconnected:
             raise
         except StoreError as exc:
@@ -453,16 +327,29 @@ class ImapSession(LiveUpdates):
             reply = no("Internal error", "SERVERBUG")
         if reply is None:  # the handler sent its own tagged line (STARTTLS)
             return
-        if self.state in (SessionState.AUTHENTICATED, SessionState.SELECTED):
+        if isinstance(self.state, Authenticated):
             uid = bool(getattr(cmd, "uid", False))
-            allowed = not (isinstance(cmd, _NO_EXPUNGE) and not uid)
+            allowed = not (isinstance(cmd, NO_EXPUNGE) and not uid)
             await self.send_updates(expunge_allowed=allowed)
         self.emit(responses.tagged(cmd.tag, reply.status, reply.text, reply.code))
         if self._close_requested:
             await self._close_after_refusal()
 
+    async def _dispatch(self, state: State, cmd: c.Command) -> Reply | None:
+        """The handler for ``cmd``, given the state it needs (`ALLOWED` was checked)."""
+        kind = type(cmd)
+        on_mailbox = MAILBOX_HANDLERS.get(kind)
+        if on_mailbox is not None:
+            assert isinstance(state, Selected)
+            return await on_mailbox(self, state, cmd)
+        on_account = ACCOUNT_HANDLERS.get(kind)
+        if on_account is not None:
+            assert isinstance(state, Authenticated)
+            return await on_account(self, state, cmd)
+        return await CONNECTION_HANDLERS[kind](self, cmd)
+
     def _wrong_state(self, cmd: c.Command) -> str:
-        if self.state is SessionState.NOT_AUTHENTICATED:
+        if isinstance(self.state, NotAuthenticated):
             return "Not authenticated: log in first"
         if isinstance(cmd, c.Login | c.Authenticate | c.StartTLS):
             return "Already authenticated"
@@ -470,8 +357,10 @@ class ImapSession(LiveUpdates):
             return "ENABLE is only valid before a mailbox is selected"
         return "No mailbox selected"
 
-    def transition(self, move: Transition) -> None:
-        self.state = TRANSITIONS[(self.state, move)]
+    def _move(self, move: Transition, to: State) -> None:
+        """Enter ``to``, which must be where `TRANSITIONS` says ``move`` leads."""
+        assert TRANSITIONS[(self.state.kind, move)] is to.kind, (self.state.kind, move)
+        self.state = to
 
     # -- output -----------------------------------------------------------------------------
 
@@ -515,7 +404,7 @@ class ImapSession(LiveUpdates):
         cleartext = self.cleartext_ok()
         return capabilities(
             self.settings,
-            authenticated=self.state in (SessionState.AUTHENTICATED, SessionState.SELECTED),
+            authenticated=isinstance(self.state, Authenticated),
             tls_active=self.tls_active,
             starttls_available=self.starttls_available,
             cleartext_ok=cleartext,
@@ -529,16 +418,28 @@ class ImapSession(LiveUpdates):
             account.address, account.id, device_id, REVOKED
         ):
             return no("Too many connections for this account", "LIMIT")
-        self.account = account
-        self.device = device
         since = await self.store.account_modseq(account.id)
-        self.subscription = self.store.hub.subscribe(account.id, since)
-        self.transition(Transition.LOGIN)
+        subscription = self.store.hub.subscribe(account.id, since)
+        self._move(Transition.LOGIN, Authenticated(account, device, subscription))
         return Reply("OK", "Logged in", responses.ResponseCode.capability(self.capabilities()))
 
-    def new_reader_after_tls(self) -> None:
-        """STARTTLS: throw away the reader and every plaintext octet it buffered."""
+    def logout(self) -> None:
+        if isinstance(self.state, Authenticated):
+            self.state.subscription.close()
+        self._move(Transition.LOGOUT, LoggedOut())
+
+    def enable_utf8(self) -> None:
+        self.utf8 = True
+        self.reader.utf8 = True
+
+    async def start_tls(self) -> None:
+        try:
+            await self.transport.start_tls()
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            raise Disconnected from exc
+        # RFC 9051 §6.2.1: throw away the reader and every plaintext octet it buffered.
         self.reader = self._new_reader()
+        self.tls_active = True
 
     def _new_reader(self) -> CommandReader:
         s = self.settings
@@ -570,22 +471,129 @@ class ImapSession(LiveUpdates):
 
     # -- the selected mailbox and live updates ----------------------------------------------
 
-    def select(self, view: SelectedMailbox, name: str, keywords: set[str]) -> None:
-        self._unknown_flags = []
-        self._recent_due = False
-        self.selected_gone = None
-        self.selected = view
-        self.selected_name = name
-        self.keywords = keywords
-        self._resync_base = view.highestmodseq
-        self.saved_uids = None  # RFC 5182 §2.1: "$" is reset by SELECT/EXAMINE
-        self.transition(Transition.SELECT)
+    def select(
+        self, auth: Authenticated, view: SelectedMailbox, name: str, keywords: set[str]
+    ) -> Selected:
+        selected = Selected(auth.account, auth.device, auth.subscription, view, name, keywords)
+        selected.live = LiveUpdates(selected, self.store, self, rev2=self.rev2)
+        self._move(Transition.SELECT, selected)
+        return selected
 
     def deselect(self) -> None:
-        self._unknown_flags = []
-        self.selected_gone = None
-        self.selected = None
-        self.selected_name = None
-        self.keywords = set()
-        self.saved_uids = None
-        self.transition(Transition.DESELECT)
+        state = self.state
+        assert isinstance(state, Authenticated)
+        self._move(
+            Transition.DESELECT, Authenticated(state.account, state.device, state.subscription)
+        )
+
+    async def send_updates(self, *, expunge_allowed: bool, load_flags: bool = True) -> None:
+        """Tell the client what the feed brought and the moment allows (`LiveUpdates`)."""
+        state = self.state
+        if isinstance(state, Selected):
+            await state.live.send_updates(expunge_allowed=expunge_allowed, load_flags=load_flags)
+        elif isinstance(state, Authenticated):
+            state.subscription.drain()  # nothing selected: nothing to tell
+
+    # -- Output for LiveUpdates -------------------------------------------------------------
+
+    def queued(self) -> bool:
+        return bool(self._out)
+
+    def write_queued_now(self) -> bool:
+        if self.transport.write_now(bytes(self._out)):
+            self._out.clear()
+            return True
+        return False
+
+    # -- IDLE -------------------------------------------------------------------------------
+
+    def _push_idle_updates(self) -> None:
+        """The subscription's listener during IDLE (`LiveUpdates.push_idle_updates`): in
+        the hub's fan-out, never waiting; what needs waiting wakes the idler."""
+        state = self.state
+        if not isinstance(state, Authenticated):
+            return
+        try:
+            if not isinstance(state, Selected):
+                state.subscription.drain()  # IDLE without a selected mailbox: nothing to tell
+            elif not state.live.push_idle_updates():
+                self._wake_idler()  # the coroutine does it, waiting for the client
+        except Exception:
+            self._wake_idler()  # the hub reports the exception; the coroutine carries on
+            raise
+
+    def _wake_idler(self) -> None:
+        wake = self._idle_wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    async def idle_until_line(self) -> bytes | None:
+        """RFC 2177: push updates as the feed brings them until the client sends a line.
+
+        No polling: the session waits on the socket, its wake-up future and the
+        server's shutdown at once, and the feed reaches the client through
+        `_push_idle_updates` without waking this coroutine (`live.py`).
+        Returns the line (CRLF removed), or None if it was too long.
+        """
+        self.reader.expect_continuation()
+        loop = asyncio.get_running_loop()
+        state = self.state
+        sub = state.subscription if isinstance(state, Authenticated) else None
+        stop: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                event = self.reader.next_event()
+                if isinstance(event, ContinuationLine):
+                    return event.line
+                if not isinstance(event, NeedData):  # a line too long (ProtocolError)
+                    return None
+                await self.send_updates(expunge_allowed=True)
+                await self.flush()
+                deadline = loop.time() + self.settings.idle_timeout
+                while True:
+                    read: asyncio.Future[bytes] = self._pending_read or asyncio.ensure_future(
+                        self.transport.read()
+                    )
+                    self._pending_read = read
+                    wake: asyncio.Future[None] = loop.create_future()
+                    self._idle_wake = wake
+                    waiters: set[asyncio.Future[Any]] = {read, wake}
+                    if stop is None and self._stopping is not None:
+                        stop = asyncio.ensure_future(self._stopping.wait())
+                    if stop is not None:
+                        waiters.add(stop)
+                    if sub is not None:
+                        sub.listen(self._push_idle_updates)  # announces what is queued
+                    try:
+                        done, _ = await asyncio.wait(
+                            waiters,
+                            timeout=max(deadline - loop.time(), 0),
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
+                    finally:
+                        if sub is not None:
+                            sub.listen(None)
+                        self._idle_wake = None
+                    if wake.done():
+                        # A resync, output to wait for, or a failed push: the ordinary way.
+                        await self.send_updates(expunge_allowed=True, load_flags=False)
+                        await self.flush()
+                    else:
+                        wake.cancel()
+                    if read in done:
+                        self._pending_read = None
+                        self.reader.feed(self.take_read(read))
+                        break
+                    if stop is not None and stop in done:
+                        self.emit(
+                            responses.bye(
+                                "Server shutting down", responses.ResponseCode("UNAVAILABLE")
+                            )
+                        )
+                        await self.flush()
+                        raise Disconnected
+                    if not done:
+                        await self.autologout()
+        finally:
+            if stop is not None and not stop.done():
+                stop.cancel()

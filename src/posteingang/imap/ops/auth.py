@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING
 
 from posteingang.auth.login import authenticate as login_authenticate
 from posteingang.auth.login import authenticate_sasl
 from posteingang.auth.sasl import create_mechanism
 from posteingang.imap.ops.common import Reply, bad, no
+from posteingang.imap.ops.context import Connection
 from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import responses
-
-if TYPE_CHECKING:
-    from posteingang.imap.session import ImapSession
 
 __all__ = ["PROTOCOL", "authenticate", "login", "starttls"]
 
@@ -33,22 +30,15 @@ PROTOCOL = "imap"
 _FAILED = "Authentication failed"
 
 
-async def starttls(s: ImapSession, cmd: c.StartTLS) -> Reply | None:
+async def starttls(s: Connection, cmd: c.StartTLS) -> Reply | None:
     if s.tls_active:
         return bad("TLS is already active")
     if not s.starttls_available:
         return bad("STARTTLS is not available on this port")
     s.emit(responses.tagged(cmd.tag, "OK", "Begin TLS negotiation now"))
     await s.flush()
-    from posteingang.imap.session import Disconnected
-
-    try:
-        await s.transport.start_tls()
-    except (OSError, ConnectionError, TimeoutError) as exc:
-        raise Disconnected from exc
     # RFC 9051 §6.2.1: anything pipelined after STARTTLS in plaintext is thrown away.
-    s.new_reader_after_tls()
-    s.tls_active = True
+    await s.start_tls()
     return None
 
 
@@ -56,13 +46,13 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
-async def login(s: ImapSession, cmd: c.Login) -> Reply:
+async def login(s: Connection, cmd: c.Login) -> Reply:
     if not s.cleartext_ok():
         # RFC 9051 §6.2.3 LOGINDISABLED; RFC 5530 PRIVACYREQUIRED.
         return no("Plaintext login is not allowed without TLS (use STARTTLS)", "PRIVACYREQUIRED")
     result = await login_authenticate(
         s.store,
-        s.services.throttle,
+        s.throttle,
         protocol=PROTOCOL,
         address=s.address,
         username=_text(cmd.username),
@@ -77,7 +67,7 @@ async def login(s: ImapSession, cmd: c.Login) -> Reply:
 class _Exchange:
     """The shell side of one SASL exchange: base64 challenges and answers."""
 
-    def __init__(self, s: ImapSession) -> None:
+    def __init__(self, s: Connection) -> None:
         self.s = s
         self.cancelled = False
         self.malformed = False
@@ -99,7 +89,7 @@ class _Exchange:
             return None
 
 
-async def authenticate(s: ImapSession, cmd: c.Authenticate) -> Reply:
+async def authenticate(s: Connection, cmd: c.Authenticate) -> Reply:
     cleartext = s.cleartext_ok()
     mechanism = create_mechanism(cmd.mechanism, tls=s.tls_active, allow_plaintext=cleartext)
     if mechanism is None:
@@ -109,7 +99,7 @@ async def authenticate(s: ImapSession, cmd: c.Authenticate) -> Reply:
     exchange = _Exchange(s)
     result = await authenticate_sasl(
         s.store,
-        s.services.throttle,
+        s.throttle,
         mechanism,
         cmd.initial_response,
         exchange.challenge,

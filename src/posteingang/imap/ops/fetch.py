@@ -50,21 +50,23 @@ numbers, and never parse a message.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Container, Sequence
+import dataclasses
+from collections.abc import AsyncGenerator, AsyncIterator, Container, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-import msgspec
-
+from posteingang.imap.ops import common
+from posteingang.imap.ops.common import Reply, bad, no, ok
+from posteingang.imap.ops.context import Context
 from posteingang.imap.ops.pacing import Pacer
 from posteingang.imap.proto.commands import Fetch
 from posteingang.imap.proto.fetch import FetchAttr, FetchItem
 from posteingang.imap.proto.responses import ResponseCode, fetch_end, fetch_start, literal_header
 from posteingang.imap.proto.sequence import SequenceSet
 from posteingang.imap.selected import SelectedMailbox
-from posteingang.mime import ParsedMessage, decode_parsed, parse_message
+from posteingang.imap.state import Selected
+from posteingang.mime import ParsedMessage
 from posteingang.mime.imap import nul_free
 from posteingang.store.interface import NotFound, Store
 from posteingang.store.model import SEEN, FlagOp, Message
@@ -90,14 +92,13 @@ from .fetch_items import (
 )
 from .fetch_view import view_items_only, view_knows, view_responses
 from .fetch_whole import whole_message_layout, whole_responses
+from .parse_cache import ParseCache
 
 __all__ = [
-    "DECODED",
-    "DecodedCache",
     "FetchError",
     "FetchOutcome",
-    "ParseCache",
     "expunge_issued_response",
+    "fetch",
     "fetch_responses",
     "resolve_uids",
 ]
@@ -113,8 +114,6 @@ BATCH_BYTES = 4 * 1024 * 1024
 LOOP_READ_BYTES = 512 * 1024
 #: octets per piece when streaming a large body
 STREAM_CHUNK = 1024 * 1024
-#: parse records kept per command (the same blob may back several messages)
-PARSE_CACHE = 512
 #: answer whole-message FETCHes with `fetch_whole` (False: the general path, for tests)
 WHOLE_MESSAGE_PATH = True
 #: answer FETCHes of UID/FLAGS/MODSEQ alone from the view (`fetch_view`; False: the store)
@@ -161,129 +160,6 @@ def resolve_uids(view: SelectedMailbox, sequence_set: SequenceSet, *, uid: bool)
         for lo, hi in sequence_set.resolve(view.exists):
             out.extend(view.uids[lo - 1 : hi])
     return out
-
-
-class DecodedCache:
-    """Decoded parse records by blob id, process-wide, bounded by their size (LRU).
-
-    Blobs are content-addressed and a blob's parse record never changes, so a
-    decoded record never goes stale and needs no invalidation (the same reasoning
-    as `fetch_items.RENDERED`).  Decoding the whole record was a quarter of the
-    CPU of a ``FETCH 1:* (BODY.PEEK[HEADER.FIELDS (...)])`` (profile of issue 12):
-    clients ask for the same messages' headers again and again.  Holds only
-    records decoded from the store (a re-parsed fallback is not remembered).
-    A decoded record takes about three times its encoded octets (measured on the
-    benchmark corpus: 2.85x), which is what `put` counts against `max_bytes`.
-    """
-
-    def __init__(self, max_bytes: int = 24 * 1024 * 1024) -> None:
-        self.max_bytes = max_bytes
-        self._size = 0
-        self._items: collections.OrderedDict[str, tuple[ParsedMessage, int]] = (
-            collections.OrderedDict()
-        )
-
-    def get(self, blob_id: str) -> ParsedMessage | None:
-        found = self._items.get(blob_id)
-        if found is None:
-            return None
-        self._items.move_to_end(blob_id)
-        return found[0]
-
-    def put(self, blob_id: str, parsed: ParsedMessage, encoded_size: int) -> None:
-        cost = 3 * encoded_size + 200
-        if blob_id in self._items or cost > self.max_bytes // 16:
-            return
-        self._items[blob_id] = (parsed, cost)
-        self._size += cost
-        while self._size > self.max_bytes:
-            _k, (_p, old) = self._items.popitem(last=False)
-            self._size -= old
-
-    def clear(self) -> None:
-        self._items.clear()
-        self._size = 0
-
-
-DECODED = DecodedCache()
-
-
-class ParseCache:
-    """Decoded parse records by blob id, bounded (LRU) for one command.
-
-    Backed by the process-wide `DECODED`: a record decoded once is not
-    loaded from the store nor decoded again while it stays there.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._items: collections.OrderedDict[str, ParsedMessage] = collections.OrderedDict()
-
-    def get(self, blob_id: str) -> ParsedMessage | None:
-        found = self._items.get(blob_id)
-        if found is not None:
-            self._items.move_to_end(blob_id)
-        return found
-
-    async def load(self, blob_ids: Collection[str]) -> None:
-        """Fetch the records of `blob_ids` not cached yet (concurrently); missing ones stay out."""
-        wanted: list[str] = []
-        limit = max(PARSE_CACHE, len(blob_ids))
-        for b in dict.fromkeys(blob_ids):
-            if b in self._items:
-                continue
-            known = DECODED.get(b)
-            if known is None:
-                wanted.append(b)
-            else:
-                self._keep(b, known, limit)
-        if not wanted:
-            return
-        # One store round trip for the batch; a record missing or in an older
-        # format falls back to `_one`, which re-parses.
-        records = await self._store.get_parsed_many(wanted)
-        results = [self._decode(b, records[b]) if b in records else None for b in wanted]
-        retry = [b for b, r in zip(wanted, results, strict=True) if r is None]
-        if retry:
-            again = dict(
-                zip(retry, await asyncio.gather(*(self._one(b) for b in retry)), strict=True)
-            )
-            results = [
-                again.get(b) if r is None else r for b, r in zip(wanted, results, strict=True)
-            ]
-        for blob_id, parsed in zip(wanted, results, strict=True):
-            if parsed is not None:
-                self._keep(blob_id, parsed, limit)
-
-    def _keep(self, blob_id: str, parsed: ParsedMessage, limit: int) -> None:
-        self._items[blob_id] = parsed
-        if len(self._items) > limit:
-            self._items.popitem(last=False)
-
-    @staticmethod
-    def _decode(blob_id: str, data: bytes) -> ParsedMessage | None:
-        try:
-            parsed = decode_parsed(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return None
-        DECODED.put(blob_id, parsed, len(data))
-        return parsed
-
-    async def _one(self, blob_id: str) -> ParsedMessage | None:
-        try:
-            data = await self._store.get_parsed(blob_id)
-        except NotFound:
-            return None
-        try:
-            return decode_parsed(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            # A record from an older format: the one place a message is parsed
-            # again (and only until the store's records are upgraded).
-            try:
-                raw = await self._store.blobs.get(blob_id)
-            except NotFound:
-                return None
-            return await asyncio.to_thread(parse_message, raw)
 
 
 @dataclass(slots=True)
@@ -476,7 +352,7 @@ def _start_reads(store: Store, batch: list[_Planned]) -> asyncio.Future[None] | 
         return None
     if getattr(store.blobs, "local_reads", False) and _small(batch):
         # Local bytes of a small batch (headers of a FETCH 1:*) take tens of µs to
-        # read: the thread hop cost more CPU than the read (issue 12 profile).
+        # read: the thread hop cost more CPU than the read (profiled).
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
             _read_batch(store, batch)
@@ -640,3 +516,49 @@ async def _send_batch(
             yield head[0] + b" ".join(items) + fetch_end()
     finally:
         _discard(current)
+
+
+# -- the command --------------------------------------------------------------------------
+
+
+async def fetch(s: Context, sel: Selected, cmd: Fetch) -> Reply:
+    """FETCH / UID FETCH as the session sees it: a sequence number beyond EXISTS is a
+    BAD (RFC 9051 §9 ``seq-number``), ``$`` (RFC 5182) becomes the saved uids, and
+    the responses are streamed to the client with back-pressure, never collected."""
+    view = sel.view
+    if cmd.changedsince is not None or cmd.vanished:
+        return bad("CONDSTORE is not supported")
+    seqset = cmd.sequence_set
+    # Raises BadSequence (-> BAD) for a number beyond EXISTS.
+    uids = common.resolve_uids(view, seqset, uid=cmd.uid, saved=sel.saved_uids)
+    if seqset.saved:
+        numbers = uids if cmd.uid else [n for u in uids if (n := view.seq_of(u)) is not None]
+        if not numbers:
+            return ok("FETCH completed")
+        cmd = dataclasses.replace(cmd, sequence_set=SequenceSet.from_numbers(numbers))
+    if not uids:
+        return ok("FETCH completed")
+    outcome = FetchOutcome()
+    responses_ = fetch_responses(
+        s.store,
+        view,
+        cmd,
+        rev2=s.rev2,
+        outcome=outcome,
+        recent=view.recent,
+        announce=sel.live.announce_keywords,
+    )
+    try:
+        # aclosing: a client gone mid-FETCH closes the blob files at once.
+        async with contextlib.aclosing(responses_):
+            async for chunk in responses_:
+                await s.send(chunk)
+    except FetchError as exc:
+        return no(exc.text, exc.code)
+    if outcome.expunge_issued and not cmd.uid:
+        # RFC 2180 §4.1.2/§4.1.3 allow both answers; for UID FETCH we do what Dovecot
+        # does: the messages that still exist, then OK (the EXPUNGE follows before it,
+        # since a UID command may report expunges). Clients cope with OK far better.
+        code, text = expunge_issued_response()
+        return no(text, code)
+    return ok("FETCH completed")

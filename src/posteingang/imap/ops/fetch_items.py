@@ -215,7 +215,7 @@ def no_announcement(flags: frozenset[str]) -> bytes:
 
 
 #: rendered ``FLAGS (...)`` items: a mailbox has few distinct flag sets (and the store
-#: interns them), and rendering one per message per FETCH was ~1.5 µs (issue 12)
+#: interns them), and rendering one per message per FETCH was ~1.5 µs
 _FLAGS_ITEMS: dict[tuple[frozenset[str], bool], bytes] = {}
 
 

@@ -7,7 +7,7 @@ command that made it completes, and other processes' changes carry their flags
 too), so `SelectedMailbox.latest_flags` is what the store holds as far as the
 feed has told this process (as for SEARCH of flags). Reading the
 rows again cost a thread hop and a query per command (``FETCH 1:* (FLAGS)`` was
-540 µs of CPU against Dovecot's 40, issue 12).
+540 µs of CPU against Dovecot's 40).
 
 Not taken when a message entered the view without its flags (modseq 0: an IDLE
 session defers reading them, `load_unknown_flags`): the general path reads the

@@ -12,19 +12,15 @@ command as the end of IDLE (bytes pipelined after DONE stay in the reader).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from posteingang.imap.ops.common import Reply, bad, ok
+from posteingang.imap.ops.context import Connection
 from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import responses
-
-if TYPE_CHECKING:
-    from posteingang.imap.session import ImapSession
 
 __all__ = ["idle"]
 
 
-async def idle(s: ImapSession, cmd: c.Idle) -> Reply:
+async def idle(s: Connection, cmd: c.Idle) -> Reply:
     s.emit(responses.continuation(b"idling"))
     line = await s.idle_until_line()
     if line is None:

@@ -23,19 +23,17 @@ one `list_mailboxes` call (a LIST of 10,000 mailboxes is one query).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from posteingang.imap.ops.common import Reply, bad, no, ok
+from posteingang.imap.ops.context import Context
 from posteingang.imap.ops.pacing import Pacer
 from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import responses
 from posteingang.imap.proto.patterns import MailboxPattern, inbox_variants, match_pattern
 from posteingang.imap.proto.responses import ResponseCode
+from posteingang.imap.state import Authenticated, Selected
 from posteingang.store.interface import AlreadyExists
 from posteingang.store.model import HIERARCHY_DELIMITER, Mailbox, SpecialUse
-
-if TYPE_CHECKING:
-    from posteingang.imap.session import ImapSession
 
 __all__ = [
     "create",
@@ -61,8 +59,7 @@ def _ancestors(name: str) -> list[str]:
 # -- CREATE / DELETE / RENAME / SUBSCRIBE ------------------------------------------------
 
 
-async def create(s: ImapSession, cmd: c.Create) -> Reply:
-    assert s.account is not None
+async def create(s: Context, auth: Authenticated, cmd: c.Create) -> Reply:
     # RFC 9051 §6.3.4: a trailing delimiter only declares intent to create inferiors.
     name = cmd.mailbox.rstrip(D) if cmd.mailbox != D else cmd.mailbox
     if name.upper() == "INBOX":
@@ -74,84 +71,82 @@ async def create(s: ImapSession, cmd: c.Create) -> Reply:
         if None in uses or len(uses) != 1:
             return no("Unsupported special-use attribute", "USEATTR")
         special = uses.pop()
-    if await s.store.get_mailbox(s.account.id, name) is not None:
+    if await s.store.get_mailbox(auth.account.id, name) is not None:
         return no("Mailbox already exists", "ALREADYEXISTS")
     # RFC 9051 §6.3.4: create the superior names that are needed.
     for parent in _ancestors(name):
-        if parent == "INBOX" or await s.store.get_mailbox(s.account.id, parent) is not None:
+        if parent == "INBOX" or await s.store.get_mailbox(auth.account.id, parent) is not None:
             continue
         try:
-            await s.store.create_mailbox(s.account.id, parent)
+            await s.store.create_mailbox(auth.account.id, parent)
         except AlreadyExists:
             pass
-    await s.store.create_mailbox(s.account.id, name, special_use=special)
+    await s.store.create_mailbox(auth.account.id, name, special_use=special)
     return ok("CREATE completed")
 
 
-async def delete(s: ImapSession, cmd: c.Delete) -> Reply:
-    assert s.account is not None
+async def delete(s: Context, auth: Authenticated, cmd: c.Delete) -> Reply:
     name = cmd.mailbox
     if name == "INBOX":
         return no("INBOX cannot be deleted", "CANNOT")
-    mailbox = await s.store.get_mailbox(s.account.id, name)
+    mailbox = await s.store.get_mailbox(auth.account.id, name)
     if mailbox is None:
-        boxes = await s.store.list_mailboxes(s.account.id)
+        boxes = await s.store.list_mailboxes(auth.account.id)
         if any(b.name.startswith(name + D) for b in boxes):
             # RFC 9051 §6.3.5: a \Noselect name with inferiors cannot be deleted.
             return no("Name has inferior mailboxes and is not a mailbox", "HASCHILDREN")
         return no("Mailbox does not exist", "NONEXISTENT")
-    await s.store.delete_mailbox(s.account.id, name)
-    if s.selected is not None and s.selected.mailbox_id == mailbox.id:
+    await s.store.delete_mailbox(auth.account.id, name)
+    if isinstance(auth, Selected) and auth.view.mailbox_id == mailbox.id:
         s.deselect()
         s.emit(responses.untagged("OK", "Selected mailbox deleted", ResponseCode("CLOSED")))
     return ok("DELETE completed")
 
 
-async def rename(s: ImapSession, cmd: c.Rename) -> Reply:
-    assert s.account is not None
+async def rename(s: Context, auth: Authenticated, cmd: c.Rename) -> Reply:
     old, new = cmd.mailbox, cmd.new_name.rstrip(D) or cmd.new_name
     if new.upper() == "INBOX":
         return no("INBOX always exists", "ALREADYEXISTS")
-    if await s.store.get_mailbox(s.account.id, old) is None:
+    if await s.store.get_mailbox(auth.account.id, old) is None:
         return no("Mailbox does not exist", "NONEXISTENT")
-    if await s.store.get_mailbox(s.account.id, new) is not None:
+    if await s.store.get_mailbox(auth.account.id, new) is not None:
         return no("Target mailbox already exists", "ALREADYEXISTS")
     if new.startswith(old + D):
         return no("Cannot rename a mailbox into its own inferior", "CANNOT")
     for parent in _ancestors(new):
         if parent == old or parent.startswith(old + D):
             continue
-        if await s.store.get_mailbox(s.account.id, parent) is None:
+        if await s.store.get_mailbox(auth.account.id, parent) is None:
             try:
-                await s.store.create_mailbox(s.account.id, parent)
+                await s.store.create_mailbox(auth.account.id, parent)
             except AlreadyExists:
                 pass
-    await s.store.rename_mailbox(s.account.id, old, new)
-    name = s.selected_name
-    if name is not None and old != "INBOX" and (name == old or name.startswith(old + D)):
-        # This session renamed its own selected mailbox (or a superior of it): it
-        # stays selected under the new name; another session's rename ends the
-        # selection with BYE (`end_if_selected_gone`).
-        s.selected_name = new + name[len(old) :]
+    await s.store.rename_mailbox(auth.account.id, old, new)
+    if isinstance(auth, Selected):
+        name = auth.name
+        if old != "INBOX" and (name == old or name.startswith(old + D)):
+            # This session renamed its own selected mailbox (or a superior of it): it
+            # stays selected under the new name; another session's rename ends the
+            # selection with BYE (`LiveUpdates.end_if_gone`).
+            auth.name = new + name[len(old) :]
     return ok("RENAME completed")
 
 
-async def subscribe(s: ImapSession, cmd: c.Subscribe | c.Unsubscribe) -> Reply:
+async def subscribe(s: Context, auth: Authenticated, cmd: c.Subscribe | c.Unsubscribe) -> Reply:
     """RFC 3501 §6.3.6/§6.3.7. Subscriptions are names, independent of mailboxes: DELETE
     keeps them, CREATE adds none. SUBSCRIBE checks that the name exists (a mailbox or
     a parent of one; RFC 3501 allows the check, Dovecot makes it); UNSUBSCRIBE of any
     name is OK (RFC 9051 §6.3.8)."""
-    assert s.account is not None
     on = isinstance(cmd, c.Subscribe)
-    if on and await s.store.get_mailbox(s.account.id, cmd.mailbox) is None:
-        boxes = await s.store.list_mailboxes(s.account.id)
+    if on and await s.store.get_mailbox(auth.account.id, cmd.mailbox) is None:
+        boxes = await s.store.list_mailboxes(auth.account.id)
         if not any(b.name.startswith(cmd.mailbox + D) for b in boxes):
             return no("Mailbox does not exist", "NONEXISTENT")
-    await s.store.set_subscribed(s.account.id, cmd.mailbox, on)
+    await s.store.set_subscribed(auth.account.id, cmd.mailbox, on)
     return ok("SUBSCRIBE completed" if on else "UNSUBSCRIBE completed")
 
 
-async def namespace(s: ImapSession, cmd: c.Namespace) -> Reply:
+async def namespace(s: Context, auth: Authenticated, cmd: c.Namespace) -> Reply:
     # RFC 2342: one personal namespace, no prefix; no other users' or shared ones.
     s.emit(responses.namespace([("", D)], None, None, utf8=s.utf8))
     return ok("NAMESPACE completed")
@@ -160,9 +155,7 @@ async def namespace(s: ImapSession, cmd: c.Namespace) -> Reply:
 # -- STATUS -------------------------------------------------------------------------------
 
 
-async def status_items(
-    s: ImapSession, mailbox: Mailbox, items: Iterable[str]
-) -> list[tuple[str, int]]:
+async def status_items(s: Context, mailbox: Mailbox, items: Iterable[str]) -> list[tuple[str, int]]:
     """The (item, value) pairs of a STATUS response for ``mailbox``."""
     wanted = list(dict.fromkeys(items))
     counts = None
@@ -193,9 +186,8 @@ async def status_items(
     return out
 
 
-async def status(s: ImapSession, cmd: c.Status) -> Reply:
-    assert s.account is not None
-    mailbox = await s.store.get_mailbox(s.account.id, cmd.mailbox)
+async def status(s: Context, auth: Authenticated, cmd: c.Status) -> Reply:
+    mailbox = await s.store.get_mailbox(auth.account.id, cmd.mailbox)
     if mailbox is None:
         return no("Mailbox does not exist", "NONEXISTENT")
     if s.rev2 and "RECENT" in cmd.items:
@@ -274,8 +266,7 @@ def _list_order(name: str) -> tuple[bool, str]:
     return (name != "INBOX" and not name.startswith("INBOX/"), name)
 
 
-async def list_command(s: ImapSession, cmd: c.List) -> Reply:
-    assert s.account is not None
+async def list_command(s: Context, auth: Authenticated, cmd: c.List) -> Reply:
     selection = cmd.selection
     returns = cmd.returns
     if "RECURSIVEMATCH" in selection and not (selection - {"RECURSIVEMATCH", "REMOTE"}):
@@ -289,13 +280,13 @@ async def list_command(s: ImapSession, cmd: c.List) -> Reply:
     compiled = [MailboxPattern(p, D) for p in patterns if p]
     if not compiled:
         return ok("LIST completed")
-    tree = _Tree(await s.store.list_mailboxes(s.account.id))
+    tree = _Tree(await s.store.list_mailboxes(auth.account.id))
     subscribed_only = "SUBSCRIBED" in selection
     special_only = "SPECIAL-USE" in selection
     recursive = "RECURSIVEMATCH" in selection
     show_subscribed = subscribed_only or returns.subscribed
     nonexistent_word = "\\NonExistent" if (cmd.extended or s.rev2) else "\\Noselect"
-    subscribed_names = set(await s.store.list_subscriptions(s.account.id))
+    subscribed_names = set(await s.store.list_subscriptions(auth.account.id))
     inbox_ci = inbox_variants((p for p in patterns if p), D)
 
     def matches(name: str) -> bool:
@@ -338,7 +329,7 @@ async def list_command(s: ImapSession, cmd: c.List) -> Reply:
     return ok("LIST completed")
 
 
-async def lsub(s: ImapSession, cmd: c.Lsub) -> Reply:
+async def lsub(s: Context, auth: Authenticated, cmd: c.Lsub) -> Reply:
     """RFC 3501 §6.3.9 (deprecated in rev2, still answered): subscribed names.
 
     Subscribed names are listed whether their mailboxes exist or not, with no
@@ -347,7 +338,6 @@ async def lsub(s: ImapSession, cmd: c.Lsub) -> Reply:
     "" news.%" shows "news.comp" as \\Noselect when only "news.comp.mail.misc" is
     subscribed); other patterns show only subscribed names (as Dovecot).
     """
-    assert s.account is not None
     if cmd.pattern is None:
         return ok("LSUB completed")  # not a valid name: matches nothing
     pattern = _canonical_pattern(cmd.reference, cmd.pattern)
@@ -355,7 +345,7 @@ async def lsub(s: ImapSession, cmd: c.Lsub) -> Reply:
         s.emit(responses.lsub_response(["\\Noselect"], D, "", utf8=s.utf8))
         return ok("LSUB completed")
     compiled = MailboxPattern(pattern, D)
-    subscribed = set(await s.store.list_subscriptions(s.account.id))
+    subscribed = set(await s.store.list_subscriptions(auth.account.id))
     chosen, _ = select_subscribed(subscribed, compiled.matches, recursive=True)
     for name in sorted(chosen, key=_list_order):
         if name in subscribed:

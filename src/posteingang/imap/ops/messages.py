@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from posteingang.delivery.ingest import prepare_file, prepare_message
 from posteingang.imap.ops.common import Reply, bad, check_flags, no, ok, resolve_uids
+from posteingang.imap.ops.context import Context
 from posteingang.imap.ops.pacing import Pacer
 from posteingang.imap.ops.select import deleted_uids
 from posteingang.imap.proto import commands as c
@@ -29,12 +29,9 @@ from posteingang.imap.proto import responses
 from posteingang.imap.proto.literals import SpooledLiteral
 from posteingang.imap.proto.responses import ResponseCode
 from posteingang.imap.proto.sequence import SequenceSet
-from posteingang.store.interface import NewMessage
+from posteingang.imap.state import Authenticated, Selected
+from posteingang.store.interface import NewMessage, Store
 from posteingang.store.model import FlagOp
-
-if TYPE_CHECKING:
-    from posteingang.imap.selected import SelectedMailbox
-    from posteingang.imap.session import ImapSession
 
 __all__ = ["append", "copy_or_move", "expunge", "store"]
 
@@ -46,25 +43,17 @@ _FLAG_OPS = {
 }
 
 
-def _view(s: ImapSession) -> SelectedMailbox:
-    view = s.selected
-    assert view is not None
-    return view
-
-
 # -- APPEND -------------------------------------------------------------------------------
 
 
-async def _prepare(s: ImapSession, message: c.AppendMessage) -> NewMessage:
+async def _prepare(store: Store, message: c.AppendMessage) -> NewMessage:
     flags = check_flags(message.flags)
     data = message.data
     if isinstance(data, SpooledLiteral):
         data.file.flush()
         path = getattr(data.file, "name", None)
         if isinstance(path, str):
-            return await prepare_file(
-                s.store, path, flags=flags, internal_date=message.internal_date
-            )
+            return await prepare_file(store, path, flags=flags, internal_date=message.internal_date)
 
         def read_all() -> bytes:
             data.file.seek(0)
@@ -73,7 +62,7 @@ async def _prepare(s: ImapSession, message: c.AppendMessage) -> NewMessage:
         raw = await asyncio.to_thread(read_all)
     else:
         raw = data
-    return await prepare_message(s.store, raw, flags=flags, internal_date=message.internal_date)
+    return await prepare_message(store, raw, flags=flags, internal_date=message.internal_date)
 
 
 def _size(message: c.AppendMessage) -> int:
@@ -81,10 +70,9 @@ def _size(message: c.AppendMessage) -> int:
     return data.size if isinstance(data, SpooledLiteral) else len(data)
 
 
-async def append(s: ImapSession, cmd: c.Append) -> Reply:
-    assert s.account is not None
+async def append(s: Context, auth: Authenticated, cmd: c.Append) -> Reply:
     try:
-        mailbox = await s.store.get_mailbox(s.account.id, cmd.mailbox)
+        mailbox = await s.store.get_mailbox(auth.account.id, cmd.mailbox)
         if mailbox is None:
             # RFC 9051 §6.3.12: TRYCREATE tells the client to CREATE and retry.
             return no("Mailbox does not exist", "TRYCREATE")
@@ -94,7 +82,7 @@ async def append(s: ImapSession, cmd: c.Append) -> Reply:
                 return no("Empty messages cannot be saved", "CANNOT")
             if size > s.settings.max_message_size:
                 return no("Message larger than APPENDLIMIT", "TOOBIG")
-        prepared = [await _prepare(s, m) for m in cmd.messages]
+        prepared = [await _prepare(s.store, m) for m in cmd.messages]
     finally:
         for message in cmd.messages:
             if isinstance(message.data, SpooledLiteral):
@@ -105,9 +93,8 @@ async def append(s: ImapSession, cmd: c.Append) -> Reply:
     else:
         results = await s.store.append_many(mailbox.id, prepared)
     uids = [r.uid for r in results]
-    view = s.selected
-    if view is not None and view.mailbox_id == mailbox.id:
-        view.note_appended(uids, max(r.modseq for r in results))
+    if isinstance(auth, Selected) and auth.view.mailbox_id == mailbox.id:
+        auth.view.note_appended(uids, max(r.modseq for r in results))
     code = ResponseCode.appenduid(results[0].uidvalidity, SequenceSet.from_numbers(uids))
     return ok("APPEND completed", code)
 
@@ -115,28 +102,29 @@ async def append(s: ImapSession, cmd: c.Append) -> Reply:
 # -- EXPUNGE ------------------------------------------------------------------------------
 
 
-async def expunge(s: ImapSession, cmd: c.Expunge) -> Reply:
+async def expunge(s: Context, sel: Selected, cmd: c.Expunge) -> Reply:
     """EXPUNGE, or UID EXPUNGE (RFC 4315 §2.1) limited to the given uids."""
-    view = _view(s)
+    view = sel.view
     if view.readonly:
         return no(_READ_ONLY, "CANNOT")
     # Everything pending may be told now; then our EXPUNGEs number the same view.
-    await s.send_updates(expunge_allowed=True)
-    uids = await deleted_uids(s, view)
+    await sel.live.send_updates(expunge_allowed=True)
+    uids = await deleted_uids(s.store, view)
     if cmd.uids is not None:
-        wanted = set(resolve_uids(view, cmd.uids, uid=True, saved=s.saved_uids))
+        wanted = set(resolve_uids(view, cmd.uids, uid=True, saved=sel.saved_uids))
         uids = [u for u in uids if u in wanted]
     removed = await s.store.expunge(view.mailbox_id, uids) if uids else []
-    s.emit_own_expunge(view, removed)
+    sel.live.emit_own_expunge(removed)
     return ok("EXPUNGE completed")
 
 
 # -- STORE --------------------------------------------------------------------------------
 
 
-async def store(s: ImapSession, cmd: c.Store) -> Reply:
-    view = _view(s)
-    uids = resolve_uids(view, cmd.sequence_set, uid=cmd.uid, saved=s.saved_uids)
+async def store(s: Context, sel: Selected, cmd: c.Store) -> Reply:
+    view = sel.view
+    live = sel.live
+    uids = resolve_uids(view, cmd.sequence_set, uid=cmd.uid, saved=sel.saved_uids)
     flags = check_flags(cmd.flags)
     if view.readonly:
         return no(_READ_ONLY, "CANNOT")
@@ -152,10 +140,10 @@ async def store(s: ImapSession, cmd: c.Store) -> Reply:
     ]
     for update in updates:
         view.accept_own_flags(update.uid, update.flags, update.modseq)
-    new_keywords = any(s.learn_keywords(u.flags) for u in updates)
+    new_keywords = any(live.learn_keywords(u.flags) for u in updates)
     if new_keywords:
-        s.emit(responses.flags(s.flag_list()))
-        permanent = (*s.flag_list(), "\\*")
+        s.emit(responses.flags(live.flag_list()))
+        permanent = (*live.flag_list(), "\\*")
         s.emit(responses.untagged("OK", "Flags permitted", ResponseCode.permanentflags(permanent)))
     # RFC 9051 §6.4.6: the new flags of every message in the set (SILENT: of those
     # changed by someone else too).
@@ -167,7 +155,7 @@ async def store(s: ImapSession, cmd: c.Store) -> Reply:
             seq = view.seq_of(uid)
             if seq is None:
                 continue
-            line = responses.fetch_flags(s.shown_flags(uid, view.flags.get(uid, frozenset())))
+            line = responses.fetch_flags(live.shown_flags(uid, view.flags.get(uid, frozenset())))
             items = [line, responses.fetch_uid(uid)] if cmd.uid else [line]
             await s.send(responses.fetch(seq, items))
     return ok("STORE completed")
@@ -194,15 +182,14 @@ def _as_expected(
 # -- COPY / MOVE --------------------------------------------------------------------------
 
 
-async def copy_or_move(s: ImapSession, cmd: c.Copy | c.Move) -> Reply:
-    assert s.account is not None
-    view = _view(s)
+async def copy_or_move(s: Context, sel: Selected, cmd: c.Copy | c.Move) -> Reply:
+    view = sel.view
     moving = isinstance(cmd, c.Move)
     word = "MOVE" if moving else "COPY"
-    uids = resolve_uids(view, cmd.sequence_set, uid=cmd.uid, saved=s.saved_uids)
+    uids = resolve_uids(view, cmd.sequence_set, uid=cmd.uid, saved=sel.saved_uids)
     if moving and view.readonly:
         return no(_READ_ONLY, "CANNOT")
-    target = await s.store.get_mailbox(s.account.id, cmd.mailbox)
+    target = await s.store.get_mailbox(sel.account.id, cmd.mailbox)
     if target is None:
         return no("Target mailbox does not exist", "TRYCREATE")
     if not uids:
@@ -226,5 +213,5 @@ async def copy_or_move(s: ImapSession, cmd: c.Copy | c.Move) -> Reply:
         s.emit(responses.untagged("OK", "Moved", code))  # RFC 6851 §4.3
     # A MOVE into the selected mailbox itself (Dovecot allows it: the message gets a
     # new uid) shows the EXPUNGE of the old uid and the EXISTS of the new one.
-    s.emit_own_expunge(view, result.source_uids)
+    sel.live.emit_own_expunge(result.source_uids)
     return ok("MOVE completed")

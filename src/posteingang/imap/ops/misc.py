@@ -6,15 +6,11 @@ identification it remembers for the login record (ID).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from posteingang import __version__ as _version
 from posteingang.imap.ops.common import Reply, ok
+from posteingang.imap.ops.context import Connection
 from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import responses
-
-if TYPE_CHECKING:
-    from posteingang.imap.session import ImapSession
 
 __all__ = ["SERVER_ID", "capability", "enable", "id_command", "logout", "noop"]
 
@@ -26,25 +22,23 @@ SERVER_ID: tuple[tuple[str, str | None], ...] = (
 )
 
 
-async def capability(s: ImapSession, cmd: c.Capability) -> Reply:
+async def capability(s: Connection, cmd: c.Capability) -> Reply:
     s.emit(responses.capability(s.capabilities()))
     return ok("CAPABILITY completed")
 
 
-async def noop(s: ImapSession, cmd: c.Noop) -> Reply:
+async def noop(s: Connection, cmd: c.Noop) -> Reply:
     # The updates a NOOP exists to fetch are sent by the session before the tag.
     return ok("NOOP completed")
 
 
-async def logout(s: ImapSession, cmd: c.Logout) -> Reply:
-    from posteingang.imap.session import Transition
-
+async def logout(s: Connection, cmd: c.Logout) -> Reply:
     s.emit(responses.bye("posteingang IMAP server logging out"))
-    s.transition(Transition.LOGOUT)
+    s.logout()
     return ok("LOGOUT completed")
 
 
-async def enable(s: ImapSession, cmd: c.Enable) -> Reply:
+async def enable(s: Connection, cmd: c.Enable) -> Reply:
     """RFC 5161: turn on IMAP4rev2 and UTF8=ACCEPT; others are ignored, not errors."""
     newly: list[str] = []
     for name in cmd.capabilities:
@@ -53,8 +47,7 @@ async def enable(s: ImapSession, cmd: c.Enable) -> Reply:
             newly.append("IMAP4rev2")
         elif name == "UTF8=ACCEPT" and not s.utf8:
             # RFC 6855 §3: quoted strings may now carry UTF-8; names are sent as UTF-8.
-            s.utf8 = True
-            s.reader.utf8 = True
+            s.enable_utf8()
             newly.append("UTF8=ACCEPT")
     s.emit(responses.enabled(newly))
     return ok("ENABLE completed")
@@ -76,7 +69,7 @@ def describe_client(params: tuple[tuple[bytes, bytes | None], ...] | None) -> st
     return clean[:200] or None
 
 
-async def id_command(s: ImapSession, cmd: c.Id) -> Reply:
+async def id_command(s: Connection, cmd: c.Id) -> Reply:
     """RFC 2971: remember who the client says it is (recorded with the login)."""
     described = describe_client(cmd.params)
     if described is not None:

@@ -79,8 +79,8 @@ from posteingang.mime.headers import decode_words, field_value, find_body_start,
 from posteingang.store.interface import NotFound, Store
 from posteingang.store.model import Message
 
-from .fetch import ParseCache
 from .pacing import Pacer
+from .parse_cache import ParseCache
 from .search_extra import ExtraText, Sources, extra_sources, read_extra
 
 __all__ = ["SUPPORTED_CHARSETS", "BadCharset", "search_uids"]

@@ -9,17 +9,15 @@ then in AUTHENTICATED state), or expunge on CLOSE of a read-only (EXAMINEd) mail
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from posteingang.imap.ops.common import Reply, bad, no, ok
+from posteingang.imap.ops.context import Context
 from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import responses
 from posteingang.imap.proto.responses import ResponseCode
 from posteingang.imap.selected import SelectedMailbox
+from posteingang.imap.state import Authenticated, Selected
+from posteingang.store.interface import Store
 from posteingang.store.model import DELETED, SEEN, SYSTEM_FLAGS
-
-if TYPE_CHECKING:
-    from posteingang.imap.session import ImapSession
 
 __all__ = ["check", "close", "deleted_uids", "select", "unselect"]
 
@@ -27,21 +25,20 @@ PERMANENT = (*SYSTEM_FLAGS, "\\*")  # keywords may be created (RFC 9051 §7.1)
 _NEVER = 1 << 63  # beyond every uid
 
 
-async def select(s: ImapSession, cmd: c.Select | c.Examine) -> Reply:
+async def select(s: Context, auth: Authenticated, cmd: c.Select | c.Examine) -> Reply:
     readonly = isinstance(cmd, c.Examine)
     if cmd.condstore or cmd.qresync is not None:
         # Not advertised yet (the next issue): a client must not use them (RFC 7162 §3).
         return bad("CONDSTORE and QRESYNC are not supported")
-    if s.selected is not None:
+    if isinstance(auth, Selected):
         # RFC 9051 §6.3.2 / RFC 7162 §3.2.11: the old mailbox is closed (no expunge).
         s.deselect()
         s.emit(responses.untagged("OK", "Previous mailbox closed", ResponseCode("CLOSED")))
-    assert s.account is not None
     # Whatever the feed holds happened before the index is loaded below, so the
-    # index includes it: none of it may be applied to the new view (issue 10: a
-    # queued DELETE of a mailbox became phantom EXPUNGEs in the next one selected).
-    s.discard_feed()
-    mailbox = await s.store.get_mailbox(s.account.id, cmd.mailbox)
+    # index includes it: none of it may be applied to the new view (a queued
+    # DELETE of a mailbox would become phantom EXPUNGEs in the next one selected).
+    auth.subscription.drain()
+    mailbox = await s.store.get_mailbox(auth.account.id, cmd.mailbox)
     if mailbox is None:
         return no("Mailbox does not exist", "NONEXISTENT")
     index = await s.store.get_index(mailbox.id)
@@ -58,8 +55,8 @@ async def select(s: ImapSession, cmd: c.Select | c.Examine) -> Reply:
     keywords: set[str] = set()
     for flags in set(index.flags):
         keywords.update(f for f in flags if f not in SYSTEM_FLAGS)
-    s.select(view, mb.name, keywords)
-    s.emit(responses.flags(s.flag_list()))
+    selected = s.select(auth, view, mb.name, keywords)
+    s.emit(responses.flags(selected.live.flag_list()))
     s.emit(responses.exists(view.exists))
     if not s.rev2:
         # RFC 3501 §2.3.2: \Recent for exactly one session, the first to be told of
@@ -98,9 +95,9 @@ async def select(s: ImapSession, cmd: c.Select | c.Examine) -> Reply:
     return ok("EXAMINE completed" if readonly else "SELECT completed", code)
 
 
-async def deleted_uids(s: ImapSession, view: SelectedMailbox) -> list[int]:
+async def deleted_uids(store: Store, view: SelectedMailbox) -> list[int]:
     """Uids in the view whose message has \\Deleted in the store right now."""
-    index = await s.store.get_index(view.mailbox_id)
+    index = await store.get_index(view.mailbox_id)
     known = set(view.uids)
     return [
         uid
@@ -109,24 +106,23 @@ async def deleted_uids(s: ImapSession, view: SelectedMailbox) -> list[int]:
     ]
 
 
-async def close(s: ImapSession, cmd: c.Close) -> Reply:
+async def close(s: Context, sel: Selected, cmd: c.Close) -> Reply:
     """RFC 9051 §6.4.1: expunge \\Deleted silently (not when read-only), then deselect."""
-    view = s.selected
-    assert view is not None
+    view = sel.view
     if not view.readonly:
-        uids = await deleted_uids(s, view)
+        uids = await deleted_uids(s.store, view)
         if uids:
             await s.store.expunge(view.mailbox_id, uids)
     s.deselect()
     return ok("CLOSE completed")
 
 
-async def unselect(s: ImapSession, cmd: c.Unselect) -> Reply:
+async def unselect(s: Context, sel: Selected, cmd: c.Unselect) -> Reply:
     """RFC 3691: like CLOSE without the expunge."""
     s.deselect()
     return ok("UNSELECT completed")
 
 
-async def check(s: ImapSession, cmd: c.Check) -> Reply:
+async def check(s: Context, sel: Selected, cmd: c.Check) -> Reply:
     # Every change is committed when its command completes: nothing to checkpoint.
     return ok("CHECK completed")

@@ -270,11 +270,6 @@ class ResponseCode:
         return cls("HIGHESTMODSEQ", b"%d" % n)
 
     @classmethod
-    def modified(cls, failed: SequenceSet) -> ResponseCode:
-        # RFC 7162 §3.1.3: STORE UNCHANGEDSINCE failures.
-        return cls("MODIFIED", failed.to_bytes())
-
-    @classmethod
     def appenduid(cls, uidvalidity: int, uids: SequenceSet) -> ResponseCode:
         # RFC 4315 §3: APPENDUID uidvalidity uid-set
         return cls("APPENDUID", b"%d " % uidvalidity + uids.to_bytes())
@@ -283,10 +278,6 @@ class ResponseCode:
     def copyuid(cls, uidvalidity: int, source: SequenceSet, dest: SequenceSet) -> ResponseCode:
         # RFC 4315 §3: COPYUID uidvalidity source-uids dest-uids (same order).
         return cls("COPYUID", b"%d " % uidvalidity + source.to_bytes() + b" " + dest.to_bytes())
-
-    @classmethod
-    def mailboxid(cls, object_id: str) -> ResponseCode:
-        return cls("MAILBOXID", b"(" + object_id.encode("ascii") + b")")
 
 
 # -- status responses ------------------------------------------------------
