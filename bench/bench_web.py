@@ -188,7 +188,7 @@ async def _live(rt: Runtime, port: int, cookie: str, inbox: int) -> tuple[float,
 async def _run() -> list[tuple[str, str, str]]:
     from tests.serving import running
 
-    from posteingang.web.server import http_shell, serving_for
+    from posteingang.web.server import WEB, serving_for
 
     with tempfile.TemporaryDirectory() as tmp:
         config = Config(
@@ -205,7 +205,7 @@ async def _run() -> list[tuple[str, str, str]]:
                 )
             ],
         )
-        async with running(config, {"HTTP": http_shell}, []) as rt:
+        async with running(config, [WEB]) as rt:
             started = time.perf_counter()
             inbox = await _fill(rt)
             fill = time.perf_counter() - started

@@ -256,18 +256,15 @@ def patient_throttle() -> Throttle:
 
 
 @contextlib.asynccontextmanager
-async def running(
-    config: Config, protocols: dict[str, Any], starters: list[Any]
-) -> AsyncIterator[Any]:
-    """`runtime.run(config)` in a task of this loop; yields the `Runtime` once every
-    listener is bound and every starter ran, and shuts it down afterwards."""
+async def running(config: Config, services: list[Any]) -> AsyncIterator[Any]:
+    """`runtime.run(config, services=services)` in a task of this loop; yields the
+    `Runtime` once every listener is bound and every service started, and shuts it
+    down afterwards."""
     from posteingang.runtime import run
 
     ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        run(config, protocols=protocols, starters=starters, on_ready=ready.set_result, stop=stop)
-    )
+    task = asyncio.create_task(run(config, services=services, on_ready=ready.set_result, stop=stop))
     await asyncio.wait({ready, task}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
     if not ready.done():
         stop.set()

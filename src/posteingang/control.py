@@ -17,10 +17,9 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from posteingang.runtime import Runtime
+from posteingang.service import Background, Context
 
 SOCKET_NAME = "control.sock"
 MAX_REQUEST = 4096
@@ -34,7 +33,7 @@ def socket_path(data_dir: str | Path) -> Path:
     return Path(data_dir) / SOCKET_NAME
 
 
-def handle_request(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+def handle_request(runtime: Context, request: dict[str, Any]) -> dict[str, Any]:
     cmd = request.get("cmd")
     throttle = runtime.throttle
     if cmd == "blocks":
@@ -58,8 +57,8 @@ def handle_request(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": False, "error": f"unknown command: {cmd!r}"}
 
 
-async def start_control(runtime: Runtime) -> None:
-    """Runtime starter: serve the control socket until shutdown."""
+async def start_control(runtime: Context) -> None:
+    """Serve the control socket until shutdown (the `CONTROL` service)."""
     path = socket_path(runtime.config.server.data_dir)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -100,6 +99,9 @@ async def start_control(runtime: Runtime) -> None:
             path.unlink()
 
     runtime.on_shutdown(close)
+
+
+CONTROL = Background("control", start_control)
 
 
 async def request(data_dir: str | Path, payload: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Background upkeep of a running server: cross-process wake-ups and blob garbage collection.
 
-Registered as a runtime starter (see runtime.STARTERS). What it must never do:
+The runtime runs it as the `MAINTENANCE` service. What it must never do:
 hold the event loop for long (every store call is a thread hop), or delete
 bytes a message still uses (the store's GC only takes blobs unused for an hour).
 """
@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
 
 import structlog
 
-if TYPE_CHECKING:
-    from posteingang.runtime import Runtime
+from posteingang.service import Background, Context
 
 log = structlog.get_logger("posteingang.maintenance")
 
 BLOB_GC_INTERVAL_SECONDS = 3600
 
 
-async def _blob_gc_loop(runtime: Runtime) -> None:
+async def _blob_gc_loop(runtime: Context) -> None:
     gc = getattr(runtime.store, "gc_blobs", None)
     if gc is None:
         return
@@ -36,7 +34,10 @@ async def _blob_gc_loop(runtime: Runtime) -> None:
             await asyncio.wait_for(runtime.stopping.wait(), BLOB_GC_INTERVAL_SECONDS)
 
 
-async def start_maintenance(runtime: Runtime) -> None:
+async def start_maintenance(runtime: Context) -> None:
     """Hear commits of `posteingang deliver`/`import` processes; collect unused blobs."""
     await runtime.store.listen_external()
     runtime.spawn(_blob_gc_loop(runtime), name="blob-gc")
+
+
+MAINTENANCE = Background("maintenance", start_maintenance)

@@ -1,12 +1,14 @@
-"""The composition root: config -> store -> listeners and services, and the shutdown order.
+"""The composition root: config -> store -> services and their listeners, and the shutdown order.
 
-Theory of operation. `run(config)` opens the store, then binds one
-`net.server.ListenerServer` per `[[listener]]` of the config, asking the
-protocol named there for its `Shell` (the connection handler) through
-`PROTOCOLS`; then it runs the `STARTERS` (services that are not plain
-listeners, such as the web app or periodic jobs), reports what is actually
-bound through `on_ready`, and waits for SIGTERM or SIGINT. SIGHUP re-reads the
-TLS certificates.
+Theory of operation. `run(config)` opens the store and composes the services
+of `SERVICES` (the contract is `posteingang.service`): each is prepared once
+(its state for this runtime, held here), then one `net.server.ListenerServer`
+is bound per `[[listener]]` of the config with the `Shell` the service that
+serves its protocol makes for it, then every service starts what runs besides
+its listeners (the POP3 retention task, the LMTP UNIX socket, the delivery
+worker processes, the control socket, blob collection). `on_ready` is told
+what is actually bound, and the runtime waits for SIGTERM or SIGINT. SIGHUP
+re-reads the TLS certificates.
 
 Shutdown goes in the reverse order of trust: `stopping` is set (sessions say
 goodbye at their next command boundary), every listener stops accepting and
@@ -15,12 +17,11 @@ background tasks get the same time before they are cancelled, the services'
 cleanups run, and the store closes last, so nothing acknowledged can be lost
 by closing the store under a writer.
 
-A protocol plugs in with one line in `PROTOCOLS`, and one in `DEFAULT_LISTENERS`
-for the listeners `posteingang init` writes into a new config::
-
-    PROTOCOLS["POP3"] = pop3_shell   # def pop3_shell(rt, settings) -> Shell
-    DEFAULT_LISTENERS["POP3"] = [{"protocol": "POP3", "port": 1110, "host": "127.0.0.1",
-                                  "tls": "starttls"}]
+A protocol plugs in with one import and one entry in `SERVICES` (and, if it has
+a config section, one line in `config.schema.PROTOCOL_SECTIONS`; its listener
+name also goes into `protocols.BUILTIN_PROTOCOLS`, which `check-config` reads
+without importing the servers). Nothing below this module imports it: the
+services see it only as a `service.Context`.
 
 This module must never contain protocol behaviour: it only composes, binds,
 tracks and tears down.
@@ -31,27 +32,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from posteingang.auth.cache import LOGIN_CACHE
 from posteingang.auth.sasl.scram_sha_256 import use_fake_secret
 from posteingang.auth.secret import SecretKeyError, load_server_secret
 from posteingang.auth.throttle import Throttle
 from posteingang.config import Config
+from posteingang.control import CONTROL
+from posteingang.imap.server import IMAP
 from posteingang.log import get_logger
+from posteingang.maintenance import MAINTENANCE
 from posteingang.net.limits import AccountLimits, ConnectionCounter
-from posteingang.net.server import Handler, ListenerServer, Refusal
+from posteingang.net.server import ListenerServer
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts, tune_asyncio_tls_buffers
+from posteingang.pop3.server import POP3
+from posteingang.protocols import listener_problems
+from posteingang.service import Cleanup, Listener, Service, Serving, ServingT, Shell
+from posteingang.smtp.server import SMTP
 from posteingang.store.interface import Store
+from posteingang.web.server import WEB
 
 __all__ = [
-    "DEFAULT_LISTENERS",
-    "PROTOCOLS",
-    "STARTERS",
+    "SERVICES",
     "Listener",
     "Runtime",
     "Shell",
@@ -63,47 +69,10 @@ __all__ = [
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Listener:
-    """One bound socket, as the startup table shows it."""
-
-    protocol: str  # "SMTP", "LMTP", "IMAP", "POP3", "HTTP", in the protocol's own spelling
-    address: str
-    port: int  # the bound port (a configured 0 becomes the port the OS chose)
-    tls: TlsMode = TlsMode.NONE
-    login: str = ""  # how a user logs in here, e.g. "full address + password"
-    # PROXY protocol: the proxies trusted to send the header; empty if not expected
-    proxy_from: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Shell:
-    """What a protocol hands the runtime for one listener."""
-
-    handler: Handler  # serves one `net.connection.Connection` until it is done
-    refusal: Refusal = b""  # sent when a connection limit is reached, e.g. b"* BYE busy\r\n"
-    login: str = ""  # for the startup table
-
-
-ShellFactory = Callable[["Runtime", ListenerSettings], Shell]
-Starter = Callable[["Runtime"], Awaitable[None]]
-Cleanup = Callable[[], Awaitable[None]]
-
-# `[[listener]] protocol = "NAME"` -> the protocol's shell factory. Names are upper case.
-PROTOCOLS: dict[str, ShellFactory] = {}
-# What `posteingang init` writes into a new config for each protocol in PROTOCOLS:
-# `[[listener]]` tables, e.g. {"protocol": "IMAP", "port": 1143, "host": "127.0.0.1",
-# "tls": "starttls"}.
-DEFAULT_LISTENERS: dict[str, list[dict[str, Any]]] = {}
-# Services that are not plain listeners (web app, periodic jobs), in start order.
-STARTERS: list[Starter] = []
-
-
-def _default_starters() -> list[Starter]:
-    from posteingang.control import start_control
-    from posteingang.maintenance import start_maintenance
-
-    return [start_maintenance, start_control, *STARTERS]
+# The services of this build, in start order (and the order of the listeners `init`
+# writes). Every `[[listener]]` is bound before the first starts, so SMTP's delivery
+# workers inherit them all (SMTP binds its LMTP UNIX socket before starting them).
+SERVICES: tuple[Service[Serving], ...] = (MAINTENANCE, CONTROL, POP3, SMTP, IMAP, WEB)
 
 
 def _load_secret(data_dir: Path) -> None:
@@ -119,18 +88,6 @@ def _load_secret(data_dir: Path) -> None:
 
 class StartupError(Exception):
     """The configuration asks for something this server cannot start (one line for the user)."""
-
-
-def listener_problems(
-    config: Config, protocols: dict[str, ShellFactory] | None = None
-) -> list[str]:
-    """Every `[[listener]]` this build cannot serve (`protocols.listener_problems`)."""
-    from posteingang import protocols as builtin
-
-    if protocols is None:
-        builtin.register_builtin_protocols()
-        protocols = PROTOCOLS
-    return builtin.listener_problems(config, protocols)
 
 
 class Runtime:
@@ -160,7 +117,8 @@ class Runtime:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleanups: list[Cleanup] = []
         self._reloads: list[Callable[[], None]] = []
-        # Lines for the start-up output, added by starters (e.g. how many processes
+        self._servings: dict[object, Serving] = {}
+        # Lines for the start-up output, added by services (e.g. how many processes
         # serve delivery); `serve` prints them under the listener table.
         self.notes: list[str] = []
         self._tls: TlsContexts | None = None
@@ -179,6 +137,19 @@ class Runtime:
         if self._tls is None:
             self._tls = TlsContexts.from_settings(self.config.tls)
         return self._tls
+
+    def prepare(self, service: Service[Serving]) -> Serving:
+        """`service`'s state in this runtime, made once (`Service.prepare`)."""
+        if service not in self._servings:
+            self._servings[service] = service.prepare(self)
+        return self._servings[service]
+
+    def serving(self, service: Service[ServingT]) -> ServingT:
+        """The state `service` prepared here (LookupError if it is not part of this runtime)."""
+        try:
+            return cast(ServingT, self._servings[service])
+        except KeyError:
+            raise LookupError(f"{service.name} is not running here") from None
 
     async def add_listener(self, settings: ListenerSettings, shell: Shell) -> ListenerServer:
         """Bind one listener and serve its connections with `shell` until shutdown."""
@@ -281,22 +252,19 @@ ReadyCallback = Callable[[Runtime], Awaitable[None] | None]
 async def run(
     config: Config,
     *,
-    protocols: dict[str, ShellFactory] | None = None,
-    starters: list[Starter] | None = None,
+    services: Sequence[Service[Serving]] = SERVICES,
     on_ready: ReadyCallback | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully.
 
-    Raises `StartupError` for a listener whose protocol is unknown, and whatever
-    binding or loading certificates raises (`OSError`, `ssl.SSLError`).
+    Raises `StartupError` for a listener whose protocol no service serves, and
+    whatever binding or loading certificates raises (`OSError`, `ssl.SSLError`).
     """
-    from posteingang.protocols import register_builtin_protocols
     from posteingang.store import open_store
 
-    register_builtin_protocols()
-    protocols = PROTOCOLS if protocols is None else protocols
-    problems = listener_problems(config, protocols)
+    served = {name.upper(): service for service in services for name in service.protocols}
+    problems = listener_problems(config, served)
     if problems:
         raise StartupError(problems[0])
     stop = stop or asyncio.Event()
@@ -322,11 +290,12 @@ async def run(
             loop.add_signal_handler(signal.SIGHUP, runtime.reload_tls)
             installed.append(signal.SIGHUP)
         try:
+            servings = [runtime.prepare(service) for service in services]
             for settings in config.listener:
-                shell = protocols[settings.protocol.upper()](runtime, settings)
-                await runtime.add_listener(settings, shell)
-            for starter in _default_starters() if starters is None else starters:
-                await starter(runtime)
+                serving = runtime.prepare(served[settings.protocol.upper()])
+                await runtime.add_listener(settings, serving.shell(settings))
+            for serving in servings:
+                await serving.start()
             if on_ready is not None:
                 pending = on_ready(runtime)
                 if pending is not None:

@@ -147,17 +147,15 @@ def test_init_writes_the_default_listeners_of_every_protocol_served(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from posteingang import runtime
+    from posteingang.net.settings import ListenerSettings, TlsMode
+    from posteingang.service import ProtocolService, Serving
 
-    monkeypatch.setitem(runtime.PROTOCOLS, "ECHO", lambda rt, settings: None)
-    monkeypatch.setitem(
-        runtime.DEFAULT_LISTENERS,
-        "ECHO",
-        [
-            {"protocol": "ECHO", "port": 1007, "host": "127.0.0.1", "tls": "starttls"},
-            {"protocol": "ECHO", "port": 1008, "host": "127.0.0.1", "tls": "implicit"},
-        ],
+    defaults = (
+        ListenerSettings(protocol="ECHO", port=1007, host="127.0.0.1", tls=TlsMode.STARTTLS),
+        ListenerSettings(protocol="ECHO", port=1008, host="127.0.0.1", tls=TlsMode.IMPLICIT),
     )
-    monkeypatch.setitem(runtime.DEFAULT_LISTENERS, "NOT-SERVED", [{"protocol": "X", "port": 1}])
+    echo = ProtocolService("echo", ("ECHO",), defaults, lambda ctx: Serving())
+    monkeypatch.setattr(runtime, "SERVICES", (*runtime.SERVICES, echo))
     data = tmp_path / "data"
     result = invoke("init", "--data-dir", str(data), "--password-stdin", input="pw\n")
     assert result.exit_code == 0, result.output
@@ -171,16 +169,14 @@ def test_init_writes_the_default_listeners_of_every_protocol_served(
 
 def test_operations_doc_lists_every_listener_init_writes() -> None:
     """Issue 11 item 15: docs/operations.md's table of init's listeners omitted IMAP."""
-    from posteingang.protocols import register_builtin_protocols
-    from posteingang.runtime import DEFAULT_LISTENERS
+    from posteingang.protocols import config_table
+    from posteingang.runtime import SERVICES
 
-    register_builtin_protocols()
     doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
     rows = set(re.findall(r"^\| (IMAP|POP3|SMTP|LMTP|HTTP) \| (\d+) \| (\w+)", doc, re.M))
     written = {
         (item["protocol"], str(item["port"]), str(item.get("tls", "none")))
-        for items in DEFAULT_LISTENERS.values()
-        for item in items
+        for item in (config_table(d) for s in SERVICES for d in s.default_listeners)
     }
     assert written and rows == written
 

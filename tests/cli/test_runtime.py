@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from posteingang.net.certs import default_names, write_self_signed
 from posteingang.net.connection import Connection
 from posteingang.net.settings import ListenerSettings
 from posteingang.runtime import Runtime, Shell, StartupError, run
+from posteingang.service import Background, Context, ProtocolService, Serving
 
 
 def make_config(tmp_path: Path, *listeners: dict[str, Any], **server: Any) -> Config:
@@ -34,23 +36,28 @@ async def echo(conn: Connection) -> None:
         await conn.write(line)
 
 
-def echo_shell(rt: Runtime, settings: ListenerSettings) -> Shell:
+def echo_shell(settings: ListenerSettings) -> Shell:
     return Shell(echo, refusal=b"busy\r\n", login="anything")
 
 
+class Shells(Serving):
+    def __init__(self, make: Callable[[ListenerSettings], Shell]) -> None:
+        self.make = make
+
+    def shell(self, listener: ListenerSettings) -> Shell:
+        return self.make(listener)
+
+
+def serve(protocol: str, make: Callable[[ListenerSettings], Shell]) -> ProtocolService[Shells]:
+    """A service that serves `protocol` listeners with the shells `make` returns."""
+    return ProtocolService(protocol.lower(), (protocol,), (), lambda ctx: Shells(make))
+
+
 async def start(
-    config: Config, protocols: dict[str, Any], stop: asyncio.Event, starters: list[Any] = ()
+    config: Config, services: list[Any], stop: asyncio.Event
 ) -> tuple[asyncio.Task[None], Runtime]:
     ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(
-        run(
-            config,
-            protocols=protocols,
-            starters=list(starters),
-            on_ready=ready.set_result,
-            stop=stop,
-        )
-    )
+    task = asyncio.create_task(run(config, services=services, on_ready=ready.set_result, stop=stop))
     runtime = await asyncio.wait_for(ready, 5)
     return task, runtime
 
@@ -71,7 +78,7 @@ async def test_configured_listeners_are_bound_and_reported(tmp_path: Path) -> No
         {"protocol": "echo", "port": 0, "host": "127.0.0.1"},
     )
     stop = asyncio.Event()
-    task, runtime = await start(config, {"ECHO": echo_shell}, stop)
+    task, runtime = await start(config, [serve("ECHO", echo_shell)], stop)
     assert [(x.protocol, x.address, x.login) for x in runtime.listeners] == [
         ("ECHO", "127.0.0.1", "anything"),
         ("echo", "127.0.0.1", "anything"),
@@ -90,7 +97,7 @@ async def test_configured_listeners_are_bound_and_reported(tmp_path: Path) -> No
 async def test_unknown_protocol_is_a_startup_error(tmp_path: Path) -> None:
     config = make_config(tmp_path, {"protocol": "GOPHER", "port": 0})
     with pytest.raises(StartupError, match=r"listener\[0\]\.protocol: 'GOPHER'"):
-        await run(config, protocols={"ECHO": echo_shell})
+        await run(config, services=[serve("ECHO", echo_shell)])
 
 
 async def test_shutdown_lets_in_flight_work_finish(tmp_path: Path) -> None:
@@ -106,7 +113,7 @@ async def test_shutdown_lets_in_flight_work_finish(tmp_path: Path) -> None:
         tmp_path, {"protocol": "SLOW", "port": 0, "host": "127.0.0.1"}, shutdown_timeout=5
     )
     stop = asyncio.Event()
-    task, runtime = await start(config, {"SLOW": lambda rt, s: Shell(slow)}, stop)
+    task, runtime = await start(config, [serve("SLOW", lambda s: Shell(slow))], stop)
     port = runtime.listeners[0].port
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"go\r\n")
@@ -127,7 +134,7 @@ async def test_stuck_work_is_cancelled_after_the_timeout(tmp_path: Path) -> None
     async def stuck(conn: Connection) -> None:
         await asyncio.sleep(3600)
 
-    async def background(rt: Runtime) -> None:
+    async def background(rt: Context) -> None:
         async def job() -> None:
             try:
                 await asyncio.sleep(3600)
@@ -146,7 +153,8 @@ async def test_stuck_work_is_cancelled_after_the_timeout(tmp_path: Path) -> None
         tmp_path, {"protocol": "STUCK", "port": 0, "host": "127.0.0.1"}, shutdown_timeout=0.2
     )
     stop = asyncio.Event()
-    task, runtime = await start(config, {"STUCK": lambda rt, s: Shell(stuck)}, stop, [background])
+    services = [serve("STUCK", lambda s: Shell(stuck)), Background("job", background)]
+    task, runtime = await start(config, services, stop)
     _, writer = await asyncio.open_connection("127.0.0.1", runtime.listeners[0].port)
     await asyncio.sleep(0.1)
     assert runtime.in_flight == 2  # the connection and the job
@@ -167,7 +175,7 @@ async def test_implicit_tls_listener_uses_the_configured_certificate(tmp_path: P
     )
     write_self_signed(config.tls.cert, config.tls.key, default_names("mail.test"))
     stop = asyncio.Event()
-    task, runtime = await start(config, {"ECHO": echo_shell}, stop)
+    task, runtime = await start(config, [serve("ECHO", echo_shell)], stop)
     client = ssl.create_default_context(cafile=str(config.tls.cert))
     reader, writer = await asyncio.open_connection(
         "127.0.0.1", runtime.listeners[0].port, ssl=client, server_hostname="localhost"
@@ -182,7 +190,7 @@ async def test_implicit_tls_listener_uses_the_configured_certificate(tmp_path: P
 async def test_a_failing_starter_still_shuts_down_what_started(tmp_path: Path) -> None:
     ran: list[str] = []
 
-    async def broken(rt: Runtime) -> None:
+    async def broken(rt: Context) -> None:
         async def cleanup() -> None:
             ran.append("cleanup")
 
@@ -192,14 +200,12 @@ async def test_a_failing_starter_still_shuts_down_what_started(tmp_path: Path) -
     config = make_config(tmp_path, {"protocol": "ECHO", "port": 0, "host": "127.0.0.1"})
     ports: list[int] = []
 
-    def shell(rt: Runtime, settings: ListenerSettings) -> Shell:
-        return echo_shell(rt, settings)
-
-    async def record(rt: Runtime) -> None:
+    async def record(rt: Context) -> None:
         ports.extend(x.port for x in rt.listeners)
 
+    services = [serve("ECHO", echo_shell), Background("record", record), Background("x", broken)]
     with pytest.raises(OSError, match="address in use"):
-        await asyncio.wait_for(run(config, protocols={"ECHO": shell}, starters=[record, broken]), 5)
+        await asyncio.wait_for(run(config, services=services), 5)
     assert ran == ["cleanup"]
     assert ports and await refused(ports[0])
 
@@ -219,7 +225,7 @@ async def test_process_wide_connection_limit_applies_across_listeners(tmp_path: 
         env={},
     )
     stop = asyncio.Event()
-    task, runtime = await start(config, {"ECHO": echo_shell}, stop)
+    task, runtime = await start(config, [serve("ECHO", echo_shell)], stop)
     first, second = (x.port for x in runtime.listeners)
     r1, w1 = await asyncio.open_connection("127.0.0.1", first)
     w1.write(b"one\n")

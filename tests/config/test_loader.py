@@ -18,6 +18,7 @@ from posteingang.config import (
     load_config,
     render_toml,
 )
+from posteingang.pop3.settings import Pop3Settings
 from posteingang.store.model import DeletionPolicy
 
 
@@ -46,8 +47,8 @@ def test_empty_file_gives_documented_defaults(tmp_path: Path) -> None:
     assert config.log.format == "console"
     assert config.limits.max_message_size == 50 * 1024 * 1024
     assert config.delivery.recipient_delimiter == "+"
-    assert config.pop3.deletion_policy is DeletionPolicy.EXPUNGE
-    assert config.pop3.retention_days is None
+    assert config.section(Pop3Settings).deletion_policy is DeletionPolicy.EXPUNGE
+    assert config.section(Pop3Settings).retention_days is None
     assert config.path == (tmp_path / "posteingang.toml").resolve()
 
 
@@ -73,8 +74,8 @@ def test_values_are_read(tmp_path: Path) -> None:
     assert config.server.hostname == "mx.example.org"
     assert config.limits.max_message_size == 10 * 1024 * 1024
     assert (config.log.format, config.log.level) == ("json", "debug")
-    assert config.pop3.deletion_policy is DeletionPolicy.TRASH
-    assert config.pop3.retention_days == 30
+    assert config.section(Pop3Settings).deletion_policy is DeletionPolicy.TRASH
+    assert config.section(Pop3Settings).retention_days == 30
 
 
 # (TOML text, the issue lines expected, in order)
@@ -185,8 +186,9 @@ def test_the_commented_template_loads_to_the_defaults(tmp_path: Path) -> None:
         {"server": {"hostname": "mx.example.org"}}, base_dir=tmp_path.resolve(), env={}
     )
     assert config.server == defaults.server
-    for name in ("store", "tls", "log", "limits", "delivery", "pop3"):
+    for name in ("store", "tls", "log", "limits", "delivery"):
         assert getattr(config, name) == getattr(defaults, name), name
+    assert config.section(Pop3Settings) == defaults.section(Pop3Settings)
     # Uncommenting every setting of the tables must give a file that still loads to the
     # same values (the [[listener]] example at the end stays commented).
     tables_part = text.partition("\n# [[")[0]

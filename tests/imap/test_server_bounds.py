@@ -22,8 +22,8 @@ import pytest
 
 from posteingang.config import config_from_mapping
 from posteingang.delivery.ingest import prepare_message
-from posteingang.imap.server import imap_shell
-from posteingang.pop3.server import pop3_shell
+from posteingang.imap.server import IMAP
+from posteingang.pop3.server import POP3
 from posteingang.runtime import Runtime, run
 from tests.imap.harness import ALICE, PASSWORD, add_account
 
@@ -51,8 +51,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
     task = asyncio.create_task(
         run(
             config,
-            protocols={"IMAP": imap_shell, "POP3": pop3_shell},
-            starters=[],
+            services=[IMAP, POP3],
             on_ready=ready.set_result,
             stop=stop,
         )

@@ -1,4 +1,4 @@
-"""The runtime hook: `imap_shell` as PROTOCOLS["IMAP"], served by `runtime.run`; shutdown BYE."""
+"""The runtime serves IMAP listeners through the `IMAP` service (`runtime.run`); shutdown BYE."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import imaplib
 from pathlib import Path
 
 from posteingang.config import config_from_mapping
-from posteingang.imap.server import imap_shell
+from posteingang.imap.server import IMAP
 from posteingang.runtime import Runtime, run
 from tests.imap.harness import ALICE, PASSWORD, add_account
 
@@ -26,8 +26,7 @@ async def test_runtime_serves_imap_and_says_bye_on_shutdown(tmp_path: Path) -> N
     task = asyncio.create_task(
         run(
             config,
-            protocols={"IMAP": imap_shell},
-            starters=[],
+            services=[IMAP],
             on_ready=ready.set_result,
             stop=stop,
         )

@@ -8,8 +8,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from posteingang.auth.settings import AuthSettings
 from posteingang.auth.throttle import ThrottlePolicy
-from posteingang.net.settings import AuthSettings, ListenerSettings, TlsMode, TlsSettings
+from posteingang.net.settings import ListenerSettings, TlsMode, TlsSettings
 
 
 def test_listener_from_toml_like_data() -> None:

@@ -1,4 +1,4 @@
-"""POP3 in the runtime: `pop3_shell` listeners (STLS and POP3S), retention starter, shutdown."""
+"""POP3 in the runtime: the `POP3` service's listeners (STLS and POP3S), retention, shutdown."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import trustme
 
 from posteingang.config.schema import Config, ServerConfig, StoreConfig
 from posteingang.net.settings import ListenerSettings, TlsMode, TlsSettings
-from posteingang.pop3.server import pop3_shell, start_pop3_retention
+from posteingang.pop3.server import POP3
 from posteingang.runtime import Runtime, run
 from tests.pop3.harness import ALICE, PASSWORD, add_account, deliver_many
 
@@ -65,8 +65,7 @@ async def test_runtime_serves_pop3_and_pop3s(tmp_path: Path) -> None:
     await asyncio.wait_for(
         run(
             config,
-            protocols={"POP3": pop3_shell},
-            starters=[start_pop3_retention],
+            services=[POP3],
             on_ready=ready,
             stop=stop,
         ),

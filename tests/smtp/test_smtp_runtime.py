@@ -1,4 +1,4 @@
-"""The runtime hooks: `smtp_shell` / `lmtp_shell` as PROTOCOLS, served by `runtime.run`."""
+"""The runtime serves SMTP and LMTP listeners through the `SMTP` service (`runtime.run`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import smtplib
 from pathlib import Path
 
 from posteingang.config import config_from_mapping
-from posteingang.smtp.server import lmtp_shell, smtp_shell, start_lmtp_socket
+from posteingang.smtp.server import SMTP
 from tests.serving import running
 from tests.smtp.harness import DOMAIN, messages_of, populate
 
@@ -16,6 +16,7 @@ async def test_runtime_serves_smtp_and_lmtp_listeners(tmp_path: Path) -> None:
     config = config_from_mapping(
         {
             "server": {"hostname": "mx.runtime.test", "data_dir": str(tmp_path)},
+            "smtp": {"processes": 1},  # delivery in this process (workers: test_smtp_workers)
             "listener": [
                 {"protocol": "SMTP", "port": 0, "host": "127.0.0.1"},
                 {"protocol": "LMTP", "port": 0, "host": "127.0.0.1"},
@@ -24,11 +25,7 @@ async def test_runtime_serves_smtp_and_lmtp_listeners(tmp_path: Path) -> None:
         base_dir=tmp_path,
         env={},
     )
-    async with running(
-        config,
-        protocols={"SMTP": smtp_shell, "LMTP": lmtp_shell},
-        starters=[start_lmtp_socket],
-    ) as runtime:
+    async with running(config, [SMTP]) as runtime:
         await populate(runtime.store)
         ports = {x.protocol: x.port for x in runtime.listeners}
 

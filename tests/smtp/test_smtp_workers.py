@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 
 from posteingang.config import config_from_mapping
-from posteingang.maintenance import start_maintenance
+from posteingang.maintenance import MAINTENANCE
 from posteingang.runtime import Runtime
 from posteingang.smtp import workers as workers_module
-from posteingang.smtp.server import lmtp_shell, smtp_shell
-from posteingang.smtp.workers import start_delivery_workers
+from posteingang.smtp.server import SMTP
 from posteingang.store.hub import Change, ChangeKind
 from tests.serving import running, serve_process
 from tests.smtp.harness import DOMAIN, messages_of, open_store, populate
@@ -80,11 +79,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Runtime]:
         base_dir=tmp_path,
         env={},
     )
-    async with running(
-        config,
-        protocols={"SMTP": smtp_shell, "LMTP": lmtp_shell},
-        starters=[start_maintenance, start_delivery_workers],
-    ) as runtime:
+    async with running(config, [MAINTENANCE, SMTP]) as runtime:
         await populate(runtime.store)
         yield runtime
 
@@ -178,9 +173,7 @@ async def test_a_worker_that_cannot_start_leaves_delivery_to_the_server(
         base_dir=tmp_path,
         env={},
     )
-    async with running(
-        config, protocols={"LMTP": lmtp_shell}, starters=[start_delivery_workers]
-    ) as runtime:
+    async with running(config, [SMTP]) as runtime:
         await populate(runtime.store)
         assert workers_of(os.getpid()) == []
         await asyncio.to_thread(send_lmtp, lmtp_port(runtime), [b"served here\r\n"])

@@ -13,10 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
+from posteingang.auth.settings import AuthSettings
 from posteingang.config.schema import Config, ServerConfig, StoreConfig
-from posteingang.net.settings import AuthSettings, ListenerSettings
+from posteingang.net.settings import ListenerSettings
 from posteingang.runtime import Runtime
-from posteingang.web.server import http_shell
+from posteingang.web.server import WEB
 from tests.serving import ALICE, PASSWORD, add_account, running
 
 BOB = "bob@example.test"
@@ -77,7 +78,7 @@ def csrf_of(html: str) -> str:
 async def serve_web(tmp_path: Path, **auth: Any) -> AsyncIterator[WebServer]:
     """The runtime with one HTTP listener, and the accounts of ALICE and BOB."""
     config = web_config(tmp_path, **auth)
-    async with running(config, {"HTTP": http_shell}, []) as rt:
+    async with running(config, [WEB]) as rt:
         await add_account(rt.store)
         await add_account(rt.store, BOB, "bobs password")
         port = next(lst.port for lst in rt.listeners if lst.protocol == "HTTP")

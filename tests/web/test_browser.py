@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from posteingang.delivery.deliver import deliver
-from posteingang.imap.server import imap_shell
+from posteingang.imap.server import IMAP
 from posteingang.net.settings import ListenerSettings, TlsMode
-from posteingang.web.server import http_shell
+from posteingang.web.server import WEB
 from tests.serving import ALICE, PASSWORD, add_account, running
 from tests.web.conftest import WebServer, web_config
 from tests.web.messages import PDF, multipart, plain
@@ -38,7 +38,7 @@ playwright_api = pytest.importorskip("playwright.async_api")
 async def server(tmp_path: Path) -> AsyncIterator[tuple[WebServer, int]]:
     imap = ListenerSettings(protocol="IMAP", host="127.0.0.1", port=0, tls=TlsMode.NONE)
     config = web_config(tmp_path, imap)
-    async with running(config, {"HTTP": http_shell, "IMAP": imap_shell}, []) as rt:
+    async with running(config, [WEB, IMAP]) as rt:
         await add_account(rt.store)
         ports = {lst.protocol: lst.port for lst in rt.listeners}
         yield WebServer(rt, f"http://127.0.0.1:{ports['HTTP']}"), ports["IMAP"]

@@ -29,7 +29,7 @@ from posteingang.web import compose
 from posteingang.web.catalog_de import GERMAN
 from posteingang.web.compose import reply_draft
 from posteingang.web.outbound import BadAddress, parse_addresses
-from posteingang.web.server import http_shell
+from posteingang.web.server import WEB
 from posteingang.web.settings import WebSettings
 from tests.serving import ALICE, add_account, running, write_certificates
 from tests.smtp.postfix_fixture import postfix_available, running_postfix
@@ -112,7 +112,7 @@ async def serve_compose(tmp_path: Path, **web: Any) -> AsyncIterator[WebServer]:
     base = web_config(tmp_path)
     settings = WebSettings(undo_send_seconds=WAIT, **web)
     config = msgspec.structs.replace(base, web=settings)
-    async with running(config, {"HTTP": http_shell}, []) as rt:
+    async with running(config, [WEB]) as rt:
         await add_account(rt.store)
         await add_account(rt.store, BOB, "bobs password")
         port = next(lst.port for lst in rt.listeners if lst.protocol == "HTTP")

@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from posteingang.delivery.deliver import deliver
-from posteingang.imap.server import imap_shell
+from posteingang.imap.server import IMAP
 from posteingang.net.settings import ListenerSettings, TlsMode
-from posteingang.web.server import http_shell
+from posteingang.web.server import WEB
 from tests.serving import ALICE, PASSWORD, add_account, running
 from tests.web.conftest import WebServer, csrf_of, web_config
 from tests.web.messages import plain
@@ -88,7 +88,7 @@ async def web_imap(tmp_path: Path) -> AsyncIterator[tuple[WebServer, int]]:
     config = web_config(
         tmp_path, ListenerSettings(protocol="IMAP", host="127.0.0.1", port=0, tls=TlsMode.NONE)
     )
-    async with running(config, {"HTTP": http_shell, "IMAP": imap_shell}, []) as rt:
+    async with running(config, [WEB, IMAP]) as rt:
         await add_account(rt.store)
         ports = {lst.protocol: lst.port for lst in rt.listeners}
         yield WebServer(rt, f"http://127.0.0.1:{ports['HTTP']}"), ports["IMAP"]
@@ -313,11 +313,11 @@ async def test_closed_streams_leave_no_subscription(web: WebServer) -> None:
 async def test_a_page_action_reaches_a_pop3_listing(tmp_path: Path) -> None:
     import poplib
 
-    from posteingang.pop3.server import pop3_shell
+    from posteingang.pop3.server import POP3
 
     pop3 = ListenerSettings(protocol="POP3", host="127.0.0.1", port=0, tls=TlsMode.NONE)
     config = web_config(tmp_path, pop3)
-    async with running(config, {"HTTP": http_shell, "POP3": pop3_shell}, []) as rt:
+    async with running(config, [WEB, POP3]) as rt:
         await add_account(rt.store)
         ports = {lst.protocol: lst.port for lst in rt.listeners}
         web = WebServer(rt, f"http://127.0.0.1:{ports['HTTP']}")

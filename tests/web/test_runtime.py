@@ -9,17 +9,18 @@ from pathlib import Path
 import httpx
 
 from posteingang.net.settings import ListenerSettings, TlsMode, TlsSettings
-from posteingang.protocols import register_builtin_protocols
-from posteingang.runtime import DEFAULT_LISTENERS, PROTOCOLS
-from posteingang.web.server import http_shell
+from posteingang.protocols import config_table
+from posteingang.runtime import SERVICES
+from posteingang.web.server import WEB
 from tests.serving import ALICE, PASSWORD, add_account, running, write_certificates
 from tests.web.conftest import WebServer, web_config
 
 
 def test_init_writes_an_http_listener_on_loopback_8080() -> None:
-    register_builtin_protocols()
-    assert PROTOCOLS["HTTP"] is http_shell
-    assert DEFAULT_LISTENERS["HTTP"] == [{"protocol": "HTTP", "port": 8080, "host": "127.0.0.1"}]
+    assert WEB in SERVICES and WEB.protocols == ("HTTP",)
+    assert [config_table(d) for d in WEB.default_listeners] == [
+        {"protocol": "HTTP", "port": 8080, "host": "127.0.0.1"}
+    ]
 
 
 async def test_https_listener_uses_the_mail_certificates_and_secure_cookies(
@@ -35,7 +36,7 @@ async def test_https_listener_uses_the_mail_certificates_and_secure_cookies(
             ListenerSettings(protocol="HTTP", host="127.0.0.1", port=0, tls=TlsMode.IMPLICIT)
         ],
     )
-    async with running(config, {"HTTP": http_shell}, []) as rt:
+    async with running(config, [WEB]) as rt:
         await add_account(rt.store)
         port = rt.listeners[0].port
         base = f"https://localhost:{port}"

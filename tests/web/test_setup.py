@@ -24,11 +24,11 @@ import httpx
 import pytest
 
 from posteingang.config.schema import Config
-from posteingang.imap.server import imap_shell
+from posteingang.imap.server import IMAP
 from posteingang.net.settings import ListenerSettings, TlsMode, TlsSettings
-from posteingang.pop3.server import pop3_shell
+from posteingang.pop3.server import POP3
 from posteingang.web.autoconfig import MailSetup, listener_view, mail_setup
-from posteingang.web.server import http_shell, serving_for
+from posteingang.web.server import WEB, serving_for
 from tests.serving import ALICE, PASSWORD, Certificates, add_account, running, write_certificates
 from tests.web.conftest import BOB, WebServer, web_config
 
@@ -178,8 +178,7 @@ async def serve_all(tmp_path: Path) -> AsyncIterator[tuple[WebServer, Certificat
             ListenerSettings(protocol="POP3", host="127.0.0.1", port=0, tls=TlsMode.STARTTLS),
         ],
     )
-    shells = {"HTTP": http_shell, "IMAP": imap_shell, "POP3": pop3_shell}
-    async with running(config, shells, []) as rt:
+    async with running(config, [WEB, IMAP, POP3]) as rt:
         await add_account(rt.store)
         await add_account(rt.store, BOB, "bobs password")
         port = next(lst.port for lst in rt.listeners if lst.protocol == "HTTP")
@@ -426,7 +425,7 @@ async def test_profile_is_the_logged_in_users(served: tuple[WebServer, Certifica
 
 async def test_without_listeners_the_page_says_so(tmp_path: Path) -> None:
     config = web_config(tmp_path)
-    async with running(config, {"HTTP": http_shell}, []) as rt:
+    async with running(config, [WEB]) as rt:
         await add_account(rt.store)
         port = rt.listeners[0].port
         server = WebServer(rt, f"http://127.0.0.1:{port}")

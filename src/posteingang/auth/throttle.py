@@ -72,7 +72,7 @@ _MAX_LOGGED_USER: Final = 128
 
 @dataclass(frozen=True, slots=True)
 class ThrottlePolicy:
-    """The numbers behind delays and blocks (see ``net.settings.AuthSettings``)."""
+    """The numbers behind delays and blocks (see ``auth.settings.AuthSettings``)."""
 
     free_failures: int = 2
     first_delay: float = 1.0
@@ -141,7 +141,7 @@ def account_key(user: str) -> str:
     so ``Alice@Example.TEST.`` counts against the same account as ``alice@example.test``.
     A name that is no address is nobody's account; it is keyed stripped and lower case.
     """
-    # imported here: the config (`net.settings`) imports this module for ThrottlePolicy,
+    # imported here: the config (`auth.settings`) imports this module for ThrottlePolicy,
     # and `posteingang check-config` should not load the store or the logging stack
     from posteingang.store.interface import InvalidName
     from posteingang.store.names import normalize_address

@@ -133,11 +133,10 @@ def init(
             f"posteingang configuration, written by `posteingang init` on "
             f"{dt.datetime.now(dt.UTC):%Y-%m-%d}."
         )
-        from posteingang.protocols import register_builtin_protocols
-        from posteingang.runtime import DEFAULT_LISTENERS, PROTOCOLS
+        from posteingang.protocols import config_table
+        from posteingang.runtime import SERVICES
 
-        register_builtin_protocols()
-        listeners = [item for name in PROTOCOLS for item in DEFAULT_LISTENERS.get(name, [])]
+        listeners = [config_table(d) for s in SERVICES for d in s.default_listeners]
         config_path.write_text(
             render_toml({"server": {"hostname": host}, "listener": listeners}, header=header),
             encoding="utf-8",

@@ -116,7 +116,9 @@ def user_set(state: State, address_: str, key: str, value: str) -> None:
 
 
 def _server_default(state: State, field: str) -> str:
-    pop3 = state.config().pop3
+    from posteingang.pop3.settings import Pop3Settings
+
+    pop3 = state.config().section(Pop3Settings)
     value = getattr(pop3, field.removeprefix("pop3_"), None)
     if value is None:
         return "not set"

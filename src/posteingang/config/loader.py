@@ -21,7 +21,15 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 import msgspec
 
-from posteingang.config.schema import Config, FieldSpec, Section, arrays, fields_of, sections
+from posteingang.config.schema import (
+    Config,
+    FieldSpec,
+    Section,
+    arrays,
+    fields_of,
+    protocol_sections,
+    sections,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +150,8 @@ def config_from_mapping(
         resolved[section] = msgspec.structs.replace(value, **changes)
     for name, items in lists.items():
         resolved[name] = [_resolve_paths(item, base_dir) for item in items]
-    return Config(**resolved, path=path)
+    protocols = {name: resolved.pop(name) for name in protocol_sections()}
+    return Config(**resolved, protocols=protocols, path=path)
 
 
 def _build(

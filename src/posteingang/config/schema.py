@@ -7,11 +7,18 @@ them, so a setting documented here cannot drift from the code. It must never
 read files, the environment or the network (computed defaults such as the
 hostname are the one exception, and they are cheap).
 
+Sections are `Section` structs (`posteingang.section`). The server-wide ones
+are fields of `Config`; the connection layer's come from `net/settings.py` and
+`auth/settings.py`. Each protocol's section lives beside the protocol's code
+and is named in `PROTOCOL_SECTIONS`: it is imported by module name when a
+config is loaded or rendered, never when this module is, so `config` depends
+on no protocol and a protocol's settings can use its own types. Code reads a
+protocol's section with `config.section(ImapSettings)`.
+
 Adding a section takes a few lines: subclass `Section`, give every field an
 `Annotated[type, Setting("what it does")]` annotation and a default, and add one
 field to `Config` (a `list[...]` of a section is an array of tables,
-`[[listener]]`). Sections may live next to the code they configure, as
-`net/settings.py` does; they import only `Section` and `Setting` from here.
+`[[listener]]`) or one line to `PROTOCOL_SECTIONS`.
 Paths: a *default* relative path is relative to `server.data_dir`; a relative
 path written in the file is relative to the config file's directory (the loader
 does both).
@@ -19,41 +26,37 @@ does both).
 
 from __future__ import annotations
 
+import importlib
 import socket
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import msgspec
 
-from posteingang.store.model import DeletionPolicy
+from posteingang.auth.settings import AuthSettings
+from posteingang.net.settings import ListenerSettings, TlsSettings
+from posteingang.section import KiB, MiB, Section, Setting
 
-KiB = 1024
-MiB = 1024 * KiB
+__all__ = [
+    "PROTOCOL_SECTIONS",
+    "Config",
+    "DeliveryConfig",
+    "FieldSpec",
+    "LimitsConfig",
+    "LogConfig",
+    "Section",
+    "ServerConfig",
+    "Setting",
+    "StoreConfig",
+    "all_fields",
+    "arrays",
+    "fields_of",
+    "sections",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """Documentation and behaviour of one setting, attached with `Annotated`.
-
-    `default_text` replaces the shown default when it is computed at load time.
-    `env` lets `POSTEINGANG_<SECTION>_<KEY>` override the file (for secrets and
-    DSNs, which should not sit in a file that is checked into configuration
-    management); `secret` keeps the value out of logs and `check-config` output.
-    """
-
-    doc: str
-    default_text: str | None = None
-    env: bool = False
-    secret: bool = False
-
-
-class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every config section."""
-
-    def problems(self) -> list[tuple[str, str]]:
-        """Cross-field checks: (key, message) pairs. Types are already checked."""
-        return []
+S = TypeVar("S", bound=Section)
 
 
 def _fqdn() -> str:
@@ -211,80 +214,39 @@ class DeliveryConfig(Section, frozen=True, kw_only=True):
     ] = "+"
 
 
-class Pop3Config(Section, frozen=True, kw_only=True):
-    """Server defaults for POP3; each account can override them."""
-
-    deletion_policy: Annotated[
-        DeletionPolicy,
-        Setting(
-            'What a DELE does at QUIT: "expunge" removes the message, "trash" moves it '
-            'to Trash, "hide" only hides it from POP3 (IMAP and webmail still see it).'
-        ),
-    ] = DeletionPolicy.EXPUNGE
-    retention_days: Annotated[
-        Annotated[int, msgspec.Meta(ge=1)] | None,
-        Setting(
-            "Leave-on-server limit announced as EXPIRE (RFC 2449): messages older "
-            "than this may be removed.",
-            default_text="not set (keep forever, EXPIRE NEVER)",
-        ),
-    ] = None
-    uidl_format: Annotated[
-        Literal["default", "dovecot", "cyrus"],
-        Setting(
-            'How UIDL unique-ids are spelt: "default" (uidvalidity and uid, hex), '
-            '"dovecot" (%08Xu%08Xv, for accounts migrated from Dovecot) or "cyrus" '
-            "(uidvalidity.uid). Mail programs re-download everything when it changes."
-        ),
-    ] = "default"
-    login_delay: Annotated[
-        Annotated[int, msgspec.Meta(ge=1)] | None,
-        Setting(
-            "Minimum seconds between two logins of one client, announced as LOGIN-DELAY "
-            "(RFC 2449) and enforced with -ERR [LOGIN-DELAY].",
-            default_text="not set (no limit)",
-        ),
-    ] = None
-    apop: Annotated[
-        bool,
-        Setting(
-            "Offer APOP (RFC 1939 §7). It needs the plaintext password on the server, so it "
-            "only works for accounts whose stored password is {PLAIN}; off by default."
-        ),
-    ] = False
-    seen_on_retr: Annotated[
-        bool,
-        Setting("RETR marks the message \\Seen, so IMAP and webmail show it as read."),
-    ] = True
+# The protocols' sections, in file order: `[name]` -> "module:Struct", beside each
+# protocol's code. Imported on first use (`sections()`), not with this module.
+PROTOCOL_SECTIONS: dict[str, str] = {
+    "pop3": "posteingang.pop3.settings:Pop3Settings",
+    "smtp": "posteingang.smtp.settings:SmtpSettings",
+    "imap": "posteingang.imap.settings:ImapSettings",
+    "web": "posteingang.web.settings:WebSettings",
+}
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):
-    """The whole configuration. Each field is one `[section]` (or `[[array]]`) of the file."""
+    """The whole configuration. Each field is one `[section]` (or `[[array]]`) of the file;
+    the protocols' sections are in `protocols`, read with `section`."""
 
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
-    tls: net_settings.TlsSettings = msgspec.field(
-        default_factory=lambda: net_settings.TlsSettings()
-    )
-    listener: list[net_settings.ListenerSettings] = msgspec.field(default_factory=list)
-    auth: net_settings.AuthSettings = msgspec.field(
-        default_factory=lambda: net_settings.AuthSettings()
-    )
+    tls: TlsSettings = msgspec.field(default_factory=TlsSettings)
+    listener: list[ListenerSettings] = msgspec.field(default_factory=list)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     delivery: DeliveryConfig = msgspec.field(default_factory=DeliveryConfig)
-    pop3: Pop3Config = msgspec.field(default_factory=Pop3Config)
-    smtp: smtp_settings.SmtpSettings = msgspec.field(
-        default_factory=lambda: smtp_settings.SmtpSettings()
-    )
-    imap: imap_settings.ImapSettings = msgspec.field(
-        default_factory=lambda: imap_settings.ImapSettings()
-    )
-    web: web_settings.WebSettings = msgspec.field(
-        default_factory=lambda: web_settings.WebSettings()
-    )
+    # `[pop3]`, `[smtp]`, ... by name (`PROTOCOL_SECTIONS`); a missing one has its defaults.
+    protocols: dict[str, Section] = msgspec.field(default_factory=dict)
     # The file this was loaded from (None for a built-in default config).
     path: Path | None = None
+
+    def section(self, cls: type[S]) -> S:
+        """A protocol's section as loaded, or its defaults when the config has none."""
+        for value in self.protocols.values():
+            if isinstance(value, cls):
+                return value
+        return cls()
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,8 +272,21 @@ class FieldSpec:
 
 
 def sections() -> dict[str, type[Section]]:
-    """Section name -> struct type, in file order: `[name]` tables."""
-    return {name: cls for name, (cls, many) in _config_fields().items() if not many}
+    """Section name -> struct type, in file order: `[name]` tables, the protocols' last."""
+    tables = {name: cls for name, (cls, many) in _config_fields().items() if not many}
+    return {**tables, **protocol_sections()}
+
+
+@cache
+def protocol_sections() -> dict[str, type[Section]]:
+    """The protocols' sections (`PROTOCOL_SECTIONS`), imported now."""
+    found: dict[str, type[Section]] = {}
+    for name, where in PROTOCOL_SECTIONS.items():
+        module, _, attribute = where.partition(":")
+        cls = getattr(importlib.import_module(module), attribute)
+        assert isinstance(cls, type) and issubclass(cls, Section), where
+        found[name] = cls
+    return found
 
 
 def arrays() -> dict[str, type[Section]]:
@@ -337,6 +312,8 @@ def fields_of(section: str, cls: type[Section]) -> list[FieldSpec]:
     hints = get_type_hints(cls, include_extras=True)
     specs = []
     for f in msgspec.structs.fields(cls):
+        if f.name in cls.derived:
+            continue
         annotation = hints[f.name]
         found = [m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, Setting)]
         if not found:
@@ -348,13 +325,3 @@ def fields_of(section: str, cls: type[Section]) -> list[FieldSpec]:
 def all_fields() -> list[FieldSpec]:
     every = {**sections(), **arrays()}
     return [spec for name, cls in every.items() for spec in fields_of(name, cls)]
-
-
-# Sections defined next to the code they configure. Imported last, as a module:
-# they import `Section` and `Setting` from this module, which must be complete by
-# then whichever of the two is imported first. `Config` names them in string
-# annotations that are resolved only when first used.
-import posteingang.imap.settings as imap_settings  # noqa: E402
-import posteingang.net.settings as net_settings  # noqa: E402
-import posteingang.smtp.settings as smtp_settings  # noqa: E402
-import posteingang.web.settings as web_settings  # noqa: E402

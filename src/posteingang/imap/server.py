@@ -3,8 +3,9 @@
 All protocol behaviour is in `session.py` and `ops/`; this module only adapts a
 `net.Connection` to the session's `Transport`, and plugs IMAP into the runtime:
 
-* `imap_shell(rt, listener_settings)` is the ``PROTOCOLS["IMAP"]`` factory the
-  runtime calls for each ``[[listener]] protocol = "IMAP"``;
+* `IMAP` is the service (`posteingang.service`) the runtime composes: per
+  runtime an `ImapServing` holds the `ImapServices` every IMAP listener shares
+  and makes the shell for each ``[[listener]] protocol = "IMAP"``;
 * `start_server(services, tls=..., listeners=...)` binds listeners directly
   (tests, the benchmark) with the development defaults: IMAP with STARTTLS on
   127.0.0.1:1143 and IMAPS on 127.0.0.1:1993 (production: 143 and 993).
@@ -23,13 +24,12 @@ This module must never parse IMAP or touch the store except through the session.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import msgspec
 
+from posteingang.config import Config
 from posteingang.log import get_logger
 from posteingang.net.connection import Connection
 from posteingang.net.limits import AccountLimits
@@ -37,21 +37,20 @@ from posteingang.net.server import Handler, ListenerServer
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts
 from posteingang.net.transport import ConnectionTransport
+from posteingang.service import Context, ProtocolService, Serving, Shell
 
 from .session import ImapServices, ImapSession
 from .settings import ImapSettings
 
-if TYPE_CHECKING:
-    from posteingang.runtime import Runtime, Shell
-
 __all__ = [
     "DEFAULT_IMAP",
     "DEFAULT_IMAPS",
+    "IMAP",
     "REFUSAL",
     "ConnectionTransport",
     "ImapServer",
+    "ImapServing",
     "imap_handler",
-    "imap_shell",
     "start_server",
 ]
 
@@ -154,49 +153,40 @@ async def start_server(
     return ImapServer(services, servers, stopping)
 
 
-def settings_from_config(config: object) -> ImapSettings:
-    """`ImapSettings` from the runtime's `Config`: ``[imap]`` once the lead wires it in,
-    with ``[server] hostname`` and ``[auth] allow_plaintext`` applied."""
-    found = getattr(config, "imap", None)
-    base = found if isinstance(found, ImapSettings) else ImapSettings()
-    hostname = getattr(getattr(config, "server", None), "hostname", None)
-    allow = bool(getattr(getattr(config, "auth", None), "allow_plaintext", False))
+def settings_from_config(config: Config) -> ImapSettings:
+    """The ``[imap]`` section with ``[server] hostname`` and ``[auth] allow_plaintext`` applied."""
+    base = config.section(ImapSettings)
     return msgspec.structs.replace(
         base,
-        hostname=hostname if isinstance(hostname, str) else base.hostname,
-        allow_plaintext_auth=base.allow_plaintext_auth or allow,
+        hostname=config.server.hostname,
+        allow_plaintext_auth=base.allow_plaintext_auth or config.auth.allow_plaintext,
     )
 
-
-# One `ImapServices` per runtime: every IMAP listener shares the settings and the
-# login throttle (the runtime's, shared with every protocol).
-_SERVICES: weakref.WeakKeyDictionary[Runtime, ImapServices] = weakref.WeakKeyDictionary()
 
 #: RFC 9051 §5.4: a logged-in client may stay silent for at least 30 minutes.
 MIN_IDLE_TIMEOUT = 1800.0
 
 
-def services_for(rt: Runtime) -> ImapServices:
-    services = _SERVICES.get(rt)
-    if services is None:
-        services = ImapServices(rt.store, settings_from_config(rt.config), throttle=rt.throttle)
-        _SERVICES[rt] = services
-    return services
+class ImapServing(Serving):
+    """IMAP in one runtime: every listener shares the settings and the login throttle
+    (the runtime's, shared with every protocol)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.stopping = ctx.stopping
+        self.services = ImapServices(
+            ctx.store, settings_from_config(ctx.config), throttle=ctx.throttle
+        )
+
+    def shell(self, listener: ListenerSettings) -> Shell:
+        """The shell for one IMAP listener: its `login_timeout` and `idle_timeout` apply;
+        an idle timeout under 30 minutes is raised to 30 minutes (RFC 9051 §5.4)."""
+        timeouts = msgspec.structs.replace(
+            self.services.settings,
+            login_timeout=listener.login_timeout,
+            idle_timeout=max(listener.idle_timeout, MIN_IDLE_TIMEOUT),
+        )
+        services = ImapServices(self.services.store, timeouts, throttle=self.services.throttle)
+        return Shell(imap_handler(services, self.stopping), REFUSAL, LOGIN_TEXT)
 
 
-def imap_shell(rt: Runtime, settings: ListenerSettings) -> Shell:
-    """``PROTOCOLS["IMAP"]``: the runtime's shell factory for one IMAP listener.
-
-    The listener's `login_timeout` and `idle_timeout` apply; an idle timeout under
-    30 minutes is raised to 30 minutes (RFC 9051 §5.4).
-    """
-    from posteingang.runtime import Shell
-
-    services = services_for(rt)
-    timeouts = msgspec.structs.replace(
-        services.settings,
-        login_timeout=settings.login_timeout,
-        idle_timeout=max(settings.idle_timeout, MIN_IDLE_TIMEOUT),
-    )
-    listener_services = ImapServices(services.store, timeouts, throttle=services.throttle)
-    return Shell(imap_handler(listener_services, rt.stopping), REFUSAL, LOGIN_TEXT)
+IMAP = ProtocolService("IMAP", ("IMAP",), (DEFAULT_IMAP, DEFAULT_IMAPS), ImapServing)

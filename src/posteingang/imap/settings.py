@@ -1,9 +1,10 @@
 """IMAP server settings: limits, timeouts and the cleartext policy, with documented defaults.
 
-What it is for: one msgspec struct in the shape of `config.schema` sections, so the
-lead can wire it in as the config file's ``[imap]`` section unchanged. The session,
-the reader and the shell take their limits from here, and CAPABILITY advertises
-``APPENDLIMIT`` from ``max_message_size``.
+What it is for: the config file's ``[imap]`` section (a `Section`, read by the
+config loader). The session, the reader and the shell take their limits from
+here, and CAPABILITY advertises ``APPENDLIMIT`` from ``max_message_size``. The
+runtime applies ``server.hostname`` and ``auth.allow_plaintext`` on top, and
+each listener's timeouts (`server.py`).
 
 What it must never do: read files, open sockets or look at the environment.
 """
@@ -14,7 +15,7 @@ from typing import Annotated
 
 import msgspec
 
-from posteingang.config.schema import MiB, Section, Setting
+from posteingang.section import MiB, Section, Setting
 
 __all__ = ["ImapSettings"]
 

@@ -1,9 +1,9 @@
-"""POP3 server settings and the per-account policy they resolve to.
+"""The per-account POP3 policy: the server's `[pop3]` defaults with an account's overrides.
 
-`Pop3Settings` is the server's side: defaults for every account (from the
-config file's ``[pop3]`` section) and switches that only make sense server-wide
-(APOP, cleartext logins, \\Seen on RETR). `AccountPolicy` is what one login
-gets after the account's own overrides (`AccountSettings`) are applied.
+`Pop3Settings` (settings.py) is the server's side: defaults for every account
+and switches that only make sense server-wide (APOP, cleartext logins, \\Seen
+on RETR). `AccountPolicy` is what one login gets after the account's own
+overrides (`AccountSettings`) are applied.
 
 This module must never do I/O; it only describes and combines.
 """
@@ -13,29 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from posteingang.pop3.maildrop import UidlFormat
+from posteingang.pop3.settings import Pop3Settings
 from posteingang.store.model import AccountSettings, DeletionPolicy
 
-
-@dataclass(frozen=True, slots=True)
-class Pop3Settings:
-    """Server-wide POP3 behaviour. Account settings override the first four fields."""
-
-    deletion_policy: DeletionPolicy = DeletionPolicy.EXPUNGE
-    retention_days: int | None = None  # None: keep forever (EXPIRE NEVER)
-    uidl_format: UidlFormat = UidlFormat.DEFAULT
-    login_delay: int | None = None  # seconds between logins of one client; None: no limit
-    # RFC 1939 §7 APOP needs the plaintext secret on the server: only accounts whose
-    # stored hash is {PLAIN}/{CLEAR} can use it, so it is off unless asked for.
-    apop: bool = False
-    seen_on_retr: bool = True  # RETR sets \Seen (IMAP and webmail then show it read)
-    # Password logins (USER/PASS, AUTH PLAIN/LOGIN) on a connection without TLS:
-    # refused and not announced, except from a loopback address.
-    allow_plaintext_auth: bool = False
-    plaintext_from_loopback: bool = True
-    hostname: str = "localhost"
-    implementation: str | None = "posteingang"
-    idle_timeout: float = 600.0  # RFC 1939 §3: the autologout timer is at least 10 minutes
-    login_timeout: float = 60.0  # before login
+__all__ = ["AccountPolicy", "Pop3Settings", "account_policy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +31,12 @@ class AccountPolicy:
 
 def account_policy(server: Pop3Settings, account: AccountSettings) -> AccountPolicy:
     """The server defaults with the account's overrides applied (None = no override)."""
-    uidl_format = server.uidl_format
+    uidl_format = UidlFormat(server.uidl_format)
     if account.pop3_uidl_format is not None:
         try:
             uidl_format = UidlFormat(account.pop3_uidl_format)
         except ValueError:
-            uidl_format = server.uidl_format  # an unknown spelling must not break logins
+            pass  # an unknown spelling must not break logins: the server's applies
     return AccountPolicy(
         deletion_policy=account.pop3_deletion_policy or server.deletion_policy,
         retention_days=(

@@ -1,11 +1,12 @@
 """The POP3 asyncio shell: listeners on the shared connection layer, one session per client.
 
 All protocol behaviour is in `session.py`; this module only adapts a
-`net.Connection` to the session's `Transport` and plugs POP3 into the runtime:
-
-* `pop3_shell(rt, listener_settings)` -- ``PROTOCOLS["POP3"]``, one per
-  ``[[listener]] protocol = "POP3"`` (POP3 with STLS, POP3S with implicit TLS);
-* `start_pop3_retention` -- a ``STARTERS`` entry: the retention task.
+`net.Connection` to the session's `Transport` and plugs POP3 into the runtime
+as the service `POP3` (`posteingang.service`): per runtime a `Pop3Serving`
+holds the `Pop3Services` every listener shares (maildrop locks, the
+login-delay table, the throttle), makes the shell for each
+``[[listener]] protocol = "POP3"`` (POP3 with STLS, POP3S with implicit TLS),
+and starts the retention task.
 
 `start_server` binds listeners without a runtime, for tests and benchmarks.
 
@@ -22,9 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+
+import msgspec
 
 from posteingang.config import Config
 from posteingang.log import get_logger
@@ -33,12 +35,11 @@ from posteingang.net.server import Handler, ListenerServer
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts
 from posteingang.net.transport import ConnectionTransport
-from posteingang.pop3.maildrop import UidlFormat
-from posteingang.pop3.policy import Pop3Settings
 from posteingang.pop3.retention import INTERVAL, retention_task
 from posteingang.pop3.services import Pop3Services
 from posteingang.pop3.session import Pop3Session
-from posteingang.runtime import Runtime, Shell
+from posteingang.pop3.settings import Pop3Settings
+from posteingang.service import Context, ProtocolService, Serving, Shell
 
 log = get_logger(__name__)
 
@@ -129,64 +130,52 @@ async def start_server(
     return Pop3Server(services, servers, task)
 
 
-# -- the runtime's plug-ins -------------------------------------------------------------------
+# -- the runtime's service ---------------------------------------------------------------------
 
 
 def settings_from_config(config: Config) -> Pop3Settings:
-    """`Pop3Settings` from the runtime's `Config` (`[pop3]`, `[auth]`, `[server] hostname`)."""
-    return Pop3Settings(
-        deletion_policy=config.pop3.deletion_policy,
-        retention_days=config.pop3.retention_days,
-        uidl_format=UidlFormat(config.pop3.uidl_format),
-        login_delay=config.pop3.login_delay,
-        apop=config.pop3.apop,
-        seen_on_retr=config.pop3.seen_on_retr,
+    """The ``[pop3]`` section with ``[server] hostname`` and ``[auth] allow_plaintext`` applied."""
+    return msgspec.structs.replace(
+        config.section(Pop3Settings),
         hostname=config.server.hostname,
         allow_plaintext_auth=config.auth.allow_plaintext,
     )
 
 
-# One `Pop3Services` per runtime: every POP3 listener shares the maildrop locks,
-# the login-delay table and the login throttle.
-_SERVICES: weakref.WeakKeyDictionary[Runtime, Pop3Services] = weakref.WeakKeyDictionary()
+class Pop3Serving(Serving):
+    """POP3 in one runtime: every listener shares the maildrop locks, the login-delay
+    table and the login throttle (the runtime's, one for every protocol)."""
 
-
-def services_for(rt: Runtime) -> Pop3Services:
-    services = _SERVICES.get(rt)
-    if services is None:
-        services = Pop3Services(
-            rt.store,
-            settings_from_config(rt.config),
-            throttle=rt.throttle,  # one throttle for every protocol (issue 3)
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.services = Pop3Services(
+            ctx.store, settings_from_config(ctx.config), throttle=ctx.throttle
         )
-        _SERVICES[rt] = services
-    return services
+
+    def shell(self, listener: ListenerSettings) -> Shell:
+        """The shell for one POP3 listener: its `login_timeout` and `idle_timeout` apply
+        (RFC 1939 §3: the idle timeout is at least 10 minutes, so a shorter one is
+        raised to 600 s)."""
+        timeouts = msgspec.structs.replace(
+            self.services.settings,
+            login_timeout=listener.login_timeout,
+            idle_timeout=max(listener.idle_timeout, MIN_IDLE_TIMEOUT),
+        )
+        services = replace(self.services, settings=timeouts)
+        return Shell(pop3_handler(services, self.ctx.stopping), REFUSAL, LOGIN_TEXT)
+
+    async def start(self) -> None:
+        """The retention task (at startup, then hourly), cancelled at shutdown."""
+        task = asyncio.create_task(
+            retention_task(self.ctx.store, self.services.settings), name="pop3-retention"
+        )
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        self.ctx.on_shutdown(stop)
 
 
-def pop3_shell(rt: Runtime, settings: ListenerSettings) -> Shell:
-    """``PROTOCOLS["POP3"]``: the runtime's shell factory for one POP3 listener.
-
-    The listener's `login_timeout` and `idle_timeout` apply (RFC 1939 §3: the
-    idle timeout is at least 10 minutes, so a shorter one is raised to 600 s).
-    """
-    services = services_for(rt)
-    timeouts = replace(
-        services.settings,
-        login_timeout=settings.login_timeout,
-        idle_timeout=max(settings.idle_timeout, MIN_IDLE_TIMEOUT),
-    )
-    listener_services = replace(services, settings=timeouts)
-    return Shell(pop3_handler(listener_services, rt.stopping), REFUSAL, LOGIN_TEXT)
-
-
-async def start_pop3_retention(rt: Runtime) -> None:
-    """``STARTERS``: the retention task (at startup, then hourly), cancelled at shutdown."""
-    services = services_for(rt)
-    task = asyncio.create_task(retention_task(rt.store, services.settings), name="pop3-retention")
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    rt.on_shutdown(stop)
+POP3 = ProtocolService("POP3", ("POP3",), (DEFAULT_POP3, DEFAULT_POP3S), Pop3Serving)

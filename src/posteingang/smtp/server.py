@@ -12,8 +12,10 @@ a command (RFC 3207 §6).  A failed handshake closes the connection.
 Listeners are the shared `net.ListenerServer` (limits total and per IP, TLS,
 PROXY protocol, UNIX sockets); LMTP may listen on a UNIX socket
 (`lmtp_socket_settings`, as Postfix's ``lmtp:unix:`` expects).  The runtime
-plugs in through :func:`smtp_shell` / :func:`lmtp_shell` (``PROTOCOLS``) and
-:func:`start_lmtp_socket` (``STARTERS``).
+composes the service `SMTP` (`posteingang.service`): per runtime an
+`SmtpServing` holds the `[smtp]` settings and one `DeliveryContext` each for
+SMTP and LMTP, makes the shells of the SMTP and LMTP listeners, and starts the
+LMTP UNIX socket and the delivery worker processes (`workers.py`).
 
 This module must never interpret SMTP or touch the store itself: that is the
 session's job.
@@ -26,8 +28,9 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
+from posteingang.config import Config
 from posteingang.log import get_logger
 from posteingang.net.connection import (
     Connection,
@@ -37,31 +40,28 @@ from posteingang.net.connection import (
 from posteingang.net.server import Handler, ListenerServer
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts
+from posteingang.service import Context, ProtocolService, Serving, Shell
 from posteingang.smtp.session import DeliveryContext, DeliverySession, SessionConfig
 from posteingang.smtp.settings import SmtpSettings
 from posteingang.smtp.spool import clear_spool_dir
 from posteingang.smtp.trace import ClientInfo
+from posteingang.smtp.workers import start_delivery_workers
 from posteingang.store.interface import Store
-
-if TYPE_CHECKING:
-    from posteingang.config import Config
-    from posteingang.runtime import Runtime, Shell
 
 __all__ = [
     "DEFAULT_LMTP",
     "DEFAULT_SMTP",
     "REFUSAL",
+    "SMTP",
     "SmtpServer",
+    "SmtpServing",
     "Timeouts",
     "delivery_context",
-    "lmtp_shell",
     "lmtp_socket_settings",
     "serve_connection",
     "session_config",
     "smtp_handler",
     "smtp_settings",
-    "smtp_shell",
-    "start_lmtp_socket",
     "start_server",
 ]
 
@@ -315,41 +315,9 @@ async def start_server(
 # --------------------------------------------------------------------- runtime
 
 
-@dataclass
-class _Shared:
-    """Per-runtime state shared by every SMTP/LMTP listener."""
-
-    settings: SmtpSettings
-    contexts: dict[bool, DeliveryContext] = field(default_factory=dict)
-
-
-_SHARED: weakref.WeakKeyDictionary[Runtime, _Shared] = weakref.WeakKeyDictionary()
-
-
 def smtp_settings(config: Config) -> SmtpSettings:
     """The `[smtp]` section (its defaults when the config has none)."""
-    found = getattr(config, "smtp", None)
-    return found if isinstance(found, SmtpSettings) else SmtpSettings()
-
-
-def _shared(rt: Runtime) -> _Shared:
-    shared = _SHARED.get(rt)
-    if shared is None:
-        settings = smtp_settings(rt.config)
-        data_dir = Path(rt.config.server.data_dir)
-        clear_spool_dir(data_dir / settings.spool_dir)
-        shared = _Shared(settings)
-        _SHARED[rt] = shared
-    return shared
-
-
-def _context(rt: Runtime, lmtp: bool) -> DeliveryContext:
-    shared = _shared(rt)
-    found = shared.contexts.get(lmtp)
-    if found is None:
-        found = delivery_context(rt.store, rt.config, shared.settings, lmtp=lmtp)
-        shared.contexts[lmtp] = found
-    return found
+    return config.section(SmtpSettings)
 
 
 def delivery_context(
@@ -367,35 +335,44 @@ def delivery_context(
     return DeliveryContext(store, session)
 
 
-def _shell(rt: Runtime, lmtp: bool) -> Shell:
-    from posteingang.runtime import Shell
+class SmtpServing(Serving):
+    """SMTP and LMTP in one runtime: every listener of a protocol shares its context.
 
-    shared = _shared(rt)
-    timeouts = Timeouts(shared.settings.command_timeout, shared.settings.data_timeout)
-    handler = smtp_handler(_context(rt, lmtp), timeouts=timeouts, stopping=rt.stopping)
-    return Shell(handler=handler, refusal=REFUSAL, login="mail in, no login")
-
-
-def smtp_shell(rt: Runtime, settings: ListenerSettings) -> Shell:
-    """``PROTOCOLS["SMTP"]``: incoming mail from the internet (MX, port 25)."""
-    return _shell(rt, lmtp=False)
-
-
-def lmtp_shell(rt: Runtime, settings: ListenerSettings) -> Shell:
-    """``PROTOCOLS["LMTP"]``: local delivery from an MTA (Postfix ``lmtp:inet:``)."""
-    return _shell(rt, lmtp=True)
-
-
-async def start_lmtp_socket(rt: Runtime) -> None:
-    """``STARTERS`` entry: the LMTP UNIX socket of ``[smtp] lmtp_socket``, if set.
-
-    The same as an LMTP ``[[listener]]`` whose host is a path; kept as a setting
-    because that is where Postfix users look for it.
+    Made before any listener is bound, so the spool left by a previous run is
+    cleared before the first message can arrive.
     """
-    path = _shared(rt).settings.lmtp_socket
-    if path is None:
-        return
-    settings = lmtp_socket_settings(
-        Path(rt.config.server.data_dir) / path, _shared(rt).settings.lmtp_socket_mode
-    )
-    await rt.add_listener(settings, lmtp_shell(rt, settings))
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.settings = smtp_settings(ctx.config)
+        clear_spool_dir(Path(ctx.config.server.data_dir) / self.settings.spool_dir)
+        self.contexts = {
+            lmtp: delivery_context(ctx.store, ctx.config, self.settings, lmtp=lmtp)
+            for lmtp in (False, True)
+        }
+        self.timeouts = Timeouts(self.settings.command_timeout, self.settings.data_timeout)
+
+    def shell(self, listener: ListenerSettings) -> Shell:
+        """SMTP: incoming mail from the internet (MX, port 25); LMTP: local delivery
+        from an MTA (Postfix ``lmtp:inet:``)."""
+        lmtp = listener.protocol.upper() == "LMTP"
+        handler = smtp_handler(
+            self.contexts[lmtp], timeouts=self.timeouts, stopping=self.ctx.stopping
+        )
+        return Shell(handler=handler, refusal=REFUSAL, login="mail in, no login")
+
+    async def start(self) -> None:
+        """The LMTP UNIX socket of ``[smtp] lmtp_socket``, if set (the same as an LMTP
+        ``[[listener]]`` whose host is a path; kept as a setting because that is where
+        Postfix users look for it); then the delivery worker processes, which inherit
+        every SMTP/LMTP socket bound by then."""
+        path = self.settings.lmtp_socket
+        if path is not None:
+            settings = lmtp_socket_settings(
+                Path(self.ctx.config.server.data_dir) / path, self.settings.lmtp_socket_mode
+            )
+            await self.ctx.add_listener(settings, self.shell(settings))
+        await start_delivery_workers(self.ctx)
+
+
+SMTP = ProtocolService("SMTP", ("SMTP", "LMTP"), (DEFAULT_SMTP, DEFAULT_LMTP), SmtpServing)

@@ -1,8 +1,7 @@
 """The `[smtp]` config section: SMTP (MX) and LMTP policy that is not a listener setting.
 
 What it is for: the knobs of the delivery servers, each with a documented
-default, in the shape of `config.schema` so the lead can add one field to
-`Config` (`smtp: SmtpSettings`).  Where a value already exists elsewhere in
+default (a `Section`, read by the config loader).  Where a value already exists elsewhere in
 the config it is *not* repeated here: the host name is `server.hostname`, the
 size limit `limits.max_message_size`, the plus-address delimiter
 `delivery.recipient_delimiter`, addresses, ports, TLS mode and connection limits
@@ -18,7 +17,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from posteingang.config.schema import Section, Setting
+from posteingang.section import MiB, Section, Setting
 from posteingang.smtp.proto.limits import (
     DATA_BLOCK_TIMEOUT,
     SERVER_TIMEOUT,
@@ -27,8 +26,6 @@ from posteingang.smtp.proto.limits import (
 )
 
 __all__ = ["SmtpSettings"]
-
-MiB = 1024 * 1024
 
 
 class SmtpSettings(Section, frozen=True, kw_only=True):

@@ -2,8 +2,8 @@
 
 `[smtp] processes` (default: one per CPU core, at most 4) processes serve
 SMTP and LMTP connections, the server's own included; this module runs the
-others (`worker.py` is their code).  It is a runtime ``STARTERS`` entry, run
-after every listener is bound.
+others (`worker.py` is their code).  The SMTP service starts it
+(`server.SmtpServing.start`) after every listener is bound.
 
 * Start: one ``python -m posteingang.smtp.worker`` per extra process, with a
   socket pair as its channel and the config pickled to its standard input;
@@ -46,11 +46,12 @@ from typing import TYPE_CHECKING
 
 from posteingang.log import get_logger
 from posteingang.net.server import ListenerServer
+from posteingang.service import Context
+from posteingang.smtp.settings import SmtpSettings
 from posteingang.smtp.worker import READY, WorkerSpec
 
 if TYPE_CHECKING:
     from posteingang.config import Config
-    from posteingang.runtime import Runtime
 
 __all__ = ["DeliveryWorkers", "start_delivery_workers"]
 
@@ -237,11 +238,9 @@ class DeliveryWorkers:
             self._retire(worker)
 
 
-async def start_delivery_workers(rt: Runtime) -> None:
-    """``STARTERS`` entry: the extra delivery processes of ``[smtp] processes``."""
-    from posteingang.smtp.server import smtp_settings
-
-    count = smtp_settings(rt.config).worker_processes(os.cpu_count())
+async def start_delivery_workers(rt: Context) -> None:
+    """The extra delivery processes of ``[smtp] processes`` (once every listener is bound)."""
+    count = rt.config.section(SmtpSettings).worker_processes(os.cpu_count())
     if count <= 0 or rt.config.store.backend != "sqlite":
         return
     servers = [s for s in rt.servers if s.settings.protocol.upper() in DELIVERY_PROTOCOLS]

@@ -18,9 +18,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from posteingang.auth.settings import AuthSettings
 from posteingang.auth.throttle import Throttle
 from posteingang.mime import ParsedMessage, decode_parsed
-from posteingang.net.settings import AuthSettings
 from posteingang.store.hub import Subscription
 from posteingang.store.interface import Store
 from posteingang.store.model import Mailbox, MailboxCounts, Message

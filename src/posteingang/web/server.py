@@ -1,11 +1,14 @@
 """The HTTP shell: uvicorn's HTTP/1.1 protocol on the runtime's shared listeners.
 
-Theory of operation. An ``[[listener]] protocol = "HTTP"`` is bound by the
-runtime like every other (`net.server.ListenerServer`: PROXY header, connection
-limits, implicit TLS with the same certificates and SIGHUP reload as the mail
-listeners). For each accepted connection, `http_handler` hands the transport to
-a fresh uvicorn ``H11Protocol`` (``transport.set_protocol``), gives it any octets
-already received, and waits until the connection is lost. So the web app runs
+Theory of operation. The runtime composes the service `WEB`
+(`posteingang.service`); its `WebServing` holds the runtime's one web app, made
+when the first HTTP listener asks for a shell. An ``[[listener]] protocol =
+"HTTP"`` is bound by the runtime like every other (`net.server.ListenerServer`:
+PROXY header, connection limits, implicit TLS with the same certificates and
+SIGHUP reload as the mail listeners). For each accepted connection,
+`http_handler` hands the transport to a fresh uvicorn ``H11Protocol``
+(``transport.set_protocol``), gives it any octets already received, and waits
+until the connection is lost. So the web app runs
 in the same process and event loop as the mail listeners, shares the store and
 its change feed directly, and needs no second server with its own socket code.
 
@@ -23,9 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -36,13 +37,15 @@ from posteingang.log import get_logger
 from posteingang.net.connection import Connection
 from posteingang.net.server import Handler
 from posteingang.net.settings import ListenerSettings, TlsMode
+from posteingang.pop3.settings import Pop3Settings
+from posteingang.service import Context, ProtocolService, Serving, Shell
 from posteingang.web.app import create_app
 from posteingang.web.context import Web
+from posteingang.web.outbound import outbox_of
+from posteingang.web.settings import WebSettings
+from posteingang.web.setup_routes import attach_mail_setup
 
-if TYPE_CHECKING:
-    from posteingang.runtime import Runtime, Shell
-
-__all__ = ["DEFAULT_HTTP", "HttpServing", "http_handler", "http_shell", "serving_for"]
+__all__ = ["DEFAULT_HTTP", "WEB", "HttpServing", "WebServing", "http_handler", "serving_for"]
 
 log = get_logger(__name__)
 
@@ -100,41 +103,51 @@ class HttpServing:
         return cls(web, app, config, ServerState())
 
 
-_SERVINGS: weakref.WeakKeyDictionary[Runtime, HttpServing] = weakref.WeakKeyDictionary()
+class WebServing(Serving):
+    """The web in one runtime: every HTTP listener serves the same app and sessions."""
 
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._http: HttpServing | None = None
 
-def serving_for(rt: Runtime) -> HttpServing:
-    """The runtime's one web app: every HTTP listener serves the same sessions."""
-    serving = _SERVINGS.get(rt)
-    if serving is None:
-        hostname = rt.config.server.hostname
+    @property
+    def http(self) -> HttpServing:
+        """The runtime's one web app, made on first use (only if an HTTP listener asks)."""
+        if self._http is None:
+            self._http = self._create()
+        return self._http
+
+    def _create(self) -> HttpServing:
+        ctx = self.ctx
+        config = ctx.config
         web = Web.create(
-            rt.store,
-            rt.throttle,
-            rt.config.web,
-            rt.config.auth,
-            rt.stopping,
-            hostname=hostname,
+            ctx.store,
+            ctx.throttle,
+            config.section(WebSettings),
+            config.auth,
+            ctx.stopping,
+            hostname=config.server.hostname,
         )
-        web.pop3_policy = str(rt.config.pop3.deletion_policy)
-        web.pop3_retention = rt.config.pop3.retention_days
-        serving = _SERVINGS[rt] = HttpServing.create(web)
+        pop3 = config.section(Pop3Settings)
+        web.pop3_policy = str(pop3.deletion_policy)
+        web.pop3_retention = pop3.retention_days
+        serving = HttpServing.create(web)
         # Sends held for undo are background work shutdown waits for (outbound.py).
-        from posteingang.web.outbound import outbox_of
-
-        outbox_of(web).spawn = rt.spawn
+        outbox_of(web).spawn = ctx.spawn
         # Mail program setup (setup.py, setup_routes.py) answers from the listeners as bound.
-        from posteingang.web.setup_routes import attach_mail_setup
+        attach_mail_setup(serving.app, ctx)
+        return serving
 
-        attach_mail_setup(serving.app, rt)
-    return serving
+    def shell(self, listener: ListenerSettings) -> Shell:
+        return Shell(http_handler(self.http, self.ctx.stopping), REFUSAL, LOGIN_TEXT)
 
 
-def http_shell(rt: Runtime, settings: ListenerSettings) -> Shell:
-    """``PROTOCOLS["HTTP"]``: the runtime calls it for each HTTP listener."""
-    from posteingang.runtime import Shell
+WEB = ProtocolService("web", ("HTTP",), (DEFAULT_HTTP,), WebServing)
 
-    return Shell(http_handler(serving_for(rt), rt.stopping), REFUSAL, LOGIN_TEXT)
+
+def serving_for(ctx: Context) -> HttpServing:
+    """The web app of the runtime `ctx` (tests and benchmarks reach into it)."""
+    return ctx.serving(WEB).http
 
 
 def http_handler(serving: HttpServing, stopping: asyncio.Event) -> Handler:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from posteingang.config.schema import Section, Setting
+from posteingang.section import Section, Setting
 
 __all__ = ["WebSettings"]
 

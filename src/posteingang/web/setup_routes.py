@@ -19,7 +19,6 @@ runtime provides), so they are never out of date with the ports that answer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,6 +28,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from posteingang.net.settings import TlsMode
+from posteingang.service import Context
 from posteingang.store.interface import InvalidName
 from posteingang.store.names import normalize_domain
 from posteingang.web.autoconfig import (
@@ -43,9 +43,6 @@ from posteingang.web.autoconfig import (
 )
 from posteingang.web.context import web_of
 
-if TYPE_CHECKING:
-    from posteingang.runtime import Runtime
-
 __all__ = [
     "SetupSource",
     "attach_mail_setup",
@@ -58,7 +55,7 @@ SetupSource = Callable[[], MailSetup]
 XML = "application/xml; charset=utf-8"
 
 
-def runtime_setup(rt: Runtime) -> SetupSource:
+def runtime_setup(rt: Context) -> SetupSource:
     """The settings of `rt`'s listeners as bound at the time of asking (a listener
     configured with port 0 shows the port it got), on the configured host name."""
 
@@ -71,7 +68,7 @@ def runtime_setup(rt: Runtime) -> SetupSource:
     return current
 
 
-def attach_mail_setup(app: ASGIApp, rt: Runtime) -> None:
+def attach_mail_setup(app: ASGIApp, rt: Context) -> None:
     """Give `app` (from `app.create_app`) the settings of `rt`'s listeners."""
     assert isinstance(app, Starlette)
     app.state.mail_setup = runtime_setup(rt)
