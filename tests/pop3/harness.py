@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from posteingang.net.session import serve_session
 from posteingang.pop3.locks import LoginDelays, MaildropLocks
 from posteingang.pop3.maildrop import SizeCache
 from posteingang.pop3.policy import Pop3Settings
@@ -98,7 +99,7 @@ async def open_client(
         tls_available=tls_available,
         acquire_account=acquire_account,
     )
-    task = asyncio.create_task(session.run())
+    task = asyncio.create_task(serve_session(session, transport))
     client = Client(transport, session, task)
     greeting = await client.line()
     assert greeting.startswith("+OK"), greeting

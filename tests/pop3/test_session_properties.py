@@ -14,6 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from posteingang.net.session import serve_session
 from posteingang.pop3.policy import Pop3Settings
 from posteingang.pop3.session import Pop3Session
 from posteingang.store.model import DeletionPolicy
@@ -76,7 +77,7 @@ async def scenario(root: Path, lines: list[str], cuts: list[int], policy: Deleti
         transport.incoming.put_nowait(data[start:])
         transport.incoming.put_nowait(b"")
         async with asyncio.timeout(30):
-            await session.run()
+            await serve_session(session, transport)
         out = bytes(transport.output)
         assert out.startswith(b"+OK")
         assert out.endswith(b"\r\n")

@@ -3,6 +3,7 @@ aiosmtplib, bad clients, limits and timeouts."""
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 import socket
 import time
@@ -173,6 +174,33 @@ def test_connection_limit_per_ip_and_command_timeout(tmp_path: Path) -> None:
             sock.sendall(b"Subject: stalled\r\n\r\nhalf a messa")
             assert b"421 4.4.2" in recv_until(sock, b"never", timeout=5)
         assert server.messages(f"bob@{DOMAIN}") == []
+
+
+def test_stopping_server_lets_a_message_in_transit_finish_then_says_421(tmp_path: Path) -> None:
+    with (
+        running_server(tmp_path) as server,
+        socket.create_connection(("127.0.0.1", server.lmtp_port), timeout=10) as sock,
+    ):
+        recv_until(sock, b"\r\n")
+        sock.sendall(f"LHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<bob@{DOMAIN}>\r\nDATA\r\n".encode())
+        recv_until(sock, b"354")
+        sock.sendall(b"Subject: in transit\r\n\r\nfirst half, ")
+        stops: list[asyncio.Task[None]] = []
+
+        async def begin_stop() -> None:
+            stops.append(asyncio.ensure_future(server.server.stop(60)))
+            await asyncio.sleep(0)  # stop() sets `stopping` before its first wait
+
+        server.call(begin_stop)
+        assert server.server.stopping.is_set()
+        sock.sendall(b"second half\r\n.\r\n")
+        replies = recv_until(sock, b"never")  # until the server closes
+        assert replies.startswith(b"250 ") and b"\r\n421 4.3.2 " in replies
+        assert replies.endswith(b"\r\n")
+        server.call(lambda: asyncio.wait_for(stops[0], 30))
+        assert [body_of(m) for m in server.messages(f"bob@{DOMAIN}")] == [
+            b"Subject: in transit\r\n\r\nfirst half, second half\r\n"
+        ]
 
 
 def test_stopping_server_says_421_to_idle_clients(tmp_path: Path) -> None:

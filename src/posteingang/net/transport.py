@@ -1,42 +1,72 @@
-"""A `Connection` as the byte pipe a protocol session reads from and writes to.
+"""The byte pipe every protocol session reads from and writes to: `Transport`, and the real one.
 
-IMAP and POP3 sessions are written against a four-method `Transport` protocol
-(read, write, drain, start_tls) so they can be tested without sockets; this is
-the real one. Writes are collected and handed to the connection on `drain`, so
-the many short responses of a pipelined batch leave in one write (and one TLS
+Sessions (IMAP, POP3, SMTP/LMTP through `net.session.serve_session`) are written
+against the `Transport` protocol, so they can be tested without sockets (the
+tests' in-memory transport); `ConnectionTransport` is the one over a
+`net.Connection`. Writes are collected and handed to the connection on `drain`,
+so the many short responses of a pipelined batch leave in one write (and one TLS
 record). Connection errors become what the sessions expect: end of input on
-read, `ConnectionError` on write.
+read, `ConnectionError` on write and on a failed TLS handshake.
+
+What it must never do: interpret protocol bytes, or apply a protocol's timeout
+(the session loop does, from the session's own ``read_timeout``).
 """
 
 from __future__ import annotations
 
-from posteingang.net.connection import Connection, IdleTimeout, NetError
+from typing import Protocol
+
+from posteingang.net.connection import Connection, NetError
+
+__all__ = ["ConnectionTransport", "Transport"]
+
+
+class Transport(Protocol):
+    """A client connection as a session sees it."""
+
+    async def read(self) -> bytes:
+        """The next bytes from the client; ``b""`` when it closed its side."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the client (never blocks)."""
+        ...
+
+    async def drain(self) -> None:
+        """Send what is queued, waiting while the client is behind: back-pressure.
+        Raises `ConnectionError` when the connection is gone."""
+        ...
+
+    def write_now(self, data: bytes) -> bool:
+        """Send ``data`` now if the connection can take it without waiting (nothing
+        queued, buffer below its mark); False, with nothing sent, if not (pushes outside
+        the request/response rhythm, such as IMAP IDLE updates)."""
+        ...
+
+    async def start_tls(self) -> None:
+        """Run the TLS handshake after the reply to STARTTLS/STLS, discarding pipelined
+        plaintext (RFC 3207 §6); raises `ConnectionError` if the handshake fails."""
+        ...
 
 
 class ConnectionTransport:
-    def __init__(self, conn: Connection, *, idle_timeout_raises: bool = False) -> None:
-        """`idle_timeout_raises`: report the idle timeout as `TimeoutError` (the session
-        says goodbye itself, e.g. POP3) instead of as end of input (IMAP's shell does)."""
+    """`Transport` over a `net.Connection` (whose own read timeout is switched off)."""
+
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._pending: list[bytes] = []
-        self._idle_timeout_raises = idle_timeout_raises
 
     async def read(self) -> bytes:
         try:
             return await self.conn.read_some()
-        except IdleTimeout as exc:
-            if self._idle_timeout_raises:
-                raise TimeoutError(str(exc)) from None
-            return b""
         except NetError:  # ConnectionClosed included
             return b""
 
     def write(self, data: bytes) -> None:
-        self._pending.append(data)
+        if data:
+            self._pending.append(data)
 
     def write_now(self, data: bytes) -> bool:
-        """Send ``data`` at once, before `drain`, if that needs no waiting (see
-        `Connection.try_write`); False, with nothing sent, if not."""
         return not self._pending and self.conn.try_write(data)
 
     async def drain(self) -> None:

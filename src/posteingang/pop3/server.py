@@ -1,19 +1,21 @@
 """The POP3 asyncio shell: listeners on the shared connection layer, one session per client.
 
-All protocol behaviour is in `session.py`; this module only adapts a
-`net.Connection` to the session's `Transport` and plugs POP3 into the runtime
-as the service `POP3` (`posteingang.service`): per runtime a `Pop3Serving`
-holds the `Pop3Services` every listener shares (maildrop locks, the
-login-delay table, the throttle), makes the shell for each
-``[[listener]] protocol = "POP3"`` (POP3 with STLS, POP3S with implicit TLS),
-and starts the retention task.
+All protocol behaviour is in `session.py`; this module only hands each
+`net.Connection` and a `Pop3Session` to the shared session loop
+(`net.session.serve_session`) and plugs POP3 into the runtime as the service
+`POP3` (`posteingang.service`): per runtime a `Pop3Serving` holds the
+`Pop3Services` every listener shares (maildrop locks, the login-delay table,
+the throttle), makes the shell for each ``[[listener]] protocol = "POP3"``
+(POP3 with STLS, POP3S with implicit TLS), and starts the retention task.
 
 `start_server` binds listeners without a runtime, for tests and benchmarks.
 
-Timeouts: the session applies `Pop3Settings.login_timeout` / `idle_timeout`
-itself (RFC 1939 §3: at least 10 minutes once logged in), so the connection's
-own read timeout is switched off here; write timeouts and back-pressure are the
-connection layer's.
+Timeouts: the session loop applies the session's `Pop3Settings.login_timeout` /
+`idle_timeout` (RFC 1939 §3: at least 10 minutes once logged in), so the
+connection's own read timeout is switched off here; write timeouts and
+back-pressure are the connection layer's. At shutdown a session waiting for
+its client's next command is closed (POP3 has no unsolicited response); one in
+the middle of a command (a RETR being sent) finishes it first.
 
 This module must never parse POP3 or touch the store except through the
 session and the retention task.
@@ -32,6 +34,7 @@ from posteingang.config import Config
 from posteingang.log import get_logger
 from posteingang.net.connection import Connection
 from posteingang.net.server import Handler, ListenerServer
+from posteingang.net.session import serve_session
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts
 from posteingang.net.transport import ConnectionTransport
@@ -60,17 +63,17 @@ def pop3_handler(services: Pop3Services, stopping: asyncio.Event | None = None) 
     """The `ListenerServer` handler: one `Pop3Session` per connection."""
 
     async def handle(conn: Connection) -> None:
-        conn.timeout = None  # the session runs the POP3 timeouts (see module docstring)
+        conn.timeout = None  # the session loop runs the POP3 timeouts (module docstring)
+        transport = ConnectionTransport(conn)
         session = Pop3Session(
             services,
-            ConnectionTransport(conn, idle_timeout_raises=True),
+            transport,
             address=conn.peer.host,
             tls_active=conn.is_tls,
             tls_available=conn.can_start_tls,
-            stopping=stopping,
             acquire_account=conn.acquire_account,
         )
-        await session.run()
+        await serve_session(session, transport, stopping)
 
     return handle
 
@@ -82,6 +85,7 @@ class Pop3Server:
     services: Pop3Services
     listeners: list[ListenerServer]
     retention: asyncio.Task[None] | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -92,6 +96,7 @@ class Pop3Server:
         if self._stopped:
             return
         self._stopped = True
+        self.stopping.set()
         if self.retention is not None:
             self.retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -107,7 +112,8 @@ async def start_server(
     retention_interval: float | None = INTERVAL,
 ) -> Pop3Server:
     """Bind `listeners` without a runtime (tests, benchmarks); TLS ones need `tls`."""
-    handler = pop3_handler(services)
+    stopping = asyncio.Event()
+    handler = pop3_handler(services, stopping)
     servers: list[ListenerServer] = []
     try:
         for settings in listeners:
@@ -127,7 +133,7 @@ async def start_server(
             retention_task(services.store, services.settings, interval=retention_interval),
             name="pop3-retention",
         )
-    return Pop3Server(services, servers, task)
+    return Pop3Server(services, servers, task, stopping)
 
 
 # -- the runtime's service ---------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 Theory of operation
 -------------------
-`Pop3Session.run()` is the whole conversation. It owns a `POP3Connection`
-(the pure core), feeds it what the `Transport` reads, and answers each command
-event with exactly one reply:
+`Pop3Session` follows the session contract of `net.session`: the shell loop
+(`serve_session`) feeds it what the client sent, sends what it queued, and
+applies its timeouts (`read_timeout`: RFC 1939 §3, at least 10 minutes once
+logged in) and the server's shutdown. The session owns a `POP3Connection`
+(the pure core) and answers each command event with exactly one reply:
 
 * AUTHORIZATION commands go to `Authorizer` (passwords, APOP, SASL, the
   cleartext policy). A login becomes a session only after the LOGIN-DELAY
@@ -31,7 +33,6 @@ twice to one command, or delete anything outside UPDATE.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from collections.abc import Callable
@@ -39,6 +40,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from posteingang.log import get_logger
+from posteingang.net.session import read_in_command
+from posteingang.net.transport import Transport
 from posteingang.pop3 import proto
 from posteingang.pop3.authorization import AUTH_FAILED, Authorizer, Granted
 from posteingang.pop3.bodies import (
@@ -66,7 +69,7 @@ from posteingang.pop3.proto import (
     scan_line,
     uidl_line,
 )
-from posteingang.pop3.services import Pop3Services, Transport
+from posteingang.pop3.services import Pop3Services
 from posteingang.store.model import SEEN, DeletionPolicy, FlagOp
 
 log = get_logger(__name__)
@@ -78,8 +81,8 @@ REVOKED = b"-ERR [AUTH] Session ended: its credentials were changed or revoked\r
 LANGUAGES = (("en", "English"),)
 
 
-class _Disconnected(Exception):
-    """The client went away (EOF or timeout) in the middle of an exchange."""
+class _Disconnected(ConnectionError):
+    """The client went away (EOF or timeout) in the middle of a SASL exchange."""
 
 
 def apop_timestamp(hostname: str) -> str:
@@ -99,13 +102,11 @@ class Pop3Session:
         address: str,
         tls_active: bool = False,
         tls_available: bool = False,
-        stopping: asyncio.Event | None = None,
         acquire_account: Callable[..., bool] | None = None,
     ) -> None:
         self.services = services
         # the shared per-account session limit (net.limits.AccountLimits), all protocols
         self._acquire_account = acquire_account
-        self.stopping = stopping
         self.settings = services.settings
         self.transport = transport
         self.address = address
@@ -121,75 +122,70 @@ class Pop3Session:
         self._retrieved: set[int] = set()  # uids sent whole by RETR
         self._read_ahead: ReadAhead | None = None
         self._finished = False
+        self._closed = False  # end of stream, timeout or shutdown
 
-    # -- the conversation -------------------------------------------------------------------
+    # -- the session contract (net.session.serve_session drives it) --------------------------
 
-    async def run(self) -> None:
-        """Greet, answer commands until QUIT or EOF, then record and unlock."""
-        try:
-            self._emit(proto.greeting("POP3 server ready", self.auth.apop_timestamp))
-            while True:
-                event = await self._next_event()
-                if isinstance(event, proto.ConnectionClosed):
-                    break
-                if isinstance(event, proto.ProtocolError):
-                    self._emit(event.reply)
-                    continue
-                if isinstance(event, proto.Paused | proto.NeedData):
-                    # Every command gets its reply before the next event: a bug if seen.
-                    raise proto.LocalProtocolError("a command was left without a reply")
-                await self._handle(event)
-                if self.conn.state is State.TLS_HANDSHAKE:
-                    await self._flush()
-                    try:
-                        await self.transport.start_tls()
-                    except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
-                        raise _Disconnected from exc
-                    self.conn.tls_established()
-            await self._flush()
-        except _Disconnected:
-            pass
-        finally:
-            await self.finish()
+    @property
+    def closed(self) -> bool:
+        return self._closed or self.conn.state is State.CLOSED
 
-    async def _next_event(self) -> proto.Event:
-        while True:
+    @property
+    def read_timeout(self) -> float:
+        if self.conn.state is State.TRANSACTION:
+            return self.settings.idle_timeout
+        return self.settings.login_timeout
+
+    @property
+    def at_boundary(self) -> bool:
+        # Every POP3 command is one line, answered before the next is read; the only
+        # input inside a command (a SASL answer) is read by `_challenge` itself.
+        return True
+
+    @property
+    def tls_requested(self) -> bool:
+        return self.conn.state is State.TLS_HANDSHAKE
+
+    def greet(self) -> None:
+        self._emit(proto.greeting("POP3 server ready", self.auth.apop_timestamp))
+
+    async def receive(self, data: bytes) -> None:
+        """Answer every complete command in ``data`` (``b""``: end of stream)."""
+        self.conn.receive_data(data)
+        while not self.tls_requested:
             event = self.conn.next_event()
-            if not isinstance(event, proto.NeedData):
-                return event
-            await self._flush()
-            self.conn.receive_data(await self._read())
+            if isinstance(event, proto.NeedData):
+                return
+            if isinstance(event, proto.ConnectionClosed):
+                self._closed = True
+                return
+            if isinstance(event, proto.ProtocolError):
+                self._emit(event.reply)
+                continue
+            if isinstance(event, proto.Paused):
+                # Every command gets its reply before the next event: a bug if seen.
+                raise proto.LocalProtocolError("a command was left without a reply")
+            await self._handle(event)
 
-    async def _read(self) -> bytes:
-        timeout = (
-            self.settings.idle_timeout
-            if self.conn.state is State.TRANSACTION
-            else self.settings.login_timeout
-        )
-        try:
-            async with asyncio.timeout(timeout):
-                if self.stopping is None:
-                    return await self.transport.read()
-                return await self._read_unless_stopping(self.stopping)
-        except (TimeoutError, ConnectionError, OSError):
-            return b""  # RFC 1939 §3 autologout: like EOF, no UPDATE
+    def data_to_send(self) -> bytes:
+        data = bytes(self._out)
+        self._out.clear()
+        return data
 
-    async def _read_unless_stopping(self, stopping: asyncio.Event) -> bytes:
-        # Server shutdown: POP3 has no unsolicited goodbye, so a session waiting for
-        # its client's next command simply ends there (facts kept, no UPDATE).
-        if stopping.is_set():
-            return b""
-        read = asyncio.ensure_future(self.transport.read())
-        stop = asyncio.ensure_future(stopping.wait())
-        try:
-            await asyncio.wait({read, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            if not read.done():
-                read.cancel()
-        return read.result() if read.done() and not read.cancelled() else b""
+    def tls_established(self) -> None:
+        self.conn.tls_established()
 
-    async def finish(self) -> None:
+    def timeout(self) -> None:
+        # RFC 1939 §3: the autologout timer closes the connection without a response
+        # and without entering UPDATE (the facts are still recorded by `close`).
+        self._closed = True
+
+    def shutdown(self) -> None:
+        # POP3 has no unsolicited response: a session waiting for its client's next
+        # command simply ends there (facts kept by `close`, no UPDATE).
+        self._closed = True
+
+    async def close(self) -> None:
         """Write the session's facts and release the maildrop; idempotent."""
         if self._finished:
             return
@@ -215,19 +211,20 @@ class Pop3Session:
         self._emit(self.conn.send(reply))
 
     async def _flush(self) -> None:
+        """Send what is queued now, inside a command (a long RETR, a SASL challenge);
+        `ConnectionError` if the client went away."""
         if self._out:
-            data = bytes(self._out)
-            self._out.clear()
-            try:
-                self.transport.write(data)
-                await self.transport.drain()
-            except (OSError, TimeoutError) as exc:  # the client went away mid-write
-                raise _Disconnected from exc
+            self.transport.write(self.data_to_send())
+            await self.transport.drain()
 
     async def _challenge(self, data: bytes) -> bytes | None:
         """SASL: send one challenge, wait for the answer (None: cancelled or malformed)."""
         self._reply(proto.Continuation(data))
-        event = await self._next_event()
+        event = self.conn.next_event()
+        while isinstance(event, proto.NeedData):
+            await self._flush()
+            self.conn.receive_data(await read_in_command(self.transport, self.read_timeout))
+            event = self.conn.next_event()
         if isinstance(event, proto.AuthResponse):
             return event.data  # None when cancelled; the -ERR still has to be sent
         if isinstance(event, proto.ProtocolError):

@@ -1,13 +1,16 @@
 """The SMTP/LMTP asyncio shell: moves bytes between a `net.Connection` and a `DeliverySession`.
 
 Theory of operation.  One coroutine per connection (:func:`serve_connection`)
-greets, then loops: read what arrived (waiting at most the command timeout,
-or the data timeout while message octets are expected, RFC 5321 §4.5.3.2),
-feed it to the session, write the replies it queued (one write per pipelined
-group, RFC 2920), and upgrade to TLS when the session accepted STARTTLS.
-`net.Connection.start_tls` drops plaintext pipelined behind the command and the
-core drops its own buffer, so nothing sent before the handshake is ever read as
-a command (RFC 3207 §6).  A failed handshake closes the connection.
+hands a `DeliverySession`, wrapped in `_ShellSession`, to the session loop every
+protocol shares (`net.session.serve_session`): it greets, reads what arrived
+(waiting at most the command timeout, or the data timeout while message octets
+are expected, RFC 5321 §4.5.3.2), feeds the session, writes the replies it
+queued (one write per pipelined group, RFC 2920), and upgrades to TLS when the
+session accepted STARTTLS.  `net.Connection.start_tls` drops plaintext
+pipelined behind the command and the core drops its own buffer, so nothing sent
+before the handshake is ever read as a command (RFC 3207 §6).  A failed
+handshake closes the connection.  At shutdown a client between commands gets
+``421 4.3.2`` at once; one sending message data finishes the message first.
 
 Listeners are the shared `net.ListenerServer` (limits total and per IP, TLS,
 PROXY protocol, UNIX sockets); LMTP may listen on a UNIX socket
@@ -28,18 +31,16 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING
 
 from posteingang.config import Config
 from posteingang.log import get_logger
-from posteingang.net.connection import (
-    Connection,
-    ConnectionClosed,
-    IdleTimeout,
-)
+from posteingang.net.connection import Connection
 from posteingang.net.server import Handler, ListenerServer
+from posteingang.net.session import serve_session
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts
+from posteingang.net.transport import ConnectionTransport
 from posteingang.service import Context, ProtocolService, Serving, Shell
 from posteingang.smtp.session import DeliveryContext, DeliverySession, SessionConfig
 from posteingang.smtp.settings import SmtpSettings
@@ -85,6 +86,56 @@ class Timeouts:
     data: float = SmtpSettings().data_timeout
 
 
+class _ShellSession:
+    """A `DeliverySession` under the session contract of `net.session`: the SMTP
+    timeouts as data (RFC 5321 §4.5.3.2), and message data as the inside of a command,
+    which a shutdown lets finish."""
+
+    __slots__ = ("_conn", "_session", "_timeouts")
+
+    def __init__(self, conn: Connection, session: DeliverySession, timeouts: Timeouts) -> None:
+        self._conn = conn
+        self._session = session
+        self._timeouts = timeouts
+
+    @property
+    def closed(self) -> bool:
+        return self._session.closed
+
+    @property
+    def read_timeout(self) -> float:
+        return self._timeouts.data if self._session.in_data else self._timeouts.command
+
+    @property
+    def at_boundary(self) -> bool:
+        return not self._session.in_data
+
+    @property
+    def tls_requested(self) -> bool:
+        return self._session.tls_requested
+
+    def greet(self) -> None:
+        self._session.greet()
+
+    async def receive(self, data: bytes) -> None:
+        await self._session.receive(data)
+
+    def data_to_send(self) -> bytes:
+        return self._session.data_to_send()
+
+    def tls_established(self) -> None:
+        self._session.tls_established(self._conn.tls_version, self._conn.cipher)
+
+    def timeout(self) -> None:
+        self._session.timeout()
+
+    def shutdown(self) -> None:
+        self._session.shutdown()
+
+    async def close(self) -> None:
+        self._session.close()
+
+
 async def serve_connection(
     conn: Connection,
     context: DeliveryContext,
@@ -93,7 +144,7 @@ async def serve_connection(
     stopping: asyncio.Event | None = None,
 ) -> None:
     """Serve one SMTP or LMTP client until it quits, times out or disconnects."""
-    conn.timeout = None  # the RFC 5321 timeouts are applied per read below
+    conn.timeout = None  # the session loop applies the RFC 5321 timeouts per read
     client = ClientInfo(
         helo=None,
         ip=conn.peer.host if conn.peer.host != "unix" else None,
@@ -101,94 +152,7 @@ async def serve_connection(
         cipher=conn.cipher,
     )
     session = DeliverySession(context, client, starttls=conn.can_start_tls, tls_active=conn.is_tls)
-    session.greet()
-    try:
-        await conn.write(session.data_to_send())
-        while not session.closed:
-            within = timeouts.data if session.in_data else timeouts.command
-            try:
-                data = await _read(conn, within, None if session.in_data else stopping)
-            except IdleTimeout:
-                session.timeout()
-                await conn.write(session.data_to_send())
-                return
-            if data is None:  # the server is stopping and this client is between messages
-                session.shutdown()
-                await conn.write(session.data_to_send())
-                return
-            await session.receive(data)
-            out = session.data_to_send()
-            if out:
-                await conn.write(out)
-            if session.tls_requested:
-                await conn.start_tls()  # a failed handshake raises and closes
-                session.tls_established(conn.tls_version, conn.cipher)
-            elif stopping is not None and stopping.is_set() and not session.in_data:
-                session.shutdown()
-                await conn.write(session.data_to_send())
-                return
-    except ConnectionClosed:
-        pass
-    finally:
-        session.close()
-
-
-async def _read(conn: Connection, within: float, stopping: asyncio.Event | None) -> bytes | None:
-    """The next octets from the client, or None if ``stopping`` is set first.
-
-    Hot path (two or three reads per delivered message): the read is awaited
-    directly in the session's task; `_StopWatch` cancels the reads waiting when
-    ``stopping`` is set, instead of racing two new tasks on every read.
-    """
-    if stopping is None:
-        return await conn.read_some(within=within)
-    if stopping.is_set():
-        return None
-    watch = _StopWatch.of(stopping)
-    task = asyncio.current_task()
-    assert task is not None
-    watch.readers.add(task)
-    try:
-        return await conn.read_some(within=within)
-    except asyncio.CancelledError:
-        if task not in watch.cancelled:
-            raise  # cancelled by someone else (the listener's hard stop)
-        watch.cancelled.discard(task)
-        task.uncancel()
-        return None
-    finally:
-        watch.readers.discard(task)
-
-
-class _StopWatch:
-    """The sessions waiting for a client's next octets, cancelled when ``stopping`` is set.
-
-    One per stopping event (one per server or worker): a single task waits for
-    the event, so a read costs a set insertion rather than two tasks and an
-    `asyncio.wait`.
-    """
-
-    _all: ClassVar[weakref.WeakKeyDictionary[asyncio.Event, _StopWatch]] = (
-        weakref.WeakKeyDictionary()
-    )
-
-    def __init__(self, stopping: asyncio.Event) -> None:
-        self.readers: set[asyncio.Task[object]] = set()
-        self.cancelled: set[asyncio.Task[object]] = set()
-        self._waiter = asyncio.ensure_future(self._watch(stopping))
-
-    @classmethod
-    def of(cls, stopping: asyncio.Event) -> _StopWatch:
-        watch = cls._all.get(stopping)
-        if watch is None or watch._waiter.get_loop() is not asyncio.get_running_loop():
-            watch = cls._all[stopping] = cls(stopping)
-        return watch
-
-    async def _watch(self, stopping: asyncio.Event) -> None:
-        await stopping.wait()
-        for task in list(self.readers):
-            self.cancelled.add(task)
-            task.cancel()
+    await serve_session(_ShellSession(conn, session, timeouts), ConnectionTransport(conn), stopping)
 
 
 def smtp_handler(

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from posteingang.imap.proto.responses import ResponseCode
 from posteingang.imap.proto.sequence import SequenceSet
 from posteingang.imap.selected import SelectedMailbox
+from posteingang.net.transport import Transport  # the one every session talks through
 from posteingang.store.interface import (
     AlreadyExists,
     Conflict,
@@ -40,32 +41,6 @@ __all__ = [
 
 class Disconnected(Exception):
     """The client went away (EOF, timeout, failed write) in the middle of an exchange."""
-
-
-class Transport(Protocol):
-    """A client connection as the session sees it (`server.py` adapts a socket)."""
-
-    async def read(self) -> bytes:
-        """The next bytes from the client; ``b""`` when it closed its side."""
-        ...
-
-    def write(self, data: bytes) -> None:
-        """Queue bytes for the client (never blocks)."""
-        ...
-
-    async def drain(self) -> None:
-        """Wait until the queued bytes are (mostly) sent: back-pressure."""
-        ...
-
-    def write_now(self, data: bytes) -> bool:
-        """Send ``data`` now if the connection can take it without waiting (nothing
-        queued, buffer below its mark); False, with nothing sent, if not (IDLE pushes)."""
-        ...
-
-    async def start_tls(self) -> None:
-        """Run the TLS handshake after the tagged OK to STARTTLS; discard pipelined
-        plaintext (raises if the handshake fails)."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
