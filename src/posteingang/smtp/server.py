@@ -27,11 +27,9 @@ session's job.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from posteingang.config import Config
 from posteingang.log import get_logger
