@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from posteingang.delivery.spool import clear_spool_dir
+from posteingang.delivery.trace import ClientInfo
 from posteingang.log import get_logger
 from posteingang.net.connection import (
     Connection,
@@ -39,8 +41,6 @@ from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.tls import TlsContexts
 from posteingang.smtp.session import DeliveryContext, DeliverySession, SessionConfig
 from posteingang.smtp.settings import SmtpSettings
-from posteingang.smtp.spool import clear_spool_dir
-from posteingang.smtp.trace import ClientInfo
 from posteingang.store.interface import Store
 
 if TYPE_CHECKING:
