@@ -106,6 +106,12 @@ async def test_postmaster_without_domain_reaches_the_postmaster_account(
     assert (await send_mail(session, ["Postmaster"]))[-1].startswith("250")
     (stored,) = await messages_of(store, f"postmaster@{DOMAIN}")
     assert b"Delivered-To: postmaster@example.test\r\n" in stored
+    # LMTP answers per recipient with the address as the client gave it.
+    lmtp = new_session(make_context(store, tmp_path / "spool", lmtp=True))
+    message = MESSAGE + b"PS\r\n"  # not a retry of the first
+    assert await send_mail(lmtp, ["Postmaster"], message, lmtp=True) == [
+        "250 2.0.0 <Postmaster> Message stored"
+    ]
 
 
 async def test_alias_delivers_to_every_target_and_plus_address_to_its_mailbox(

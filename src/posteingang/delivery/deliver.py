@@ -63,9 +63,9 @@ __all__ = [
     "Envelope",
     "LocalDelivery",
     "Trace",
-    "UnknownRecipient",
+    "UnknownRecipient",  # recipients.py's, for callers of `deliver`
     "deliver",
-    "resolve_recipient",
+    "resolve_recipient",  # recipients.py's, for callers of `deliver`
 ]
 
 # How long a delivery counts as a retry of an earlier one.

@@ -138,6 +138,7 @@ class DeliverySession:
         self._size_hint: int | None = None
         self._smtputf8 = False
         self._recipients: list[Recipient] = []
+        self._rcpt_mailboxes: list[Mailbox] = []  # as given in RCPT TO, for the replies
         self._spool: Spool | None = None
 
     # ------------------------------------------------------------- the shell's API
@@ -246,6 +247,7 @@ class DeliverySession:
         self._size_hint = None
         self._smtputf8 = False
         self._recipients = []
+        self._rcpt_mailboxes = []
         if self._spool is not None:
             self._spool.discard()
             self._spool = None
@@ -282,6 +284,7 @@ class DeliverySession:
             log.exception("recipient_lookup_failed", recipient=str(mailbox))
             return _TEMPORARY
         self._recipients.append(replace(recipient, given=given))
+        self._rcpt_mailboxes.append(mailbox)
         return None
 
     # ------------------------------------------------------------- delivery
@@ -314,7 +317,10 @@ class DeliverySession:
             )
         finally:
             message.release()
-        replies = [self._reply(done, sender, end) for done in outcomes]
+        replies = [
+            self._reply(done, mailbox, sender, end)
+            for done, mailbox in zip(outcomes, self._rcpt_mailboxes, strict=True)
+        ]
         if self.config.lmtp:
             conn.per_recipient_results(replies)
         else:
@@ -326,7 +332,7 @@ class DeliverySession:
         self.delivered += 1
         self._end_transaction()
 
-    def _reply(self, done: Delivered, sender: str | None, end: DataEnd) -> Reply:
+    def _reply(self, done: Delivered, mailbox: Mailbox, sender: str | None, end: DataEnd) -> Reply:
         """The reply for one recipient's outcome (LMTP sends each; SMTP the first failure)."""
         rcpt = done.recipient
         if done.mailbox_full:
@@ -342,4 +348,4 @@ class DeliverySession:
             size=done.size,
             eight_bit=end.eight_bit,
         )
-        return Reply(250, "2.0.0", f"<{rcpt.given}> {_STORED}")
+        return Reply(250, "2.0.0", f"<{mailbox}> {_STORED}")
