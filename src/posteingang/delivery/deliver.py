@@ -238,8 +238,9 @@ def _trace_headers(envelope: Envelope, rcpt: Recipient, key: str) -> bytes:
 
 
 async def _parse(message: SpooledMessage) -> _Parsed | None:
-    """The one parse of the message as received; None if only a guarded parse of each
-    copy gives a record (the strict parser raised on this message)."""
+    """The one parse of the message as received; None if each copy must be parsed on its
+    own (the strict parser raised on this message, or the spool file could not be
+    read: then each copy fails on its own, and its recipient is answered)."""
     try:
         if message.data is not None:
             data = message.data
@@ -253,8 +254,6 @@ async def _parse(message: SpooledMessage) -> _Parsed | None:
         with message.path.open("rb") as f:
             first = f.read(1)
         return _Parsed(record, line_size, first)
-    except OSError:
-        raise
     except Exception:
         return None
 
