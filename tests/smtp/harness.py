@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from posteingang.delivery.trace import ClientInfo
 from posteingang.smtp.proto import Limits
 from posteingang.smtp.session import DeliveryContext, DeliverySession, SessionConfig
-from posteingang.smtp.trace import ClientInfo
 from posteingang.store.blobs.fs import FsBlobStore
 from posteingang.store.interface import Store
 from posteingang.store.sqlite.store import SqliteStore

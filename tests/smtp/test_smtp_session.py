@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from posteingang.mime import decode_parsed, parse_message
 from posteingang.smtp.proto import Limits
 from posteingang.store.sqlite.store import SqliteStore
 from tests.smtp.harness import (
@@ -105,6 +106,12 @@ async def test_postmaster_without_domain_reaches_the_postmaster_account(
     assert (await send_mail(session, ["Postmaster"]))[-1].startswith("250")
     (stored,) = await messages_of(store, f"postmaster@{DOMAIN}")
     assert b"Delivered-To: postmaster@example.test\r\n" in stored
+    # LMTP answers per recipient with the address as the client gave it.
+    lmtp = new_session(make_context(store, tmp_path / "spool", lmtp=True))
+    message = MESSAGE + b"PS\r\n"  # not a retry of the first
+    assert await send_mail(lmtp, ["Postmaster"], message, lmtp=True) == [
+        "250 2.0.0 <Postmaster> Message stored"
+    ]
 
 
 async def test_alias_delivers_to_every_target_and_plus_address_to_its_mailbox(
@@ -238,6 +245,36 @@ async def test_large_message_is_spooled_to_disk_and_stored_intact(
     assert list(spool.iterdir()) == []
 
 
+@pytest.mark.parametrize("spool_memory", [1 << 20, 4096])
+async def test_lmtp_copies_for_several_recipients_carry_their_own_parse(
+    store: SqliteStore, tmp_path: Path, spool_memory: int
+) -> None:
+    # The message is parsed once for all copies (delivery/copies.py); what each
+    # copy is stored with must still be exactly the parse of its own bytes.
+    part = b"".join(b"line %06d\r\n" % i for i in range(600))
+    body = (
+        b"From: Bob <bob@example.org>\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: text/plain\r\n\r\n" + part + b"--b\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nin\r\n--b--\r\n"
+    )
+    session = new_session(
+        make_context(store, tmp_path / "spool", lmtp=True, spool_memory=spool_memory)
+    )
+    rcpts = [f"bob@{DOMAIN}", f"carol@{DOMAIN}", f"postmaster@{DOMAIN}"]
+    assert codes(await send_mail(session, rcpts, body, lmtp=True)) == ["250"] * 3
+    for who in rcpts:
+        account = await store.get_account(who)
+        assert account is not None
+        box = await store.get_mailbox(account.id, "INBOX")
+        assert box is not None
+        (msg,) = await store.get_messages(box.id, (await store.get_index(box.id)).uids)
+        stored = await store.blobs.get(msg.blob_id)
+        assert body_of(stored) == body and who.encode() in stored
+        assert decode_parsed(await store.get_parsed(msg.blob_id)) == parse_message(stored)
+        assert await store.line_sizes([msg.blob_id]) == {msg.blob_id: len(stored)}
+
+
 async def test_disconnect_mid_data_stores_nothing_and_leaves_no_spool(
     store: SqliteStore, tmp_path: Path
 ) -> None:
@@ -317,8 +354,8 @@ async def test_pipelined_transactions_get_replies_in_order(
 async def test_received_header_after_starttls_names_tls_and_esmtps(
     store: SqliteStore, tmp_path: Path
 ) -> None:
+    from posteingang.delivery.trace import ClientInfo
     from posteingang.smtp.session import DeliverySession
-    from posteingang.smtp.trace import ClientInfo
 
     context = make_context(store, tmp_path / "spool")
     session = DeliverySession(context, ClientInfo(helo=None, ip="2001:db8::5"), starttls=True)

@@ -16,8 +16,8 @@ import pytest
 
 from posteingang.config import config_from_mapping
 from posteingang.maintenance import MAINTENANCE
+from posteingang.net import supervisor as supervisor_module
 from posteingang.runtime import Runtime
-from posteingang.smtp import workers as workers_module
 from posteingang.smtp.server import SMTP
 from posteingang.store.hub import Change, ChangeKind
 from tests.serving import running, serve_process
@@ -38,7 +38,7 @@ def workers_of(pid: int) -> list[int]:
         except OSError:
             continue
         fields = stat.rpartition(")")[2].split()
-        if fields[0] != "Z" and int(fields[1]) == pid and b"posteingang.smtp.worker" in cmdline:
+        if fields[0] != "Z" and int(fields[1]) == pid and b"posteingang.net.worker" in cmdline:
             found.append(int(entry.name))
     return found
 
@@ -163,7 +163,7 @@ async def test_workers_stop_with_the_server(tmp_path: Path) -> None:
 async def test_a_worker_that_cannot_start_leaves_delivery_to_the_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(workers_module.sys, "executable", "/bin/false")  # every start fails
+    monkeypatch.setattr(supervisor_module.sys, "executable", "/bin/false")  # every start fails
     config = config_from_mapping(
         {
             "server": {"hostname": "mx.workers.test", "data_dir": str(tmp_path)},

@@ -20,8 +20,9 @@ import click
 
 from posteingang.cli.common import MissingStore, State, open_configured_store, pass_state
 from posteingang.config import Config
-from posteingang.delivery.deliver import UnknownRecipient, deliver
+from posteingang.delivery.deliver import deliver
 from posteingang.delivery.ingest import unix_to_crlf
+from posteingang.delivery.recipients import UnknownRecipient
 from posteingang.store.interface import InvalidName, QuotaExceeded
 
 EX_OK = 0

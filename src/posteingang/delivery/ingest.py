@@ -17,12 +17,14 @@ import asyncio
 import hashlib
 import os
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 from posteingang.mime import encode_parsed, parse_file, parse_message
 from posteingang.mime.model import ParsedMessage
 from posteingang.mime.octets import LineEndCounter, crlf_size
+from posteingang.mime.structure import parse_file_strict
 from posteingang.store.interface import NewMessage, Store
-from posteingang.store.sortkeys import SortKeys, keys_of
+from posteingang.store.sortkeys import keys_of
 
 # Above this size the parse runs in a thread (a hop costs ~100 µs; parsing 64 KiB ~0.3 ms).
 PARSE_INLINE_LIMIT = 64 * 1024
@@ -40,23 +42,6 @@ def unix_to_crlf(raw: bytes) -> bytes:
     if b"\r" in raw or b"\n" not in raw:
         return raw
     return raw.replace(b"\n", b"\r\n")
-
-
-def parse_record(raw: bytes) -> bytes:
-    """The encoded parse-once record of `raw` (never raises for any content)."""
-    return encode_parsed(parse_message(raw))
-
-
-async def parse_record_async(raw: bytes) -> bytes:
-    if len(raw) <= PARSE_INLINE_LIMIT:
-        return parse_record(raw)
-    return await asyncio.to_thread(parse_record, raw)
-
-
-def _parsed_and_ids(raw: bytes) -> tuple[bytes, str | None, tuple[str, ...], SortKeys]:
-    """The encoded record, the ids threading needs (`thread_ids`) and the sort keys."""
-    parsed = parse_message(raw)
-    return (encode_parsed(parsed), *thread_ids(parsed), keys_of(parsed))
 
 
 def thread_ids(parsed: ParsedMessage) -> tuple[str | None, tuple[str, ...]]:
@@ -80,29 +65,87 @@ async def prepare_message(
     `NewMessage` and is stored by the append itself, in the same commit as its
     row; a larger one is written (and flushed) to the blob store first.
     """
+    if len(raw) <= PARSE_INLINE_LIMIT:
+        record = parse_message(raw)
+    else:
+        record = await asyncio.to_thread(parse_message, raw)
+    return await prepare_parsed(
+        store, raw, record, flags=flags, internal_date=internal_date, uid=uid
+    )
+
+
+async def prepare_parsed(
+    store: Store,
+    raw: bytes,
+    record: ParsedMessage,
+    *,
+    line_size: int | None = None,
+    flags: frozenset[str] = frozenset(),
+    internal_date: datetime | None = None,
+    uid: int | None = None,
+) -> NewMessage:
+    """`prepare_message` for a message parsed already: ``record`` must be its parse
+    (delivery derives the copies' records from one parse, see `copies.py`)."""
     data: bytes | None = None
     if len(raw) <= store.blobs.inline_limit:
         blob_id = hashlib.sha256(raw).hexdigest()
         data = bytes(raw)
     else:
         blob_id = await store.blobs.put(raw)
-    if len(raw) <= PARSE_INLINE_LIMIT:
-        parsed, message_id, parent_ids, keys = _parsed_and_ids(raw)
-    else:
-        parsed, message_id, parent_ids, keys = await asyncio.to_thread(_parsed_and_ids, raw)
+    return _describe(
+        record,
+        blob_id=blob_id,
+        line_size=crlf_size(raw) if line_size is None else line_size,
+        data=data,
+        flags=flags,
+        internal_date=internal_date,
+        uid=uid,
+    )
+
+
+def _describe(
+    record: ParsedMessage,
+    *,
+    blob_id: str,
+    line_size: int,
+    data: bytes | None = None,
+    flags: frozenset[str] = frozenset(),
+    internal_date: datetime | None = None,
+    uid: int | None = None,
+) -> NewMessage:
+    message_id, parent_ids = thread_ids(record)
     return NewMessage(
         blob_id=blob_id,
-        size=len(raw),
-        parsed=parsed,
+        size=record.size,
+        parsed=encode_parsed(record),
         flags=flags,
         internal_date=internal_date or datetime.now(UTC).replace(microsecond=0),
         uid=uid,
         data=data,
-        line_size=crlf_size(raw),
+        line_size=line_size,
         message_id=message_id,
         parent_ids=parent_ids,
-        sort_keys=keys,
+        sort_keys=keys_of(record),
     )
+
+
+def parse_spooled(path: str, strict: bool = False) -> tuple[ParsedMessage, int]:
+    """The parse record and the CRLF size of the message in file ``path`` (blocking:
+    call it in a thread); read through a small window, never held whole.
+    ``strict``: raise where `parse_file` would describe the message as opaque."""
+    with open(path, "rb") as f:
+        return _parse_stream(f, strict)
+
+
+def _parse_stream(f: BinaryIO, strict: bool = False) -> tuple[ParsedMessage, int]:
+    size = f.seek(0, os.SEEK_END)
+    f.seek(0)
+    record = (parse_file_strict if strict else parse_file)(f, size)
+    f.seek(0)
+    counter = LineEndCounter()
+    while chunk := f.read(1 << 20):
+        counter.feed(chunk)
+    return record, counter.finish()
 
 
 async def prepare_file(
@@ -111,38 +154,31 @@ async def prepare_file(
     *,
     flags: frozenset[str] = frozenset(),
     internal_date: datetime | None = None,
+    parsed: tuple[ParsedMessage, int] | None = None,
 ) -> NewMessage:
     """Like `prepare_message` for a spooled file: neither the copy nor the parse holds it whole.
 
     The blob is copied chunk by chunk, then parsed through a small window
     (`mime.parse_file`): a 50 MB message costs a few MB of memory, not 100+.
+    ``parsed`` (record and CRLF size, see `parse_spooled`) skips the parse.
     """
     if os.path.getsize(path) <= store.blobs.inline_limit:  # noqa: ASYNC240 - one stat
         with open(path, "rb") as f:  # noqa: ASYNC230 - at most inline_limit octets
-            return await prepare_message(store, f.read(), flags=flags, internal_date=internal_date)
+            raw = f.read()
+        if parsed is None:
+            return await prepare_message(store, raw, flags=flags, internal_date=internal_date)
+        return await prepare_parsed(
+            store, raw, parsed[0], line_size=parsed[1], flags=flags, internal_date=internal_date
+        )
     blob_id = await store.blobs.put_file(path)
+    if parsed is None:
+        # Parsed from the blob, not from `path`: what is described is what is stored.
+        def parse() -> tuple[ParsedMessage, int]:
+            with store.blobs.open(blob_id) as f:
+                return _parse_stream(f)
 
-    def parse() -> tuple[int, ParsedMessage, int]:
-        with store.blobs.open(blob_id) as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(0)
-            parsed = parse_file(f, size)
-            f.seek(0)
-            counter = LineEndCounter()
-            while chunk := f.read(1 << 20):
-                counter.feed(chunk)
-            return size, parsed, counter.finish()
-
-    size, record, line_size = await asyncio.to_thread(parse)
-    message_id, parent_ids = thread_ids(record)
-    return NewMessage(
-        blob_id=blob_id,
-        size=size,
-        parsed=encode_parsed(record),
-        flags=flags,
-        internal_date=internal_date or datetime.now(UTC).replace(microsecond=0),
-        line_size=line_size,
-        message_id=message_id,
-        parent_ids=parent_ids,
-        sort_keys=keys_of(record),
+        parsed = await asyncio.to_thread(parse)
+    record, line_size = parsed
+    return _describe(
+        record, blob_id=blob_id, line_size=line_size, flags=flags, internal_date=internal_date
     )

@@ -98,7 +98,7 @@ class ListenerServer:
         self._shared = shared_limit
         self._trusted = [ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies]
         self._sock: socket.socket | None = None
-        # Set by delivery workers (smtp/workers.py): may hand an accepted socket to
+        # Set by the worker supervisor (net/supervisor.py): may hand an accepted socket to
         # another process (then True: our copy is closed) instead of serving it here.
         self.dispatch: Callable[[socket.socket], bool] | None = None
         self._accept_task: asyncio.Task[None] | None = None
@@ -193,7 +193,7 @@ class ListenerServer:
 
     def serve_accepted(self, sock: socket.socket) -> asyncio.Task[None]:
         """Serve a connection another process accepted on this listener's address
-        (a delivery worker, `smtp/worker.py`); the same as one accepted here."""
+        (a worker process, `net/worker.py`); the same as one accepted here."""
         sock.setblocking(False)
         addr = sock.getpeername() if sock.family != socket.AF_UNIX else ""
         return self._spawn(sock, addr)

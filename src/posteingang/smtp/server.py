@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from posteingang.config import Config
+from posteingang.delivery.spool import clear_spool_dir
+from posteingang.delivery.trace import ClientInfo
 from posteingang.log import get_logger
 from posteingang.net.connection import Connection
 from posteingang.net.server import Handler, ListenerServer
@@ -42,8 +44,6 @@ from posteingang.net.transport import ConnectionTransport
 from posteingang.service import Context, ProtocolService, Serving, Shell
 from posteingang.smtp.session import DeliveryContext, DeliverySession, SessionConfig
 from posteingang.smtp.settings import SmtpSettings
-from posteingang.smtp.spool import clear_spool_dir
-from posteingang.smtp.trace import ClientInfo
 from posteingang.smtp.workers import start_delivery_workers
 from posteingang.store.interface import Store
 

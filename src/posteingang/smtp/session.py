@@ -1,48 +1,51 @@
-"""The SMTP/LMTP delivery session: answers the core's requests against the store. No sockets.
+"""The SMTP/LMTP delivery session: the protocol's side of delivery. No sockets.
 
 Theory of operation.  A :class:`DeliverySession` owns one
 :class:`~posteingang.smtp.proto.SMTPConnection`.  The shell feeds it bytes
 (:meth:`DeliverySession.receive`), writes :meth:`data_to_send`, and does the
 TLS handshake when :attr:`tls_requested` is set.  The session turns the
-core's requests into decisions:
+core's requests into decisions and hands everything past the protocol to
+`delivery`:
 
-* ``RcptTo``: hosted domains only (else 554 5.7.1, no relaying), resolution
-  through `delivery.deliver.resolve_recipient` (accounts, aliases,
-  catch-all, plus-addressing; unknown 550 5.1.1), and, when MAIL gave
-  ``SIZE=``, every receiving account's quota (452 4.2.2) before any data.
-* ``DataChunk``: octets go to a :class:`~.spool.Spool` (memory, then file).
-* ``DataEnd``: for each accepted recipient, the trace headers (``Return-Path``,
-  ``Delivered-To``, ``Received``, see :mod:`.trace`) are prepended and the copy
-  goes through the one delivery path (`delivery.ingest.prepare_message` /
-  `prepare_file`, then `Store.append`), which is durable when it returns.
-  Only then is the reply queued (DESIGN.md invariant 1).
+* ``RcptTo``: no address literals (554 5.7.1), then
+  `delivery.recipients.accept_recipient` (accounts, aliases, catch-all,
+  plus-addressing; a domain we do not host 554 5.7.1, no relaying; unknown
+  550 5.1.1; with MAIL's ``SIZE=``, a full account 452 4.2.2 before any data).
+* ``DataChunk``: octets go to a `delivery.spool.Spool` (memory, then file).
+* ``DataEnd``: the transaction (envelope, trace facts, spooled message) goes
+  to `delivery.deliver.LocalDelivery.deliver`, the path every way in shares,
+  which stores one copy per recipient, durable when it returns, and gives one
+  outcome each.  Only then is the reply queued (DESIGN.md invariant 1).
 
 Acknowledgements.  LMTP (RFC 2033 §4.2) answers once per recipient, in RCPT
 order, so one full mailbox does not fail the others.  SMTP has one reply per
 message: 250 only if every recipient's copy is committed; if any failed
 (always a temporary failure at this point), the whole message gets that 4yz
 reply and the sender retries it later.  The copies that did commit are not
-stored twice on the retry: each copy carries a `NewMessage.dedupe_key` of
-(reverse-path, recipient, SHA-256 of the received octets), so the store
-recognises the retry although our own trace headers (their time of receipt)
-differ, and a sender resending after a lost 250 gets exactly one copy.
+stored twice on the retry (`delivery.deliver` explains the retry identity).
 
 What this module must never do: touch sockets or clocks other than through
-its ``clock`` argument, acknowledge before the append returned, or keep a
+its ``clock`` argument, acknowledge before delivery returned, or keep a
 spool file past the end of its transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from posteingang.delivery.deliver import Recipient, UnknownRecipient, resolve_recipient
-from posteingang.delivery.ingest import prepare_file, prepare_message
+from posteingang.delivery.deliver import Delivered, Envelope, LocalDelivery, Trace
+from posteingang.delivery.recipients import (
+    NotHosted,
+    Recipient,
+    UnknownRecipient,
+    accept_recipient,
+    postmaster_address,
+)
+from posteingang.delivery.spool import Spool
+from posteingang.delivery.trace import ClientInfo, protocol_keyword
 from posteingang.log import get_logger
 from posteingang.smtp.proto import (
     BdatChunk,
@@ -66,18 +69,8 @@ from posteingang.smtp.proto import (
     StartTLSRequested,
     State,
 )
-from posteingang.smtp.spool import Spool, SpooledMessage
-from posteingang.smtp.trace import (
-    ClientInfo,
-    delivered_to,
-    delivery_key,
-    protocol_keyword,
-    received,
-    return_path,
-)
 from posteingang.store import names
-from posteingang.store.interface import InvalidName, NewMessage, NotFound, QuotaExceeded, Store
-from posteingang.store.model import Account
+from posteingang.store.interface import InvalidName, NotFound, QuotaExceeded, Store
 
 __all__ = ["DeliveryContext", "DeliverySession", "SessionConfig"]
 
@@ -105,18 +98,17 @@ class SessionConfig:
 
 @dataclass(slots=True)
 class DeliveryContext:
-    """The shared services of all sessions: the store and the settings."""
+    """The shared services of all sessions: the store, the settings, the delivery path."""
 
     store: Store
     config: SessionConfig
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    delivery: LocalDelivery = field(init=False)
 
-
-@dataclass(slots=True)
-class _Recipient:
-    mailbox: Mailbox  # as given in RCPT TO
-    address: str  # normalised, what resolution used
-    resolved: Recipient
+    def __post_init__(self) -> None:
+        self.delivery = LocalDelivery(
+            self.store, self.config.spool_dir, dedupe_seconds=self.config.dedupe_seconds
+        )
 
 
 class DeliverySession:
@@ -145,7 +137,8 @@ class DeliverySession:
         self._sender: Mailbox | None = None
         self._size_hint: int | None = None
         self._smtputf8 = False
-        self._recipients: list[_Recipient] = []
+        self._recipients: list[Recipient] = []
+        self._rcpt_mailboxes: list[Mailbox] = []  # as given in RCPT TO, for the replies
         self._spool: Spool | None = None
 
     # ------------------------------------------------------------- the shell's API
@@ -254,6 +247,7 @@ class DeliverySession:
         self._size_hint = None
         self._smtputf8 = False
         self._recipients = []
+        self._rcpt_mailboxes = []
         if self._spool is not None:
             self._spool.discard()
             self._spool = None
@@ -266,46 +260,32 @@ class DeliverySession:
         try:
             if mailbox.is_postmaster:
                 # RFC 5321 §4.5.1: <Postmaster> without a domain must be accepted.
-                address = await self._postmaster_address()
+                address = await postmaster_address(store, self.config.hostname)
+                given = address
             else:
                 if mailbox.domain.startswith("["):
                     return _RELAY_DENIED  # we host no address literals
-                domain = names.normalize_domain(mailbox.domain)
-                address = f"{mailbox.local_part}@{domain}"
-            try:
-                resolved = await resolve_recipient(store, address, self.config.delimiter)
-            except (UnknownRecipient, InvalidName):
-                # Only now ask whether the domain is ours: a known recipient
-                # proves it, and this saves a store round trip per RCPT.
-                if not mailbox.is_postmaster and await store.get_domain(domain) is None:
-                    return _RELAY_DENIED
-                raise
+                address = f"{mailbox.local_part}@{names.normalize_domain(mailbox.domain)}"
+                given = str(mailbox)
+            recipient = await accept_recipient(
+                store,
+                address,
+                delimiter=self.config.delimiter,
+                size_hint=self._size_hint,
+                domain_checked=mailbox.is_postmaster,
+            )
+        except NotHosted:
+            return _RELAY_DENIED
         except (UnknownRecipient, InvalidName, NotFound):
             return _UNKNOWN_USER
+        except QuotaExceeded:
+            return _MAILBOX_FULL  # RFC 1870 §6.1: refused early, what will not fit
         except Exception:
             log.exception("recipient_lookup_failed", recipient=str(mailbox))
             return _TEMPORARY
-        if self._size_hint is not None:
-            # RFC 1870 §6.1: refuse early what the sender says will not fit.
-            for account in resolved.accounts:
-                if await self._over_quota(account, self._size_hint):
-                    return _MAILBOX_FULL
-        self._recipients.append(_Recipient(mailbox, resolved.address, resolved))
+        self._recipients.append(replace(recipient, given=given))
+        self._rcpt_mailboxes.append(mailbox)
         return None
-
-    async def _postmaster_address(self) -> str:
-        store = self.context.store
-        domains = [d.name for d in await store.list_domains()]
-        hostname = self.config.hostname.lower()
-        for candidate in (hostname, hostname.partition(".")[2], *domains):
-            if candidate in domains:
-                return f"postmaster@{candidate}"
-        raise UnknownRecipient("no hosted domain for postmaster")
-
-    async def _over_quota(self, account: Account, size: int) -> bool:
-        if account.quota_bytes is None:
-            return False
-        return await self.context.store.usage(account.id) + size > account.quota_bytes
 
     # ------------------------------------------------------------- delivery
 
@@ -319,10 +299,28 @@ class DeliverySession:
             self._end_transaction()
             return
         message = spool.finish()
+        sender = str(self._sender) if self._sender is not None else None
+        trace = Trace(
+            self.client,
+            by=self.config.hostname,
+            protocol=protocol_keyword(
+                lmtp=self.config.lmtp,
+                esmtp=self.conn.esmtp,
+                tls=self.client.tls_version is not None,
+                smtputf8=self._smtputf8,
+            ),
+            at=self.context.clock(),
+        )
         try:
-            replies = await self._store_copies(message, end)
+            outcomes = await self.context.delivery.deliver(
+                Envelope(sender, self._recipients, trace), message
+            )
         finally:
             message.release()
+        replies = [
+            self._reply(done, mailbox, sender, end)
+            for done, mailbox in zip(outcomes, self._rcpt_mailboxes, strict=True)
+        ]
         if self.config.lmtp:
             conn.per_recipient_results(replies)
         else:
@@ -334,100 +332,20 @@ class DeliverySession:
         self.delivered += 1
         self._end_transaction()
 
-    async def _store_copies(self, message: SpooledMessage, end: DataEnd) -> list[Reply]:
-        """Store one copy per accepted recipient; one reply each, in RCPT order."""
-        seen: set[int] = set()
-        plans: list[list[Account]] = []
-        for rcpt in self._recipients:
-            # The same account behind two recipients (an alias and its target)
-            # gets one copy, as Postfix does for duplicate final recipients.
-            accounts = [a for a in rcpt.resolved.accounts if a.id not in seen]
-            seen.update(a.id for a in accounts)
-            plans.append(accounts)
-        results: list[Reply | BaseException]
-        if len(self._recipients) == 1:
-            # The usual case: no task and no gather for one copy (hot path).
-            try:
-                results = [await self._store_copy(self._recipients[0], plans[0], message, end)]
-            except Exception as exc:
-                results = [exc]
-        else:
-            results = await asyncio.gather(
-                *(
-                    self._store_copy(rcpt, accounts, message, end)
-                    for rcpt, accounts in zip(self._recipients, plans, strict=True)
-                ),
-                return_exceptions=True,
-            )
-        replies: list[Reply] = []
-        for rcpt, result in zip(self._recipients, results, strict=True):
-            if isinstance(result, Reply):
-                replies.append(result)
-            elif isinstance(result, QuotaExceeded):
-                replies.append(_MAILBOX_FULL)
-            else:
-                assert isinstance(result, BaseException)
-                log.error("delivery_failed", recipient=rcpt.address, error=repr(result))
-                replies.append(_TEMPORARY)
-        return replies
-
-    async def _store_copy(
-        self,
-        rcpt: _Recipient,
-        accounts: list[Account],
-        message: SpooledMessage,
-        end: DataEnd,
-    ) -> Reply:
-        sender = str(self._sender) if self._sender is not None else None
-        key = delivery_key(sender, rcpt.address, message.sha256)
-        trace = self._received(rcpt, key)
-        prefix = return_path(sender) + delivered_to(rcpt.address) + trace
-        store = self.context.store
-        if message.data is not None:
-            prepared = await prepare_message(store, prefix + message.data)
-        else:
-            path = await asyncio.to_thread(message.with_prefix, prefix, self.config.spool_dir)
-            assert isinstance(path, Path)
-            try:
-                prepared = await prepare_file(store, str(path))
-            finally:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-        if self.config.dedupe_seconds > 0:
-            prepared = replace(prepared, dedupe_seconds=self.config.dedupe_seconds, dedupe_key=key)
-        for account in accounts:
-            await self._append(account, rcpt.resolved.detail, prepared)
+    def _reply(self, done: Delivered, mailbox: Mailbox, sender: str | None, end: DataEnd) -> Reply:
+        """The reply for one recipient's outcome (LMTP sends each; SMTP the first failure)."""
+        rcpt = done.recipient
+        if done.mailbox_full:
+            return _MAILBOX_FULL
+        if done.error is not None:
+            log.error("delivery_failed", recipient=rcpt.address, error=repr(done.error))
+            return _TEMPORARY
         log.info(
             "delivered",
             protocol="lmtp" if self.config.lmtp else "smtp",
             sender=sender or "<>",
             recipient=rcpt.address,
-            size=prepared.size,
+            size=done.size,
             eight_bit=end.eight_bit,
         )
-        return Reply(250, "2.0.0", f"<{rcpt.mailbox}> {_STORED}")
-
-    async def _append(self, account: Account, detail: str | None, message: NewMessage) -> None:
-        # The mailbox is looked up for every message, never cached: an account
-        # deleted and re-created (by the CLI, in another process) may get
-        # mailbox ids that once belonged to someone else.
-        # Plus-addressing: into the mailbox named by the detail if it exists, else
-        # INBOX; the store picks it in the same commit (no extra round trip).
-        wanted = [detail, "INBOX"] if detail else ["INBOX"]
-        await self.context.store.append_first(account.id, wanted, message)
-
-    def _received(self, rcpt: _Recipient, key: str) -> bytes:
-        protocol = protocol_keyword(
-            lmtp=self.config.lmtp,
-            esmtp=self.conn.esmtp,
-            tls=self.client.tls_version is not None,
-            smtputf8=self._smtputf8,
-        )
-        return received(
-            self.client,
-            by=self.config.hostname,
-            protocol=protocol,
-            id=key[:20],
-            recipient=str(rcpt.mailbox) if not rcpt.mailbox.is_postmaster else rcpt.address,
-            at=self.context.clock(),
-        )
+        return Reply(250, "2.0.0", f"<{mailbox}> {_STORED}")

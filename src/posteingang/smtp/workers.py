@@ -1,270 +1,98 @@
-"""Delivery worker processes, the parent's side: start, watch, restart, stop.
+"""SMTP/LMTP from every core: the delivery worker processes of `[smtp] processes`.
 
 `[smtp] processes` (default: one per CPU core, at most 4) processes serve
-SMTP and LMTP connections, the server's own included; this module runs the
-others (`worker.py` is their code).  The SMTP service starts it
-(`server.SmtpServing.start`) after every listener is bound.
-
-* Start: one ``python -m posteingang.smtp.worker`` per extra process, with a
-  socket pair as its channel and the config pickled to its standard input;
-  startup waits until each says ``ready`` on its channel, so the ``serve``
-  table is printed only when every process can take connections.
-* Dispatch: the server process accepts every SMTP/LMTP connection itself and
-  gives it to the least busy process, counting its own connections and, per
-  worker, connections sent minus ``-`` replies (done).  Ties go to a worker, so
-  the server process stays free for IMAP and POP3.  Letting every process
-  accept from one shared socket instead leaves the balance to whichever
-  process wakes first: measured, one worker took all 10 of a benchmark's
-  connections.
-* Watch: a worker that exits while the server runs is logged and started
-  again after a second; one that keeps dying within `_STEADY` seconds of its
-  start, or fails to start, waits twice as long each time, up to a minute
-  (its connections go to the other processes meanwhile).
-  Connections it had open are lost, as with any crashed server; nothing it
-  acknowledged is (it acknowledges only what it committed).
-* Stop: at shutdown every worker gets SIGTERM and `server.shutdown_timeout`
-  seconds (plus five) to finish its messages in transit, then SIGKILL.
-* SIGHUP is passed on (certificates are re-read everywhere).
+SMTP and LMTP connections, the server's own included.  The process
+supervision is protocol-neutral (`net/supervisor.py`, `net/worker.py`); this
+module says what a delivery worker serves: `delivery_worker` runs in each
+worker, opens the store and builds the same SMTP/LMTP handlers the server
+process has.  Whatever a worker commits reaches the server's IDLE sessions
+through the store's cross-process wake-up (`store/sqlite/notify.py`).
 
 Only the SQLite store can be shared between processes; with the in-memory
-store delivery stays in the server process.
+store delivery stays in the server process.  A worker never clears the
+shared spool directory: other processes' messages in transit are there.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import pickle
-import signal
-import socket
-import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from posteingang.log import get_logger
-from posteingang.net.server import ListenerServer
-from posteingang.service import Context
-from posteingang.smtp.settings import SmtpSettings
-from posteingang.smtp.worker import READY, WorkerSpec
+from posteingang.net.settings import ListenerSettings, TlsMode
+from posteingang.net.supervisor import start_workers
+from posteingang.net.tls import TlsContexts
+from posteingang.net.worker import WorkerShell, WorkerSpec
 
 if TYPE_CHECKING:
     from posteingang.config import Config
+    from posteingang.service import Context
 
-__all__ = ["DeliveryWorkers", "start_delivery_workers"]
-
-log = get_logger(__name__)
+__all__ = ["DELIVERY_PROTOCOLS", "delivery_worker", "start_delivery_workers"]
 
 DELIVERY_PROTOCOLS = ("SMTP", "LMTP")
-_READY_TIMEOUT = 60.0
-_MAX_BACKOFF = 60.0
-_STEADY = 30.0  # seconds a worker must have run for its next restart to come at once
 
 
-@dataclass(eq=False)
-class _Worker:
-    index: int
-    proc: asyncio.subprocess.Process
-    channel: socket.socket  # our end
-    load: int = 0  # connections sent and not yet reported done
+async def delivery_worker(
+    config: Config, listeners: tuple[ListenerSettings, ...], stopping: asyncio.Event
+) -> WorkerShell:
+    """The `WorkerSetup` of a delivery worker (runs in the worker process)."""
+    from posteingang.smtp.server import (
+        REFUSAL,
+        Timeouts,
+        delivery_context,
+        smtp_handler,
+        smtp_settings,
+    )
+    from posteingang.store import open_store
 
-
-class DeliveryWorkers:
-    """The running worker processes of one server, and the dispatch to them."""
-
-    def __init__(self, config: Config, servers: list[ListenerServer], count: int) -> None:
-        self.config = config
-        self.count = count
-        self.servers = servers
-        self.workers: dict[int, _Worker] = {}
-        self._stopping = False
-
-    async def start(self) -> None:
-        """Start every worker and wait until each is ready. One that does not start is
-        logged and tried again by `supervise`; meanwhile the server delivers itself."""
-        started = await asyncio.gather(
-            *(self._spawn(i) for i in range(1, self.count + 1)), return_exceptions=True
+    settings = smtp_settings(config)
+    store = await open_store(config.store, data_dir=config.server.data_dir)
+    needs_tls = any(ls.tls is not TlsMode.NONE for ls in listeners)
+    timeouts = Timeouts(settings.command_timeout, settings.data_timeout)
+    handlers = {
+        lmtp: smtp_handler(
+            delivery_context(store, config, settings, lmtp=lmtp),
+            timeouts=timeouts,
+            stopping=stopping,
         )
-        for index, result in enumerate(started, start=1):
-            if isinstance(result, _Worker):
-                self.workers[result.index] = result
-            else:
-                log.error("delivery_worker_start_failed", worker=index, error=str(result))
-        for i, server in enumerate(self.servers):
-            server.dispatch = self._dispatcher(i, server)
-
-    async def _spawn(self, index: int) -> _Worker:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        spec = WorkerSpec(
-            self.config, tuple(s.settings for s in self.servers), theirs.fileno(), index
-        )
-        ours.setblocking(False)
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "posteingang.smtp.worker",
-                stdin=asyncio.subprocess.PIPE,
-                pass_fds=[theirs.fileno()],
-            )
-        finally:
-            theirs.close()
-        assert proc.stdin is not None
-        proc.stdin.write(pickle.dumps(spec))
-        proc.stdin.close()
-        loop = asyncio.get_running_loop()
-        try:
-            line = await asyncio.wait_for(loop.sock_recv(ours, 64), _READY_TIMEOUT)
-        except (TimeoutError, OSError):
-            line = b""
-        if line != READY:
-            ours.close()
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise RuntimeError(f"delivery worker {index} did not start (exit {proc.returncode})")
-        worker = _Worker(index, proc, ours)
-        loop.add_reader(ours.fileno(), self._on_done, worker)
-        log.info("delivery_worker_started", worker=index, pid=proc.pid)
-        return worker
-
-    def _on_done(self, worker: _Worker) -> None:
-        while True:
-            try:
-                data = worker.channel.recv(64)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                data = b""
-            if not data:  # the worker is gone; `_watch` restarts it
-                self._retire(worker)
-                return
-            worker.load = max(0, worker.load - len(data))
-
-    def _retire(self, worker: _Worker) -> None:
-        if self.workers.get(worker.index) is worker:
-            del self.workers[worker.index]
-        with contextlib.suppress(ValueError, OSError):
-            asyncio.get_running_loop().remove_reader(worker.channel.fileno())
-        worker.channel.close()
-
-    def _dispatcher(self, index: int, server: ListenerServer) -> Callable[[socket.socket], bool]:
-        message = str(index).encode()
-
-        def dispatch(sock: socket.socket) -> bool:
-            """Send ``sock`` to the least busy worker unless this process is less busy."""
-            if self._stopping or not self.workers:
-                return False
-            worker = min(self.workers.values(), key=lambda w: w.load)
-            own = sum(s.load for s in self.servers)
-            if own < worker.load:
-                return False
-            try:
-                socket.send_fds(worker.channel, [message], [sock.fileno()])
-            except OSError:  # its queue is full, or it just died: serve it here
-                return False
-            worker.load += 1
-            return True
-
-        return dispatch
-
-    async def supervise(self) -> None:
-        """Keep every worker running (start again what exits or failed to start), until `stop`."""
-        watchers = [asyncio.create_task(self._watch(i)) for i in range(1, self.count + 1)]
-        try:
-            await asyncio.gather(*watchers)
-        finally:
-            for w in watchers:
-                w.cancel()
-
-    async def _watch(self, index: int) -> None:
-        backoff = 1.0
-        while not self._stopping:
-            worker = self.workers.get(index)
-            if worker is not None:
-                since = time.monotonic()
-                code = await worker.proc.wait()
-                self._retire(worker)
-                if self._stopping:
-                    return
-                log.error("delivery_worker_exited", worker=index, pid=worker.proc.pid, code=code)
-                # One that keeps dying soon after its start waits longer each time.
-                lived = time.monotonic() - since
-                backoff = 1.0 if lived > _STEADY else min(backoff * 2, _MAX_BACKOFF)
-            await asyncio.sleep(backoff)
-            if self._stopping:
-                return
-            try:
-                worker = await self._spawn(index)
-            except Exception as e:
-                log.error("delivery_worker_restart_failed", worker=index, error=str(e))
-                backoff = min(backoff * 2, _MAX_BACKOFF)
-                continue
-            if self._stopping:
-                worker.proc.terminate()
-                self._retire(worker)
-                return
-            self.workers[index] = worker
-
-    def reload(self) -> None:
-        """Pass SIGHUP on (re-read the TLS certificates)."""
-        for worker in self.workers.values():
-            with contextlib.suppress(ProcessLookupError):
-                worker.proc.send_signal(signal.SIGHUP)
-
-    def terminate(self) -> None:
-        """SIGTERM every worker: they finish what is in transit. New connections stay here."""
-        self._stopping = True
-        for worker in self.workers.values():
-            with contextlib.suppress(ProcessLookupError):
-                worker.proc.send_signal(signal.SIGTERM)
-
-    async def stop(self, grace: float) -> None:
-        """`terminate`, then SIGKILL what is still running after ``grace`` + 5 s."""
-        self.terminate()
-        running = list(self.workers.values())
-        waits = [asyncio.create_task(w.proc.wait()) for w in running]
-        if waits:
-            _, late = await asyncio.wait(waits, timeout=grace + 5)
-            for worker in running:
-                if worker.proc.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        worker.proc.kill()
-            if late:
-                await asyncio.wait(late, timeout=5)
-        for worker in running:
-            self._retire(worker)
+        for lmtp in (False, True)
+    }
+    return WorkerShell(
+        handler_for=lambda ls: handlers[ls.protocol.upper() == "LMTP"],
+        refusal=REFUSAL,
+        tls=TlsContexts.from_settings(config.tls) if needs_tls else None,
+        grace=config.server.shutdown_timeout,
+        close=store.close,
+    )
 
 
 async def start_delivery_workers(rt: Context) -> None:
-    """The extra delivery processes of ``[smtp] processes`` (once every listener is bound)."""
-    count = rt.config.section(SmtpSettings).worker_processes(os.cpu_count())
+    """The extra delivery processes of ``[smtp] processes``, started by the SMTP service
+    (`server.SmtpServing.start`) once every listener is bound."""
+    from posteingang.smtp.server import smtp_settings
+
+    count = smtp_settings(rt.config).worker_processes(os.cpu_count())
     if count <= 0 or rt.config.store.backend != "sqlite":
         return
-    servers = [s for s in rt.servers if s.settings.protocol.upper() in DELIVERY_PROTOCOLS]
-    if not servers:
-        return
-    workers = DeliveryWorkers(rt.config, servers, count)
-    await workers.start()
-    rt.notes.append(
-        f"SMTP/LMTP served by {1 + len(workers.workers)} processes (setting smtp.processes)."
+    spec = WorkerSpec(
+        delivery_worker,
+        rt.config,
+        listeners=(),
+        channel=-1,
+        index=0,
+        name="delivery",
+        log_level=rt.config.log.level,
+        log_format=rt.config.log.format,
     )
-    rt.on_reload(workers.reload)
-    supervisor = asyncio.create_task(workers.supervise(), name="delivery-workers")
-
-    async def terminate_when_stopping() -> None:
-        # The workers drain their connections while the server drains its own.
-        await rt.stopping.wait()
-        workers.terminate()
-
-    rt.spawn(terminate_when_stopping(), name="delivery-workers-stop")
-
-    async def stop() -> None:
-        await workers.stop(rt.config.server.shutdown_timeout)
-        supervisor.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await supervisor
-
-    rt.on_shutdown(stop)
+    supervisor = await start_workers(
+        rt,
+        spec,
+        protocols=DELIVERY_PROTOCOLS,
+        count=count,
+        grace=rt.config.server.shutdown_timeout,
+    )
+    if supervisor is not None:
+        rt.notes.append(
+            f"SMTP/LMTP served by {1 + len(supervisor.workers)} processes (setting smtp.processes)."
+        )

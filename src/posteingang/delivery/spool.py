@@ -56,6 +56,11 @@ class SpooledMessage:
     data: bytes | None
     path: Path | None
 
+    @classmethod
+    def of(cls, data: bytes) -> SpooledMessage:
+        """A message that was handed over whole (a pipe, the webmail)."""
+        return cls(len(data), hashlib.sha256(data).hexdigest(), data, None)
+
     def with_prefix(self, prefix: bytes, directory: Path) -> bytes | Path:
         """``prefix`` + the message: bytes for an in-memory message, else a new file.
 

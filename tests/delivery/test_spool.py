@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posteingang.smtp.spool import Spool, clear_spool_dir
-from posteingang.smtp.trace import delivery_key
+from posteingang.delivery.spool import Spool, clear_spool_dir
+from posteingang.delivery.trace import delivery_key
 
 
 @settings(max_examples=60, deadline=None)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posteingang.smtp.trace import (
+from posteingang.delivery.trace import (
     ClientInfo,
     delivered_to,
     protocol_keyword,
