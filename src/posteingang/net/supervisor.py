@@ -243,9 +243,10 @@ class Supervisor:
 
 
 class Host(Protocol):
-    """What `start_workers` needs of the server that runs it (the runtime)."""
+    """What `start_workers` needs of the server that runs it (the runtime's `Context`)."""
 
-    stopping: asyncio.Event
+    @property
+    def stopping(self) -> asyncio.Event: ...
 
     @property
     def servers(self) -> Sequence[ListenerServer]: ...
