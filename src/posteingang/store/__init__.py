@@ -1,4 +1,5 @@
-"""The mail store: one interface (`interface.Store`), several backends, one change feed.
+"""The mail store: one interface (`interface.Store`, composed of `directory.Directory`,
+`mailstore.Mailstore` and `clientstate.ClientState`), several backends, one change feed.
 
 `open_store` is the only place that knows which backends exist; everything else
 depends on the `Store` protocol.

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from typing import TYPE_CHECKING
 
 from posteingang.store.hub import Change
 from posteingang.store.interface import IntegrityReport
 from posteingang.store.sqlite import index as packed
-
-if TYPE_CHECKING:
-    from posteingang.store.sqlite.access import SqliteAccess
+from posteingang.store.sqlite.access import SqliteAccess
 
 
 def _violations(conn: sqlite3.Connection) -> list[str]:
