@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from posteingang.imap.proto.bodystructure import render_bodystructure, render_envelope
+from posteingang.imap.proto.fetch import Section
+from posteingang.imap.proto.sections import section_bytes
 from posteingang.mime import (
-    Section,
-    SectionText,
     decode_parsed,
     encode_parsed,
     find_section,
     parse_message,
-    render_bodystructure,
-    render_envelope,
-    section_bytes,
 )
 from posteingang.mime.structure import parse_message_strict
 
@@ -76,9 +74,9 @@ def test_msg_02_digest_structure() -> None:
     assert len(digest.children) == 5
     assert all(c.message is not None and c.type_raw is None for c in digest.children)
     assert [a.part for a in p.attachments] == [(3, i) for i in range(1, 6)]
-    header = section_bytes(raw, p, Section((3, 1), SectionText.HEADER))
+    header = section_bytes(raw, p, Section((3, 1), "HEADER"))
     assert header is not None and header.endswith(b"\n\n")
-    text = section_bytes(raw, p, Section((3, 1), SectionText.TEXT))
+    text = section_bytes(raw, p, Section((3, 1), "TEXT"))
     assert text is not None and raw.count(text) >= 1
     # Part 3.1.1 is the body of the first digest message (non-multipart).
     assert find_section(p, (3, 1, 1)) is digest.children[0].message

@@ -17,16 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from posteingang.imap.proto.bodystructure import render_bodystructure, render_envelope
+from posteingang.imap.proto.fetch import Section
+from posteingang.imap.proto.sections import section_bytes
 from posteingang.mime import (
     ParsedMessage,
     Part,
-    Section,
-    SectionText,
     find_section,
     parse_message,
-    render_bodystructure,
-    render_envelope,
-    section_bytes,
 )
 from tests.dovecot_fixture import dovecot_available, running_dovecot
 
@@ -135,25 +133,25 @@ def _fetch_section(conn: imaplib.IMAP4, seq: int, spec: str) -> bytes:
 
 def _section_specs(p: ParsedMessage) -> list[tuple[str, Section]]:
     specs = [
-        ("HEADER", Section(text=SectionText.HEADER)),
-        ("TEXT", Section(text=SectionText.TEXT)),
+        ("HEADER", Section(text="HEADER")),
+        ("TEXT", Section(text="TEXT")),
         (
             "HEADER.FIELDS (SUBJECT FROM)",
-            Section(text=SectionText.HEADER_FIELDS, fields=("subject", "from")),
+            Section(text="HEADER.FIELDS", fields=("subject", "from")),
         ),
         (
             "HEADER.FIELDS.NOT (SUBJECT)",
-            Section(text=SectionText.HEADER_FIELDS_NOT, fields=("subject",)),
+            Section(text="HEADER.FIELDS.NOT", fields=("subject",)),
         ),
     ]
     for path in _part_paths(p.root, ()):
         num = ".".join(map(str, path))
-        specs += [(num, Section(path)), (f"{num}.MIME", Section(path, SectionText.MIME))]
+        specs += [(num, Section(path)), (f"{num}.MIME", Section(path, "MIME"))]
         part = find_section(p, path)
         if part is not None and part.message is not None:
             specs += [
-                (f"{num}.HEADER", Section(path, SectionText.HEADER)),
-                (f"{num}.TEXT", Section(path, SectionText.TEXT)),
+                (f"{num}.HEADER", Section(path, "HEADER")),
+                (f"{num}.TEXT", Section(path, "TEXT")),
             ]
     return specs
 

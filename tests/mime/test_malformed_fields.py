@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import time
 
+from posteingang.imap.proto.bodystructure import render_bodystructure, render_envelope
 from posteingang.mime import (
     MAX_DEPTH,
     Address,
     decode_part_body,
     find_section,
     parse_message,
-    render_bodystructure,
-    render_envelope,
 )
 from posteingang.mime.address import parse_address_list
 

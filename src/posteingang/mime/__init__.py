@@ -1,23 +1,13 @@
 """posteingang.mime: parse a message once, answer every structural question later.
 
 The store runs `parse_message` once per blob at delivery/append and keeps
-`encode_parsed(...)`; IMAP (ENVELOPE, BODYSTRUCTURE, BODY[...], BINARY[...]),
-SEARCH, POP3 TOP and the webmail read the decoded record.  Pure: no I/O, no
-store, no asyncio; never raises on message content.  `parse_file` gives the
-same record for a message in a (spooled) file while holding only a read
-window of it.
+`encode_parsed(...)`; IMAP (which renders ENVELOPE, BODYSTRUCTURE and
+BODY[...] from it in `imap/proto`), SEARCH, POP3 TOP and the webmail read the
+decoded record.  Pure: no I/O, no store, no asyncio, no protocol's rendering;
+never raises on message content.  `parse_file` gives the same record for a
+message in a (spooled) file while holding only a read window of it.
 """
 
-from .imap import (
-    Section,
-    SectionText,
-    decode_part_body,
-    find_section,
-    render_bodystructure,
-    render_envelope,
-    section_bytes,
-    section_range,
-)
 from .model import (
     Address,
     Attachment,
@@ -28,6 +18,7 @@ from .model import (
     decode_parsed,
     encode_parsed,
 )
+from .parts import decode_part_body, find_section
 from .structure import DEFAULT_TEXT_LIMIT, MAX_DEPTH, parse_file, parse_message
 
 __all__ = [
@@ -39,16 +30,10 @@ __all__ = [
     "HeaderField",
     "ParsedMessage",
     "Part",
-    "Section",
-    "SectionText",
     "decode_parsed",
     "decode_part_body",
     "encode_parsed",
     "find_section",
     "parse_file",
     "parse_message",
-    "render_bodystructure",
-    "render_envelope",
-    "section_bytes",
-    "section_range",
 ]

@@ -62,12 +62,17 @@ from posteingang.imap.ops.context import Context
 from posteingang.imap.ops.pacing import Pacer
 from posteingang.imap.proto.commands import Fetch
 from posteingang.imap.proto.fetch import FetchAttr, FetchItem
-from posteingang.imap.proto.responses import ResponseCode, fetch_end, fetch_start, literal_header
+from posteingang.imap.proto.responses import (
+    ResponseCode,
+    fetch_end,
+    fetch_start,
+    literal_header,
+    nul_free,
+)
 from posteingang.imap.proto.sequence import SequenceSet
 from posteingang.imap.selected import SelectedMailbox
 from posteingang.imap.state import Selected
 from posteingang.mime import ParsedMessage
-from posteingang.mime.imap import nul_free
 from posteingang.store.interface import NotFound, Store
 from posteingang.store.model import SEEN, FlagOp, Message
 

@@ -23,22 +23,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from posteingang.imap.proto.bodystructure import envelope_bytes, render_bodystructure
 from posteingang.imap.proto.dates import format_datetime
-from posteingang.imap.proto.fetch import (
-    FetchAttr,
-    FetchBinary,
-    FetchBody,
-    FetchItem,
-)
-from posteingang.imap.proto.fetch import (
-    Section as ProtoSection,
-)
-from posteingang.imap.proto.responses import literal_header, string
-from posteingang.mime import ParsedMessage, Part, find_section, render_bodystructure
-from posteingang.mime import Section as MimeSection
-from posteingang.mime import SectionText as MimeSectionText
+from posteingang.imap.proto.fetch import FetchAttr, FetchBinary, FetchBody, FetchItem, Section
+from posteingang.imap.proto.responses import literal_header, nul_free, string
+from posteingang.imap.proto.sections import section_range
+from posteingang.mime import ParsedMessage, Part, find_section
 from posteingang.mime.headers import split_fields
-from posteingang.mime.imap import envelope_bytes, nul_free, section_range
 from posteingang.mime.text import IDENTITY_ENCODINGS, decode_transfer
 from posteingang.store.model import SYSTEM_FLAGS, Message
 
@@ -186,7 +177,7 @@ def needs_parse(items: tuple[FetchItem, ...]) -> bool:
             if item.name not in _PARSE_FREE:
                 return True
         elif isinstance(item, FetchBody):
-            if item.section != ProtoSection():
+            if item.section != Section():
                 return True
         else:
             return True
@@ -240,13 +231,8 @@ def _date_item(name: bytes, value: _dt.datetime) -> bytes:
     return name + b' "' + format_datetime(value) + b'"'
 
 
-def _mime_section(section: ProtoSection) -> MimeSection:
-    text = None if section.text is None else MimeSectionText(section.text)
-    return MimeSection(section.part, text, section.fields)
-
-
 def _header_span(parsed: ParsedMessage, part: tuple[int, ...]) -> tuple[int, int] | None:
-    return section_range(parsed, MimeSection(part, MimeSectionText.HEADER))
+    return section_range(parsed, Section(part, "HEADER"))
 
 
 def plan_items(
@@ -325,7 +311,7 @@ def _attr(name: str, msg: Message, parsed: ParsedMessage | None) -> Piece:
 def _body_item(item: FetchBody, msg: Message, parsed: ParsedMessage | None) -> BodyRead:
     name = item.response_name()
     section = item.section
-    if section == ProtoSection():
+    if section == Section():
         return BodyRead(name, 0, msg.size, partial=item.partial)
     assert parsed is not None
     if section.text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
@@ -341,7 +327,7 @@ def _body_item(item: FetchBody, msg: Message, parsed: ParsedMessage | None) -> B
             frozenset(f.lower() for f in section.fields),
             keep=section.text == "HEADER.FIELDS",
         )
-    span = section_range(parsed, _mime_section(section))
+    span = section_range(parsed, section)
     if span is None:
         return BodyRead(name, 0, 0, partial=item.partial)
     return BodyRead(name, span[0], span[1], partial=item.partial)

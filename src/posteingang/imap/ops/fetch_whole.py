@@ -46,8 +46,8 @@ from typing import BinaryIO
 
 from posteingang.imap.ops.pacing import Pacer
 from posteingang.imap.proto.fetch import FetchAttr, FetchBody, FetchItem, Section
+from posteingang.imap.proto.responses import nul_free
 from posteingang.imap.selected import SelectedMailbox
-from posteingang.mime.imap import nul_free
 from posteingang.store.interface import BlobStore, NotFound, Store
 from posteingang.store.model import SEEN, FlagOp, MessageBody
 

@@ -1,7 +1,8 @@
 """Per-command parsers: one assembled command → one typed command object.
 
 ``parse_command`` dispatches on the command name (case-insensitive, RFC 9051
-§9 note 1) to a small function per command, each a transcription of that
+§9 note 1) to a small function per command (the message commands of the
+selected state, which also have UID forms, are in `parse_messages`), each a transcription of that
 command's ABNF from RFC 9051 §9 (or the named extension).  Any deviation
 raises :class:`~.tokens.ParseError` with a reason that the reader puts in the
 tagged BAD.
@@ -14,15 +15,22 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from . import commands as c
-from .fetch import parse_fetch_items
+from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_SEARCH_KEYS, Limits
 from .literals import Literal
+from .parse_messages import (
+    UID_COMMANDS,
+    parse_copy,
+    parse_expunge,
+    parse_fetch,
+    parse_move,
+    parse_search,
+    parse_store,
+)
 from .patterns import MAX_PATTERNS
-from .search import DEFAULT_MAX_SEARCH_KEYS, parse_search_program
 from .sequence import SequenceSet
-from .tokens import TAG_CHARS, Cursor, MailboxNameError, ParseError
+from .tokens import TAG_CHARS, Cursor, MailboxNameError, ParseError, show
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -32,17 +40,6 @@ __all__ = [
     "extract_tag",
     "parse_command",
 ]
-
-DEFAULT_MAX_DEPTH = 32
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What bounds the work one command can ask for (each a setting in ``[imap]``)."""
-
-    max_depth: int = DEFAULT_MAX_DEPTH  # nesting of lists and SEARCH keys
-    max_search_keys: int = DEFAULT_MAX_SEARCH_KEYS  # keys in one SEARCH program
-
 
 #: RFC 2971 §3.3: at most 30 pairs, fields ≤ 30 octets, values ≤ 1024 octets.
 ID_MAX_PAIRS = 30
@@ -68,7 +65,6 @@ SPECIAL_USE = frozenset(
     ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash", "\\Important")
 )
 _SPECIAL_USE_BY_LOWER = {u.lower(): u for u in SPECIAL_USE}
-SEARCH_RETURN = frozenset(("MIN", "MAX", "ALL", "COUNT", "SAVE"))
 
 
 def extract_tag(first_line: bytes, *, complete: bool = True) -> bytes | None:
@@ -103,21 +99,17 @@ def parse_command(
     if name == b"UID":
         cur.sp()
         sub = cur.keyword("a command after UID")
-        uid_parser = _UID_COMMANDS.get(sub)
+        uid_parser = UID_COMMANDS.get(sub)
         if uid_parser is None:
-            raise ParseError(f"UID {_show(sub)} is not a command")
+            raise ParseError(f"UID {show(sub)} is not a command")
         cmd = uid_parser(cur, tag, True, limits)
     else:
         parser = _COMMANDS.get(name)
         if parser is None:
-            raise ParseError(f"unknown command {_show(name)}")
+            raise ParseError(f"unknown command {show(name)}")
         cmd = parser(cur, tag, limits)
     cur.end()
     return cmd
-
-
-def _show(name: bytes) -> str:
-    return name[:40].decode("ascii", "replace")
 
 
 # -- commands without arguments -------------------------------------------
@@ -193,7 +185,7 @@ def _select_params(cur: Cursor) -> tuple[bool, c.QResync | None]:
             cur.sp()
             qresync = _qresync(cur)
         else:
-            raise ParseError(f"unknown SELECT parameter {_show(param)}")
+            raise ParseError(f"unknown SELECT parameter {show(param)}")
         if cur.close_paren():
             return condstore, qresync
         cur.sp()
@@ -263,7 +255,7 @@ def _create(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
         while True:
             param = cur.keyword("a CREATE parameter")
             if param != b"USE":
-                raise ParseError(f"unknown CREATE parameter {_show(param)}")
+                raise ParseError(f"unknown CREATE parameter {show(param)}")
             cur.sp()
             cur.open_paren("'(' starting the USE list")
             if not cur.close_paren():
@@ -373,7 +365,7 @@ def _list_return(cur: Cursor) -> c.ListReturn:
             cur.sp()
             status = _status_items(cur)
         else:
-            raise ParseError(f"unknown LIST return option {_show(opt)}")
+            raise ParseError(f"unknown LIST return option {show(opt)}")
         if cur.close_paren():
             return c.ListReturn(subscribed, children, special_use, status)
         cur.sp()
@@ -463,116 +455,6 @@ def _id(cur: Cursor, tag: bytes, limits: Limits) -> c.Command:
         cur.sp()
 
 
-# -- selected --------------------------------------------------------------
-
-
-def _expunge(cur: Cursor, tag: bytes, uid: bool, limits: Limits) -> c.Command:
-    if not uid:
-        return c.Expunge(tag)
-    cur.sp()
-    return c.Expunge(tag, cur.sequence_set())
-
-
-def _search(cur: Cursor, tag: bytes, uid: bool, limits: Limits) -> c.Command:
-    cur.sp()
-    returns: tuple[str, ...] | None = None
-    charset: str | None = None
-    if cur.try_take(b"RETURN "):
-        # RFC 4731 §3.1 / RFC 9051 §6.4.4 search-return-opts
-        returns = tuple(o.decode("ascii") for o in cur.atom_list("a SEARCH return option"))
-        for opt in returns:
-            if opt not in SEARCH_RETURN:
-                raise ParseError(f"unknown SEARCH return option {opt[:40]}")
-        cur.sp()
-    if cur.try_take(b"CHARSET "):
-        charset = cur.astring("a charset name").decode("ascii", "replace").upper()
-        cur.sp()
-    criteria = parse_search_program(
-        cur, max_depth=limits.max_depth, max_keys=limits.max_search_keys
-    )
-    return c.Search(tag, criteria, charset, returns, uid)
-
-
-def _fetch(cur: Cursor, tag: bytes, uid: bool, limits: Limits) -> c.Command:
-    cur.sp()
-    seq = cur.sequence_set()
-    cur.sp()
-    items = parse_fetch_items(cur)
-    changedsince: int | None = None
-    vanished = False
-    if cur.try_sp():
-        # RFC 4466 fetch-modifiers; RFC 7162 §3.1.4.1 CHANGEDSINCE, §3.2.6 VANISHED
-        cur.open_paren("'(' starting FETCH modifiers")
-        while True:
-            mod = cur.keyword("a FETCH modifier")
-            if mod == b"CHANGEDSINCE":
-                cur.sp()
-                changedsince = cur.number64("a mod-sequence")
-                if changedsince == 0:
-                    raise ParseError("CHANGEDSINCE must not be zero")
-            elif mod == b"VANISHED" and uid:
-                vanished = True
-            else:
-                raise ParseError(f"unknown FETCH modifier {_show(mod)}")
-            if cur.close_paren():
-                break
-            cur.sp()
-        if vanished and changedsince is None:
-            # RFC 7162 §3.2.6: VANISHED requires CHANGEDSINCE.
-            raise ParseError("VANISHED requires CHANGEDSINCE")
-    return c.Fetch(tag, seq, items, uid, changedsince, vanished)
-
-
-def _store(cur: Cursor, tag: bytes, uid: bool, limits: Limits) -> c.Command:
-    cur.sp()
-    seq = cur.sequence_set()
-    cur.sp()
-    unchangedsince: int | None = None
-    if cur.peek() == 0x28:
-        # RFC 7162 §3.1.3: STORE seq (UNCHANGEDSINCE n) ...
-        cur.open_paren()
-        cur.expect(b"UNCHANGEDSINCE", "UNCHANGEDSINCE")
-        cur.sp()
-        unchangedsince = cur.number64("a mod-sequence")
-        if not cur.close_paren():
-            raise ParseError("expected ')' after UNCHANGEDSINCE")
-        cur.sp()
-    name = cur.take_while(_STORE_ITEM_CHARS).upper()
-    silent = name.endswith(b".SILENT")
-    if silent:
-        name = name[: -len(b".SILENT")]
-    try:
-        mode = c.StoreMode(name.decode("ascii"))
-    except ValueError:
-        raise ParseError("expected FLAGS, +FLAGS or -FLAGS") from None
-    cur.sp()
-    if cur.peek() == 0x28:
-        flags = cur.flag_list()
-    else:
-        flag_items = [cur.flag()]
-        while cur.try_sp():
-            flag_items.append(cur.flag())
-        flags = tuple(flag_items)
-    return c.Store(tag, seq, mode, flags, silent, uid, unchangedsince)
-
-
-_STORE_ITEM_CHARS = frozenset(b"+-.FLAGSILENTflagsilent")
-
-
-def _copy(cur: Cursor, tag: bytes, uid: bool, limits: Limits) -> c.Command:
-    cur.sp()
-    seq = cur.sequence_set()
-    cur.sp()
-    return c.Copy(tag, seq, cur.mailbox(), uid)
-
-
-def _move(cur: Cursor, tag: bytes, uid: bool, limits: Limits) -> c.Command:
-    cur.sp()
-    seq = cur.sequence_set()
-    cur.sp()
-    return c.Move(tag, seq, cur.mailbox(), uid)
-
-
 def _plain(
     fn: Callable[[Cursor, bytes, bool, Limits], c.Command],
 ) -> Callable[[Cursor, bytes, Limits], c.Command]:
@@ -607,21 +489,12 @@ _COMMANDS: dict[bytes, Callable[[Cursor, bytes, Limits], c.Command]] = {
     b"CHECK": _no_args(c.Check),
     b"CLOSE": _no_args(c.Close),
     b"UNSELECT": _no_args(c.Unselect),
-    b"EXPUNGE": _plain(_expunge),
-    b"SEARCH": _plain(_search),
-    b"FETCH": _plain(_fetch),
-    b"STORE": _plain(_store),
-    b"COPY": _plain(_copy),
-    b"MOVE": _plain(_move),
-}
-
-_UID_COMMANDS: dict[bytes, Callable[[Cursor, bytes, bool, Limits], c.Command]] = {
-    b"EXPUNGE": _expunge,
-    b"SEARCH": _search,
-    b"FETCH": _fetch,
-    b"STORE": _store,
-    b"COPY": _copy,
-    b"MOVE": _move,
+    b"EXPUNGE": _plain(parse_expunge),
+    b"SEARCH": _plain(parse_search),
+    b"FETCH": _plain(parse_fetch),
+    b"STORE": _plain(parse_store),
+    b"COPY": _plain(parse_copy),
+    b"MOVE": _plain(parse_move),
 }
 
 #: Upper-cased command words, e.g. to refuse a synchronising literal of an

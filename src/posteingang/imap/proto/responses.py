@@ -65,6 +65,7 @@ __all__ = [
     "mailbox",
     "namespace",
     "nstring",
+    "nul_free",
     "quoted",
     "recent",
     "search",
@@ -99,6 +100,20 @@ def _as_bytes(value: bytes | str) -> bytes:
 def literal_header(size: int, *, binary: bool = False) -> bytes:
     """``{n}\\r\\n`` (or ``~{n}\\r\\n``) — send the n octets right after it."""
     return (b"~{%d}\r\n" if binary else b"{%d}\r\n") % size
+
+
+# RFC 9051 §4.3: a literal may hold any octet but NUL; only literal8 (BINARY,
+# RFC 3516) may.  Like Dovecot, a NUL in anything sent in an ordinary literal
+# (BODY[...], RFC822*, header values) goes out as 0x80: one octet for one, so
+# every size already announced (RFC822.SIZE, BODYSTRUCTURE, partial offsets)
+# stays true.  BINARY[...] sends the exact octets in a literal8.
+
+
+def nul_free(data: bytes) -> bytes:
+    """``data`` with each NUL octet mapped to 0x80 (same length), for ``{n}`` literals."""
+    if b"\x00" in data:
+        return data.replace(b"\x00", b"\x80")
+    return data
 
 
 def _quotable(data: bytes, utf8: bool) -> bool:

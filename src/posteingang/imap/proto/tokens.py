@@ -31,7 +31,7 @@ from . import dates, mutf7
 from .literals import Literal, SpooledLiteral
 from .sequence import SequenceSet, SequenceSetError
 
-__all__ = ["Cursor", "Literal", "MailboxNameError", "ParseError"]
+__all__ = ["Cursor", "Literal", "MailboxNameError", "ParseError", "show"]
 
 MAX_NUMBER = 4294967295
 MAX_NUMBER64 = 9223372036854775807
@@ -39,6 +39,11 @@ MAX_NUMBER64 = 9223372036854775807
 
 class ParseError(ValueError):
     """A malformed command; ``str(exc)`` is the human reason for the BAD."""
+
+
+def show(word: bytes) -> str:
+    """A client's word as it may appear in a reason for a BAD: short and printable."""
+    return word[:40].decode("ascii", "replace")
 
 
 class MailboxNameError(ParseError):

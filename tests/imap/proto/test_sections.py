@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from posteingang.mime import (
-    Section,
-    SectionText,
-    decode_part_body,
-    find_section,
-    parse_message,
-    section_bytes,
-    section_range,
-)
-
-from .edge_messages import EDGE_MESSAGES
+from posteingang.imap.proto.fetch import Section
+from posteingang.imap.proto.sections import section_bytes, section_range
+from posteingang.mime import decode_part_body, find_section, parse_message
+from tests.mime.edge_messages import EDGE_MESSAGES
 
 EDGE = dict(EDGE_MESSAGES)
 
@@ -28,8 +21,8 @@ def test_non_multipart_message_sections() -> None:
     p = parse_message(PLAIN)
     header = b"From: a@example.com\r\nSubject: s\r\nX-Other: o\r\n\r\n"
     assert section_bytes(PLAIN, p, Section()) == PLAIN
-    assert section_bytes(PLAIN, p, Section(text=SectionText.HEADER)) == header
-    assert section_bytes(PLAIN, p, Section(text=SectionText.TEXT)) == b"body line\r\n"
+    assert section_bytes(PLAIN, p, Section(text="HEADER")) == header
+    assert section_bytes(PLAIN, p, Section(text="TEXT")) == b"body line\r\n"
     # A non-multipart message has exactly one part: its body.
     assert section_bytes(PLAIN, p, Section((1,))) == b"body line\r\n"
     assert find_section(p, (2,)) is None
@@ -38,14 +31,12 @@ def test_non_multipart_message_sections() -> None:
 
 def test_header_fields_and_not() -> None:
     p = parse_message(PLAIN)
-    got = section_bytes(
-        PLAIN, p, Section(text=SectionText.HEADER_FIELDS, fields=("SUBJECT", "from"))
-    )
+    got = section_bytes(PLAIN, p, Section(text="HEADER.FIELDS", fields=("SUBJECT", "from")))
     assert got == b"From: a@example.com\r\nSubject: s\r\n\r\n"
-    got = section_bytes(PLAIN, p, Section(text=SectionText.HEADER_FIELDS_NOT, fields=("subject",)))
+    got = section_bytes(PLAIN, p, Section(text="HEADER.FIELDS.NOT", fields=("subject",)))
     assert got == b"From: a@example.com\r\nX-Other: o\r\n\r\n"
     # No match still gives the terminating blank line.
-    got = section_bytes(PLAIN, p, Section(text=SectionText.HEADER_FIELDS, fields=("cc",)))
+    got = section_bytes(PLAIN, p, Section(text="HEADER.FIELDS", fields=("cc",)))
     assert got == b"\r\n"
 
 
@@ -54,26 +45,24 @@ def test_nested_sections() -> None:
     p = parse_message(raw)
     # 1 = text, 2 = message/rfc822 containing multipart/alternative (2.1, 2.2).
     assert section_bytes(raw, p, Section((1,))) == b"see below"
-    mime = section_bytes(raw, p, Section((2,), SectionText.MIME))
+    mime = section_bytes(raw, p, Section((2,), "MIME"))
     assert mime is not None and mime.startswith(b"Content-Type: message/rfc822\r\n")
     assert mime.endswith(b"\r\n\r\n")
     whole = section_bytes(raw, p, Section((2,)))
     assert whole is not None and whole.startswith(b"From: Inner Person")
     assert whole.endswith(b"--i--\r\n")
-    head = section_bytes(raw, p, Section((2,), SectionText.HEADER))
+    head = section_bytes(raw, p, Section((2,), "HEADER"))
     assert head is not None and head.startswith(b"From: Inner") and head.endswith(b"\r\n\r\n")
-    fields = section_bytes(
-        raw, p, Section((2,), SectionText.HEADER_FIELDS, fields=("subject", "to"))
-    )
+    fields = section_bytes(raw, p, Section((2,), "HEADER.FIELDS", fields=("subject", "to")))
     assert fields == b"To: x@example.com\r\nSubject: inner\r\n\r\n"
-    text = section_bytes(raw, p, Section((2,), SectionText.TEXT))
+    text = section_bytes(raw, p, Section((2,), "TEXT"))
     assert text is not None and text.startswith(b"--i\r\n")
     assert section_bytes(raw, p, Section((2, 1))) == b"inner text"
     assert section_bytes(raw, p, Section((2, 2))) == b"<p>inner html</p>"
-    inner_mime = section_bytes(raw, p, Section((2, 2), SectionText.MIME))
+    inner_mime = section_bytes(raw, p, Section((2, 2), "MIME"))
     assert inner_mime == b"Content-Type: text/html; charset=utf-8\r\n\r\n"
     # HEADER/TEXT only exist for messages, not for other parts.
-    assert section_bytes(raw, p, Section((1,), SectionText.HEADER)) is None
+    assert section_bytes(raw, p, Section((1,), "HEADER")) is None
     assert section_bytes(raw, p, Section((3,))) is None
     assert section_bytes(raw, p, Section((2, 3))) is None
 
@@ -91,8 +80,8 @@ def test_section_range_matches_bytes() -> None:
     for sec in (
         Section(),
         Section((2,)),
-        Section((2, 1), SectionText.MIME),
-        Section(text=SectionText.TEXT),
+        Section((2, 1), "MIME"),
+        Section(text="TEXT"),
     ):
         rng = section_range(p, sec)
         assert rng is not None

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from posteingang.mime import parse_message, render_bodystructure, render_envelope
-from posteingang.mime.imap import nstring, nstring_nolf, nul_free, string, string_for_humans
+from posteingang.imap.proto.bodystructure import (
+    header_nstring,
+    header_string,
+    nstring_nolf,
+    render_bodystructure,
+    render_envelope,
+    string_for_humans,
+)
+from posteingang.imap.proto.responses import nul_free
+from posteingang.mime import parse_message
 
 
 def crlf(*lines: str) -> bytes:
@@ -30,11 +38,11 @@ def crlf(*lines: str) -> bytes:
     ],
 )
 def test_string_quoted_or_literal(value: bytes, expected: bytes) -> None:
-    assert string(value) == expected
+    assert header_string(value) == expected
 
 
 def test_nstring_nil_and_nolf() -> None:
-    assert nstring(None) == b"NIL"
+    assert header_nstring(None) == b"NIL"
     assert nstring_nolf(None) == b"NIL"
     # Folding disappears; a break not followed by white space becomes a space.
     assert nstring_nolf(b"a\n b") == b'"a b"'
@@ -204,5 +212,5 @@ def test_multipart_without_parts_renders_an_empty_text_part() -> None:
 
 def test_header_values_with_nul_go_out_without_nul() -> None:
     # RFC 9051 §4.3: no NUL in an ordinary literal; mapped to 0x80, length kept.
-    assert string(b"a\0b") == b"{3}\r\na\x80b"
+    assert header_string(b"a\0b") == b"{3}\r\na\x80b"
     assert nul_free(b"\0x\0") == b"\x80x\x80"
