@@ -154,8 +154,8 @@ def test_init_writes_the_default_listeners_of_every_protocol_served(
         ListenerSettings(protocol="ECHO", port=1007, host="127.0.0.1", tls=TlsMode.STARTTLS),
         ListenerSettings(protocol="ECHO", port=1008, host="127.0.0.1", tls=TlsMode.IMPLICIT),
     )
-    echo = ProtocolService("echo", ("ECHO",), defaults, lambda ctx: Serving())
-    monkeypatch.setattr(runtime, "SERVICES", (*runtime.SERVICES, echo))
+    echo_service = ProtocolService("echo", ("ECHO",), defaults, lambda ctx: Serving())
+    monkeypatch.setattr(runtime, "SERVICES", (*runtime.SERVICES, echo_service))
     data = tmp_path / "data"
     result = invoke("init", "--data-dir", str(data), "--password-stdin", input="pw\n")
     assert result.exit_code == 0, result.output

@@ -236,3 +236,24 @@ async def test_process_wide_connection_limit_applies_across_listeners(tmp_path: 
     w2.close()
     stop.set()
     await asyncio.wait_for(task, 5)
+
+
+async def test_each_service_is_prepared_once_and_its_state_held_by_the_runtime(
+    tmp_path: Path,
+) -> None:
+    prepared: list[Shells] = []
+
+    def prepare(ctx: Context) -> Shells:
+        prepared.append(Shells(echo_shell))
+        return prepared[-1]
+
+    echo_service = ProtocolService("echo", ("ECHO",), (), prepare)
+    listener = {"protocol": "ECHO", "port": 0, "host": "127.0.0.1"}
+    config = make_config(tmp_path, listener, listener)
+    stop = asyncio.Event()
+    task, runtime = await start(config, [echo_service], stop)
+    assert len(prepared) == 1 and runtime.serving(echo_service) is prepared[0]
+    with pytest.raises(LookupError):
+        runtime.serving(serve("OTHER", echo_shell))
+    stop.set()
+    await asyncio.wait_for(task, 5)

@@ -16,6 +16,7 @@ from posteingang.config import (
     config_from_mapping,
     default_config,
     load_config,
+    render_markdown,
     render_toml,
 )
 from posteingang.pop3.settings import Pop3Settings
@@ -328,3 +329,18 @@ def test_nested_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
     assert sni.key == Path("/etc/ssl/org.key")
     found = issues(tmp_path, '[tls.sni."a.example"]\ncert = "c.pem"\n')
     assert found == ["tls.sni[...].key: required setting missing"]
+
+
+def test_derived_fields_of_a_section_are_not_settings(tmp_path: Path) -> None:
+    """`Pop3Settings.hostname` is `server.hostname` applied by the runtime: the file
+    cannot set it, and the reference does not list it."""
+    assert issues(tmp_path, '[pop3]\nhostname = "x"\n') == ["pop3.hostname: unknown setting"]
+    pop3_table = render_toml().partition("\n[pop3]\n")[2].partition("\n[")[0]
+    assert "apop" in pop3_table and "hostname" not in pop3_table
+    assert "`pop3.apop`" in render_markdown() and "`pop3.hostname`" not in render_markdown()
+
+
+def test_protocol_sections_are_read_by_type(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "[pop3]\napop = true\n"), env={})
+    assert config.section(Pop3Settings).apop is True
+    assert Config().section(Pop3Settings) == Pop3Settings()  # a missing section: its defaults

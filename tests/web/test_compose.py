@@ -111,7 +111,7 @@ async def sink_server(
 async def serve_compose(tmp_path: Path, **web: Any) -> AsyncIterator[WebServer]:
     base = web_config(tmp_path)
     settings = WebSettings(undo_send_seconds=WAIT, **web)
-    config = msgspec.structs.replace(base, web=settings)
+    config = msgspec.structs.replace(base, protocols={**base.protocols, "web": settings})
     async with running(config, [WEB]) as rt:
         await add_account(rt.store)
         await add_account(rt.store, BOB, "bobs password")
