@@ -12,8 +12,10 @@ to a full parse for the test corpus and for generated messages.
 Where the shortcut would not give exactly what a full parse gives, `prefixed`
 returns None and the caller parses the copy in full: a message starting with
 SP or HTAB (its first line would continue our last trace field, RFC 5322
-§2.2.3) and a header at the parser's caps (`MAX_HEADER_OCTETS`,
-`MAX_HEADER_FIELDS`), where the prefix would move the cut.
+§2.2.3), one starting with CR or LF (no header fields of its own: where its
+empty line ends depends on the octets before it, `mime.headers.header_end`),
+and a header at the parser's caps (`MAX_HEADER_OCTETS`, `MAX_HEADER_FIELDS`),
+where the prefix would move the cut.
 
 What this module must never do: guess.  Any doubt returns None.
 """
@@ -37,7 +39,7 @@ def prefixed(record: ParsedMessage, prefix: bytes, first: bytes) -> ParsedMessag
     """
     if not prefix:
         return record
-    if first in (b" ", b"\t") or not prefix.endswith(b"\r\n"):
+    if first in (b" ", b"\t", b"\r", b"\n") or not prefix.endswith(b"\r\n"):
         return None
     n = len(prefix)
     fields = split_fields(prefix, 0, n)
