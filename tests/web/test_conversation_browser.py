@@ -1,6 +1,7 @@
 """The conversation page in real headless Chromium: from the message page's link to
 the thread, the opened message expanded, another opened by a click (its HTML in the
-sandboxed frame, its script not run)."""
+sandboxed frame, its script not run); the conversation's print view printed to PDF
+has every message with its headers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from posteingang.delivery.deliver import deliver
 from posteingang.delivery.ingest import prepare_message
 from tests.serving import ALICE
 from tests.web.conftest import WebServer
+from tests.web.pdf import pdf_text, squeeze
 from tests.web.test_browser import _log_in, browser, pytestmark, server  # noqa: F401
 
 QUESTION = (
@@ -50,3 +52,36 @@ async def test_from_the_message_to_its_conversation(
     await frame.locator("text=The plan for Monday").wait_for()
     assert await page.evaluate("() => window.pwned === undefined")  # type: ignore[attr-defined]
     assert errors == []
+
+
+async def test_print_the_whole_conversation_to_pdf(
+    server: tuple[WebServer, int],  # noqa: F811
+    browser: object,  # noqa: F811
+) -> None:
+    web, _ = server
+    await deliver(web.store, ALICE, QUESTION)
+    account = await web.store.get_account(ALICE)
+    sent = (await web.store.get_mailbox(account.id, "Sent")).id
+    later = datetime.now(UTC) + timedelta(hours=1)
+    await web.store.append(sent, await prepare_message(web.store, ANSWER, internal_date=later))
+    page = await _log_in(browser, web)
+    await page.goto(f"{web.base}/mail/{sent}/1/conversation")  # type: ignore[attr-defined]
+    # The print view opens the print dialogue itself; here Chromium prints instead.
+    context = page.context  # type: ignore[attr-defined]
+    await context.route("**/static/print.js", lambda route: route.abort())
+    async with context.expect_page() as info:
+        await page.click("#print-conversation")  # type: ignore[attr-defined]
+    printed = await info.value
+    await printed.wait_for_load_state()
+    await printed.emulate_media(media="print")
+    pdf = await printed.pdf()
+    assert pdf.startswith(b"%PDF-")
+    text = squeeze(pdf_text(pdf))
+    # Both messages, each with its headers and text, in the order they were written.
+    question = text.index(squeeze("Carol <carol@example.org>"))
+    assert text.index(squeeze("The plan for Monday")) > question
+    answer = text.index("Soundsgood.")
+    assert answer > text.index("Sent") > question
+    assert text.count("From") == 2 and text.count("To") >= 2
+    assert squeeze("2 messages in this conversation") in text
+    await printed.close()

@@ -92,6 +92,7 @@ def create_app(web: Web) -> Starlette:
         Route(msg + "/raw", message.original),
         Route(msg + "/print", message.print_view),
         Route(msg + "/conversation", conversation.conversation_page),
+        Route(msg + "/conversation/print", conversation.conversation_print),
         Route(msg + "/part/{part}", message.attachment),
         Route("/events", sse.events),
         Route("/compose", compose.compose_page),

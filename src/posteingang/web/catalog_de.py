@@ -78,6 +78,7 @@ GERMAN: dict[str, str] = {
     "(no subject)": "(kein Betreff)",
     "Download (.eml)": "Herunterladen (.eml)",
     "Print": "Drucken",
+    "Print conversation": "Unterhaltung drucken",
     # conversation (conversation.py, conversation.html)
     "Conversation": "Unterhaltung",
     "Conversation ({n} messages)": "Unterhaltung ({n} Nachrichten)",
