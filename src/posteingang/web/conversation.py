@@ -69,6 +69,7 @@ async def conversation_page(request: Request) -> Response:
     context.update(
         folders=await folder_rows(web, account_id),
         modseq=await web.store.account_modseq(account_id),
+        keyset="conversation",  # the `?` overlay's keys (templates/_keys.html)
     )
     return web.templates.TemplateResponse(request, "conversation.html", context)
 
