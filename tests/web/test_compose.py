@@ -25,7 +25,7 @@ import pytest
 
 from posteingang.delivery.deliver import deliver
 from posteingang.store.model import SpecialUse
-from posteingang.web import compose
+from posteingang.web import compose, identities
 from posteingang.web.catalog_de import GERMAN
 from posteingang.web.compose import reply_draft
 from posteingang.web.outbound import BadAddress, parse_addresses
@@ -174,6 +174,7 @@ def test_every_compose_string_has_a_german_text() -> None:
     source = Path(compose.__file__).read_text()
     details = set(re.findall(r'HTTPException\(\d+, "([^"]+)"\)', source))
     notices = set(re.findall(r'notice\s*=\s*"([^"]+)"', source)) | {compose.NOT_CONFIGURED}
+    notices.add(identities.NOT_YOURS)
     assert len(notices) >= 4 and details
     assert sorted(s for s in details | notices if s not in GERMAN) == []
 
@@ -550,3 +551,44 @@ async def test_a_refused_message_is_kept_in_drafts(tmp_path: Path) -> None:
         (kept,) = await folder(web, ALICE, SpecialUse.DRAFTS)
         assert b"Subject: refused" in kept and sink.received == []
         assert await folder(web, ALICE, SpecialUse.SENT) == []
+
+
+def _from_options(page: str) -> tuple[list[str], list[str]]:
+    """The compose form's From choices, and the one selected."""
+    select = re.search(r'<select id="c-from" name="from">(.*?)</select>', page, re.S)
+    assert select is not None
+    options = re.findall(r'<option value="([^"]+)"( selected)?>', select.group(1))
+    return [o for o, _ in options], [o for o, chosen in options if chosen]
+
+
+async def test_send_as_an_alias_and_never_as_another_account(tmp_path: Path) -> None:
+    async with (
+        sink_server() as sink,
+        serve_compose(
+            tmp_path, outbound_host="127.0.0.1", outbound_port=sink.port, outbound_tls="none"
+        ) as web,
+        web.logged_in() as client,
+    ):
+        await web.store.add_alias("info@example.test", ALICE)
+        await web.store.add_alias("team@example.test", BOB)
+        page = (await client.get("/compose")).text
+        assert _from_options(page) == ([ALICE, "info@example.test"], [ALICE])
+        form = {"csrf": csrf_of(page), "to": REMOTE, "subject": "Hi", "body": "text"}
+        # Another account, another account's alias, a catch-all, a stranger: refused.
+        for forged in (BOB, "team@example.test", "@example.test", "someone@remote.example"):
+            for route in ("/compose/send", "/compose/draft"):
+                refused = await client.post(route, data={**form, "from": forged})
+                assert refused.status_code == 403, (route, forged)
+        assert await folder(web, ALICE, SpecialUse.DRAFTS) == []
+        sent = await client.post("/compose/send", data={**form, "from": "INFO@example.test"})
+        assert sent.status_code == 200
+        await asyncio.wait_for(sink.arrived.wait(), WAIT + 20)
+        ((envelope, _, data),) = sink.received
+        msg = email.message_from_bytes(data, policy=default_policy)
+        assert envelope == "info@example.test" and msg["From"] == "info@example.test"
+        await until(lambda: _has(web, ALICE, SpecialUse.SENT))
+        # An answer to mail written to the alias is from the alias.
+        await deliver(web.store, ALICE, plain(1, "to the alias", to="info@example.test"))
+        inbox = (await web.store.get_mailbox((await web.store.get_account(ALICE)).id, "INBOX")).id
+        reply = (await client.get(f"/compose?mode=reply&mailbox={inbox}&uid=1")).text
+        assert _from_options(reply)[1] == ["info@example.test"]

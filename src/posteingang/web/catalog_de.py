@@ -239,4 +239,5 @@ GERMAN: dict[str, str] = {
     "undo the last move": "letztes Verschieben rückgängig machen",
     "search": "suchen",
     "this help": "diese Hilfe",
+    "You cannot send as this address.": "Mit dieser Absenderadresse können Sie nicht senden.",
 }  # fmt: skip

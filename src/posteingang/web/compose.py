@@ -12,6 +12,7 @@ takes it back into the form; ``POST /compose/draft`` saves the form to Drafts
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.message import Message as EmailMessageBase
@@ -31,6 +32,7 @@ from posteingang.store.model import ANSWERED, DELETED, FlagOp, SpecialUse
 from posteingang.web.context import Web, owned_message, web_of
 from posteingang.web.folders import folder_rows
 from posteingang.web.guard import require_session
+from posteingang.web.identities import addressed_to, identities, sender
 from posteingang.web.outbound import (
     Attachment,
     BadAddress,
@@ -98,6 +100,7 @@ def reply_draft(raw: bytes, body_text: str, mode: str, me: str) -> Draft:
         )
     if mode == "draft":
         return Draft(
+            sender=next(iter(_addrs(msg, "from")), ""),
             to=", ".join(_addrs(msg, "to")),
             cc=", ".join(_addrs(msg, "cc")),
             bcc=", ".join(_addrs(msg, "bcc")),
@@ -183,6 +186,7 @@ async def _page(
         "draft_uid": draft_uid,
         "kept": await draft_attachments(web, session, draft_uid),
         "max_upload": web.settings.max_upload,
+        "identities": await identities(web.store, session.address),
     }
     return web.templates.TemplateResponse(request, "compose.html", context, status_code=status)
 
@@ -200,6 +204,10 @@ async def compose_page(request: Request) -> Response:
         return await _page(request, web, session, Draft(to=to))
     raw, text = await _original(web, session, mailbox_id, uid)
     draft = reply_draft(raw, text, mode, session.address)
+    if mode != "draft":
+        # An answer goes out from the alias the message was written to.
+        own = (await identities(web.store, session.address))[1:]
+        draft = replace(draft, sender=addressed_to(raw, own))
     draft_uid = None
     if mode == "draft":
         mailbox = await web.store.get_mailbox_by_id(mailbox_id)
@@ -273,6 +281,7 @@ async def _draft_from(web: Web, session: WebSession, form: FormData) -> Draft:
         references=" ".join(_field(form, "references", 4000).split()),
         attachments=tuple(attachments),
         forwarded=forwarded,
+        sender=_field(form, "from", 400),
     )
 
 
@@ -352,9 +361,10 @@ async def send(request: Request) -> Response:
             draft_uid=draft_uid,
             status=400,
         )
-    raw = to_bytes(build_message(session.address, draft, web.hostname))
+    from_ = await sender(web.store, session.address, draft.sender)
+    raw = to_bytes(build_message(from_, draft, web.hostname))
     answers = await _answers(web, session, form)
-    held = outbox_of(web).hold(session.account_id, session.address, recipients, raw, draft, answers)
+    held = outbox_of(web).hold(session.account_id, from_, recipients, raw, draft, answers)
     await _drop_draft(web, session, draft_uid)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"token": held.token, "seconds": web.settings.undo_send_seconds})
@@ -414,12 +424,13 @@ async def save_draft(request: Request) -> Response:
     web = web_of(request)
     form = await _limited_form(request, session, web.settings.max_upload)
     draft = await _draft_from(web, session, form)
+    from_ = await sender(web.store, session.address, draft.sender)
     try:
-        raw = to_bytes(build_message(session.address, draft, web.hostname))
+        raw = to_bytes(build_message(from_, draft, web.hostname))
     except BadAddress:
         raw = to_bytes(
             build_message(
-                session.address,
+                from_,
                 Draft(subject=draft.subject, body=draft.body, attachments=draft.attachments),
                 web.hostname,
             )

@@ -1,7 +1,8 @@
 """Sending from the webmail: build the message, hold it for undo, then deliver it.
 
 Theory of operation. `build_message` turns a compose form into RFC 5322 bytes
-with Python's email package (From is always the logged-in address; Message-ID
+with Python's email package (From is the logged-in address or one of its
+aliases, checked in identities.py; Message-ID
 and Date are set here). `Outbox.hold` keeps the bytes for
 ``[web] undo_send_seconds`` — the Undo button (`Outbox.cancel`) can still stop
 it — then `_send` hands each recipient on: a local recipient goes through the
@@ -11,8 +12,8 @@ TLS, AUTH if a user name is set). A copy goes to Sent once it has left. If the
 relay refuses, the message goes to Drafts instead, so nothing typed is lost.
 
 At shutdown a held message leaves at once: the user pressed Send and the undo
-window ends with the process. What it must never do: send with another From
-than the session's address, or put Bcc in the bytes that leave.
+window ends with the process. What it must never do: send with a From the
+session's account does not own, or put Bcc in the bytes that leave.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class Draft:
     references: str = ""
     attachments: tuple[Attachment, ...] = ()
     forwarded: bytes | None = None  # a message forwarded as attachment (message/rfc822)
+    sender: str = ""  # the From chosen (identities.py); "" is the login address
 
 
 def parse_addresses(text: str) -> list[str]:
