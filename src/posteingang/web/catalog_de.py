@@ -240,4 +240,5 @@ GERMAN: dict[str, str] = {
     "search": "suchen",
     "this help": "diese Hilfe",
     "You cannot send as this address.": "Mit dieser Absenderadresse können Sie nicht senden.",
+    "Separate addresses with commas; people you wrote to or heard from are suggested as you type.": "Mehrere Adressen durch Kommas trennen; beim Tippen werden Personen vorgeschlagen, denen Sie geschrieben oder von denen Sie Post bekommen haben.",
 }  # fmt: skip

@@ -72,3 +72,48 @@ if (sent) {
     }
   }, 250);
 }
+
+// Address suggestions (contacts.py): the account's recent correspondents for the
+// address being typed (the text after the last comma), offered by the fields'
+// shared <datalist>. Each option is the whole field with that address completed,
+// so the browser's own matching keeps working in a list of several addresses.
+const contacts = document.getElementById("contacts");
+if (contacts) {
+  let asked = null;
+  async function suggest(field) {
+    const value = field.value;
+    const cut = value.lastIndexOf(",") + 1;
+    const head = value.slice(0, cut) + (cut ? " " : "");
+    const typed = value.slice(cut).trim();
+    const key = `${head}|${typed}`;
+    if (key === asked) return;
+    asked = key;
+    let found = [];
+    try {
+      const res = await fetch(`/contacts?q=${encodeURIComponent(typed)}`, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (res.ok) found = (await res.json()).contacts;
+    } catch {
+      return;
+    }
+    if (asked !== key) return; // a newer keystroke asked meanwhile
+    contacts.replaceChildren(
+      ...found.map((c) => {
+        const option = document.createElement("option");
+        option.value = head + c.address;
+        if (c.name) option.label = c.name;
+        return option;
+      }),
+    );
+  }
+  let wait = null;
+  for (const field of document.querySelectorAll("input[list=contacts]")) {
+    field.addEventListener("input", () => {
+      clearTimeout(wait);
+      wait = setTimeout(() => suggest(field), 150);
+    });
+    field.addEventListener("focus", () => suggest(field));
+  }
+}
