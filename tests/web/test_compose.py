@@ -25,7 +25,7 @@ import pytest
 
 from posteingang.delivery.deliver import deliver
 from posteingang.store.model import SpecialUse
-from posteingang.web import compose, identities
+from posteingang.web import compose, identities, richtext
 from posteingang.web.catalog_de import GERMAN
 from posteingang.web.compose import reply_draft
 from posteingang.web.outbound import BadAddress, parse_addresses
@@ -592,3 +592,71 @@ async def test_send_as_an_alias_and_never_as_another_account(tmp_path: Path) -> 
         inbox = (await web.store.get_mailbox((await web.store.get_account(ALICE)).id, "INBOX")).id
         reply = (await client.get(f"/compose?mode=reply&mailbox={inbox}&uid=1")).text
         assert _from_options(reply)[1] == ["info@example.test"]
+
+
+HOSTILE = (
+    '<p>Hi <b>there</b>, <i>see</i> <a href="https://example.org/a">the plan</a>'
+    "<script>window.pwned=1</script><img src=x onerror=alert(1)>"
+    '<a href="javascript:alert(1)">bad</a><style>*{position:fixed}</style></p>'
+    '<ul><li>one</li><li onclick="alert(1)">two</li></ul>'
+    "<svg><animate attributeName=href values=javascript:alert(1) /></svg>"
+    '<div style="position:fixed">end</div>'
+)
+
+
+def test_rich_text_is_cleaned_and_has_a_text_part() -> None:
+    clean = richtext.clean(HOSTILE)
+    for bad in ("script", "pwned", "onerror", "onclick", "javascript", "style", "svg", "<img"):
+        assert bad not in clean.lower(), bad
+    assert "<b>there</b>" in clean and '<a href="https://example.org/a"' in clean
+    assert richtext.to_text(clean) == (
+        "Hi there, see the plan <https://example.org/a>bad\n- one\n- two\nend\n"
+    )
+    assert richtext.clean("<div><br></div><script>x</script>") == ""
+
+
+async def test_html_compose_sends_both_parts_and_no_script(web_plain: WebServer) -> None:
+    web = web_plain
+    async with web.logged_in() as client:
+        token = await token_of(client)
+        sent = await client.post(
+            "/compose/send",
+            data={"csrf": token, "to": BOB, "subject": "rich", "body": "ignored", "html": HOSTILE},
+        )
+        assert sent.status_code == 200
+        await until(lambda: _has(web, BOB, "INBOX"), WAIT + 20)
+    (raw,) = await folder(web, BOB, "INBOX")
+    msg = email.message_from_bytes(raw, policy=default_policy)
+    assert msg.get_content_type() == "multipart/alternative"
+    text, html_part = msg.iter_parts()
+    assert text.get_content_type() == "text/plain"
+    assert text.get_content().startswith("Hi there, see the plan <https://example.org/a>")
+    assert "ignored" not in raw.decode()
+    assert html_part.get_content_type() == "text/html"
+    markup = html_part.get_content()
+    assert "<b>there</b>" in markup and "<li>two</li>" in markup
+    for bad in ("script", "pwned", "onerror", "onclick", "javascript", "position:fixed", "<svg"):
+        assert bad not in raw.decode().lower(), bad
+    # The Sent copy is the same; as a draft, the HTML comes back into the editor.
+    await until(lambda: _has(web, ALICE, SpecialUse.SENT))
+    async with web.logged_in() as client:
+        token = await token_of(client)
+        saved = await client.post(
+            "/compose/draft",
+            data={"csrf": token, "subject": "later", "html": HOSTILE},
+            files=[("files", ("a.txt", b"attached", "text/plain"))],
+        )
+        assert saved.status_code == 303
+        drafts = (await web.store.get_mailbox((await web.store.get_account(ALICE)).id, "Drafts")).id
+        page = (await client.get(f"/compose?mode=draft&mailbox={drafts}&uid=1")).text
+    assert 'id="c-rich" checked' in page and "<b>there</b>" in page and "pwned" not in page
+    (draft,) = await folder(web, ALICE, SpecialUse.DRAFTS)
+    kept = email.message_from_bytes(draft, policy=default_policy)
+    assert kept.get_content_type() == "multipart/mixed"
+    assert [p.get_content_type() for p in kept.walk()] == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "text/plain",
+    ]

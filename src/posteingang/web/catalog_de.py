@@ -241,4 +241,12 @@ GERMAN: dict[str, str] = {
     "this help": "diese Hilfe",
     "You cannot send as this address.": "Mit dieser Absenderadresse können Sie nicht senden.",
     "Separate addresses with commas; people you wrote to or heard from are suggested as you type.": "Mehrere Adressen durch Kommas trennen; beim Tippen werden Personen vorgeschlagen, denen Sie geschrieben oder von denen Sie Post bekommen haben.",
+    "Formatting (HTML)": "Formatierung (HTML)",
+    "Formatting": "Formatierung",
+    "Bold": "Fett",
+    "Italic": "Kursiv",
+    "Link": "Link",
+    "Address of the link (https://…)": "Adresse des Links (https://…)",
+    "Bulleted list": "Aufzählung",
+    "Numbered list": "Nummerierte Liste",
 }  # fmt: skip

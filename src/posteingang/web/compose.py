@@ -29,6 +29,7 @@ from starlette.types import Message
 
 from posteingang.mime.text import html_to_text
 from posteingang.store.model import ANSWERED, DELETED, FlagOp, SpecialUse
+from posteingang.web import richtext
 from posteingang.web.context import Web, owned_message, web_of
 from posteingang.web.folders import folder_rows
 from posteingang.web.guard import require_session
@@ -99,8 +100,11 @@ def reply_draft(raw: bytes, body_text: str, mode: str, me: str) -> Draft:
             forwarded=raw if mode == "attach" else None,
         )
     if mode == "draft":
+        html_part = msg.get_body(("html",)) if msg.is_multipart() else None
+        html = richtext.clean(str(html_part.get_content())) if html_part is not None else ""
         return Draft(
             sender=next(iter(_addrs(msg, "from")), ""),
+            html=html,
             to=", ".join(_addrs(msg, "to")),
             cc=", ".join(_addrs(msg, "cc")),
             bcc=", ".join(_addrs(msg, "bcc")),
@@ -270,12 +274,15 @@ async def _draft_from(web: Web, session: WebSession, form: FormData) -> Draft:
     fwd_mailbox, fwd_uid = _int(form.get("fwd_mailbox")), _int(form.get("fwd_uid"))
     if fwd_mailbox is not None and fwd_uid is not None:
         forwarded, _ = await _original(web, session, fwd_mailbox, fwd_uid)
+    html = richtext.clean(_field(form, "html", _TEXT_LIMIT))
     return Draft(
+        html=html,
         to=_field(form, "to"),
         cc=_field(form, "cc"),
         bcc=_field(form, "bcc"),
         subject=_field(form, "subject", 1000),
-        body=_field(form, "body", _TEXT_LIMIT),
+        # Rich text: the text part is made from the HTML, not from the hidden textarea.
+        body=richtext.to_text(html) if html else _field(form, "body", _TEXT_LIMIT),
         # One line each: a header value from the form never carries a line break.
         in_reply_to=" ".join(_field(form, "in_reply_to", 1000).split()),
         references=" ".join(_field(form, "references", 4000).split()),
@@ -431,7 +438,12 @@ async def save_draft(request: Request) -> Response:
         raw = to_bytes(
             build_message(
                 from_,
-                Draft(subject=draft.subject, body=draft.body, attachments=draft.attachments),
+                Draft(
+                    subject=draft.subject,
+                    body=draft.body,
+                    html=draft.html,
+                    attachments=draft.attachments,
+                ),
                 web.hostname,
             )
         )

@@ -39,6 +39,7 @@ from posteingang.delivery.ingest import prepare_message
 from posteingang.log import get_logger
 from posteingang.store.interface import InvalidName, Store
 from posteingang.store.model import DRAFT, SEEN, FlagOp, SpecialUse
+from posteingang.web import richtext
 from posteingang.web.settings import WebSettings
 
 __all__ = [
@@ -81,6 +82,7 @@ class Draft:
     attachments: tuple[Attachment, ...] = ()
     forwarded: bytes | None = None  # a message forwarded as attachment (message/rfc822)
     sender: str = ""  # the From chosen (identities.py); "" is the login address
+    html: str = ""  # rich-text mode: the body as HTML, cleaned (richtext.py); body is its text
 
 
 def parse_addresses(text: str) -> list[str]:
@@ -118,6 +120,10 @@ def build_message(sender: str, draft: Draft, hostname: str) -> EmailMessage:
     msg["MIME-Version"] = "1.0"
     msg["User-Agent"] = "posteingang webmail"
     msg.set_content(draft.body.replace("\r\n", "\n"), charset="utf-8")
+    if draft.html:
+        # multipart/alternative, the text first (RFC 2046 §5.1.4); attachments then
+        # wrap it in multipart/mixed.
+        msg.add_alternative(richtext.document(draft.html), subtype="html", charset="utf-8")
     for a in draft.attachments:
         if a.content_type == "message/rfc822":  # never base64 (RFC 2046 §5.2.1)
             from email import message_from_bytes as parse

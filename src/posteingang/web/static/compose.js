@@ -117,3 +117,55 @@ if (contacts) {
     field.addEventListener("focus", () => suggest(field));
   }
 }
+
+// Rich text (richtext.py): with "Formatting" ticked the textarea gives way to an
+// editor whose HTML goes in the hidden field `html`; the server cleans it and makes
+// the text part from it. Without script the textarea is all there is.
+const rich = document.querySelector(".compose-form .rich");
+if (rich && form) {
+  const toggle = document.getElementById("c-rich");
+  const editor = document.getElementById("c-html");
+  const tools = rich.querySelector(".rich-tools");
+  const textarea = document.getElementById("c-body");
+  const value = form.elements.html;
+  const sync = () => { value.value = toggle.checked ? editor.innerHTML : ""; };
+  const show = () => {
+    tools.hidden = editor.hidden = !toggle.checked;
+    textarea.hidden = toggle.checked;
+  };
+  rich.hidden = false;
+  show();
+  sync();
+  toggle.addEventListener("change", () => {
+    if (toggle.checked) {
+      // The text so far, a line to a block.
+      editor.replaceChildren(...textarea.value.split("\n").map((line) => {
+        const div = document.createElement("div");
+        if (line) div.textContent = line;
+        else div.append(document.createElement("br"));
+        return div;
+      }));
+    } else {
+      textarea.value = editor.innerText;
+    }
+    show();
+    sync();
+    (toggle.checked ? editor : textarea).focus();
+  });
+  for (const button of tools.querySelectorAll("button[data-cmd]")) {
+    button.addEventListener("click", () => {
+      editor.focus();
+      const command = button.dataset.cmd;
+      if (command === "createLink") {
+        const url = prompt(button.dataset.prompt, "https://");
+        if (!url || !/^(https?:|mailto:)/i.test(url.trim())) return;
+        document.execCommand(command, false, url.trim());
+      } else {
+        document.execCommand(command);
+      }
+      sync();
+    });
+  }
+  editor.addEventListener("input", sync);
+  form.addEventListener("submit", sync);
+}
