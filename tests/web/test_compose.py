@@ -158,6 +158,9 @@ def test_reply_all_answers_everyone_but_me_and_threads() -> None:
     assert draft.in_reply_to == "<m2@x>"
     assert draft.references == "<m1@x> <m2@x>"
     assert "> line one" in draft.body
+    # An alias of mine is me too: reply all leaves it out.
+    aliased = original.replace(b"dave@x.example", b"info@example.test")
+    assert reply_draft(aliased, "", "all", ALICE, ["info@example.test"]).cc == "erin@y.example"
     single = reply_draft(original, "line one\n", "reply", ALICE)
     assert single.to == "bob@example.test" and single.cc == ""
     mine = original.replace(b"From: Bob <bob@example.test>", b"From: alice@example.test")

@@ -12,6 +12,7 @@ takes it back into the form; ``POST /compose/draft`` saves the form to Drafts
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -71,7 +72,9 @@ def _addrs(msg: EmailMessageBase, *names: str) -> list[str]:
     return [a for _, a in getaddresses(values) if "@" in a]
 
 
-def reply_draft(raw: bytes, body_text: str, mode: str, me: str) -> Draft:
+def reply_draft(
+    raw: bytes, body_text: str, mode: str, me: str, aliases: Sequence[str] = ()
+) -> Draft:
     """The form for answering `raw`: recipients, subject, threading headers, quote."""
     msg = message_from_bytes(raw, policy=default_policy)
     subject = str(msg.get("subject", ""))
@@ -118,12 +121,12 @@ def reply_draft(raw: bytes, body_text: str, mode: str, me: str) -> Draft:
     cc: list[str] = []
     if mode == "all":
         cc = _addrs(msg, "to", "cc")
-    mine = me.lower()
-    if to and all(a.lower() == mine for a in to):
+    mine = {a.lower() for a in (me, *aliases)}  # reply all leaves out every address of mine
+    if to and all(a.lower() in mine for a in to):
         # Answering my own message (from Sent): to whom it went, as mail programs do.
         to = _addrs(msg, "to")
         cc = _addrs(msg, "cc") if mode == "all" else []
-    seen = {mine}
+    seen = set(mine)
     to = [a for a in to if not (a.lower() in seen or seen.add(a.lower()))]  # type: ignore[func-returns-value]
     cc = [a for a in cc if not (a.lower() in seen or seen.add(a.lower()))]  # type: ignore[func-returns-value]
     if not to and mode == "all" and cc:
@@ -207,10 +210,10 @@ async def compose_page(request: Request) -> Response:
         to = request.query_params.get("to", "")[:2000]
         return await _page(request, web, session, Draft(to=to))
     raw, text = await _original(web, session, mailbox_id, uid)
-    draft = reply_draft(raw, text, mode, session.address)
+    own = (await identities(web.store, session.address))[1:]
+    draft = reply_draft(raw, text, mode, session.address, own)
     if mode != "draft":
         # An answer goes out from the alias the message was written to.
-        own = (await identities(web.store, session.address))[1:]
         draft = replace(draft, sender=addressed_to(raw, own))
     draft_uid = None
     if mode == "draft":
