@@ -1,6 +1,6 @@
 import { post, undo } from "./organise.js";
 
-// The keys of the conversation page (keys.js hands them over there): a cursor on one
+// The keys of the conversation page (keys.js imports this module only there): a cursor on one
 // message of the thread; j/k and n/p move it (opening that message), r/a/f answer it,
 // s/e/#/! act on it where it lies (INBOX, Sent, ...), z undoes the last move.
 

@@ -1,4 +1,3 @@
-import { conversationKeys } from "./conversation.js";
 import { dragAndDrop, post, undo } from "./organise.js";
 
 // Keyboard shortcuts, the set Gmail users know. Plain ES module.
@@ -87,7 +86,11 @@ const LIST_KEYS = {
   "/": () => document.getElementById("search-q")?.focus(),
 };
 
-const KEYS = { ...LIST_KEYS, ...conversationKeys() };
+// The conversation page's keys, loaded only there (the first load stays small).
+const conversation = document.querySelector("section.conversation")
+  ? (await import("./conversation.js")).conversationKeys()
+  : null;
+const KEYS = { ...LIST_KEYS, ...conversation };
 
 dragAndDrop(mailbox);
 
