@@ -25,7 +25,7 @@ import pytest
 
 from posteingang.delivery.deliver import deliver
 from posteingang.store.model import SpecialUse
-from posteingang.web import compose
+from posteingang.web import compose, identities, richtext
 from posteingang.web.catalog_de import GERMAN
 from posteingang.web.compose import reply_draft
 from posteingang.web.outbound import BadAddress, parse_addresses
@@ -158,6 +158,9 @@ def test_reply_all_answers_everyone_but_me_and_threads() -> None:
     assert draft.in_reply_to == "<m2@x>"
     assert draft.references == "<m1@x> <m2@x>"
     assert "> line one" in draft.body
+    # An alias of mine is me too: reply all leaves it out.
+    aliased = original.replace(b"dave@x.example", b"info@example.test")
+    assert reply_draft(aliased, "", "all", ALICE, ["info@example.test"]).cc == "erin@y.example"
     single = reply_draft(original, "line one\n", "reply", ALICE)
     assert single.to == "bob@example.test" and single.cc == ""
     mine = original.replace(b"From: Bob <bob@example.test>", b"From: alice@example.test")
@@ -174,6 +177,7 @@ def test_every_compose_string_has_a_german_text() -> None:
     source = Path(compose.__file__).read_text()
     details = set(re.findall(r'HTTPException\(\d+, "([^"]+)"\)', source))
     notices = set(re.findall(r'notice\s*=\s*"([^"]+)"', source)) | {compose.NOT_CONFIGURED}
+    notices.add(identities.NOT_YOURS)
     assert len(notices) >= 4 and details
     assert sorted(s for s in details | notices if s not in GERMAN) == []
 
@@ -550,3 +554,112 @@ async def test_a_refused_message_is_kept_in_drafts(tmp_path: Path) -> None:
         (kept,) = await folder(web, ALICE, SpecialUse.DRAFTS)
         assert b"Subject: refused" in kept and sink.received == []
         assert await folder(web, ALICE, SpecialUse.SENT) == []
+
+
+def _from_options(page: str) -> tuple[list[str], list[str]]:
+    """The compose form's From choices, and the one selected."""
+    select = re.search(r'<select id="c-from" name="from">(.*?)</select>', page, re.S)
+    assert select is not None
+    options = re.findall(r'<option value="([^"]+)"( selected)?>', select.group(1))
+    return [o for o, _ in options], [o for o, chosen in options if chosen]
+
+
+async def test_send_as_an_alias_and_never_as_another_account(tmp_path: Path) -> None:
+    async with (
+        sink_server() as sink,
+        serve_compose(
+            tmp_path, outbound_host="127.0.0.1", outbound_port=sink.port, outbound_tls="none"
+        ) as web,
+        web.logged_in() as client,
+    ):
+        await web.store.add_alias("info@example.test", ALICE)
+        await web.store.add_alias("team@example.test", BOB)
+        page = (await client.get("/compose")).text
+        assert _from_options(page) == ([ALICE, "info@example.test"], [ALICE])
+        form = {"csrf": csrf_of(page), "to": REMOTE, "subject": "Hi", "body": "text"}
+        # Another account, another account's alias, a catch-all, a stranger: refused.
+        for forged in (BOB, "team@example.test", "@example.test", "someone@remote.example"):
+            for route in ("/compose/send", "/compose/draft"):
+                refused = await client.post(route, data={**form, "from": forged})
+                assert refused.status_code == 403, (route, forged)
+        assert await folder(web, ALICE, SpecialUse.DRAFTS) == []
+        sent = await client.post("/compose/send", data={**form, "from": "INFO@example.test"})
+        assert sent.status_code == 200
+        await asyncio.wait_for(sink.arrived.wait(), WAIT + 20)
+        ((envelope, _, data),) = sink.received
+        msg = email.message_from_bytes(data, policy=default_policy)
+        assert envelope == "info@example.test" and msg["From"] == "info@example.test"
+        await until(lambda: _has(web, ALICE, SpecialUse.SENT))
+        # An answer to mail written to the alias is from the alias.
+        await deliver(web.store, ALICE, plain(1, "to the alias", to="info@example.test"))
+        inbox = (await web.store.get_mailbox((await web.store.get_account(ALICE)).id, "INBOX")).id
+        reply = (await client.get(f"/compose?mode=reply&mailbox={inbox}&uid=1")).text
+        assert _from_options(reply)[1] == ["info@example.test"]
+
+
+HOSTILE = (
+    '<p>Hi <b>there</b>, <i>see</i> <a href="https://example.org/a">the plan</a>'
+    "<script>window.pwned=1</script><img src=x onerror=alert(1)>"
+    '<a href="javascript:alert(1)">bad</a><style>*{position:fixed}</style></p>'
+    '<ul><li>one</li><li onclick="alert(1)">two</li></ul>'
+    "<svg><animate attributeName=href values=javascript:alert(1) /></svg>"
+    '<div style="position:fixed">end</div>'
+)
+
+
+def test_rich_text_is_cleaned_and_has_a_text_part() -> None:
+    clean = richtext.clean(HOSTILE)
+    for bad in ("script", "pwned", "onerror", "onclick", "javascript", "style", "svg", "<img"):
+        assert bad not in clean.lower(), bad
+    assert "<b>there</b>" in clean and '<a href="https://example.org/a"' in clean
+    assert richtext.to_text(clean) == (
+        "Hi there, see the plan <https://example.org/a>bad\n- one\n- two\nend\n"
+    )
+    assert richtext.clean("<div><br></div><script>x</script>") == ""
+
+
+async def test_html_compose_sends_both_parts_and_no_script(web_plain: WebServer) -> None:
+    web = web_plain
+    async with web.logged_in() as client:
+        token = await token_of(client)
+        sent = await client.post(
+            "/compose/send",
+            data={"csrf": token, "to": BOB, "subject": "rich", "body": "ignored", "html": HOSTILE},
+        )
+        assert sent.status_code == 200
+        await until(lambda: _has(web, BOB, "INBOX"), WAIT + 20)
+    (raw,) = await folder(web, BOB, "INBOX")
+    msg = email.message_from_bytes(raw, policy=default_policy)
+    assert msg.get_content_type() == "multipart/alternative"
+    text, html_part = msg.iter_parts()
+    assert text.get_content_type() == "text/plain"
+    assert text.get_content().startswith("Hi there, see the plan <https://example.org/a>")
+    assert "ignored" not in raw.decode()
+    assert html_part.get_content_type() == "text/html"
+    markup = html_part.get_content()
+    assert "<b>there</b>" in markup and "<li>two</li>" in markup
+    for bad in ("script", "pwned", "onerror", "onclick", "javascript", "position:fixed", "<svg"):
+        assert bad not in raw.decode().lower(), bad
+    # The Sent copy is the same; as a draft, the HTML comes back into the editor.
+    await until(lambda: _has(web, ALICE, SpecialUse.SENT))
+    async with web.logged_in() as client:
+        token = await token_of(client)
+        saved = await client.post(
+            "/compose/draft",
+            data={"csrf": token, "subject": "later", "html": HOSTILE},
+            files=[("files", ("a.txt", b"attached", "text/plain"))],
+        )
+        assert saved.status_code == 303
+        drafts = (await web.store.get_mailbox((await web.store.get_account(ALICE)).id, "Drafts")).id
+        page = (await client.get(f"/compose?mode=draft&mailbox={drafts}&uid=1")).text
+    assert 'id="c-rich" checked' in page and "<b>there</b>" in page and "pwned" not in page
+    (draft,) = await folder(web, ALICE, SpecialUse.DRAFTS)
+    kept = email.message_from_bytes(draft, policy=default_policy)
+    assert kept.get_content_type() == "multipart/mixed"
+    assert [p.get_content_type() for p in kept.walk()] == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "text/plain",
+    ]

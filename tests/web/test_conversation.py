@@ -95,8 +95,25 @@ async def test_another_accounts_message_is_not_found(web: WebServer) -> None:
     async with web.logged_in() as client:
         other = await client.get(f"/mail/{bob_inbox}/1/conversation")
         missing = await client.get(f"/mail/{bob_inbox}/99/conversation")
+        printed = await client.get(f"/mail/{bob_inbox}/1/conversation/print")
     assert other.status_code == 404 and missing.status_code == 404
-    assert "for bob" not in other.text
+    assert printed.status_code == 404
+    assert "for bob" not in other.text and "for bob" not in printed.text
+
+
+async def test_the_print_view_has_every_message_with_its_headers(web: WebServer) -> None:
+    inbox, _ = await _question_and_answer(web)
+    async with web.logged_in() as client:
+        page = await client.get(f"/mail/{inbox}/1/conversation")
+        printed = await client.get(f"/mail/{inbox}/1/conversation/print")
+    assert f'href="/mail/{inbox}/1/conversation/print"' in page.text
+    assert printed.status_code == 200
+    articles = printed.text.split('<article class="message">')[1:]
+    assert len(articles) == 2
+    assert "carol@example.org" in articles[0] and "Lunch at &lt;noon&gt;?" in articles[0]
+    assert "Re: Lunch?" in articles[1] and "Yes, 12:30." in articles[1]
+    assert all("<dt>From</dt>" in a and "<dt>Date</dt>" in a for a in articles)
+    assert "/static/print.css" in printed.text
 
 
 async def test_a_reply_in_another_account_does_not_join(web: WebServer) -> None:

@@ -39,6 +39,10 @@ def _template_strings() -> set[str]:
     for path in (WEB / "templates").glob("*.html"):
         for literal in re.findall(r'_\(("(?:[^"\\]|\\.)*")\)', path.read_text()):
             found.add(ast.literal_eval(literal))
+    # The shortcut overlay's rows: ("key", "what it does"), translated with _(what).
+    keys = (WEB / "templates" / "_keys.html").read_text()
+    for literal in re.findall(r'\(".*?", ("(?:[^"\\]|\\.)*")\)', keys):
+        found.add(ast.literal_eval(literal))
     return found
 
 

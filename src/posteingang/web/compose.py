@@ -12,6 +12,8 @@ takes it back into the form; ``POST /compose/draft`` saves the form to Drafts
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import replace
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.message import Message as EmailMessageBase
@@ -28,9 +30,11 @@ from starlette.types import Message
 
 from posteingang.mime.text import html_to_text
 from posteingang.store.model import ANSWERED, DELETED, FlagOp, SpecialUse
+from posteingang.web import richtext
 from posteingang.web.context import Web, owned_message, web_of
 from posteingang.web.folders import folder_rows
 from posteingang.web.guard import require_session
+from posteingang.web.identities import addressed_to, identities, sender
 from posteingang.web.outbound import (
     Attachment,
     BadAddress,
@@ -68,7 +72,9 @@ def _addrs(msg: EmailMessageBase, *names: str) -> list[str]:
     return [a for _, a in getaddresses(values) if "@" in a]
 
 
-def reply_draft(raw: bytes, body_text: str, mode: str, me: str) -> Draft:
+def reply_draft(
+    raw: bytes, body_text: str, mode: str, me: str, aliases: Sequence[str] = ()
+) -> Draft:
     """The form for answering `raw`: recipients, subject, threading headers, quote."""
     msg = message_from_bytes(raw, policy=default_policy)
     subject = str(msg.get("subject", ""))
@@ -97,7 +103,11 @@ def reply_draft(raw: bytes, body_text: str, mode: str, me: str) -> Draft:
             forwarded=raw if mode == "attach" else None,
         )
     if mode == "draft":
+        html_part = msg.get_body(("html",)) if msg.is_multipart() else None
+        html = richtext.clean(str(html_part.get_content())) if html_part is not None else ""
         return Draft(
+            sender=next(iter(_addrs(msg, "from")), ""),
+            html=html,
             to=", ".join(_addrs(msg, "to")),
             cc=", ".join(_addrs(msg, "cc")),
             bcc=", ".join(_addrs(msg, "bcc")),
@@ -111,12 +121,12 @@ def reply_draft(raw: bytes, body_text: str, mode: str, me: str) -> Draft:
     cc: list[str] = []
     if mode == "all":
         cc = _addrs(msg, "to", "cc")
-    mine = me.lower()
-    if to and all(a.lower() == mine for a in to):
+    mine = {a.lower() for a in (me, *aliases)}  # reply all leaves out every address of mine
+    if to and all(a.lower() in mine for a in to):
         # Answering my own message (from Sent): to whom it went, as mail programs do.
         to = _addrs(msg, "to")
         cc = _addrs(msg, "cc") if mode == "all" else []
-    seen = {mine}
+    seen = set(mine)
     to = [a for a in to if not (a.lower() in seen or seen.add(a.lower()))]  # type: ignore[func-returns-value]
     cc = [a for a in cc if not (a.lower() in seen or seen.add(a.lower()))]  # type: ignore[func-returns-value]
     if not to and mode == "all" and cc:
@@ -183,6 +193,7 @@ async def _page(
         "draft_uid": draft_uid,
         "kept": await draft_attachments(web, session, draft_uid),
         "max_upload": web.settings.max_upload,
+        "identities": await identities(web.store, session.address),
     }
     return web.templates.TemplateResponse(request, "compose.html", context, status_code=status)
 
@@ -199,7 +210,11 @@ async def compose_page(request: Request) -> Response:
         to = request.query_params.get("to", "")[:2000]
         return await _page(request, web, session, Draft(to=to))
     raw, text = await _original(web, session, mailbox_id, uid)
-    draft = reply_draft(raw, text, mode, session.address)
+    own = (await identities(web.store, session.address))[1:]
+    draft = reply_draft(raw, text, mode, session.address, own)
+    if mode != "draft":
+        # An answer goes out from the alias the message was written to.
+        draft = replace(draft, sender=addressed_to(raw, own))
     draft_uid = None
     if mode == "draft":
         mailbox = await web.store.get_mailbox_by_id(mailbox_id)
@@ -262,17 +277,21 @@ async def _draft_from(web: Web, session: WebSession, form: FormData) -> Draft:
     fwd_mailbox, fwd_uid = _int(form.get("fwd_mailbox")), _int(form.get("fwd_uid"))
     if fwd_mailbox is not None and fwd_uid is not None:
         forwarded, _ = await _original(web, session, fwd_mailbox, fwd_uid)
+    html = richtext.clean(_field(form, "html", _TEXT_LIMIT))
     return Draft(
+        html=html,
         to=_field(form, "to"),
         cc=_field(form, "cc"),
         bcc=_field(form, "bcc"),
         subject=_field(form, "subject", 1000),
-        body=_field(form, "body", _TEXT_LIMIT),
+        # Rich text: the text part is made from the HTML, not from the hidden textarea.
+        body=richtext.to_text(html) if html else _field(form, "body", _TEXT_LIMIT),
         # One line each: a header value from the form never carries a line break.
         in_reply_to=" ".join(_field(form, "in_reply_to", 1000).split()),
         references=" ".join(_field(form, "references", 4000).split()),
         attachments=tuple(attachments),
         forwarded=forwarded,
+        sender=_field(form, "from", 400),
     )
 
 
@@ -352,9 +371,10 @@ async def send(request: Request) -> Response:
             draft_uid=draft_uid,
             status=400,
         )
-    raw = to_bytes(build_message(session.address, draft, web.hostname))
+    from_ = await sender(web.store, session.address, draft.sender)
+    raw = to_bytes(build_message(from_, draft, web.hostname))
     answers = await _answers(web, session, form)
-    held = outbox_of(web).hold(session.account_id, session.address, recipients, raw, draft, answers)
+    held = outbox_of(web).hold(session.account_id, from_, recipients, raw, draft, answers)
     await _drop_draft(web, session, draft_uid)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"token": held.token, "seconds": web.settings.undo_send_seconds})
@@ -414,13 +434,19 @@ async def save_draft(request: Request) -> Response:
     web = web_of(request)
     form = await _limited_form(request, session, web.settings.max_upload)
     draft = await _draft_from(web, session, form)
+    from_ = await sender(web.store, session.address, draft.sender)
     try:
-        raw = to_bytes(build_message(session.address, draft, web.hostname))
+        raw = to_bytes(build_message(from_, draft, web.hostname))
     except BadAddress:
         raw = to_bytes(
             build_message(
-                session.address,
-                Draft(subject=draft.subject, body=draft.body, attachments=draft.attachments),
+                from_,
+                Draft(
+                    subject=draft.subject,
+                    body=draft.body,
+                    html=draft.html,
+                    attachments=draft.attachments,
+                ),
                 web.hostname,
             )
         )

@@ -80,10 +80,10 @@ async def message_page(request: Request) -> Response:
 async def print_view(request: Request) -> Response:
     session = require_session(request)
     web = web_of(request)
-    mailbox, message, parsed = await owned_message(web, session, *_ids(request))
+    _, message, parsed = await owned_message(web, session, *_ids(request))
     context = await message_context(web, message, parsed, printing=True)
-    context.update(session=session, mailbox=mailbox)
-    return web.templates.TemplateResponse(request, "print.html", context)
+    page = {"session": session, "subject": parsed.subject, "entries": [context]}
+    return web.templates.TemplateResponse(request, "print.html", page)
 
 
 async def message_context(

@@ -1,7 +1,8 @@
 """Sending from the webmail: build the message, hold it for undo, then deliver it.
 
 Theory of operation. `build_message` turns a compose form into RFC 5322 bytes
-with Python's email package (From is always the logged-in address; Message-ID
+with Python's email package (From is the logged-in address or one of its
+aliases, checked in identities.py; Message-ID
 and Date are set here). `Outbox.hold` keeps the bytes for
 ``[web] undo_send_seconds`` — the Undo button (`Outbox.cancel`) can still stop
 it — then `_send` hands each recipient on: a local recipient goes through the
@@ -11,8 +12,8 @@ TLS, AUTH if a user name is set). A copy goes to Sent once it has left. If the
 relay refuses, the message goes to Drafts instead, so nothing typed is lost.
 
 At shutdown a held message leaves at once: the user pressed Send and the undo
-window ends with the process. What it must never do: send with another From
-than the session's address, or put Bcc in the bytes that leave.
+window ends with the process. What it must never do: send with a From the
+session's account does not own, or put Bcc in the bytes that leave.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from posteingang.delivery.ingest import prepare_message
 from posteingang.log import get_logger
 from posteingang.store.interface import InvalidName, Store
 from posteingang.store.model import DRAFT, SEEN, FlagOp, SpecialUse
+from posteingang.web import richtext
 from posteingang.web.settings import WebSettings
 
 __all__ = [
@@ -79,6 +81,8 @@ class Draft:
     references: str = ""
     attachments: tuple[Attachment, ...] = ()
     forwarded: bytes | None = None  # a message forwarded as attachment (message/rfc822)
+    sender: str = ""  # the From chosen (identities.py); "" is the login address
+    html: str = ""  # rich-text mode: the body as HTML, cleaned (richtext.py); body is its text
 
 
 def parse_addresses(text: str) -> list[str]:
@@ -116,6 +120,10 @@ def build_message(sender: str, draft: Draft, hostname: str) -> EmailMessage:
     msg["MIME-Version"] = "1.0"
     msg["User-Agent"] = "posteingang webmail"
     msg.set_content(draft.body.replace("\r\n", "\n"), charset="utf-8")
+    if draft.html:
+        # multipart/alternative, the text first (RFC 2046 §5.1.4); attachments then
+        # wrap it in multipart/mixed.
+        msg.add_alternative(richtext.document(draft.html), subtype="html", charset="utf-8")
     for a in draft.attachments:
         if a.content_type == "message/rfc822":  # never base64 (RFC 2046 §5.2.1)
             from email import message_from_bytes as parse

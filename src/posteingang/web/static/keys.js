@@ -4,29 +4,14 @@ import { dragAndDrop, post, undo } from "./organise.js";
 //   list:    j/k next/previous, o or Enter open, x select, s flag/unflag,
 //            e archive, # delete, ! junk, I/U mark read/unread, z undo, ? this help
 //   message: u back to the list, e, #, !, s, U as above
+//   conversation: conversation.js (j/k, n/p between its messages, ...)
+// The `?` overlay is on the page already (templates/_keys.html), in its language.
 // Actions go to the same endpoint as the buttons (POST with the CSRF token); the
 // page then shows the result through the live stream like any other change.
 
 const shell = document.querySelector(".shell");
 const mailbox = shell?.dataset.mailbox;
 const article = document.querySelector("article.message");
-
-const HELP = [
-  ["j / k", "next / previous message"],
-  ["o, Enter", "open"],
-  ["r / a / f", "reply / reply all / forward"],
-  ["c", "compose"],
-  ["u", "back to the list"],
-  ["x", "select"],
-  ["s", "flag / unflag"],
-  ["e", "archive"],
-  ["#", "delete"],
-  ["!", "junk"],
-  ["I / U", "mark read / unread"],
-  ["z", "undo the last move"],
-  ["/", "search"],
-  ["?", "this help"],
-];
 
 function rows() {
   return [...document.querySelectorAll("#rows tr[data-uid]")];
@@ -71,29 +56,14 @@ function toggleFlag() {
 }
 
 function help() {
-  let dialog = document.getElementById("keys-help");
-  if (!dialog) {
-    dialog = document.createElement("dialog");
-    dialog.id = "keys-help";
-    dialog.setAttribute("aria-label", "Keyboard shortcuts");
-    const table = document.createElement("table");
-    for (const [key, what] of HELP) {
-      const tr = table.insertRow();
-      const k = document.createElement("kbd");
-      k.textContent = key;
-      tr.insertCell().append(k);
-      tr.insertCell().textContent = what;
-    }
-    const close = document.createElement("button");
-    close.textContent = "Close";
-    close.addEventListener("click", () => dialog.close());
-    dialog.append(table, close);
-    document.body.append(dialog);
-  }
+  const dialog = document.getElementById("keys-help");
+  if (!dialog) return;
   dialog.open ? dialog.close() : dialog.showModal();
 }
 
-const KEYS = {
+document.querySelector("#keys-help button.close")?.addEventListener("click", help);
+
+const LIST_KEYS = {
   j: () => moveCursor(1),
   k: () => moveCursor(-1),
   o: () => cursor()?.querySelector("td.subject a")?.click(),
@@ -116,12 +86,22 @@ const KEYS = {
   "/": () => document.getElementById("search-q")?.focus(),
 };
 
+// The conversation page's keys, loaded only there (the first load stays small).
+const conversation = document.querySelector("section.conversation")
+  ? (await import("./conversation.js")).conversationKeys()
+  : null;
+const KEYS = { ...LIST_KEYS, ...conversation };
+
 dragAndDrop(mailbox);
 
 document.addEventListener("keydown", (ev) => {
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const t = ev.target;
   if (t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
+  // Enter on a link, button or summary does what it does everywhere.
+  if (ev.key === "Enter" && t instanceof Element && t.closest("a, button, summary")) return;
+  // While the help is open, only ? (and Escape, the dialog's own) close it.
+  if (document.querySelector("dialog[open]") && ev.key !== "?") return;
   const fn = KEYS[ev.key];
   if (!fn) return;
   ev.preventDefault();

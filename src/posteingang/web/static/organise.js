@@ -24,12 +24,12 @@ export async function post(mailbox, action, uids, extra = {}) {
 
 export async function undo() {
   const saved = sessionStorage.getItem(UNDO);
-  if (!saved) return false;
+  if (!saved) return null;
   sessionStorage.removeItem(UNDO);
   const { mailbox, uids, target } = JSON.parse(saved);
   const res = await post(mailbox, "move", uids.map(String), { target: String(target) });
   sessionStorage.removeItem(UNDO); // the move back is not undone by z again
-  return res !== null;
+  return res; // null if refused; else its `undo` names the messages where they are now
 }
 
 function selectedOr(row) {
