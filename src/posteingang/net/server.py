@@ -203,7 +203,9 @@ class ListenerServer:
         """Connections being served (or refused) right now."""
         return len(self._tasks)
 
-    async def _serve(self, sock: socket.socket, addr: Any) -> None:
+    # Complex on purpose: the accept path: PROXY header, limits, TLS and refusal as early exits, in
+    # the order a connection meets them.
+    async def _serve(self, sock: socket.socket, addr: Any) -> None:  # noqa: C901 (see above)
         settings = self.settings
         if sock.family == socket.AF_UNIX:
             # A local client has no address; limits and logs use "unix".

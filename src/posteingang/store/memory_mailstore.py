@@ -125,7 +125,9 @@ class MemoryMailstore(MemoryMailboxes):
                 return await self.append(box.mailbox.id, message)
         raise NotFound(f"none of the mailboxes {list(mailboxes)} exists")
 
-    async def append_many(
+    # Complex on purpose: the reference backend spells out every append rule of the contract in one
+    # place.
+    async def append_many(  # noqa: C901 (see above)
         self, mailbox_id: int, messages: Sequence[NewMessage]
     ) -> list[AppendResult]:
         box = self._box(mailbox_id)

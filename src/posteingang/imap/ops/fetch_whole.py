@@ -264,7 +264,8 @@ async def _next(loader: AsyncIterator[_Batch]) -> _Batch:
     return await anext(loader)
 
 
-async def _send(
+# Complex on purpose: the BODY[] hot loop: streaming, partial ranges and BINARY in one pass.
+async def _send(  # noqa: C901 (see above)
     store: Store,
     view: SelectedMailbox,
     batch: _Batch,

@@ -267,7 +267,9 @@ class _Msg:
     gone: bool = False  # expunged meanwhile: its row or octets could not be read
 
 
-def _eval(node: _Node, m: _Msg, level: int, ctx: _Ctx) -> bool | None:
+# Complex on purpose: one case per SEARCH key (RFC 9051 §6.4.4), three-valued; one call per node on
+# the hot path.
+def _eval(node: _Node, m: _Msg, level: int, ctx: _Ctx) -> bool | None:  # noqa: C901 (see above)
     """Three-valued: None when `node` needs more than `level` knows."""
     if isinstance(node, _And):
         unknown = False

@@ -237,7 +237,8 @@ class _Program:
             raise ParseError(f"too many search keys (at most {self.max_keys})")
         return self._key(depth)
 
-    def _key(self, depth: int) -> SearchKey:
+    # Complex on purpose: the search-key grammar (RFC 9051 §9), one branch per alternative.
+    def _key(self, depth: int) -> SearchKey:  # noqa: C901 (see above)
         cur = self.cur
         c = cur.peek()
         if c == 0x28:  # "(" search-key *(SP search-key) ")"

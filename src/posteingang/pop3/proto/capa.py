@@ -58,7 +58,7 @@ class Capabilities:
     lang: bool = False
 
 
-def capa_lines(
+def capa_lines(  # noqa: C901 - one line per capability (RFC 2449 §6), each with its own condition
     caps: Capabilities,
     *,
     authenticated: bool,

@@ -114,7 +114,7 @@ def _octets(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def parse_path(
+def parse_path(  # noqa: C901 - the Path grammar (RFC 5321 §4.1.2), one branch per alternative
     text: str, *, allow_null: bool, allow_postmaster: bool
 ) -> tuple[Mailbox | None, str]:
     """Parse a ``<path>`` at the start of ``text``; return the mailbox and the rest.
