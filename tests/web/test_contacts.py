@@ -78,14 +78,19 @@ async def test_the_to_field_suggests_as_one_types(
     await page.click("button[type=submit]")
     await page.wait_for_url("**/mail/*")
     await page.goto(web.base + "/compose")
+
+    async def suggested(values: list[str]) -> None:
+        await page.wait_for_function(
+            "(want) => [...document.querySelectorAll('#contacts option')]"
+            ".map((o) => o.value).join('|') === want",
+            arg="|".join(values),
+        )
+
     await page.fill("#c-to", "car")
-    await page.wait_for_selector('#contacts option[value="carol@example.org"]', state="attached")
+    await suggested(["carol@example.org"])
     assert await page.get_attribute("#contacts option", "label") == "Carol Cook"
     # A second address: the option completes the whole field.
     await page.fill("#c-to", "carol@example.org, d")
-    await page.wait_for_selector(
-        '#contacts option[value="carol@example.org, dave@example.net"]', state="attached"
-    )
-    assert await page.locator("#contacts option").count() == 1
+    await suggested(["carol@example.org, dave@example.net"])
     assert await page.get_attribute("#c-to", "list") == "contacts"
     await page.close()
