@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol
 
+from posteingang.store.fulltext import Candidates, Term
 from posteingang.store.hub import Hub
 from posteingang.store.model import (
     Account,
@@ -173,7 +174,21 @@ class BlobStore(Protocol):
     async def list_ids(self) -> list[str]: ...
 
 
-class Store(Protocol):
+class SearchIndex(Protocol):
+    """The full-text index (store/fulltext.py): kept in the commit of every append
+    and expunge, so it never disagrees with the mailbox."""
+
+    async def fulltext_candidates(
+        self, mailbox_id: int, terms: Sequence[Term]
+    ) -> Candidates | None:
+        """The mailbox's messages that may contain every term's needle in its field:
+        at least every message IMAP SEARCH would find with those keys (`uids()`;
+        confirm `unsure` with the engine). None when the index cannot narrow
+        `terms` (e.g. every needle shorter than `fulltext.MIN_NEEDLE`)."""
+        ...
+
+
+class Store(SearchIndex, Protocol):
     """Accounts, mailboxes and messages, with a change feed. All methods are coroutines."""
 
     @property

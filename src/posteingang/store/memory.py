@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from posteingang.store import names, threads
 from posteingang.store.blobs.memory import MemoryBlobStore
+from posteingang.store.fulltext import Candidates, Term
 from posteingang.store.hub import Change, ChangeKind, Hub, credentials_change
 from posteingang.store.interface import (
     AlreadyExists,
@@ -29,6 +30,7 @@ from posteingang.store.interface import (
     QuotaExceeded,
 )
 from posteingang.store.memory_accounts import MemoryAccounts
+from posteingang.store.memory_fulltext import MemoryFulltext
 from posteingang.store.model import (
     DEFAULT_MAILBOXES,
     Account,
@@ -83,6 +85,7 @@ class MemoryStore(MemoryAccounts):
         self._boxes: dict[int, _Box] = {}
         self._parsed: dict[str, bytes] = {}
         self._sort_keys: dict[str, SortKeys] = {}  # by blob id, computed when first sorted
+        self._fulltext = MemoryFulltext()
         self._modseq: dict[int, int] = {}
         self._refs: dict[str, int] = {}  # blob id -> messages using it
         self._line_sizes: dict[str, int] = {}  # blob id -> NewMessage.line_size
@@ -416,6 +419,7 @@ class MemoryStore(MemoryAccounts):
                 self._sort_keys.setdefault(m.blob_id, m.sort_keys)
             if m.data is not None:
                 self.blobs._blobs.setdefault(m.blob_id, m.data)
+            self._fulltext.add(m.blob_id, m.parsed, self.blobs._blobs.get(m.blob_id, b""))
             self._refs[m.blob_id] = self._refs.get(m.blob_id, 0) + 1
             if m.line_size is not None:
                 self._line_sizes.setdefault(m.blob_id, m.line_size)
@@ -607,7 +611,13 @@ class MemoryStore(MemoryAccounts):
         self._line_sizes.pop(blob_id, None)
         self._parsed.pop(blob_id, None)
         self._sort_keys.pop(blob_id, None)
+        self._fulltext.forget(blob_id)
         self.blobs._blobs.pop(blob_id, None)
+
+    async def fulltext_candidates(
+        self, mailbox_id: int, terms: Sequence[Term]
+    ) -> Candidates | None:
+        return self._fulltext.candidates(self._box(mailbox_id).messages.values(), terms)
 
     async def copy(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult:
         return self._copy(source_id, uids, target_id, move=False)

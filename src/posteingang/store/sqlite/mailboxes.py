@@ -15,8 +15,8 @@ from posteingang.store import names
 from posteingang.store.hub import Change, ChangeKind
 from posteingang.store.interface import AlreadyExists, Conflict, NotFound
 from posteingang.store.model import HIERARCHY_DELIMITER, Mailbox, MailboxStatus, SpecialUse
+from posteingang.store.sqlite import fulltext, pop3
 from posteingang.store.sqlite import index as packed
-from posteingang.store.sqlite import pop3
 
 _SEEN_BIT = 1
 _DELETED_BIT = 8
@@ -121,13 +121,15 @@ def create_mailbox(
 
 
 def drop_messages(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> None:
-    """Unreference the blobs of the messages matching `where`, then delete the rows."""
+    """Unreference the blobs of the messages matching `where` (and drop the search
+    documents of those no message uses now), then delete the rows."""
     conn.execute(
         f"UPDATE blobs SET refcount = refcount - c.n FROM"
         f" (SELECT blob_id, COUNT(*) AS n FROM messages WHERE {where} GROUP BY blob_id) AS c"
         f" WHERE blobs.id = c.blob_id",
         args,
     )
+    fulltext.forget_unreferenced(conn, where, args)
     conn.execute(
         "UPDATE blobs SET zero_since = ? WHERE refcount <= 0 AND zero_since IS NULL",
         (int(time.time()),),

@@ -14,6 +14,7 @@ race with an append that reuses the same content.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
@@ -25,6 +26,7 @@ from typing import TypeVar
 
 from posteingang.store import names
 from posteingang.store.blobs.fs import FsBlobStore
+from posteingang.store.fulltext import Candidates, Term
 from posteingang.store.hub import Change, Hub, credentials_change
 from posteingang.store.interface import IntegrityReport, InvalidName, NewMessage, NotFound
 from posteingang.store.model import (
@@ -53,10 +55,10 @@ from posteingang.store.model import (
     SpecialUse,
 )
 from posteingang.store.sqlite import accounts as acc
+from posteingang.store.sqlite import fulltext, pages, pop3, sortkeys, threads
 from posteingang.store.sqlite import index as packed
 from posteingang.store.sqlite import mailboxes as mbx
 from posteingang.store.sqlite import messages as msg
-from posteingang.store.sqlite import pages, pop3, sortkeys, threads
 from posteingang.store.sqlite.blobs import SqliteBlobStore
 from posteingang.store.sqlite.notify import Listener, Notifier
 from posteingang.store.sqlite.schema import migrate
@@ -154,6 +156,7 @@ class SqliteStore:
         self._readers: list[sqlite3.Connection] = []
         self._loop_reader: sqlite3.Connection | None = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-reader")
+        self._backfill: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path, blobs: FsBlobStore, hub: Hub | None = None) -> SqliteStore:
@@ -169,7 +172,10 @@ class SqliteStore:
         hub = hub or Hub()
         notifier = Notifier(path)
         writer = Writer(conn, hub, notifier.committed, lock_path=write_lock_path(path))
-        return cls(path, blobs, hub, writer, notifier)
+        store = cls(path, blobs, hub, writer, notifier)
+        # Not awaited: a large store opens at once and is indexed meanwhile (fulltext.py).
+        store._backfill = asyncio.create_task(store.backfill_fulltext(), name="fulltext backfill")
+        return store
 
     async def listen_external(self) -> None:
         """Receive wake-ups for commits made by other processes (see notify.py)."""
@@ -185,6 +191,11 @@ class SqliteStore:
         self.hub.catch_up = listener.receive_pending
 
     async def close(self) -> None:
+        if self._backfill is not None:
+            self._backfill.cancel()  # its batches are whole transactions; the next open resumes
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._backfill
+            self._backfill = None
         if self._listener is not None:
             self.hub.catch_up = None
             self._notifier.listening = False
@@ -496,6 +507,7 @@ class SqliteStore:
                 raise NotFound(f"none of the mailboxes {wanted} exists")
             _require_blobs(conn, blobs, [message])
             results, changes = msg.append_to(conn, mailbox, [message])
+            fulltext.index_new(conn, [message], blobs.path_of)
             _note_unused_blobs(conn, [message])
             return results[0], changes
 
@@ -509,6 +521,7 @@ class SqliteStore:
         def job(conn: sqlite3.Connection) -> tuple[list[AppendResult], list[Change]]:
             _require_blobs(conn, blobs, messages)
             done = msg.append_messages(conn, mailbox_id, messages)
+            fulltext.index_new(conn, messages, blobs.path_of)
             _note_unused_blobs(conn, messages)
             return done
 
@@ -576,6 +589,20 @@ class SqliteStore:
         return await self._write(
             lambda c: msg.copy_messages(c, source_id, uids, target_id, move=True)
         )
+
+    async def fulltext_candidates(
+        self, mailbox_id: int, terms: Sequence[Term]
+    ) -> Candidates | None:
+        return await self._read(lambda c: fulltext.candidates(c, mailbox_id, terms))
+
+    async def backfill_fulltext(self) -> None:
+        """Index the blobs stored before schema version 11, one small write job at a
+        time (other writes go between them); returns when none are left."""
+        path_of = self.blobs.path_of
+        if await self._read(fulltext.backfilled):
+            return  # (without a write job: an idle open commits nothing)
+        while not await self._write(lambda c: (fulltext.backfill_batch(c, path_of), [])):
+            pass
 
     async def thread_messages(self, account_id: int, thread_id: str) -> list[Message]:
         return await self._read(lambda c: threads.thread_messages(c, account_id, thread_id))

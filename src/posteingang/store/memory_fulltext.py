@@ -1,0 +1,54 @@
+"""The memory backend's full-text index: the `store.fulltext` documents in a dict.
+
+The reference form of `SearchIndex`: a document per blob, made at append from
+the parse record and the header octets, dropped with the blob's last message,
+and matched by plain substring search (`Document.matches`), which is exactly
+what the SQLite trigram index approximates from above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from posteingang.store.fulltext import (
+    MIN_NEEDLE,
+    Candidates,
+    Document,
+    Term,
+    document,
+    fold,
+    head_of,
+)
+from posteingang.store.model import Message
+
+__all__ = ["MemoryFulltext"]
+
+
+class MemoryFulltext:
+    """Documents by blob id."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, Document] = {}
+
+    def add(self, blob_id: str, parsed: bytes, data: bytes) -> None:
+        """Index a blob (its bytes, or at least the header's) unless it has a document."""
+        if blob_id not in self._docs:
+            self._docs[blob_id] = document(parsed, head_of(data))
+
+    def forget(self, blob_id: str) -> None:
+        self._docs.pop(blob_id, None)
+
+    def candidates(self, messages: Iterable[Message], terms: Sequence[Term]) -> Candidates | None:
+        """The uids of `messages` whose documents contain every term (or are not
+        complete); None when no needle is long enough, as in the SQLite index."""
+        usable = [t for t in terms if len(fold(t.needle)) >= MIN_NEEDLE]
+        if not usable:
+            return None
+        matched, unsure = [], []
+        for m in messages:
+            doc = self._docs.get(m.blob_id)
+            if doc is None or not doc.complete:
+                unsure.append(m.uid)
+            elif all(doc.matches(t) for t in usable):
+                matched.append(m.uid)
+        return Candidates(sorted(matched), sorted(unsure))
