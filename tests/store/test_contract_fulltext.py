@@ -25,12 +25,15 @@ MAILS = [
     b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.de>\r\nTo: alice@example.test\r\n"
     b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\r\nSch\xc3\xb6ne Gr\xc3\xbc\xc3\x9fe\r\n",
 ]
-# A text attachment: the engine reads it from the blob, so the document is incomplete.
+# What the engine reads from the blob beyond the parse record: a text attachment,
+# and the header of an attached message (TEXT only).
 ATTACHED = (
     b"From: dave@example.org\r\nSubject: notes\r\nMIME-Version: 1.0\r\n"
     b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n'
     b"\r\nsee attachment\r\n--b\r\nContent-Type: text/plain\r\n"
-    b'Content-Disposition: attachment; filename="n.txt"\r\n\r\nsecret agenda\r\n--b--\r\n'
+    b'Content-Disposition: attachment; filename="n.txt"\r\n\r\nsecret agenda\r\n'
+    b"--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: frank@example.org\r\n"
+    b"Subject: forwarded minutes\r\n\r\ninner text\r\n--b--\r\n"
 )
 
 
@@ -94,10 +97,33 @@ async def test_terms_are_anded_and_short_needles_narrow_nothing(store: Store) ->
     assert await _uids(store, inbox, quoted) == []
 
 
-async def test_incomplete_documents_are_always_candidates(store: Store) -> None:
+ATTACHED_CASES: list[tuple[Term, SearchKey]] = [
+    (Term("body", "agenda"), SearchBody(b"agenda")),
+    (Term("text", "agenda"), SearchText(b"agenda")),
+    (Term("body", "inner text"), SearchBody(b"inner text")),
+    (Term("text", "forwarded minutes"), SearchText(b"forwarded minutes")),
+    (Term("body", "forwarded minutes"), SearchBody(b"forwarded minutes")),
+    (Term("subject", "forwarded"), SearchHeader("SUBJECT", b"forwarded")),
+]
+
+
+@pytest.mark.parametrize(
+    ("term", "key"), ATTACHED_CASES, ids=[f"{t.field}:{t.needle}" for t, _ in ATTACHED_CASES]
+)
+async def test_attachments_and_attached_messages_are_indexed(
+    store: Store, term: Term, key: SearchKey
+) -> None:
     _, inbox = await _fill(store, [*MAILS, ATTACHED])
-    assert await _imap(store, inbox, SearchBody(b"agenda")) == [4]
-    assert await _uids(store, inbox, [Term("body", "agenda")]) == [4]
+    hits = await store.fulltext_candidates(inbox, [term])
+    assert hits is not None and hits.unsure == []
+    assert hits.matched == await _imap(store, inbox, key)
+
+
+async def test_documents_cut_short_are_always_candidates(store: Store) -> None:
+    long = b"From: gina@example.org\r\nSubject: long\r\n\r\n" + b"word " * 20_000 + b"\r\n"
+    _, inbox = await _fill(store, [*MAILS, long])
+    hits = await store.fulltext_candidates(inbox, [Term("body", "report")])
+    assert hits is not None and hits.matched == [2] and hits.unsure == [4]
     assert await _uids(store, inbox, [Term("body", "nothing like it")]) == [4]
 
 

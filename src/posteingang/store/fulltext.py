@@ -10,9 +10,9 @@ that is not `complete`, or none yet). The caller then confirms the candidates
 with the IMAP engine, so what the index may get wrong costs time, never results.
 
 A document is *complete* when its columns hold all the text the engine would
-search: no text part beyond `search_text` (text attachments, calendars), no
-attached message (its header counts for TEXT), no message/global part (the
-engine reads those from the blob), no column cut at `MAX_COLUMN` characters.
+search: the parse record's `search_text`, and what the engine reads from the
+blob besides (text attachments, message/global parts, the headers of attached
+messages: imap/ops/search_extra.py), none of it cut at `MAX_COLUMN` characters.
 Incomplete documents are always candidates.
 
 What it must never do: decide a search by itself, or read anything but the
@@ -22,15 +22,16 @@ parse record and the header octets it is handed.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
 import msgspec
 
-from posteingang.mime import Address, ParsedMessage, decode_parsed
+from posteingang.mime import Address, ParsedMessage, Part, decode_parsed, parse_message
 from posteingang.mime.address import parse_address_list
 from posteingang.mime.headers import decode_words, field_value, find_body_start, split_fields
+from posteingang.mime.text import decode_transfer, part_text
 
 __all__ = [
     "COLUMNS",
@@ -68,6 +69,9 @@ MIN_NEEDLE = 3
 #: header octets read as the IMAP engine reads them: a prefix, then up to the limit
 HEADER_PREFIX = 16 * 1024
 MAX_HEADER = 1024 * 1024
+
+#: reads (offset, length) of the blob
+Reader = Callable[[int, int], bytes]
 
 _ADDRESS_FIELDS = frozenset(("from", "sender", "reply-to", "to", "cc", "bcc"))
 
@@ -165,46 +169,100 @@ def _value(raw: bytes, name: str, vstart: int, end: int) -> str:
     return written + "\n" + fold(_addresses_text(parsed)) if parsed else written
 
 
-def _only_search_text(parsed: ParsedMessage) -> bool:
-    """Whether the engine finds all of the body in `search_text` (no part it would
-    read from the blob: see imap/ops/search_extra.py, whose rule this mirrors)."""
-    stack = [parsed.root]
+def _header_text(head: bytes) -> str:
+    """A header block as TEXT compares it: one folded "name: value" line per field."""
+    return "\n".join(
+        f"{name}: {_decode(head, vstart, end)}"
+        for name, _start, vstart, end in split_fields(head, 0, len(head))
+    )
+
+
+def _in_search_text(part: Part) -> bool:
+    # The rule by which the parser collects search_text (mime/structure.py).
+    disposition = (part.disposition or b"").lower()
+    return (
+        part.subtype in ("plain", "html") and disposition != b"attachment" and part.filename is None
+    )
+
+
+def _extra_sources(record: ParsedMessage) -> tuple[list[Part], list[Part]]:
+    """The text/* leaves not in `search_text` and message/global leaves, and the
+    root entities of attached messages: what the IMAP engine reads from the blob
+    beyond the parse record (imap/ops/search_extra.py, whose rule this mirrors)."""
+    leaves: list[Part] = []
+    messages: list[Part] = []
+    stack = [record.root]
     while stack:
         part = stack.pop()
         if part.message is not None:
-            return False
-        if part.is_multipart:
-            stack.extend(part.children)
-            continue
-        if part.type == "message" and part.subtype == "global":
-            return False
-        if part.type == "text":
-            disposition = (part.disposition or b"").lower()
-            in_text = part.subtype in ("plain", "html") and disposition != b"attachment"
-            if not (in_text and part.filename is None):
-                return False
-    return True
+            messages.append(part.message)
+            stack.append(part.message)
+        elif part.is_multipart:
+            stack.extend(reversed(part.children))
+        elif (part.type == "text" and not _in_search_text(part)) or (
+            part.type == "message" and part.subtype == "global"
+        ):
+            leaves.append(part)
+    return leaves, messages
 
 
-def document(parsed: bytes, head: bytes) -> Document:
-    """The document of a blob from its parse record and its header block
-    (`head_of` or `read_head`)."""
+def _extra(record: ParsedMessage, read: Reader) -> tuple[str, list[str]]:
+    """The folded extra body text and the attached headers' texts (as `_header_text`)
+    of a message, read as the engine reads them, up to `MAX_COLUMN` characters
+    (more only make the document incomplete)."""
+    leaves, messages = _extra_sources(record)
+    texts: list[str] = []
+    headers: list[str] = []
+    left = MAX_COLUMN + 1
+    for part in leaves:
+        if left <= 0:
+            break
+        body = read(part.body_start, part.body_end - part.body_start)
+        if part.type == "message":  # message/global: a whole message as the body
+            inner = decode_transfer(body, part.encoding)
+            inner = body if inner is None else inner
+            parsed = parse_message(inner, text_limit=left)
+            headers.append(_header_text(inner[: parsed.root.body_start][:MAX_HEADER]))
+            text = parsed.search_text
+        else:
+            text = part_text(body, part.encoding, part.charset, part.subtype)[:left]
+        texts.append(text)
+        left -= len(text)
+    for message in messages:
+        size = min(message.body_start - message.header_start, MAX_HEADER)
+        headers.append(_header_text(read(message.header_start, size)))
+    return fold("\n".join(texts)), headers
+
+
+def document(parsed: bytes, head: bytes, read: Reader | None = None) -> Document:
+    """The document of a blob from its parse record, its header block (`head_of`
+    or `read_head`) and, for messages with text beyond the record (text
+    attachments, attached messages), a reader of the blob's octets; without one
+    such a document is incomplete."""
     try:
         record = decode_parsed(parsed)
     except msgspec.DecodeError:  # a broken record: index nothing, always a candidate
         return Document(("",) * len(COLUMNS), complete=False)
     fields: dict[str, list[str]] = {"from": [], "to": [], "cc": [], "subject": []}
-    lines: list[str] = []
     for name, _start, vstart, end in split_fields(head, 0, len(head)):
         if name in fields:
             fields[name].append(_value(head, name, vstart, end))
-        lines.append(f"{name}: {_decode(head, vstart, end)}")
-    columns = (
-        *("\n".join(fields[n]) for n in ("from", "to", "cc", "subject")),
-        "\n".join(lines),
-        fold(record.search_text),
-    )
-    complete = _only_search_text(record)
+    header = _header_text(head)
+    body = fold(record.search_text)
+    complete = True
+    leaves, messages = _extra_sources(record)
+    if leaves or messages:
+        if read is None:
+            complete = False
+        else:
+            try:
+                text, headers = _extra(record, read)
+            except OSError:
+                complete = False
+            else:
+                body = "\n".join((body, text)) if text else body
+                header = "\n".join((header, *headers))
+    columns = (*("\n".join(fields[n]) for n in ("from", "to", "cc", "subject")), header, body)
     if any(len(c) > MAX_COLUMN for c in columns):
         complete = False
         columns = tuple(c[:MAX_COLUMN] for c in columns)

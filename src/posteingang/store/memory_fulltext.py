@@ -31,9 +31,10 @@ class MemoryFulltext:
         self._docs: dict[str, Document] = {}
 
     def add(self, blob_id: str, parsed: bytes, data: bytes) -> None:
-        """Index a blob (its bytes, or at least the header's) unless it has a document."""
+        """Index a blob (`data`: its octets) unless it has a document."""
         if blob_id not in self._docs:
-            self._docs[blob_id] = document(parsed, head_of(data))
+            read = lambda offset, n: data[offset : offset + n]  # noqa: E731
+            self._docs[blob_id] = document(parsed, head_of(data), read)
 
     def forget(self, blob_id: str) -> None:
         self._docs.pop(blob_id, None)

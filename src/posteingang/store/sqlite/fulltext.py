@@ -65,12 +65,26 @@ def _insert(conn: sqlite3.Connection, blob_id: str, doc: Document) -> None:
     conn.execute(_INSERT_TEXT, (cur.lastrowid, *doc.columns))
 
 
-def _file_head(path: Path) -> bytes | None:
+def _file_reader(path: Path) -> Callable[[int, int], bytes]:
+    def read(offset: int, length: int) -> bytes:
+        with path.open("rb") as f:
+            f.seek(offset)
+            return f.read(length)
+
+    return read
+
+
+def _document(parsed: bytes, data: bytes | None, path: Path) -> Document:
+    """The document of a blob whose octets are `data` (stored inline) or in `path`;
+    a blob file that cannot be read makes an incomplete one."""
+    if data is not None:
+        return document(parsed, head_of(data), lambda offset, n: data[offset : offset + n])
     try:
         with path.open("rb") as f:
-            return read_head(f)
+            head = read_head(f)
     except OSError:
-        return None
+        return Document(document(parsed, b"").columns, complete=False)
+    return document(parsed, head, _file_reader(path))
 
 
 def index_new(
@@ -86,9 +100,7 @@ def index_new(
         ).fetchone()
         if used is None:
             continue
-        head = head_of(m.data) if m.data is not None else _file_head(path_of(m.blob_id))
-        doc = document(m.parsed, head or b"")
-        _insert(conn, m.blob_id, doc if head is not None else Document(doc.columns, False))
+        _insert(conn, m.blob_id, _document(m.parsed, m.data, path_of(m.blob_id)))
 
 
 def forget_unreferenced(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> None:
@@ -136,8 +148,9 @@ def candidates(
     matched = {
         r[0]
         for r in conn.execute(
-            "SELECT m.uid FROM search_text s JOIN search_docs d ON d.id = s.rowid"
-            " JOIN messages m ON m.blob_id = d.blob_id"
+            # CROSS JOIN keeps this order: the index's hits first, then their messages.
+            "SELECT m.uid FROM search_text s CROSS JOIN search_docs d ON d.id = s.rowid"
+            " CROSS JOIN messages m ON m.blob_id = d.blob_id"
             " WHERE search_text MATCH ? AND m.mailbox_id = ?",
             (query, mailbox_id),
         )
@@ -182,9 +195,8 @@ def backfill_batch(conn: sqlite3.Connection, path_of: Callable[[str], Path]) -> 
         (row[0], BATCH),
     ).fetchall()
     for _rowid, blob_id, parsed, inline in rows:
-        head = head_of(bytes(inline)) if inline is not None else _file_head(path_of(blob_id))
-        doc = document(bytes(parsed), head or b"")
-        _insert(conn, blob_id, doc if head is not None else Document(doc.columns, False))
+        data = bytes(inline) if inline is not None else None
+        _insert(conn, blob_id, _document(bytes(parsed), data, path_of(blob_id)))
     done = len(rows) < BATCH
     cursor = -1 if done else rows[-1][0]
     conn.execute("UPDATE meta SET value = ? WHERE key = ?", (cursor, _CURSOR))
