@@ -188,7 +188,27 @@ class SearchIndex(Protocol):
         ...
 
 
-class Store(SearchIndex, Protocol):
+def normalize_sender(address: str) -> str:
+    """The form an image sender is kept in: the address, stripped and lower-cased."""
+    return address.strip().lower()
+
+
+class ImageSenders(Protocol):
+    """Per account, the senders whose remote images the webmail always loads: a
+    setting kept with the account (not in a browser), so it holds on every device.
+    Addresses are compared as `normalize_sender` makes them."""
+
+    async def image_senders(self, account_id: int) -> list[str]:
+        """The account's senders, sorted."""
+        ...
+
+    async def allow_images(self, account_id: int, sender: str) -> None: ...
+    async def disallow_images(self, account_id: int, sender: str) -> bool:
+        """Forget a sender; False if it was not there."""
+        ...
+
+
+class Store(SearchIndex, ImageSenders, Protocol):
     """Accounts, mailboxes and messages, with a change feed. All methods are coroutines."""
 
     @property

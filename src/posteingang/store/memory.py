@@ -31,6 +31,7 @@ from posteingang.store.interface import (
 )
 from posteingang.store.memory_accounts import MemoryAccounts
 from posteingang.store.memory_fulltext import MemoryFulltext
+from posteingang.store.memory_images import MemoryImageSenders
 from posteingang.store.model import (
     DEFAULT_MAILBOXES,
     Account,
@@ -77,9 +78,10 @@ class _Box:
     expunged: dict[int, int] = field(default_factory=dict)  # uid -> modseq
 
 
-class MemoryStore(MemoryAccounts):
+class MemoryStore(MemoryAccounts, MemoryImageSenders):
     def __init__(self) -> None:
-        super().__init__()
+        MemoryAccounts.__init__(self)
+        MemoryImageSenders.__init__(self)
         self.hub = Hub()
         self.blobs = MemoryBlobStore()
         self._boxes: dict[int, _Box] = {}
@@ -191,6 +193,7 @@ class MemoryStore(MemoryAccounts):
         self._devices = {k: d for k, d in self._devices.items() if d.account_id != account.id}
         self._subscriptions.pop(account.id, None)
         self._thread_keys = {k: t for k, t in self._thread_keys.items() if k[0] != account.id}
+        self._image_senders.pop(account.id, None)
         del self._accounts[account.id]
         self.hub.publish(credentials_change(account.id, "account"))
 

@@ -302,6 +302,17 @@ MIGRATIONS: list[str] = [
     INSERT OR REPLACE INTO meta (key, value)
         VALUES ('fulltext_backfill', CASE WHEN EXISTS (SELECT 1 FROM parsed) THEN 0 ELSE -1 END);
     """,
+    # 12: the senders whose remote images the webmail always loads, per account
+    # (sqlite/images.py), so the choice follows the user to every browser. They go
+    # with their account (ON DELETE CASCADE).
+    """
+    CREATE TABLE image_senders (
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        sender TEXT NOT NULL,
+        added INTEGER NOT NULL,
+        PRIMARY KEY (account_id, sender)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

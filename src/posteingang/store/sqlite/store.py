@@ -28,7 +28,13 @@ from posteingang.store import names
 from posteingang.store.blobs.fs import FsBlobStore
 from posteingang.store.fulltext import Candidates, Term
 from posteingang.store.hub import Change, Hub, credentials_change
-from posteingang.store.interface import IntegrityReport, InvalidName, NewMessage, NotFound
+from posteingang.store.interface import (
+    IntegrityReport,
+    InvalidName,
+    NewMessage,
+    NotFound,
+    normalize_sender,
+)
 from posteingang.store.model import (
     DEFAULT_MAILBOXES,
     Account,
@@ -55,7 +61,7 @@ from posteingang.store.model import (
     SpecialUse,
 )
 from posteingang.store.sqlite import accounts as acc
-from posteingang.store.sqlite import fulltext, pages, pop3, sortkeys, threads
+from posteingang.store.sqlite import fulltext, images, pages, pop3, sortkeys, threads
 from posteingang.store.sqlite import index as packed
 from posteingang.store.sqlite import mailboxes as mbx
 from posteingang.store.sqlite import messages as msg
@@ -589,6 +595,17 @@ class SqliteStore:
         return await self._write(
             lambda c: msg.copy_messages(c, source_id, uids, target_id, move=True)
         )
+
+    async def image_senders(self, account_id: int) -> list[str]:
+        return await self._read(lambda c: images.senders(c, account_id))
+
+    async def allow_images(self, account_id: int, sender: str) -> None:
+        sender = normalize_sender(sender)
+        await self._write(lambda c: images.allow(c, account_id, sender))
+
+    async def disallow_images(self, account_id: int, sender: str) -> bool:
+        sender = normalize_sender(sender)
+        return await self._write(lambda c: images.disallow(c, account_id, sender))
 
     async def fulltext_candidates(
         self, mailbox_id: int, terms: Sequence[Term]
