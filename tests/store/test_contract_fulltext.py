@@ -93,8 +93,11 @@ async def test_terms_are_anded_and_short_needles_narrow_nothing(store: Store) ->
     assert await _uids(store, inbox, [Term("from", "bob"), Term("body", "x")]) == [1]
     assert await _uids(store, inbox, [Term("subject", "re")]) is None
     assert await _uids(store, inbox, []) is None
-    quoted = [Term("subject", 'say "hi"')]  # FTS5 syntax in a needle is only text
-    assert await _uids(store, inbox, quoted) == []
+    for needle in ('say "hi"', '"', "a OR b", "{f_from} : x*", "NEAR(a b)"):
+        # FTS5 syntax in a needle is only text
+        assert await _uids(store, inbox, [Term("subject", needle * 3)]) == [], needle
+    nul = await _uids(store, inbox, [Term("from", "bob"), Term("subject", "rep\x00ort")])
+    assert nul == [1]  # a needle the index cannot hold narrows nothing (memory: exact)
 
 
 ATTACHED_CASES: list[tuple[Term, SearchKey]] = [

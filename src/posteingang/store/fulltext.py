@@ -93,6 +93,13 @@ class Term:
     field: Field
     needle: str
 
+    @property
+    def usable(self) -> bool:
+        """Whether an index can look it up: three characters or more, folded, and
+        no NUL (SQLite's FTS5 strings end there). Other terms narrow nothing."""
+        needle = fold(self.needle)
+        return len(needle) >= MIN_NEEDLE and "\x00" not in needle
+
 
 @dataclass(frozen=True, slots=True)
 class Candidates:

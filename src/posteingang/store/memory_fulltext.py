@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from posteingang.store.fulltext import (
-    MIN_NEEDLE,
     Candidates,
     Document,
     Term,
     document,
-    fold,
     head_of,
 )
 from posteingang.store.model import Message
@@ -42,7 +40,7 @@ class MemoryFulltext:
     def candidates(self, messages: Iterable[Message], terms: Sequence[Term]) -> Candidates | None:
         """The uids of `messages` whose documents contain every term (or are not
         complete); None when no needle is long enough, as in the SQLite index."""
-        usable = [t for t in terms if len(fold(t.needle)) >= MIN_NEEDLE]
+        usable = [t for t in terms if t.usable]
         if not usable:
             return None
         matched, unsure = [], []

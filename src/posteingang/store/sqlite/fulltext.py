@@ -33,7 +33,6 @@ from pathlib import Path
 from posteingang.store.fulltext import (
     COLUMNS,
     FIELD_COLUMNS,
-    MIN_NEEDLE,
     Candidates,
     Document,
     Term,
@@ -129,10 +128,9 @@ def match_expression(terms: Sequence[Term]) -> str | None:
     enough for the trigram index: then it narrows nothing."""
     parts = []
     for term in terms:
-        needle = fold(term.needle)
-        if len(needle) < MIN_NEEDLE:
-            continue
-        parts.append("{" + " ".join(FIELD_COLUMNS[term.field]) + "} : " + _phrase(needle))
+        if term.usable:
+            columns = " ".join(FIELD_COLUMNS[term.field])
+            parts.append("{" + columns + "} : " + _phrase(fold(term.needle)))
     return " AND ".join(parts) if parts else None
 
 
