@@ -59,7 +59,10 @@ class MemoryFulltext:
 class MemorySearchIndex(MemoryMailstore):
     """Documents kept beside the mailstore's blobs, so it builds on `MemoryMailstore`:
     added when a blob's first message is appended (before anything else runs on the
-    loop), dropped with its last one."""
+    loop), dropped with its last one. `search_index` False: `fulltext_candidates`
+    answers None, as with ``[store] search_index = false``."""
+
+    search_index = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -79,7 +82,12 @@ class MemorySearchIndex(MemoryMailstore):
         if blob_id not in self._refs:
             self._fulltext.forget(blob_id)
 
+    async def backfill_fulltext(self) -> None:
+        return None  # (documents are made at append)
+
     async def fulltext_candidates(
         self, mailbox_id: int, terms: Sequence[Term]
     ) -> Candidates | None:
+        if not self.search_index:
+            return None
         return self._fulltext.candidates(self._box(mailbox_id).messages.values(), terms)

@@ -30,5 +30,12 @@ class SearchIndex(Protocol):
         """The mailbox's messages that may contain every term's needle in its field:
         at least every message IMAP SEARCH would find with those keys (`uids()`;
         confirm `unsure` with the engine). None when the index cannot narrow
-        `terms` (e.g. every needle shorter than `fulltext.MIN_NEEDLE`)."""
+        `terms` (e.g. every needle shorter than `fulltext.MIN_NEEDLE`) or the index
+        is turned off (``[store] search_index = false``)."""
+        ...
+
+    async def backfill_fulltext(self) -> None:
+        """Index every message that waits for it, and return when none does (a backend
+        may index new mail after its append, in the background: meanwhile such
+        messages are `unsure`). For tests and tools; the server never waits for it."""
         ...

@@ -43,6 +43,7 @@ async def _fill(store: Store, mails: list[bytes]) -> tuple[int, int]:
     assert inbox is not None
     for raw in mails:
         await store.append(inbox.id, await prepare_message(store, raw))
+    await store.backfill_fulltext()  # (SQLite indexes new mail in the background)
     return account, inbox.id
 
 
@@ -153,9 +154,12 @@ async def test_index_follows_expunge_copy_and_move(store: Store) -> None:
     assert await _uids(store, archive.id, report) == [1, 2]
     await store.expunge(archive.id, [1, 2])
     assert await _uids(store, archive.id, report) == []
-    # The same octets again: indexed again.
+    # The same octets again: a candidate at once, and indexed again.
     await store.append(inbox, await prepare_message(store, MAILS[0]))
     assert await _uids(store, inbox, report) == [4]
+    await store.backfill_fulltext()
+    hits = await store.fulltext_candidates(inbox, report)
+    assert hits is not None and hits.matched == [4] and hits.unsure == []
 
 
 async def test_index_is_per_mailbox(store: Store) -> None:

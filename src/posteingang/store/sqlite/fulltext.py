@@ -17,11 +17,19 @@ The trigram tokenizer (SQLite ≥ 3.34) matches a quoted phrase as a substring
 (RFC 9051 §6.4.4); the texts and needles are folded the same way before, so a
 message the IMAP engine finds is always among the candidates.
 
-Writes happen in the writer thread inside the append's own job (`index_new`),
-so the index never disagrees with the messages. Blobs stored before version
-11 are indexed by `backfill_batch`: small write jobs that `SqliteStore` runs
-in the background after open (searchindex.py), so opening a large store does not wait for it;
-until the last batch is done, messages without a document are candidates.
+Documents are made by one batch indexer (`backfill_batch`), never in the
+append's commit: building a document and inserting it into FTS5 cost about
+1 ms of writer CPU per new blob, more than the rest of a delivery's store work,
+and a transaction of many documents is cheaper per document. The indexer is a
+cursor over the rowids of ``parsed`` (kept in ``meta``; -1 when nothing
+waits): everything after it without a document is still to be indexed, and
+such messages are `unsure` candidates, so results stay exact meanwhile. The
+append only lowers the cursor below its new blobs' parse records in its own
+commit (`note_new`, two statements), and `SqliteSearchIndex`
+(searchindex.py) runs the batches in the background shortly afterwards, after
+open for what waits from before (the blobs stored before version 11 too), so
+opening a large store does not wait for it. Deletions stay in the expunge's
+commit (`forget_unreferenced`).
 """
 
 from __future__ import annotations
@@ -43,18 +51,13 @@ from posteingang.store.fulltext import (
 )
 from posteingang.store.mailstore import NewMessage
 
-__all__ = ["backfill_batch", "backfilled", "candidates", "forget_unreferenced", "index_new"]
+__all__ = ["backfill_batch", "backfilled", "candidates", "forget_unreferenced", "note_new"]
 
-#: parse records indexed per back-fill job (each a few hundred µs in the writer)
+#: parse records indexed per write job (each a few hundred µs in the writer)
 BATCH = 100
 #: meta key: the rowid of `parsed` the back-fill has reached; -1 when done
 _CURSOR = "fulltext_backfill"
 _INSERT_TEXT = f"INSERT INTO search_text (rowid, {', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-
-
-def _indexed(conn: sqlite3.Connection, blob_id: str) -> bool:
-    row = conn.execute("SELECT 1 FROM search_docs WHERE blob_id = ?", (blob_id,)).fetchone()
-    return row is not None
 
 
 def _insert(conn: sqlite3.Connection, blob_id: str, doc: Document) -> None:
@@ -86,20 +89,29 @@ def _document(parsed: bytes, data: bytes | None, path: Path) -> Document:
     return document(parsed, head, _file_reader(path))
 
 
-def index_new(
-    conn: sqlite3.Connection, messages: Sequence[NewMessage], path_of: Callable[[str], Path]
-) -> None:
-    """Index the blobs of just-appended `messages` that have no document yet (in the
-    append's transaction; a deduplicated retry's unused blob is not indexed)."""
-    for m in messages:
-        if _indexed(conn, m.blob_id):
-            continue
-        used = conn.execute(
-            "SELECT 1 FROM blobs WHERE id = ? AND refcount > 0", (m.blob_id,)
+def note_new(conn: sqlite3.Connection, messages: Sequence[NewMessage]) -> bool:
+    """In the append's transaction: put the cursor before the parse records of the
+    just-appended `messages`' blobs that have no document (a new blob, or one whose
+    last message went and came back before blob GC), so the indexer takes them and
+    `candidates` counts them as unsure until it has. True if any waits now."""
+    ids = list(dict.fromkeys(m.blob_id for m in messages))
+    first: int | None = None
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        row = conn.execute(
+            f"SELECT MIN(p.rowid) FROM parsed p WHERE p.blob_id IN ({','.join('?' * len(chunk))})"
+            " AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.blob_id = p.blob_id)",
+            chunk,
         ).fetchone()
-        if used is None:
-            continue
-        _insert(conn, m.blob_id, _document(m.parsed, m.data, path_of(m.blob_id)))
+        if row[0] is not None and (first is None or row[0] < first):
+            first = row[0]
+    if first is None:
+        return False
+    conn.execute(
+        "UPDATE meta SET value = ? WHERE key = ? AND (value < 0 OR value >= ?)",
+        (first - 1, _CURSOR, first),
+    )
+    return True
 
 
 def forget_unreferenced(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> None:
@@ -138,8 +150,8 @@ def candidates(
     conn: sqlite3.Connection, mailbox_id: int, terms: Sequence[Term]
 ) -> Candidates | None:
     """The messages of the mailbox that may match all `terms`: the index's hits
-    (`matched`), and (`unsure`) those with an incomplete document and, while the
-    back-fill runs, those with none. None: the index cannot narrow these terms."""
+    (`matched`), and (`unsure`) those with an incomplete document and those the
+    indexer has not reached yet. None: the index cannot narrow these terms."""
     query = match_expression(terms)
     if query is None:
         return None
@@ -153,33 +165,42 @@ def candidates(
             (query, mailbox_id),
         )
     }
-    if backfilled(conn):
-        unsure = conn.execute(
+    doubtful = {
+        r[0]
+        for r in conn.execute(
             "SELECT m.uid FROM search_docs d INDEXED BY search_docs_incomplete"
             " JOIN messages m ON m.blob_id = d.blob_id"
             " WHERE d.complete = 0 AND m.mailbox_id = ?",
             (mailbox_id,),
         )
-    else:
-        unsure = conn.execute(
-            "SELECT m.uid FROM messages m LEFT JOIN search_docs d ON d.blob_id = m.blob_id"
-            " WHERE m.mailbox_id = ? AND d.complete IS NOT 1",
-            (mailbox_id,),
+    }
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_CURSOR,)).fetchone()
+    if row is not None and row[0] >= 0:
+        # What waits for the indexer: the parse records after the cursor (few, shortly
+        # after a delivery; all of them before the first back-fill).
+        doubtful.update(
+            r[0]
+            for r in conn.execute(
+                "SELECT m.uid FROM parsed p CROSS JOIN messages m ON m.blob_id = p.blob_id"
+                " WHERE p.rowid > ? AND m.mailbox_id = ?"
+                " AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.blob_id = p.blob_id)",
+                (row[0], mailbox_id),
+            )
         )
-    doubtful = {r[0] for r in unsure}
     return Candidates(sorted(matched - doubtful), sorted(doubtful))
 
 
 def backfilled(conn: sqlite3.Connection) -> bool:
-    """Whether every blob stored before schema version 11 has its document."""
+    """Whether nothing waits for the indexer (new blobs, or those stored before
+    schema version 11)."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (_CURSOR,)).fetchone()
     return row is None or row[0] < 0
 
 
 def backfill_batch(conn: sqlite3.Connection, path_of: Callable[[str], Path]) -> bool:
-    """Index up to `BATCH` blobs stored before schema version 11 (in a write job);
-    True when none are left. Resumes where the previous batch (of any process)
-    stopped: the cursor is a rowid of `parsed`, kept in `meta`."""
+    """Index up to `BATCH` blobs after the cursor (in a write job); True when none
+    are left. Resumes where the previous batch (of any process) stopped: the
+    cursor is a rowid of `parsed`, kept in `meta`."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (_CURSOR,)).fetchone()
     if row is None or row[0] < 0:
         return True

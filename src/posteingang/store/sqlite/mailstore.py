@@ -164,7 +164,7 @@ class SqliteMailstore(SqliteAccess):
                 raise NotFound(f"none of the mailboxes {wanted} exists")
             _require_blobs(conn, blobs, [message])
             results, changes = msg.append_to(conn, mailbox, [message])
-            fulltext.index_new(conn, [message], blobs.path_of)
+            fulltext.note_new(conn, [message])
             _note_unused_blobs(conn, [message])
             return results[0], changes
 
@@ -178,7 +178,7 @@ class SqliteMailstore(SqliteAccess):
         def job(conn: sqlite3.Connection) -> tuple[list[AppendResult], list[Change]]:
             _require_blobs(conn, blobs, messages)
             done = msg.append_messages(conn, mailbox_id, messages)
-            fulltext.index_new(conn, messages, blobs.path_of)
+            fulltext.note_new(conn, messages)
             _note_unused_blobs(conn, messages)
             return done
 

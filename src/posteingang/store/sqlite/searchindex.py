@@ -1,5 +1,15 @@
 """The SQLite backend's `SearchIndex` (store/searchindex.py): jobs in fulltext.py,
-and the background task that indexes the blobs stored before schema version 11."""
+and the background task that makes the documents.
+
+The task (`_index_loop`) sleeps until an append wakes it, waits `INDEX_DELAY`
+so that a burst of deliveries is indexed in a few large write jobs instead of
+one small one each, and runs `fulltext.backfill_batch` until nothing waits.
+After open it first takes what waits from before (an upgrade's back-fill, or
+mail appended by another process or while the index was off). With
+``[store] search_index = false`` there is no task and `fulltext_candidates`
+answers None (the webmail then searches with the IMAP engine alone); appends
+still mark their blobs as waiting, so turning it on again catches up exactly.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +17,78 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
+from posteingang.log import get_logger
 from posteingang.store.fulltext import Candidates, Term
+from posteingang.store.mailstore import NewMessage
+from posteingang.store.model import AppendResult
 from posteingang.store.sqlite import fulltext
-from posteingang.store.sqlite.access import SqliteAccess
+from posteingang.store.sqlite.mailstore import SqliteMailstore
+
+log = get_logger(__name__)
+
+#: seconds between the append that wakes the indexer and its first batch
+INDEX_DELAY = 0.2
 
 
-class SqliteSearchIndex(SqliteAccess):
-    _backfill: asyncio.Task[None] | None = None
+class SqliteSearchIndex(SqliteMailstore):
+    """On `SqliteMailstore`: its appends wake the indexer."""
+
+    _indexer: asyncio.Task[None] | None = None
+    _index_wake: asyncio.Event | None = None
 
     async def fulltext_candidates(
         self, mailbox_id: int, terms: Sequence[Term]
     ) -> Candidates | None:
+        if self._indexer is None:
+            return None  # the index is off: nothing it says can be trusted to be current
         return await self._read(lambda c: fulltext.candidates(c, mailbox_id, terms))
 
+    async def append_many(
+        self, mailbox_id: int, messages: Sequence[NewMessage]
+    ) -> list[AppendResult]:
+        results = await super().append_many(mailbox_id, messages)
+        self._index_soon()
+        return results
+
+    async def append_first(
+        self, account_id: int, mailboxes: Sequence[str], message: NewMessage
+    ) -> AppendResult:
+        result = await super().append_first(account_id, mailboxes, message)
+        self._index_soon()
+        return result
+
+    def _index_soon(self) -> None:
+        if self._index_wake is not None:
+            self._index_wake.set()
+
     def _start_indexing(self) -> None:
-        # Not awaited: a large store opens at once and is indexed meanwhile (fulltext.py).
-        self._backfill = asyncio.create_task(self.backfill_fulltext(), name="fulltext backfill")
+        self._index_wake = asyncio.Event()
+        self._index_wake.set()  # first what waits from before (a read says if anything does)
+        self._indexer = asyncio.create_task(self._index_loop(), name="fulltext indexer")
 
     async def _stop_indexing(self) -> None:
-        if self._backfill is not None:
-            self._backfill.cancel()  # its batches are whole transactions; the next open resumes
+        if self._indexer is not None:
+            self._indexer.cancel()  # its batches are whole transactions; the next open resumes
             with contextlib.suppress(asyncio.CancelledError):
-                await self._backfill
-            self._backfill = None
+                await self._indexer
+            self._indexer = self._index_wake = None
+
+    async def _index_loop(self) -> None:
+        assert self._index_wake is not None
+        delay = 0.0
+        while True:
+            await self._index_wake.wait()
+            await asyncio.sleep(delay)
+            delay = INDEX_DELAY
+            self._index_wake.clear()
+            try:
+                await self.backfill_fulltext()
+            except Exception:  # the next wake-up tries again; until then: unsure
+                log.exception("fulltext_index_failed")
 
     async def backfill_fulltext(self) -> None:
-        """Index the blobs stored before schema version 11, one small write job at a
-        time (other writes go between them); returns when none are left."""
+        """Index what waits, one write job of up to `fulltext.BATCH` blobs at a time
+        (other writes go between them); returns when nothing is left."""
         path_of = self.blobs.path_of
         if await self._read(fulltext.backfilled):
             return  # (without a write job: an idle open commits nothing)

@@ -47,12 +47,16 @@ def write_lock_path(path: Path) -> Path:
 
 
 class SqliteStore(
-    SqliteDirectory, SqliteMailstore, SqliteClientState, SqliteSearchIndex, SqliteImageSenders
+    SqliteDirectory, SqliteSearchIndex, SqliteMailstore, SqliteClientState, SqliteImageSenders
 ):
     """The `Store` on one SQLite file and a blob directory (`open` makes one)."""
 
     @classmethod
-    async def open(cls, path: Path, blobs: FsBlobStore, hub: Hub | None = None) -> SqliteStore:
+    async def open(
+        cls, path: Path, blobs: FsBlobStore, hub: Hub | None = None, *, search_index: bool = True
+    ) -> SqliteStore:
+        """Open (creating and migrating) the store; `search_index` False: no full-text
+        index (searchindex.py)."""
         path.parent.mkdir(parents=True, exist_ok=True)
 
         def prepare() -> sqlite3.Connection:
@@ -66,7 +70,8 @@ class SqliteStore(
         notifier = Notifier(path)
         writer = Writer(conn, hub, notifier.committed, lock_path=write_lock_path(path))
         store = cls(path, blobs, hub, writer, notifier)
-        store._start_indexing()
+        if search_index:
+            store._start_indexing()
         return store
 
     async def listen_external(self) -> None:
