@@ -64,6 +64,7 @@ async def _fill(rt: Runtime) -> int:
             for i in range(start, min(COUNT, start + 2000))
         ]
         await store.append_many(inbox.id, batch)
+    await store.backfill_fulltext()  # new mail is indexed in the background: let it finish
     return inbox.id
 
 

@@ -6,16 +6,21 @@ mailbox in the commit of every append, copy, move and expunge.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import cast
+
 import pytest
 
+from posteingang.config.schema import StoreBackend, StoreConfig
 from posteingang.delivery.ingest import prepare_message
 from posteingang.imap.ops.search import fold as imap_fold
 from posteingang.imap.ops.search import search_uids
 from posteingang.imap.proto.search import SearchBody, SearchHeader, SearchKey, SearchText
 from posteingang.imap.selected import SelectedMailbox
+from posteingang.store import open_store
 from posteingang.store.fulltext import Term, fold
 from posteingang.store.interface import Store
-from tests.store.conftest import make_account
+from tests.store.conftest import BACKENDS, make_account
 
 MAILS = [
     b"From: Bob <bob@example.org>\r\nTo: alice@example.test\r\nSubject: Quarterly report\r\n"
@@ -173,3 +178,20 @@ async def test_index_is_per_mailbox(store: Store) -> None:
 def test_store_folds_as_the_imap_engine_does() -> None:
     for text in ("Grüße", "STRASSE", "ǅemal", "ﬁle", "İstanbul", "plain ascii", "Ⅻ", ""):
         assert fold(text) == imap_fold(text)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_the_setting_turns_the_index_off(backend: str, tmp_path: Path) -> None:
+    config = StoreConfig(
+        backend=cast(StoreBackend, backend),
+        sqlite_path=tmp_path / "s.sqlite3",
+        blob_dir=tmp_path / "blobs",
+        search_index=False,
+    )
+    store = await open_store(config, data_dir=tmp_path)
+    try:
+        _, inbox = await _fill(store, MAILS)
+        # The webmail then searches with the engine alone.
+        assert await store.fulltext_candidates(inbox, [Term("subject", "report")]) is None
+    finally:
+        await store.close()
