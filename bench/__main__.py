@@ -28,6 +28,7 @@ BENCHMARKS = {
     "stress": "bench.bench_stress",
     "latency": "bench.bench_latency",
     "web": "bench.bench_web",
+    "websearch": "bench.bench_web_search",
     "cli": "bench.bench_cli",
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

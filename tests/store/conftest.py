@@ -1,4 +1,5 @@
-"""Fixtures for the store contract suite (directory/, mailstore/, clientstate/, whole/):
+"""Fixtures for the store contract suite (directory/, mailstore/, clientstate/,
+searchindex/, imagesenders/, whole/):
 every test runs against every backend in `BACKENDS`."""
 
 from __future__ import annotations

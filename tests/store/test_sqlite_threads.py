@@ -20,8 +20,12 @@ async def test_replies_after_the_upgrade_join_mail_stored_before_it(tmp_path: Pa
     await store.append(inbox, await prepare_message(store, old))
     (before,) = await store.get_messages(inbox, [1])
     await store.close()
-    # back to schema version 8: no sort keys (10) and no thread index (9) yet
+    # back to schema version 8: no image senders (12), full-text index (11), sort keys
+    # (10) or thread index (9)
     conn = sqlite3.connect(db, isolation_level=None)
+    for table in ("image_senders", "search_text", "search_docs"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DELETE FROM meta WHERE key = 'fulltext_backfill'")
     for index in ("messages_sent", "messages_from", "messages_subject", "messages_unsorted"):
         conn.execute(f"DROP INDEX {index}")
     for column in ("sent_date", "sort_from", "sort_subject"):

@@ -280,19 +280,29 @@ async def test_images_always_for_a_trusted_sender(
     await page.goto(f"{web.base}/mail/{inbox}/1")  # type: ignore[attr-defined]
     await page.frame_locator("#body-frame").locator("text=Hallo").wait_for()  # type: ignore[attr-defined]
     assert remote == []
-    await page.click("#trust-sender")  # type: ignore[attr-defined]
+    async with page.expect_request(lambda r: "tracker" in r.url, timeout=10_000):  # type: ignore[attr-defined]
+        await page.click("#trust-sender")  # type: ignore[attr-defined]
     await page.frame_locator("#body-frame").locator("img[alt=remote]").wait_for(state="attached")  # type: ignore[attr-defined]
     assert remote  # now fetched
-    await page.goto(f"{web.base}/mail/{inbox}/2")  # type: ignore[attr-defined]
-    # The second message from the same sender loads its images by itself.
-    await page.wait_for_function(  # type: ignore[attr-defined]
+    assert page.url.endswith(f"/mail/{inbox}/1")  # type: ignore[attr-defined]  # no reload
+    # The choice is kept on the server: a new browser (a fresh context, no storage
+    # shared) logged in afresh loads the second message's images by itself.
+    fresh = await _log_in(browser, web)
+    elsewhere: list[str] = []
+    fresh.on("request", lambda r: elsewhere.append(r.url) if "tracker" in r.url else None)  # type: ignore[attr-defined]
+    async with fresh.expect_request(lambda r: "tracker" in r.url, timeout=10_000):  # type: ignore[attr-defined]
+        await fresh.goto(f"{web.base}/mail/{inbox}/2")  # type: ignore[attr-defined]
+    await fresh.wait_for_function(  # type: ignore[attr-defined]
         "() => document.getElementById('body-frame').src.endsWith('images=1')", timeout=10_000
     )
     await (
-        page.frame_locator("#body-frame")
+        fresh.frame_locator("#body-frame")
         .locator("img[alt=remote][src^=https]")
         .wait_for(state="attached")
     )  # type: ignore[attr-defined]
+    assert elsewhere  # requested (and aborted by the test's route: nothing leaves)
+    assert await fresh.locator(".images-allowed").count() == 1  # type: ignore[attr-defined]
+    await fresh.context.close()  # type: ignore[attr-defined]
 
 
 async def test_switch_language(server: tuple[WebServer, int], browser: object) -> None:

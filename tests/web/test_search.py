@@ -8,9 +8,11 @@ import imaplib
 import re
 
 import httpx
+import pytest
 
 from posteingang.delivery.deliver import deliver
 from posteingang.store.model import FLAGGED
+from posteingang.web import search
 from tests.serving import ALICE, PASSWORD
 from tests.web.conftest import WebServer, csrf_of
 from tests.web.messages import multipart
@@ -106,9 +108,14 @@ def _imap_search(port: int, program: str) -> list[int]:
         conn.logout()
 
 
+@pytest.mark.parametrize("confirm_limit", [search.CONFIRM_LIMIT, 0])
 async def test_web_search_finds_what_imap_uid_search_finds(
     web_imap: tuple[WebServer, int],  # noqa: F811
+    confirm_limit: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """With the index's hits confirmed by the engine, and (limit 0) taken as they are."""
+    monkeypatch.setattr(search, "CONFIRM_LIMIT", confirm_limit)
     web, port = web_imap
     for raw in CORPUS:
         await deliver(web.store, ALICE, raw)

@@ -1,5 +1,6 @@
 """The mail store: one interface (`interface.Store`, composed of `directory.Directory`,
-`mailstore.Mailstore` and `clientstate.ClientState`), several backends, one change feed.
+`mailstore.Mailstore`, `clientstate.ClientState`, `searchindex.SearchIndex` and
+`imagesenders.ImageSenders`), several backends, one change feed.
 
 `open_store` is the only place that knows which backends exist; everything else
 depends on the `Store` protocol.
@@ -34,6 +35,8 @@ class StoreSettings(Protocol):
     def sqlite_path(self) -> str | Path | None: ...
     @property
     def blob_dir(self) -> str | Path | None: ...
+    @property
+    def search_index(self) -> bool: ...
 
 
 async def open_store(settings: StoreSettings, *, data_dir: str | Path) -> Store:
@@ -42,14 +45,16 @@ async def open_store(settings: StoreSettings, *, data_dir: str | Path) -> Store:
     if settings.backend == "memory":
         from posteingang.store.memory import MemoryStore
 
-        return MemoryStore()
+        memory = MemoryStore()
+        memory.search_index = settings.search_index
+        return memory
     if settings.backend == "sqlite":
         from posteingang.store.blobs.fs import FsBlobStore
         from posteingang.store.sqlite.store import SqliteStore
 
         db = Path(settings.sqlite_path or data / "store.sqlite3")
         blobs = FsBlobStore(Path(settings.blob_dir or data / "blobs"))
-        return await SqliteStore.open(db, blobs)
+        return await SqliteStore.open(db, blobs, search_index=settings.search_index)
     raise ValueError(f"unknown store backend: {settings.backend!r}")
 
 

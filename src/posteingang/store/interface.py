@@ -1,12 +1,14 @@
 """The one `Store` every protocol uses: the composition of the store's parts.
 
-A backend implements three small protocols, each with its own part of the
+A backend implements five small protocols, each with its own part of the
 contract suite (`tests/store/<part>/`, docs/store.md), so a new backend can be
 built and tested one part at a time:
 
 - `directory.Directory`: domains, accounts, aliases, devices, login records;
 - `mailstore.Mailstore`: mailboxes, subscriptions, messages, changes, threads;
 - `clientstate.ClientState`: what each POP3 client has seen;
+- `searchindex.SearchIndex`: the full-text index of the webmail's search;
+- `imagesenders.ImageSenders`: the senders whose remote images an account loads;
 
 plus what holds them together here: the change feed (`hub`), the message bytes
 (`blobs`), opening/closing and the integrity check. A caller that needs only
@@ -35,7 +37,9 @@ from posteingang.store.errors import (
     StoreError,
 )
 from posteingang.store.hub import Hub
+from posteingang.store.imagesenders import ImageSenders, normalize_sender
 from posteingang.store.mailstore import Mailstore, NewMessage
+from posteingang.store.searchindex import SearchIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +102,8 @@ class BlobStore(Protocol):
     async def list_ids(self) -> list[str]: ...
 
 
-class Store(Directory, Mailstore, ClientState, Protocol):
-    """The whole store: its three parts, the change feed and the message bytes."""
+class Store(Directory, Mailstore, ClientState, SearchIndex, ImageSenders, Protocol):
+    """The whole store: its five parts, the change feed and the message bytes."""
 
     @property
     def hub(self) -> Hub: ...
@@ -124,12 +128,15 @@ __all__ = [
     "ClientState",
     "Conflict",
     "Directory",
+    "ImageSenders",
     "IntegrityReport",
     "InvalidName",
     "Mailstore",
     "NewMessage",
     "NotFound",
     "QuotaExceeded",
+    "SearchIndex",
     "Store",
     "StoreError",
+    "normalize_sender",
 ]

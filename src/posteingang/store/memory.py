@@ -3,8 +3,9 @@
 It exists so the contract suite has a backend whose correctness is easy to read,
 and so protocol tests can run without files. It is not durable. Its parts follow
 the store's protocols: `MemoryDirectory` (memory_directory.py), `MemoryMailstore`
-(memory_mailstore.py, on memory_mailboxes.py) and `MemoryClientState`
-(memory_clientstate.py); here is
+(memory_mailstore.py, on memory_mailboxes.py), `MemoryClientState`
+(memory_clientstate.py), `MemorySearchIndex` (memory_fulltext.py) and
+`MemoryImageSenders` (memory_images.py); here is
 what touches all of them: creating and deleting accounts, and `check`.
 """
 
@@ -18,10 +19,12 @@ from posteingang.store.hub import credentials_change
 from posteingang.store.interface import IntegrityReport
 from posteingang.store.memory_clientstate import MemoryClientState
 from posteingang.store.memory_directory import MemoryDirectory
+from posteingang.store.memory_fulltext import MemorySearchIndex
+from posteingang.store.memory_images import MemoryImageSenders
 from posteingang.store.model import DEFAULT_MAILBOXES, Account, AccountSettings
 
 
-class MemoryStore(MemoryDirectory, MemoryClientState):
+class MemoryStore(MemoryDirectory, MemoryClientState, MemorySearchIndex, MemoryImageSenders):
     async def close(self) -> None:
         return None
 
@@ -65,6 +68,7 @@ class MemoryStore(MemoryDirectory, MemoryClientState):
         self._devices = {k: d for k, d in self._devices.items() if d.account_id != account.id}
         self._subscriptions.pop(account.id, None)
         self._thread_keys = {k: t for k, t in self._thread_keys.items() if k[0] != account.id}
+        self._image_senders.pop(account.id, None)
         del self._accounts[account.id]
         self.hub.publish(credentials_change(account.id, "account"))
 

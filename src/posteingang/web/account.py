@@ -70,6 +70,7 @@ async def _page(
             "pop3_policy": web.pop3_policy,
             "pop3_retention": web.pop3_retention,
             "policies": [p.value for p in DeletionPolicy],
+            "image_senders": await web.store.image_senders(account_id),  # images.py
         },
         status_code=status,
     )

@@ -25,6 +25,7 @@ from posteingang.web import (
     export,
     folders,
     i18n,
+    images,
     login,
     manage,
     message,
@@ -83,6 +84,7 @@ def create_app(web: Web) -> Starlette:
         Route(mail, folders.mailbox_page),
         Route(mail + "/action", actions.act, methods=["POST"]),
         Route(mail + "/search", search.search_page),
+        Route(mail + "/images/always", images.allow_sender, methods=["POST"]),
         Route("/folders", manage.create_folder, methods=["POST"]),
         Route(mail + "/rename", manage.rename_folder, methods=["POST"]),
         Route(mail + "/delete", manage.delete_folder, methods=["POST"]),
@@ -110,6 +112,7 @@ def create_app(web: Web) -> Starlette:
         Route("/account/devices/revoke", account.revoke_device, methods=["POST"]),
         Route("/account/password", account.change_password, methods=["POST"]),
         Route("/account/pop3", account.pop3_settings, methods=["POST"]),
+        Route("/account/images/remove", images.remove_sender, methods=["POST"]),
         Mount("/static", _CachedStatic(directory=str(STATIC)), name="static"),
     ]
     # Automatic configuration of mail programs (setup_routes.py): autoconfig, Autodiscover.

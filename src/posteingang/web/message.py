@@ -24,6 +24,7 @@ from posteingang.store.model import FLAGGED, SEEN, FlagOp, Message
 from posteingang.web.context import Web, owned_message, web_of
 from posteingang.web.folders import folder_rows
 from posteingang.web.guard import require_session
+from posteingang.web.images import images_allowed, sender_of
 from posteingang.web.render import (
     choose_body,
     header_view,
@@ -118,20 +119,14 @@ async def message_context(
         "html": body.is_html and not printing,
         "text": text,
         "blocked_images": blocked,
+        # Remote images always for this sender (images.py): the frame loads them
+        # at once, in every browser of the account.
+        "images_allowed": bool(blocked) and await images_allowed(web, message, parsed),
         "attachments": attachments,
         "seen": True,
-        # The From address, for "always load images from this sender" (kept in the
-        # browser: app.js).
-        "sender": _sender(parsed),
+        "sender": sender_of(parsed),
         "flagged": FLAGGED in message.flags,
     }
-
-
-def _sender(parsed: ParsedMessage) -> str:
-    for a in parsed.envelope.from_ or ():
-        if a.mailbox and a.host:
-            return (a.mailbox + b"@" + a.host).decode("utf-8", "replace").lower()
-    return ""
 
 
 def _inline_image(parsed: ParsedMessage, path: tuple[int, ...], filename: str | None) -> bool:

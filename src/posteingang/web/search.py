@@ -8,6 +8,15 @@ index, exactly as SELECT builds one. So a search on the page finds what
 ``UID SEARCH FROM x SUBJECT y SENTSINCE d`` finds in a mail program
 (tests/web/test_search.py compares them).
 
+The store's full-text index (store/fulltext.py) keeps this fast on a
+100,000-message folder: it names the candidates (the messages whose documents
+contain every word of the form, and those it cannot vouch for), and the IMAP
+engine runs only over them, so the result is still the engine's. Over more
+than `CONFIRM_LIMIT` index hits only the keys the index does not answer (the
+dates) are checked for the hits; the messages the index is unsure of are
+always checked with every key. A field shorter than three characters narrows
+nothing: then the engine reads the whole folder, as before.
+
 Dates are the Date header's (SENTSINCE/SENTBEFORE), the date the list shows;
 "until" includes its day. "Has attachment" has no IMAP key: it is applied to the
 matches afterwards, from the parse record's attachment list (the same list that
@@ -17,6 +26,8 @@ draws the paper clip in the message list).
 from __future__ import annotations
 
 import datetime as _dt
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -35,8 +46,9 @@ from posteingang.imap.proto.search import (
 )
 from posteingang.imap.selected import SelectedMailbox
 from posteingang.mime import decode_parsed
+from posteingang.store.fulltext import Field, Term
 from posteingang.store.interface import Store
-from posteingang.store.model import Mailbox, Message
+from posteingang.store.model import Mailbox, MailboxIndex, Message
 from posteingang.web.context import Web, owned_mailbox, web_of
 from posteingang.web.folders import MessageRow, folder_rows, message_rows
 from posteingang.web.guard import require_session
@@ -45,6 +57,8 @@ __all__ = ["SearchForm", "search_key", "search_messages", "search_page"]
 
 #: longest text a field may hold (the IMAP side allows more; a form needs no more)
 _MAX_TEXT = 500
+#: index hits the engine confirms (about 0.1 ms each); more are taken as the index says
+CONFIRM_LIMIT = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +138,55 @@ def search_key(form: SearchForm) -> SearchKey:
     return keys[0] if len(keys) == 1 else SearchAnd(tuple(keys))
 
 
-async def _view(store: Store, mailbox_id: int) -> SelectedMailbox:
-    """A read-only view of the mailbox as it is now, as SELECT/EXAMINE builds it."""
-    index = await store.get_index(mailbox_id)
+def _terms(form: SearchForm) -> list[Term]:
+    """The form's text fields as index terms (the same fields `search_key` makes keys of)."""
+    fields: list[tuple[Field, str]] = [
+        ("text", form.text), ("from", form.sender), ("to", form.to),
+        ("subject", form.subject), ("body", form.body),
+    ]  # fmt: skip
+    return [Term(field, value) for field, value in fields if value]
+
+
+def _dates_only(form: SearchForm) -> SearchKey:
+    """The keys of `form` the index does not answer (the date range)."""
+    return search_key(SearchForm(since=form.since, until=form.until))
+
+
+def _view(index: MailboxIndex, only: Sequence[int] | None = None) -> SelectedMailbox:
+    """A read-only view of the mailbox as it is now, as SELECT/EXAMINE builds it;
+    with `only`, of those uids alone (the engine's UID keys need nothing more)."""
     mb = index.mailbox
+    uids: Sequence[int] = index.uids
+    flags: Sequence[frozenset[str]] = index.flags
+    modseqs: Sequence[int] = index.modseqs
+    if only is not None:
+        all_uids, n = index.uids, len(index.uids)
+        rows = [i for u in only if (i := bisect_left(all_uids, u)) < n and all_uids[i] == u]
+        uids = [index.uids[i] for i in rows]
+        flags = [index.flags[i] for i in rows]
+        modseqs = [index.modseqs[i] for i in rows]
     return SelectedMailbox(
-        mb.id, mb.uidvalidity, index.uids, index.flags, index.modseqs, mb.highestmodseq,
-        readonly=True,
-    )  # fmt: skip
+        mb.id, mb.uidvalidity, uids, flags, modseqs, mb.highestmodseq, readonly=True
+    )
+
+
+async def _matches(store: Store, mailbox_id: int, form: SearchForm) -> list[int]:
+    """The uids (ascending) of the mailbox's messages that match `form`: the IMAP
+    engine's answer, over the index's candidates when it has any."""
+    key = search_key(form)
+    found = await store.fulltext_candidates(mailbox_id, _terms(form))
+    index = await store.get_index(mailbox_id)
+    if found is None:
+        return await search_uids(store, _view(index), key, charset="UTF-8")
+    out = []
+    confirm = found.uids()
+    if len(found.matched) > CONFIRM_LIMIT:
+        confirm = found.unsure
+        hits = _view(index, found.matched)
+        out = await search_uids(store, hits, _dates_only(form), charset="UTF-8")
+    if confirm:
+        out += await search_uids(store, _view(index, confirm), key, charset="UTF-8")
+    return sorted(out)
 
 
 async def _with_attachments(store: Store, mailbox_id: int, uids: list[int]) -> list[int]:
@@ -151,10 +206,9 @@ async def search_messages(
 ) -> list[tuple[int, int]]:
     """(mailbox id, uid) of every match, newest first: by uid within one folder,
     by arrival time across folders."""
-    key = search_key(form)
     found: list[tuple[int, int]] = []
     for mailbox in mailboxes:
-        uids = await search_uids(store, await _view(store, mailbox.id), key, charset="UTF-8")
+        uids = await _matches(store, mailbox.id, form)
         if form.attachment:
             uids = await _with_attachments(store, mailbox.id, uids)
         found.extend((mailbox.id, uid) for uid in reversed(uids))

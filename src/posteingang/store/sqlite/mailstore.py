@@ -29,9 +29,9 @@ from posteingang.store.model import (
     SpecialUse,
 )
 from posteingang.store.sqlite import accounts as acc
+from posteingang.store.sqlite import fulltext, pages, shared, threads
 from posteingang.store.sqlite import mailboxes as mbx
 from posteingang.store.sqlite import messages as msg
-from posteingang.store.sqlite import pages, shared, threads
 from posteingang.store.sqlite.access import LOOP_READ_ROWS, SqliteAccess
 from posteingang.store.sqlite.blobs import SqliteBlobStore
 
@@ -164,6 +164,7 @@ class SqliteMailstore(SqliteAccess):
                 raise NotFound(f"none of the mailboxes {wanted} exists")
             _require_blobs(conn, blobs, [message])
             results, changes = msg.append_to(conn, mailbox, [message])
+            fulltext.note_new(conn, [message])
             _note_unused_blobs(conn, [message])
             return results[0], changes
 
@@ -177,6 +178,7 @@ class SqliteMailstore(SqliteAccess):
         def job(conn: sqlite3.Connection) -> tuple[list[AppendResult], list[Change]]:
             _require_blobs(conn, blobs, messages)
             done = msg.append_messages(conn, mailbox_id, messages)
+            fulltext.note_new(conn, messages)
             _note_unused_blobs(conn, messages)
             return done
 

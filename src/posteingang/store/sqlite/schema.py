@@ -284,6 +284,35 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_subject ON messages (mailbox_id, sort_subject, uid);
     CREATE INDEX messages_unsorted ON messages (mailbox_id, uid) WHERE sort_subject IS NULL;
     """,
+    # 11: the full-text index of the webmail's search (sqlite/fulltext.py): one FTS5
+    # document per blob (trigram tokenizer: substring matches, as IMAP SEARCH
+    # compares), and the row that ties it to its blob. Blobs stored before are
+    # indexed after open in small batches (the meta cursor: a rowid of `parsed`, -1
+    # when done); until then messages without a document are always candidates.
+    """
+    CREATE TABLE search_docs (
+        id INTEGER PRIMARY KEY,
+        blob_id TEXT NOT NULL UNIQUE,
+        complete INTEGER NOT NULL
+    );
+    CREATE INDEX search_docs_incomplete ON search_docs (blob_id) WHERE complete = 0;
+    CREATE VIRTUAL TABLE search_text USING fts5(
+        f_from, f_to, f_cc, f_subject, header, body, tokenize = 'trigram'
+    );
+    INSERT OR REPLACE INTO meta (key, value)
+        VALUES ('fulltext_backfill', CASE WHEN EXISTS (SELECT 1 FROM parsed) THEN 0 ELSE -1 END);
+    """,
+    # 12: the senders whose remote images the webmail always loads, per account
+    # (sqlite/images.py), so the choice follows the user to every browser. They go
+    # with their account (ON DELETE CASCADE).
+    """
+    CREATE TABLE image_senders (
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        sender TEXT NOT NULL,
+        added INTEGER NOT NULL,
+        PRIMARY KEY (account_id, sender)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

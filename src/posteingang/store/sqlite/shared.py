@@ -9,6 +9,7 @@ import time
 
 from posteingang.store.errors import NotFound
 from posteingang.store.model import Mailbox
+from posteingang.store.sqlite import fulltext
 from posteingang.store.sqlite.rows import MAILBOX_COLUMNS, mailbox_row
 
 
@@ -36,13 +37,15 @@ def require_mailbox(conn: sqlite3.Connection, mailbox_id: int) -> Mailbox:
 
 
 def drop_messages(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> None:
-    """Unreference the blobs of the messages matching `where`, then delete the rows."""
+    """Unreference the blobs of the messages matching `where` (and drop the search
+    documents of those no message uses now), then delete the rows."""
     conn.execute(
         f"UPDATE blobs SET refcount = refcount - c.n FROM"
         f" (SELECT blob_id, COUNT(*) AS n FROM messages WHERE {where} GROUP BY blob_id) AS c"
         f" WHERE blobs.id = c.blob_id",
         args,
     )
+    fulltext.forget_unreferenced(conn, where, args)
     conn.execute(
         "UPDATE blobs SET zero_since = ? WHERE refcount <= 0 AND zero_since IS NULL",
         (int(time.time()),),

@@ -1,8 +1,9 @@
 """The SQLite embedded default: WAL, one writer thread, concurrent readers.
 
 `SqliteStore` is the `Store`: its parts (directory.py, mailstore.py,
-clientstate.py, on the connections of access.py) plus opening, closing,
-creating and deleting accounts (which touch every part), blob GC and `check`.
+clientstate.py, searchindex.py, imagesenders.py, on the connections of
+access.py) plus opening, closing, creating and deleting accounts (which touch
+every part), blob GC and `check`.
 
 Durability: `journal_mode=WAL` with `synchronous=FULL`, so a COMMIT that has
 returned survives power loss; blobs are fsynced by the blob store before the job
@@ -30,9 +31,11 @@ from posteingang.store.sqlite import mailboxes as mbx
 from posteingang.store.sqlite.access import connect
 from posteingang.store.sqlite.clientstate import SqliteClientState
 from posteingang.store.sqlite.directory import SqliteDirectory
+from posteingang.store.sqlite.imagesenders import SqliteImageSenders
 from posteingang.store.sqlite.mailstore import SqliteMailstore
 from posteingang.store.sqlite.notify import Listener, Notifier
 from posteingang.store.sqlite.schema import migrate
+from posteingang.store.sqlite.searchindex import SqliteSearchIndex
 from posteingang.store.sqlite.writer import Writer
 
 BLOB_GC_GRACE_SECONDS = 3600
@@ -43,11 +46,17 @@ def write_lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".writelock")
 
 
-class SqliteStore(SqliteDirectory, SqliteMailstore, SqliteClientState):
+class SqliteStore(
+    SqliteDirectory, SqliteSearchIndex, SqliteMailstore, SqliteClientState, SqliteImageSenders
+):
     """The `Store` on one SQLite file and a blob directory (`open` makes one)."""
 
     @classmethod
-    async def open(cls, path: Path, blobs: FsBlobStore, hub: Hub | None = None) -> SqliteStore:
+    async def open(
+        cls, path: Path, blobs: FsBlobStore, hub: Hub | None = None, *, search_index: bool = True
+    ) -> SqliteStore:
+        """Open (creating and migrating) the store; `search_index` False: no full-text
+        index (searchindex.py)."""
         path.parent.mkdir(parents=True, exist_ok=True)
 
         def prepare() -> sqlite3.Connection:
@@ -60,7 +69,10 @@ class SqliteStore(SqliteDirectory, SqliteMailstore, SqliteClientState):
         hub = hub or Hub()
         notifier = Notifier(path)
         writer = Writer(conn, hub, notifier.committed, lock_path=write_lock_path(path))
-        return cls(path, blobs, hub, writer, notifier)
+        store = cls(path, blobs, hub, writer, notifier)
+        if search_index:
+            store._start_indexing()
+        return store
 
     async def listen_external(self) -> None:
         """Receive wake-ups for commits made by other processes (see notify.py)."""
@@ -76,6 +88,7 @@ class SqliteStore(SqliteDirectory, SqliteMailstore, SqliteClientState):
         self.hub.catch_up = listener.receive_pending
 
     async def close(self) -> None:
+        await self._stop_indexing()
         if self._listener is not None:
             self.hub.catch_up = None
             self._notifier.listening = False

@@ -89,17 +89,11 @@ function live() {
   window.addEventListener("pagehide", () => source.close());
 }
 
-const TRUSTED = "posteingang-image-senders";
-
-function trusted() {
-  try { return new Set(JSON.parse(localStorage.getItem(TRUSTED) || "[]")); } catch { return new Set(); }
-}
-
 function images() {
-  // Remote images: for this message on request, or always for senders the user
-  // trusts (remembered in this browser).
+  // Remote images: for this message on request, or always for a sender: that is
+  // kept on the server with the account (images.py), so it holds in every browser.
   const button = document.getElementById("load-images");
-  const trust = document.getElementById("trust-sender");
+  const trust = document.getElementById("trust-form");
   const frame = document.getElementById("body-frame");
   if (!button || !frame) return;
   const load = () => {
@@ -112,16 +106,16 @@ function images() {
     button.closest(".images-blocked")?.remove();
   };
   button.addEventListener("click", load);
-  const sender = trust?.dataset.sender;
-  if (trust && sender) {
-    trust.addEventListener("click", () => {
-      const all = trusted();
-      all.add(sender);
-      localStorage.setItem(TRUSTED, JSON.stringify([...all]));
-      load();
+  trust?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const res = await fetch(trust.action, {
+      method: "POST",
+      body: new FormData(trust),
+      credentials: "same-origin",
+      headers: { accept: "application/json", "x-csrf-token": csrf },
     });
-    if (trusted().has(sender)) load();
-  }
+    if (res.ok) load();
+  });
 }
 
 function fitFrame() {

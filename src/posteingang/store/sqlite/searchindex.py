@@ -1,0 +1,96 @@
+"""The SQLite backend's `SearchIndex` (store/searchindex.py): jobs in fulltext.py,
+and the background task that makes the documents.
+
+The task (`_index_loop`) sleeps until an append wakes it, waits `INDEX_DELAY`
+so that a burst of deliveries is indexed in a few large write jobs instead of
+one small one each, and runs `fulltext.backfill_batch` until nothing waits.
+After open it first takes what waits from before (an upgrade's back-fill, or
+mail appended by another process or while the index was off). With
+``[store] search_index = false`` there is no task and `fulltext_candidates`
+answers None (the webmail then searches with the IMAP engine alone); appends
+still mark their blobs as waiting, so turning it on again catches up exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+from posteingang.log import get_logger
+from posteingang.store.fulltext import Candidates, Term
+from posteingang.store.mailstore import NewMessage
+from posteingang.store.model import AppendResult
+from posteingang.store.sqlite import fulltext
+from posteingang.store.sqlite.mailstore import SqliteMailstore
+
+log = get_logger(__name__)
+
+#: seconds between the append that wakes the indexer and its first batch
+INDEX_DELAY = 0.2
+
+
+class SqliteSearchIndex(SqliteMailstore):
+    """On `SqliteMailstore`: its appends wake the indexer."""
+
+    _indexer: asyncio.Task[None] | None = None
+    _index_wake: asyncio.Event | None = None
+
+    async def fulltext_candidates(
+        self, mailbox_id: int, terms: Sequence[Term]
+    ) -> Candidates | None:
+        if self._indexer is None:
+            return None  # the index is off: nothing it says can be trusted to be current
+        return await self._read(lambda c: fulltext.candidates(c, mailbox_id, terms))
+
+    async def append_many(
+        self, mailbox_id: int, messages: Sequence[NewMessage]
+    ) -> list[AppendResult]:
+        results = await super().append_many(mailbox_id, messages)
+        self._index_soon()
+        return results
+
+    async def append_first(
+        self, account_id: int, mailboxes: Sequence[str], message: NewMessage
+    ) -> AppendResult:
+        result = await super().append_first(account_id, mailboxes, message)
+        self._index_soon()
+        return result
+
+    def _index_soon(self) -> None:
+        if self._index_wake is not None:
+            self._index_wake.set()
+
+    def _start_indexing(self) -> None:
+        self._index_wake = asyncio.Event()
+        self._index_wake.set()  # first what waits from before (a read says if anything does)
+        self._indexer = asyncio.create_task(self._index_loop(), name="fulltext indexer")
+
+    async def _stop_indexing(self) -> None:
+        if self._indexer is not None:
+            self._indexer.cancel()  # its batches are whole transactions; the next open resumes
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._indexer
+            self._indexer = self._index_wake = None
+
+    async def _index_loop(self) -> None:
+        assert self._index_wake is not None
+        delay = 0.0
+        while True:
+            await self._index_wake.wait()
+            await asyncio.sleep(delay)
+            delay = INDEX_DELAY
+            self._index_wake.clear()
+            try:
+                await self.backfill_fulltext()
+            except Exception:  # the next wake-up tries again; until then: unsure
+                log.exception("fulltext_index_failed")
+
+    async def backfill_fulltext(self) -> None:
+        """Index what waits, one write job of up to `fulltext.BATCH` blobs at a time
+        (other writes go between them); returns when nothing is left."""
+        path_of = self.blobs.path_of
+        if await self._read(fulltext.backfilled):
+            return  # (without a write job: an idle open commits nothing)
+        while not await self._write(lambda c: (fulltext.backfill_batch(c, path_of), [])):
+            pass
