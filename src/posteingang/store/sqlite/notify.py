@@ -22,8 +22,9 @@ Changes too large for one datagram are sent as ``<sender-token> <account_id>
 subscribers reload from the store.
 
 The directory is listed again only when it changes (its mtime), so a commit
-costs one ``sendto`` per other serving process. A socket nobody is bound to any
-more (its process was killed) refuses the datagram and is removed.
+usually costs one ``stat`` and one ``sendto`` per other serving process. A
+socket nobody is bound to any more (its process was killed) refuses the
+datagram and is removed.
 
 Sending is best-effort and non-blocking: if no process listens, or a buffer is
 full, nothing waits and nothing is lost (the data is in the store; only the push
@@ -38,6 +39,7 @@ import errno
 import os
 import secrets
 import socket
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,6 +49,7 @@ from posteingang.store.hub import Change, ChangeKind, Hub
 
 # Datagrams on a UNIX socket may be larger, but the receiver reads this much.
 MAX_DATAGRAM = 60_000
+_SETTLE = 1_000_000_000  # ns after a change of the directory during which it is relisted
 _encode = msgspec.msgpack.Encoder().encode
 #: one `Change` on the wire: account, mailbox, modseq, kind, uids, flags per uid, name
 PackedChange = tuple[int, int, int, str, list[int], list[list[str]], str | None]
@@ -72,6 +75,7 @@ class Notifier:
         # a process never sends to its own socket: its hub publishes its commits itself.
         self.listening = False
         self._listed: int | None = None  # the directory's mtime when last listed
+        self._listed_at = 0  # when that was (ns, wall clock like the mtime)
         self._peers: list[str] = []
 
     def committed(self, changes: Iterable[Change]) -> None:
@@ -92,14 +96,18 @@ class Notifier:
                 self._send(f"{self.token} {account_id} {modseq}".encode(), peer)
 
     def _receivers(self) -> list[str]:
-        """The sockets of the other serving processes (relisted when the directory changed)."""
+        """The sockets of the other serving processes (relisted when the directory changed).
+
+        A directory's mtime has the file system's granularity (a clock tick), so a
+        socket bound in the same tick as the last listing would leave the mtime as it
+        was: within `_SETTLE` of a change the directory is listed at every commit."""
         try:
             mtime = os.stat(self.dir).st_mtime_ns
         except OSError:
             self._listed, self._peers = None, []
             return []
-        if mtime != self._listed:
-            self._listed = mtime
+        if mtime != self._listed or self._listed_at - mtime < _SETTLE:
+            self._listed, self._listed_at = mtime, time.time_ns()
             try:
                 names = os.listdir(self.dir)
             except OSError:
