@@ -152,9 +152,9 @@ def _plain(result: Any) -> Any:
 class Remote:
     """The worker's side: blocking calls to the server over the shared socket."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, timeout: float = TIMEOUT) -> None:
         self._sock = socket.socket(fileno=fd)
-        self._sock.settimeout(TIMEOUT)
+        self._sock.settimeout(timeout)
         self._seq = 0
         self._lock = threading.Lock()  # one call at a time, whichever thread asks
 
