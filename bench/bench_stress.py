@@ -60,6 +60,7 @@ the load generator (its own checks; its error lines are counted).
 
 Environment: BENCH_STRESS_SECONDS (10 per run), BENCH_STRESS_CLIENTS (10),
 BENCH_STRESS_ACCOUNTS (20), BENCH_STRESS_ONLY (``posteingang`` or ``dovecot``),
+BENCH_STRESS_PROCESSES (posteingang's ``[imap] processes``; unset: its default),
 BENCH_STRESS_TRACE (a file: each error with the session's last 40 commands and
 responses), BENCH_STRESS_PROFILE (a directory: after the measured runs, both runs again
 on posteingang under py-spy, see `profiled`), IMAPTEST.
@@ -116,6 +117,7 @@ except ImportError:  # run as a script: python bench/bench_x.py
 
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS = float(os.environ.get("BENCH_STRESS_SECONDS", "10"))
+PROCESSES = os.environ.get("BENCH_STRESS_PROCESSES", "")
 ONLY = os.environ.get("BENCH_STRESS_ONLY", "")
 
 
@@ -284,7 +286,10 @@ def posteingang_server() -> Iterator[tuple[int, int]]:
         subprocess.run([sys.executable, __file__, "--prepare", str(data)], check=True, cwd=ROOT)
         port = common.free_port()
         config = data / "posteingang.toml"
-        config.write_text(_CONFIG.format(data=data, port=port))
+        text = _CONFIG.format(data=data, port=port)
+        if PROCESSES:
+            text += f"[imap]\nprocesses = {int(PROCESSES)}\n"
+        config.write_text(text)
         with open(data / "posteingang.log", "ab") as log_file:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "posteingang", "--config", str(config), "serve"],
@@ -507,6 +512,8 @@ def rows(results: dict[str, dict[str, Result]]) -> list[tuple[str, str, str]]:
             cpu_ratio = b.cpu_per_command_us / a.cpu_per_command_us
             text += f": **{a.rate / b.rate:.2f}×** (CPU per command {cpu_ratio:.2f}×)"
         what = f"IMAP stress, {ACCOUNTS} accounts, {CLIENTS} clients, {label}, {SECONDS:.0f} s"
+        if PROCESSES:
+            what += f", posteingang `[imap] processes = {int(PROCESSES)}`"
         out.append((what, text, _TARGETS.get(key.removeprefix("imaptest "), "—")))
     return out
 

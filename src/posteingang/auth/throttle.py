@@ -390,3 +390,56 @@ class Throttle:
         if user:
             keys.append((self._accounts, account_key(user)))
         return keys
+
+
+class SharedThrottle(Throttle):
+    """A worker process's throttle: the server process counts and blocks for every
+    process (`net/shared.py`), so failures made in different processes add up.
+
+    ``call(object, method, args)`` asks the server; when it cannot (no answer in
+    time), this process's own tables stand in.  ``slot`` stays per process: it
+    bounds the password checks this process runs at once.
+    """
+
+    NAME: Final = "throttle"
+    METHODS: Final = (
+        "blocked",
+        "account_troubled",
+        "delay",
+        "record_failure",
+        "record_success",
+    )
+
+    def __init__(self, policy: ThrottlePolicy | None, call: Callable[..., Any]) -> None:
+        super().__init__(policy)
+        self._call = call
+
+    def _ask(self, method: str, *args: Any) -> Any:
+        try:
+            return self._call(self.NAME, method, args)
+        except OSError as e:
+            self._log.warning("shared_throttle_unavailable", error=str(e))
+            return getattr(super(), method)(*args)
+
+    def blocked(self, address: str, user: str | None) -> bool:
+        return bool(self._ask("blocked", address, user))
+
+    def account_troubled(self, user: str) -> bool:
+        return bool(self._ask("account_troubled", user))
+
+    def delay(self, address: str, user: str | None) -> float:
+        return float(self._ask("delay", address, user))
+
+    def record_failure(self, *, protocol: str, address: str, user: str | None, reason: str) -> None:
+        # The server writes the fail2ban line (one line per failure, from one process).
+        try:
+            self._call(
+                self.NAME,
+                "record_failure",
+                {"protocol": protocol, "address": address, "user": user, "reason": reason},
+            )
+        except OSError:
+            super().record_failure(protocol=protocol, address=address, user=user, reason=reason)
+
+    def record_success(self, address: str, user: str) -> None:
+        self._ask("record_success", address, user)

@@ -35,6 +35,7 @@ from posteingang.net.connection import Connection
 from posteingang.net.limits import AccountLimits
 from posteingang.net.server import Handler, ListenerServer
 from posteingang.net.settings import ListenerSettings, TlsMode
+from posteingang.net.supervisor import Supervisor
 from posteingang.net.tls import TlsContexts
 from posteingang.net.transport import ConnectionTransport
 from posteingang.service import Context, ProtocolService, Serving, Shell
@@ -167,26 +168,40 @@ def settings_from_config(config: Config) -> ImapSettings:
 MIN_IDLE_TIMEOUT = 1800.0
 
 
+def listener_services(services: ImapServices, listener: ListenerSettings) -> ImapServices:
+    """``services`` with one listener's `login_timeout` and `idle_timeout`; an idle
+    timeout under 30 minutes is raised to 30 minutes (RFC 9051 §5.4)."""
+    timeouts = msgspec.structs.replace(
+        services.settings,
+        login_timeout=listener.login_timeout,
+        idle_timeout=max(listener.idle_timeout, MIN_IDLE_TIMEOUT),
+    )
+    return ImapServices(services.store, timeouts, throttle=services.throttle)
+
+
 class ImapServing(Serving):
     """IMAP in one runtime: every listener shares the settings and the login throttle
-    (the runtime's, shared with every protocol)."""
+    (the runtime's, shared with every protocol). `[imap] processes` > 1 serves the
+    listeners from worker processes too (`workers.py`)."""
 
     def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
         self.stopping = ctx.stopping
         self.services = ImapServices(
             ctx.store, settings_from_config(ctx.config), throttle=ctx.throttle
         )
+        self.supervisor: Supervisor | None = None  # the worker processes, if any
 
     def shell(self, listener: ListenerSettings) -> Shell:
-        """The shell for one IMAP listener: its `login_timeout` and `idle_timeout` apply;
-        an idle timeout under 30 minutes is raised to 30 minutes (RFC 9051 §5.4)."""
-        timeouts = msgspec.structs.replace(
-            self.services.settings,
-            login_timeout=listener.login_timeout,
-            idle_timeout=max(listener.idle_timeout, MIN_IDLE_TIMEOUT),
-        )
-        services = ImapServices(self.services.store, timeouts, throttle=self.services.throttle)
+        """The shell for one IMAP listener (`listener_services`)."""
+        services = listener_services(self.services, listener)
         return Shell(imap_handler(services, self.stopping), REFUSAL, LOGIN_TEXT)
+
+    async def start(self) -> None:
+        """The worker processes of `[imap] processes`, once every listener is bound."""
+        from .workers import start_imap_workers
+
+        self.supervisor = await start_imap_workers(self.ctx)
 
 
 IMAP = ProtocolService("IMAP", ("IMAP",), (DEFAULT_IMAP, DEFAULT_IMAPS), ImapServing)

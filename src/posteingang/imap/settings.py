@@ -90,3 +90,17 @@ class ImapSettings(Section, frozen=True, kw_only=True):
         str,
         Setting("Directory for spooled APPEND literals.", default_text="the system temp dir"),
     ] = ""
+    processes: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=64),
+        Setting(
+            "Processes that serve IMAP connections, the server's own included, each on "
+            "its own CPU core (SQLite store only; listener connection limits then apply "
+            "per process, login throttling and per-account limits "
+            "for all). 0 means one per CPU core, at most 4.",
+        ),
+    ] = 1
+
+    def worker_processes(self, cpus: int | None) -> int:
+        """How many processes to start besides the server's own."""
+        return (self.processes or min(cpus or 1, 4)) - 1

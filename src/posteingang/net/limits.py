@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from posteingang.auth.throttle import address_key
 
@@ -38,6 +38,7 @@ __all__ = [
     "AccountLimits",
     "ConnectionCounter",
     "LimitHit",
+    "SharedAccountLimits",
 ]
 
 # An account with several phones and desktop clients, each opening a few IMAP
@@ -208,6 +209,36 @@ class AccountLimits:
             ended += 1
             session.end()
         return ended
+
+
+class SharedAccountLimits(AccountLimits):
+    """A worker process's account limits: the server process counts every process's
+    sessions (`net/shared.py`), so the limits hold across processes.  The register of
+    sessions (``register``, ``end_sessions``) stays here: every process hears the
+    store's CREDENTIALS changes and ends its own sessions.  When the server cannot be
+    asked, this process's own counters stand in."""
+
+    NAME = "limits"
+    METHODS = ("admit", "release_account")
+    #: ``admit`` answering None took a session; ``release_account`` gives it back.
+    HOLDS = (("admit", "release_account", lambda result: result is None),)
+
+    def __init__(self, max_per_account: int, max_per_user_ip: int, call: Callable[..., Any]):
+        super().__init__(max_per_account, max_per_user_ip)
+        self._call = call
+
+    def admit(self, address: str, peer: str | None = None) -> LimitHit | None:
+        try:
+            hit = self._call(self.NAME, "admit", (address, peer))
+        except OSError:
+            return super().admit(address, peer)
+        return None if hit is None else LimitHit(*hit)
+
+    def release_account(self, address: str, peer: str | None = None) -> None:
+        try:
+            self._call(self.NAME, "release_account", (address, peer))
+        except OSError:
+            super().release_account(address, peer)
 
 
 _K = TypeVar("_K")

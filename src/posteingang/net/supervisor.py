@@ -26,6 +26,12 @@ configuration.  It runs after every listener is bound.
 * Stop: at shutdown every worker gets SIGTERM and the grace period (plus
   five seconds) to finish what is in transit, then SIGKILL.
 * SIGHUP is passed on (certificates are re-read everywhere).
+* Shared state: with `Exports` (the throttle, the account limits, POP3's
+  maildrop locks...) each worker gets a second socket pair on which it asks
+  this process for them (`shared.py`); what a worker acquired there is
+  released when it exits.
+* ``pin`` (tests, benchmarks): send every connection to one process (0: this
+  one, k: worker k) instead of the least busy.
 
 What this module must never do: serve a connection itself (the listeners
 do) or import a protocol.
@@ -41,11 +47,12 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from posteingang.log import get_logger
 from posteingang.net.server import ListenerServer
+from posteingang.net.shared import Exports, Holdings
 from posteingang.net.worker import READY, WorkerSpec
 
 __all__ = ["Host", "Supervisor", "start_workers"]
@@ -62,6 +69,8 @@ class _Worker:
     index: int
     proc: asyncio.subprocess.Process
     channel: socket.socket  # our end
+    shared: socket.socket | None = None  # our end of the shared-state calls
+    holdings: Holdings = field(default_factory=Holdings)
     load: int = 0  # connections sent and not yet reported done
 
 
@@ -72,10 +81,20 @@ class Supervisor:
     ``channel`` and ``index`` are filled in per worker.
     """
 
-    def __init__(self, spec: WorkerSpec, servers: list[ListenerServer], count: int) -> None:
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        servers: list[ListenerServer],
+        count: int,
+        exports: Exports | None = None,
+    ) -> None:
         self.spec = spec
         self.count = count
         self.servers = servers
+        self.exports = exports
+        #: Tests and benchmarks: every connection goes to this process (0: the server's
+        #: own, k: worker k, if running) instead of the least busy one.
+        self.pin: int | None = None
         self.workers: dict[int, _Worker] = {}
         self._stopping = False
         self._event = f"{spec.name}_worker"  # log events: delivery_worker_started, ...
@@ -96,23 +115,33 @@ class Supervisor:
 
     async def _spawn(self, index: int) -> _Worker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        shared: tuple[socket.socket, socket.socket] | None = None
+        if self.exports:
+            shared = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         spec = replace(
             self.spec,
             listeners=tuple(s.settings for s in self.servers),
             channel=theirs.fileno(),
+            shared=shared[1].fileno() if shared else -1,
             index=index,
         )
         ours.setblocking(False)
+        passed = [theirs] + ([shared[1]] if shared else [])
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "posteingang.net.worker",
                 stdin=asyncio.subprocess.PIPE,
-                pass_fds=[theirs.fileno()],
+                pass_fds=[s.fileno() for s in passed],
             )
+        except BaseException:
+            if shared:
+                shared[0].close()
+            raise
         finally:
-            theirs.close()
+            for s in passed:
+                s.close()
         assert proc.stdin is not None
         proc.stdin.write(pickle.dumps(spec))
         proc.stdin.close()
@@ -123,14 +152,19 @@ class Supervisor:
             line = b""
         if line != READY:
             ours.close()
+            if shared:
+                shared[0].close()
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
             raise RuntimeError(
                 f"{self.spec.name} worker {index} did not start (exit {proc.returncode})"
             )
-        worker = _Worker(index, proc, ours)
+        worker = _Worker(index, proc, ours, shared[0] if shared else None)
         loop.add_reader(ours.fileno(), self._on_done, worker)
+        if worker.shared is not None:
+            worker.shared.setblocking(False)
+            loop.add_reader(worker.shared.fileno(), self._on_call, worker)
         log.info(f"{self._event}_started", worker=index, pid=proc.pid)
         return worker
 
@@ -147,12 +181,38 @@ class Supervisor:
                 return
             worker.load = max(0, worker.load - len(data))
 
+    def _on_call(self, worker: _Worker) -> None:
+        """Answer the worker's calls for shared state (`shared.py`)."""
+        assert worker.shared is not None and self.exports is not None
+        while True:
+            try:
+                request = worker.shared.recv(65_536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                request = b""
+            if not request:  # the worker is gone; `_retire` releases what it held
+                with contextlib.suppress(ValueError, OSError):
+                    asyncio.get_running_loop().remove_reader(worker.shared.fileno())
+                return
+            answer = self.exports.answer(request, worker.holdings)
+            with contextlib.suppress(OSError):  # it waits with a timeout: best effort
+                worker.shared.send(answer)
+
     def _retire(self, worker: _Worker) -> None:
         if self.workers.get(worker.index) is worker:
             del self.workers[worker.index]
+        loop = asyncio.get_running_loop()
         with contextlib.suppress(ValueError, OSError):
-            asyncio.get_running_loop().remove_reader(worker.channel.fileno())
+            loop.remove_reader(worker.channel.fileno())
         worker.channel.close()
+        if worker.shared is not None:
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(worker.shared.fileno())
+            worker.shared.close()
+            worker.shared = None
+        if self.exports is not None:
+            self.exports.release_all(worker.holdings)
 
     def _dispatcher(self, index: int, server: ListenerServer) -> Callable[[socket.socket], bool]:
         message = str(index).encode()
@@ -161,10 +221,16 @@ class Supervisor:
             """Send ``sock`` to the least busy worker unless this process is less busy."""
             if self._stopping or not self.workers:
                 return False
-            worker = min(self.workers.values(), key=lambda w: w.load)
-            own = sum(s.load for s in self.servers)
-            if own < worker.load:
-                return False
+            if self.pin is not None:
+                pinned = self.workers.get(self.pin)
+                if pinned is None:
+                    return False
+                worker = pinned
+            else:
+                worker = min(self.workers.values(), key=lambda w: w.load)
+                own = sum(s.load for s in self.servers)
+                if own < worker.load:
+                    return False
             try:
                 socket.send_fds(worker.channel, [message], [sock.fileno()])
             except OSError:  # its queue is full, or it just died: serve it here
@@ -265,19 +331,21 @@ async def start_workers(
     protocols: Collection[str],
     count: int,
     grace: float,
+    exports: Exports | None = None,
 ) -> Supervisor | None:
     """Serve ``host``'s listeners of ``protocols`` from ``count`` more processes too.
 
     Returns None when there is nothing to do (no worker wanted, no such
     listener). The workers are stopped with the host: SIGTERM when it starts
     stopping (they drain their connections while it drains its own), SIGKILL
-    ``grace`` + 5 s later.
+    ``grace`` + 5 s later.  ``exports``: the state workers share through this
+    process (`shared.py`).
     """
     wanted = {p.upper() for p in protocols}
     servers = [s for s in host.servers if s.settings.protocol.upper() in wanted]
     if count <= 0 or not servers:
         return None
-    supervisor = Supervisor(spec, servers, count)
+    supervisor = Supervisor(spec, servers, count, exports)
     await supervisor.start()
     host.on_reload(supervisor.reload)
     watching = asyncio.create_task(supervisor.supervise(), name=f"{spec.name}-workers")

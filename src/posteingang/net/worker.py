@@ -21,7 +21,10 @@ connection, carrying the listener's index and the accepted socket
 (``SCM_RIGHTS``).  The worker serves each exactly as the server process
 would (`ListenerServer.serve_accepted`: PROXY header, limits, TLS, the
 protocol's session) and answers ``-`` on the channel when it is done, so the
-parent always knows how busy every process is.
+parent always knows how busy every process is.  A worker that shares state
+with the server (the throttle, account limits, POP3 locks: `shared.py`) gets a
+second socket pair for those calls (`WorkerSpec.shared`); its setup finds it
+through `shared.remote()`.
 
 It stops on SIGTERM (gracefully, like the server: sessions say goodbye at
 their next command boundary, a message in transit is finished) and when the
@@ -48,8 +51,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from posteingang.log import configure_logging, get_logger
+from posteingang.net.limits import AccountLimits
 from posteingang.net.server import Handler, ListenerServer, Refusal
 from posteingang.net.settings import ListenerSettings
+from posteingang.net.shared import Remote, set_remote
 from posteingang.net.tls import TlsContexts, tune_asyncio_tls_buffers
 
 __all__ = ["READY", "WorkerSetup", "WorkerShell", "WorkerSpec", "main"]
@@ -68,6 +73,7 @@ class WorkerShell:
     tls: TlsContexts | None = None
     grace: float = 30.0  # seconds for connections to finish at shutdown
     close: Callable[[], Awaitable[None]] | None = None  # after the listeners stopped
+    account_limits: AccountLimits | None = None  # shared by its listeners
 
 
 # (argument, listeners, stopping) -> the shell.  ``stopping`` is set at shutdown so
@@ -87,6 +93,7 @@ class WorkerSpec:
     name: str  # what the workers do, for logs: "delivery" -> delivery_worker_ready
     log_level: str = "info"
     log_format: Literal["console", "json"] = "console"
+    shared: int = -1  # file descriptor for shared-state calls (`shared.py`), if any
 
 
 async def serve(spec: WorkerSpec) -> None:
@@ -95,9 +102,17 @@ async def serve(spec: WorkerSpec) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     stopping = asyncio.Event()
+    if spec.shared >= 0:
+        set_remote(Remote(spec.shared))
     shell = await spec.setup(spec.argument, spec.listeners, stopping)
     servers = [
-        ListenerServer(ls, shell.handler_for(ls), tls=shell.tls, refusal=shell.refusal)
+        ListenerServer(
+            ls,
+            shell.handler_for(ls),
+            tls=shell.tls,
+            refusal=shell.refusal,
+            account_limits=shell.account_limits,
+        )
         for ls in spec.listeners
     ]
     channel = socket.socket(fileno=spec.channel)

@@ -11,14 +11,20 @@ it hid, what it retrieved), so each client is its own maildrop:
 * `LoginDelays` -- RFC 2449 §6.8 LOGIN-DELAY: the minimum seconds between two
   logins of the same client; a login too soon gets ``-ERR [LOGIN-DELAY]``.
 
-Both are in-process tables: with several nodes behind a load balancer they
-hold per node only (a store-backed lease would be needed; see docs/pop3.md).
+Both are in-process tables.  When POP3 is served from several processes
+(`[pop3] processes`), the server process keeps the one table and the workers
+hold `SharedMaildropLocks` and `SharedLoginDelays`, which ask it
+(`net/shared.py`); a worker that dies releases its locks with it.  With
+several nodes behind a load balancer they hold per node only (a store-backed
+lease would be needed; see docs/pop3.md).
 This module must never block or sleep.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
 
 ClientKey = tuple[int, int | None]  # (account id, device id or None for the account password)
 
@@ -62,3 +68,62 @@ class LoginDelays:
         self._last.move_to_end(key)
         while len(self._last) > self.max_entries:
             self._last.popitem(last=False)
+
+
+class SharedMaildropLocks(MaildropLocks):
+    """A worker process's maildrop locks, held in the server process (module docstring).
+
+    ``call(object, method, args)`` asks the server; when it cannot, this
+    process's own table stands in (the lock then holds in this process only)."""
+
+    NAME = "pop3.locks"
+    METHODS = ("acquire", "release", "held")
+    #: ``acquire`` answering True took the lock; ``release`` gives it back.
+    HOLDS = (("acquire", "release", lambda result: result is True),)
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        super().__init__()
+        self._call = call
+
+    def acquire(self, key: ClientKey) -> bool:
+        try:
+            return bool(self._call(self.NAME, "acquire", (key,)))
+        except OSError:
+            return super().acquire(key)
+
+    def release(self, key: ClientKey) -> None:
+        try:
+            self._call(self.NAME, "release", (key,))
+        except OSError:
+            super().release(key)
+
+    def held(self, key: ClientKey) -> bool:
+        try:
+            return bool(self._call(self.NAME, "held", (key,)))
+        except OSError:
+            return super().held(key)
+
+
+class SharedLoginDelays(LoginDelays):
+    """A worker process's login-delay table, kept in the server process."""
+
+    NAME = "pop3.delays"
+    METHODS = ("too_soon", "record")
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        super().__init__()
+        self._call = call
+
+    def too_soon(self, key: ClientKey, now: float, delay: int | None) -> bool:
+        if not delay:
+            return False
+        try:
+            return bool(self._call(self.NAME, "too_soon", (key, now, delay)))
+        except OSError:
+            return super().too_soon(key, now, delay)
+
+    def record(self, key: ClientKey, now: float) -> None:
+        try:
+            self._call(self.NAME, "record", (key, now))
+        except OSError:
+            super().record(key, now)

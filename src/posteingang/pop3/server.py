@@ -36,6 +36,7 @@ from posteingang.net.connection import Connection
 from posteingang.net.server import Handler, ListenerServer
 from posteingang.net.session import serve_session
 from posteingang.net.settings import ListenerSettings, TlsMode
+from posteingang.net.supervisor import Supervisor
 from posteingang.net.tls import TlsContexts
 from posteingang.net.transport import ConnectionTransport
 from posteingang.pop3.retention import INTERVAL, retention_task
@@ -148,30 +149,41 @@ def settings_from_config(config: Config) -> Pop3Settings:
     )
 
 
+def listener_services(services: Pop3Services, listener: ListenerSettings) -> Pop3Services:
+    """``services`` with one listener's `login_timeout` and `idle_timeout` (RFC 1939 §3:
+    the idle timeout is at least 10 minutes, so a shorter one is raised to 600 s)."""
+    timeouts = msgspec.structs.replace(
+        services.settings,
+        login_timeout=listener.login_timeout,
+        idle_timeout=max(listener.idle_timeout, MIN_IDLE_TIMEOUT),
+    )
+    return replace(services, settings=timeouts)
+
+
 class Pop3Serving(Serving):
     """POP3 in one runtime: every listener shares the maildrop locks, the login-delay
-    table and the login throttle (the runtime's, one for every protocol)."""
+    table and the login throttle (the runtime's, one for every protocol).
+    `[pop3] processes` > 1 serves the listeners from worker processes too, which ask
+    this process for those tables (`workers.py`)."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.services = Pop3Services(
             ctx.store, settings_from_config(ctx.config), throttle=ctx.throttle
         )
+        self.supervisor: Supervisor | None = None  # the worker processes, if any
 
     def shell(self, listener: ListenerSettings) -> Shell:
-        """The shell for one POP3 listener: its `login_timeout` and `idle_timeout` apply
-        (RFC 1939 §3: the idle timeout is at least 10 minutes, so a shorter one is
-        raised to 600 s)."""
-        timeouts = msgspec.structs.replace(
-            self.services.settings,
-            login_timeout=listener.login_timeout,
-            idle_timeout=max(listener.idle_timeout, MIN_IDLE_TIMEOUT),
-        )
-        services = replace(self.services, settings=timeouts)
+        """The shell for one POP3 listener (`listener_services`)."""
+        services = listener_services(self.services, listener)
         return Shell(pop3_handler(services, self.ctx.stopping), REFUSAL, LOGIN_TEXT)
 
     async def start(self) -> None:
-        """The retention task (at startup, then hourly), cancelled at shutdown."""
+        """The worker processes of `[pop3] processes`; the retention task (at startup,
+        then hourly, in this process only), cancelled at shutdown."""
+        from .workers import start_pop3_workers
+
+        self.supervisor = await start_pop3_workers(self.ctx, self.services)
         task = asyncio.create_task(
             retention_task(self.ctx.store, self.services.settings), name="pop3-retention"
         )

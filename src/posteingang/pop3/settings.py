@@ -78,6 +78,20 @@ class Pop3Settings(Section, frozen=True, kw_only=True):
         bool,
         Setting("RETR marks the message \\Seen, so IMAP and webmail show it as read."),
     ] = True
+    processes: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=64),
+        Setting(
+            "Processes that serve POP3 connections, the server's own included, each on "
+            "its own CPU core (SQLite store only; listener connection limits then apply "
+            "per process, login throttling and per-account limits and maildrop locks "
+            "for all). 0 means one per CPU core, at most 4.",
+        ),
+    ] = 1
+
+    def worker_processes(self, cpus: int | None) -> int:
+        """How many processes to start besides the server's own."""
+        return (self.processes or min(cpus or 1, 4)) - 1
 
     # Derived (not in the file). Password logins (USER/PASS, AUTH PLAIN/LOGIN) on a
     # connection without TLS: refused and not announced, except from a loopback address.

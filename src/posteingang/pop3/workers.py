@@ -1,0 +1,117 @@
+"""POP3 from every core: the worker processes of `[pop3] processes`.
+
+The process supervision is protocol-neutral (`net/supervisor.py`,
+`net/worker.py`); this module says what a POP3 worker serves.  `pop3_worker`
+runs in each worker and opens the store; the login throttle, the per-account
+connection limits, the maildrop locks (``[IN-USE]``) and the login delays
+(``[LOGIN-DELAY]``) are the server process's, asked over the worker's
+shared-state socket (`net/shared.py`, `locks.py`), so a maildrop in use in one
+process is in use in all.  The retention task runs in the server process only.
+
+Only the SQLite store can be shared between processes; with the in-memory
+store POP3 stays in the server process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from posteingang.net.settings import ListenerSettings, TlsMode
+from posteingang.net.shared import exports_for, open_worker_state, remote
+from posteingang.net.supervisor import Supervisor, start_workers
+from posteingang.net.tls import TlsContexts
+from posteingang.net.worker import WorkerShell, WorkerSpec
+
+from .locks import LoginDelays, MaildropLocks, SharedLoginDelays, SharedMaildropLocks
+
+if TYPE_CHECKING:
+    from posteingang.config import Config
+    from posteingang.service import Context
+
+    from .services import Pop3Services
+
+__all__ = ["pop3_worker", "start_pop3_workers"]
+
+
+async def pop3_worker(
+    config: Config, listeners: tuple[ListenerSettings, ...], stopping: asyncio.Event
+) -> WorkerShell:
+    """The `WorkerSetup` of a POP3 worker (runs in the worker process)."""
+    from posteingang.store import open_store
+
+    from .server import REFUSAL, listener_services, pop3_handler, settings_from_config
+    from .services import Pop3Services
+
+    store = await open_store(config.store, data_dir=config.server.data_dir)
+    limits = config.limits
+    state = await open_worker_state(
+        store,
+        Path(config.server.data_dir),
+        config.auth.throttle_policy(),
+        limits.max_connections_per_account,
+        limits.max_connections_per_user_ip,
+    )
+    call = remote()
+    locks = SharedMaildropLocks(call) if call is not None else MaildropLocks()
+    delays = SharedLoginDelays(call) if call is not None else LoginDelays()
+    base = Pop3Services(
+        state.store,
+        settings_from_config(config),
+        throttle=state.throttle,
+        locks=locks,
+        login_delays=delays,
+    )
+    needs_tls = any(ls.tls is not TlsMode.NONE for ls in listeners)
+    return WorkerShell(
+        handler_for=lambda ls: pop3_handler(listener_services(base, ls), stopping),
+        refusal=REFUSAL,
+        tls=TlsContexts.from_settings(config.tls) if needs_tls else None,
+        grace=config.server.shutdown_timeout,
+        close=state.store.close,
+        account_limits=state.limits,
+    )
+
+
+async def start_pop3_workers(ctx: Context, services: Pop3Services) -> Supervisor | None:
+    """The extra POP3 processes of ``[pop3] processes`` (none by default); they share
+    ``services``' maildrop locks and login delays."""
+    from .server import settings_from_config
+
+    count = settings_from_config(ctx.config).worker_processes(os.cpu_count())
+    servers = [s for s in ctx.servers if s.settings.protocol.upper() == "POP3"]
+    if count <= 0 or not servers or ctx.config.store.backend != "sqlite":
+        return None
+    exports = exports_for(ctx.throttle, servers[0].account_limits)
+    exports.add(
+        SharedMaildropLocks.NAME,
+        services.locks,
+        SharedMaildropLocks.METHODS,
+        SharedMaildropLocks.HOLDS,
+    )
+    exports.add(SharedLoginDelays.NAME, services.login_delays, SharedLoginDelays.METHODS)
+    spec = WorkerSpec(
+        pop3_worker,
+        ctx.config,
+        listeners=(),
+        channel=-1,
+        index=0,
+        name="pop3",
+        log_level=ctx.config.log.level,
+        log_format=ctx.config.log.format,
+    )
+    supervisor = await start_workers(
+        ctx,
+        spec,
+        protocols=("POP3",),
+        count=count,
+        grace=ctx.config.server.shutdown_timeout,
+        exports=exports,
+    )
+    if supervisor is not None:
+        ctx.notes.append(
+            f"POP3 served by {1 + len(supervisor.workers)} processes (setting pop3.processes)."
+        )
+    return supervisor
