@@ -25,7 +25,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from posteingang.imap.proto import mutf7
+from posteingang.mime import mutf7
 from posteingang.transfer.errors import TransferError, printable, read_regular
 from posteingang.transfer.flags import split_info
 
