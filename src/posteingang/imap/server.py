@@ -78,7 +78,7 @@ def imap_handler(services: ImapServices, stopping: asyncio.Event | None = None) 
     """
 
     async def handle(conn: Connection) -> None:
-        conn.timeout = None  # the session runs the IMAP timeouts (module docstring)
+        conn.timeout = None  # the session loop runs the IMAP timeouts (module docstring)
         session = ImapSession(
             services,
             ConnectionTransport(conn),

@@ -2,8 +2,12 @@
 
 Theory of operation
 -------------------
-`ImapSession.run()` is the whole conversation. It owns a `CommandReader` (the
-pure core), feeds it what the `Transport` reads, and handles each event:
+`ImapSession` is a session of the shared loop (`net.session.serve_session`,
+docs/architecture.md "The session contract"): the loop reads, `receive` feeds
+the `CommandReader` (the pure core) and handles each event until it needs more
+data; the loop owns the timeouts (`read_timeout`: login or autologout), the
+STARTTLS handshake and the server-shutdown race (`at_boundary`: no partial
+command or literal in the reader, or idling). The events:
 
 * ``LiteralExpected``: the literal policy (RFC 7888, RFC 7889). A synchronising
   literal gets ``+ go ahead`` unless it is over APPENDLIMIT (``NO [TOOBIG]``),
@@ -25,16 +29,21 @@ component of the `Selected` state (`live.py`): changes are *absorbed* into the
 view (queued, not shown) and *flushed* to the client only at the end of a
 command, before its tagged response: with expunges after any command except
 FETCH, STORE and SEARCH (their UID forms may see them, RFC 3501 §7.4.1 note),
-and at once during IDLE (`idle_until_line`).
+and at once during IDLE (`start_idle`). IDLE is a phase of the session, not a
+coroutine: the loop waits for the client's DONE as for any command, the pushes
+go out from the hub's fan-out, and what they cannot do alone sets `self.wake`
+(`net.session.Wake`), which interrupts the loop's read without a task per idler.
+Input inside a command (an AUTHENTICATE answer) is read with `read_in_command`.
 
 Output is collected and written in one piece whenever the session is about to
-wait for input, or sooner once `FLUSH_AT` octets are queued (FETCH bodies), so
-a pipelined batch costs one write and a big FETCH never sits in memory; a piece
-of `FLUSH_AT` octets or more (a batch of whole-message FETCH responses) is
-written as it is, without a copy into the queue.
+wait for input (the loop sends `data_to_send`), or sooner once `FLUSH_AT` octets
+are queued (FETCH bodies), so a pipelined batch costs one write and a big FETCH
+never sits in memory; a piece of `FLUSH_AT` octets or more (a batch of
+whole-message FETCH responses) is written as it is, without a copy into the queue.
 
-This module must never touch a socket, write a tagged response twice, or let an
-exception from one command end the session (it becomes ``NO [SERVERBUG]``).
+This module must never touch a socket or read between commands, write a tagged
+response twice, or let an exception from one command end the session (it
+becomes ``NO [SERVERBUG]``).
 """
 
 from __future__ import annotations

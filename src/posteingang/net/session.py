@@ -1,8 +1,9 @@
 """The session contract every protocol shell is driven by, and the one loop that drives it.
 
 Theory of operation.  A protocol session (POP3's `Pop3Session`, SMTP/LMTP's shell
-session around `DeliverySession`) is a state machine fed bytes; it never reads by
-itself between commands.  `serve_session(session, transport, stopping)` is the only
+session around `DeliverySession`, IMAP's `ImapSession`) is a state machine fed
+bytes; it never reads by itself between commands.
+`serve_session(session, transport, stopping, wake)` is the only
 loop: greet, then read what arrived, feed it to `receive`, send `data_to_send`, and
 upgrade to TLS when the session asks, until the session is closed.  What the loop
 needs to know is data the session exposes, read afresh before every read:
