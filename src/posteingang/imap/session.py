@@ -537,7 +537,9 @@ class ImapSession:
         self._idling = _Idling(cmd)
 
     async def _idle_step(self, idling: _Idling) -> bool:
-        """One reader event while idling; False when the session must wait for data."""
+        """One reader event while idling; False when the session must wait for data.
+        The pushes are off meanwhile: only a session waiting for its client listens."""
+        self._listen(False)
         event = self.reader.next_event()
         if isinstance(event, NeedData):
             await self.send_updates(expunge_allowed=True)
@@ -545,7 +547,6 @@ class ImapSession:
             idling.deadline = asyncio.get_running_loop().time() + self.settings.idle_timeout
             self._listen(True)
             return False
-        self._listen(False)
         self._idling = None
         line = event.line if isinstance(event, ContinuationLine) else None  # else too long
         await self._complete(idling.command, idle_ops.done(line))
