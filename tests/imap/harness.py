@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from posteingang.imap.session import ImapServices, ImapSession
 from posteingang.imap.settings import ImapSettings
+from posteingang.net.session import serve_session
 from posteingang.store.interface import Store
 from tests import serving
 
@@ -136,7 +137,7 @@ async def open_client(
         tls_active=tls_active,
         starttls_available=starttls_available,
     )
-    task = asyncio.create_task(session.run())
+    task = asyncio.create_task(serve_session(session, transport, wake=session.wake))
     client = Client(transport, session, task)
     greeting = await client.line()
     assert greeting.startswith("* OK [CAPABILITY "), greeting

@@ -2,7 +2,7 @@
 
 The toy session answers ``NOOP`` with ``OK``; ``BEGIN`` starts a multi-line
 command (like SMTP DATA) that ends with a ``.`` line; it says ``BYE idle`` at its
-timeout and ``BYE shutting down`` at a shutdown.
+timeout and ``BYE shutting down`` at a shutdown; woken (`Wake`) it says ``NEWS``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from posteingang.net.connection import Connection
 from posteingang.net.server import ListenerServer
-from posteingang.net.session import serve_session
+from posteingang.net.session import Wake, serve_session
 from posteingang.net.transport import ConnectionTransport
 from tests.net.conftest import listener, read_until
 
@@ -30,6 +30,15 @@ class LineSession:
     closes: int = 0
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     tls_requested: bool = False
+    wakes: int = 0
+    wake: Wake = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.wake = Wake(self.woken)
+
+    async def woken(self) -> None:
+        self.wakes += 1
+        self.out += b"NEWS\r\n"
 
     @property
     def at_boundary(self) -> bool:
@@ -96,7 +105,7 @@ async def served() -> AsyncIterator[Served]:
         conn.timeout = None
         session = LineSession(read_timeout=state.read_timeout)
         sessions.append(session)
-        await serve_session(session, ConnectionTransport(conn), server.stopping)
+        await serve_session(session, ConnectionTransport(conn), server.stopping, session.wake)
 
     server = ListenerServer(listener(), handle)
     state = Served(server, sessions)
@@ -181,4 +190,27 @@ async def test_a_hard_stop_still_closes_a_session_inside_a_command(served: Serve
     await served.server.stop(grace=0)  # no boundary comes: aborted, close() still runs
     assert await asyncio.wait_for(reader.read(), 10) == b""
     assert served.sessions[0].closes == 1
+    writer.close()
+
+
+async def test_a_wake_sends_what_the_session_queued_without_client_input(
+    served: Served,
+) -> None:
+    reader, writer = await connect(served.server.port)
+    writer.write(b"NOOP\r\n")
+    assert await read_until(reader, b"\n") == b"OK\r\n"
+    session = served.sessions[0]
+    session.wake.set()  # while the loop waits for the client
+    assert await read_until(reader, b"\n") == b"NEWS\r\n"
+    session.wake.set()
+    session.wake.set()  # set twice before the loop runs: woken once
+    assert await read_until(reader, b"\n") == b"NEWS\r\n"
+    # The interrupted reads took nothing from the connection; a stop still works.
+    writer.write(b"NOOP\r\n")
+    assert await read_until(reader, b"\n") == b"OK\r\n"
+    assert session.wakes == 2
+    stop = await begin_stop(served.server)
+    assert await asyncio.wait_for(reader.read(), 10) == b"BYE shutting down\r\n"
+    await asyncio.wait_for(stop, 10)
+    assert session.closes == 1
     writer.close()

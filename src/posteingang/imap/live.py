@@ -10,17 +10,18 @@ it; `send_updates` flushes the view to the client at the moments RFC 9051
 expunges held back during FETCH, STORE and SEARCH). A `Resync` from the feed
 (overflow, another process) reloads from `Store.changes_since`.
 
-IDLE (RFC 2177, `ImapSession.idle_until_line`): while the session waits for the
+IDLE (RFC 2177, `ImapSession.start_idle`): while the session waits for the
 client's DONE it is a *listener* of its subscription (`Subscription.listen`). The
 hub calls `push_idle_updates` in its fan-out right after the commit; that applies
 the change (which carries the uids and flags, so no store read is needed) to
 this session's view and hands ``* n EXISTS`` (or FETCH/EXPUNGE) to the socket
-at once (`Output.write_queued_now`). The idling coroutine is not woken at all: a
+at once (`Output.write_queued_now`). The session loop is not woken at all: a
 delivery to a mailbox with a thousand idlers costs one short callback each, not
 a thousand task switches. Only what cannot be done synchronously wakes the
-coroutine, which then does it the ordinary way: a `Resync` (a store read), or
-a socket that cannot take the bytes without waiting (back-pressure; while it
-waits, changes pile up in the subscription and overflow into a `Resync`).
+loop (`net.session.Wake`), and the session then does it the ordinary way: a
+`Resync` (a store read), or a socket that cannot take the bytes without waiting
+(back-pressure; while it waits, changes pile up in the subscription and
+overflow into a `Resync`).
 
 A selected mailbox deleted or renamed by another session (or process) ends the
 session with BYE at the next moment the session may speak (`end_if_gone`, as

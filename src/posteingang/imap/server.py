@@ -1,7 +1,8 @@
 """The IMAP asyncio shell: listeners on the shared connection layer, one session per client.
 
 All protocol behaviour is in `session.py` and `ops/`; this module only adapts a
-`net.Connection` to the session's `Transport`, and plugs IMAP into the runtime:
+`net.Connection` to the session's `Transport`, has the shared loop
+(`net.session.serve_session`) drive the session, and plugs IMAP into the runtime:
 
 * `IMAP` is the service (`posteingang.service`) the runtime composes: per
   runtime an `ImapServing` holds the `ImapServices` every IMAP listener shares
@@ -10,13 +11,13 @@ All protocol behaviour is in `session.py` and `ops/`; this module only adapts a
   (tests, the benchmark) with the development defaults: IMAP with STARTTLS on
   127.0.0.1:1143 and IMAPS on 127.0.0.1:1993 (production: 143 and 993).
 
-Timeouts: the session applies `ImapSettings.login_timeout` / `idle_timeout`
-(RFC 9051 §5.4: at least 30 minutes once logged in, IDLE included), so the
-connection's own read timeout is switched off; write timeouts and back-pressure
+Timeouts: the session loop applies the session's `ImapSettings.login_timeout` /
+`idle_timeout` (RFC 9051 §5.4: at least 30 minutes once logged in, IDLE
+included), so the connection's own read timeout is switched off; write timeouts and back-pressure
 (a client that does not read its FETCH stalls only itself) are the connection
-layer's. STARTTLS goes through `Connection.start_tls`, which drops every
-plaintext octet received before the handshake; the session also throws away
-its reader.
+layer's. STARTTLS goes through `Connection.start_tls` (run by the loop), which drops
+every plaintext octet received before the handshake; the session also throws
+away its reader.
 
 This module must never parse IMAP or touch the store except through the session.
 """
@@ -34,6 +35,7 @@ from posteingang.log import get_logger
 from posteingang.net.connection import Connection
 from posteingang.net.limits import AccountLimits
 from posteingang.net.server import Handler, ListenerServer
+from posteingang.net.session import serve_session
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.supervisor import Supervisor
 from posteingang.net.tls import TlsContexts
@@ -77,7 +79,7 @@ def imap_handler(services: ImapServices, stopping: asyncio.Event | None = None) 
     """
 
     async def handle(conn: Connection) -> None:
-        conn.timeout = None  # the session runs the IMAP timeouts (module docstring)
+        conn.timeout = None  # the session loop runs the IMAP timeouts (module docstring)
         session = ImapSession(
             services,
             ConnectionTransport(conn),
@@ -85,9 +87,8 @@ def imap_handler(services: ImapServices, stopping: asyncio.Event | None = None) 
             tls_active=conn.is_tls,
             starttls_available=conn.can_start_tls,
             acquire_account=conn.acquire_account,
-            stopping=stopping,
         )
-        await session.run()
+        await serve_session(session, session.transport, stopping, session.wake)
 
     return handle
 

@@ -2,8 +2,12 @@
 
 Theory of operation
 -------------------
-`ImapSession.run()` is the whole conversation. It owns a `CommandReader` (the
-pure core), feeds it what the `Transport` reads, and handles each event:
+`ImapSession` is a session of the shared loop (`net.session.serve_session`,
+docs/architecture.md "The session contract"): the loop reads, `receive` feeds
+the `CommandReader` (the pure core) and handles each event until it needs more
+data; the loop owns the timeouts (`read_timeout`: login or autologout), the
+STARTTLS handshake and the server-shutdown race (`at_boundary`: no partial
+command or literal in the reader, or idling). The events:
 
 * ``LiteralExpected``: the literal policy (RFC 7888, RFC 7889). A synchronising
   literal gets ``+ go ahead`` unless it is over APPENDLIMIT (``NO [TOOBIG]``),
@@ -25,16 +29,21 @@ component of the `Selected` state (`live.py`): changes are *absorbed* into the
 view (queued, not shown) and *flushed* to the client only at the end of a
 command, before its tagged response: with expunges after any command except
 FETCH, STORE and SEARCH (their UID forms may see them, RFC 3501 §7.4.1 note),
-and at once during IDLE (`idle_until_line`).
+and at once during IDLE (`start_idle`). IDLE is a phase of the session, not a
+coroutine: the loop waits for the client's DONE as for any command, the pushes
+go out from the hub's fan-out, and what they cannot do alone sets `self.wake`
+(`net.session.Wake`), which interrupts the loop's read without a task per idler.
+Input inside a command (an AUTHENTICATE answer) is read with `read_in_command`.
 
 Output is collected and written in one piece whenever the session is about to
-wait for input, or sooner once `FLUSH_AT` octets are queued (FETCH bodies), so
-a pipelined batch costs one write and a big FETCH never sits in memory; a piece
-of `FLUSH_AT` octets or more (a batch of whole-message FETCH responses) is
-written as it is, without a copy into the queue.
+wait for input (the loop sends `data_to_send`), or sooner once `FLUSH_AT` octets
+are queued (FETCH bodies), so a pipelined batch costs one write and a big FETCH
+never sits in memory; a piece of `FLUSH_AT` octets or more (a batch of
+whole-message FETCH responses) is written as it is, without a copy into the queue.
 
-This module must never touch a socket, write a tagged response twice, or let an
-exception from one command end the session (it becomes ``NO [SERVERBUG]``).
+This module must never touch a socket or read between commands, write a tagged
+response twice, or let an exception from one command end the session (it
+becomes ``NO [SERVERBUG]``).
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ import contextlib
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, NoReturn, cast
+from typing import Any, BinaryIO, cast
 
 from posteingang.auth.login import cleartext_allowed, is_loopback
 from posteingang.auth.sasl import mechanism_names
@@ -58,6 +67,7 @@ from posteingang.imap.dispatch import (
     NO_EXPUNGE,
 )
 from posteingang.imap.live import LiveUpdates
+from posteingang.imap.ops import idle as idle_ops
 from posteingang.imap.ops.common import (
     BadSequence,
     Disconnected,
@@ -93,6 +103,7 @@ from posteingang.imap.state import (
     Transition,
 )
 from posteingang.log import get_logger
+from posteingang.net.session import Wake, read_in_command
 from posteingang.store.interface import Store, StoreError
 from posteingang.store.model import Account, Device
 
@@ -127,7 +138,6 @@ class ImapSession:
         tls_active: bool = False,
         starttls_available: bool = False,
         acquire_account: Callable[..., bool] | None = None,
-        stopping: asyncio.Event | None = None,
     ) -> None:
         self.services = services
         self.store: Store = services.store
@@ -138,7 +148,6 @@ class ImapSession:
         self.tls_active = tls_active
         self.starttls_available = starttls_available
         self._acquire_account = acquire_account
-        self._stopping = stopping
         self.loopback = is_loopback(address)
         self.state: State = NotAuthenticated()
         self.rev2 = False  # ENABLE IMAP4rev2
@@ -146,102 +155,93 @@ class ImapSession:
         self.reader = self._new_reader()
         self.client_id: str | None = None  # RFC 2971, for the login record
         self._out = bytearray()
-        self._pending_read: asyncio.Future[bytes] | None = None
-        self._idle_wake: asyncio.Future[None] | None = None  # IDLE: wake the coroutine
+        self._idling: _Idling | None = None
+        self._tls_requested = False
+        self._closed = False
         self._finished = False
+        self.wake = Wake(self._woken)  # IDLE: what the pushes cannot do alone
 
-    # -- the conversation -------------------------------------------------------------------
+    # -- the session contract (net/session.py) ----------------------------------------------
 
-    async def run(self) -> None:
-        """Greet, answer commands until LOGOUT, EOF or a timeout, then clean up."""
-        try:
-            self.emit(
-                responses.untagged(
-                    "OK",
-                    "posteingang IMAP server ready",
-                    responses.ResponseCode.capability(self.capabilities()),
-                )
+    @property
+    def closed(self) -> bool:
+        return self._closed or isinstance(self.state, LoggedOut)
+
+    @property
+    def read_timeout(self) -> float:
+        """RFC 9051 §5.4: the login timeout before login, the autologout timer after
+        (IDLE included, counted from the last octet the client sent)."""
+        idling = self._idling
+        if idling is not None:
+            return max(idling.deadline - asyncio.get_running_loop().time(), 0.0)
+        if isinstance(self.state, NotAuthenticated):
+            return self.settings.login_timeout
+        return self.settings.idle_timeout
+
+    @property
+    def at_boundary(self) -> bool:
+        """Between commands, or idling (a shutdown ends IDLE at once)."""
+        return self._idling is not None or self.reader.between_commands
+
+    @property
+    def tls_requested(self) -> bool:
+        return self._tls_requested
+
+    def greet(self) -> None:
+        self.emit(
+            responses.untagged(
+                "OK",
+                "posteingang IMAP server ready",
+                responses.ResponseCode.capability(self.capabilities()),
             )
-            while not isinstance(self.state, LoggedOut):
-                event = await self.next_event()
-                await self._event(event)
-            await self.flush()
-        except Disconnected:
-            pass
-        finally:
-            await self.finish()
-
-    async def next_event(self) -> Event:
-        """The reader's next event, reading (and flushing output first) as needed."""
-        while True:
-            event = self.reader.next_event()
-            if not isinstance(event, NeedData):
-                return event
-            if self._stopping is not None and self._stopping.is_set():
-                self.emit(
-                    responses.bye("Server shutting down", responses.ResponseCode("UNAVAILABLE"))
-                )
-                await self.flush()
-                raise Disconnected
-            await self.flush()
-            self.reader.feed(await self.read())
-
-    async def read(self) -> bytes:
-        """Bytes from the client within the state's timeout; Disconnected at EOF/timeout."""
-        timeout = (
-            self.settings.login_timeout
-            if isinstance(self.state, NotAuthenticated)
-            else self.settings.idle_timeout
         )
-        task = self._pending_read
-        if task is None:
-            # The common case, without a task per read (a read cancelled while it
-            # waits has taken nothing from the connection).
-            try:
-                async with asyncio.timeout(timeout):
-                    data = await self.transport.read()
-            except TimeoutError:
-                await self.autologout()
-            except (OSError, ConnectionError) as exc:
-                raise Disconnected from exc
-            if not data:
-                raise Disconnected
-            return data
-        self._pending_read = None
-        try:
-            done, _ = await asyncio.wait({task}, timeout=timeout)
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if not done:
-            task.cancel()
-            await self.autologout()
-        return self.take_read(task)
 
-    def take_read(self, task: asyncio.Future[bytes]) -> bytes:
-        try:
-            data = task.result()
-        except (OSError, ConnectionError, TimeoutError) as exc:
-            raise Disconnected from exc
+    async def receive(self, data: bytes) -> None:
+        """Feed the reader and run every complete command (b"": the client is gone)."""
         if not data:
-            raise Disconnected
+            self._closed = True
+            return
+        self.reader.feed(data)
+        try:
+            while not self.closed and not self._tls_requested:
+                if self._idling is not None:
+                    if not await self._idle_step(self._idling):
+                        return
+                    continue
+                event = self.reader.next_event()
+                if isinstance(event, NeedData):
+                    return
+                await self._event(event)
+        except Disconnected:
+            self._closed = True
+
+    def data_to_send(self) -> bytes:
+        data = bytes(self._out)
+        self._out.clear()
         return data
 
-    async def autologout(self) -> NoReturn:
+    def tls_established(self) -> None:
+        # RFC 9051 §6.2.1: throw away the reader and every plaintext octet it buffered.
+        self._tls_requested = False
+        self.reader = self._new_reader()
+        self.tls_active = True
+
+    def timeout(self) -> None:
         """RFC 9051 §5.4: the inactivity timer ran out."""
         self.emit(responses.bye("Autologout; idle for too long"))
-        with contextlib.suppress(Disconnected):
-            await self.flush()
-        raise Disconnected
+        self._closed = True
 
-    async def finish(self) -> None:
-        """Release the subscription and any pending read; idempotent."""
+    def shutdown(self) -> None:
+        self.emit(responses.bye("Server shutting down", responses.ResponseCode("UNAVAILABLE")))
+        self._closed = True
+
+    async def close(self) -> None:
+        """Release the subscription (and with it any IDLE listener); idempotent."""
         if self._finished:
             return
         self._finished = True
-        if self._pending_read is not None:
-            self._pending_read.cancel()
-            self._pending_read = None
+        self._closed = True
+        self._idling = None
         if isinstance(self.state, Authenticated):
             self.state.subscription.close()
 
@@ -325,8 +325,12 @@ class ImapSession:
         except Exception:
             log.exception("imap_command_failed", command=type(cmd).__name__)
             reply = no("Internal error", "SERVERBUG")
-        if reply is None:  # the handler sent its own tagged line (STARTTLS)
+        if reply is None:  # STARTTLS sent its own tagged line; IDLE answers DONE
             return
+        await self._complete(cmd, reply)
+
+    async def _complete(self, cmd: c.Command, reply: Reply) -> None:
+        """The end of a command: the updates the moment allows, then the tagged line."""
         if isinstance(self.state, Authenticated):
             uid = bool(getattr(cmd, "uid", False))
             allowed = not (isinstance(cmd, NO_EXPUNGE) and not uid)
@@ -434,13 +438,9 @@ class ImapSession:
         self.reader.utf8 = True
 
     async def start_tls(self) -> None:
-        try:
-            await self.transport.start_tls()
-        except (OSError, ConnectionError, TimeoutError) as exc:
-            raise Disconnected from exc
-        # RFC 9051 §6.2.1: throw away the reader and every plaintext octet it buffered.
-        self.reader = self._new_reader()
-        self.tls_active = True
+        """The handshake follows this command: the session loop runs it, then calls
+        `tls_established`; pipelined plaintext is not read as commands."""
+        self._tls_requested = True
 
     def _new_reader(self) -> CommandReader:
         s = self.settings
@@ -463,12 +463,29 @@ class ImapSession:
     # -- continuation lines (AUTHENTICATE, IDLE) ---------------------------------------------
 
     async def read_continuation(self) -> bytes | None:
-        """The next raw client line (CRLF removed); None if it was too long."""
+        """The next raw client line (CRLF removed); None if it was too long.
+
+        Read inside the command (`read_in_command`: a shutdown waits for it); the
+        state's timeout applies, and its running out ends the session with BYE."""
         self.reader.expect_continuation()
-        event = await self.next_event()
-        if isinstance(event, ContinuationLine):
-            return event.line
-        return None
+        while True:
+            event = self.reader.next_event()
+            if isinstance(event, ContinuationLine):
+                return event.line
+            if not isinstance(event, NeedData):
+                return None
+            await self.flush()
+            within = self.read_timeout
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            data = await read_in_command(self.transport, within)
+            if not data:
+                if loop.time() - started >= within:
+                    self.timeout()
+                    with contextlib.suppress(Disconnected):
+                        await self.flush()
+                raise Disconnected
+            self.reader.feed(data)
 
     # -- the selected mailbox and live updates ----------------------------------------------
 
@@ -508,9 +525,41 @@ class ImapSession:
 
     # -- IDLE -------------------------------------------------------------------------------
 
+    def start_idle(self, cmd: c.Idle) -> None:
+        """RFC 2177: after ``+ idling``, push updates as the feed brings them until the
+        client sends a line (`_idle_step`); the IDLE handler's `idle_ops.done` answers it.
+
+        No polling and no task: the session loop waits on the socket (and the server's
+        shutdown) as between commands, the feed reaches the client through
+        `_push_idle_updates` without waking anything (`live.py`), and what that cannot
+        do alone wakes the loop (`self.wake`, `_woken`)."""
+        self.reader.expect_continuation()
+        self._idling = _Idling(cmd)
+
+    async def _idle_step(self, idling: _Idling) -> bool:
+        """One reader event while idling; False when the session must wait for data.
+        The pushes are off meanwhile: only a session waiting for its client listens."""
+        self._listen(False)
+        event = self.reader.next_event()
+        if isinstance(event, NeedData):
+            await self.send_updates(expunge_allowed=True)
+            await self.flush()
+            idling.deadline = asyncio.get_running_loop().time() + self.settings.idle_timeout
+            self._listen(True)
+            return False
+        self._idling = None
+        line = event.line if isinstance(event, ContinuationLine) else None  # else too long
+        await self._complete(idling.command, idle_ops.done(line))
+        return True
+
+    def _listen(self, on: bool) -> None:
+        state = self.state
+        if isinstance(state, Authenticated):
+            state.subscription.listen(self._push_idle_updates if on else None)
+
     def _push_idle_updates(self) -> None:
         """The subscription's listener during IDLE (`LiveUpdates.push_idle_updates`): in
-        the hub's fan-out, never waiting; what needs waiting wakes the idler."""
+        the hub's fan-out, never waiting; what needs waiting wakes the session loop."""
         state = self.state
         if not isinstance(state, Authenticated):
             return
@@ -518,83 +567,29 @@ class ImapSession:
             if not isinstance(state, Selected):
                 state.subscription.drain()  # IDLE without a selected mailbox: nothing to tell
             elif not state.live.push_idle_updates():
-                self._wake_idler()  # the coroutine does it, waiting for the client
+                self.wake.set()  # `_woken` does it, waiting for the client
         except Exception:
-            self._wake_idler()  # the hub reports the exception; the coroutine carries on
+            self.wake.set()  # the hub reports the exception; the session carries on
             raise
 
-    def _wake_idler(self) -> None:
-        wake = self._idle_wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
-
-    async def idle_until_line(self) -> bytes | None:
-        """RFC 2177: push updates as the feed brings them until the client sends a line.
-
-        No polling: the session waits on the socket, its wake-up future and the
-        server's shutdown at once, and the feed reaches the client through
-        `_push_idle_updates` without waking this coroutine (`live.py`).
-        Returns the line (CRLF removed), or None if it was too long.
-        """
-        self.reader.expect_continuation()
-        loop = asyncio.get_running_loop()
-        state = self.state
-        sub = state.subscription if isinstance(state, Authenticated) else None
-        stop: asyncio.Future[Any] | None = None
+    async def _woken(self) -> None:
+        """A resync, output to wait for, or a failed push: the ordinary way, not
+        listening meanwhile (the idle deadline is not reset)."""
+        if self._idling is None or self.closed:
+            return
+        self._listen(False)
         try:
-            while True:
-                event = self.reader.next_event()
-                if isinstance(event, ContinuationLine):
-                    return event.line
-                if not isinstance(event, NeedData):  # a line too long (ProtocolError)
-                    return None
-                await self.send_updates(expunge_allowed=True)
-                await self.flush()
-                deadline = loop.time() + self.settings.idle_timeout
-                while True:
-                    read: asyncio.Future[bytes] = self._pending_read or asyncio.ensure_future(
-                        self.transport.read()
-                    )
-                    self._pending_read = read
-                    wake: asyncio.Future[None] = loop.create_future()
-                    self._idle_wake = wake
-                    waiters: set[asyncio.Future[Any]] = {read, wake}
-                    if stop is None and self._stopping is not None:
-                        stop = asyncio.ensure_future(self._stopping.wait())
-                    if stop is not None:
-                        waiters.add(stop)
-                    if sub is not None:
-                        sub.listen(self._push_idle_updates)  # announces what is queued
-                    try:
-                        done, _ = await asyncio.wait(
-                            waiters,
-                            timeout=max(deadline - loop.time(), 0),
-                            return_when=asyncio.FIRST_COMPLETED,
-                        )
-                    finally:
-                        if sub is not None:
-                            sub.listen(None)
-                        self._idle_wake = None
-                    if wake.done():
-                        # A resync, output to wait for, or a failed push: the ordinary way.
-                        await self.send_updates(expunge_allowed=True, load_flags=False)
-                        await self.flush()
-                    else:
-                        wake.cancel()
-                    if read in done:
-                        self._pending_read = None
-                        self.reader.feed(self.take_read(read))
-                        break
-                    if stop is not None and stop in done:
-                        self.emit(
-                            responses.bye(
-                                "Server shutting down", responses.ResponseCode("UNAVAILABLE")
-                            )
-                        )
-                        await self.flush()
-                        raise Disconnected
-                    if not done:
-                        await self.autologout()
-        finally:
-            if stop is not None and not stop.done():
-                stop.cancel()
+            await self.send_updates(expunge_allowed=True, load_flags=False)
+            await self.flush()
+        except Disconnected:
+            self._closed = True
+            return
+        self._listen(True)
+
+
+@dataclass(slots=True)
+class _Idling:
+    """An IDLE command waiting for the client's DONE."""
+
+    command: c.Idle
+    deadline: float = 0.0

@@ -1,8 +1,9 @@
 """The session contract every protocol shell is driven by, and the one loop that drives it.
 
 Theory of operation.  A protocol session (POP3's `Pop3Session`, SMTP/LMTP's shell
-session around `DeliverySession`) is a state machine fed bytes; it never reads by
-itself between commands.  `serve_session(session, transport, stopping)` is the only
+session around `DeliverySession`, IMAP's `ImapSession`) is a state machine fed
+bytes; it never reads by itself between commands.
+`serve_session(session, transport, stopping, wake)` is the only
 loop: greet, then read what arrived, feed it to `receive`, send `data_to_send`, and
 upgrade to TLS when the session asks, until the session is closed.  What the loop
 needs to know is data the session exposes, read afresh before every read:
@@ -28,6 +29,15 @@ it and ends.  A stop that comes while the session is inside ``receive`` is seen 
 the next read, before it waits.  The watch costs a set insertion per read, not a
 task: two to three reads per delivered message, one per POP3 pipelined batch.
 
+**Waking the loop** (IMAP IDLE): a session that has something to say while its
+client is silent (a change the IDLE push could not hand to the socket at once)
+calls ``wake.set()`` on the `Wake` it was served with.  The wake works like the
+stop: a read waiting at a boundary is cancelled (nothing taken from the
+connection), the loop awaits ``wake.woken()``, sends what it queued and reads on
+under the same ``read_timeout``; a wake set while the session is busy is seen
+before the next read.  Like the stop, it costs no task per connection: a thousand
+idlers are a thousand pending reads and nothing else.
+
 Inside a command a session may need more input without returning (a SASL
 exchange's answer): `read_in_command` reads it under the session's timeout and is
 never interrupted by a stop, since the command finishes first.
@@ -45,11 +55,12 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import ClassVar, Protocol
 
 from posteingang.net.transport import Transport
 
-__all__ = ["Session", "read_in_command", "serve_session"]
+__all__ = ["Session", "Wake", "read_in_command", "serve_session"]
 
 
 class Session(Protocol):
@@ -105,8 +116,41 @@ class Session(Protocol):
         ...
 
 
+class Wake:
+    """A session's way to interrupt the loop's wait for its client (module docstring).
+
+    ``woken`` is what the loop awaits when it was set; `serve_session` registers the
+    reading task while it waits at a boundary."""
+
+    __slots__ = ("_reader", "_set", "woken")
+
+    def __init__(self, woken: Callable[[], Awaitable[None]]) -> None:
+        self.woken = woken
+        self._set = False
+        self._reader: asyncio.Task[object] | None = None
+
+    def set(self) -> None:
+        """Have ``woken`` run as soon as the loop is between reads (never waits)."""
+        if self._set:
+            return
+        self._set = True
+        if self._reader is not None:
+            self._reader.cancel()
+
+    def _take(self) -> bool:
+        """Whether it was set (and clear it)."""
+        was, self._set = self._set, False
+        return was
+
+
+_WOKEN = object()  # `_read`'s answer when the session's `Wake` interrupted it
+
+
 async def serve_session(
-    session: Session, transport: Transport, stopping: asyncio.Event | None = None
+    session: Session,
+    transport: Transport,
+    stopping: asyncio.Event | None = None,
+    wake: Wake | None = None,
 ) -> None:
     """Drive ``session`` over ``transport`` until it closes, times out, is stopped at a
     boundary, or the connection goes (module docstring)."""
@@ -118,16 +162,25 @@ async def serve_session(
                 await transport.start_tls()
                 session.tls_established()
                 continue
+            if wake is not None and wake._take():
+                await wake.woken()
+                await _send(session, transport)
+                continue
             try:
-                data = await _read(transport, session.read_timeout, session.at_boundary, stopping)
+                data = await _read(
+                    transport, session.read_timeout, session.at_boundary, stopping, wake
+                )
             except TimeoutError:
                 session.timeout()
                 await _send(session, transport)
                 return
+            if data is _WOKEN:
+                continue  # the wake is taken at the top of the loop
             if data is None:
                 session.shutdown()
                 await _send(session, transport)
                 return
+            assert isinstance(data, bytes)
             await session.receive(data)
             await _send(session, transport)
             if not data:
@@ -160,29 +213,41 @@ async def _read(
     within: float | None,
     at_boundary: bool,
     stopping: asyncio.Event | None,
-) -> bytes | None:
-    """The client's next octets, or None if ``stopping`` is set first at a boundary.
-    Raises TimeoutError after ``within`` seconds."""
-    if stopping is None or not at_boundary:
+    wake: Wake | None = None,
+) -> bytes | object | None:
+    """The client's next octets, or None if ``stopping`` is set first at a boundary,
+    or `_WOKEN` if ``wake`` is set first.  Raises TimeoutError after ``within`` seconds."""
+    if not at_boundary or (stopping is None and wake is None):
         async with asyncio.timeout(within):
             return await transport.read()
-    if stopping.is_set():
+    if stopping is not None and stopping.is_set():
         return None
-    watch = _StopWatch.of(stopping)
     task = asyncio.current_task()
     assert task is not None
-    watch.readers.add(task)
+    watch = _StopWatch.of(stopping) if stopping is not None else None
+    if watch is not None:
+        watch.readers.add(task)
+    if wake is not None:
+        wake._reader = task
     try:
         async with asyncio.timeout(within):
             return await transport.read()
     except asyncio.CancelledError:
-        if task not in watch.cancelled:
-            raise  # cancelled by someone else (the listener's hard stop)
-        watch.cancelled.discard(task)
-        task.uncancel()
-        return None
+        stopped = watch is not None and task in watch.cancelled
+        woken = wake is not None and wake._set
+        if watch is not None and stopped:
+            watch.cancelled.discard(task)
+        ours = stopped + woken
+        if task.cancelling() > ours or not ours:
+            raise  # cancelled by someone else too (the listener's hard stop)
+        for _ in range(ours):
+            task.uncancel()
+        return None if stopped else _WOKEN
     finally:
-        watch.readers.discard(task)
+        if watch is not None:
+            watch.readers.discard(task)
+        if wake is not None:
+            wake._reader = None
 
 
 class _StopWatch:

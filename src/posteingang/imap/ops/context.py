@@ -18,6 +18,7 @@ from typing import Protocol
 
 from posteingang.auth.throttle import Throttle
 from posteingang.imap.ops.common import Reply
+from posteingang.imap.proto import commands as c
 from posteingang.imap.selected import SelectedMailbox
 from posteingang.imap.settings import ImapSettings
 from posteingang.imap.state import Authenticated, Selected
@@ -80,13 +81,14 @@ class Connection(Context, Protocol):
         ...
 
     async def start_tls(self) -> None:
-        """The TLS handshake, then a fresh reader (pipelined plaintext is dropped)."""
+        """Have the TLS handshake follow this command's reply; a fresh reader after it
+        (pipelined plaintext is dropped)."""
         ...
 
     async def read_continuation(self) -> bytes | None:
         """The next raw client line (CRLF removed); None if it was too long."""
         ...
 
-    async def idle_until_line(self) -> bytes | None:
+    def start_idle(self, cmd: c.Idle) -> None:
         """RFC 2177: push updates until the client sends a line (see `ImapSession`)."""
         ...

@@ -242,6 +242,12 @@ class CommandReader:
         """Octets received but not consumed yet."""
         return len(self._buf) - self._pos
 
+    @property
+    def between_commands(self) -> bool:
+        """Nothing of a next command received: no partial line, fragment or literal
+        (where a server shutdown may end the session, `net.session`)."""
+        return self._state is _State.LINE and not self._fragments and self.buffered == 0
+
     def expect_continuation(self) -> None:
         """Read the next line raw, as :class:`ContinuationLine`.
 
