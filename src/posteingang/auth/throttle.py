@@ -55,6 +55,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from posteingang.net.addresses import address_key
+
 __all__ = [
     "FAILURE_LINE_PREFIX",
     "Block",
@@ -108,20 +110,6 @@ class _Entry:
 class _Slot:
     semaphore: asyncio.Semaphore
     users: int = 0
-
-
-def address_key(address: str) -> str:
-    """The throttling key of a client address: IPv4 as is, IPv6 as its /64, an
-    IPv4-mapped IPv6 address as the IPv4 address; anything unparsable as given."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
 
 
 def prefix_key(address: str) -> str | None:

@@ -5,7 +5,7 @@ What it is for:
 * ``ConnectionCounter``: before a connection is served, ``ListenerServer`` asks
   ``open(address)``, which counts it or names the limit it would break
   (``LimitHit``: the setting, for the log line and the refusal text), and releases it
-  afterwards.  Client addresses are counted by ``auth.throttle.address_key`` (an IPv6
+  afterwards.  Client addresses are counted by ``net.addresses.address_key`` (an IPv6
   client by its /64), so one customer cannot dodge the limit with many addresses of its
   own prefix.  The per-address caps are sized for carrier-grade NAT (hundreds of
   customers behind one IPv4 address), as a guard against floods, not per customer.
@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from posteingang.auth.throttle import address_key
+from posteingang.net.addresses import address_key
 
 __all__ = [
     "DEFAULT_MAX_PER_ACCOUNT",

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from posteingang.net.settings import ListenerSettings, TlsMode
-from posteingang.net.shared import exports_for, open_worker_state, remote
+from posteingang.net.shared import remote
 from posteingang.net.supervisor import Supervisor, start_workers
 from posteingang.net.tls import TlsContexts
 from posteingang.net.worker import WorkerShell, WorkerSpec
+from posteingang.workerstate import exports_for, open_worker_state
 
 from .locks import LoginDelays, MaildropLocks, SharedLoginDelays, SharedMaildropLocks
 
