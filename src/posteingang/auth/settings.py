@@ -7,12 +7,14 @@ open sockets or look at the environment.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 
-from posteingang.auth.throttle import ThrottlePolicy
 from posteingang.section import Section, Setting
+
+if TYPE_CHECKING:
+    from posteingang.auth.throttle import ThrottlePolicy
 
 __all__ = ["AuthSettings"]
 
@@ -96,6 +98,10 @@ class AuthSettings(Section, frozen=True, kw_only=True):
     ] = 3600.0
 
     def throttle_policy(self) -> ThrottlePolicy:
+        # Imported here: loading the config (every CLI command) must not pull in the
+        # throttle and asyncio with it.
+        from posteingang.auth.throttle import ThrottlePolicy
+
         return ThrottlePolicy(
             free_failures=self.free_failures,
             first_delay=self.first_delay,
