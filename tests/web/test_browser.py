@@ -224,6 +224,11 @@ async def test_drag_and_drop_to_a_folder_and_undo(
     )
     assert [m.uid for m in await web.store.get_messages(inbox, [1, 2])] == [2]
     assert len((await web.store.get_index(archive.id)).uids) == 1
+    # The row can go (pushed by the change feed) before the move's own answer, which
+    # records what z undoes, has arrived: wait for that, as a user's z would.
+    await page.wait_for_function(  # type: ignore[attr-defined]
+        "() => sessionStorage.getItem('posteingang-undo') !== null", timeout=10_000
+    )
     await page.keyboard.press("z")  # type: ignore[attr-defined]
     await page.wait_for_selector('tr[data-uid="3"]', timeout=10_000)  # type: ignore[attr-defined]
     assert (await web.store.get_index(archive.id)).uids == []
