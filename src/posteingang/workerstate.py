@@ -10,18 +10,26 @@ shared-state proxy.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from posteingang.auth.throttle import SharedThrottle, Throttle, ThrottlePolicy
+from posteingang.auth.throttle import SharedThrottle, Throttle
 from posteingang.net.limits import AccountLimits, SharedAccountLimits
+from posteingang.net.server import Handler
+from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.shared import Exports, remote
+from posteingang.net.supervisor import Supervisor, start_workers
+from posteingang.net.tls import TlsContexts
+from posteingang.net.worker import WorkerSetup, WorkerShell, WorkerSpec
 
 if TYPE_CHECKING:
+    from posteingang.config import Config
+    from posteingang.service import Context
     from posteingang.store.interface import Store
 
-__all__ = ["WorkerState", "exports_for", "open_worker_state"]
+__all__ = ["WorkerState", "exports_for", "open_worker_state", "start_mail_workers", "worker_shell"]
 
 
 def exports_for(throttle: Throttle, limits: AccountLimits) -> Exports:
@@ -44,13 +52,18 @@ class WorkerState:
     limits: AccountLimits
 
 
-async def open_worker_state(
-    store: Store, data_dir: Path, policy: ThrottlePolicy, max_per_account: int, max_per_user_ip: int
-) -> WorkerState:
-    """Run in the worker process by a protocol's `WorkerSetup`, with the store it opened
-    and the config's ``[server] data_dir``, ``[auth]`` throttle policy and ``[limits]``."""
+async def open_worker_state(config: Config) -> WorkerState:
+    """Run in the worker process by a protocol's `WorkerSetup`: open the store and the
+    shared state the config's ``[auth]`` throttle and ``[limits]`` describe."""
     from posteingang.auth.sasl.scram_sha_256 import use_fake_secret
     from posteingang.auth.secret import SecretKeyError, load_server_secret
+    from posteingang.store import open_store
+
+    store = await open_store(config.store, data_dir=config.server.data_dir)
+    data_dir = Path(config.server.data_dir)
+    policy = config.auth.throttle_policy()
+    max_per_account = config.limits.max_connections_per_account
+    max_per_user_ip = config.limits.max_connections_per_user_ip
 
     # SCRAM's fake salts for unknown users must be the server's (runtime.py).
     with contextlib.suppress(OSError, SecretKeyError):
@@ -72,3 +85,62 @@ async def open_worker_state(
         )
     )
     return WorkerState(store, throttle, limits)
+
+
+def worker_shell(
+    config: Config,
+    state: WorkerState,
+    listeners: tuple[ListenerSettings, ...],
+    handler_for: Callable[[ListenerSettings], Handler],
+    refusal: bytes,
+) -> WorkerShell:
+    """The `WorkerShell` of a mail-access worker: its handlers, TLS when a listener needs
+    it, the shutdown grace, and the shared limits and store it closes."""
+    needs_tls = any(ls.tls is not TlsMode.NONE for ls in listeners)
+    return WorkerShell(
+        handler_for=handler_for,
+        refusal=refusal,
+        tls=TlsContexts.from_settings(config.tls) if needs_tls else None,
+        grace=config.server.shutdown_timeout,
+        close=state.store.close,
+        account_limits=state.limits,
+    )
+
+
+async def start_mail_workers(
+    ctx: Context,
+    protocol: str,
+    setup: WorkerSetup,
+    count: int,
+    exports: Exports,
+) -> Supervisor | None:
+    """Start ``count`` more processes serving ``ctx``'s ``protocol`` listeners with
+    ``setup``, sharing ``exports`` (the server side of what the workers ask for).
+    Nothing with the in-memory store, which cannot be shared between processes."""
+    if count <= 0 or ctx.config.store.backend != "sqlite":
+        return None
+    name = protocol.lower()
+    spec = WorkerSpec(
+        setup,
+        ctx.config,
+        listeners=(),
+        channel=-1,
+        index=0,
+        name=name,
+        log_level=ctx.config.log.level,
+        log_format=ctx.config.log.format,
+    )
+    supervisor = await start_workers(
+        ctx,
+        spec,
+        protocols=(protocol,),
+        count=count,
+        grace=ctx.config.server.shutdown_timeout,
+        exports=exports,
+    )
+    if supervisor is not None:
+        ctx.notes.append(
+            f"{protocol} served by {1 + len(supervisor.workers)} processes "
+            f"(setting {name}.processes)."
+        )
+    return supervisor

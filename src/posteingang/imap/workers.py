@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from posteingang.net.settings import ListenerSettings, TlsMode
-from posteingang.net.supervisor import Supervisor, start_workers
-from posteingang.net.tls import TlsContexts
-from posteingang.net.worker import WorkerShell, WorkerSpec
-from posteingang.workerstate import exports_for, open_worker_state
+from posteingang.net.settings import ListenerSettings
+from posteingang.net.supervisor import Supervisor
+from posteingang.net.worker import WorkerShell
+from posteingang.workerstate import (
+    exports_for,
+    open_worker_state,
+    start_mail_workers,
+    worker_shell,
+)
 
 if TYPE_CHECKING:
     from posteingang.config import Config
@@ -36,29 +39,17 @@ async def imap_worker(
     config: Config, listeners: tuple[ListenerSettings, ...], stopping: asyncio.Event
 ) -> WorkerShell:
     """The `WorkerSetup` of an IMAP worker (runs in the worker process)."""
-    from posteingang.store import open_store
-
     from .server import REFUSAL, imap_handler, listener_services, settings_from_config
     from .session import ImapServices
 
-    store = await open_store(config.store, data_dir=config.server.data_dir)
-    limits = config.limits
-    state = await open_worker_state(
-        store,
-        Path(config.server.data_dir),
-        config.auth.throttle_policy(),
-        limits.max_connections_per_account,
-        limits.max_connections_per_user_ip,
-    )
+    state = await open_worker_state(config)
     base = ImapServices(state.store, settings_from_config(config), throttle=state.throttle)
-    needs_tls = any(ls.tls is not TlsMode.NONE for ls in listeners)
-    return WorkerShell(
-        handler_for=lambda ls: imap_handler(listener_services(base, ls), stopping),
-        refusal=REFUSAL,
-        tls=TlsContexts.from_settings(config.tls) if needs_tls else None,
-        grace=config.server.shutdown_timeout,
-        close=state.store.close,
-        account_limits=state.limits,
+    return worker_shell(
+        config,
+        state,
+        listeners,
+        lambda ls: imap_handler(listener_services(base, ls), stopping),
+        REFUSAL,
     )
 
 
@@ -68,28 +59,7 @@ async def start_imap_workers(ctx: Context) -> Supervisor | None:
 
     count = settings_from_config(ctx.config).worker_processes(os.cpu_count())
     servers = [s for s in ctx.servers if s.settings.protocol.upper() == "IMAP"]
-    if count <= 0 or not servers or ctx.config.store.backend != "sqlite":
+    if not servers:
         return None
-    spec = WorkerSpec(
-        imap_worker,
-        ctx.config,
-        listeners=(),
-        channel=-1,
-        index=0,
-        name="imap",
-        log_level=ctx.config.log.level,
-        log_format=ctx.config.log.format,
-    )
-    supervisor = await start_workers(
-        ctx,
-        spec,
-        protocols=("IMAP",),
-        count=count,
-        grace=ctx.config.server.shutdown_timeout,
-        exports=exports_for(ctx.throttle, servers[0].account_limits),
-    )
-    if supervisor is not None:
-        ctx.notes.append(
-            f"IMAP served by {1 + len(supervisor.workers)} processes (setting imap.processes)."
-        )
-    return supervisor
+    exports = exports_for(ctx.throttle, servers[0].account_limits)
+    return await start_mail_workers(ctx, "IMAP", imap_worker, count, exports)

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from posteingang.net.settings import ListenerSettings, TlsMode
+from posteingang.net.settings import ListenerSettings
 from posteingang.net.shared import remote
-from posteingang.net.supervisor import Supervisor, start_workers
-from posteingang.net.tls import TlsContexts
-from posteingang.net.worker import WorkerShell, WorkerSpec
-from posteingang.workerstate import exports_for, open_worker_state
+from posteingang.net.supervisor import Supervisor
+from posteingang.net.worker import WorkerShell
+from posteingang.workerstate import (
+    exports_for,
+    open_worker_state,
+    start_mail_workers,
+    worker_shell,
+)
 
 from .locks import LoginDelays, MaildropLocks, SharedLoginDelays, SharedMaildropLocks
 
@@ -41,20 +44,10 @@ async def pop3_worker(
     config: Config, listeners: tuple[ListenerSettings, ...], stopping: asyncio.Event
 ) -> WorkerShell:
     """The `WorkerSetup` of a POP3 worker (runs in the worker process)."""
-    from posteingang.store import open_store
-
     from .server import REFUSAL, listener_services, pop3_handler, settings_from_config
     from .services import Pop3Services
 
-    store = await open_store(config.store, data_dir=config.server.data_dir)
-    limits = config.limits
-    state = await open_worker_state(
-        store,
-        Path(config.server.data_dir),
-        config.auth.throttle_policy(),
-        limits.max_connections_per_account,
-        limits.max_connections_per_user_ip,
-    )
+    state = await open_worker_state(config)
     call = remote()
     locks = SharedMaildropLocks(call) if call is not None else MaildropLocks()
     delays = SharedLoginDelays(call) if call is not None else LoginDelays()
@@ -65,14 +58,12 @@ async def pop3_worker(
         locks=locks,
         login_delays=delays,
     )
-    needs_tls = any(ls.tls is not TlsMode.NONE for ls in listeners)
-    return WorkerShell(
-        handler_for=lambda ls: pop3_handler(listener_services(base, ls), stopping),
-        refusal=REFUSAL,
-        tls=TlsContexts.from_settings(config.tls) if needs_tls else None,
-        grace=config.server.shutdown_timeout,
-        close=state.store.close,
-        account_limits=state.limits,
+    return worker_shell(
+        config,
+        state,
+        listeners,
+        lambda ls: pop3_handler(listener_services(base, ls), stopping),
+        REFUSAL,
     )
 
 
@@ -83,7 +74,7 @@ async def start_pop3_workers(ctx: Context, services: Pop3Services) -> Supervisor
 
     count = settings_from_config(ctx.config).worker_processes(os.cpu_count())
     servers = [s for s in ctx.servers if s.settings.protocol.upper() == "POP3"]
-    if count <= 0 or not servers or ctx.config.store.backend != "sqlite":
+    if not servers:
         return None
     exports = exports_for(ctx.throttle, servers[0].account_limits)
     exports.add(
@@ -93,26 +84,4 @@ async def start_pop3_workers(ctx: Context, services: Pop3Services) -> Supervisor
         SharedMaildropLocks.HOLDS,
     )
     exports.add(SharedLoginDelays.NAME, services.login_delays, SharedLoginDelays.METHODS)
-    spec = WorkerSpec(
-        pop3_worker,
-        ctx.config,
-        listeners=(),
-        channel=-1,
-        index=0,
-        name="pop3",
-        log_level=ctx.config.log.level,
-        log_format=ctx.config.log.format,
-    )
-    supervisor = await start_workers(
-        ctx,
-        spec,
-        protocols=("POP3",),
-        count=count,
-        grace=ctx.config.server.shutdown_timeout,
-        exports=exports,
-    )
-    if supervisor is not None:
-        ctx.notes.append(
-            f"POP3 served by {1 + len(supervisor.workers)} processes (setting pop3.processes)."
-        )
-    return supervisor
+    return await start_mail_workers(ctx, "POP3", pop3_worker, count, exports)
