@@ -79,8 +79,9 @@ _ADDRESS_FIELDS = frozenset(("from", "sender", "reply-to", "to", "cc", "bcc"))
 def fold(text: str) -> str:
     """The comparison form of text: NFKC, case-folded (ASCII: just lower-cased).
 
-    The same rule as `imap.ops.search.fold` (the store may not import imap;
-    tests/store/searchindex/test_candidates.py holds the two equal)."""
+    The one rule for the index and for IMAP SEARCH's substring matching
+    (`imap.ops.search` uses this function), so the index never misses what the
+    engine would find."""
     if text.isascii():
         return text.lower()
     return unicodedata.normalize("NFKC", text).casefold()

@@ -176,8 +176,14 @@ async def test_index_is_per_mailbox(store: Store) -> None:
 
 
 def test_store_folds_as_the_imap_engine_does() -> None:
-    for text in ("Grüße", "STRASSE", "ǅemal", "ﬁle", "İstanbul", "plain ascii", "Ⅻ", ""):
-        assert fold(text) == imap_fold(text)
+    assert imap_fold is fold  # one rule, not two copies kept equal
+    for text, folded in (
+        ("Grüße", "grüsse"),
+        ("STRASSE", "strasse"),
+        ("ﬁle", "file"),
+        ("Ⅻ", "xii"),
+    ):
+        assert fold(text) == folded
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

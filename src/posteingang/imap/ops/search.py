@@ -48,7 +48,6 @@ import bisect
 import codecs
 import datetime as _dt
 import time
-import unicodedata
 from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
@@ -76,6 +75,7 @@ from posteingang.imap.selected import SelectedMailbox
 from posteingang.mime import Address, ParsedMessage
 from posteingang.mime.address import parse_address_list
 from posteingang.mime.headers import decode_words, field_value, find_body_start, split_fields
+from posteingang.store.fulltext import fold
 from posteingang.store.interface import NotFound, Store
 from posteingang.store.model import Message
 
@@ -104,13 +104,6 @@ class BadCharset(Exception):
         super().__init__(f"unsupported charset {charset}")
         self.charset = charset
         self.supported = SUPPORTED_CHARSETS
-
-
-def fold(text: str) -> str:
-    """The comparison form of text: NFKC, case-folded (ASCII: just lower-cased)."""
-    if text.isascii():
-        return text.lower()
-    return unicodedata.normalize("NFKC", text).casefold()
 
 
 def _key_text(value: bytes, codec: str) -> str:
