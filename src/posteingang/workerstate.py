@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from posteingang.auth.throttle import SharedThrottle, Throttle
 from posteingang.net.limits import AccountLimits, SharedAccountLimits
+from posteingang.net.register import RegisterServer, register_dir
 from posteingang.net.server import Handler
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.net.shared import Exports, remote
@@ -50,6 +51,13 @@ class WorkerState:
     store: Store
     throttle: Throttle
     limits: AccountLimits
+    # Answers the account page about this process's sessions (net/register.py).
+    register: RegisterServer | None = None
+
+    async def close(self) -> None:
+        if self.register is not None:
+            await self.register.close()
+        await self.store.close()
 
 
 async def open_worker_state(config: Config) -> WorkerState:
@@ -84,7 +92,9 @@ async def open_worker_state(config: Config) -> WorkerState:
             c.account_id, c.name or "account", c.uids[0] if c.uids else None
         )
     )
-    return WorkerState(store, throttle, limits)
+    register = RegisterServer(register_dir(data_dir), limits)
+    await register.start()
+    return WorkerState(store, throttle, limits, register)
 
 
 def worker_shell(
@@ -102,7 +112,7 @@ def worker_shell(
         refusal=refusal,
         tls=TlsContexts.from_settings(config.tls) if needs_tls else None,
         grace=config.server.shutdown_timeout,
-        close=state.store.close,
+        close=state.close,
         account_limits=state.limits,
     )
 

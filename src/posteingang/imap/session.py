@@ -420,7 +420,7 @@ class ImapSession:
         """Enter AUTHENTICATED: count the connection, subscribe to the change feed."""
         device_id = device.id if device is not None else None
         if self._acquire_account is not None and not self._acquire_account(
-            account.address, account.id, device_id, REVOKED
+            account.address, account.id, device_id, REVOKED, client=lambda: self.client_id
         ):
             return no("Too many connections for this account", "LIMIT")
         since = await self.store.account_modseq(account.id)

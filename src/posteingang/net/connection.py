@@ -478,13 +478,15 @@ class Connection:
         account_id: int | None = None,
         device_id: int | None = None,
         goodbye: bytes = b"",
+        client: Callable[[], str | None] | None = None,
     ) -> bool:
         """After login: count this connection against ``address``'s limits (per account,
         per account and client address).  False means a limit is reached (refuse the
         login; ``limit_hit`` says which, and a log line too).  With ``account_id`` the
         session is also registered, so that revoking its credentials -- the device
-        ``device_id``, or the account password when None -- ends it with ``goodbye``
-        (``end_session``).  Everything is released on close."""
+        ``device_id``, or the account password when None -- or disconnecting it from the
+        account page ends it with ``goodbye`` (``end_session``); ``client`` says what the
+        client calls itself (IMAP ID), for that page.  Everything is released on close."""
         limits = self._account_limits
         if limits is None:
             return True
@@ -503,7 +505,14 @@ class Connection:
         self._accounts.append(address)
         if account_id is not None:
             self._forget.append(
-                limits.register(account_id, device_id, lambda: self.end_session(goodbye))
+                limits.register(
+                    account_id,
+                    device_id,
+                    lambda: self.end_session(goodbye),
+                    protocol=self.listener_name.upper(),
+                    address=self.peer.host,
+                    client=client,
+                )
             )
         return True
 

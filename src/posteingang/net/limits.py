@@ -17,7 +17,10 @@ What it is for:
 * The same register knows every logged-in session by account and device, so that a
   revoked device, a changed password or a removed account ends its sessions at once
   (``end_sessions``; the runtime calls it for each CREDENTIALS change of the store's
-  feed, whichever process made it).
+  feed, whichever process made it).  Each entry also says what the account page shows
+  of it (``LiveSession``: protocol, client address, since when, device, the client's
+  IMAP ID), and one entry can be ended by its id (``end_connection``): the account
+  page's "disconnect".  Other processes' entries are asked for over ``net/register.py``.
 
 What it must never do: block, or keep entries for addresses and accounts that have no
 open connection (memory is bounded by the number of open connections).
@@ -25,9 +28,12 @@ open connection (memory is bounded by the number of open connections).
 
 from __future__ import annotations
 
+import itertools
+import os
+import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from posteingang.net.addresses import address_key
@@ -38,6 +44,7 @@ __all__ = [
     "AccountLimits",
     "ConnectionCounter",
     "LimitHit",
+    "LiveSession",
     "SharedAccountLimits",
 ]
 
@@ -110,10 +117,37 @@ class ConnectionCounter:
             del self._by_ip[key]
 
 
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """A logged-in mail session as the account page lists it.  ``id`` is unique across
+    the processes of one server (the process id and a counter); ``since`` is the login
+    time (seconds since the epoch); ``client`` what the client said it is (IMAP ID)."""
+
+    id: str
+    protocol: str
+    address: str
+    since: float
+    device_id: int | None
+    client: str | None
+
+
+_ids = itertools.count(1)
+
+
 @dataclass(eq=False, slots=True)
 class _Session:
     device_id: int | None
     end: Callable[[], None]
+    protocol: str = ""
+    address: str = ""
+    client: Callable[[], str | None] | None = None
+    since: float = field(default_factory=time.time)
+    # A forked worker continues the counter; the process id keeps ids apart.
+    id: str = field(default_factory=lambda: f"{os.getpid()}-{next(_ids)}")
+
+    def live(self) -> LiveSession:
+        client = self.client() if self.client is not None else None
+        return LiveSession(self.id, self.protocol, self.address, self.since, self.device_id, client)
 
 
 class AccountLimits:
@@ -163,9 +197,10 @@ class AccountLimits:
         account_id: int | None = None,
         device_id: int | None = None,
         goodbye: bytes = b"",
+        client: Callable[[], str | None] | None = None,
     ) -> bool:
-        """``admit`` without a client address, as a yes or no (the session's ids and
-        goodbye are for ``Connection.acquire_account``; here they are ignored)."""
+        """``admit`` without a client address, as a yes or no (the session's ids,
+        goodbye and client are for ``Connection.acquire_account``; here they are ignored)."""
         return self.admit(address) is None
 
     def release_account(self, address: str, peer: str | None = None) -> None:
@@ -177,11 +212,20 @@ class AccountLimits:
     # --- sessions and revoked credentials ---------------------------------------------------
 
     def register(
-        self, account_id: int, device_id: int | None, end: Callable[[], None]
+        self,
+        account_id: int,
+        device_id: int | None,
+        end: Callable[[], None],
+        *,
+        protocol: str = "",
+        address: str = "",
+        client: Callable[[], str | None] | None = None,
     ) -> Callable[[], None]:
         """Remember a logged-in session; ``end()`` is called when its credentials are
-        revoked.  Returns the function that forgets it (on close)."""
-        session = _Session(device_id, end)
+        revoked or it is disconnected.  ``protocol``, ``address`` and ``client`` (asked
+        when listed: an IMAP ID may come after the login) are what the account page
+        shows.  Returns the function that forgets it (on close)."""
+        session = _Session(device_id, end, protocol, address, client)
         self._sessions.setdefault(account_id, set()).add(session)
 
         def forget() -> None:
@@ -195,6 +239,20 @@ class AccountLimits:
 
     def sessions(self, account_id: int) -> int:
         return len(self._sessions.get(account_id, ()))
+
+    def live_sessions(self, account_id: int) -> list[LiveSession]:
+        """This process's logged-in sessions of the account, oldest first."""
+        found = [s.live() for s in self._sessions.get(account_id, ())]
+        return sorted(found, key=lambda s: (s.since, s.id))
+
+    def end_connection(self, account_id: int, session_id: str) -> bool:
+        """End the account's session ``session_id`` (the account page's "disconnect"),
+        with the goodbye it registered; False if this process has no such session."""
+        for session in tuple(self._sessions.get(account_id, ())):
+            if session.id == session_id:
+                session.end()
+                return True
+        return False
 
     def end_sessions(self, account_id: int, scope: str, device_id: int | None = None) -> int:
         """End the sessions whose credentials went away: ``scope`` "device" (those of

@@ -1,19 +1,26 @@
-"""The account page: browser sessions, devices (app passwords), recent logins, password.
+"""The account page: browser sessions, mail programs connected now, devices (app
+passwords), recent logins, password.
 
 Everything that changes credentials asks for the account password again (a
 device password does not count), through the shared login path so the
 throttle sees wrong guesses. Changing the password ends every other browser
-session of the account; revoking a device ends the browser sessions that
-logged in with it.
+session and every IMAP and POP3 session of the account; revoking a device ends
+the browser and mail sessions that logged in with it (the mail sessions through
+the store's change feed, in every process). The connected mail programs are
+listed from every process's register (`net/register.py`), and each can be
+disconnected: like ending a browser session, that needs no password (the
+program may log in again; revoking its device password is what keeps it out).
 
 What it must never do: show a device password after the response that created
-it, or let one account see or end another's sessions or devices (404).
+it, or let one account see or end another's sessions, connections or devices
+(404).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -33,6 +40,7 @@ __all__ = [
     "account_page",
     "add_device",
     "change_password",
+    "disconnect",
     "end_session",
     "pop3_settings",
     "revoke_device",
@@ -50,17 +58,28 @@ async def _page(
     error: str = "",
     new_device: tuple[str, str] | None = None,
     status: int = 200,
+    gone: frozenset[str] = frozenset(),
 ) -> Response:
     web = web_of(request)
     account_id = session.account_id
     _ = translator(request)
+    devices = await web.store.list_devices(account_id)
+    device_names = {d.id: d.name for d in devices}
+    # Sessions just ended may not have closed yet: `gone` leaves them out.
+    connections = [
+        (c, datetime.fromtimestamp(c.since, UTC))
+        for c in await web.mail_sessions.of_account(account_id)
+        if c.id not in gone
+    ]
     return web.templates.TemplateResponse(
         request,
         "account.html",
         {
             "session": session,
             "sessions": sorted(web.sessions.of_account(account_id), key=lambda s: -s.last_seen),
-            "devices": await web.store.list_devices(account_id),
+            "devices": devices,
+            "connections": connections,
+            "device_names": device_names,
             "logins": await web.store.list_logins(account_id, 20),
             "notice": _(notice[0]).format(**notice[1]) if notice else "",
             "error": _(error).format(n=MIN_PASSWORD) if error else "",
@@ -105,6 +124,22 @@ async def end_session(request: Request) -> Response:
     return RedirectResponse("/account", 303)
 
 
+async def disconnect(request: Request) -> Response:
+    """End one IMAP or POP3 session of this account, in whichever process serves it."""
+    session = require_session(request)
+    form = await checked_form(request, session)
+    web = web_of(request)
+    connection = str(form.get("connection", ""))[:64]
+    if not connection or not await web.mail_sessions.disconnect(session.account_id, connection):
+        raise HTTPException(404)
+    return await _page(
+        request,
+        session,
+        notice=("The mail program was disconnected.", {}),
+        gone=frozenset({connection}),
+    )
+
+
 async def add_device(request: Request) -> Response:
     session = require_session(request)
     form = await checked_form(request, session)
@@ -134,10 +169,15 @@ async def revoke_device(request: Request) -> Response:
         raise HTTPException(404)
     if not await _confirm(request, session, form.get("password")):
         return await _page(request, session, error="Wrong password.", status=403)
+    live = await web.mail_sessions.of_account(session.account_id)
+    # The store's change ends the device's IMAP and POP3 sessions in every process.
     await web.store.revoke_device(session.account_id, name)
     web.sessions.revoke_account(session.account_id, device_id=devices[name].id)
     return await _page(
-        request, session, notice=("The device {name} can no longer log in.", {"name": name})
+        request,
+        session,
+        notice=("The device {name} can no longer log in.", {"name": name}),
+        gone=frozenset(c.id for c in live if c.device_id == devices[name].id),
     )
 
 
@@ -160,11 +200,20 @@ async def change_password(request: Request) -> Response:
     password_hash = await hash_password_async(new)
     scram = await asyncio.to_thread(derive_scram_sha256, new)
     await web.store.set_password(session.account_id, password_hash, scram)
-    # Every other browser is logged out; this one stays.
+    # Every other browser is logged out; this one stays. So is every mail program
+    # (the store's change above ends those that used the old password; the ones
+    # with a device password log in again by themselves).
     for other in web.sessions.of_account(session.account_id):
         if other is not session:
             web.sessions.revoke_id(session.account_id, other.id)
-    return await _page(request, session, notice=("Your password was changed.", {}))
+    live = await web.mail_sessions.of_account(session.account_id)
+    await web.mail_sessions.disconnect_all(session.account_id)
+    return await _page(
+        request,
+        session,
+        notice=("Your password was changed.", {}),
+        gone=frozenset(c.id for c in live),
+    )
 
 
 async def pop3_settings(request: Request) -> Response:

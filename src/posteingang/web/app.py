@@ -108,6 +108,7 @@ def create_app(web: Web) -> Starlette:
         Route("/account/setup/apple.mobileconfig", setup.apple_profile),
         Route("/setup", setup.to_setup_page),
         Route("/account/sessions/end", account.end_session, methods=["POST"]),
+        Route("/account/connections/end", account.disconnect, methods=["POST"]),
         Route("/account/devices/add", account.add_device, methods=["POST"]),
         Route("/account/devices/revoke", account.revoke_device, methods=["POST"]),
         Route("/account/password", account.change_password, methods=["POST"]),

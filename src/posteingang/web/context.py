@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 from posteingang.auth.settings import AuthSettings
 from posteingang.auth.throttle import Throttle
 from posteingang.mime import ParsedMessage, decode_parsed
+from posteingang.net.register import MailSessions
 from posteingang.store.hub import Subscription
 from posteingang.store.interface import Store
 from posteingang.store.model import Mailbox, MailboxCounts, Message
@@ -57,6 +58,8 @@ class Web:
     # `[pop3]` server defaults, shown where an account keeps them (account.py).
     pop3_policy: str = "expunge"
     pop3_retention: int | None = None
+    # The account's logged-in IMAP and POP3 sessions, in every process (account.py).
+    mail_sessions: MailSessions = field(default_factory=lambda: MailSessions(lambda: None))
     # mailbox id -> (modseq, its counts after that change): one read per change,
     # however many open pages send it.
     _status: dict[int, tuple[int, asyncio.Future[MailboxCounts]]] = field(default_factory=dict)

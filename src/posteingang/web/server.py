@@ -35,6 +35,7 @@ from uvicorn.server import ServerState
 
 from posteingang.log import get_logger
 from posteingang.net.connection import Connection
+from posteingang.net.register import MailSessions, register_dir
 from posteingang.net.server import Handler
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.pop3.settings import Pop3Settings
@@ -131,6 +132,11 @@ class WebServing(Serving):
         pop3 = config.section(Pop3Settings)
         web.pop3_policy = str(pop3.deletion_policy)
         web.pop3_retention = pop3.retention_days
+        # Every listener of the runtime shares its register of logged-in sessions.
+        web.mail_sessions = MailSessions(
+            lambda: next((s.account_limits for s in ctx.servers), None),
+            register_dir(config.server.data_dir),
+        )
         serving = HttpServing.create(web)
         # Sends held for undo are background work shutdown waits for (outbound.py).
         outbox_of(web).spawn = ctx.spawn
