@@ -1,7 +1,8 @@
 """The webmail in real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright
 with `executable_path`; never `playwright install`): log in, read a multipart message
 whose HTML tries to run script, load its images on request, download the .eml and an
-attachment (bytes compared), and see an IMAP-side change on the open page within 1 s."""
+attachment (bytes compared), see an IMAP-side change on the open page within 1 s, and
+disconnect an IMAP client from the account page."""
 
 from __future__ import annotations
 
@@ -326,3 +327,36 @@ async def test_switch_language(server: tuple[WebServer, int], browser: object) -
     await page.wait_for_url("**/mail/*")
     assert "Posteingang" in await page.inner_text("nav.folders")
     await context.close()
+
+
+async def test_disconnect_a_mail_program_from_the_account_page(
+    server: tuple[WebServer, int], browser: object
+) -> None:
+    web, imap_port = server
+
+    def connect() -> imaplib.IMAP4:
+        client = imaplib.IMAP4("127.0.0.1", imap_port, timeout=30)
+        client.xatom("ID", '("name" "Testmail" "version" "1.5")')
+        client.login(ALICE, PASSWORD)
+        return client
+
+    client = await asyncio.to_thread(connect)
+    page = await _log_in(browser, web)
+    await page.goto(web.base + "/account")  # type: ignore[attr-defined]
+    row = page.locator("tr[data-connection]")  # type: ignore[attr-defined]
+    while await row.count() == 0:  # the login registers just after its OK
+        await page.reload()  # type: ignore[attr-defined]
+    assert "Testmail/1.5" in await row.inner_text()
+    assert "IMAP" in await row.inner_text()
+    await row.get_by_role("button", name="Disconnect").click()
+    await page.wait_for_selector("text=The mail program was disconnected.")  # type: ignore[attr-defined]
+    assert await page.locator("tr[data-connection]").count() == 0  # type: ignore[attr-defined]
+
+    def goodbye() -> list[bytes]:
+        lines = []
+        while line := client.readline():
+            lines.append(line)
+        return lines
+
+    said = await asyncio.to_thread(goodbye)
+    assert said and said[-1].startswith(b"* BYE")
