@@ -9,6 +9,8 @@ script: axe checks the page around them (`iframes: false`), the frame's title in
 
 from __future__ import annotations
 
+import asyncio
+import imaplib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,7 +66,10 @@ async def test_no_serious_violations(
     scheme: str,
     size: str,
 ) -> None:
-    web, _ = server
+    web, imap_port = server
+    # A mail program connected, for the account page's list of them.
+    imap = await asyncio.to_thread(imaplib.IMAP4, "127.0.0.1", imap_port, 30)
+    await asyncio.to_thread(imap.login, ALICE, PASSWORD)
     await deliver(web.store, ALICE, multipart())
     await deliver(web.store, ALICE, QUESTION)
     account = await web.store.get_account(ALICE)
@@ -101,5 +106,6 @@ async def test_no_serious_violations(
     await page.wait_for_selector("#keys-help[open]")
     report["keys-help"] = await _violations(page)
     await context.close()
+    await asyncio.to_thread(imap.logout)
     failed = {name: found for name, found in report.items() if found}
     assert failed == {}, json.dumps(failed, indent=1, ensure_ascii=False)

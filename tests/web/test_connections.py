@@ -100,8 +100,8 @@ async def _post(client: httpx.AsyncClient, url: str, **data: object) -> httpx.Re
 
 
 async def _until_listed(client: httpx.AsyncClient, count: int) -> dict[str, str]:
-    """The page's connections once ``count`` are listed (a login registers its session
-    after the client has its answer, so the page may be a moment behind)."""
+    """The page's connections once ``count`` are listed (a session leaves the register
+    when its connection is released, a moment after the client read its goodbye)."""
     for _ in range(400):
         found = _connections((await client.get("/account")).text)
         if len(found) == count:
