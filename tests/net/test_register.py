@@ -74,3 +74,10 @@ async def test_one_process_needs_no_directory() -> None:
     (only,) = await sessions.of_account(1)
     assert only.id.startswith(f"{os.getpid()}-") and only.device_id is None
     assert await sessions.disconnect(1, only.id) and ended == [True]
+
+
+async def test_a_socket_that_cannot_be_bound_leaves_the_process_serving(tmp_path: Path) -> None:
+    directory = register_dir(tmp_path / ("x" * 120))  # longer than a UNIX socket path may be
+    server = RegisterServer(directory, AccountLimits())
+    await server.start()  # logs the failure; nothing raised
+    await server.close()

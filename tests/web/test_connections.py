@@ -273,4 +273,22 @@ async def test_sessions_of_a_worker_process_are_listed_and_disconnected(
             typ, _ = await asyncio.to_thread(local.noop)
             assert typ == "OK"
             assert list(await _until_listed(browser, 1)) != [remote_id]
-        await asyncio.to_thread(local.logout)
+            # A new password ends the sessions of both processes, the worker's device
+            # session too (which only the page's question to the worker ends).
+            phone = await _device(browser, "phone")
+            supervisor.pin = 1
+            remote = await _imap(web.runtime, ALICE, phone)
+            await _until_listed(browser, 2)
+            new = "a brand new password"
+            changed = await _post(
+                browser,
+                "/account/password",
+                password=PASSWORD,
+                new_password=new,
+                repeat_password=new,
+            )
+            assert changed.status_code == 200
+            for goodbye in await asyncio.gather(
+                asyncio.to_thread(_imap_goodbye, remote), asyncio.to_thread(_imap_goodbye, local)
+            ):
+                assert goodbye and goodbye[-1].startswith(b"* BYE")

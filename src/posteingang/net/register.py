@@ -71,12 +71,18 @@ class RegisterServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        self.path.parent.mkdir(mode=0o700, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        self._server = await asyncio.start_unix_server(
-            self._answer, path=str(self.path), limit=_MAX_LINE
-        )
+        """Listen; if that fails (a data directory whose path is too long for a UNIX
+        socket, a read-only one), this process's sessions are only missing from the
+        account page, so the process serves on and says why in the log."""
+        try:
+            self.path.parent.mkdir(mode=0o700, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            self._server = await asyncio.start_unix_server(
+                self._answer, path=str(self.path), limit=_MAX_LINE
+            )
+        except OSError as e:
+            log.warning("register_socket_failed", socket=str(self.path), error=str(e))
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -97,9 +103,10 @@ class RegisterServer:
             writer.close()
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        if self._server is None:
+            return
+        self._server.close()
+        self._server = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
