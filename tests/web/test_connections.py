@@ -21,6 +21,7 @@ import pytest
 
 from posteingang.config import config_from_mapping
 from posteingang.imap.server import IMAP
+from posteingang.imap.session import REVOKED
 from posteingang.net.settings import ListenerSettings, TlsMode
 from posteingang.pop3.server import POP3
 from posteingang.runtime import Runtime
@@ -135,11 +136,13 @@ async def test_connected_programs_are_listed_and_disconnected(mail: WebServer) -
         assert ended.status_code == 200 and "The mail program was disconnected." in ended.text
         assert imap_id not in _connections(ended.text)
         goodbye = await asyncio.to_thread(_imap_goodbye, imap)
-        assert goodbye and goodbye[-1].startswith(b"* BYE")
+        assert goodbye == [b"* BYE Disconnected from the account page\r\n"]
 
         ended = await _post(browser, "/account/connections/end", connection=pop3_id)
         assert ended.status_code == 200
-        await asyncio.to_thread(_pop3_goodbye, pop3)  # returns once the server closed it
+        # Returns once the server closed the connection.
+        goodbye = await asyncio.to_thread(_pop3_goodbye, pop3)
+        assert goodbye == [b"-ERR Disconnected from the account page\r\n"]
         assert await _until_listed(browser, 0) == {}
         # Gone already: nothing to end.
         again = await _post(browser, "/account/connections/end", connection=pop3_id)
@@ -189,7 +192,7 @@ async def test_revoking_a_device_ends_its_sessions_only(mail: WebServer) -> None
             )
             assert revoked.status_code == 200
             goodbye = await asyncio.to_thread(_imap_goodbye, tablet)
-            assert goodbye and goodbye[-1].startswith(b"* BYE")
+            assert goodbye == [REVOKED]
             typ, _ = await asyncio.to_thread(desktop.noop)
             assert typ == "OK"
             (left,) = (await _until_listed(browser, 1)).values()

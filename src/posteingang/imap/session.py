@@ -115,6 +115,8 @@ FLUSH_AT = 64 * 1024  # queued output octets that make the session write and wai
 # Sent when the session's credentials are revoked (device revoked, password changed,
 # account removed): net.connection.Connection.end_session.
 REVOKED = b"* BYE Session ended: its credentials were changed or revoked\r\n"
+# Sent when the account's owner disconnects this session on the webmail's account page.
+DISCONNECTED = b"* BYE Disconnected from the account page\r\n"
 
 
 @dataclass(slots=True)
@@ -420,7 +422,12 @@ class ImapSession:
         """Enter AUTHENTICATED: count the connection, subscribe to the change feed."""
         device_id = device.id if device is not None else None
         if self._acquire_account is not None and not self._acquire_account(
-            account.address, account.id, device_id, REVOKED, client=lambda: self.client_id
+            account.address,
+            account.id,
+            device_id,
+            REVOKED,
+            client=lambda: self.client_id,
+            disconnected=DISCONNECTED,
         ):
             return no("Too many connections for this account", "LIMIT")
         since = await self.store.account_modseq(account.id)

@@ -479,14 +479,16 @@ class Connection:
         device_id: int | None = None,
         goodbye: bytes = b"",
         client: Callable[[], str | None] | None = None,
+        disconnected: bytes | None = None,
     ) -> bool:
         """After login: count this connection against ``address``'s limits (per account,
         per account and client address).  False means a limit is reached (refuse the
         login; ``limit_hit`` says which, and a log line too).  With ``account_id`` the
         session is also registered, so that revoking its credentials -- the device
         ``device_id``, or the account password when None -- or disconnecting it from the
-        account page ends it with ``goodbye`` (``end_session``); ``client`` says what the
-        client calls itself (IMAP ID), for that page.  Everything is released on close."""
+        account page ends it with ``goodbye`` (``end_session``; ``disconnected``, if given,
+        is the goodbye for the page's disconnect); ``client`` says what the client calls
+        itself (IMAP ID), for that page.  Everything is released on close."""
         limits = self._account_limits
         if limits is None:
             return True
@@ -509,6 +511,7 @@ class Connection:
                     account_id,
                     device_id,
                     lambda: self.end_session(goodbye),
+                    kick=lambda: self.end_session(disconnected or goodbye),
                     protocol=self.listener_name.upper(),
                     address=self.peer.host,
                     client=client,

@@ -141,6 +141,7 @@ class _Session:
     protocol: str = ""
     address: str = ""
     client: Callable[[], str | None] | None = None
+    kick: Callable[[], None] | None = None  # ``end`` with the disconnect's goodbye
     since: float = field(default_factory=time.time)
     # A forked worker continues the counter; the process id keeps ids apart.
     id: str = field(default_factory=lambda: f"{os.getpid()}-{next(_ids)}")
@@ -198,9 +199,11 @@ class AccountLimits:
         device_id: int | None = None,
         goodbye: bytes = b"",
         client: Callable[[], str | None] | None = None,
+        disconnected: bytes | None = None,
     ) -> bool:
         """``admit`` without a client address, as a yes or no (the session's ids,
-        goodbye and client are for ``Connection.acquire_account``; here they are ignored)."""
+        goodbyes and client are for ``Connection.acquire_account``; here they are
+        ignored)."""
         return self.admit(address) is None
 
     def release_account(self, address: str, peer: str | None = None) -> None:
@@ -220,12 +223,14 @@ class AccountLimits:
         protocol: str = "",
         address: str = "",
         client: Callable[[], str | None] | None = None,
+        kick: Callable[[], None] | None = None,
     ) -> Callable[[], None]:
         """Remember a logged-in session; ``end()`` is called when its credentials are
-        revoked or it is disconnected.  ``protocol``, ``address`` and ``client`` (asked
-        when listed: an IMAP ID may come after the login) are what the account page
-        shows.  Returns the function that forgets it (on close)."""
-        session = _Session(device_id, end, protocol, address, client)
+        revoked, ``kick()`` (default: ``end()``) when it is disconnected by its id.
+        ``protocol``, ``address`` and ``client`` (asked when listed: an IMAP ID may come
+        after the login) are what the account page shows.  Returns the function that
+        forgets it (on close)."""
+        session = _Session(device_id, end, protocol, address, client, kick)
         self._sessions.setdefault(account_id, set()).add(session)
 
         def forget() -> None:
@@ -250,7 +255,7 @@ class AccountLimits:
         with the goodbye it registered; False if this process has no such session."""
         for session in tuple(self._sessions.get(account_id, ())):
             if session.id == session_id:
-                session.end()
+                (session.kick or session.end)()
                 return True
         return False
 

@@ -78,6 +78,8 @@ FLUSH_AT = 64 * 1024  # queued output octets that make the session wait for the 
 # Sent when the session's credentials are revoked (device revoked, password changed,
 # account removed): net.connection.Connection.end_session.
 REVOKED = b"-ERR [AUTH] Session ended: its credentials were changed or revoked\r\n"
+# Sent when the account's owner disconnects this session on the webmail's account page.
+DISCONNECTED = b"-ERR Disconnected from the account page\r\n"
 LANGUAGES = (("en", "English"),)
 
 
@@ -337,7 +339,11 @@ class Pop3Session:
                 f"Wait {policy.login_delay} seconds between logins", ResponseCode.LOGIN_DELAY
             )
         if self._acquire_account is not None and not self._acquire_account(
-            login.account.address, login.account.id, login.device_id, REVOKED
+            login.account.address,
+            login.account.id,
+            login.device_id,
+            REVOKED,
+            disconnected=DISCONNECTED,
         ):
             return Err("Too many sessions for this account", ResponseCode.IN_USE)
         if not services.locks.acquire(key):
