@@ -29,6 +29,8 @@ BENCHMARKS = {
     "latency": "bench.bench_latency",
     "web": "bench.bench_web",
     "websearch": "bench.bench_web_search",
+    "sse": "bench.bench_sse",
+    "roundcube": "bench.bench_roundcube",
     "cli": "bench.bench_cli",
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
