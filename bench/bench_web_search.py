@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import shutil
@@ -39,7 +40,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.bench_web import PASSWORD, USER, _login, _templates, _timed
+from bench.bench_web import PASSWORD, USER, _login, _sample, _templates
 from posteingang.config.schema import Config, ServerConfig, StoreConfig
 from posteingang.delivery.ingest import prepare_message
 from posteingang.imap.ops.search import search_uids
@@ -166,7 +167,7 @@ async def _run() -> list[tuple[str, str, str]]:
             ) as client:
                 path = f"/mail/{inbox}/search"
                 after = {
-                    name: await _timed(client, [f"{path}?{query}"] * runs)
+                    name: await _sample(client, [f"{path}?{query}"] * runs)
                     for name, query, runs in (
                         ("nothing", "subject=zzzq", 20),
                         ("tag", "subject=kw0042", 20),
@@ -185,7 +186,10 @@ async def _run() -> list[tuple[str, str, str]]:
     built = "" if fresh else f" (kept build of {day})"
 
     def med(name: str) -> str:
-        return f"{statistics.median(after[name]):.1f} ms"
+        return f"{statistics.median(after[name].times):.1f} ms (CPU {after[name].cpu:.1f} ms)"
+
+    def alone(ms: float) -> str:
+        return "not run" if math.isnan(ms) else f"{ms:.0f} ms"
 
     return [
         (
@@ -201,12 +205,12 @@ async def _run() -> list[tuple[str, str, str]]:
         ("database size with the index", f"{size / 2**20:.0f} MiB", "-"),
         (
             f"subject search, no hit, in {n} messages: before, engine alone",
-            f"{before_subject:.0f} ms",
+            alone(before_subject),
             "-",
         ),
         ("the same with the index, server (p50 of 20)", med("nothing"), "-"),
         ("subject search, 100 hits (p50 of 20)", med("tag"), "-"),
-        ("quick search (TEXT), 100 hits: before, engine alone", f"{before_text:.0f} ms", "-"),
+        ("quick search (TEXT), 100 hits: before, engine alone", alone(before_text), "-"),
         ("the same with the index, server (p50 of 20)", med("quick"), "-"),
         ("sender search, no hit (p50 of 20)", med("sender"), "-"),
         ("body search for a common word ('the'), server (p50 of 3)", med("common"), "-"),
