@@ -29,6 +29,8 @@ BENCHMARKS = {
     "latency": "bench.bench_latency",
     "web": "bench.bench_web",
     "websearch": "bench.bench_web_search",
+    "sse": "bench.bench_sse",
+    "roundcube": "bench.bench_roundcube",
     "cli": "bench.bench_cli",
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -72,7 +74,7 @@ def render(names: list[str], rows: list[tuple[str, str, str]]) -> str:
 
 def record(section: str) -> None:
     text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{MARK}\n"
-    head = section.splitlines()[0]
+    head = section.splitlines()[0] + "\n"  # the whole line: "web" is not "websearch"
     if head in text:  # same benchmarks, same day: replace that section
         start = text.index(head)
         end = text.find("\n### ", start + 1)
