@@ -25,8 +25,8 @@ from posteingang.store.hub import Change, Hub, credentials_change
 from posteingang.store.interface import IntegrityReport
 from posteingang.store.model import DEFAULT_MAILBOXES, Account
 from posteingang.store.sqlite import accounts as acc
+from posteingang.store.sqlite import fulltext, integrity, pop3, shared, sortkeys
 from posteingang.store.sqlite import index as packed
-from posteingang.store.sqlite import integrity, pop3, shared, sortkeys
 from posteingang.store.sqlite import mailboxes as mbx
 from posteingang.store.sqlite.access import connect
 from posteingang.store.sqlite.clientstate import SqliteClientState
@@ -39,6 +39,8 @@ from posteingang.store.sqlite.searchindex import SqliteSearchIndex
 from posteingang.store.sqlite.writer import Writer
 
 BLOB_GC_GRACE_SECONDS = 3600
+#: blobs deleted per write job of `SqliteStore.gc_blobs`
+BLOB_GC_BATCH = 100
 
 
 def write_lock_path(path: Path) -> Path:
@@ -146,17 +148,23 @@ class SqliteStore(
 
     # -- maintenance -------------------------------------------------------------------
     async def gc_blobs(self, grace_seconds: int = BLOB_GC_GRACE_SECONDS) -> list[str]:
-        """Delete blobs no message has used for `grace_seconds`; returns their ids."""
+        """Delete blobs no message has used for `grace_seconds`, with their parse
+        records and search documents; returns their ids.
+
+        In jobs of `BLOB_GC_BATCH` blobs: deleting a search document costs the
+        writer about a millisecond, and other writes go on between the jobs."""
         blobs = self.blobs
+        cutoff = int(time.time()) - grace_seconds
 
         def job(conn: sqlite3.Connection) -> tuple[list[str], list[Change]]:
-            cutoff = int(time.time()) - grace_seconds
             ids = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT id FROM blobs WHERE refcount <= 0 AND zero_since <= ?", (cutoff,)
+                    "SELECT id FROM blobs WHERE refcount <= 0 AND zero_since <= ? LIMIT ?",
+                    (cutoff, BLOB_GC_BATCH),
                 )
             ]
+            fulltext.forget_blobs(conn, ids)
             for blob_id in ids:
                 conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
                 conn.execute("DELETE FROM parsed WHERE blob_id = ?", (blob_id,))
@@ -166,7 +174,12 @@ class SqliteStore(
                 blobs.files.delete_sync(blob_id)
             return ids, []
 
-        return await self._write(job)
+        removed: list[str] = []
+        while True:
+            ids = await self._write(job)
+            removed += ids
+            if len(ids) < BLOB_GC_BATCH:
+                return removed
 
     async def check(self, repair: bool = False) -> IntegrityReport:
         return await integrity.check(self, repair)
