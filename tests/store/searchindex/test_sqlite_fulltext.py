@@ -89,8 +89,9 @@ async def test_mail_stored_before_version_11_is_indexed_after_open(tmp_path: Pat
     count = fulltext.BATCH * 2 + 5  # several batches
     await store.append_many(inbox, [await prepare_message(store, _mail(i)) for i in range(count)])
     await store.close()
-    # back to schema version 10: no index (11) or image senders (12) yet
+    # back to schema version 10: no index (11), image senders (12) or \Deleted index (13)
     conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("DROP INDEX messages_deleted")
     conn.execute("DROP TABLE image_senders")
     conn.execute("DROP TABLE search_text")
     conn.execute("DROP TABLE search_docs")

@@ -23,7 +23,6 @@ from posteingang.delivery.ingest import prepare_file, prepare_message
 from posteingang.imap.ops.common import Reply, bad, check_flags, no, ok, resolve_uids
 from posteingang.imap.ops.context import Context
 from posteingang.imap.ops.pacing import Pacer
-from posteingang.imap.ops.select import deleted_uids
 from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import responses
 from posteingang.imap.proto.literals import SpooledLiteral
@@ -109,11 +108,15 @@ async def expunge(s: Context, sel: Selected, cmd: c.Expunge) -> Reply:
         return no(_READ_ONLY, "CANNOT")
     # Everything pending may be told now; then our EXPUNGEs number the same view.
     await sel.live.send_updates(expunge_allowed=True)
-    uids = await deleted_uids(s.store, view)
+    # Which messages have \Deleted is decided in the expunge's own commit (one write
+    # job, no read of the mailbox first); up to the view's highest uid, so a message
+    # the client was not told of yet stays.
+    wanted = None
     if cmd.uids is not None:
-        wanted = set(resolve_uids(view, cmd.uids, uid=True, saved=sel.saved_uids))
-        uids = [u for u in uids if u in wanted]
-    removed = await s.store.expunge(view.mailbox_id, uids) if uids else []
+        wanted = resolve_uids(view, cmd.uids, uid=True, saved=sel.saved_uids)
+        if not wanted:
+            return ok("EXPUNGE completed")
+    removed = await s.store.expunge_deleted(view.mailbox_id, up_to_uid=view.max_uid, uids=wanted)
     sel.live.emit_own_expunge(removed)
     return ok("EXPUNGE completed")
 

@@ -237,6 +237,11 @@ class SqliteMailstore(SqliteAccess):
     async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
         return await self._write(lambda c: msg.expunge(c, mailbox_id, uids))
 
+    async def expunge_deleted(
+        self, mailbox_id: int, *, up_to_uid: int, uids: Sequence[int] | None = None
+    ) -> list[int]:
+        return await self._write(lambda c: msg.expunge_deleted(c, mailbox_id, up_to_uid, uids))
+
     async def copy(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult:
         return await self._write(
             lambda c: msg.copy_messages(c, source_id, uids, target_id, move=False)

@@ -408,6 +408,33 @@ def expunge(
     ]
 
 
+def expunge_deleted(
+    conn: sqlite3.Connection, mailbox_id: int, up_to_uid: int, uids: Sequence[int] | None
+) -> tuple[list[int], list[Change]]:
+    """`Store.expunge_deleted`: the \\Deleted messages are found through the partial
+    index `messages_deleted` (schema version 13), in this transaction."""
+    row = conn.execute("SELECT account_id FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"mailbox {mailbox_id} does not exist")
+    account_id = row[0]
+    found = [
+        r[0]
+        for r in conn.execute(
+            "SELECT uid FROM messages INDEXED BY messages_deleted"
+            " WHERE mailbox_id = ? AND uid <= ? AND flags & 8 != 0",
+            (mailbox_id, up_to_uid),
+        )
+    ]
+    if uids is not None:
+        wanted = set(uids)
+        found = [u for u in found if u in wanted]
+    if not found:
+        return [], []
+    modseq = next_modseq(conn, account_id)
+    _remove(conn, mailbox_id, found, modseq)
+    return found, [Change(account_id, mailbox_id, modseq, ChangeKind.EXPUNGE, uids=tuple(found))]
+
+
 def copy_messages(
     conn: sqlite3.Connection, source_id: int, uids: Sequence[int], target_id: int, move: bool
 ) -> tuple[CopyResult, list[Change]]:
