@@ -6,7 +6,8 @@ access.py) plus opening, closing, creating and deleting accounts (which touch
 every part), blob GC and `check`.
 
 Durability: `journal_mode=WAL` with `synchronous=FULL`, so a COMMIT that has
-returned survives power loss; blobs are fsynced by the blob store before the job
+returned survives power loss (flag changes and expunges alone: `synchronous=NORMAL`,
+see writer.py); blobs are fsynced by the blob store before the job
 that references them is even submitted. Deleting blobs whose last message went
 away is deferred (`gc_blobs`) and done by the writer thread itself, so it cannot
 race with an append that reuses the same content.
