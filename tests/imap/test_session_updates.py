@@ -281,3 +281,15 @@ async def test_search_of_a_message_expunged_meanwhile_says_expungeissued(
         assert "* 2 EXPUNGE" in lines
         lines = await b.ok("SEARCH BODY body")
         assert "[EXPUNGEISSUED]" not in lines[-1]
+
+
+async def test_store_announces_every_new_keyword_it_shows(services: ImapServices) -> None:
+    """RFC 9051 §7.3.5 for STORE's own FETCH replies: a keyword another session set on
+    the second message is in FLAGS too, not only the one this STORE adds."""
+    await deliver_many(services.store, 2)
+    async with _two_selected(services) as (a, b):
+        await a.ok("STORE 2 +FLAGS.SILENT ($One)")
+        lines = await b.ok("STORE 1:2 +FLAGS ($Two)")
+        fetch_at = next(i for i, line in enumerate(lines) if "$One" in line and "FETCH" in line)
+        announced = [line for line in lines[:fetch_at] if line.startswith("* FLAGS (")]
+        assert announced and "$One" in announced[-1] and "$Two" in announced[-1], lines

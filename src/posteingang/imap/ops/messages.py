@@ -143,7 +143,9 @@ async def store(s: Context, sel: Selected, cmd: c.Store) -> Reply:
     ]
     for update in updates:
         view.accept_own_flags(update.uid, update.flags, update.modseq)
-    new_keywords = any(live.learn_keywords(u.flags) for u in updates)
+    new_keywords = False
+    for update in updates:  # every update: any() would stop learning at the first new keyword
+        new_keywords |= live.learn_keywords(update.flags)
     if new_keywords:
         s.emit(responses.flags(live.flag_list()))
         permanent = (*live.flag_list(), "\\*")
