@@ -30,7 +30,7 @@ from posteingang.imap.proto.responses import ResponseCode
 from posteingang.imap.proto.sequence import SequenceSet
 from posteingang.imap.state import Authenticated, Selected
 from posteingang.store.interface import NewMessage, Store
-from posteingang.store.model import FlagOp
+from posteingang.store.model import FlagOp, canonical_flags
 
 __all__ = ["append", "copy_or_move", "expunge", "store"]
 
@@ -93,7 +93,10 @@ async def append(s: Context, auth: Authenticated, cmd: c.Append) -> Reply:
         results = await s.store.append_many(mailbox.id, prepared)
     uids = [r.uid for r in results]
     if isinstance(auth, Selected) and auth.view.mailbox_id == mailbox.id:
-        auth.view.note_appended(uids, max(r.modseq for r in results))
+        # (one modseq for all: MULTIAPPEND is one commit; a deduplicated retry cannot
+        # happen here, APPEND sets no dedupe key)
+        flags = [canonical_flags(p.flags) for p in prepared]
+        auth.live.note_own_append(uids, flags, max(r.modseq for r in results))
     code = ResponseCode.appenduid(results[0].uidvalidity, SequenceSet.from_numbers(uids))
     return ok("APPEND completed", code)
 
