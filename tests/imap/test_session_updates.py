@@ -293,3 +293,24 @@ async def test_store_announces_every_new_keyword_it_shows(services: ImapServices
         fetch_at = next(i for i, line in enumerate(lines) if "$One" in line and "FETCH" in line)
         announced = [line for line in lines[:fetch_at] if line.startswith("* FLAGS (")]
         assert announced and "$One" in announced[-1] and "$Two" in announced[-1], lines
+
+
+async def test_an_append_into_the_selected_mailbox_shows_its_flags(
+    services: ImapServices,
+) -> None:
+    """The appending session's view takes the flags it appended with (no store read),
+    announces a new keyword, and still sees a change another session made meanwhile."""
+    await deliver_many(services.store, 1)
+    async with _two_selected(services) as (a, b):
+        raw = "Subject: own\r\n\r\nbody\r\n"
+        lines = await a.ok(f"APPEND INBOX (\\seen $Mine) {{{len(raw)}+}}\r\n{raw}")
+        lines += await a.ok("FETCH 2 (FLAGS)")
+        announced = next(i for i, line in enumerate(lines) if line.startswith("* FLAGS ("))
+        assert "$Mine" in lines[announced], lines
+        shown = lines.index("* 2 FETCH (FLAGS (\\Seen \\Recent $Mine))")
+        assert announced < shown, lines
+        await a.ok(f"APPEND INBOX (\\Flagged) {{{len(raw)}+}}\r\n{raw}")
+        await b.ok("NOOP")
+        await b.ok("STORE 3 +FLAGS.SILENT (\\Answered)")
+        lines = await a.ok("FETCH 3 (FLAGS)")
+        assert "* 3 FETCH (FLAGS (\\Answered \\Flagged \\Recent))" in lines, lines
