@@ -281,3 +281,36 @@ async def test_search_of_a_message_expunged_meanwhile_says_expungeissued(
         assert "* 2 EXPUNGE" in lines
         lines = await b.ok("SEARCH BODY body")
         assert "[EXPUNGEISSUED]" not in lines[-1]
+
+
+async def test_store_announces_every_new_keyword_it_shows(services: ImapServices) -> None:
+    """RFC 9051 §7.3.5 for STORE's own FETCH replies: a keyword another session set on
+    the second message is in FLAGS too, not only the one this STORE adds."""
+    await deliver_many(services.store, 2)
+    async with _two_selected(services) as (a, b):
+        await a.ok("STORE 2 +FLAGS.SILENT ($One)")
+        lines = await b.ok("STORE 1:2 +FLAGS ($Two)")
+        fetch_at = next(i for i, line in enumerate(lines) if "$One" in line and "FETCH" in line)
+        announced = [line for line in lines[:fetch_at] if line.startswith("* FLAGS (")]
+        assert announced and "$One" in announced[-1] and "$Two" in announced[-1], lines
+
+
+async def test_an_append_into_the_selected_mailbox_shows_its_flags(
+    services: ImapServices,
+) -> None:
+    """The appending session's view takes the flags it appended with (no store read),
+    announces a new keyword, and still sees a change another session made meanwhile."""
+    await deliver_many(services.store, 1)
+    async with _two_selected(services) as (a, b):
+        raw = "Subject: own\r\n\r\nbody\r\n"
+        lines = await a.ok(f"APPEND INBOX (\\seen $Mine) {{{len(raw)}+}}\r\n{raw}")
+        lines += await a.ok("FETCH 2 (FLAGS)")
+        announced = next(i for i, line in enumerate(lines) if line.startswith("* FLAGS ("))
+        assert "$Mine" in lines[announced], lines
+        shown = lines.index("* 2 FETCH (FLAGS (\\Seen \\Recent $Mine))")
+        assert announced < shown, lines
+        await a.ok(f"APPEND INBOX (\\Flagged) {{{len(raw)}+}}\r\n{raw}")
+        await b.ok("NOOP")
+        await b.ok("STORE 3 +FLAGS.SILENT (\\Answered)")
+        lines = await a.ok("FETCH 3 (FLAGS)")
+        assert "* 3 FETCH (FLAGS (\\Answered \\Flagged \\Recent))" in lines, lines

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from posteingang.store.blobs.fs import FsBlobStore
+from posteingang.store.hub import Change
+from posteingang.store.model import FlagOp
 from posteingang.store.sqlite.schema import LATEST, MIGRATIONS, migrate, schema_version
 from posteingang.store.sqlite.store import SqliteStore
 from tests.store.conftest import inbox_id, make_account, new_message
@@ -116,6 +118,48 @@ async def test_group_commit_batches_concurrent_appends(tmp_path: Path) -> None:
         await store.close()
 
 
+def _synchronous(conn: sqlite3.Connection) -> tuple[int, list[Change]]:
+    """A write job that reports the commit's fsync setting (2 FULL, 1 NORMAL)."""
+    return int(conn.execute("PRAGMA synchronous").fetchone()[0]), []
+
+
+async def test_only_batches_without_a_message_commit_without_fsync(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    store = await SqliteStore.open(tmp_path / "s.sqlite3", FsBlobStore(tmp_path / "b"))
+    try:
+        account_id = await make_account(store)
+        inbox = await inbox_id(store, account_id)
+        msg = await new_message(store, b"m")
+        assert await store._write(_synchronous) == 2
+        assert await store._write(_synchronous, durable=False) == 1
+        before = store._writer.unsynced_commits
+        await store.append(inbox, msg)
+        await store.store_flags(inbox, [1], FlagOp.ADD, frozenset({"\\Seen"}))
+        await store.expunge(inbox, [1])
+        assert store._writer.unsynced_commits == before + 2  # the flags and the expunge
+        # A flag change batched with an append is fsynced with it.
+        gate = threading.Event()
+
+        def wait(conn: sqlite3.Connection) -> tuple[None, list[Change]]:
+            gate.wait(10)
+            return None, []
+
+        held = asyncio.ensure_future(store._write(wait))
+        await asyncio.sleep(0.05)  # the writer is in `wait`: what follows forms one batch
+        mixed = [
+            asyncio.ensure_future(store._write(_synchronous, durable=False)),
+            asyncio.ensure_future(store.append(inbox, await new_message(store, b"n"))),
+        ]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await held
+        assert (await mixed[0]) == 2 and (await mixed[1]).uid == 2
+    finally:
+        await store.close()
+
+
 async def test_commit_in_another_process_wakes_subscribers(tmp_path: Path) -> None:
     """`posteingang deliver` runs in its own process; IDLE sessions must still be pushed."""
     import asyncio
@@ -134,6 +178,8 @@ async def test_commit_in_another_process_wakes_subscribers(tmp_path: Path) -> No
 import asyncio
 from pathlib import Path
 from posteingang.store.blobs.fs import FsBlobStore
+from posteingang.store.hub import Change
+from posteingang.store.model import FlagOp
 from posteingang.store.sqlite.store import SqliteStore
 from posteingang.delivery.ingest import prepare_message
 

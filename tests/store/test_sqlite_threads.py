@@ -20,9 +20,10 @@ async def test_replies_after_the_upgrade_join_mail_stored_before_it(tmp_path: Pa
     await store.append(inbox, await prepare_message(store, old))
     (before,) = await store.get_messages(inbox, [1])
     await store.close()
-    # back to schema version 8: no image senders (12), full-text index (11), sort keys
-    # (10) or thread index (9)
+    # back to schema version 8: no \Deleted index (13), image senders (12), full-text
+    # index (11), sort keys (10) or thread index (9)
     conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("DROP INDEX messages_deleted")
     for table in ("image_senders", "search_text", "search_docs"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DELETE FROM meta WHERE key = 'fulltext_backfill'")

@@ -92,6 +92,7 @@ class LiveUpdates:
 
     __slots__ = (
         "_out",
+        "_own_flags",
         "_recent_due",
         "_resync_base",
         "_resync_pending",
@@ -110,6 +111,9 @@ class LiveUpdates:
         self._unknown_flags: list[int] = []  # uids in the view whose flags are not read yet
         self._resync_pending = False
         self._recent_due = False  # a * n RECENT owed after an EXISTS sent during IDLE
+        # uid -> (flags, modseq) of messages this session appended to the selected
+        # mailbox: known without a store read when they join the view
+        self._own_flags: dict[int, tuple[frozenset[str], int]] = {}
 
     def has_unknown_flags(self) -> bool:
         return bool(self._unknown_flags)
@@ -216,6 +220,16 @@ class LiveUpdates:
                 self._unknown_flags.extend(update.uids)
         return updates
 
+    def note_own_append(self, uids: list[int], flags: list[frozenset[str]], modseq: int) -> None:
+        """This session's APPEND/COPY into the selected mailbox: the new uids join the
+        view at the next moment allowed, their flags known (`load_unknown_flags`
+        reads only the others; a later change from the feed still wins by modseq)."""
+        if len(self._own_flags) > 4096:  # never read (expunged first): do not grow
+            self._own_flags.clear()
+        for uid, f in zip(uids, flags, strict=True):
+            self._own_flags[uid] = (f, modseq)
+        self._sel.view.note_appended(uids, modseq)
+
     def emit_own_expunge(self, uids: list[int]) -> None:
         """This session's EXPUNGE/MOVE: tell the client now, with whatever else is queued
         (a MOVE into the selected mailbox itself brings new uids: their flags are read
@@ -244,11 +258,21 @@ class LiveUpdates:
             if count != view.recent.announced:
                 view.recent.announced = count
                 self._out.emit(responses.recent(count))
+        learned = False
+        if self._own_flags:
+            rest = []
+            for uid in unknown:
+                own = self._own_flags.pop(uid, None)
+                if own is None:
+                    rest.append(uid)
+                elif view.modseqs.get(uid) == 0:
+                    view.flags[uid], view.modseqs[uid] = own
+                    learned |= self.learn_keywords(own[0])
+            unknown = rest
         try:
-            messages = await self._store.get_messages(view.mailbox_id, unknown)
+            messages = await self._store.get_messages(view.mailbox_id, unknown) if unknown else []
         except StoreError:
             return False
-        learned = False
         for msg in messages:
             if view.modseqs.get(msg.uid) == 0:
                 view.flags[msg.uid] = msg.flags

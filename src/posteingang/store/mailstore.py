@@ -222,6 +222,16 @@ class Mailstore(Protocol):
         """Removes the messages; returns the uids that were removed, ascending."""
         ...
 
+    async def expunge_deleted(
+        self, mailbox_id: int, *, up_to_uid: int, uids: Sequence[int] | None = None
+    ) -> list[int]:
+        """IMAP EXPUNGE (and CLOSE, UID EXPUNGE with `uids`): removes, in one commit,
+        the messages up to `up_to_uid` (and among `uids`, if given) whose flags hold
+        \\Deleted at that moment; returns their uids, ascending. Which messages go is
+        decided in the commit itself, so a concurrent -FLAGS \\Deleted either comes
+        before it (the message stays) or after (it is gone), never in between."""
+        ...
+
     async def copy(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult: ...
     async def move(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult:
         """COPY + EXPUNGE in one commit (RFC 6851)."""

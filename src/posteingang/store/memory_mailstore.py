@@ -21,9 +21,8 @@ from posteingang.store.hub import Change, ChangeKind
 from posteingang.store.ids import new_object_id
 from posteingang.store.mailstore import NewMessage
 from posteingang.store.memory_mailboxes import Box, MemoryMailboxes
-from posteingang.store.model import FLAGGED as FLAGGED_FLAG
-from posteingang.store.model import SEEN as SEEN_FLAG
 from posteingang.store.model import (
+    DELETED,
     AppendResult,
     Changes,
     CopyResult,
@@ -39,6 +38,8 @@ from posteingang.store.model import (
     PageSort,
     canonical_flags,
 )
+from posteingang.store.model import FLAGGED as FLAGGED_FLAG
+from posteingang.store.model import SEEN as SEEN_FLAG
 from posteingang.store.sortkeys import SortKeys, sort_keys
 
 
@@ -367,6 +368,18 @@ class MemoryMailstore(MemoryMailboxes):
             Change(box.mailbox.account_id, mailbox_id, modseq, ChangeKind.EXPUNGE, uids=tuple(gone))
         )
         return gone
+
+    async def expunge_deleted(
+        self, mailbox_id: int, *, up_to_uid: int, uids: Sequence[int] | None = None
+    ) -> list[int]:
+        box = self._box(mailbox_id)
+        wanted = None if uids is None else set(uids)
+        gone = [
+            uid
+            for uid, m in box.messages.items()
+            if uid <= up_to_uid and DELETED in m.flags and (wanted is None or uid in wanted)
+        ]
+        return await self.expunge(mailbox_id, gone)
 
     def _remove(self, box: Box, uids: list[int], modseq: int) -> None:
         for uid in uids:

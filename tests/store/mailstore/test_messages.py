@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from posteingang.store.hub import Change, ChangeKind
 from posteingang.store.interface import Conflict, NotFound, QuotaExceeded, Store
 from posteingang.store.model import DELETED, SEEN, FlagOp
 from tests.store.conftest import inbox_id, make_account, new_message
@@ -110,6 +111,28 @@ async def test_expunge_and_changes_since(store: Store) -> None:
     assert (await store.get_index(inbox)).uids == [2, 4]
     # uids are never reused
     assert (await store.append(inbox, await new_message(store, b"new"))).uid == 5
+
+
+async def test_expunge_deleted_takes_what_has_deleted_at_its_commit(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    for i in range(6):
+        await store.append(inbox, await new_message(store, b"%d" % i))
+    await store.store_flags(inbox, [1, 2, 4, 5, 6], FlagOp.ADD, frozenset({DELETED, SEEN}))
+    await store.store_flags(inbox, [2], FlagOp.REMOVE, frozenset({DELETED}))
+    feed = store.hub.subscribe(account_id)
+    # not above up_to_uid (a message the session has not seen yet), only among uids
+    assert await store.expunge_deleted(inbox, up_to_uid=5, uids=[1, 2, 3, 4]) == [1, 4]
+    (change,) = feed.drain()
+    assert isinstance(change, Change) and change.kind is ChangeKind.EXPUNGE
+    assert change.uids == (1, 4)
+    assert await store.expunge_deleted(inbox, up_to_uid=5) == [5]
+    assert await store.expunge_deleted(inbox, up_to_uid=5) == []
+    assert (await store.get_index(inbox)).uids == [2, 3, 6]
+    assert await store.expunge_deleted(inbox, up_to_uid=99) == [6]
+    assert [c.uids for c in feed.drain() if isinstance(c, Change)] == [(5,), (6,)]
+    with pytest.raises(NotFound):
+        await store.expunge_deleted(999_999, up_to_uid=1)
 
 
 async def test_copy_and_move_keep_bytes_once(store: Store) -> None:

@@ -23,7 +23,6 @@ from posteingang.delivery.ingest import prepare_file, prepare_message
 from posteingang.imap.ops.common import Reply, bad, check_flags, no, ok, resolve_uids
 from posteingang.imap.ops.context import Context
 from posteingang.imap.ops.pacing import Pacer
-from posteingang.imap.ops.select import deleted_uids
 from posteingang.imap.proto import commands as c
 from posteingang.imap.proto import responses
 from posteingang.imap.proto.literals import SpooledLiteral
@@ -31,7 +30,7 @@ from posteingang.imap.proto.responses import ResponseCode
 from posteingang.imap.proto.sequence import SequenceSet
 from posteingang.imap.state import Authenticated, Selected
 from posteingang.store.interface import NewMessage, Store
-from posteingang.store.model import FlagOp
+from posteingang.store.model import FlagOp, canonical_flags
 
 __all__ = ["append", "copy_or_move", "expunge", "store"]
 
@@ -94,7 +93,10 @@ async def append(s: Context, auth: Authenticated, cmd: c.Append) -> Reply:
         results = await s.store.append_many(mailbox.id, prepared)
     uids = [r.uid for r in results]
     if isinstance(auth, Selected) and auth.view.mailbox_id == mailbox.id:
-        auth.view.note_appended(uids, max(r.modseq for r in results))
+        # (one modseq for all: MULTIAPPEND is one commit; a deduplicated retry cannot
+        # happen here, APPEND sets no dedupe key)
+        flags = [canonical_flags(p.flags) for p in prepared]
+        auth.live.note_own_append(uids, flags, max(r.modseq for r in results))
     code = ResponseCode.appenduid(results[0].uidvalidity, SequenceSet.from_numbers(uids))
     return ok("APPEND completed", code)
 
@@ -109,11 +111,15 @@ async def expunge(s: Context, sel: Selected, cmd: c.Expunge) -> Reply:
         return no(_READ_ONLY, "CANNOT")
     # Everything pending may be told now; then our EXPUNGEs number the same view.
     await sel.live.send_updates(expunge_allowed=True)
-    uids = await deleted_uids(s.store, view)
+    # Which messages have \Deleted is decided in the expunge's own commit (one write
+    # job, no read of the mailbox first); up to the view's highest uid, so a message
+    # the client was not told of yet stays.
+    wanted = None
     if cmd.uids is not None:
-        wanted = set(resolve_uids(view, cmd.uids, uid=True, saved=sel.saved_uids))
-        uids = [u for u in uids if u in wanted]
-    removed = await s.store.expunge(view.mailbox_id, uids) if uids else []
+        wanted = resolve_uids(view, cmd.uids, uid=True, saved=sel.saved_uids)
+        if not wanted:
+            return ok("EXPUNGE completed")
+    removed = await s.store.expunge_deleted(view.mailbox_id, up_to_uid=view.max_uid, uids=wanted)
     sel.live.emit_own_expunge(removed)
     return ok("EXPUNGE completed")
 
@@ -140,7 +146,9 @@ async def store(s: Context, sel: Selected, cmd: c.Store) -> Reply:
     ]
     for update in updates:
         view.accept_own_flags(update.uid, update.flags, update.modseq)
-    new_keywords = any(live.learn_keywords(u.flags) for u in updates)
+    new_keywords = False
+    for update in updates:  # every update: any() would stop learning at the first new keyword
+        new_keywords |= live.learn_keywords(update.flags)
     if new_keywords:
         s.emit(responses.flags(live.flag_list()))
         permanent = (*live.flag_list(), "\\*")

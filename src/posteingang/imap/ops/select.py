@@ -16,10 +16,9 @@ from posteingang.imap.proto import responses
 from posteingang.imap.proto.responses import ResponseCode
 from posteingang.imap.selected import SelectedMailbox
 from posteingang.imap.state import Authenticated, Selected
-from posteingang.store.interface import Store
-from posteingang.store.model import DELETED, SEEN, SYSTEM_FLAGS
+from posteingang.store.model import SEEN, SYSTEM_FLAGS
 
-__all__ = ["check", "close", "deleted_uids", "select", "unselect"]
+__all__ = ["check", "close", "select", "unselect"]
 
 PERMANENT = (*SYSTEM_FLAGS, "\\*")  # keywords may be created (RFC 9051 §7.1)
 _NEVER = 1 << 63  # beyond every uid
@@ -95,24 +94,11 @@ async def select(s: Context, auth: Authenticated, cmd: c.Select | c.Examine) -> 
     return ok("EXAMINE completed" if readonly else "SELECT completed", code)
 
 
-async def deleted_uids(store: Store, view: SelectedMailbox) -> list[int]:
-    """Uids in the view whose message has \\Deleted in the store right now."""
-    index = await store.get_index(view.mailbox_id)
-    known = set(view.uids)
-    return [
-        uid
-        for uid, flags in zip(index.uids, index.flags, strict=True)
-        if DELETED in flags and uid in known
-    ]
-
-
 async def close(s: Context, sel: Selected, cmd: c.Close) -> Reply:
     """RFC 9051 §6.4.1: expunge \\Deleted silently (not when read-only), then deselect."""
     view = sel.view
-    if not view.readonly:
-        uids = await deleted_uids(s.store, view)
-        if uids:
-            await s.store.expunge(view.mailbox_id, uids)
+    if not view.readonly and view.uids:
+        await s.store.expunge_deleted(view.mailbox_id, up_to_uid=view.max_uid)
     s.deselect()
     return ok("CLOSE completed")
 

@@ -135,8 +135,11 @@ class SqliteAccess:
         finally:
             conn.execute("COMMIT")
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], tuple[T, list[Change]]]) -> T:
-        return await self._writer.submit(fn)
+    async def _write(
+        self, fn: Callable[[sqlite3.Connection], tuple[T, list[Change]]], *, durable: bool = True
+    ) -> T:
+        """``durable=False`` only for a job that stores no message (writer.py)."""
+        return await self._writer.submit(fn, durable=durable)
 
     # The whole-store jobs of integrity.py
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:

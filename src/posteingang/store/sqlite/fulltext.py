@@ -8,9 +8,10 @@ row in the FTS5 table ``search_text``, and `complete` says whether the document
 holds all the text SEARCH compares). Documents are per blob, like parse
 records: COPY and MOVE share them, and a message is found through its row in
 ``messages`` (index ``messages_blob``), so an expunged message drops out of
-every search in the commit that removes its row. The document itself goes in
-the same commit when the blob's last message goes (`forget_unreferenced`, from
-`shared.drop_messages`), and comes back if the same octets are appended again.
+every search in the commit that removes its row. The document itself stays
+until blob GC deletes the blob (`forget_blobs`, an hour after its last message
+went): deleting an FTS5 document costs about a millisecond, too much for every
+EXPUNGE, and the same octets appended again meanwhile need no new document.
 
 The trigram tokenizer (SQLite ≥ 3.34) matches a quoted phrase as a substring
 (case-folded, at least three characters), which is what IMAP SEARCH compares
@@ -28,8 +29,8 @@ append only lowers the cursor below its new blobs' parse records in its own
 commit (`note_new`, two statements), and `SqliteSearchIndex`
 (searchindex.py) runs the batches in the background shortly afterwards, after
 open for what waits from before (the blobs stored before version 11 too), so
-opening a large store does not wait for it. Deletions stay in the expunge's
-commit (`forget_unreferenced`).
+opening a large store does not wait for it. Deletions go with blob GC
+(`forget_blobs`).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from posteingang.store.fulltext import (
 )
 from posteingang.store.mailstore import NewMessage
 
-__all__ = ["backfill_batch", "backfilled", "candidates", "forget_unreferenced", "note_new"]
+__all__ = ["backfill_batch", "backfilled", "candidates", "forget_blobs", "note_new"]
 
 #: parse records indexed per write job (each a few hundred µs in the writer)
 BATCH = 100
@@ -114,18 +115,15 @@ def note_new(conn: sqlite3.Connection, messages: Sequence[NewMessage]) -> bool:
     return True
 
 
-def forget_unreferenced(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> None:
-    """Delete the documents of the blobs of the messages matching `where` that no
-    message uses any more (called after their reference counts went down, before
-    the rows go)."""
-    gone = [
-        (r[0],)
-        for r in conn.execute(
-            "SELECT d.id FROM search_docs d JOIN blobs b ON b.id = d.blob_id"
-            f" WHERE b.refcount <= 0 AND d.blob_id IN (SELECT blob_id FROM messages WHERE {where})",
-            args,
-        )
-    ]
+def forget_blobs(conn: sqlite3.Connection, blob_ids: Sequence[str]) -> None:
+    """Delete the documents of `blob_ids` (blob GC, in the commit that deletes the
+    blobs: `SqliteStore.gc_blobs`)."""
+    gone = []
+    for i in range(0, len(blob_ids), 500):
+        chunk = blob_ids[i : i + 500]
+        gone += conn.execute(
+            f"SELECT id FROM search_docs WHERE blob_id IN ({','.join('?' * len(chunk))})", chunk
+        ).fetchall()
     conn.executemany("DELETE FROM search_text WHERE rowid = ?", gone)
     conn.executemany("DELETE FROM search_docs WHERE id = ?", gone)
 

@@ -138,7 +138,7 @@ class SqliteMailstore(SqliteAccess):
         return await self._read(lambda c: mbx.mailbox_status(c, mailbox_id))
 
     async def claim_recent(self, mailbox_id: int) -> tuple[int, int]:
-        return await self._write(lambda c: mbx.claim_recent(c, mailbox_id))
+        return await self._write(lambda c: mbx.claim_recent(c, mailbox_id), durable=False)
 
     # -- messages ------------------------------------------------------------------------
     async def append(self, mailbox_id: int, message: NewMessage) -> AppendResult:
@@ -230,12 +230,21 @@ class SqliteMailstore(SqliteAccess):
         *,
         unchanged_since: int | None = None,
     ) -> list[FlagUpdate]:
+        # Flag changes and expunges commit without fsync (writer.py, "Durability").
         return await self._write(
-            lambda c: msg.store_flags(c, mailbox_id, uids, op, flags, unchanged_since)
+            lambda c: msg.store_flags(c, mailbox_id, uids, op, flags, unchanged_since),
+            durable=False,
         )
 
     async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
-        return await self._write(lambda c: msg.expunge(c, mailbox_id, uids))
+        return await self._write(lambda c: msg.expunge(c, mailbox_id, uids), durable=False)
+
+    async def expunge_deleted(
+        self, mailbox_id: int, *, up_to_uid: int, uids: Sequence[int] | None = None
+    ) -> list[int]:
+        return await self._write(
+            lambda c: msg.expunge_deleted(c, mailbox_id, up_to_uid, uids), durable=False
+        )
 
     async def copy(self, source_id: int, uids: Sequence[int], target_id: int) -> CopyResult:
         return await self._write(

@@ -328,7 +328,7 @@ def store_flags(
     flags: frozenset[str],
     unchanged_since: int | None,
 ) -> tuple[list[FlagUpdate], list[Change]]:
-    mailbox = require_mailbox(conn, mailbox_id)
+    account_id = _account_of(conn, mailbox_id)
     flags = canonical_flags(flags)
     pending: list[tuple[int, frozenset[str]]] = []
     for chunk in _chunks(sorted(set(uids))):
@@ -347,7 +347,7 @@ def store_flags(
     if not pending:
         return [], []
     pending.sort()
-    modseq = next_modseq(conn, mailbox.account_id)
+    modseq = next_modseq(conn, account_id)
     rows = [(*flags_to_bits(new), modseq, mailbox_id, uid) for uid, new in pending]
     conn.executemany(
         "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
@@ -357,7 +357,7 @@ def store_flags(
     conn.execute("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", (modseq, mailbox_id))
     updates = [FlagUpdate(uid, modseq, new) for uid, new in pending]
     change = Change(
-        mailbox.account_id,
+        account_id,
         mailbox_id,
         modseq,
         ChangeKind.FLAGS,
@@ -397,15 +397,46 @@ def _remove(conn: sqlite3.Connection, mailbox_id: int, uids: list[int], modseq: 
 def expunge(
     conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]
 ) -> tuple[list[int], list[Change]]:
-    mailbox = require_mailbox(conn, mailbox_id)
+    account_id = _account_of(conn, mailbox_id)
     gone = _existing_uids(conn, mailbox_id, uids)
     if not gone:
         return [], []
-    modseq = next_modseq(conn, mailbox.account_id)
+    modseq = next_modseq(conn, account_id)
     _remove(conn, mailbox_id, gone, modseq)
-    return gone, [
-        Change(mailbox.account_id, mailbox_id, modseq, ChangeKind.EXPUNGE, uids=tuple(gone))
+    return gone, [Change(account_id, mailbox_id, modseq, ChangeKind.EXPUNGE, uids=tuple(gone))]
+
+
+def _account_of(conn: sqlite3.Connection, mailbox_id: int) -> int:
+    """The mailbox's account (NotFound if there is no such mailbox): one column, not the
+    whole `Mailbox` that `require_mailbox` builds (~3 µs against ~16 µs per job)."""
+    row = conn.execute("SELECT account_id FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"mailbox {mailbox_id} does not exist")
+    return int(row[0])
+
+
+def expunge_deleted(
+    conn: sqlite3.Connection, mailbox_id: int, up_to_uid: int, uids: Sequence[int] | None
+) -> tuple[list[int], list[Change]]:
+    """`Store.expunge_deleted`: the \\Deleted messages are found through the partial
+    index `messages_deleted` (schema version 13), in this transaction."""
+    account_id = _account_of(conn, mailbox_id)
+    found = [
+        r[0]
+        for r in conn.execute(
+            "SELECT uid FROM messages INDEXED BY messages_deleted"
+            " WHERE mailbox_id = ? AND uid <= ? AND flags & 8 != 0",
+            (mailbox_id, up_to_uid),
+        )
     ]
+    if uids is not None:
+        wanted = set(uids)
+        found = [u for u in found if u in wanted]
+    if not found:
+        return [], []
+    modseq = next_modseq(conn, account_id)
+    _remove(conn, mailbox_id, found, modseq)
+    return found, [Change(account_id, mailbox_id, modseq, ChangeKind.EXPUNGE, uids=tuple(found))]
 
 
 def copy_messages(

@@ -313,6 +313,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (account_id, sender)
     ) WITHOUT ROWID;
     """,
+    # 13: the messages flagged \Deleted (bit 8, store/model.py), so that EXPUNGE finds
+    # them in its own write job without reading the whole mailbox
+    # (messages.expunge_deleted).
+    """
+    CREATE INDEX messages_deleted ON messages (mailbox_id, uid) WHERE flags & 8 != 0;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

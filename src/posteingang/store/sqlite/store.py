@@ -6,7 +6,8 @@ access.py) plus opening, closing, creating and deleting accounts (which touch
 every part), blob GC and `check`.
 
 Durability: `journal_mode=WAL` with `synchronous=FULL`, so a COMMIT that has
-returned survives power loss; blobs are fsynced by the blob store before the job
+returned survives power loss (flag changes and expunges alone: `synchronous=NORMAL`,
+see writer.py); blobs are fsynced by the blob store before the job
 that references them is even submitted. Deleting blobs whose last message went
 away is deferred (`gc_blobs`) and done by the writer thread itself, so it cannot
 race with an append that reuses the same content.
@@ -25,8 +26,8 @@ from posteingang.store.hub import Change, Hub, credentials_change
 from posteingang.store.interface import IntegrityReport
 from posteingang.store.model import DEFAULT_MAILBOXES, Account
 from posteingang.store.sqlite import accounts as acc
+from posteingang.store.sqlite import fulltext, integrity, pop3, shared, sortkeys
 from posteingang.store.sqlite import index as packed
-from posteingang.store.sqlite import integrity, pop3, shared, sortkeys
 from posteingang.store.sqlite import mailboxes as mbx
 from posteingang.store.sqlite.access import connect
 from posteingang.store.sqlite.clientstate import SqliteClientState
@@ -39,6 +40,8 @@ from posteingang.store.sqlite.searchindex import SqliteSearchIndex
 from posteingang.store.sqlite.writer import Writer
 
 BLOB_GC_GRACE_SECONDS = 3600
+#: blobs deleted per write job of `SqliteStore.gc_blobs`
+BLOB_GC_BATCH = 100
 
 
 def write_lock_path(path: Path) -> Path:
@@ -146,17 +149,23 @@ class SqliteStore(
 
     # -- maintenance -------------------------------------------------------------------
     async def gc_blobs(self, grace_seconds: int = BLOB_GC_GRACE_SECONDS) -> list[str]:
-        """Delete blobs no message has used for `grace_seconds`; returns their ids."""
+        """Delete blobs no message has used for `grace_seconds`, with their parse
+        records and search documents; returns their ids.
+
+        In jobs of `BLOB_GC_BATCH` blobs: deleting a search document costs the
+        writer about a millisecond, and other writes go on between the jobs."""
         blobs = self.blobs
+        cutoff = int(time.time()) - grace_seconds
 
         def job(conn: sqlite3.Connection) -> tuple[list[str], list[Change]]:
-            cutoff = int(time.time()) - grace_seconds
             ids = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT id FROM blobs WHERE refcount <= 0 AND zero_since <= ?", (cutoff,)
+                    "SELECT id FROM blobs WHERE refcount <= 0 AND zero_since <= ? LIMIT ?",
+                    (cutoff, BLOB_GC_BATCH),
                 )
             ]
+            fulltext.forget_blobs(conn, ids)
             for blob_id in ids:
                 conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
                 conn.execute("DELETE FROM parsed WHERE blob_id = ?", (blob_id,))
@@ -166,7 +175,12 @@ class SqliteStore(
                 blobs.files.delete_sync(blob_id)
             return ids, []
 
-        return await self._write(job)
+        removed: list[str] = []
+        while True:
+            ids = await self._write(job)
+            removed += ids
+            if len(ids) < BLOB_GC_BATCH:
+                return removed
 
     async def check(self, repair: bool = False) -> IntegrityReport:
         return await integrity.check(self, repair)
