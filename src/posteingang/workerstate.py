@@ -89,21 +89,23 @@ async def open_worker_state(config: Config) -> WorkerState:
 
 def worker_shell(
     config: Config,
-    state: WorkerState,
+    store: Store,
     listeners: tuple[ListenerSettings, ...],
     handler_for: Callable[[ListenerSettings], Handler],
     refusal: bytes,
+    limits: AccountLimits | None = None,
 ) -> WorkerShell:
-    """The `WorkerShell` of a mail-access worker: its handlers, TLS when a listener needs
-    it, the shutdown grace, and the shared limits and store it closes."""
+    """The `WorkerShell` of a worker (IMAP, POP3, SMTP/LMTP): its handlers, TLS when a
+    listener needs it, the shutdown grace, the store it closes and, for the mail-access
+    workers, the shared account limits."""
     needs_tls = any(ls.tls is not TlsMode.NONE for ls in listeners)
     return WorkerShell(
         handler_for=handler_for,
         refusal=refusal,
         tls=TlsContexts.from_settings(config.tls) if needs_tls else None,
         grace=config.server.shutdown_timeout,
-        close=state.store.close,
-        account_limits=state.limits,
+        close=store.close,
+        account_limits=limits,
     )
 
 
@@ -112,14 +114,20 @@ async def start_mail_workers(
     protocol: str,
     setup: WorkerSetup,
     count: int,
-    exports: Exports,
+    exports: Exports | None,
+    *,
+    protocols: tuple[str, ...] = (),
+    name: str = "",
 ) -> Supervisor | None:
-    """Start ``count`` more processes serving ``ctx``'s ``protocol`` listeners with
-    ``setup``, sharing ``exports`` (the server side of what the workers ask for).
-    Nothing with the in-memory store, which cannot be shared between processes."""
+    """Start ``count`` more processes serving ``ctx``'s listeners of ``protocols``
+    (default: ``protocol``'s) with ``setup``, sharing ``exports`` (the server side of
+    what the workers ask for). ``name``: the workers' name in logs (default: the
+    protocol's). Nothing with the in-memory store, which cannot be shared between
+    processes."""
     if count <= 0 or ctx.config.store.backend != "sqlite":
         return None
-    name = protocol.lower()
+    setting = protocol.split("/")[0].lower()
+    name = name or setting
     spec = WorkerSpec(
         setup,
         ctx.config,
@@ -133,7 +141,7 @@ async def start_mail_workers(
     supervisor = await start_workers(
         ctx,
         spec,
-        protocols=(protocol,),
+        protocols=protocols or (protocol,),
         count=count,
         grace=ctx.config.server.shutdown_timeout,
         exports=exports,
@@ -141,6 +149,6 @@ async def start_mail_workers(
     if supervisor is not None:
         ctx.notes.append(
             f"{protocol} served by {1 + len(supervisor.workers)} processes "
-            f"(setting {name}.processes)."
+            f"(setting {setting}.processes)."
         )
     return supervisor

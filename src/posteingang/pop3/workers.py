@@ -60,10 +60,11 @@ async def pop3_worker(
     )
     return worker_shell(
         config,
-        state,
+        state.store,
         listeners,
         lambda ls: pop3_handler(listener_services(base, ls), stopping),
         REFUSAL,
+        state.limits,
     )
 
 
