@@ -69,12 +69,12 @@ async def open_worker_state(config: Config) -> WorkerState:
     with contextlib.suppress(OSError, SecretKeyError):
         use_fake_secret(load_server_secret(data_dir))
     await store.listen_external()  # IDLE here hears every other process's changes
-    call = remote()
+    shared = remote()
     throttle: Throttle
     limits: AccountLimits
-    if call is not None:
-        throttle = SharedThrottle(policy, call)
-        limits = SharedAccountLimits(max_per_account, max_per_user_ip, call)
+    if shared is not None:
+        throttle = SharedThrottle(policy, shared)
+        limits = SharedAccountLimits(max_per_account, max_per_user_ip, shared)
     else:
         throttle = Throttle(policy)
         limits = AccountLimits(max_per_account, max_per_user_ip)
