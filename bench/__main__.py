@@ -26,6 +26,7 @@ BENCHMARKS = {
     "imap": "bench.bench_imap",
     "fetch": "bench.bench_fetch",
     "stress": "bench.bench_stress",
+    "idle": "bench.bench_idle",
     "latency": "bench.bench_latency",
     "web": "bench.bench_web",
     "websearch": "bench.bench_web_search",

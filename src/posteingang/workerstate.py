@@ -10,7 +10,7 @@ shared-state proxy.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,12 +77,12 @@ async def open_worker_state(config: Config) -> WorkerState:
     with contextlib.suppress(OSError, SecretKeyError):
         use_fake_secret(load_server_secret(data_dir))
     await store.listen_external()  # IDLE here hears every other process's changes
-    call = remote()
+    shared = remote()
     throttle: Throttle
     limits: AccountLimits
-    if call is not None:
-        throttle = SharedThrottle(policy, call)
-        limits = SharedAccountLimits(max_per_account, max_per_user_ip, call)
+    if shared is not None:
+        throttle = SharedThrottle(policy, shared)
+        limits = SharedAccountLimits(max_per_account, max_per_user_ip, shared)
     else:
         throttle = Throttle(policy)
         limits = AccountLimits(max_per_account, max_per_user_ip)
@@ -99,21 +99,25 @@ async def open_worker_state(config: Config) -> WorkerState:
 
 def worker_shell(
     config: Config,
-    state: WorkerState,
+    store: Store,
     listeners: tuple[ListenerSettings, ...],
     handler_for: Callable[[ListenerSettings], Handler],
     refusal: bytes,
+    limits: AccountLimits | None = None,
+    close: Callable[[], Awaitable[None]] | None = None,
 ) -> WorkerShell:
-    """The `WorkerShell` of a mail-access worker: its handlers, TLS when a listener needs
-    it, the shutdown grace, and the shared limits and store it closes."""
+    """The `WorkerShell` of a worker (IMAP, POP3, SMTP/LMTP): its handlers, TLS when a
+    listener needs it, the shutdown grace, what it closes (the store, or `close`:
+    a mail-access worker's whole state) and, for the mail-access workers, the shared
+    account limits."""
     needs_tls = any(ls.tls is not TlsMode.NONE for ls in listeners)
     return WorkerShell(
         handler_for=handler_for,
         refusal=refusal,
         tls=TlsContexts.from_settings(config.tls) if needs_tls else None,
         grace=config.server.shutdown_timeout,
-        close=state.close,
-        account_limits=state.limits,
+        close=close or store.close,
+        account_limits=limits,
     )
 
 
@@ -122,14 +126,20 @@ async def start_mail_workers(
     protocol: str,
     setup: WorkerSetup,
     count: int,
-    exports: Exports,
+    exports: Exports | None,
+    *,
+    protocols: tuple[str, ...] = (),
+    name: str = "",
 ) -> Supervisor | None:
-    """Start ``count`` more processes serving ``ctx``'s ``protocol`` listeners with
-    ``setup``, sharing ``exports`` (the server side of what the workers ask for).
-    Nothing with the in-memory store, which cannot be shared between processes."""
+    """Start ``count`` more processes serving ``ctx``'s listeners of ``protocols``
+    (default: ``protocol``'s) with ``setup``, sharing ``exports`` (the server side of
+    what the workers ask for). ``name``: the workers' name in logs (default: the
+    protocol's). Nothing with the in-memory store, which cannot be shared between
+    processes."""
     if count <= 0 or ctx.config.store.backend != "sqlite":
         return None
-    name = protocol.lower()
+    setting = protocol.split("/")[0].lower()
+    name = name or setting
     spec = WorkerSpec(
         setup,
         ctx.config,
@@ -143,7 +153,7 @@ async def start_mail_workers(
     supervisor = await start_workers(
         ctx,
         spec,
-        protocols=(protocol,),
+        protocols=protocols or (protocol,),
         count=count,
         grace=ctx.config.server.shutdown_timeout,
         exports=exports,
@@ -151,6 +161,6 @@ async def start_mail_workers(
     if supervisor is not None:
         ctx.notes.append(
             f"{protocol} served by {1 + len(supervisor.workers)} processes "
-            f"(setting {name}.processes)."
+            f"(setting {setting}.processes)."
         )
     return supervisor

@@ -309,7 +309,7 @@ async def test_account_limit_is_acquired_after_login_and_released_on_close() -> 
     results: list[bool] = []
 
     async def handler(conn: Connection) -> None:
-        results.append(conn.acquire_account("Alice@example.test"))
+        results.append(await conn.acquire_account("Alice@example.test"))
         await echo_lines(conn)
 
     limits = AccountLimits(max_per_account=1)

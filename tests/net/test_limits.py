@@ -88,7 +88,7 @@ async def test_logins_per_account_and_address_are_limited_after_login() -> None:
 
     async def handler(conn: Connection) -> None:
         user = (await conn.read_line(200)).decode().strip()
-        ok = conn.acquire_account(user)
+        ok = await conn.acquire_account(user)
         hit = conn.limit_hit.setting if conn.limit_hit else None
         results.append((conn.peer.host, ok, hit))
         await conn.write(b"OK\r\n" if ok else b"NO\r\n")
@@ -133,7 +133,9 @@ async def test_revoking_credentials_ends_exactly_their_sessions(
 
     async def handler(conn: Connection) -> None:
         name = (await conn.read_line(200)).decode().strip()
-        assert conn.acquire_account("alice@example.test", 1, devices[name], b"* BYE revoked\r\n")
+        assert await conn.acquire_account(
+            "alice@example.test", 1, devices[name], b"* BYE revoked\r\n"
+        )
         await echo_lines(conn)
 
     server = ListenerServer(listener(), handler, account_limits=limits)
@@ -161,7 +163,7 @@ async def test_a_session_busy_with_a_command_meets_the_goodbye_at_its_next_read(
     go_on = asyncio.Event()
 
     async def handler(conn: Connection) -> None:
-        assert conn.acquire_account("alice@example.test", 1, None, b"* BYE revoked\r\n")
+        assert await conn.acquire_account("alice@example.test", 1, None, b"* BYE revoked\r\n")
         await conn.write(b"* 1 FETCH (BODY[] {5}\r\n")
         await go_on.wait()  # still writing a response when the password changes
         await conn.write(b"hello)\r\nA1 OK done\r\n")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from posteingang.net.session import serve_session
@@ -88,7 +88,7 @@ async def open_client(
     address: str = "127.0.0.1",
     tls_active: bool = False,
     tls_available: bool = True,
-    acquire_account: Callable[[str], bool] | None = None,
+    acquire_account: Callable[[str], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[Client]:
     transport = MemoryTransport()
     session = Pop3Session(

@@ -313,7 +313,7 @@ async def test_the_shared_per_account_session_limit_applies(store: SqliteStore) 
     from posteingang.net.limits import AccountLimits
 
     limits = AccountLimits(1)
-    assert limits.acquire_account(ALICE)  # e.g. an IMAP session of the same account
+    assert await limits.acquire_account(ALICE)  # e.g. an IMAP session of the same account
     await deliver_many(store, 1)
     async with open_client(make_services(store), acquire_account=limits.acquire_account) as c:
         assert await c.login() == "-ERR [IN-USE] Too many sessions for this account"

@@ -129,12 +129,12 @@ async def authenticate(
     if not _plausible(user, password):
         return _fail(throttle, protocol, address, user, BAD_REQUEST)
     counted = await throttled_name(store, throttle, user, address, password)
-    if throttle.blocked(address, counted):
+    if await throttle.ask_blocked(address, counted):
         return _fail(throttle, protocol, address, user, BLOCKED)
     await throttle.penalty(address, counted)
     async with throttle.slot(address):
         # Blocked while we slept or queued (parallel attempts): skip the verification.
-        if throttle.blocked(address, counted):
+        if await throttle.ask_blocked(address, counted):
             return _fail(throttle, protocol, address, user, BLOCKED)
         account = await _lookup(store, user)
         if account is None:
@@ -166,7 +166,7 @@ async def throttled_name(
     """The account name the throttle should weigh for this attempt: ``user``, or None
     for a trusted source while the account is under attack (smart lockout).  For
     mechanisms that check the secret themselves (SCRAM, APOP): ``password=None``."""
-    if not throttle.account_troubled(user) or throttle.blocked(address, None):
+    if not await throttle.ask_account_troubled(user) or await throttle.ask_blocked(address, None):
         return user  # (a blocked address is refused anyway: no store read for it)
     try:
         trusted = await _trusted(store, throttle, user, address, password)
@@ -329,7 +329,7 @@ async def authenticate_sasl(
             if not _plausible(authcid, "x"):
                 return SaslResult(_fail(throttle, protocol, address, authcid, BAD_REQUEST))
             counted = await throttled_name(store, throttle, authcid, address, None)
-            if throttle.blocked(address, counted):
+            if await throttle.ask_blocked(address, counted):
                 return SaslResult(_fail(throttle, protocol, address, authcid, BLOCKED))
             await throttle.penalty(address, counted)
             account = await _lookup(store, authcid)

@@ -53,9 +53,12 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from posteingang.net.addresses import address_key
+
+if TYPE_CHECKING:
+    from posteingang.net.shared import Remote
 
 __all__ = [
     "FAILURE_LINE_PREFIX",
@@ -255,6 +258,15 @@ class Throttle:
                 return True
         return False
 
+    async def ask_blocked(self, address: str, user: str | None) -> bool:
+        """`blocked`, asked where the counts are kept (the server process, for a
+        worker: `SharedThrottle`); the login code awaits this one."""
+        return self.blocked(address, user)
+
+    async def ask_account_troubled(self, user: str) -> bool:
+        """`account_troubled`, asked where the counts are kept (see `ask_blocked`)."""
+        return self.account_troubled(user)
+
     def account_troubled(self, user: str) -> bool:
         """True if the account has recent failures or a block: then it is worth asking
         the store whether the source is trusted (smart lockout, module docstring)."""
@@ -384,9 +396,12 @@ class SharedThrottle(Throttle):
     """A worker process's throttle: the server process counts and blocks for every
     process (`net/shared.py`), so failures made in different processes add up.
 
-    ``call(object, method, args)`` asks the server; when it cannot (no answer in
-    time), this process's own tables stand in.  ``slot`` stays per process: it
-    bounds the password checks this process runs at once.
+    The questions (``ask_blocked``, ``ask_account_troubled``, the delay of
+    ``penalty``) are awaited, so the worker's event loop serves its other
+    connections meanwhile; failures and successes are told one way.  When the
+    server cannot be asked (no answer in time), this process's own tables stand
+    in; its synchronous reads (``blocked``...) see only those.  ``slot`` stays per
+    process: it bounds the password checks this process runs at once.
     """
 
     NAME: Final = "throttle"
@@ -398,30 +413,32 @@ class SharedThrottle(Throttle):
         "record_success",
     )
 
-    def __init__(self, policy: ThrottlePolicy | None, call: Callable[..., Any]) -> None:
+    def __init__(self, policy: ThrottlePolicy | None, remote: Remote) -> None:
         super().__init__(policy)
-        self._call = call
+        self._remote = remote
 
-    def _ask(self, method: str, *args: Any) -> Any:
+    async def _ask(self, method: str, *args: Any) -> Any:
         try:
-            return self._call(self.NAME, method, args)
+            return await self._remote.ask(self.NAME, method, args)
         except OSError as e:
             self._log.warning("shared_throttle_unavailable", error=str(e))
             return getattr(super(), method)(*args)
 
-    def blocked(self, address: str, user: str | None) -> bool:
-        return bool(self._ask("blocked", address, user))
+    async def ask_blocked(self, address: str, user: str | None) -> bool:
+        return bool(await self._ask("blocked", address, user))
 
-    def account_troubled(self, user: str) -> bool:
-        return bool(self._ask("account_troubled", user))
+    async def ask_account_troubled(self, user: str) -> bool:
+        return bool(await self._ask("account_troubled", user))
 
-    def delay(self, address: str, user: str | None) -> float:
-        return float(self._ask("delay", address, user))
+    async def penalty(self, address: str, user: str | None) -> None:
+        seconds = float(await self._ask("delay", address, user))
+        if seconds > 0:
+            await asyncio.sleep(seconds)
 
     def record_failure(self, *, protocol: str, address: str, user: str | None, reason: str) -> None:
         # The server writes the fail2ban line (one line per failure, from one process).
         try:
-            self._call(
+            self._remote.tell(
                 self.NAME,
                 "record_failure",
                 {"protocol": protocol, "address": address, "user": user, "reason": reason},
@@ -430,4 +447,7 @@ class SharedThrottle(Throttle):
             super().record_failure(protocol=protocol, address=address, user=user, reason=reason)
 
     def record_success(self, address: str, user: str) -> None:
-        self._ask("record_success", address, user)
+        try:
+            self._remote.tell(self.NAME, "record_success", (address, user))
+        except OSError:
+            super().record_success(address, user)

@@ -139,7 +139,7 @@ class ImapSession:
         address: str,
         tls_active: bool = False,
         starttls_available: bool = False,
-        acquire_account: Callable[..., bool] | None = None,
+        acquire_account: Callable[..., Awaitable[bool]] | None = None,
     ) -> None:
         self.services = services
         self.store: Store = services.store
@@ -421,7 +421,7 @@ class ImapSession:
     async def logged_in(self, account: Account, device: Device | None) -> Reply:
         """Enter AUTHENTICATED: count the connection, subscribe to the change feed."""
         device_id = device.id if device is not None else None
-        if self._acquire_account is not None and not self._acquire_account(
+        if self._acquire_account is not None and not await self._acquire_account(
             account.address,
             account.id,
             device_id,

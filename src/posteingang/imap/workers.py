@@ -46,10 +46,12 @@ async def imap_worker(
     base = ImapServices(state.store, settings_from_config(config), throttle=state.throttle)
     return worker_shell(
         config,
-        state,
+        state.store,
         listeners,
         lambda ls: imap_handler(listener_services(base, ls), stopping),
         REFUSAL,
+        state.limits,
+        close=state.close,
     )
 
 

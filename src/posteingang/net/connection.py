@@ -472,7 +472,7 @@ class Connection:
 
     # --- accounts and closing ---------------------------------------------------------------
 
-    def acquire_account(
+    async def acquire_account(
         self,
         address: str,
         account_id: int | None = None,
@@ -492,7 +492,7 @@ class Connection:
         limits = self._account_limits
         if limits is None:
             return True
-        hit = limits.admit(address, self.peer.host)
+        hit = await limits.ask_admit(address, self.peer.host)
         self.limit_hit = hit
         if hit is not None:
             log.warning(

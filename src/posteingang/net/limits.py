@@ -9,8 +9,9 @@ What it is for:
   client by its /64), so one customer cannot dodge the limit with many addresses of its
   own prefix.  The per-address caps are sized for carrier-grade NAT (hundreds of
   customers behind one IPv4 address), as a guard against floods, not per customer.
-* ``AccountLimits``: after a successful login a session asks ``acquire_account``
-  (through ``Connection.acquire_account``, which releases on close): at most
+* ``AccountLimits``: after a successful login a session awaits ``acquire_account``
+  (through ``Connection.acquire_account``, which releases on close; in a worker
+  process the answer comes from the server process, `net/shared.py`): at most
   ``max_per_account`` sessions per account, and ``max_per_user_ip`` per account and
   client address (Dovecot's ``mail_max_userip_connections``), which is the limit that
   fits one customer behind a shared address.
@@ -34,9 +35,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from posteingang.net.addresses import address_key
+
+if TYPE_CHECKING:
+    from posteingang.net.shared import Remote
 
 __all__ = [
     "DEFAULT_MAX_PER_ACCOUNT",
@@ -192,7 +196,11 @@ class AccountLimits:
             self._user_ip[pair] += 1
         return None
 
-    def acquire_account(
+    async def ask_admit(self, address: str, peer: str | None = None) -> LimitHit | None:
+        """`admit`, asked where the counters are kept (the server process, for a worker)."""
+        return self.admit(address, peer)
+
+    async def acquire_account(
         self,
         address: str,
         account_id: int | None = None,
@@ -201,10 +209,9 @@ class AccountLimits:
         client: Callable[[], str | None] | None = None,
         disconnected: bytes | None = None,
     ) -> bool:
-        """``admit`` without a client address, as a yes or no (the session's ids,
-        goodbyes and client are for ``Connection.acquire_account``; here they are
-        ignored)."""
-        return self.admit(address) is None
+        """``admit`` without a client address, as a yes or no (the session's ids and
+        goodbye are for ``Connection.acquire_account``; here they are ignored)."""
+        return await self.ask_admit(address) is None
 
     def release_account(self, address: str, peer: str | None = None) -> None:
         key = address.lower()
@@ -276,32 +283,40 @@ class AccountLimits:
 
 class SharedAccountLimits(AccountLimits):
     """A worker process's account limits: the server process counts every process's
-    sessions (`net/shared.py`), so the limits hold across processes.  The register of
-    sessions (``register``, ``end_sessions``) stays here: every process hears the
-    store's CREDENTIALS changes and ends its own sessions.  When the server cannot be
-    asked, this process's own counters stand in."""
+    sessions (`net/shared.py`), so the limits hold across processes: ``ask_admit`` asks
+    it (awaited), ``release_account`` tells it.  The register of sessions
+    (``register``, ``end_sessions``) stays here: every process hears the store's
+    CREDENTIALS changes and ends its own sessions.  When the server cannot be asked,
+    this process's own counters stand in."""
 
     NAME = "limits"
     METHODS = ("admit", "release_account")
     #: ``admit`` answering None took a session; ``release_account`` gives it back.
     HOLDS = (("admit", "release_account", lambda result: result is None),)
 
-    def __init__(self, max_per_account: int, max_per_user_ip: int, call: Callable[..., Any]):
+    def __init__(self, max_per_account: int, max_per_user_ip: int, remote: Remote):
         super().__init__(max_per_account, max_per_user_ip)
-        self._call = call
+        self._remote = remote
 
-    def admit(self, address: str, peer: str | None = None) -> LimitHit | None:
+    async def ask_admit(self, address: str, peer: str | None = None) -> LimitHit | None:
+        def undo(late: object) -> None:
+            if late is None:  # admitted after this session stopped waiting
+                self._tell_release(address, peer)
+
         try:
-            hit = self._call(self.NAME, "admit", (address, peer))
+            hit = await self._remote.ask(self.NAME, "admit", (address, peer), undo)
         except OSError:
             return super().admit(address, peer)
         return None if hit is None else LimitHit(*hit)
 
     def release_account(self, address: str, peer: str | None = None) -> None:
         try:
-            self._call(self.NAME, "release_account", (address, peer))
+            self._tell_release(address, peer)
         except OSError:
             super().release_account(address, peer)
+
+    def _tell_release(self, address: str, peer: str | None) -> None:
+        self._remote.tell(self.NAME, "release_account", (address, peer))
 
 
 _K = TypeVar("_K")

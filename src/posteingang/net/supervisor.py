@@ -196,8 +196,9 @@ class Supervisor:
                     asyncio.get_running_loop().remove_reader(worker.shared.fileno())
                 return
             answer = self.exports.answer(request, worker.holdings)
-            with contextlib.suppress(OSError):  # it waits with a timeout: best effort
-                worker.shared.send(answer)
+            if answer is not None:  # None: told one way, nobody waits
+                with contextlib.suppress(OSError):  # it waits with a timeout: best effort
+                    worker.shared.send(answer)
 
     def _retire(self, worker: _Worker) -> None:
         if self.workers.get(worker.index) is worker:

@@ -121,7 +121,7 @@ class Authorizer:
         throttle = services.throttle
         # Smart lockout as for every login: a trusted source meets only its own limits.
         counted = await throttled_name(services.store, throttle, command.name, self.address, None)
-        if throttle.blocked(self.address, counted):
+        if await throttle.ask_blocked(self.address, counted):
             throttle.record_failure(
                 protocol=PROTOCOL, address=self.address, user=command.name, reason="blocked"
             )

@@ -14,7 +14,8 @@ it hid, what it retrieved), so each client is its own maildrop:
 Both are in-process tables.  When POP3 is served from several processes
 (`[pop3] processes`), the server process keeps the one table and the workers
 hold `SharedMaildropLocks` and `SharedLoginDelays`, which ask it
-(`net/shared.py`); a worker that dies releases its locks with it.  With
+(`net/shared.py`: callers await ``ask_acquire`` and ``ask_too_soon``, which
+never block the event loop); a worker that dies releases its locks with it.  With
 several nodes behind a load balancer they hold per node only (a store-backed
 lease would be needed; see docs/pop3.md).
 This module must never block or sleep.
@@ -23,8 +24,10 @@ This module must never block or sleep.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from posteingang.net.shared import Remote
 
 ClientKey = tuple[int, int | None]  # (account id, device id or None for the account password)
 
@@ -41,6 +44,10 @@ class MaildropLocks:
             return False
         self._held.add(key)
         return True
+
+    async def ask_acquire(self, key: ClientKey) -> bool:
+        """`acquire`, asked where the table is kept (the server process, for a worker)."""
+        return self.acquire(key)
 
     def release(self, key: ClientKey) -> None:
         self._held.discard(key)
@@ -63,6 +70,10 @@ class LoginDelays:
         last = self._last.get(key)
         return last is not None and now - last < delay
 
+    async def ask_too_soon(self, key: ClientKey, now: float, delay: int | None) -> bool:
+        """`too_soon`, asked where the table is kept (the server process, for a worker)."""
+        return self.too_soon(key, now, delay)
+
     def record(self, key: ClientKey, now: float) -> None:
         self._last[key] = now
         self._last.move_to_end(key)
@@ -73,35 +84,34 @@ class LoginDelays:
 class SharedMaildropLocks(MaildropLocks):
     """A worker process's maildrop locks, held in the server process (module docstring).
 
-    ``call(object, method, args)`` asks the server; when it cannot, this
-    process's own table stands in (the lock then holds in this process only)."""
+    ``ask_acquire`` asks the server (awaited, `net/shared.py`); ``release`` tells it.
+    When it cannot be asked, this process's own table stands in (the lock then holds
+    in this process only)."""
 
     NAME = "pop3.locks"
     METHODS = ("acquire", "release", "held")
     #: ``acquire`` answering True took the lock; ``release`` gives it back.
     HOLDS = (("acquire", "release", lambda result: result is True),)
 
-    def __init__(self, call: Callable[..., Any]) -> None:
+    def __init__(self, remote: Remote) -> None:
         super().__init__()
-        self._call = call
+        self._remote = remote
 
-    def acquire(self, key: ClientKey) -> bool:
+    async def ask_acquire(self, key: ClientKey) -> bool:
+        def undo(late: object) -> None:
+            if late is True:  # taken after this session stopped waiting
+                self._remote.tell(self.NAME, "release", (key,))
+
         try:
-            return bool(self._call(self.NAME, "acquire", (key,)))
+            return bool(await self._remote.ask(self.NAME, "acquire", (key,), undo))
         except OSError:
             return super().acquire(key)
 
     def release(self, key: ClientKey) -> None:
         try:
-            self._call(self.NAME, "release", (key,))
+            self._remote.tell(self.NAME, "release", (key,))
         except OSError:
             super().release(key)
-
-    def held(self, key: ClientKey) -> bool:
-        try:
-            return bool(self._call(self.NAME, "held", (key,)))
-        except OSError:
-            return super().held(key)
 
 
 class SharedLoginDelays(LoginDelays):
@@ -110,20 +120,20 @@ class SharedLoginDelays(LoginDelays):
     NAME = "pop3.delays"
     METHODS = ("too_soon", "record")
 
-    def __init__(self, call: Callable[..., Any]) -> None:
+    def __init__(self, remote: Remote) -> None:
         super().__init__()
-        self._call = call
+        self._remote = remote
 
-    def too_soon(self, key: ClientKey, now: float, delay: int | None) -> bool:
+    async def ask_too_soon(self, key: ClientKey, now: float, delay: int | None) -> bool:
         if not delay:
             return False
         try:
-            return bool(self._call(self.NAME, "too_soon", (key, now, delay)))
+            return bool(await self._remote.ask(self.NAME, "too_soon", (key, now, delay)))
         except OSError:
             return super().too_soon(key, now, delay)
 
     def record(self, key: ClientKey, now: float) -> None:
         try:
-            self._call(self.NAME, "record", (key, now))
+            self._remote.tell(self.NAME, "record", (key, now))
         except OSError:
             super().record(key, now)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -104,7 +104,7 @@ class Pop3Session:
         address: str,
         tls_active: bool = False,
         tls_available: bool = False,
-        acquire_account: Callable[..., bool] | None = None,
+        acquire_account: Callable[..., Awaitable[bool]] | None = None,
     ) -> None:
         self.services = services
         # the shared per-account session limit (net.limits.AccountLimits), all protocols
@@ -333,12 +333,12 @@ class Pop3Session:
         policy = account_policy(self.settings, login.account.settings)
         key: ClientKey = (login.account.id, login.device_id)
         now = services.clock()
-        if services.login_delays.too_soon(key, now, policy.login_delay):
+        if await services.login_delays.ask_too_soon(key, now, policy.login_delay):
             # RFC 2449 §8.1.2: the credentials were right, but it is too soon.
             return Err(
                 f"Wait {policy.login_delay} seconds between logins", ResponseCode.LOGIN_DELAY
             )
-        if self._acquire_account is not None and not self._acquire_account(
+        if self._acquire_account is not None and not await self._acquire_account(
             login.account.address,
             login.account.id,
             login.device_id,
@@ -346,7 +346,7 @@ class Pop3Session:
             disconnected=DISCONNECTED,
         ):
             return Err("Too many sessions for this account", ResponseCode.IN_USE)
-        if not services.locks.acquire(key):
+        if not await services.locks.ask_acquire(key):
             return Err("Maildrop is in use by another POP3 session", ResponseCode.IN_USE)
         try:
             maildrop = await load_maildrop(

@@ -48,9 +48,9 @@ async def pop3_worker(
     from .services import Pop3Services
 
     state = await open_worker_state(config)
-    call = remote()
-    locks = SharedMaildropLocks(call) if call is not None else MaildropLocks()
-    delays = SharedLoginDelays(call) if call is not None else LoginDelays()
+    shared = remote()
+    locks = SharedMaildropLocks(shared) if shared is not None else MaildropLocks()
+    delays = SharedLoginDelays(shared) if shared is not None else LoginDelays()
     base = Pop3Services(
         state.store,
         settings_from_config(config),
@@ -60,10 +60,12 @@ async def pop3_worker(
     )
     return worker_shell(
         config,
-        state,
+        state.store,
         listeners,
         lambda ls: pop3_handler(listener_services(base, ls), stopping),
         REFUSAL,
+        state.limits,
+        close=state.close,
     )
 
 

@@ -19,10 +19,9 @@ import asyncio
 import os
 from typing import TYPE_CHECKING
 
-from posteingang.net.settings import ListenerSettings, TlsMode
-from posteingang.net.supervisor import start_workers
-from posteingang.net.tls import TlsContexts
-from posteingang.net.worker import WorkerShell, WorkerSpec
+from posteingang.net.settings import ListenerSettings
+from posteingang.net.worker import WorkerShell
+from posteingang.workerstate import start_mail_workers, worker_shell
 
 if TYPE_CHECKING:
     from posteingang.config import Config
@@ -48,7 +47,6 @@ async def delivery_worker(
 
     settings = smtp_settings(config)
     store = await open_store(config.store, data_dir=config.server.data_dir)
-    needs_tls = any(ls.tls is not TlsMode.NONE for ls in listeners)
     timeouts = Timeouts(settings.command_timeout, settings.data_timeout)
     handlers = {
         lmtp: smtp_handler(
@@ -58,12 +56,8 @@ async def delivery_worker(
         )
         for lmtp in (False, True)
     }
-    return WorkerShell(
-        handler_for=lambda ls: handlers[ls.protocol.upper() == "LMTP"],
-        refusal=REFUSAL,
-        tls=TlsContexts.from_settings(config.tls) if needs_tls else None,
-        grace=config.server.shutdown_timeout,
-        close=store.close,
+    return worker_shell(
+        config, store, listeners, lambda ls: handlers[ls.protocol.upper() == "LMTP"], REFUSAL
     )
 
 
@@ -73,26 +67,12 @@ async def start_delivery_workers(rt: Context) -> None:
     from posteingang.smtp.server import smtp_settings
 
     count = smtp_settings(rt.config).worker_processes(os.cpu_count())
-    if count <= 0 or rt.config.store.backend != "sqlite":
-        return
-    spec = WorkerSpec(
-        delivery_worker,
-        rt.config,
-        listeners=(),
-        channel=-1,
-        index=0,
-        name="delivery",
-        log_level=rt.config.log.level,
-        log_format=rt.config.log.format,
-    )
-    supervisor = await start_workers(
+    await start_mail_workers(
         rt,
-        spec,
+        "SMTP/LMTP",
+        delivery_worker,
+        count,
+        None,
         protocols=DELIVERY_PROTOCOLS,
-        count=count,
-        grace=rt.config.server.shutdown_timeout,
+        name="delivery",
     )
-    if supervisor is not None:
-        rt.notes.append(
-            f"SMTP/LMTP served by {1 + len(supervisor.workers)} processes (setting smtp.processes)."
-        )
