@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Sequence
 
 from posteingang.log import get_logger
-from posteingang.store.fulltext import Candidates, Term
+from posteingang.store.fulltext import Candidates, Document, Term
 from posteingang.store.mailstore import NewMessage
 from posteingang.store.model import AppendResult
 from posteingang.store.sqlite import fulltext
@@ -28,6 +28,8 @@ log = get_logger(__name__)
 
 #: seconds between the append that wakes the indexer and its first batch
 INDEX_DELAY = 0.2
+#: documents made during delivery kept for the indexer (beyond: made again from the blob)
+MAX_MADE = 10_000
 
 
 class SqliteSearchIndex(SqliteMailstore):
@@ -35,6 +37,12 @@ class SqliteSearchIndex(SqliteMailstore):
 
     _indexer: asyncio.Task[None] | None = None
     _index_wake: asyncio.Event | None = None
+    # Documents made during delivery's parse, by blob id, until the indexer takes them.
+    _made: dict[str, Document] | None = None
+
+    @property
+    def wants_documents(self) -> bool:
+        return self._indexer is not None
 
     async def fulltext_candidates(
         self, mailbox_id: int, terms: Sequence[Term]
@@ -47,21 +55,28 @@ class SqliteSearchIndex(SqliteMailstore):
         self, mailbox_id: int, messages: Sequence[NewMessage]
     ) -> list[AppendResult]:
         results = await super().append_many(mailbox_id, messages)
-        self._index_soon()
+        self._index_soon(messages)
         return results
 
     async def append_first(
         self, account_id: int, mailboxes: Sequence[str], message: NewMessage
     ) -> AppendResult:
         result = await super().append_first(account_id, mailboxes, message)
-        self._index_soon()
+        self._index_soon((message,))
         return result
 
-    def _index_soon(self) -> None:
-        if self._index_wake is not None:
-            self._index_wake.set()
+    def _index_soon(self, messages: Sequence[NewMessage]) -> None:
+        if self._index_wake is None:
+            return
+        made = self._made
+        if made is not None and len(made) < MAX_MADE:
+            for m in messages:
+                if m.search_document is not None:
+                    made[m.blob_id] = m.search_document
+        self._index_wake.set()
 
     def _start_indexing(self) -> None:
+        self._made = {}
         self._index_wake = asyncio.Event()
         self._index_wake.set()  # first what waits from before (a read says if anything does)
         self._indexer = asyncio.create_task(self._index_loop(), name="fulltext indexer")
@@ -71,7 +86,7 @@ class SqliteSearchIndex(SqliteMailstore):
             self._indexer.cancel()  # its batches are whole transactions; the next open resumes
             with contextlib.suppress(asyncio.CancelledError):
                 await self._indexer
-            self._indexer = self._index_wake = None
+            self._indexer = self._index_wake = self._made = None
 
     async def _index_loop(self) -> None:
         assert self._index_wake is not None
@@ -90,7 +105,13 @@ class SqliteSearchIndex(SqliteMailstore):
         """Index what waits, one write job of up to `fulltext.BATCH` blobs at a time
         (other writes go between them); returns when nothing is left."""
         path_of = self.blobs.path_of
+        made = self._made if self._made is not None else {}
         if await self._read(fulltext.backfilled):
+            made.clear()  # (indexed by another process meanwhile)
             return  # (without a write job: an idle open commits nothing)
-        while not await self._write(lambda c: (fulltext.backfill_batch(c, path_of), [])):
+
+        def take(blob_id: str) -> Document | None:
+            return made.pop(blob_id, None)
+
+        while not await self._write(lambda c: (fulltext.backfill_batch(c, path_of, take), [])):
             pass
