@@ -7,10 +7,12 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from posteingang.delivery.ingest import prepare_message
 from posteingang.store.blobs.fs import FsBlobStore
 from posteingang.store.fulltext import Term
-from posteingang.store.sqlite import fulltext
+from posteingang.store.sqlite import fulltext, searchindex
 from posteingang.store.sqlite.schema import LATEST, migrate
 from posteingang.store.sqlite.store import SqliteStore
 from tests.store.conftest import inbox_id, make_account
@@ -151,3 +153,29 @@ async def test_the_index_can_be_turned_off_and_catches_up_when_on_again(
         assert found is not None and found.matched == [1] and found.unsure == []
     finally:
         await store.close()
+
+
+async def test_mail_another_process_left_unindexed_is_indexed_by_a_listening_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `posteingang deliver` appends and exits before its indexer runs: the serving
+    # process hears of the append (notify.py) and indexes it, with no append of its own.
+    monkeypatch.setattr(searchindex, "EXTERNAL_DELAY", 0.05)
+    db, blobs = tmp_path / "s.sqlite3", tmp_path / "blobs"
+    serving = await SqliteStore.open(db, FsBlobStore(blobs))
+    try:
+        await serving.listen_external()
+        account = await make_account(serving)
+        inbox = await inbox_id(serving, account)
+        await serving.backfill_fulltext()
+        deliver = await SqliteStore.open(db, FsBlobStore(blobs))
+        await deliver.append(inbox, await prepare_message(deliver, _mail(1)))
+        await deliver.close()  # (its indexer had no time to run)
+        assert _docs(db) == 0
+        for _ in range(500):
+            if _docs(db) == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert _docs(db) == 1
+    finally:
+        await serving.close()

@@ -5,7 +5,11 @@ The task (`_index_loop`) sleeps until an append wakes it, waits `INDEX_DELAY`
 so that a burst of deliveries is indexed in a few large write jobs instead of
 one small one each, and runs `fulltext.backfill_batch` until nothing waits.
 After open it first takes what waits from before (an upgrade's back-fill, or
-mail appended by another process or while the index was off). With
+mail appended by another process or while the index was off). A serving
+process also wakes, `EXTERNAL_DELAY` later, for appends other processes
+committed (the cross-process wake-ups of notify.py, `Listener.on_receive`):
+each process indexes its own appends, but `posteingang deliver` may exit
+before its indexer ran. With
 ``[store] search_index = false`` there is no task and `fulltext_candidates`
 answers None (the webmail then searches with the IMAP engine alone); appends
 still mark their blobs as waiting, so turning it on again catches up exactly.
@@ -19,6 +23,7 @@ from collections.abc import Sequence
 
 from posteingang.log import get_logger
 from posteingang.store.fulltext import Candidates, Document, Term
+from posteingang.store.hub import Change, ChangeKind
 from posteingang.store.mailstore import NewMessage
 from posteingang.store.model import AppendResult
 from posteingang.store.sqlite import fulltext
@@ -28,6 +33,8 @@ log = get_logger(__name__)
 
 #: seconds between the append that wakes the indexer and its first batch
 INDEX_DELAY = 0.2
+#: seconds after another process's append before this one looks for what waits
+EXTERNAL_DELAY = 2.0
 #: documents made during delivery kept for the indexer (beyond: made again from the blob)
 MAX_MADE = 10_000
 
@@ -39,6 +46,7 @@ class SqliteSearchIndex(SqliteMailstore):
     _index_wake: asyncio.Event | None = None
     # Documents made during delivery's parse, by blob id, until the indexer takes them.
     _made: dict[str, Document] | None = None
+    _external_wake: asyncio.TimerHandle | None = None
 
     @property
     def wants_documents(self) -> bool:
@@ -75,6 +83,23 @@ class SqliteSearchIndex(SqliteMailstore):
                     made[m.blob_id] = m.search_document
         self._index_wake.set()
 
+    def _others_committed(self, changes: Sequence[Change] | None) -> None:
+        """Another process committed `changes` (None: unknown ones). If it appended,
+        look for unindexed mail after `EXTERNAL_DELAY`: a serving process indexes
+        its own appends with the documents it made, but `posteingang deliver` or
+        `import` may exit first, or run with the index off."""
+        if self._index_wake is None or self._external_wake is not None:
+            return
+        if changes is not None and not any(c.kind is ChangeKind.APPEND for c in changes):
+            return
+        wake = self._index_wake
+
+        def woken() -> None:
+            self._external_wake = None
+            wake.set()
+
+        self._external_wake = asyncio.get_running_loop().call_later(EXTERNAL_DELAY, woken)
+
     def _start_indexing(self) -> None:
         self._made = {}
         self._index_wake = asyncio.Event()
@@ -82,6 +107,9 @@ class SqliteSearchIndex(SqliteMailstore):
         self._indexer = asyncio.create_task(self._index_loop(), name="fulltext indexer")
 
     async def _stop_indexing(self) -> None:
+        if self._external_wake is not None:
+            self._external_wake.cancel()
+            self._external_wake = None
         if self._indexer is not None:
             self._indexer.cancel()  # its batches are whole transactions; the next open resumes
             with contextlib.suppress(asyncio.CancelledError):
