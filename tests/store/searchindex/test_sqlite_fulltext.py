@@ -160,7 +160,7 @@ async def test_mail_another_process_left_unindexed_is_indexed_by_a_listening_one
 ) -> None:
     # `posteingang deliver` appends and exits before its indexer runs: the serving
     # process hears of the append (notify.py) and indexes it, with no append of its own.
-    monkeypatch.setattr(searchindex, "EXTERNAL_DELAY", 0.05)
+    monkeypatch.setattr(searchindex, "SWEEP_DELAY", 0.05)
     db, blobs = tmp_path / "s.sqlite3", tmp_path / "blobs"
     serving = await SqliteStore.open(db, FsBlobStore(blobs))
     try:

@@ -22,8 +22,9 @@ append's commit: inserting into FTS5 costs about 0.5 ms of writer CPU per new
 blob, and a transaction of many documents is much cheaper per document than
 one each (FTS5 writes a segment at every savepoint, and the writer runs each
 job in one). Delivery makes the document with its one parse
-(`NewMessage.search_document`) and the indexer of the same process takes it
-from memory; for other blobs it reads the parse record and the octets.
+(`NewMessage.search_document`) and the indexer of the same process inserts it
+from memory (`insert_made`); for other blobs `backfill_batch` reads the parse
+record and the octets.
 
 The index has no positions (``detail=none``: a third less CPU per insert and
 about a third of the space of ``detail=full``), so FTS5 answers no phrase: a
@@ -60,7 +61,14 @@ from posteingang.store.fulltext import (
 )
 from posteingang.store.mailstore import NewMessage
 
-__all__ = ["backfill_batch", "backfilled", "candidates", "forget_unreferenced", "note_new"]
+__all__ = [
+    "backfill_batch",
+    "backfilled",
+    "candidates",
+    "forget_unreferenced",
+    "insert_made",
+    "note_new",
+]
 
 #: parse records indexed per write job (each a few hundred µs in the writer)
 BATCH = 100
@@ -121,6 +129,18 @@ def note_new(conn: sqlite3.Connection, messages: Sequence[NewMessage]) -> bool:
         (first - 1, _CURSOR, first),
     )
     return True
+
+
+def insert_made(conn: sqlite3.Connection, docs: Sequence[tuple[str, Document]]) -> None:
+    """Insert documents made during delivery, for the blobs that still have a message
+    and no document yet (the cursor moves past them at the next `backfill_batch`)."""
+    for blob_id, doc in docs:
+        if conn.execute(
+            "SELECT 1 FROM blobs b WHERE b.id = ? AND b.refcount > 0"
+            " AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.blob_id = b.id)",
+            (blob_id,),
+        ).fetchone():
+            _insert(conn, blob_id, doc)
 
 
 def forget_unreferenced(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> None:
