@@ -40,8 +40,9 @@ INDEX_DELAY = 0.2
 #: seconds after an append (of this process or another) before the indexer sweeps:
 #: makes what no process inserted and moves the cursor past what they did
 SWEEP_DELAY = 2.0
-#: documents made during delivery kept for the indexer (beyond: made again from the blob)
-MAX_MADE = 10_000
+#: documents made during delivery kept for the indexer (a few MB at most; beyond: the
+#: sweep makes them from the blob)
+MAX_MADE = 2_000
 
 
 class SqliteSearchIndex(SqliteMailstore):
