@@ -119,7 +119,7 @@ class StoreConfig(Section, frozen=True, kw_only=True):
     search_index: Annotated[
         bool,
         Setting(
-            "Keep a full-text index for the webmail's search (FTS5, about 4 bytes per "
+            "Keep a full-text index for the webmail's search (FTS5, about 1.5 bytes per "
             "indexed character; new mail is indexed in the background shortly after "
             "delivery). Off: the search reads every message of the folder (seconds on "
             "100,000 messages) and no writer time goes to indexing."

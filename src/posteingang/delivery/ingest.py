@@ -23,6 +23,7 @@ from posteingang.mime import encode_parsed, parse_file, parse_message
 from posteingang.mime.model import ParsedMessage
 from posteingang.mime.octets import LineEndCounter, crlf_size
 from posteingang.mime.structure import parse_file_strict
+from posteingang.store.fulltext import Document, message_document
 from posteingang.store.interface import NewMessage, Store
 from posteingang.store.sortkeys import keys_of
 
@@ -97,6 +98,13 @@ async def prepare_parsed(
         blob_id=blob_id,
         line_size=crlf_size(raw) if line_size is None else line_size,
         data=data,
+        # The index's document from this parse, so the indexer reads and decodes
+        # nothing (~0.1 ms here, more in the writer); large ones: from the blob.
+        search_document=(
+            message_document(record, raw)
+            if store.wants_documents and len(raw) <= PARSE_INLINE_LIMIT
+            else None
+        ),
         flags=flags,
         internal_date=internal_date,
         uid=uid,
@@ -112,6 +120,7 @@ def _describe(
     flags: frozenset[str] = frozenset(),
     internal_date: datetime | None = None,
     uid: int | None = None,
+    search_document: Document | None = None,
 ) -> NewMessage:
     message_id, parent_ids = thread_ids(record)
     return NewMessage(
@@ -126,6 +135,7 @@ def _describe(
         message_id=message_id,
         parent_ids=parent_ids,
         sort_keys=keys_of(record),
+        search_document=search_document,
     )
 
 

@@ -46,7 +46,9 @@ __all__ = [
     "document",
     "fold",
     "head_of",
+    "message_document",
     "read_head",
+    "record_document",
 ]
 
 #: a term's field: a header field the form searches, all headers + body (TEXT), body
@@ -168,9 +170,9 @@ def _decode(raw: bytes, vstart: int, end: int) -> str:
     return fold(" ".join(decode_words(field_value(raw, vstart, end)).split()))
 
 
-def _value(raw: bytes, name: str, vstart: int, end: int) -> str:
-    """A field as the engine compares it; an address field also in its parsed form."""
-    written = _decode(raw, vstart, end)
+def _value(raw: bytes, name: str, written: str, vstart: int, end: int) -> str:
+    """A field as the engine compares it (`written`: its `_decode`); an address
+    field also in its parsed form."""
     if name not in _ADDRESS_FIELDS:
         return written
     parsed = parse_address_list(field_value(raw, vstart, end))
@@ -251,11 +253,27 @@ def document(parsed: bytes, head: bytes, read: Reader | None = None) -> Document
         record = decode_parsed(parsed)
     except msgspec.DecodeError:  # a broken record: index nothing, always a candidate
         return Document(("",) * len(COLUMNS), complete=False)
+    return record_document(record, head, read)
+
+
+def message_document(record: ParsedMessage, raw: bytes) -> Document:
+    """The document of the message `raw` whose parse is `record`: what delivery
+    makes with its one parse, so the indexer need not read or decode anything
+    (the same as `document` of the stored blob)."""
+    return record_document(record, head_of(raw), lambda offset, n: raw[offset : offset + n])
+
+
+def record_document(record: ParsedMessage, head: bytes, read: Reader | None = None) -> Document:
+    """`document`, from the decoded parse record."""
     fields: dict[str, list[str]] = {"from": [], "to": [], "cc": [], "subject": []}
-    for name, _start, vstart, end in split_fields(head, 0, len(head)):
+    spans = split_fields(head, 0, len(head))
+    lines = []
+    for name, _start, vstart, end in spans:
+        value = _decode(head, vstart, end)
+        lines.append(f"{name}: {value}")
         if name in fields:
-            fields[name].append(_value(head, name, vstart, end))
-    header = _header_text(head)
+            fields[name].append(_value(head, name, value, vstart, end))
+    header = "\n".join(lines)
     body = fold(record.search_text)
     complete = True
     leaves, messages = _extra_sources(record)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from posteingang.store.fulltext import Document
 from posteingang.store.model import (
     AppendResult,
     Changes,
@@ -80,6 +81,10 @@ class NewMessage:
     # The webmail's sort keys (store/sortkeys.py), computed with the parse so the
     # append need not decode the record again; None: the store derives them.
     sort_keys: SortKeys | None = None
+    # The full-text index's document (store/fulltext.py), made from the same parse
+    # when the store keeps an index (`SearchIndex.wants_documents`); None: the
+    # indexer makes it from the stored blob.
+    search_document: Document | None = None
 
 
 class Mailstore(Protocol):

@@ -31,9 +31,12 @@ class MemoryFulltext:
     def __init__(self) -> None:
         self._docs: dict[str, Document] = {}
 
-    def add(self, blob_id: str, parsed: bytes, data: bytes) -> None:
-        """Index a blob (`data`: its octets) unless it has a document."""
-        if blob_id not in self._docs:
+    def add(self, blob_id: str, parsed: bytes, data: bytes, made: Document | None = None) -> None:
+        """Index a blob (`data`: its octets) unless it has a document; `made`: the
+        document delivery made with its parse (the same, by `fulltext.message_document`)."""
+        if made is not None:
+            self._docs.setdefault(blob_id, made)
+        elif blob_id not in self._docs:
             read = lambda offset, n: data[offset : offset + n]  # noqa: E731
             self._docs[blob_id] = document(parsed, head_of(data), read)
 
@@ -74,13 +77,19 @@ class MemorySearchIndex(MemoryMailstore):
         results = await super().append_many(mailbox_id, messages)
         for m in messages:
             if m.blob_id in self._refs:  # (not a deduplicated retry's unused blob)
-                self._fulltext.add(m.blob_id, m.parsed, self.blobs._blobs.get(m.blob_id, b""))
+                self._fulltext.add(
+                    m.blob_id, m.parsed, self.blobs._blobs.get(m.blob_id, b""), m.search_document
+                )
         return results
 
     def _unref(self, blob_id: str) -> None:
         super()._unref(blob_id)
         if blob_id not in self._refs:
             self._fulltext.forget(blob_id)
+
+    @property
+    def wants_documents(self) -> bool:
+        return self.search_index
 
     async def backfill_fulltext(self) -> None:
         return None  # (documents are made at append)

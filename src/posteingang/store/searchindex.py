@@ -24,6 +24,12 @@ __all__ = ["Candidates", "SearchIndex", "Term"]
 class SearchIndex(Protocol):
     """Candidates for a search in one mailbox. Coroutines."""
 
+    @property
+    def wants_documents(self) -> bool:
+        """Whether appends should carry their `NewMessage.search_document` (the index
+        is on and takes documents made during delivery's parse)."""
+        ...
+
     async def fulltext_candidates(
         self, mailbox_id: int, terms: Sequence[Term]
     ) -> Candidates | None:

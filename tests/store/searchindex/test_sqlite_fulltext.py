@@ -7,10 +7,12 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from posteingang.delivery.ingest import prepare_message
 from posteingang.store.blobs.fs import FsBlobStore
 from posteingang.store.fulltext import Term
-from posteingang.store.sqlite import fulltext
+from posteingang.store.sqlite import fulltext, searchindex
 from posteingang.store.sqlite.schema import LATEST, migrate
 from posteingang.store.sqlite.store import SqliteStore
 from tests.store.conftest import inbox_id, make_account
@@ -128,8 +130,10 @@ async def test_an_idle_open_commits_nothing(tmp_path: Path) -> None:
 
 
 async def test_new_mail_is_unsure_until_the_background_indexer_takes_it(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Room for three appends on a loaded machine before the indexer's first batch.
+    monkeypatch.setattr(searchindex, "INDEX_DELAY", 2.0)
     db = tmp_path / "s.sqlite3"
     store = await SqliteStore.open(db, FsBlobStore(tmp_path / "blobs"))
     try:
@@ -180,3 +184,29 @@ async def test_the_index_can_be_turned_off_and_catches_up_when_on_again(
         assert found is not None and found.matched == [1] and found.unsure == []
     finally:
         await store.close()
+
+
+async def test_mail_another_process_left_unindexed_is_indexed_by_a_listening_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `posteingang deliver` appends and exits before its indexer runs: the serving
+    # process hears of the append (notify.py) and indexes it, with no append of its own.
+    monkeypatch.setattr(searchindex, "SWEEP_DELAY", 0.05)
+    db, blobs = tmp_path / "s.sqlite3", tmp_path / "blobs"
+    serving = await SqliteStore.open(db, FsBlobStore(blobs))
+    try:
+        await serving.listen_external()
+        account = await make_account(serving)
+        inbox = await inbox_id(serving, account)
+        await serving.backfill_fulltext()
+        deliver = await SqliteStore.open(db, FsBlobStore(blobs))
+        await deliver.append(inbox, await prepare_message(deliver, _mail(1)))
+        await deliver.close()  # (its indexer had no time to run)
+        assert _docs(db) == 0
+        for _ in range(500):
+            if _docs(db) == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert _docs(db) == 1
+    finally:
+        await serving.close()

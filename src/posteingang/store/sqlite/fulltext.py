@@ -1,5 +1,5 @@
-"""The full-text index of the SQLite backend (schema version 11): SQLite FTS5 with
-the trigram tokenizer over each blob's `store.fulltext.Document`.
+"""The full-text index of the SQLite backend (schema versions 11 and 14): SQLite
+FTS5 with the trigram tokenizer over each blob's `store.fulltext.Document`.
 
 Theory of operation
 -------------------
@@ -18,10 +18,20 @@ The trigram tokenizer (SQLite ≥ 3.34) matches a quoted phrase as a substring
 (RFC 9051 §6.4.4); the texts and needles are folded the same way before, so a
 message the IMAP engine finds is always among the candidates.
 
-Documents are made by one batch indexer (`backfill_batch`), never in the
-append's commit: building a document and inserting it into FTS5 cost about
-1 ms of writer CPU per new blob, more than the rest of a delivery's store work,
-and a transaction of many documents is cheaper per document. The indexer is a
+Documents are inserted by one batch indexer (`backfill_batch`), never in the
+append's commit: inserting into FTS5 costs about 0.5 ms of writer CPU per new
+blob, and a transaction of many documents is much cheaper per document than
+one each (FTS5 writes a segment at every savepoint, and the writer runs each
+job in one). Delivery makes the document with its one parse
+(`NewMessage.search_document`) and the indexer of the same process inserts it
+from memory (`insert_made`); for other blobs `backfill_batch` reads the parse
+record and the octets.
+
+The index has no positions (``detail=none``: a third less CPU per insert and
+about a third of the space of ``detail=full``), so FTS5 answers no phrase: a
+needle is looked up as some of its trigrams (`match_expression`) and each
+candidate is confirmed with ``instr`` on the stored column, the same substring
+rule as `Document.matches`. The indexer is a
 cursor over the rowids of ``parsed`` (kept in ``meta``; -1 when nothing
 waits): everything after it without a document is still to be indexed, and
 such messages are `unsure` candidates, so results stay exact meanwhile. The
@@ -52,7 +62,14 @@ from posteingang.store.fulltext import (
 )
 from posteingang.store.mailstore import NewMessage
 
-__all__ = ["backfill_batch", "backfilled", "candidates", "forget_blobs", "note_new"]
+__all__ = [
+    "backfill_batch",
+    "backfilled",
+    "candidates",
+    "forget_blobs",
+    "insert_made",
+    "note_new",
+]
 
 #: parse records indexed per write job (each a few hundred µs in the writer)
 BATCH = 100
@@ -115,6 +132,18 @@ def note_new(conn: sqlite3.Connection, messages: Sequence[NewMessage]) -> bool:
     return True
 
 
+def insert_made(conn: sqlite3.Connection, docs: Sequence[tuple[str, Document]]) -> None:
+    """Insert documents made during delivery, for the blobs that still have a message
+    and no document yet (the cursor moves past them at the next `backfill_batch`)."""
+    for blob_id, doc in docs:
+        if conn.execute(
+            "SELECT 1 FROM blobs b WHERE b.id = ? AND b.refcount > 0"
+            " AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.blob_id = b.id)",
+            (blob_id,),
+        ).fetchone():
+            _insert(conn, blob_id, doc)
+
+
 def forget_blobs(conn: sqlite3.Connection, blob_ids: Sequence[str]) -> None:
     """Delete the documents of `blob_ids` (blob GC, in the commit that deletes the
     blobs: `SqliteStore.gc_blobs`)."""
@@ -128,20 +157,44 @@ def forget_blobs(conn: sqlite3.Connection, blob_ids: Sequence[str]) -> None:
     conn.executemany("DELETE FROM search_docs WHERE id = ?", gone)
 
 
-def _phrase(needle: str) -> str:
+#: trigrams of one needle looked up in the index (the rest are checked on the text)
+MAX_TRIGRAMS = 12
+
+
+def _trigrams(needle: str) -> list[str]:
+    """Up to `MAX_TRIGRAMS` of the needle's trigrams, spread over it: the index
+    (``detail=none``) knows only which documents hold a trigram, so a needle is
+    looked up as some of its trigrams and then confirmed on the columns."""
+    grams = [needle[i : i + 3] for i in range(len(needle) - 2)]
+    if len(grams) > MAX_TRIGRAMS:
+        step = (len(grams) - 1) / (MAX_TRIGRAMS - 1)
+        grams = [grams[round(i * step)] for i in range(MAX_TRIGRAMS)]
+    return grams
+
+
+def _string(text: str) -> str:
     """An FTS5 string: double quotes doubled (https://sqlite.org/fts5.html §3.1)."""
-    return '"' + needle.replace('"', '""') + '"'
+    return '"' + text.replace('"', '""') + '"'
 
 
-def match_expression(terms: Sequence[Term]) -> str | None:
-    """The FTS5 query for `terms` (all must match), or None when no term is long
-    enough for the trigram index: then it narrows nothing."""
-    parts = []
+def match_expression(terms: Sequence[Term]) -> tuple[str, str, list[str]] | None:
+    """The FTS5 query for `terms` (all must match), the condition that confirms
+    each needle in its columns (``instr``, exact as `Document.matches`) and its
+    arguments; None when no term is long enough for the trigram index: then it
+    narrows nothing."""
+    grams: dict[str, None] = {}
+    checks: list[str] = []
+    args: list[str] = []
     for term in terms:
         if term.usable:
-            columns = " ".join(FIELD_COLUMNS[term.field])
-            parts.append("{" + columns + "} : " + _phrase(fold(term.needle)))
-    return " AND ".join(parts) if parts else None
+            needle = fold(term.needle)
+            grams.update(dict.fromkeys(_trigrams(needle)))
+            columns = FIELD_COLUMNS[term.field]
+            checks.append("(" + " OR ".join(f"instr(s.{c}, ?) > 0" for c in columns) + ")")
+            args.extend([needle] * len(columns))
+    if not grams:
+        return None
+    return " AND ".join(map(_string, grams)), " AND ".join(checks), args
 
 
 def candidates(
@@ -150,17 +203,18 @@ def candidates(
     """The messages of the mailbox that may match all `terms`: the index's hits
     (`matched`), and (`unsure`) those with an incomplete document and those the
     indexer has not reached yet. None: the index cannot narrow these terms."""
-    query = match_expression(terms)
-    if query is None:
+    expression = match_expression(terms)
+    if expression is None:
         return None
+    query, confirm, args = expression
     matched = {
         r[0]
         for r in conn.execute(
             # CROSS JOIN keeps this order: the index's hits first, then their messages.
             "SELECT m.uid FROM search_text s CROSS JOIN search_docs d ON d.id = s.rowid"
             " CROSS JOIN messages m ON m.blob_id = d.blob_id"
-            " WHERE search_text MATCH ? AND m.mailbox_id = ?",
-            (query, mailbox_id),
+            f" WHERE search_text MATCH ? AND {confirm} AND m.mailbox_id = ?",
+            (query, *args, mailbox_id),
         )
     }
     doubtful = {
@@ -195,25 +249,38 @@ def backfilled(conn: sqlite3.Connection) -> bool:
     return row is None or row[0] < 0
 
 
-def backfill_batch(conn: sqlite3.Connection, path_of: Callable[[str], Path]) -> bool:
+def backfill_batch(
+    conn: sqlite3.Connection,
+    path_of: Callable[[str], Path],
+    made: Callable[[str], Document | None] = lambda _blob_id: None,
+) -> bool:
     """Index up to `BATCH` blobs after the cursor (in a write job); True when none
     are left. Resumes where the previous batch (of any process) stopped: the
-    cursor is a rowid of `parsed`, kept in `meta`."""
+    cursor is a rowid of `parsed`, kept in `meta`. `made(blob_id)`: the document
+    delivery made with its parse, if this process has it; otherwise the blob's
+    parse record and octets are read and the document made here."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (_CURSOR,)).fetchone()
     if row is None or row[0] < 0:
         return True
     rows = conn.execute(
-        "SELECT p.rowid, p.blob_id, p.data, i.data FROM parsed p"
+        "SELECT p.rowid, p.blob_id FROM parsed p"
         " JOIN blobs b ON b.id = p.blob_id AND b.refcount > 0"
-        " LEFT JOIN blob_data i ON i.id = p.blob_id"
         " WHERE p.rowid > ?"
         " AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.blob_id = p.blob_id)"
         " ORDER BY p.rowid LIMIT ?",
         (row[0], BATCH),
     ).fetchall()
-    for _rowid, blob_id, parsed, inline in rows:
-        data = bytes(inline) if inline is not None else None
-        _insert(conn, blob_id, _document(bytes(parsed), data, path_of(blob_id)))
+    for rowid, blob_id in rows:
+        doc = made(blob_id)
+        if doc is None:
+            parsed, inline = conn.execute(
+                "SELECT p.data, i.data FROM parsed p LEFT JOIN blob_data i ON i.id = p.blob_id"
+                " WHERE p.rowid = ?",
+                (rowid,),
+            ).fetchone()
+            data = bytes(inline) if inline is not None else None
+            doc = _document(bytes(parsed), data, path_of(blob_id))
+        _insert(conn, blob_id, doc)
     done = len(rows) < BATCH
     cursor = -1 if done else rows[-1][0]
     conn.execute("UPDATE meta SET value = ? WHERE key = ?", (cursor, _CURSOR))

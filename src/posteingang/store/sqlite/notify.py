@@ -40,7 +40,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import msgspec
@@ -136,6 +136,10 @@ class Listener:
         self.hub = hub
         self.own_token = own_token
         self._sock: socket.socket | None = None
+        # Called after each datagram from another process is published, with its
+        # changes (None: too many for a datagram, the hub resyncs): the full-text
+        # indexer wakes for other processes' appends (sqlite/searchindex.py).
+        self.on_receive: Callable[[Sequence[Change] | None], None] | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.path.parent.mkdir(exist_ok=True)
@@ -174,6 +178,8 @@ class Listener:
                 except (msgspec.DecodeError, ValueError, TypeError):
                     continue
                 self.hub.publish_external(changes)
+                if self.on_receive is not None:
+                    self.on_receive(changes)
                 continue
             parts = data.split()
             if len(parts) != 3 or parts[0].decode(errors="replace") == self.own_token:
@@ -183,6 +189,8 @@ class Listener:
             except ValueError:
                 continue
             self.hub.poke(account_id, modseq)
+            if self.on_receive is not None:
+                self.on_receive(None)
 
     def stop(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._sock is None:

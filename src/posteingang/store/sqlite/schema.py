@@ -319,6 +319,20 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX messages_deleted ON messages (mailbox_id, uid) WHERE flags & 8 != 0;
     """,
+    # 14: the full-text index without positions (FTS5 detail=none): a needle is
+    # looked up as some of its trigrams and confirmed on the stored text
+    # (sqlite/fulltext.py), which costs a third less CPU per new message and about
+    # a third of the space. The documents are made again by the back-fill after
+    # open; until then every message is a candidate (unsure), as after 11.
+    """
+    DROP TABLE search_text;
+    CREATE VIRTUAL TABLE search_text USING fts5(
+        f_from, f_to, f_cc, f_subject, header, body, tokenize = 'trigram', detail = none
+    );
+    DELETE FROM search_docs;
+    INSERT OR REPLACE INTO meta (key, value)
+        VALUES ('fulltext_backfill', CASE WHEN EXISTS (SELECT 1 FROM parsed) THEN 0 ELSE -1 END);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -87,6 +87,7 @@ class SqliteStore(
         except OSError:
             return  # e.g. a socket path over 108 bytes: pushes from other processes are late
         self._listener = listener
+        listener.on_receive = self._others_committed
         self._notifier.listening = True
         self.hub.catch_up = listener.receive_pending
 
