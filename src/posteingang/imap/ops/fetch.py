@@ -488,16 +488,18 @@ async def _send_batch(  # noqa: C901 (see above)
             uid = plan.msg.uid
             flag_bytes = flags_item(flags[uid], recent=uid in recent)
             fresh = plan.msg.modseq > view.modseqs.get(uid, 0)
-            if FLAGS_SLOT in plan.pieces and uid not in changed and fresh:
+            # (by identity: `in` would call each BodyRead's dataclass __eq__)
+            has_flags = any(p is FLAGS_SLOT for p in plan.pieces)
+            if has_flags and uid not in changed and fresh:
                 # The client now knows these flags: keep the view in step.
                 view.accept_own_flags(uid, plan.msg.flags, plan.msg.modseq)
-            if FLAGS_SLOT in plan.pieces or uid in changed:
+            if has_flags or uid in changed:
                 news = announce(flags[uid])
                 if news:
                     yield news
             head = [fetch_start(plan.seq)]
             items: list[bytes] = []
-            if uid in changed and FLAGS_SLOT not in plan.pieces:
+            if uid in changed and not has_flags:
                 # RFC 9051 §6.4.5: the implicit \Seen is reported in the same response.
                 items.append(flag_bytes)
             for piece in plan.pieces:
