@@ -186,6 +186,8 @@ class _Planned:
 
     @property
     def inline_bytes(self) -> int:
+        if not self.reads:
+            return 0
         return sum(r.raw_span[1] - r.raw_span[0] for r in self.reads)
 
 
@@ -202,6 +204,12 @@ def _plan(
                 split = HEADERS.get(msg.blob_id, p.start, p.end)
                 if split is not None:
                     finished[id(p)] = fields_value(p, split)
+                    continue
+            elif p.header:
+                split = HEADERS.get(msg.blob_id, p.start, p.end)
+                if split is not None:
+                    lo, hi = p.raw_span
+                    finished[id(p)] = finish_body(p, split[2][lo - p.start : hi - p.start])
                     continue
             lo, hi = p.raw_span
             if p.transform is Transform.RAW and hi - lo > INLINE_MAX:
@@ -239,8 +247,10 @@ def _read_batch(store: Store, batch: Sequence[_Planned]) -> None:
                     split = split_header(data)
                     plan.splits.append((r.start, r.end, split))  # cached on the loop
                     plan.finished[id(r)] = fields_value(r, split)
-                else:
-                    plan.finished[id(r)] = finish_body(r, data)
+                    continue
+                if r.header and r.partial is None:
+                    plan.splits.append((r.start, r.end, split_header(data)))
+                plan.finished[id(r)] = finish_body(r, data)
             for i, r in enumerate(plan.streams):
                 # One open file per stream: the file object keeps the bytes readable
                 # even if the message is expunged and its blob deleted meanwhile.
@@ -486,7 +496,6 @@ async def _send_batch(  # noqa: C901 (see above)
         for plan in live:
             await pacer.tick()
             uid = plan.msg.uid
-            flag_bytes = flags_item(flags[uid], recent=uid in recent)
             fresh = plan.msg.modseq > view.modseqs.get(uid, 0)
             # (by identity: `in` would call each BodyRead's dataclass __eq__)
             has_flags = any(p is FLAGS_SLOT for p in plan.pieces)
@@ -494,6 +503,7 @@ async def _send_batch(  # noqa: C901 (see above)
                 # The client now knows these flags: keep the view in step.
                 view.accept_own_flags(uid, plan.msg.flags, plan.msg.modseq)
             if has_flags or uid in changed:
+                flag_bytes = flags_item(flags[uid], recent=uid in recent)
                 news = announce(flags[uid])
                 if news:
                     yield news

@@ -90,6 +90,7 @@ class BodyRead:
     # BINARY[] of a whole message: (header_start, body_start, body_end, encoding)
     # of every entity whose body must be decoded (see `_binary_message`).
     rewrite: tuple[tuple[int, int, int, bytes], ...] | None = None
+    header: bool = False  # RAW: the span is a whole header block (kept in `HEADERS`)
 
     @property
     def raw_span(self) -> tuple[int, int]:
@@ -142,7 +143,8 @@ class RenderedCache:
     Blobs are content-addressed and their parse records never change, so a
     rendered value never goes stale.  Clients fetch these items for the same
     messages again and again (every device, every resync); a hit saves the
-    parse record's load and decode and the rendering.  Bounded by octets, LRU.
+    parse record's load and decode and the rendering.  Bounded by octets, first in
+    first out.
     """
 
     def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
@@ -151,11 +153,9 @@ class RenderedCache:
         self._items: collections.OrderedDict[tuple[str, str], bytes] = collections.OrderedDict()
 
     def get(self, blob_id: str, name: str) -> bytes | None:
-        key = (blob_id, name)
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
+        # First in, first out: no reordering per hit (a FETCH asks twice per message
+        # and item); a working set that fits stays, one that does not cycles anyway.
+        return self._items.get((blob_id, name))
 
     def put(self, blob_id: str, name: str, value: bytes) -> None:
         key = (blob_id, name)
@@ -202,7 +202,7 @@ class HeaderCache:
 
     def put(self, blob_id: str, start: int, end: int, split: HeaderSplit) -> None:
         key = (blob_id, start, end)
-        size = end - start + 64 * len(split[0]) + 200
+        size = 2 * (end - start) + 64 * len(split[0]) + 200
         if key in self._items or size > self.max_bytes // 64:
             return
         self._items[key] = (split, size)
@@ -345,6 +345,7 @@ class _BodyInfo:
     span: Section  # the section whose range is read (a header's for HEADER.FIELDS)
     fields: frozenset[str] | None  # lower-cased names, for HEADER.FIELDS[.NOT]
     keep: bool
+    header: bool = False  # BODY[HEADER] / BODY[n.HEADER]
 
 
 _ATTR, _BODY, _BINARY, _BINARY_SIZE = "attr", "body", "binary", "binary size"
@@ -392,7 +393,8 @@ def _body_info(item: FetchBody) -> _BodyInfo:
             frozenset(f.lower() for f in section.fields),
             section.text == "HEADER.FIELDS",
         )
-    return _BodyInfo(name, item.partial, section == Section(), section, None, True)
+    whole = section == Section()
+    return _BodyInfo(name, item.partial, whole, section, None, True, section.text == "HEADER")
 
 
 # Complex on purpose: a dispatch over the FETCH attribute names (RFC 9051 §6.4.5), one return each.
@@ -429,7 +431,8 @@ def _attr(name: str, msg: Message, parsed: ParsedMessage | None) -> Piece:  # no
         return cached
     assert parsed is not None
     if name == "RFC822.HEADER":
-        return BodyRead(b"RFC822.HEADER", parsed.root.header_start, parsed.root.body_start)
+        root = parsed.root
+        return BodyRead(b"RFC822.HEADER", root.header_start, root.body_start, header=True)
     if name == "RFC822.TEXT":
         return BodyRead(b"RFC822.TEXT", parsed.root.body_start, parsed.root.body_end)
     if name == "PREVIEW":
@@ -449,7 +452,7 @@ def _body_item(info: _BodyInfo, msg: Message, parsed: ParsedMessage | None) -> B
         return BodyRead(
             info.name, span[0], span[1], Transform.FIELDS, info.partial, info.fields, info.keep
         )
-    return BodyRead(info.name, span[0], span[1], partial=info.partial)
+    return BodyRead(info.name, span[0], span[1], partial=info.partial, header=info.header)
 
 
 def _binary_item(
@@ -526,19 +529,20 @@ def _binary_message(data: bytes, rewrite: tuple[tuple[int, int, int, bytes], ...
 
 
 #: A header block split into its fields, once: ((lower-cased name, the field's octets),
-#: ...) and whether the block ends with the blank line that ends a header.
-HeaderSplit = tuple[tuple[tuple[str, bytes], ...], bool]
+#: ...), whether the block ends with the blank line that ends a header, and the block.
+HeaderSplit = tuple[tuple[tuple[str, bytes], ...], bool, bytes]
 
 
 def split_header(header: bytes) -> HeaderSplit:
     """The header block ``header`` as `fields_value` needs it."""
     fields = tuple((name, header[s:e]) for name, s, _v, e in split_fields(header, 0, len(header)))
-    return fields, header in (b"\r\n", b"\n") or header.endswith((b"\n\r\n", b"\n\n"))
+    ends = header in (b"\r\n", b"\n") or header.endswith((b"\n\r\n", b"\n\n"))
+    return fields, ends, header
 
 
 def fields_value(read: BodyRead, split: HeaderSplit) -> bytes:
     """A HEADER.FIELDS / HEADER.FIELDS.NOT item from its header block's `split_header`."""
-    fields, terminated = split
+    fields, terminated, _block = split
     wanted, keep = read.fields, read.keep
     out = [raw for name, raw in fields if (name in wanted) == keep]
     # RFC 9051 §6.4.5: the subset ends with the blank line that ends a header.
