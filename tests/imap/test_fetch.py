@@ -555,19 +555,59 @@ async def test_flags_uid_and_modseq_come_from_the_view_with_its_queued_news(
 async def test_header_fields_items_are_reused_across_commands(
     store: Store, box: Box, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A repeated HEADER.FIELDS FETCH reads no blob; another field list or partial does."""
-    monkeypatch.setattr(fetch_mod, "FIELDS_DONE", fetch_items.RenderedCache())
+    """A header block read for HEADER.FIELDS is kept split: a repeated FETCH, or one
+    of other fields or a partial of the same headers, reads no blob; other messages'
+    headers are read (here: after the cache is emptied)."""
+    monkeypatch.setattr(fetch_items, "HEADERS", fetch_items.HeaderCache())
+    monkeypatch.setattr(fetch_mod, "HEADERS", fetch_items.HEADERS)
     view = await view_of(store, box.mailbox_id)
-    line = b"a FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject)])"
+    line = b"a FETCH 1:2 (BODY.PEEK[HEADER.FIELDS (Subject)])"
     first = await fetch_bytes(store, view, line)
-    partial = await fetch_bytes(store, view, b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)]<0.4>)")
+    others = [
+        b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)]<0.4>)",
+        b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS (From Subject)])",
+        b"a FETCH 2 (BODY.PEEK[HEADER.FIELDS.NOT (From)])",
+    ]
+    fresh = [await fetch_bytes(store, view, other) for other in others]
 
     def no_blob(*_args: object) -> object:
-        raise AssertionError("blob read although the item was made before")
+        raise AssertionError("blob read although the header was split before")
 
     monkeypatch.setattr(store.blobs, "open", no_blob)
     monkeypatch.setattr(store.blobs, "open_many", no_blob, raising=False)
     assert await fetch_bytes(store, view, line) == first
-    assert b"BODY[HEADER.FIELDS (Subject)]<0> {4}" in partial
+    assert [await fetch_bytes(store, view, other) for other in others] == fresh
+    assert b"BODY[HEADER.FIELDS (Subject)]<0> {4}" in fresh[0]
+    fetch_items.HEADERS.clear()
     with pytest.raises(AssertionError, match="blob read"):
         await fetch_bytes(store, view, b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS (From)])")
+
+
+async def test_header_blocks_are_kept_for_header_items(
+    store: Store, box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BODY[HEADER] and RFC822.HEADER keep the header block they read: the same items,
+    a partial of them and HEADER.FIELDS of that header then read no blob, and give the
+    octets a read gives."""
+    monkeypatch.setattr(fetch_items, "HEADERS", fetch_items.HeaderCache())
+    monkeypatch.setattr(fetch_mod, "HEADERS", fetch_items.HEADERS)
+    view = await view_of(store, box.mailbox_id)
+    lines = [
+        b"a FETCH 1:2 (BODY.PEEK[HEADER])",
+        b"a FETCH 1:2 (RFC822.HEADER)",
+        b"a FETCH 1:2 (BODY.PEEK[HEADER]<3.10>)",
+        b"a FETCH 1:2 (BODY.PEEK[HEADER.FIELDS (Subject From)])",
+    ]
+    fresh = []
+    for line in lines:
+        fetch_items.HEADERS.clear()
+        fresh.append(await fetch_bytes(store, view, line))
+    await fetch_bytes(store, view, lines[0])
+
+    def no_blob(*_args: object) -> object:
+        raise AssertionError("blob read although the header was kept")
+
+    monkeypatch.setattr(store.blobs, "open", no_blob)
+    monkeypatch.setattr(store.blobs, "open_many", no_blob, raising=False)
+    assert [await fetch_bytes(store, view, line) for line in lines] == fresh
+    assert b"BODY[HEADER]<3> {10}" in fresh[2]

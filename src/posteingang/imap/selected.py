@@ -76,10 +76,11 @@ class RecentUids:
     first SELECT after an import of a million messages claims them all at once.
     """
 
-    __slots__ = ("_ranges", "announced", "claimed_upto")
+    __slots__ = ("_lows", "_ranges", "announced", "claimed_upto")
 
     def __init__(self) -> None:
-        self._ranges: list[tuple[int, int]] = []
+        self._ranges: list[tuple[int, int]] = []  # ascending, disjoint
+        self._lows: list[int] = []  # each range's low: `__contains__` bisects (per message)
         self.claimed_upto = 0  # uids below this were claimed (by this session or another)
         self.announced = 0  # the count in the last * n RECENT
 
@@ -91,10 +92,15 @@ class RecentUids:
         if self._ranges and self._ranges[-1][1] == low:
             self._ranges[-1] = (self._ranges[-1][0], high)
         else:
-            self._ranges.append((low, high))
+            i = bisect.bisect_left(self._lows, low)
+            self._ranges.insert(i, (low, high))
+            self._lows.insert(i, low)
 
     def __contains__(self, uid: object) -> bool:
-        return isinstance(uid, int) and any(lo <= uid < hi for lo, hi in self._ranges)
+        if not self._ranges or not isinstance(uid, int):
+            return False
+        i = bisect.bisect_right(self._lows, uid) - 1
+        return i >= 0 and uid < self._ranges[i][1]
 
     def __bool__(self) -> bool:
         return bool(self._ranges)

@@ -10,7 +10,8 @@ bounded batches so that neither a 50 MB ``BODY[]`` nor a ``FETCH 1:*`` over
 1. The sequence set is resolved against the session's view (``*`` is the
    view's last message or uid; a UID FETCH range ``n:*`` always includes the
    last uid, RFC 9051 §6.4.9).
-2. Message metadata is loaded `CHUNK` uids at a time (`Store.get_messages`),
+2. Message metadata is loaded `CHUNK` uids at a time (`fetch_rows.load_rows`:
+   rows read before are kept, flags and modseq from the view; else `Store.get_messages`),
    parse-once records only when an item needs one, cached per blob for the
    command (`ParseCache`) and decoded records process-wide (`DECODED`).
 3. Each message's items become pieces (`fetch_items.plan_items`).  Blob
@@ -78,15 +79,17 @@ from posteingang.store.model import SEEN, FlagOp, Message
 
 from .fetch_items import (
     FLAGS_SLOT,
+    HEADERS,
     MODSEQ_SLOT,
     RENDERABLE,
     RENDERED,
     Announce,
     BodyRead,
+    HeaderSplit,
     Piece,
-    RenderedCache,
     Transform,
     UnknownCte,
+    fields_value,
     finish_body,
     flags_item,
     needs_parse,
@@ -94,7 +97,9 @@ from .fetch_items import (
     plan_items,
     renderable_only,
     sets_seen,
+    split_header,
 )
+from .fetch_rows import load_rows
 from .fetch_view import view_items_only, view_knows, view_responses
 from .fetch_whole import whole_message_layout, whole_responses
 from .parse_cache import ParseCache
@@ -176,22 +181,14 @@ class _Planned:
     streams: list[BodyRead]  # BodyReads of `pieces` streamed from the file
     finished: dict[int, bytes] = field(default_factory=dict)  # id(read) -> item bytes
     files: dict[int, BinaryIO] = field(default_factory=dict)  # id(read) -> open blob
+    splits: list[tuple[int, int, HeaderSplit]] = field(default_factory=list)  # for HEADERS
     vanished: bool = False
 
     @property
     def inline_bytes(self) -> int:
+        if not self.reads:
+            return 0
         return sum(r.raw_span[1] - r.raw_span[0] for r in self.reads)
-
-
-#: finished ``BODY[HEADER.FIELDS (...)]`` items by (blob id, item): clients ask for the
-#: same few fields of the same messages again and again, and a blob's bytes never
-#: change (content-addressed), so the item never goes stale. A hit reads no blob and
-#: splits no header (that split was 10 % of such a FETCH after the records were cached).
-FIELDS_DONE = RenderedCache(8 * 1024 * 1024)
-
-
-def _fields_key(read: BodyRead) -> str:
-    return f"{read.name!r} {read.start} {read.end} {read.keep} {read.partial}"
 
 
 def _plan(
@@ -204,9 +201,15 @@ def _plan(
     for p in pieces:
         if isinstance(p, BodyRead):
             if p.transform is Transform.FIELDS:
-                done = FIELDS_DONE.get(msg.blob_id, _fields_key(p))
-                if done is not None:
-                    finished[id(p)] = done
+                split = HEADERS.get(msg.blob_id, p.start, p.end)
+                if split is not None:
+                    finished[id(p)] = fields_value(p, split)
+                    continue
+            elif p.header:
+                split = HEADERS.get(msg.blob_id, p.start, p.end)
+                if split is not None:
+                    lo, hi = p.raw_span
+                    finished[id(p)] = finish_body(p, split[2][lo - p.start : hi - p.start])
                     continue
             lo, hi = p.raw_span
             if p.transform is Transform.RAW and hi - lo > INLINE_MAX:
@@ -240,6 +243,13 @@ def _read_batch(store: Store, batch: Sequence[_Planned]) -> None:
                 lo, hi = r.raw_span
                 f.seek(lo)
                 data = f.read(hi - lo) if hi > lo else b""
+                if r.transform is Transform.FIELDS:
+                    split = split_header(data)
+                    plan.splits.append((r.start, r.end, split))  # cached on the loop
+                    plan.finished[id(r)] = fields_value(r, split)
+                    continue
+                if r.header and r.partial is None:
+                    plan.splits.append((r.start, r.end, split_header(data)))
                 plan.finished[id(r)] = finish_body(r, data)
             for i, r in enumerate(plan.streams):
                 # One open file per stream: the file object keeps the bytes readable
@@ -401,12 +411,15 @@ async def _batches(
     cached_only = parse and renderable_only(cmd.items)
     renderable = [i.name for i in cmd.items if isinstance(i, FetchAttr) and i.name in RENDERABLE]
     cache = ParseCache(store)
+    want_flags = sets_seen(cmd.items) or any(
+        isinstance(i, FetchAttr) and i.name in ("FLAGS", "MODSEQ") for i in cmd.items
+    )
     batch: list[_Planned] = []
     size = 0
     pacer = Pacer()  # other clients are served between slices (ops/pacing.py)
     for i in range(0, len(uids), CHUNK):
         chunk = uids[i : i + CHUNK]
-        metas = {m.uid: m for m in await store.get_messages(view.mailbox_id, chunk)}
+        metas = await load_rows(store, view, chunk, want_flags=want_flags)
         rendered: set[str] = set()
         if cached_only:
             rendered = {
@@ -463,9 +476,8 @@ async def _send_batch(  # noqa: C901 (see above)
         live = [p for p in batch if not p.vanished]
         result.expunged.extend(p.msg.uid for p in batch if p.vanished)
         for p in live:
-            for r in p.reads:
-                if r.transform is Transform.FIELDS:
-                    FIELDS_DONE.put(p.msg.blob_id, _fields_key(r), p.finished[id(r)])
+            for start, end, split in p.splits:
+                HEADERS.put(p.msg.blob_id, start, end, split)
         flags = {p.msg.uid: p.msg.flags for p in live}
         modseqs = {p.msg.uid: p.msg.modseq for p in live}
         changed: set[int] = set()
@@ -484,18 +496,20 @@ async def _send_batch(  # noqa: C901 (see above)
         for plan in live:
             await pacer.tick()
             uid = plan.msg.uid
-            flag_bytes = flags_item(flags[uid], recent=uid in recent)
             fresh = plan.msg.modseq > view.modseqs.get(uid, 0)
-            if FLAGS_SLOT in plan.pieces and uid not in changed and fresh:
+            # (by identity: `in` would call each BodyRead's dataclass __eq__)
+            has_flags = any(p is FLAGS_SLOT for p in plan.pieces)
+            if has_flags and uid not in changed and fresh:
                 # The client now knows these flags: keep the view in step.
                 view.accept_own_flags(uid, plan.msg.flags, plan.msg.modseq)
-            if FLAGS_SLOT in plan.pieces or uid in changed:
+            if has_flags or uid in changed:
+                flag_bytes = flags_item(flags[uid], recent=uid in recent)
                 news = announce(flags[uid])
                 if news:
                     yield news
             head = [fetch_start(plan.seq)]
             items: list[bytes] = []
-            if uid in changed and FLAGS_SLOT not in plan.pieces:
+            if uid in changed and not has_flags:
                 # RFC 9051 §6.4.5: the implicit \Seen is reported in the same response.
                 items.append(flag_bytes)
             for piece in plan.pieces:
