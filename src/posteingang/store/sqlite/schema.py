@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from posteingang.store.sqlite.threads import message_id_of
+from posteingang.store import threads
 
 MIGRATIONS: list[str] = [
     # 1: accounts, mailboxes, messages, blobs
@@ -318,6 +318,22 @@ MIGRATIONS: list[str] = [
 LATEST = len(MIGRATIONS)
 
 
+def _message_id_of(parsed: bytes | None) -> str | None:
+    """The Message-ID in a stored parse record, for migration 9's back-fill (a SQL
+    function there); None for a record this code cannot read."""
+    if parsed is None:
+        return None
+    from posteingang.mime.model import decode_parsed  # only the migration needs it
+
+    try:
+        message_id = decode_parsed(parsed).message_id
+    except Exception:  # an old or foreign record: no key (a raise would fail the migration)
+        return None
+    if not message_id or len(message_id) > threads.MAX_ID_LENGTH:
+        return None
+    return message_id
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
@@ -337,7 +353,7 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
     # and checked before each COMMIT instead.
     enforced = bool(conn.execute("PRAGMA foreign_keys").fetchone()[0])
     # What a back-fill needs from Python (migration 9 reads parse records).
-    conn.create_function("posteingang_message_id", 1, message_id_of, deterministic=True)
+    conn.create_function("posteingang_message_id", 1, _message_id_of, deterministic=True)
     conn.execute("PRAGMA foreign_keys = OFF")
     try:
         for version in range(current + 1, target + 1):

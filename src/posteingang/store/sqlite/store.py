@@ -2,8 +2,7 @@
 
 `SqliteStore` is the `Store`: its parts (directory.py, mailstore.py,
 clientstate.py, searchindex.py, imagesenders.py, on the connections of
-access.py) plus opening, closing, creating and deleting accounts (which touch
-every part), blob GC and `check`.
+access.py) plus the blobs, opening, closing, blob GC and `check`.
 
 Durability: `journal_mode=WAL` with `synchronous=FULL`, so a COMMIT that has
 returned survives power loss; blobs are fsynced by the blob store before the job
@@ -19,18 +18,14 @@ import sqlite3
 import time
 from pathlib import Path
 
-from posteingang.store import names
 from posteingang.store.blobs.fs import FsBlobStore
-from posteingang.store.hub import Change, Hub, credentials_change
+from posteingang.store.hub import Change, Hub
 from posteingang.store.interface import IntegrityReport
-from posteingang.store.model import DEFAULT_MAILBOXES, Account
-from posteingang.store.sqlite import accounts as acc
-from posteingang.store.sqlite import index as packed
-from posteingang.store.sqlite import integrity, pop3, shared, sortkeys
-from posteingang.store.sqlite import mailboxes as mbx
+from posteingang.store.sqlite import integrity, sortkeys
 from posteingang.store.sqlite.access import connect
+from posteingang.store.sqlite.blobs import SqliteBlobStore
 from posteingang.store.sqlite.clientstate import SqliteClientState
-from posteingang.store.sqlite.directory import SqliteDirectory
+from posteingang.store.sqlite.directory import SqliteDirectory, write_lock_path
 from posteingang.store.sqlite.imagesenders import SqliteImageSenders
 from posteingang.store.sqlite.mailstore import SqliteMailstore
 from posteingang.store.sqlite.notify import Listener, Notifier
@@ -41,15 +36,16 @@ from posteingang.store.sqlite.writer import Writer
 BLOB_GC_GRACE_SECONDS = 3600
 
 
-def write_lock_path(path: Path) -> Path:
-    """The lock file every writing process takes around a transaction (writer.py)."""
-    return path.with_name(path.name + ".writelock")
-
-
 class SqliteStore(
     SqliteDirectory, SqliteSearchIndex, SqliteMailstore, SqliteClientState, SqliteImageSenders
 ):
     """The `Store` on one SQLite file and a blob directory (`open` makes one)."""
+
+    def __init__(
+        self, path: Path, blobs: FsBlobStore, hub: Hub, writer: Writer, notifier: Notifier
+    ) -> None:
+        super().__init__(path, hub, writer, notifier)
+        self.blobs = SqliteBlobStore(blobs, lambda: connect(path, readonly=True))
 
     @classmethod
     async def open(
@@ -98,51 +94,6 @@ class SqliteStore(
         self._notifier.close()
         self.blobs.close()
         self._close_readers()
-
-    # -- accounts: creating and deleting them touches every part -----------------------
-    async def create_account(
-        self,
-        address: str,
-        password_hash: str,
-        *,
-        scram_sha256: str | None = None,
-        quota_bytes: int | None = None,
-    ) -> Account:
-        address = names.normalize_address(address)
-
-        def job(conn: sqlite3.Connection) -> tuple[Account, list[Change]]:
-            account = acc.insert_account(conn, address, password_hash, scram_sha256, quota_bytes)
-            changes: list[Change] = []
-            for name, use in DEFAULT_MAILBOXES:
-                _, more = mbx.create_mailbox(conn, account.id, name, use, None)
-                changes += more
-            mbx.subscribe_defaults(conn, account.id, [n for n, _ in DEFAULT_MAILBOXES])
-            return account, changes
-
-        return await self._write(job)
-
-    async def delete_account(self, address: str) -> None:
-        address = names.normalize_address(address)
-
-        def job(conn: sqlite3.Connection) -> tuple[None, list[Change]]:
-            account = acc.require_account(conn, address)
-            boxes = mbx.list_mailboxes(conn, account.id)
-            for box in boxes:
-                shared.drop_messages(conn, "mailbox_id = ?", (box.id,))
-                pop3.forget(conn, box.id, None)
-                packed.drop(conn, box.id)
-                conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (box.id,))
-            conn.execute("DELETE FROM mailboxes WHERE account_id = ?", (account.id,))
-            conn.execute("DELETE FROM subscriptions WHERE account_id = ?", (account.id,))
-            conn.execute("DELETE FROM thread_keys WHERE account_id = ?", (account.id,))
-            conn.execute("DELETE FROM aliases WHERE target = ?", (address,))
-            conn.execute("UPDATE domains SET catch_all = NULL WHERE catch_all = ?", (address,))
-            conn.execute("DELETE FROM devices WHERE account_id = ?", (account.id,))
-            conn.execute("DELETE FROM logins WHERE account_id = ?", (account.id,))
-            conn.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
-            return None, [credentials_change(account.id, "account")]
-
-        await self._write(job)
 
     # -- maintenance -------------------------------------------------------------------
     async def gc_blobs(self, grace_seconds: int = BLOB_GC_GRACE_SECONDS) -> list[str]:
