@@ -14,14 +14,16 @@ race with an append that reuses the same content.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
 
+from posteingang.log import get_logger
 from posteingang.store.blobs.fs import FsBlobStore
 from posteingang.store.hub import Change, Hub
 from posteingang.store.interface import IntegrityReport
-from posteingang.store.sqlite import integrity, sortkeys
+from posteingang.store.sqlite import derived, integrity
 from posteingang.store.sqlite.access import connect
 from posteingang.store.sqlite.blobs import SqliteBlobStore
 from posteingang.store.sqlite.clientstate import SqliteClientState
@@ -33,6 +35,8 @@ from posteingang.store.sqlite.schema import migrate
 from posteingang.store.sqlite.searchindex import SqliteSearchIndex
 from posteingang.store.sqlite.writer import Writer
 
+log = get_logger(__name__)
+
 BLOB_GC_GRACE_SECONDS = 3600
 
 
@@ -40,6 +44,8 @@ class SqliteStore(
     SqliteDirectory, SqliteSearchIndex, SqliteMailstore, SqliteClientState, SqliteImageSenders
 ):
     """The `Store` on one SQLite file and a blob directory (`open` makes one)."""
+
+    _deriving: asyncio.Task[None] | None = None
 
     def __init__(
         self, path: Path, blobs: FsBlobStore, hub: Hub, writer: Writer, notifier: Notifier
@@ -58,7 +64,7 @@ class SqliteStore(
         def prepare() -> sqlite3.Connection:
             conn = connect(path)
             migrate(conn)
-            sortkeys.backfill(conn)
+            derived.note_parse_format(conn)
             return conn
 
         conn = await asyncio.to_thread(prepare)
@@ -68,7 +74,32 @@ class SqliteStore(
         store = cls(path, blobs, hub, writer, notifier)
         if search_index:
             store._start_indexing()
+        store._deriving = asyncio.create_task(store._derive_in_background(), name="derived data")
         return store
+
+    async def _derive_in_background(self) -> None:
+        try:
+            await self.backfill_derived()
+        except Exception:  # the next open resumes; until then rows sort early (derived.py)
+            log.exception("derived_data_failed")
+
+    async def backfill_derived(self) -> None:
+        """Bring what waits of the derived data up to date (derived.py), one write job
+        per batch; returns when nothing waits. Started in the background by `open`."""
+        path_of = self.blobs.path_of
+        for backfill in derived.BACKFILLS:
+            if not await self._read(backfill.waiting):
+                continue  # (without a write job: an idle open commits nothing)
+
+            def job(
+                conn: sqlite3.Connection, b: derived.Backfill = backfill
+            ) -> tuple[bool, list[Change]]:
+                return b.batch(conn, path_of), []
+
+            while not await self._write(job):
+                pass
+            log.info("derived_data_updated", kind=backfill.name)
+            self._index_soon()  # a re-derived record waits for its full-text document
 
     async def listen_external(self) -> None:
         """Receive wake-ups for commits made by other processes (see notify.py)."""
@@ -84,6 +115,11 @@ class SqliteStore(
         self.hub.catch_up = listener.receive_pending
 
     async def close(self) -> None:
+        if self._deriving is not None:
+            self._deriving.cancel()  # its batches are whole transactions; the next open resumes
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._deriving
+            self._deriving = None
         await self._stop_indexing()
         if self._listener is not None:
             self.hub.catch_up = None
