@@ -31,7 +31,7 @@ T = TypeVar("T")
 MMAP_SIZE = 1 << 30
 #: point reads of up to this many rows (one indexed statement) run on the event
 #: loop's own connection (`_read_now`): a hop to the reader pool costs ~40 µs of
-#: CPU on loop and worker together, more than such a query (issue 12 profile)
+#: CPU on loop and worker together, more than such a query (profiled)
 LOOP_READ_ROWS = 256
 #: whole-mailbox reads (STATUS counts, the SELECT index) run on the loop too while the
 #: mailbox's uidnext is at most this (`SqliteAccess._read_small_now`)

@@ -5,6 +5,11 @@ Rule: a migration, once released, is never edited; a change is a new entry.
 own transaction, so an interrupted upgrade leaves the previous version intact.
 The test suite builds a database at every earlier version, fills it, and
 upgrades it to the latest (tests/store/test_sqlite_migrations.py).
+
+A migration changes the schema only; values derived from message contents
+(sort keys, full-text documents, parse records) are filled in the background
+after open, the one way derived.py describes. Migration 9, released before
+that rule, fills thread keys in SQL and stays as it is.
 """
 
 from __future__ import annotations
@@ -158,8 +163,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX delivery_keys_at ON delivery_keys (mailbox_id, at);
     """,
     # 5 (_ids_never_reused): an id that a session, the change feed, a cache or another
-    # process may still hold must never name a different row later (issue 10, item 1:
-    # a deleted mailbox's id went to the next CREATE, and a session that had the old
+    # process may still hold must never name a different row later (a
+    # deleted mailbox's id went to the next CREATE, and a session that had the old
     # one selected read and wrote the new one). AUTOINCREMENT never hands out an id
     # that was used before, even after the highest row is deleted. Messages are keyed
     # by (mailbox id, uid) and blobs by content, so they follow. Runs with foreign
