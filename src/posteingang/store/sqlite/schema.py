@@ -4,7 +4,7 @@ Rule: a migration, once released, is never edited; a change is a new entry.
 `PRAGMA user_version` records how many have run. Each migration runs in its
 own transaction, so an interrupted upgrade leaves the previous version intact.
 The test suite builds a database at every earlier version, fills it, and
-upgrades it to the latest (tests/store/test_sqlite_migrations.py).
+upgrades it to the latest (tests/store/test_sqlite_backend.py).
 
 A migration changes the schema only; values derived from message contents
 (sort keys, full-text documents, parse records) are filled in the background
