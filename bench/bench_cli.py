@@ -3,7 +3,8 @@
 Target (issue 13): each finishes in <= 150 ms. The command line imports what a
 command needs, so these must not load the protocol servers.
 
-Setup: `posteingang init` into a temporary data directory, then each command is
+Setup: `posteingang init` into a temporary data directory plus `USERS` more
+accounts (so `user list` has a few rows to read), then each command is
 run as a fresh process (the installed console script, else `python -m
 posteingang`), best of N after one warm-up run. The children run with bytecode
 caching on (PYTHONDONTWRITEBYTECODE removed), as an installed package would:
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 RUNS = 15
+USERS = 4
 TARGET_MS = 150.0
 
 
@@ -54,6 +56,14 @@ def measure(runs: int = RUNS) -> dict[str, float]:
             timeout=120,
         )
         config = ["--config", str(data / "posteingang.toml")]
+        for n in range(USERS):
+            subprocess.run(
+                [*base, *config, "user", "add", f"user{n}@example.test"],
+                env=env,
+                capture_output=True,
+                check=True,
+                timeout=120,
+            )
         return {
             "posteingang --help": best_ms([*base, "--help"], env, runs),
             "posteingang user list": best_ms([*base, *config, "user", "list"], env, runs),

@@ -6,6 +6,10 @@ backend="sqlite")`), never pre-formatted sentences, so JSON output stays
 queryable. Logs go to standard error; standard output belongs to the CLI's
 tables and the passwords it prints. This module must never log secrets: keys
 named in `REDACTED_KEYS` are masked whatever the caller passes.
+
+structlog (and the rich console it pulls in) is imported on first use, not when a
+module creates its logger: commands that never log (`posteingang user list`)
+start without it (bench/bench_cli.py).
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
-import structlog
-from structlog.typing import FilteringBoundLogger
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -40,6 +44,8 @@ def configure_logging(
     stream: TextIO | None = None,
 ) -> None:
     """Configure structlog process-wide. Safe to call again (tests, reconfigure after load)."""
+    import structlog
+
     stream = stream or sys.stderr
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -65,16 +71,37 @@ def configure_logging(
 
 
 def _plain(sio: TextIO, exc_info: Any) -> None:
+    import structlog
+
     structlog.dev.plain_traceback(sio, exc_info)
+
+
+class _LazyLogger:
+    """A module's logger until its first call: then structlog is imported and the
+    call goes to structlog's own lazy proxy (which follows `configure_logging`)."""
+
+    __slots__ = ("_initial", "_logger")
+
+    def __init__(self, initial: dict[str, Any]) -> None:
+        self._initial = initial
+        self._logger: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        logger = self._logger
+        if logger is None:
+            import structlog
+
+            logger = self._logger = structlog.get_logger(**self._initial)
+        return getattr(logger, name)
 
 
 def get_logger(name: str | None = None, **initial: Any) -> FilteringBoundLogger:
     """A structlog logger; `name` (usually `__name__`) becomes the `component` key.
 
     The logger stays lazy: a module-level logger created at import time still
-    follows a later `configure_logging` call.
+    follows a later `configure_logging` call, and imports structlog only when it
+    first logs.
     """
     if name:
         initial["component"] = name
-    logger: FilteringBoundLogger = structlog.get_logger(**initial)
-    return logger
+    return cast("FilteringBoundLogger", _LazyLogger(initial))

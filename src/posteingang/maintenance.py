@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import structlog
-
+from posteingang.log import get_logger
 from posteingang.service import Background, Context
 
-log = structlog.get_logger("posteingang.maintenance")
+log = get_logger(__name__)
 
 BLOB_GC_INTERVAL_SECONDS = 3600
 

@@ -107,7 +107,7 @@ class Runtime:
             limits.max_connections_per_account, limits.max_connections_per_user_ip
         )
         # Revoked devices, changed passwords and removed accounts end their sessions,
-        # whichever process made the change (issue 11 item 10).
+        # whichever process made the change.
         store.hub.on_credentials(
             lambda c: self.account_limits.end_sessions(
                 c.account_id, c.name or "account", c.uids[0] if c.uids else None
@@ -126,7 +126,7 @@ class Runtime:
 
     @property
     def throttle(self) -> Throttle:
-        """The one brute-force throttle every protocol and the web login share (issue 3)."""
+        """The one brute-force throttle every protocol and the web login share."""
         if self._throttle is None:
             self._throttle = Throttle(self.config.auth.throttle_policy())
         return self._throttle

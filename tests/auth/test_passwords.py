@@ -118,10 +118,14 @@ def test_new_hash_cost_is_within_budget() -> None:
     stored = hash_password("pw")
     params = argon2.extract_parameters(stored.removeprefix("{ARGON2ID}"))
     assert params.memory_cost * 1024 <= 64 * 1024 * 1024
-    start = time.perf_counter()
-    verify_password(stored, "pw")
-    # Budget is 20–50 ms; allow a slow, loaded CI machine a generous margin.
-    assert time.perf_counter() - start < 0.5
+    # The 20-50 ms budget, stated as the parameters that give it (time is measured in
+    # bench/bench_login.py, not asserted on a machine that may be loaded).
+    assert (params.time_cost, params.parallelism) == (
+        passwords.ARGON2_TIME_COST,
+        passwords.ARGON2_PARALLELISM,
+    )
+    assert params.time_cost <= 3 and params.parallelism == 1
+    assert verify_password(stored, "pw")
 
 
 def test_argon2id_with_old_parameters_needs_rehash() -> None:

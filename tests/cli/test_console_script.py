@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(sys.executable).parent / "posteingang"
+#: how long a step may take before the test calls it hung: not a speed bound (a loaded
+#: machine starts the server's worker processes slowly), only so a hang fails
+HANG_GUARD = 180.0
 
 pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed")
 
 
 def posteingang(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(SCRIPT), *args], input=input, capture_output=True, text=True, timeout=60
+        [str(SCRIPT), *args], input=input, capture_output=True, text=True, timeout=HANG_GUARD
     )
 
 
@@ -35,7 +38,7 @@ def config(tmp_path: Path) -> Path:
     return data / "posteingang.toml"
 
 
-def wait_for_line(proc: subprocess.Popen[str], text: str, timeout: float = 15) -> str:
+def wait_for_line(proc: subprocess.Popen[str], text: str, timeout: float = HANG_GUARD) -> str:
     """Read proc's stdout until a line containing `text`; everything read so far.
 
     Reads the raw file descriptor: a buffered readline could hold the line we
@@ -73,7 +76,7 @@ def test_serve_starts_and_stops_cleanly_on_a_signal(config: Path, sig: signal.Si
         out = wait_for_line(proc, "ready")
         assert "Store open (sqlite)" in out
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=HANG_GUARD)
     finally:
         if proc.poll() is None:  # pragma: no cover - only on failure
             proc.kill()
@@ -99,7 +102,7 @@ def test_serve_logs_json_when_configured(config: Path) -> None:
     try:
         wait_for_line(proc, "ready")
         proc.terminate()
-        _, err = proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=HANG_GUARD)
     finally:
         if proc.poll() is None:  # pragma: no cover
             proc.kill()
@@ -118,7 +121,7 @@ def test_bad_config_is_one_line_with_exit_status_2(tmp_path: Path) -> None:
     assert done.stderr.count("\n") == 1 and "limits.max_message_size" in done.stderr
     env = {**os.environ, "POSTEINGANG_CONFIG": str(bad)}
     checked = subprocess.run(
-        [str(SCRIPT), "check-config"], env=env, capture_output=True, text=True, timeout=60
+        [str(SCRIPT), "check-config"], env=env, capture_output=True, text=True, timeout=HANG_GUARD
     )
     assert checked.returncode == 2
     assert checked.stderr.startswith("limits.max_message_size: expected int, got str")

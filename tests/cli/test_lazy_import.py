@@ -18,7 +18,8 @@ import pytest
 
 from posteingang.cli import _COMMANDS, cli, load_command
 
-# Prints the posteingang modules loaded after running the CLI with argv[1:].
+# Prints the posteingang (and rich, structlog) modules loaded after running the CLI
+# with argv[1:].
 _PROBE = """
 import json, sys
 from posteingang.cli import main
@@ -27,7 +28,8 @@ try:
     main()
 except SystemExit as e:
     code = e.code
-print(json.dumps([code, sorted(m for m in sys.modules if m.startswith("posteingang"))]))
+ours = ("posteingang", "rich", "structlog")
+print(json.dumps([code, sorted(m for m in sys.modules if m.split(".")[0] in ours)]))
 """
 
 SERVERS = ("posteingang.imap", "posteingang.pop3", "posteingang.smtp", "posteingang.web")
@@ -65,6 +67,31 @@ def test_user_list_and_check_config_import_no_protocol_server(data_dir: Path) ->
     for args in (["user", "list"], ["check-config"]):
         modules = [m for m in loaded("--config", config, *args) if m not in SETTINGS]
         assert under(modules, (*SERVERS, *RUNTIME)) == [], args
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["user", "list"],
+        ["domain", "list"],
+        ["alias", "list"],
+        ["device", "list", "demo@example.test"],
+    ],
+)
+def test_account_commands_open_the_directory_alone(data_dir: Path, args: list[str]) -> None:
+    """No mailstore (MIME parsing, the full-text index), no logging, no rich: the
+    account commands read the directory and print a table."""
+    modules = loaded("--config", str(data_dir / "posteingang.toml"), *args)
+    assert "posteingang.store.sqlite.directory" in modules
+    mailstore = (
+        "posteingang.mime",
+        "posteingang.store.interface",
+        "posteingang.store.mailstore",
+        "posteingang.store.sqlite.store",
+        "posteingang.store.sqlite.mailstore",
+        "posteingang.store.fulltext",
+    )
+    assert under(modules, (*mailstore, "rich", "structlog")) == [], args
 
 
 def test_help_lists_every_command_with_its_own_short_help() -> None:

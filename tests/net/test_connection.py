@@ -131,8 +131,8 @@ async def test_idle_client_is_timed_out_and_may_get_a_goodbye(serve: ServeFactor
     server = await serve(handler, login_timeout=0.3)
     reader, writer = await connect(server.port)
     start = time.monotonic()
-    assert await asyncio.wait_for(reader.read(), 5) == b"* BYE Autologout; idle for too long\r\n"
-    assert 0.25 <= time.monotonic() - start < 3
+    assert await asyncio.wait_for(reader.read(), 60) == b"* BYE Autologout; idle for too long\r\n"
+    assert time.monotonic() - start >= 0.25  # not before the timeout (60 s: a hang guard)
     writer.close()
 
 
@@ -146,9 +146,9 @@ async def test_phase_timeout_changes_after_login(serve: ServeFactory) -> None:
     reader, writer = await connect(server.port)
     await asyncio.sleep(0.4)  # longer than the post-login timeout, shorter than login's
     writer.write(b"LOGIN\r\n")
-    start = time.monotonic()
-    assert await asyncio.wait_for(reader.read(), 5) == b""
-    assert time.monotonic() - start < 3
+    # closed by the 0.2 s timeout set after login: the login phase's 30 s would make
+    # this wait time out
+    assert await asyncio.wait_for(reader.read(), 15) == b""
 
 
 async def test_a_dripping_client_cannot_extend_the_line_timeout(serve: ServeFactory) -> None:
@@ -346,10 +346,9 @@ async def test_graceful_shutdown_lets_sessions_say_goodbye_then_aborts_the_rest(
     await server.start()
     reader, writer = await connect(server.port)
     await read_until(reader, b"\n")
-    start = time.monotonic()
     await server.stop(grace=2)
-    assert time.monotonic() - start < 1.5
-    assert await asyncio.wait_for(reader.read(), 5) == b"* BYE Server shutting down\r\n"
+    # the session said goodbye itself (an abort after the grace would send nothing)
+    assert await asyncio.wait_for(reader.read(), 60) == b"* BYE Server shutting down\r\n"
     with pytest.raises(OSError):
         await connect(server.port)
     writer.close()
@@ -366,8 +365,8 @@ async def test_shutdown_aborts_sessions_that_ignore_it_after_the_grace_period() 
     await read_until(reader, b"\n")
     start = time.monotonic()
     await server.stop(grace=0.3)
-    assert 0.25 <= time.monotonic() - start < 2
-    assert await asyncio.wait_for(reader.read(), 5) == b""
+    assert time.monotonic() - start >= 0.25  # the grace period was given
+    assert await asyncio.wait_for(reader.read(), 60) == b""
     assert server.limits.total == 0
     writer.close()
 

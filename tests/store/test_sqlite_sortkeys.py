@@ -1,4 +1,5 @@
-"""SQLite sort keys (migration 9): rows stored before it are filled at open."""
+"""SQLite sort keys (migration 10): rows stored before it are filled in the background
+after open (store/sqlite/derived.py)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ async def test_messages_stored_before_the_sort_keys_sort_after_the_upgrade(
     conn.close()
     store = await SqliteStore.open(db, FsBlobStore(tmp_path / "blobs"))
     try:
+        await store.backfill_derived()  # (what open started in the background)
         by_from = await store.message_page(
             1, offset=0, limit=5, sort=PageSort.FROM, newest_first=False
         )

@@ -1,6 +1,6 @@
 """Device passwords (app passwords): their shape, and the selector that finds the device.
 
-A device password made since issue 11 is five groups of four lower-case letters and
+A device password made today is five groups of four lower-case letters and
 digits, ``sel4-xxxx-xxxx-xxxx-xxxx``: the first group is the **selector**, stored in the
 clear with the device, the other four (about 82 bits) are the secret.  A login with such
 a password looks the device up by its selector and verifies exactly one hash -- that

@@ -290,7 +290,7 @@ _executor: Final = ThreadPoolExecutor(
 # One semaphore per event loop (an asyncio.Semaphore is bound to the loop that first
 # waits on it).  Waiting here rather than in the pool's queue means a client that
 # disconnects while queued is cancelled before any hashing is done for it, so 10,000
-# wrong passwords queue as cheap coroutines, not as CPU work (issue 3).
+# wrong passwords queue as cheap coroutines, not as CPU work.
 _semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )

@@ -18,7 +18,7 @@ asks:
    address run (or queue for the CPU-bound pool) at once, so one attacking address
    cannot fill the verification queue in front of everybody else.
 
-Smart lockout (issue 11): an account's failures must not lock its owner out.  When
+Smart lockout: an account's failures must not lock its owner out.  When
 ``account_troubled(user)`` says the account has recent failures or a block, the login
 code (``auth.login``) asks the store whether this source is trusted -- the address (or
 /64) logged in to the account within ``trusted_days``, or the password names a device

@@ -9,9 +9,9 @@ must never print a password it did not generate itself.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
 from posteingang.cli.common import (
     EXIT_USAGE,
@@ -19,7 +19,6 @@ from posteingang.cli.common import (
     State,
     account_of,
     address,
-    console,
     domain,
     format_size,
     generate_password,
@@ -27,9 +26,12 @@ from posteingang.cli.common import (
     parse_size,
     pass_state,
     read_password_stdin,
-    with_store,
+    with_directory,
 )
-from posteingang.store.interface import Store
+from posteingang.cli.tables import Table
+
+if TYPE_CHECKING:
+    from posteingang.store.directory import OpenDirectory
 
 # -- domain -------------------------------------------------------------------------
 
@@ -46,10 +48,10 @@ def domain_add(state: State, name: str) -> None:
     """Host the domain NAME."""
     dom = domain(name)
 
-    async def go(store: Store) -> None:
+    async def go(store: OpenDirectory) -> None:
         await store.add_domain(dom)
 
-    with_store(state, go)
+    with_directory(state, go)
     click.echo(f"added domain {dom}")
 
 
@@ -58,7 +60,7 @@ def domain_add(state: State, name: str) -> None:
 def domain_list(state: State) -> None:
     """List hosted domains with their catch-all target."""
 
-    async def go(store: Store) -> list[tuple[str, str, int]]:
+    async def go(store: OpenDirectory) -> list[tuple[str, str, int]]:
         rows = []
         for d in await store.list_domains():
             accounts = await store.list_accounts(d.name)
@@ -66,9 +68,9 @@ def domain_list(state: State) -> None:
         return rows
 
     table = Table("domain", "catch-all", "users")
-    for name, catch_all, users in with_store(state, go):
+    for name, catch_all, users in with_directory(state, go):
         table.add_row(name, catch_all, str(users))
-    console().print(table)
+    table.print()
 
 
 @domain_group.command("remove")
@@ -78,10 +80,10 @@ def domain_remove(state: State, name: str) -> None:
     """Stop hosting NAME (refused while it still has users or aliases)."""
     dom = domain(name)
 
-    async def go(store: Store) -> None:
+    async def go(store: OpenDirectory) -> None:
         await store.remove_domain(dom)
 
-    with_store(state, go)
+    with_directory(state, go)
     click.echo(f"removed domain {dom}")
 
 
@@ -102,7 +104,7 @@ def domain_catch_all(state: State, name: str, target: str | None, off: bool) -> 
         raise CliError("give either TARGET or --off, not both", EXIT_USAGE)
     tgt = address(target) if target else None
 
-    async def go(store: Store) -> str | None:
+    async def go(store: OpenDirectory) -> str | None:
         found = await store.get_domain(dom)
         if found is None:
             raise CliError(f"unknown domain: {dom}")
@@ -115,7 +117,7 @@ def domain_catch_all(state: State, name: str, target: str | None, off: bool) -> 
         await store.set_catch_all(dom, tgt)
         return tgt
 
-    result = with_store(state, go)
+    result = with_directory(state, go)
     if off:
         click.echo(f"catch-all for {dom}: off")
     else:
@@ -152,7 +154,7 @@ def user_add(state: State, address_: str, password_stdin: bool, quota: str | Non
     password = read_password_stdin() if password_stdin else generate_password()
     credentials = hash_credentials(password)
 
-    async def go(store: Store) -> None:
+    async def go(store: OpenDirectory) -> None:
         dom = addr.rpartition("@")[2]
         if await store.get_domain(dom) is None:
             raise CliError(f"unknown domain: {dom} (add it with `posteingang domain add {dom}`)")
@@ -163,7 +165,7 @@ def user_add(state: State, address_: str, password_stdin: bool, quota: str | Non
             quota_bytes=quota_bytes,
         )
 
-    with_store(state, go)
+    with_directory(state, go)
     click.echo(f"added user {addr}")
     if not password_stdin:
         click.echo(f"password: {password}")
@@ -182,11 +184,11 @@ def user_passwd(state: State, address_: str, password_stdin: bool) -> None:
     password = read_password_stdin() if password_stdin else generate_password()
     credentials = hash_credentials(password)
 
-    async def go(store: Store) -> None:
+    async def go(store: OpenDirectory) -> None:
         account = await account_of(store, addr)
         await store.set_password(account.id, credentials.password_hash, credentials.scram_sha256)
 
-    with_store(state, go)
+    with_directory(state, go)
     click.echo(f"password changed for {addr}")
     if not password_stdin:
         click.echo(f"password: {password}")
@@ -204,11 +206,11 @@ def user_quota(state: State, address_: str, size: str) -> None:
     addr = address(address_)
     quota_bytes = None if size.lower() in ("none", "off", "-") else parse_size(size)
 
-    async def go(store: Store) -> None:
+    async def go(store: OpenDirectory) -> None:
         account = await account_of(store, addr)
         await store.set_quota(account.id, quota_bytes)
 
-    with_store(state, go)
+    with_directory(state, go)
     click.echo(f"quota for {addr}: {format_size(quota_bytes) if quota_bytes else 'none'}")
 
 
@@ -225,11 +227,11 @@ def user_remove(state: State, address_: str, yes: bool) -> None:
     if not yes and sys.stdin.isatty():
         click.confirm(f"Delete {addr} and all its mail?", abort=True)
 
-    async def go(store: Store) -> None:
+    async def go(store: OpenDirectory) -> None:
         await account_of(store, addr)
         await store.delete_account(addr)
 
-    with_store(state, go)
+    with_directory(state, go)
     click.echo(f"removed user {addr}")
 
 
@@ -240,25 +242,21 @@ def user_list(state: State, domain_name: str | None) -> None:
     """List accounts with quota, usage and number of mailboxes."""
     dom = domain(domain_name) if domain_name else None
 
-    async def go(store: Store) -> list[tuple[str, str, str, str]]:
-        rows = []
-        for account in await store.list_accounts(dom):
-            used = await store.usage(account.id)
-            boxes = await store.list_mailboxes(account.id)
-            rows.append(
-                (
-                    account.address,
-                    format_size(account.quota_bytes) if account.quota_bytes else "none",
-                    format_size(used),
-                    str(len(boxes)),
-                )
+    async def go(store: OpenDirectory) -> list[tuple[str, str, str, str]]:
+        return [
+            (
+                row.account.address,
+                format_size(row.account.quota_bytes) if row.account.quota_bytes else "none",
+                format_size(row.used_bytes),
+                str(row.mailboxes),
             )
-        return rows
+            for row in await store.list_account_usage(dom)
+        ]
 
     table = Table("address", "quota", "usage", "mailboxes")
-    for row in with_store(state, go):
+    for row in with_directory(state, go):
         table.add_row(*row)
-    console().print(table)
+    table.print()
 
 
 # -- alias --------------------------------------------------------------------------
@@ -280,14 +278,14 @@ def alias_add(state: State, source: str, target: str) -> None:
     """
     src, tgt = address(source), address(target)
 
-    async def go(store: Store) -> None:
+    async def go(store: OpenDirectory) -> None:
         await account_of(store, tgt)
         dom = src.rpartition("@")[2]
         if await store.get_domain(dom) is None:
             raise CliError(f"unknown domain: {dom} (add it with `posteingang domain add {dom}`)")
         await store.add_alias(src, tgt)
 
-    with_store(state, go)
+    with_directory(state, go)
     click.echo(f"added alias {src} -> {tgt}")
 
 
@@ -300,10 +298,10 @@ def alias_remove(state: State, source: str, target: str | None) -> None:
     src = address(source)
     tgt = address(target) if target else None
 
-    async def go(store: Store) -> None:
+    async def go(store: OpenDirectory) -> None:
         await store.remove_alias(src, tgt)
 
-    with_store(state, go)
+    with_directory(state, go)
     click.echo(f"removed alias {src}" + (f" -> {tgt}" if tgt else ""))
 
 
@@ -314,10 +312,10 @@ def alias_list(state: State, domain_name: str | None) -> None:
     """List aliases and the users they deliver to."""
     dom = domain(domain_name) if domain_name else None
 
-    async def go(store: Store) -> list[tuple[str, str]]:
+    async def go(store: OpenDirectory) -> list[tuple[str, str]]:
         return [(a.source, a.target) for a in await store.list_aliases(dom)]
 
     table = Table("alias", "delivers to")
-    for row in with_store(state, go):
+    for row in with_directory(state, go):
         table.add_row(*row)
-    console().print(table)
+    table.print()

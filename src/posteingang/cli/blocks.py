@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 
 import click
-from rich.table import Table
 
-from posteingang.cli.common import CliError, State, console, pass_state
+from posteingang.cli.common import CliError, State, pass_state
+from posteingang.cli.tables import Table
 from posteingang.control import ControlError, request
 
 
@@ -41,7 +41,7 @@ def block_list(state: State) -> None:
     table = Table("Kind", "Blocked", "Failures", "Until (UTC)")
     for b in blocks:
         table.add_row(b["kind"], b["key"], str(b["failures"]), b["until"])
-    console().print(table)
+    table.print()
 
 
 @block_group.command("lift")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported where used: `posteingang --help` loads neither
     from rich.console import Console
 
     from posteingang.config import Config
+    from posteingang.store.directory import Directory, OpenDirectory
     from posteingang.store.interface import Store
     from posteingang.store.model import Account
 
@@ -144,7 +145,7 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run one command's coroutine, turning store errors into one-line CLI errors."""
     import asyncio
 
-    from posteingang.store.interface import InvalidName, StoreError
+    from posteingang.store.errors import InvalidName, StoreError
 
     try:
         return asyncio.run(coro)
@@ -161,6 +162,29 @@ async def open_configured_store(config: Config) -> Store:
         return await open_store(config.store, data_dir=config.server.data_dir)
     except STORE_OPEN_ERRORS as e:
         raise CliError(f"cannot open the store: {e}", EXIT_OPERATION) from None
+
+
+def with_directory(state: State, action: Callable[[OpenDirectory], Awaitable[T]]) -> T:
+    """Open the configured store's directory alone, run `action`, close it.
+
+    For commands that touch only domains, accounts, aliases and devices: they
+    start without the mailstore's code (`store.open_directory`).
+    """
+    from posteingang.store import open_directory
+
+    config = state.config()
+
+    async def go() -> T:
+        try:
+            directory = await open_directory(config.store, data_dir=config.server.data_dir)
+        except STORE_OPEN_ERRORS as e:
+            raise CliError(f"cannot open the store: {e}", EXIT_OPERATION) from None
+        try:
+            return await action(directory)
+        finally:
+            await directory.close()
+
+    return run_async(go())
 
 
 def with_store(state: State, action: Callable[[Store], Awaitable[T]]) -> T:
@@ -183,7 +207,7 @@ def with_store(state: State, action: Callable[[Store], Awaitable[T]]) -> T:
 def address(value: str) -> str:
     """A hosted address, lower-cased and IDNA-encoded; CliError (exit 2) if invalid."""
     from posteingang.store import names
-    from posteingang.store.interface import InvalidName
+    from posteingang.store.errors import InvalidName
 
     try:
         return names.normalize_address(value)
@@ -193,7 +217,7 @@ def address(value: str) -> str:
 
 def domain(value: str) -> str:
     from posteingang.store import names
-    from posteingang.store.interface import InvalidName
+    from posteingang.store.errors import InvalidName
 
     try:
         return names.normalize_domain(value)
@@ -201,7 +225,7 @@ def domain(value: str) -> str:
         raise CliError(str(e), EXIT_USAGE) from None
 
 
-async def account_of(store: Store, addr: str) -> Account:
+async def account_of(store: Directory, addr: str) -> Account:
     """The account of `addr`, or a one-line "unknown user" error (exit 1)."""
     account = await store.get_account(addr)
     if account is None:

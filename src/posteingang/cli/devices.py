@@ -9,20 +9,22 @@ one cannot be reused from another site).
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
 from posteingang.cli.common import (
     State,
     account_of,
     address,
-    console,
     pass_state,
-    with_store,
+    with_directory,
 )
-from posteingang.store.interface import Store
+from posteingang.cli.tables import Table
 from posteingang.store.model import Device
+
+if TYPE_CHECKING:
+    from posteingang.store.directory import OpenDirectory
 
 
 @click.group("device")
@@ -45,7 +47,7 @@ def device_add(state: State, address_: str, name: str) -> None:
 
     addr = address(address_)
 
-    async def go(store: Store) -> tuple[Device, str]:
+    async def go(store: OpenDirectory) -> tuple[Device, str]:
         account = await account_of(store, addr)
         while True:  # a selector is unique within the account: draw again on a clash
             password, selector = new_device_password()
@@ -54,7 +56,7 @@ def device_add(state: State, address_: str, name: str) -> None:
         device = await store.add_device(account.id, name, hash_password(password), selector)
         return device, password
 
-    device, password = with_store(state, go)
+    device, password = with_directory(state, go)
     click.echo(f"added device {device.name!r} for {addr}")
     click.echo(f"password: {password}")
     click.echo("(shown once; revoke it with `posteingang device revoke`)")
@@ -70,12 +72,12 @@ def device_list(state: State, address_: str) -> None:
     still works, but costs a verification per such device; revoke and re-add it."""
     addr = address(address_)
 
-    async def go(store: Store) -> list[Device]:
+    async def go(store: OpenDirectory) -> list[Device]:
         account = await account_of(store, addr)
         return await store.list_devices(account.id)
 
     table = Table("device", "created", "last login", "protocol", "from", "password")
-    for d in with_store(state, go):
+    for d in with_directory(state, go):
         table.add_row(
             d.name,
             _when(d.created),
@@ -84,7 +86,7 @@ def device_list(state: State, address_: str) -> None:
             d.last_address or "-",
             "current" if d.selector is not None else "old: re-add",
         )
-    console().print(table)
+    table.print()
 
 
 @device_group.command("revoke")
@@ -96,11 +98,11 @@ def device_revoke(state: State, address_: str, name: str) -> None:
     open sessions (IMAP, POP3, in every process of the running server) end."""
     addr = address(address_)
 
-    async def go(store: Store) -> None:
+    async def go(store: OpenDirectory) -> None:
         account = await account_of(store, addr)
         await store.revoke_device(account.id, name)
 
-    with_store(state, go)
+    with_directory(state, go)
     click.echo(f"revoked device {name!r} of {addr}")
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
 
 from posteingang.cli.common import (
     EXIT_USAGE,
@@ -21,13 +20,17 @@ from posteingang.cli.common import (
     State,
     account_of,
     address,
-    console,
     format_size,
     pass_state,
+    with_directory,
     with_store,
 )
-from posteingang.store.interface import Store
+from posteingang.cli.tables import Table
 from posteingang.store.model import AccountSettings, DeletionPolicy
+
+if TYPE_CHECKING:
+    from posteingang.store.directory import OpenDirectory
+    from posteingang.store.interface import Store
 
 _CLEAR = ("default", "none", "-")
 _UIDL_FORMATS = ("default", "dovecot", "cyrus")
@@ -105,12 +108,12 @@ def user_set(state: State, address_: str, key: str, value: str) -> None:
     parse, _ = SETTINGS[field]
     parsed = None if value.lower() in _CLEAR else parse(value)
 
-    async def go(store: Store) -> None:
+    async def go(store: OpenDirectory) -> None:
         account = await account_of(store, addr)
         settings = dataclasses.replace(account.settings, **{field: parsed})
         await store.set_settings(account.id, settings)
 
-    with_store(state, go)
+    with_directory(state, go)
     shown = "default" if parsed is None else str(getattr(parsed, "value", parsed))
     click.echo(f"{field} for {addr}: {shown}")
 
@@ -138,6 +141,7 @@ def user_show(state: State, address_: str) -> None:
         return account.settings, account.quota_bytes, await store.usage(account.id), len(boxes)
 
     settings, quota, used, boxes = with_store(state, go)
+
     table = Table("setting", "value", title=addr)
     table.add_row("quota", format_size(quota) if quota else "none")
     table.add_row("usage", format_size(used))
@@ -149,4 +153,4 @@ def user_show(state: State, address_: str) -> None:
             table.add_row(field, f"default ({server})")
         else:
             table.add_row(field, str(getattr(own, "value", own)))
-    console().print(table)
+    table.print()

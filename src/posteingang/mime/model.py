@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import msgspec
 
-# Bump when the record's shape changes; readers re-parse older records.
-FORMAT_VERSION = 1
+# Bump when what a record holds changes (its shape, or a value the parser now
+# derives differently): the SQLite store re-derives older records in the background
+# (store/sqlite/derived.py), and readers re-parse a record they cannot decode.
+# 2: ENVELOPE as fixed after version 1 (records written before carried the old one).
+FORMAT_VERSION = 2
 
 
 class Address(msgspec.Struct, frozen=True, array_like=True):

@@ -1,4 +1,4 @@
-"""The connection layer every protocol shares (issue 3); see docs/connections.md.
+"""The connection layer every protocol shares; see docs/connections.md.
 
 ``server``      ``ListenerServer``: accept loop, PROXY header, connection limits, implicit
                 TLS, graceful shutdown; a protocol registers ``handle_connection(conn)``.

@@ -2,8 +2,9 @@
 `mailstore.Mailstore`, `clientstate.ClientState`, `searchindex.SearchIndex` and
 `imagesenders.ImageSenders`), several backends, one change feed.
 
-`open_store` is the only place that knows which backends exist; everything else
-depends on the `Store` protocol.
+`open_store` and `open_directory` (the directory alone, for the command line's
+account commands) are the only places that know which backends exist;
+everything else depends on the `Store` protocol or one of its parts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from posteingang.store.directory import OpenDirectory
     from posteingang.store.interface import Store
 
 
@@ -58,4 +60,14 @@ async def open_store(settings: StoreSettings, *, data_dir: str | Path) -> Store:
     raise ValueError(f"unknown store backend: {settings.backend!r}")
 
 
-__all__ = ["Store", "StoreSettings", "open_store"]
+async def open_directory(settings: StoreSettings, *, data_dir: str | Path) -> OpenDirectory:
+    """Open the configured store's directory alone (store/directory.py): domains,
+    accounts, aliases, devices. Loads none of the mailstore's code."""
+    if settings.backend == "sqlite":
+        from posteingang.store.sqlite.directory import open_directory as open_sqlite
+
+        return await open_sqlite(Path(settings.sqlite_path or Path(data_dir) / "store.sqlite3"))
+    return await open_store(settings, data_dir=data_dir)
+
+
+__all__ = ["Store", "StoreSettings", "open_directory", "open_store"]

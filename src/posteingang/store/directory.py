@@ -13,7 +13,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from posteingang.store.model import Account, AccountSettings, Alias, Device, Domain, LoginRecord
+from posteingang.store.model import (
+    Account,
+    AccountSettings,
+    AccountUsage,
+    Alias,
+    Device,
+    Domain,
+    LoginRecord,
+)
 
 
 class Directory(Protocol):
@@ -47,6 +55,11 @@ class Directory(Protocol):
     async def get_account(self, address: str) -> Account | None: ...
     async def get_account_by_id(self, account_id: int) -> Account | None: ...
     async def list_accounts(self, domain: str | None = None) -> list[Account]: ...
+    async def list_account_usage(self, domain: str | None = None) -> list[AccountUsage]:
+        """`list_accounts` with each account's usage (`Mailstore.usage`) and mailbox
+        count, so that `posteingang user list` needs only the directory."""
+        ...
+
     async def delete_account(self, address: str) -> None: ...
     async def set_password(
         self,
@@ -91,3 +104,10 @@ class Directory(Protocol):
         """True if the account had a successful login from ``source`` (``LoginRecord.source``)
         at or after ``since``: the smart-lockout trust check (auth/throttle.py)."""
         ...
+
+
+class OpenDirectory(Directory, Protocol):
+    """A directory opened on its own (`store.open_directory`), for the account commands
+    of the command line: they start without loading the mailstore."""
+
+    async def close(self) -> None: ...

@@ -63,7 +63,7 @@ class ChangeKind(enum.Enum):
     MAILBOX_DELETE = "mailbox-delete"
     MAILBOX_RENAME = "mailbox-rename"
     MAILBOX_SUBSCRIBE = "mailbox-subscribe"
-    # Credentials withdrawn: open sessions that used them must end (issue 11 item 10).
+    # Credentials withdrawn: open sessions that used them must end.
     # Not about mail: `mailbox_id` and `modseq` are 0, and the hub hands it to its
     # credential listeners (`Hub.on_credentials`) at once, never to subscribers.
     CREDENTIALS = "credentials"

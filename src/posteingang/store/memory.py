@@ -6,7 +6,7 @@ the store's protocols: `MemoryDirectory` (memory_directory.py), `MemoryMailstore
 (memory_mailstore.py, on memory_mailboxes.py), `MemoryClientState`
 (memory_clientstate.py), `MemorySearchIndex` (memory_fulltext.py) and
 `MemoryImageSenders` (memory_images.py); here is
-what touches all of them: creating and deleting accounts, and `check`.
+what touches all of them: creating, deleting and summing up accounts, and `check`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from posteingang.store.memory_clientstate import MemoryClientState
 from posteingang.store.memory_directory import MemoryDirectory
 from posteingang.store.memory_fulltext import MemorySearchIndex
 from posteingang.store.memory_images import MemoryImageSenders
-from posteingang.store.model import DEFAULT_MAILBOXES, Account, AccountSettings
+from posteingang.store.model import DEFAULT_MAILBOXES, Account, AccountSettings, AccountUsage
 
 
 class MemoryStore(MemoryDirectory, MemoryClientState, MemorySearchIndex, MemoryImageSenders):
@@ -54,6 +54,14 @@ class MemoryStore(MemoryDirectory, MemoryClientState, MemorySearchIndex, MemoryI
             await self.create_mailbox(account.id, name, special_use=use)
         self._subscriptions[account.id] = {name for name, _ in DEFAULT_MAILBOXES}
         return account
+
+    async def list_account_usage(self, domain: str | None = None) -> list[AccountUsage]:
+        return [
+            AccountUsage(
+                account, await self.usage(account.id), len(await self.list_mailboxes(account.id))
+            )
+            for account in await self.list_accounts(domain)
+        ]
 
     async def delete_account(self, address: str) -> None:
         account = self._account_by_address(address)

@@ -154,8 +154,8 @@ class MemoryMailstore(MemoryMailboxes):
             fresh = [m for i, m in enumerate(messages) if i not in found]
             stored = iter(await self.append_many(mailbox_id, fresh) if fresh else [])
             for i in found:
-                # A retry's own blob that nothing uses is known, not an orphan (issue
-                # 10, item 11; the SQLite backend hands it to its blob GC).
+                # A retry's own blob that nothing uses is known, not an orphan (the
+                # SQLite backend hands it to its blob GC).
                 if messages[i].blob_id not in self._refs:
                     self._unused.add(messages[i].blob_id)
             return [found[i] if i in found else next(stored) for i in range(len(messages))]

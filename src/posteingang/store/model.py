@@ -140,6 +140,15 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountUsage:
+    """An account with what it holds: `posteingang user list`'s row."""
+
+    account: Account
+    used_bytes: int  # the sum of its messages' sizes (what the quota limits)
+    mailboxes: int
+
+
+@dataclass(frozen=True, slots=True)
 class Alias:
     source: str  # full address, lower-cased
     target: str  # full address of an account, lower-cased

@@ -8,7 +8,7 @@ import pytest
 
 from posteingang.store.interface import AlreadyExists, Conflict, InvalidName, NotFound, Store
 from posteingang.store.model import AccountSettings, DeletionPolicy, LoginRecord
-from tests.store.conftest import make_account
+from tests.store.conftest import inbox_id, make_account, new_message
 
 
 async def test_domains_add_list_remove(store: Store) -> None:
@@ -116,3 +116,23 @@ async def test_devices_and_login_records(store: Store) -> None:
     assert [d.name for d in await store.list_devices(account_id)] == ["laptop"]
     with pytest.raises(NotFound):
         await store.revoke_device(account_id, "phone")
+
+
+async def test_account_usage_counts_messages_and_mailboxes(store: Store) -> None:
+    """What `posteingang user list` shows, read from the directory alone."""
+    alice = await make_account(store)
+    await make_account(store, "bob@other.test")
+    inbox = await inbox_id(store, alice)
+    await store.append(inbox, await new_message(store, b"Subject: a\r\n\r\n12345\r\n"))
+    await store.append(inbox, await new_message(store, b"Subject: b\r\n\r\n6\r\n"))
+    await store.create_mailbox(alice, "Projects")
+    mailboxes = len(await store.list_mailboxes(alice))
+    rows = await store.list_account_usage()
+    assert [(r.account.address, r.used_bytes, r.mailboxes) for r in rows] == [
+        ("alice@example.test", await store.usage(alice), mailboxes),
+        ("bob@other.test", 0, mailboxes - 1),
+    ]
+    assert rows[0].used_bytes == 20 + 18  # the two messages' octets
+    assert [r.account.address for r in await store.list_account_usage("OTHER.test")] == [
+        "bob@other.test"
+    ]

@@ -2,7 +2,8 @@
 
 `SqliteAccess` owns the connections; `SqliteDirectory`, `SqliteMailstore` and
 `SqliteClientState` (one per `Store` part) build on it, and `SqliteStore`
-combines them. Writes are jobs for `Writer` (one thread, group commit, publish
+combines them and adds the blobs (`open_directory` opens the directory alone,
+without them). Writes are jobs for `Writer` (one thread, group commit, publish
 after commit); reads run on a small pool of reader threads, each with its own
 connection, so a long SELECT never waits for the writer and never blocks the
 event loop, except the point reads that cost less than the hop (`_read_now`).
@@ -16,20 +17,21 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from posteingang.store.blobs.fs import FsBlobStore
 from posteingang.store.hub import Change, Hub
-from posteingang.store.sqlite.blobs import SqliteBlobStore
 from posteingang.store.sqlite.notify import Listener, Notifier
 from posteingang.store.sqlite.writer import Writer
+
+if TYPE_CHECKING:
+    from posteingang.store.sqlite.blobs import SqliteBlobStore
 
 T = TypeVar("T")
 
 MMAP_SIZE = 1 << 30
 #: point reads of up to this many rows (one indexed statement) run on the event
 #: loop's own connection (`_read_now`): a hop to the reader pool costs ~40 µs of
-#: CPU on loop and worker together, more than such a query (issue 12 profile)
+#: CPU on loop and worker together, more than such a query (profiled)
 LOOP_READ_ROWS = 256
 #: whole-mailbox reads (STATUS counts, the SELECT index) run on the loop too while the
 #: mailbox's uidnext is at most this (`SqliteAccess._read_small_now`)
@@ -59,11 +61,11 @@ class SqliteAccess:
     """The connections: `_write` submits a job to the writer thread, `_read` runs a
     read on the pool, `_read_now`/`_read_small_now` on the loop's own connection."""
 
-    def __init__(
-        self, path: Path, blobs: FsBlobStore, hub: Hub, writer: Writer, notifier: Notifier
-    ) -> None:
+    #: the message blobs: set by `SqliteStore` (a directory opened alone has none)
+    blobs: SqliteBlobStore
+
+    def __init__(self, path: Path, hub: Hub, writer: Writer, notifier: Notifier) -> None:
         self.path = path
-        self.blobs = SqliteBlobStore(blobs, lambda: connect(path, readonly=True))
         self.hub = hub
         self._writer = writer
         self._notifier = notifier

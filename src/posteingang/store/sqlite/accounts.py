@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 from posteingang.store import names
 from posteingang.store.errors import AlreadyExists, Conflict, NotFound
 from posteingang.store.hub import Change, credentials_change
-from posteingang.store.model import Account, AccountSettings, Alias, Device, Domain, LoginRecord
+from posteingang.store.model import (
+    Account,
+    AccountSettings,
+    AccountUsage,
+    Alias,
+    Device,
+    Domain,
+    LoginRecord,
+)
 from posteingang.store.sqlite.rows import (
     ACCOUNT_COLUMNS,
     DEVICE_COLUMNS,
@@ -102,6 +110,19 @@ def list_accounts(conn: sqlite3.Connection, domain: str | None) -> list[Account]
             ("%@" + domain,),
         )
     return [account_row(r) for r in rows.fetchall()]
+
+
+def list_account_usage(conn: sqlite3.Connection, domain: str | None) -> list[AccountUsage]:
+    """The accounts (of `domain`) with their usage and mailbox count, in one read."""
+    result = []
+    for account in list_accounts(conn, domain):
+        mailboxes, used = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM((SELECT SUM(m.size) FROM messages m"
+            " WHERE m.mailbox_id = b.id)), 0) FROM mailboxes b WHERE b.account_id = ?",
+            (account.id,),
+        ).fetchone()
+        result.append(AccountUsage(account, int(used), int(mailboxes)))
+    return result
 
 
 def insert_account(

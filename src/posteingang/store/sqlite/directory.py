@@ -1,21 +1,67 @@
-"""The SQLite backend's `Directory` (store/directory.py): jobs in accounts.py."""
+"""The SQLite backend's `Directory` (store/directory.py): jobs in accounts.py.
+
+`open_directory` opens it alone, for the command line's account commands: the
+same writer, readers and cross-process notifications as the whole store, but
+none of the mailstore's modules (MIME parsing, the full-text index) are loaded
+and no background work starts. Creating and deleting an account write mailbox
+rows too; they import those jobs when they run.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import datetime
+from pathlib import Path
 
 from posteingang.store import names
 from posteingang.store.errors import InvalidName
-from posteingang.store.hub import Change, credentials_change
-from posteingang.store.model import Account, AccountSettings, Alias, Device, Domain, LoginRecord
+from posteingang.store.hub import Change, Hub, credentials_change
+from posteingang.store.model import (
+    DEFAULT_MAILBOXES,
+    Account,
+    AccountSettings,
+    AccountUsage,
+    Alias,
+    Device,
+    Domain,
+    LoginRecord,
+)
 from posteingang.store.sqlite import accounts as acc
-from posteingang.store.sqlite.access import SqliteAccess
+from posteingang.store.sqlite.access import SqliteAccess, connect
+from posteingang.store.sqlite.notify import Notifier
 from posteingang.store.sqlite.rows import settings_to_json
+from posteingang.store.sqlite.schema import migrate
+from posteingang.store.sqlite.writer import Writer
+
+
+def write_lock_path(path: Path) -> Path:
+    """The lock file every writing process takes around a transaction (writer.py)."""
+    return path.with_name(path.name + ".writelock")
+
+
+async def open_directory(path: Path) -> SqliteDirectory:
+    """The directory of the store at `path` (migrated like `SqliteStore.open` does)."""
+    conn = await asyncio.to_thread(lambda: _prepared(path))
+    hub = Hub()
+    notifier = Notifier(path)
+    writer = Writer(conn, hub, notifier.committed, lock_path=write_lock_path(path))
+    return SqliteDirectory(path, hub, writer, notifier)
+
+
+def _prepared(path: Path) -> sqlite3.Connection:
+    conn = connect(path)
+    migrate(conn)
+    return conn
 
 
 class SqliteDirectory(SqliteAccess):
-    """Creating and deleting accounts touch mailboxes too: `SqliteStore` has them."""
+    """Domains, accounts, aliases, devices, logins; `SqliteStore` adds the other parts."""
+
+    async def close(self) -> None:
+        await self._writer.close()
+        self._notifier.close()
+        self._close_readers()
 
     # -- domains, accounts, aliases ---------------------------------------------------
     async def add_domain(self, name: str) -> Domain:
@@ -51,6 +97,63 @@ class SqliteDirectory(SqliteAccess):
     async def list_accounts(self, domain: str | None = None) -> list[Account]:
         dom = names.normalize_domain(domain) if domain else None
         return await self._read(lambda c: acc.list_accounts(c, dom))
+
+    async def list_account_usage(self, domain: str | None = None) -> list[AccountUsage]:
+        dom = names.normalize_domain(domain) if domain else None
+        return await self._read(lambda c: acc.list_account_usage(c, dom))
+
+    # Creating and deleting an account touch every part of the store (model.py's
+    # DEFAULT_MAILBOXES, then everything the account owns): their mailstore jobs are
+    # imported here, so that opening the directory alone does not load them.
+    async def create_account(
+        self,
+        address: str,
+        password_hash: str,
+        *,
+        scram_sha256: str | None = None,
+        quota_bytes: int | None = None,
+    ) -> Account:
+        from posteingang.store.sqlite import mailboxes as mbx
+
+        address = names.normalize_address(address)
+
+        def job(conn: sqlite3.Connection) -> tuple[Account, list[Change]]:
+            account = acc.insert_account(conn, address, password_hash, scram_sha256, quota_bytes)
+            changes: list[Change] = []
+            for name, use in DEFAULT_MAILBOXES:
+                _, more = mbx.create_mailbox(conn, account.id, name, use, None)
+                changes += more
+            mbx.subscribe_defaults(conn, account.id, [n for n, _ in DEFAULT_MAILBOXES])
+            return account, changes
+
+        return await self._write(job)
+
+    async def delete_account(self, address: str) -> None:
+        from posteingang.store.sqlite import index as packed
+        from posteingang.store.sqlite import mailboxes as mbx
+        from posteingang.store.sqlite import pop3, shared
+
+        address = names.normalize_address(address)
+
+        def job(conn: sqlite3.Connection) -> tuple[None, list[Change]]:
+            account = acc.require_account(conn, address)
+            boxes = mbx.list_mailboxes(conn, account.id)
+            for box in boxes:
+                shared.drop_messages(conn, "mailbox_id = ?", (box.id,))
+                pop3.forget(conn, box.id, None)
+                packed.drop(conn, box.id)
+                conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (box.id,))
+            conn.execute("DELETE FROM mailboxes WHERE account_id = ?", (account.id,))
+            conn.execute("DELETE FROM subscriptions WHERE account_id = ?", (account.id,))
+            conn.execute("DELETE FROM thread_keys WHERE account_id = ?", (account.id,))
+            conn.execute("DELETE FROM aliases WHERE target = ?", (address,))
+            conn.execute("UPDATE domains SET catch_all = NULL WHERE catch_all = ?", (address,))
+            conn.execute("DELETE FROM devices WHERE account_id = ?", (account.id,))
+            conn.execute("DELETE FROM logins WHERE account_id = ?", (account.id,))
+            conn.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
+            return None, [credentials_change(account.id, "account")]
+
+        await self._write(job)
 
     async def set_password(
         self,

@@ -49,7 +49,7 @@ def _require_blobs(
 
 
 def _note_unused_blobs(conn: sqlite3.Connection, messages: Sequence[NewMessage]) -> None:
-    """Hand the blob files an append did not use to blob GC, in its commit (issue 10, item 11).
+    """Hand the blob files an append did not use to blob GC, in its commit.
 
     A delivery retry whose stored bytes differ from the first attempt's (a new
     Received line) is deduplicated by its `dedupe_key`: the message already

@@ -1,7 +1,7 @@
 """SQLite jobs for POP3 per-client state (views per device) and imported UIDLs.
 
 `device_key` is the device id, or 0 for a login with the account password:
-each is its own POP3 client with its own view (issue 5, item 6).
+each is its own POP3 client with its own view.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 gives the columns (INTEGER columns come back as int, TEXT as str, NULL as None)
 and builds the model object positionally, without re-converting what SQLite
 already typed: a FETCH builds a `Message` per message, SELECT a `Mailbox` per
-command (issue 12), so these stay plain tuple unpacking.
+command, so these stay plain tuple unpacking.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _zone(minutes: int) -> timezone:
 
 def message_row(row: MessageRow) -> Message:
     # Positional, and no int() of what SQLite already returns as int: a FETCH builds
-    # one per message (~2.5 -> ~1.8 µs each, issue 12).
+    # one per message (~2.5 -> ~1.8 µs each).
     (mailbox_id, uid, modseq, bits, keywords, internal, tz_offset, size, blob_id,
      email_id, thread_id, saved) = row  # fmt: skip
     return Message(

@@ -1,10 +1,12 @@
-"""The sort-key columns of `messages` (migration 9): written with each new row, and
-for rows stored before the migration once at open.
+"""The sort-key columns of `messages` (migration 10): written with each new row; rows
+without them (stored before the migration, or whose parse record was re-derived)
+are filled in the background after open (derived.py, the one way derived data
+is brought up to date).
 
 The keys come from the parse record (`store.sortkeys`); a copy or move takes the
 source row's keys. A row whose keys are NULL still sorts (first in ascending
-order), so a backfill interrupted by a crash only makes a few rows sort early
-until the next open finishes it.
+order), so until the back-fill reaches it (or after a crash interrupted it,
+until the next open finishes it) only such rows sort early.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from collections.abc import Sequence
 from posteingang.store.mailstore import NewMessage
 from posteingang.store.sortkeys import sort_keys
 
-__all__ = ["COLUMNS", "Row", "backfill", "of_new", "of_rows"]
+__all__ = ["COLUMNS", "Row", "backfill_batch", "of_new", "of_rows", "waiting"]
 
 COLUMNS = "sent_date, sort_from, sort_subject"
 #: (sent_date, sort_from, sort_subject) of one row, in `COLUMNS` order
 Row = tuple[int | None, str | None, str | None]
-#: rows filled per transaction by `backfill`
+#: rows filled per write job by `backfill_batch`
 _BATCH = 2000
 
 
@@ -47,33 +49,33 @@ def of_rows(conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]) -> l
     return [found.get(uid, (None, None, None)) for uid in uids]
 
 
-def backfill(conn: sqlite3.Connection) -> int:
-    """Fill the keys of rows that have none (stored before migration 9); returns how
-    many. Cheap when there are none: the partial index `messages_unsorted` is empty."""
-    done = 0
-    while True:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            rows = conn.execute(
-                "SELECT m.mailbox_id, m.uid, m.internal_date, p.data FROM messages m"
-                " INDEXED BY messages_unsorted LEFT JOIN parsed p ON p.blob_id = m.blob_id"
-                " WHERE m.sort_subject IS NULL LIMIT ?",
-                (_BATCH,),
-            ).fetchall()
-            values = []
-            for mailbox_id, uid, internal_date, data in rows:
-                keys = sort_keys(data or b"")
-                sent = keys.sent if keys.sent is not None else internal_date
-                values.append((sent, keys.sender, keys.subject, mailbox_id, uid))
-            conn.executemany(
-                "UPDATE messages SET sent_date = ?, sort_from = ?, sort_subject = ?"
-                " WHERE mailbox_id = ? AND uid = ?",
-                values,
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        done += len(rows)
-        if len(rows) < _BATCH:
-            return done
+def waiting(conn: sqlite3.Connection) -> bool:
+    """Whether any row has no keys (cheap: the partial index `messages_unsorted`)."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM messages INDEXED BY messages_unsorted WHERE sort_subject IS NULL LIMIT 1"
+        ).fetchone()
+        is not None
+    )
+
+
+def backfill_batch(conn: sqlite3.Connection) -> bool:
+    """In a write job: fill the keys of up to `_BATCH` rows that have none; True when
+    none are left."""
+    rows = conn.execute(
+        "SELECT m.mailbox_id, m.uid, m.internal_date, p.data FROM messages m"
+        " INDEXED BY messages_unsorted LEFT JOIN parsed p ON p.blob_id = m.blob_id"
+        " WHERE m.sort_subject IS NULL LIMIT ?",
+        (_BATCH,),
+    ).fetchall()
+    values = []
+    for mailbox_id, uid, internal_date, data in rows:
+        keys = sort_keys(data or b"")
+        sent = keys.sent if keys.sent is not None else internal_date
+        values.append((sent, keys.sender, keys.subject, mailbox_id, uid))
+    conn.executemany(
+        "UPDATE messages SET sent_date = ?, sort_from = ?, sort_subject = ?"
+        " WHERE mailbox_id = ? AND uid = ?",
+        values,
+    )
+    return len(rows) < _BATCH

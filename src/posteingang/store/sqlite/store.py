@@ -2,8 +2,7 @@
 
 `SqliteStore` is the `Store`: its parts (directory.py, mailstore.py,
 clientstate.py, searchindex.py, imagesenders.py, on the connections of
-access.py) plus opening, closing, creating and deleting accounts (which touch
-every part), blob GC and `check`.
+access.py) plus the blobs, opening, closing, blob GC and `check`.
 
 Durability: `journal_mode=WAL` with `synchronous=FULL`, so a COMMIT that has
 returned survives power loss (flag changes and expunges alone: `synchronous=NORMAL`,
@@ -16,22 +15,20 @@ race with an append that reuses the same content.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
 
-from posteingang.store import names
+from posteingang.log import get_logger
 from posteingang.store.blobs.fs import FsBlobStore
-from posteingang.store.hub import Change, Hub, credentials_change
+from posteingang.store.hub import Change, Hub
 from posteingang.store.interface import IntegrityReport
-from posteingang.store.model import DEFAULT_MAILBOXES, Account
-from posteingang.store.sqlite import accounts as acc
-from posteingang.store.sqlite import fulltext, integrity, pop3, shared, sortkeys
-from posteingang.store.sqlite import index as packed
-from posteingang.store.sqlite import mailboxes as mbx
+from posteingang.store.sqlite import derived, fulltext, integrity
 from posteingang.store.sqlite.access import connect
+from posteingang.store.sqlite.blobs import SqliteBlobStore
 from posteingang.store.sqlite.clientstate import SqliteClientState
-from posteingang.store.sqlite.directory import SqliteDirectory
+from posteingang.store.sqlite.directory import SqliteDirectory, write_lock_path
 from posteingang.store.sqlite.imagesenders import SqliteImageSenders
 from posteingang.store.sqlite.mailstore import SqliteMailstore
 from posteingang.store.sqlite.notify import Listener, Notifier
@@ -39,20 +36,25 @@ from posteingang.store.sqlite.schema import migrate
 from posteingang.store.sqlite.searchindex import SqliteSearchIndex
 from posteingang.store.sqlite.writer import Writer
 
+log = get_logger(__name__)
+
 BLOB_GC_GRACE_SECONDS = 3600
 #: blobs deleted per write job of `SqliteStore.gc_blobs`
 BLOB_GC_BATCH = 100
-
-
-def write_lock_path(path: Path) -> Path:
-    """The lock file every writing process takes around a transaction (writer.py)."""
-    return path.with_name(path.name + ".writelock")
 
 
 class SqliteStore(
     SqliteDirectory, SqliteSearchIndex, SqliteMailstore, SqliteClientState, SqliteImageSenders
 ):
     """The `Store` on one SQLite file and a blob directory (`open` makes one)."""
+
+    _deriving: asyncio.Task[None] | None = None
+
+    def __init__(
+        self, path: Path, blobs: FsBlobStore, hub: Hub, writer: Writer, notifier: Notifier
+    ) -> None:
+        super().__init__(path, hub, writer, notifier)
+        self.blobs = SqliteBlobStore(blobs, lambda: connect(path, readonly=True))
 
     @classmethod
     async def open(
@@ -65,7 +67,7 @@ class SqliteStore(
         def prepare() -> sqlite3.Connection:
             conn = connect(path)
             migrate(conn)
-            sortkeys.backfill(conn)
+            derived.note_parse_format(conn)
             return conn
 
         conn = await asyncio.to_thread(prepare)
@@ -75,7 +77,32 @@ class SqliteStore(
         store = cls(path, blobs, hub, writer, notifier)
         if search_index:
             store._start_indexing()
+        store._deriving = asyncio.create_task(store._derive_in_background(), name="derived data")
         return store
+
+    async def _derive_in_background(self) -> None:
+        try:
+            await self.backfill_derived()
+        except Exception:  # the next open resumes; until then rows sort early (derived.py)
+            log.exception("derived_data_failed")
+
+    async def backfill_derived(self) -> None:
+        """Bring what waits of the derived data up to date (derived.py), one write job
+        per batch; returns when nothing waits. Started in the background by `open`."""
+        path_of = self.blobs.path_of
+        for backfill in derived.BACKFILLS:
+            if not await self._read(backfill.waiting):
+                continue  # (without a write job: an idle open commits nothing)
+
+            def job(
+                conn: sqlite3.Connection, b: derived.Backfill = backfill
+            ) -> tuple[bool, list[Change]]:
+                return b.batch(conn, path_of), []
+
+            while not await self._write(job):
+                pass
+            log.info("derived_data_updated", kind=backfill.name)
+            self._index_soon(())  # a re-derived record waits for its full-text document
 
     async def listen_external(self) -> None:
         """Receive wake-ups for commits made by other processes (see notify.py)."""
@@ -92,6 +119,11 @@ class SqliteStore(
         self.hub.catch_up = listener.receive_pending
 
     async def close(self) -> None:
+        if self._deriving is not None:
+            self._deriving.cancel()  # its batches are whole transactions; the next open resumes
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._deriving
+            self._deriving = None
         await self._stop_indexing()
         if self._listener is not None:
             self.hub.catch_up = None
@@ -102,51 +134,6 @@ class SqliteStore(
         self._notifier.close()
         self.blobs.close()
         self._close_readers()
-
-    # -- accounts: creating and deleting them touches every part -----------------------
-    async def create_account(
-        self,
-        address: str,
-        password_hash: str,
-        *,
-        scram_sha256: str | None = None,
-        quota_bytes: int | None = None,
-    ) -> Account:
-        address = names.normalize_address(address)
-
-        def job(conn: sqlite3.Connection) -> tuple[Account, list[Change]]:
-            account = acc.insert_account(conn, address, password_hash, scram_sha256, quota_bytes)
-            changes: list[Change] = []
-            for name, use in DEFAULT_MAILBOXES:
-                _, more = mbx.create_mailbox(conn, account.id, name, use, None)
-                changes += more
-            mbx.subscribe_defaults(conn, account.id, [n for n, _ in DEFAULT_MAILBOXES])
-            return account, changes
-
-        return await self._write(job)
-
-    async def delete_account(self, address: str) -> None:
-        address = names.normalize_address(address)
-
-        def job(conn: sqlite3.Connection) -> tuple[None, list[Change]]:
-            account = acc.require_account(conn, address)
-            boxes = mbx.list_mailboxes(conn, account.id)
-            for box in boxes:
-                shared.drop_messages(conn, "mailbox_id = ?", (box.id,))
-                pop3.forget(conn, box.id, None)
-                packed.drop(conn, box.id)
-                conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (box.id,))
-            conn.execute("DELETE FROM mailboxes WHERE account_id = ?", (account.id,))
-            conn.execute("DELETE FROM subscriptions WHERE account_id = ?", (account.id,))
-            conn.execute("DELETE FROM thread_keys WHERE account_id = ?", (account.id,))
-            conn.execute("DELETE FROM aliases WHERE target = ?", (address,))
-            conn.execute("UPDATE domains SET catch_all = NULL WHERE catch_all = ?", (address,))
-            conn.execute("DELETE FROM devices WHERE account_id = ?", (account.id,))
-            conn.execute("DELETE FROM logins WHERE account_id = ?", (account.id,))
-            conn.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
-            return None, [credentials_change(account.id, "account")]
-
-        await self._write(job)
 
     # -- maintenance -------------------------------------------------------------------
     async def gc_blobs(self, grace_seconds: int = BLOB_GC_GRACE_SECONDS) -> list[str]:

@@ -38,22 +38,6 @@ def thread_of(conn: sqlite3.Connection, account_id: int, message: NewMessage, em
     return thread_id
 
 
-def message_id_of(parsed: bytes | None) -> str | None:
-    """The Message-ID in a stored parse record, for migration 9's back-fill (a SQL
-    function there); None for a record this code cannot read."""
-    if parsed is None:
-        return None
-    from posteingang.mime.model import decode_parsed  # only the migration needs it
-
-    try:
-        message_id = decode_parsed(parsed).message_id
-    except Exception:  # an old or foreign record: no key (a raise would fail the migration)
-        return None
-    if not message_id or len(message_id) > threads.MAX_ID_LENGTH:
-        return None
-    return message_id
-
-
 def thread_messages(conn: sqlite3.Connection, account_id: int, thread_id: str) -> list[Message]:
     columns = ", ".join("m." + c.strip() for c in MESSAGE_COLUMNS.split(","))
     rows = conn.execute(
