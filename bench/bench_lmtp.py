@@ -20,6 +20,7 @@ delivery acknowledged but not stored fails the benchmark.
 
     python -m bench lmtp            # rows for docs/benchmarks.md
     python bench/bench_lmtp.py      # the same, printed
+    BENCH_LMTP_PROCESSES=1 python -m bench lmtp   # [smtp] processes = 1 (default 0)
     python bench/bench_lmtp.py --prepare DATA_DIR   # (internal) create the store
 """
 
@@ -53,6 +54,9 @@ SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 SOURCE_MESSAGES = 3000
 SOURCE_LENGTH = 5000
 BIG = 50 * 1000 * 1000  # octets of the big message (under the 50 MiB default limit)
+#: ``[smtp] processes`` of the server measured (BENCH_LMTP_PROCESSES; 0, the default
+#: setting: one per core, at most 4)
+PROCESSES = int(os.environ.get("BENCH_LMTP_PROCESSES", "0"))
 
 
 # ----------------------------------------------------------------------- corpus
@@ -266,7 +270,7 @@ def measure_rate(corpus: list[bytes]) -> dict[str, tuple[float, float]]:
     results: dict[str, tuple[float, float]] = {}
     expected = len(corpus) + (SOURCE_MESSAGES if smtp_source_available() else 0)
     with tempfile.TemporaryDirectory(prefix="bench-lmtp-") as tmp:
-        proc, port = start_ours(Path(tmp) / "data")
+        proc, port = start_ours(Path(tmp) / "data", processes=PROCESSES)
         try:
             results["posteingang"] = _timed(proc.pid, port, corpus)
             if smtp_source_available():
