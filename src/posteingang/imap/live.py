@@ -118,11 +118,6 @@ class LiveUpdates:
     def has_unknown_flags(self) -> bool:
         return bool(self._unknown_flags)
 
-    def discard_feed(self) -> None:
-        """Forget what the feed queued."""
-        self._sel.subscription.drain()
-        self._resync_pending = False
-
     async def absorb_feed(self) -> None:
         """Queue in the view every change the feed has for the selected mailbox."""
         resync, self._resync_pending = self._resync_pending, False

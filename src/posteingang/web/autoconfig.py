@@ -230,7 +230,6 @@ def _server_fields(server: ET.Element, endpoint: Endpoint, username: str) -> Non
 
 # --- Microsoft Autodiscover (POX) -----------------------------------------------------
 
-REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
 RESPONSE_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
 OUTLOOK_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
 

@@ -26,7 +26,6 @@ import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, getaddresses, make_msgid
@@ -298,8 +297,3 @@ def outbox_of(web: object) -> Outbox:
     if box is None:
         box = _OUTBOXES[web] = Outbox(web.store, web.settings, web.stopping)
     return box
-
-
-def sender_address(address: str) -> str:
-    """The From of the logged-in account (its login name is its address)."""
-    return str(Address(addr_spec=address))
