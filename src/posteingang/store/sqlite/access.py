@@ -5,7 +5,9 @@
 combines them. Writes are jobs for `Writer` (one thread, group commit, publish
 after commit); reads run on a small pool of reader threads, each with its own
 connection, so a long SELECT never waits for the writer and never blocks the
-event loop, except the point reads that cost less than the hop (`_read_now`).
+event loop, except the point reads that cost less than the hop (`_read_now`), and
+of those the per-command lookups answered from memory until the next commit
+(`_read_cached`).
 """
 
 from __future__ import annotations
