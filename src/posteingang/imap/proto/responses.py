@@ -27,6 +27,7 @@ Pure: never writes to a socket and never reads the store.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal as _L
@@ -35,6 +36,8 @@ from . import mutf7
 from .dates import format_datetime
 from .sequence import SequenceSet
 from .tokens import ASTRING_CHARS
+
+_ASTRING_OCTETS = bytes(sorted(ASTRING_CHARS))
 
 __all__ = [
     "Atom",
@@ -154,13 +157,18 @@ def astring(value: bytes | str, *, utf8: bool = False) -> bytes:
     "NIL" is quoted so it is never mistaken for nil where nstring is parsed.
     """
     data = _as_bytes(value)
-    if data and all(c in ASTRING_CHARS for c in data) and data.upper() != b"NIL":
+    # translate() drops every ASTRING-CHAR: nothing left means an atom will do.
+    if data and not data.translate(None, _ASTRING_OCTETS) and data.upper() != b"NIL":
         return data
     return string(data, utf8=utf8)
 
 
+@functools.lru_cache(maxsize=4096)
 def mailbox(name: str, *, utf8: bool = False) -> bytes:
-    """A mailbox name as sent to this client: UTF-8 after UTF8=ACCEPT, else mUTF-7."""
+    """A mailbox name as sent to this client: UTF-8 after UTF8=ACCEPT, else mUTF-7.
+
+    Kept per name (a pure function; every LIST and STATUS response encodes the
+    account's few names again, and the mUTF-7 encoder is per character)."""
     raw = name.encode("utf-8") if utf8 else mutf7.encode(name)
     return astring(raw, utf8=utf8)
 
@@ -300,6 +308,8 @@ class ResponseCode:
 
 def _text(text: str) -> bytes:
     # resp-text: TEXT-CHARs only; never let a CR/LF end the line early.
+    if text.isprintable():  # no control character (CR, LF, DEL ...): as it is
+        return text.encode("utf-8")
     clean = "".join(ch if ch >= " " and ch != "\x7f" else " " for ch in text)
     return clean.encode("utf-8")
 

@@ -6,7 +6,9 @@ combines them and adds the blobs (`open_directory` opens the directory alone,
 without them). Writes are jobs for `Writer` (one thread, group commit, publish
 after commit); reads run on a small pool of reader threads, each with its own
 connection, so a long SELECT never waits for the writer and never blocks the
-event loop, except the point reads that cost less than the hop (`_read_now`).
+event loop, except the point reads that cost less than the hop (`_read_now`), and
+of those the per-command lookups answered from memory until the next commit
+(`_read_cached`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -36,6 +38,9 @@ LOOP_READ_ROWS = 256
 #: whole-mailbox reads (STATUS counts, the SELECT index) run on the loop too while the
 #: mailbox's uidnext is at most this (`SqliteAccess._read_small_now`)
 LOOP_READ_MAILBOX = 4096
+#: answers `SqliteAccess._read_cached` keeps at most (then it starts afresh)
+READ_CACHE_ENTRIES = 4096
+_MISS = object()
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -73,6 +78,8 @@ class SqliteAccess:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._loop_reader: sqlite3.Connection | None = None
+        self._read_cache: dict[Hashable, object] = {}
+        self._read_cache_version = -1
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-reader")
 
     def _close_readers(self) -> None:
@@ -114,6 +121,34 @@ class SqliteAccess:
         if conn is None:
             conn = self._loop_reader = connect(self.path, readonly=True)
         return fn(conn)
+
+    def _read_cached(self, key: Hashable, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`_read_now` answered from memory while nothing was committed since ``fn`` ran.
+
+        SQLite's ``PRAGMA data_version`` (~2 µs) changes whenever another connection
+        commits — the writer thread, another process (`[imap] processes`), a CLI — so
+        an answer kept under an unchanged version is the one ``fn`` would return now.
+        The version is read before ``fn`` runs: a commit in between changes it, and the
+        next call starts afresh. For the per-command lookups (issue 12: STATUS's
+        mailbox row and counts, LIST's mailboxes and subscriptions cost 10–25 µs each
+        in SQL and Python). The values must be immutable (frozen rows, tuples)."""
+        conn = self._loop_reader
+        if conn is None:
+            conn = self._loop_reader = connect(self.path, readonly=True)
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        cache = self._read_cache
+        if version != self._read_cache_version:
+            cache.clear()
+            self._read_cache_version = version
+        else:
+            found = cache.get(key, _MISS)
+            if found is not _MISS:
+                return found  # type: ignore[return-value]
+        value = fn(conn)
+        if len(cache) >= READ_CACHE_ENTRIES:
+            cache.clear()
+        cache[key] = value
+        return value
 
     def _read_small_now(
         self, mailbox_id: int, fn: Callable[[sqlite3.Connection, int], T]

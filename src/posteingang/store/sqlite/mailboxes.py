@@ -207,6 +207,31 @@ def mailbox_status(conn: sqlite3.Connection, mailbox_id: int) -> MailboxStatus:
     )
 
 
+_M_COLUMNS = ", ".join("m." + c.strip() for c in MAILBOX_COLUMNS.split(","))
+_STATUS_SMALL = (
+    f"SELECT {_M_COLUMNS}, COUNT(x.uid), COALESCE(SUM(x.flags & ? = 0), 0),"
+    " COALESCE(SUM(x.flags & ? != 0), 0), COALESCE(SUM(x.size), 0),"
+    " COALESCE(SUM(x.uid >= m.first_recent_uid), 0)"
+    " FROM mailboxes m LEFT JOIN messages x ON x.mailbox_id = m.id"
+    " WHERE m.id = ? AND m.uidnext <= ? GROUP BY m.id"
+)
+
+
+def mailbox_status_small(
+    conn: sqlite3.Connection, mailbox_id: int, max_uidnext: int
+) -> MailboxStatus | None:
+    """`mailbox_status` in one statement (one snapshot, no transaction to open) when
+    the mailbox's uidnext is at most ``max_uidnext``; else (or if it is gone) None.
+
+    The uidnext test is on the mailbox row, before any message is read, so a big
+    mailbox costs one index lookup here and is counted on the pool."""
+    row = conn.execute(_STATUS_SMALL, (_SEEN_BIT, _DELETED_BIT, mailbox_id, max_uidnext)).fetchone()
+    if row is None:
+        return None
+    mailbox = mailbox_row(row[:8])  # the MAILBOX_COLUMNS part
+    return MailboxStatus(mailbox, row[8], row[9], row[10], row[11], recent=row[12])
+
+
 def claim_recent(conn: sqlite3.Connection, mailbox_id: int) -> tuple[tuple[int, int], list[Change]]:
     """`Store.claim_recent`: per-session state, so no modseq and no change."""
     mailbox = require_mailbox(conn, mailbox_id)  # in the writer's transaction: atomic

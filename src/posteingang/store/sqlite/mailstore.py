@@ -32,7 +32,7 @@ from posteingang.store.sqlite import accounts as acc
 from posteingang.store.sqlite import fulltext, pages, shared, threads
 from posteingang.store.sqlite import mailboxes as mbx
 from posteingang.store.sqlite import messages as msg
-from posteingang.store.sqlite.access import LOOP_READ_ROWS, SqliteAccess
+from posteingang.store.sqlite.access import LOOP_READ_MAILBOX, LOOP_READ_ROWS, SqliteAccess
 from posteingang.store.sqlite.blobs import SqliteBlobStore
 
 
@@ -80,11 +80,16 @@ class SqliteMailstore(SqliteAccess):
     # -- mailboxes -----------------------------------------------------------------------
     # One indexed statement each (an account's mailboxes): on the loop, no hop.
     async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
-        return self._read_now(lambda c: mbx.list_mailboxes(c, account_id))
+        found = self._read_cached(
+            ("mailboxes", account_id), lambda c: tuple(mbx.list_mailboxes(c, account_id))
+        )
+        return list(found)
 
     async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
         name = names.normalize_mailbox_name(name)
-        return self._read_now(lambda c: mbx.get_mailbox(c, account_id, name))
+        return self._read_cached(
+            ("mailbox", account_id, name), lambda c: mbx.get_mailbox(c, account_id, name)
+        )
 
     async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
         return self._read_now(lambda c: shared.get_mailbox_by_id(c, mailbox_id))
@@ -129,10 +134,16 @@ class SqliteMailstore(SqliteAccess):
         await self._write(lambda c: mbx.set_subscribed(c, account_id, name, subscribed))
 
     async def list_subscriptions(self, account_id: int) -> list[str]:
-        return self._read_now(lambda c: mbx.list_subscriptions(c, account_id))  # LIST: no hop
+        found = self._read_cached(  # LIST: no hop
+            ("subscriptions", account_id), lambda c: tuple(mbx.list_subscriptions(c, account_id))
+        )
+        return list(found)
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
-        found = self._read_small_now(mailbox_id, mbx.mailbox_status)
+        found = self._read_cached(
+            ("status", mailbox_id),
+            lambda c: mbx.mailbox_status_small(c, mailbox_id, LOOP_READ_MAILBOX),
+        )
         if found is not None:
             return found
         return await self._read(lambda c: mbx.mailbox_status(c, mailbox_id))
