@@ -239,6 +239,14 @@ class MemoryMailstore(MemoryMailboxes):
         ]
         return sorted(found, key=lambda m: (m.internal_date, m.mailbox_id, m.uid))
 
+    async def thread_size(self, account_id: int, thread_id: str) -> int:
+        return sum(
+            m.thread_id == thread_id
+            for box in self._boxes.values()
+            if box.mailbox.account_id == account_id
+            for m in box.messages.values()
+        )
+
     async def get_index(self, mailbox_id: int) -> MailboxIndex:
         box = self._box(mailbox_id)
         msgs = [box.messages[u] for u in sorted(box.messages)]

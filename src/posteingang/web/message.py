@@ -73,7 +73,7 @@ async def message_page(request: Request) -> Response:
         folders=await folder_rows(web, session.account_id),
         modseq=await web.store.account_modseq(session.account_id),
         # The link to the conversation page (conversation.py) when there is one.
-        thread_size=len(await web.store.thread_messages(session.account_id, message.thread_id)),
+        thread_size=await web.store.thread_size(session.account_id, message.thread_id),
     )
     return web.templates.TemplateResponse(request, "message.html", context)
 

@@ -12,10 +12,14 @@ The store's full-text index (store/fulltext.py) keeps this fast on a
 100,000-message folder: it names the candidates (the messages whose documents
 contain every word of the form, and those it cannot vouch for), and the IMAP
 engine runs only over them, so the result is still the engine's. Over more
-than `CONFIRM_LIMIT` index hits only the keys the index does not answer (the
-dates) are checked for the hits; the messages the index is unsure of are
-always checked with every key. A field shorter than three characters narrows
-nothing: then the engine reads the whole folder, as before.
+than `CONFIRM_LIMIT` index hits only the keys the index does not answer are
+checked for the hits: the dates, and the fields shorter than three characters
+(the trigram index cannot look them up, so it did not check them: a result
+must still hold them, as in every mail client, and the count of results stays
+the true one); the messages the index is unsure of are always checked with
+every key. A search of short fields only narrows nothing: then the engine reads
+the whole folder, as before; with a longer field beside them, it reads only
+the messages that have that one.
 
 Dates are the Date header's (SENTSINCE/SENTBEFORE), the date the list shows;
 "until" includes its day. "Has attachment" has no IMAP key: it is applied to the
@@ -147,9 +151,24 @@ def _terms(form: SearchForm) -> list[Term]:
     return [Term(field, value) for field, value in fields if value]
 
 
-def _dates_only(form: SearchForm) -> SearchKey:
-    """The keys of `form` the index does not answer (the date range)."""
-    return search_key(SearchForm(since=form.since, until=form.until))
+def _unindexed(form: SearchForm) -> SearchKey:
+    """The keys of `form` the index does not answer: the date range, and the text
+    fields it cannot look up (shorter than three characters: `Term.usable`)."""
+
+    def short(value: str) -> str:
+        return value if value and not Term("text", value).usable else ""
+
+    return search_key(
+        SearchForm(
+            text=short(form.text),
+            sender=short(form.sender),
+            to=short(form.to),
+            subject=short(form.subject),
+            body=short(form.body),
+            since=form.since,
+            until=form.until,
+        )
+    )
 
 
 def _view(index: MailboxIndex, only: Sequence[int] | None = None) -> SelectedMailbox:
@@ -183,7 +202,7 @@ async def _matches(store: Store, mailbox_id: int, form: SearchForm) -> list[int]
     if len(found.matched) > CONFIRM_LIMIT:
         confirm = found.unsure
         hits = _view(index, found.matched)
-        out = await search_uids(store, hits, _dates_only(form), charset="UTF-8")
+        out = await search_uids(store, hits, _unindexed(form), charset="UTF-8")
     if confirm:
         out += await search_uids(store, _view(index, confirm), key, charset="UTF-8")
     return sorted(out)

@@ -127,6 +127,7 @@ async def test_copy_and_move_keep_the_thread_id(store: Store) -> None:
     assert (await _stored(store, trash, moved.target_uids[0])).thread_id == thread_id
     places = {(m.mailbox_id, m.uid) for m in await store.thread_messages(account_id, thread_id)}
     assert places == {(inbox, 1), (archive, 1), (trash, 1)}
+    assert await store.thread_size(account_id, thread_id) == 3  # the copy counts too
 
 
 async def test_a_late_reply_to_an_expunged_message_still_finds_its_thread(store: Store) -> None:
@@ -150,6 +151,9 @@ async def test_threads_stay_within_their_account(store: Store) -> None:
     assert mine.thread_id != theirs.thread_id
     assert await store.thread_messages(bob, mine.thread_id) == []
     assert await store.thread_messages(alice, "Tunknown") == []
+    assert await store.thread_size(alice, mine.thread_id) == 1
+    assert await store.thread_size(bob, mine.thread_id) == 0
+    assert await store.thread_size(alice, "Tunknown") == 0
 
 
 async def test_one_batch_threads_its_own_messages(store: Store) -> None:
@@ -212,3 +216,17 @@ async def test_a_large_spooled_reply_threads_too(store: Store, tmp_path: Path) -
     await store.append(inbox, await prepare_file(store, str(spooled)))
     first, second = await store.get_messages(inbox, [1, 2])
     assert second.thread_id == first.thread_id
+
+
+async def test_thread_size_counts_what_thread_messages_lists(store: Store) -> None:
+    account_id = await make_account(store)
+    inbox = await inbox_id(store, account_id)
+    await store.append(inbox, await _msg(store, b"root", "root@x"))
+    await store.append(inbox, await _msg(store, b"one", "one@x", "root@x"))
+    await store.append(inbox, await _msg(store, b"two", "two@x", "one@x"))
+    await store.append(inbox, await _msg(store, b"apart", "apart@x"))
+    thread_id = (await _stored(store, inbox, 1)).thread_id
+    assert await store.thread_size(account_id, thread_id) == 3
+    await store.expunge(inbox, [2])
+    listed = await store.thread_messages(account_id, thread_id)
+    assert await store.thread_size(account_id, thread_id) == len(listed) == 2

@@ -212,3 +212,36 @@ async def test_mail_another_process_left_unindexed_is_indexed_by_a_listening_one
         assert _docs(db) == 1
     finally:
         await serving.close()
+
+
+async def test_incomplete_documents_are_found_without_walking_the_folder(tmp_path: Path) -> None:
+    """The query for a folder's incomplete documents starts from the few of them
+    (partial index) and looks each one's messages up by blob, never walking the
+    folder's messages (23 ms at 100,000 of them): a property of the plan."""
+    db = tmp_path / "s.sqlite3"
+    store = await SqliteStore.open(db, FsBlobStore(tmp_path / "blobs"))
+    try:
+        account = await make_account(store)
+        inbox = await inbox_id(store, account)
+        for i in range(20):
+            await store.append(inbox, await prepare_message(store, _mail(i)))
+        await store.backfill_fulltext()
+    finally:
+        await store.close()
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute(
+            "UPDATE search_docs SET complete = 0 WHERE blob_id ="
+            " (SELECT blob_id FROM messages WHERE mailbox_id = ? AND uid = 3)",
+            (inbox,),
+        )
+        conn.commit()
+        plan = [
+            row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + fulltext.INCOMPLETE, (inbox,))
+        ]
+        assert plan[0] == "SCAN d USING INDEX search_docs_incomplete", plan
+        (messages,) = [step for step in plan if " m " in step]
+        assert messages.startswith("SEARCH m USING") and "(blob_id=?" in messages, plan
+        assert [r[0] for r in conn.execute(fulltext.INCOMPLETE, (inbox,))] == [3]
+    finally:
+        conn.close()

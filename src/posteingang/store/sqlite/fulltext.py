@@ -197,6 +197,18 @@ def match_expression(terms: Sequence[Term]) -> tuple[str, str, list[str]] | None
     return " AND ".join(map(_string, grams)), " AND ".join(checks), args
 
 
+#: the mailbox's messages whose document is incomplete. CROSS JOIN keeps the few
+#: incomplete documents (partial index ``search_docs_incomplete``) the outer loop,
+#: each looked up in ``messages_blob``; with JOIN the planner walks every message
+#: of the folder instead (23 ms at 100,000 messages against 0.05 ms;
+#: tests/store/searchindex/test_sqlite_fulltext.py checks the plan).
+INCOMPLETE = (
+    "SELECT m.uid FROM search_docs d INDEXED BY search_docs_incomplete"
+    " CROSS JOIN messages m ON m.blob_id = d.blob_id"
+    " WHERE d.complete = 0 AND m.mailbox_id = ?"
+)
+
+
 def candidates(
     conn: sqlite3.Connection, mailbox_id: int, terms: Sequence[Term]
 ) -> Candidates | None:
@@ -217,15 +229,7 @@ def candidates(
             (query, *args, mailbox_id),
         )
     }
-    doubtful = {
-        r[0]
-        for r in conn.execute(
-            "SELECT m.uid FROM search_docs d INDEXED BY search_docs_incomplete"
-            " JOIN messages m ON m.blob_id = d.blob_id"
-            " WHERE d.complete = 0 AND m.mailbox_id = ?",
-            (mailbox_id,),
-        )
-    }
+    doubtful = {r[0] for r in conn.execute(INCOMPLETE, (mailbox_id,))}
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (_CURSOR,)).fetchone()
     if row is not None and row[0] >= 0:
         # What waits for the indexer: the parse records after the cursor (few, shortly

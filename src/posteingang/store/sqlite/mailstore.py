@@ -270,6 +270,9 @@ class SqliteMailstore(SqliteAccess):
     async def thread_messages(self, account_id: int, thread_id: str) -> list[Message]:
         return await self._read(lambda c: threads.thread_messages(c, account_id, thread_id))
 
+    async def thread_size(self, account_id: int, thread_id: str) -> int:
+        return await self._read(lambda c: threads.thread_size(c, account_id, thread_id))
+
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         return await self._read(lambda c: msg.changes_since(c, mailbox_id, modseq))
 

@@ -48,3 +48,14 @@ def thread_messages(conn: sqlite3.Connection, account_id: int, thread_id: str) -
         (thread_id, account_id),
     )
     return [message_row(r) for r in rows]
+
+
+def thread_size(conn: sqlite3.Connection, account_id: int, thread_id: str) -> int:
+    """The number of rows `thread_messages` gives (index messages_thread)."""
+    (count,) = conn.execute(
+        "SELECT count(*) FROM messages m INDEXED BY messages_thread"
+        " JOIN mailboxes b ON b.id = m.mailbox_id"
+        " WHERE m.thread_id = ? AND b.account_id = ?",
+        (thread_id, account_id),
+    ).fetchone()
+    return int(count)
