@@ -18,9 +18,11 @@ import pytest
 
 from posteingang.config import config_from_mapping
 from posteingang.imap.server import IMAP
+from posteingang.imap.settings import ImapSettings
 from posteingang.maintenance import MAINTENANCE
 from posteingang.net.supervisor import Supervisor
 from posteingang.pop3.server import POP3
+from posteingang.pop3.settings import Pop3Settings
 from posteingang.runtime import Runtime
 from tests.serving import ALICE, PASSWORD, add_account, message, running
 from tests.smtp.test_smtp_workers import wait_until, workers_of
@@ -220,3 +222,13 @@ async def test_the_account_connection_limit_counts_both_processes(server: Runtim
     replacement = await imap_in(server, 0)
     await close(replacement)
     await close(here)
+
+
+def test_imap_is_served_by_one_process_per_core_by_default(tmp_path: Path) -> None:
+    """Unset, `[imap] processes` is one per CPU core (at most 4): on a 2-core machine one
+    worker beside the server process; POP3 stays in the server process."""
+    config = config_from_mapping({}, base_dir=tmp_path, env={})
+    imap, pop3 = config.section(ImapSettings), config.section(Pop3Settings)
+    assert imap.processes == 0
+    assert [imap.worker_processes(cpus) for cpus in (1, 2, 8)] == [0, 1, 3]
+    assert pop3.worker_processes(2) == 0

@@ -97,9 +97,9 @@ class ImapSettings(Section, frozen=True, kw_only=True):
             "Processes that serve IMAP connections, the server's own included, each on "
             "its own CPU core (SQLite store only; listener connection limits then apply "
             "per process, login throttling and per-account limits "
-            "for all). 0 means one per CPU core, at most 4.",
+            "for all). 0 (the default) means one per CPU core, at most 4.",
         ),
-    ] = 1
+    ] = 0
 
     def worker_processes(self, cpus: int | None) -> int:
         """How many processes to start besides the server's own."""
