@@ -138,6 +138,9 @@ async def start_mail_workers(
     processes."""
     if count <= 0 or ctx.config.store.backend != "sqlite":
         return None
+    # The server process serves this protocol too (and the webmail's live updates):
+    # it must hear the workers' commits, whichever services run (idempotent).
+    await ctx.store.listen_external()
     setting = protocol.split("/")[0].lower()
     name = name or setting
     spec = WorkerSpec(
