@@ -254,14 +254,49 @@ async def test_cancelled_waiters_do_no_work(monkeypatch: pytest.MonkeyPatch) -> 
     assert calls <= passwords.MAX_CONCURRENT_VERIFICATIONS
 
 
-def test_overlong_password_is_refused_without_hashing() -> None:
+def test_overlong_password_is_refused_without_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted, not timed: the real verifiers are wrapped so each call is recorded."""
+    hashed: list[str] = []
+    real_sha_crypt = passwords.sha_crypt_verify
+    real_plain = passwords._DIGEST_SCHEMES["PLAIN"]
+
+    def sha_crypt(data: str, password: bytes) -> bool:
+        hashed.append("SHA512-CRYPT")
+        return real_sha_crypt(data, password)
+
+    def plain(data: str, suffix: str, password: bytes) -> bool:
+        hashed.append("PLAIN")
+        return real_plain(data, suffix, password)
+
+    class CountingHasher(argon2.PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+            hashed.append("ARGON2ID")
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(passwords, "sha_crypt_verify", sha_crypt)
+    monkeypatch.setitem(passwords._DIGEST_SCHEMES, "PLAIN", plain)
+    monkeypatch.setattr(
+        passwords, "_hasher", CountingHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
+
     limit = passwords.MAX_PASSWORD_BYTES
     fits = "p" * limit
+    argon = hash_password("q")
+    sha = "{SHA512-CRYPT}$6$salt$" + "x" * 86
+    # At the limit every scheme is checked (the counters see the calls)...
     assert verify_password("{PLAIN}" + fits, fits)
+    assert not verify_password(sha, fits)
+    assert not verify_password(argon, fits)
+    assert hashed == ["PLAIN", "SHA512-CRYPT", "ARGON2ID"]
+    # ...one byte over it, none is.
     too_long = fits + "p"
-    start = time.perf_counter()
-    assert not verify_password("{SHA512-CRYPT}$6$salt$" + "x" * 86, "p" * 1_000_000)
-    assert not verify_password("{PLAIN}" + too_long, too_long)
-    assert time.perf_counter() - start < 0.1
+    hashed.clear()
+    refused = [
+        verify_password(sha, "p" * 1_000_000),
+        verify_password("{PLAIN}" + too_long, too_long),
+        verify_password(argon, too_long),
+    ]
+    assert hashed == []
+    assert refused == [False, False, False]
     with pytest.raises(ValueError):
         hash_password(too_long)

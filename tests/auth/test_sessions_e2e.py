@@ -2,7 +2,9 @@
 by the real CLI in other processes.
 
 * Smart lockout (7): 127.0.0.2 logs in, 127.0.0.1 guesses 50 times, then correct logins
-  from 127.0.0.2 and with a device password succeed within 1 s; a stranger is blocked.
+  from 127.0.0.2 and with a device password succeed and are not delayed (the server's
+  ``login`` log event says ``delayed=0.0``: its decision, not a wall time); a stranger is
+  blocked.
 * Revocation (10): `posteingang device revoke` ends that device's IMAP IDLE and POP3
   sessions with a goodbye at once, and `posteingang user passwd` the password sessions;
   the store's change feed carries it from the CLI process into the server.
@@ -12,6 +14,7 @@ by the real CLI in other processes.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import signal
@@ -19,7 +22,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +100,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     s = Server(data, free_port(), free_port())
     s.config.write_text(
         f'[server]\nhostname = "mail.example.test"\ndata_dir = "{data}"\n'
-        '[log]\nlevel = "warning"\n'
+        # info: the "login" events say how long the throttle delayed each login.
+        '[log]\nlevel = "info"\nformat = "json"\n'
         # Delays scaled down: the test measures the lockout, not the sleeps.
         "[auth]\nfirst_delay = 0.01\nmax_delay = 0.02\n"
         f'[[listener]]\nprotocol = "IMAP"\nhost = "127.0.0.1"\nport = {s.imap}\n'
@@ -153,13 +156,27 @@ class Imap(Lines):
         return self.cmd(f'LOGIN "{user}" "{password}"')[-1]
 
 
-def imap_login(port: int, source: str, password: str) -> tuple[bytes, float]:
-    start = time.monotonic()
+def imap_login(port: int, source: str, password: str) -> bytes:
     client = Imap(port, source)
     reply = client.login(USER, password)
-    took = time.monotonic() - start
     client.close()
-    return reply, took
+    return reply
+
+
+def login_events(server: Server, source: str) -> list[dict[str, object]]:
+    """The server's "login" log events (successful logins) from ``source``, oldest first."""
+    events = []
+    for line in server.log.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and (event.get("event"), event.get("address")) == (
+            "login",
+            source,
+        ):
+            events.append(event)
+    return events
 
 
 def add_device(server: Server, name: str) -> str:
@@ -170,17 +187,20 @@ def add_device(server: Server, name: str) -> str:
 
 
 def test_guessing_never_locks_out_trusted_sources(server: Server) -> None:
-    assert b"OK" in imap_login(server.imap, OWNER, PASSWORD)[0]
+    assert b"OK" in imap_login(server.imap, OWNER, PASSWORD)
     phone = add_device(server, "phone")
-    assert b"OK" in imap_login(server.imap, PHONE_HOME, phone)[0]
+    assert b"OK" in imap_login(server.imap, PHONE_HOME, phone)
     for i in range(50):
-        reply, _ = imap_login(server.imap, GUESSER, f"guess-{i}")
-        assert b"NO" in reply
-    reply, took = imap_login(server.imap, OWNER, PASSWORD)
-    assert b"OK" in reply and took < 1.0, (reply, took)
-    reply, took = imap_login(server.imap, PHONE_AWAY, phone)  # the phone, elsewhere
-    assert b"OK" in reply and took < 1.0, (reply, took)
-    reply, _ = imap_login(server.imap, STRANGER, PASSWORD)  # right password, unknown source
+        assert b"NO" in imap_login(server.imap, GUESSER, f"guess-{i}")
+    assert b"OK" in imap_login(server.imap, OWNER, PASSWORD)
+    assert b"OK" in imap_login(server.imap, PHONE_AWAY, phone)  # the phone, elsewhere
+    # ...and neither was delayed by the account's failures (the events are written
+    # before the OK is sent; the guesser's own attempts were).
+    owner = login_events(server, OWNER)
+    assert len(owner) == 2 and owner[-1]["delayed"] == 0.0, owner
+    away = login_events(server, PHONE_AWAY)
+    assert len(away) == 1 and away[0]["delayed"] == 0.0 and away[0]["device"] == "phone", away
+    reply = imap_login(server.imap, STRANGER, PASSWORD)  # right password, unknown source
     assert b"[AUTHENTICATIONFAILED]" in reply
     blocks = server.cli("block", "list")
     assert USER in blocks and GUESSER in blocks
@@ -208,14 +228,16 @@ def pop3_session(port: int, source: str, password: str) -> Lines:
     return client
 
 
-def ended_with(client: Lines, goodbye: bytes, within: float = 5.0) -> float:
-    """Seconds until ``goodbye`` arrived and the connection closed."""
-    start = time.monotonic()
-    client.sock.settimeout(within)
+def ended_with(client: Lines, goodbye: bytes, hang_guard: float = 30.0) -> None:
+    """``goodbye`` arrives unprompted (the client only waits) and the connection closes.
+
+    Pushed by the server, not polled for: without the push the client would wait for
+    the IDLE timeout, far beyond ``hang_guard``, which only keeps a broken server from
+    hanging the suite and is no speed requirement (speed is bench/'s business)."""
+    client.sock.settimeout(hang_guard)
     line = client.line()
     assert line.startswith(goodbye), line
     assert client.line() == b""  # closed after it
-    return time.monotonic() - start
 
 
 def test_revoking_a_device_and_changing_the_password_end_sessions_at_once(
@@ -229,11 +251,11 @@ def test_revoking_a_device_and_changing_the_password_end_sessions_at_once(
     password_idle = idle(server.imap, OWNER, PASSWORD)
 
     server.cli("device", "revoke", USER, "phone")
-    assert ended_with(phone_idle, b"* BYE") < 3.0
+    ended_with(phone_idle, b"* BYE")
     phone_pop.send("STAT")  # the POP3 session is gone too
     phone_pop.sock.settimeout(5)
     assert phone_pop.line().startswith(b"-ERR") and phone_pop.line() == b""
-    assert b"NO" in imap_login(server.imap, PHONE_HOME, phone)[0]
+    assert b"NO" in imap_login(server.imap, PHONE_HOME, phone)
     for other in (laptop_idle, password_idle):  # other credentials: untouched
         other.send("DONE")
         assert other.line().startswith(b"i OK")
@@ -241,12 +263,12 @@ def test_revoking_a_device_and_changing_the_password_end_sessions_at_once(
         assert other.line().startswith(b"+ ")
 
     server.cli("user", "passwd", USER, "--password-stdin", stdin="a-new-password-2\n")
-    assert ended_with(password_idle, b"* BYE") < 3.0
+    ended_with(password_idle, b"* BYE")
     laptop_idle.send("DONE")  # the laptop's own password did not change
     assert laptop_idle.line().startswith(b"i2 OK")
 
     server.cli("user", "remove", USER, "--yes")
-    assert ended_with(laptop_idle, b"* BYE") < 3.0
+    ended_with(laptop_idle, b"* BYE")
     for client in (phone_idle, phone_pop, laptop_idle, password_idle):
         client.close()
 
@@ -288,7 +310,7 @@ def test_sessions_are_limited_per_account_and_address_not_per_shared_address(
     assert all(b"OK" in r for r in replies[:10])
     assert b"NO [LIMIT]" in replies[10]
     assert b"OK" in sessions[11].login("other@example.test", PASSWORD)  # another customer
-    assert b"OK" in imap_login(server.imap, OWNER, PASSWORD)[0]  # the same one elsewhere
+    assert b"OK" in imap_login(server.imap, OWNER, PASSWORD)  # the same one elsewhere
     for client in sessions:
         client.close()
     assert "limits.max_connections_per_user_ip" in server.log.read_text()

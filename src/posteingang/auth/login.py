@@ -73,13 +73,17 @@ class LoginResult:
     """The outcome of one login attempt.
 
     ``reason`` says why it failed, for logs only (never for the client).  ``device`` is
-    set when a device password was used; ``account`` whenever ``ok``.
+    set when a device password was used; ``account`` whenever ``ok``.  ``delayed`` is
+    the throttle's penalty for this attempt in seconds (``Throttle.penalty``; 0.0: it
+    was not delayed, or was refused before the penalty), the decision rather than a
+    measured time, so that callers and tests need no clock to tell.
     """
 
     ok: bool
     account: Account | None = None
     device: Device | None = None
     reason: str = ""
+    delayed: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,25 +135,33 @@ async def authenticate(
     counted = await throttled_name(store, throttle, user, address, password)
     if await throttle.ask_blocked(address, counted):
         return _fail(throttle, protocol, address, user, BLOCKED)
-    await throttle.penalty(address, counted)
+    delayed = await throttle.penalty(address, counted)
     async with throttle.slot(address):
         # Blocked while we slept or queued (parallel attempts): skip the verification.
         if await throttle.ask_blocked(address, counted):
-            return _fail(throttle, protocol, address, user, BLOCKED)
+            return _fail(throttle, protocol, address, user, BLOCKED, delayed)
         account = await _lookup(store, user)
         if account is None:
             await verify_password_async(None, password)  # same time as a wrong password
-            return _fail(throttle, protocol, address, user, UNKNOWN_USER)
+            return _fail(throttle, protocol, address, user, UNKNOWN_USER, delayed)
         device = await _match(store, account, password)
     if device is False:
-        return _fail(throttle, protocol, address, user, BAD_PASSWORD)
+        return _fail(throttle, protocol, address, user, BAD_PASSWORD, delayed)
     matched_device = device if isinstance(device, Device) else None
     await _succeed(
-        store, throttle, account, matched_device, protocol, address, client_id, counted is None
+        store,
+        throttle,
+        account,
+        matched_device,
+        protocol,
+        address,
+        client_id,
+        trusted=counted is None,
+        delayed=delayed,
     )
     if matched_device is None:
         await _upgrade_hashes(store, account, password)
-    return LoginResult(True, account, matched_device)
+    return LoginResult(True, account, matched_device, delayed=delayed)
 
 
 async def _lookup(store: Directory, user: str) -> Account | None:
@@ -234,6 +246,7 @@ async def _succeed(
     address: str,
     client_id: str | None,
     trusted: bool = False,
+    delayed: float = 0.0,
 ) -> None:
     # A login let through by smart lockout leaves the account's failures alone: the
     # owner's logins must not wash the count of a guesser spread over many addresses.
@@ -258,6 +271,7 @@ async def _succeed(
         address=address,
         user=account.address,
         device=device.name if device is not None else None,
+        delayed=delayed,  # the throttle's penalty before the check (0.0: none)
     )
 
 
@@ -286,9 +300,11 @@ def _plausible(user: str, password: str) -> bool:
     )
 
 
-def _fail(throttle: Throttle, protocol: str, address: str, user: str, reason: str) -> LoginResult:
+def _fail(
+    throttle: Throttle, protocol: str, address: str, user: str, reason: str, delayed: float = 0.0
+) -> LoginResult:
     throttle.record_failure(protocol=protocol, address=address, user=user or None, reason=reason)
-    return LoginResult(False, reason=reason)
+    return LoginResult(False, reason=reason, delayed=delayed)
 
 
 # --- SASL --------------------------------------------------------------------------------
@@ -316,6 +332,7 @@ async def authenticate_sasl(
     account: Account | None = None
     authcid = ""
     counted: str | None = None
+    delayed = 0.0
     step = mechanism.start(initial_response)
     while True:
         if isinstance(step, Challenge):
@@ -331,7 +348,7 @@ async def authenticate_sasl(
             counted = await throttled_name(store, throttle, authcid, address, None)
             if await throttle.ask_blocked(address, counted):
                 return SaslResult(_fail(throttle, protocol, address, authcid, BLOCKED))
-            await throttle.penalty(address, counted)
+            delayed = await throttle.penalty(address, counted)
             account = await _lookup(store, authcid)
             step = mechanism.provide_credentials(account.scram_sha256 if account else None)
         elif isinstance(step, Success):
@@ -349,8 +366,10 @@ async def authenticate_sasl(
             if account is None:  # cannot happen: SCRAM succeeds only with a real record
                 return SaslResult(_fail(throttle, protocol, address, authcid, SASL_ERROR))
             trusted = counted is None
-            await _succeed(store, throttle, account, None, protocol, address, client_id, trusted)
-            return SaslResult(LoginResult(True, account), step.final_data)
+            await _succeed(
+                store, throttle, account, None, protocol, address, client_id, trusted, delayed
+            )
+            return SaslResult(LoginResult(True, account, delayed=delayed), step.final_data)
         else:
             assert isinstance(step, Failure)
             log.info("sasl_failure", mechanism=mechanism.name, detail=step.reason)
@@ -360,4 +379,4 @@ async def authenticate_sasl(
                 reason = BAD_PASSWORD
             else:
                 reason = SASL_ERROR
-            return SaslResult(_fail(throttle, protocol, address, authcid, reason))
+            return SaslResult(_fail(throttle, protocol, address, authcid, reason, delayed))

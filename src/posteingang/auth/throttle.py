@@ -13,7 +13,8 @@ asks:
 2. ``penalty(address, user)``: the delay grows with the failures of the worse key,
    0 for the first ``free_failures``, then ``first_delay`` doubling up to
    ``max_delay`` (Dovecot's auth penalty works this way).  It is an
-   ``await asyncio.sleep`` in the attempting connection's own task.
+   ``await asyncio.sleep`` in the attempting connection's own task; ``penalty`` returns
+   the seconds it chose, which the login reports (``LoginResult.delayed``).
 3. ``slot(address)``: at most ``max_parallel_per_address`` password checks of one
    address run (or queue for the CPU-bound pool) at once, so one attacking address
    cannot fill the verification queue in front of everybody else.
@@ -290,11 +291,14 @@ class Throttle:
             min(self.policy.max_delay, self.policy.first_delay * 2 ** min(counted - 1, 62))
         )
 
-    async def penalty(self, address: str, user: str | None) -> None:
-        """Sleep for ``delay(address, user)`` in the caller's task; holds nothing."""
+    async def penalty(self, address: str, user: str | None) -> float:
+        """Sleep for ``delay(address, user)`` in the caller's task; holds nothing.
+        Returns the seconds it decided on (0.0: no wait), so the caller can report the
+        decision (``LoginResult.delayed``) without timing it."""
         seconds = self.delay(address, user)
         if seconds > 0:
             await asyncio.sleep(seconds)
+        return seconds
 
     @contextlib.asynccontextmanager
     async def slot(self, address: str) -> AsyncIterator[None]:
@@ -430,10 +434,11 @@ class SharedThrottle(Throttle):
     async def ask_account_troubled(self, user: str) -> bool:
         return bool(await self._ask("account_troubled", user))
 
-    async def penalty(self, address: str, user: str | None) -> None:
+    async def penalty(self, address: str, user: str | None) -> float:
         seconds = float(await self._ask("delay", address, user))
         if seconds > 0:
             await asyncio.sleep(seconds)
+        return seconds
 
     def record_failure(self, *, protocol: str, address: str, user: str | None, reason: str) -> None:
         # The server writes the fail2ban line (one line per failure, from one process).
