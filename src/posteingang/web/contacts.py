@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 
 from posteingang.mime import Address, decode_parsed
 from posteingang.mime.headers import decode_words
+from posteingang.mime.model import FORMAT_VERSION
 from posteingang.store.model import Message, SpecialUse
 from posteingang.web.context import Web, web_of
 from posteingang.web.guard import require_session
@@ -81,12 +82,15 @@ async def ranked(web: Web, account_id: int, address: str) -> list[Contact]:
     own = {a.lower() for a in await identities(web.store, address)}
     score: dict[str, float] = {}
     latest: dict[str, tuple[float, Contact]] = {}  # the newest mention, and a name
+    current = True  # every record in this code's format: the ranking may be kept
     for weight, messages in ((1.0, received), (2.0, sent)):
         for message in messages:
             record = records.get(message.blob_id)
             if record is None:
                 continue
-            env = decode_parsed(record).envelope
+            parsed = decode_parsed(record)
+            current = current and parsed.version >= FORMAT_VERSION
+            env = parsed.envelope
             people = _people(env.from_) if weight == 1.0 else _people(env.to) + _people(env.cc)
             when = message.internal_date.timestamp()
             for person in people:
@@ -102,6 +106,10 @@ async def ranked(web: Web, account_id: int, address: str) -> list[Contact]:
                     latest[k] = (seen[0], Contact(seen[1].address, person.name))
     best = sorted(score, key=lambda k: (-score[k], -latest[k][0], k))
     result = [latest[k][1] for k in best]
+    if not current:
+        # A record the store is still re-deriving (store/sqlite/derived.py) would
+        # keep its old addresses in the ranking until new mail came: rank again.
+        return result
     cache[account_id] = (key, result)
     while len(cache) > _ACCOUNTS:
         cache.popitem(last=False)

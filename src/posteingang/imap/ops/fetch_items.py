@@ -37,6 +37,7 @@ from posteingang.imap.proto.responses import literal_header, nul_free, string
 from posteingang.imap.proto.sections import section_range
 from posteingang.mime import ParsedMessage, Part, find_section
 from posteingang.mime.headers import split_fields
+from posteingang.mime.model import FORMAT_VERSION
 from posteingang.mime.text import IDENTITY_ENCODINGS, decode_transfer
 from posteingang.store.model import SYSTEM_FLAGS, Message
 
@@ -140,8 +141,10 @@ RENDERABLE = frozenset(("ENVELOPE", "BODYSTRUCTURE", "BODY"))
 class RenderedCache:
     """ENVELOPE / BODYSTRUCTURE / BODY values by (blob id, item), process-wide.
 
-    Blobs are content-addressed and their parse records never change, so a
-    rendered value never goes stale.  Clients fetch these items for the same
+    Blobs are content-addressed and their current parse records
+    (`mime.FORMAT_VERSION`) never change, so a value rendered from a current
+    record never goes stale; one rendered from a record in an older format (which
+    the store re-derives after open) is not kept.  Clients fetch these items for the same
     messages again and again (every device, every resync); a hit saves the
     parse record's load and decode and the rendering.  Bounded by octets, first in
     first out.
@@ -427,7 +430,8 @@ def _attr(name: str, msg: Message, parsed: ParsedMessage | None) -> Piece:  # no
                 cached = b"ENVELOPE " + envelope_bytes(parsed.envelope)
             else:
                 cached = name.encode() + b" " + render_bodystructure(parsed, name != "BODY")
-            RENDERED.put(msg.blob_id, name, cached)
+            if parsed.version >= FORMAT_VERSION:
+                RENDERED.put(msg.blob_id, name, cached)
         return cached
     assert parsed is not None
     if name == "RFC822.HEADER":

@@ -22,8 +22,9 @@ and no other:
    the full-text indexer of searchindex.py, which also takes new mail.
 4. Until a row is done, readers cope: a row without sort keys sorts first, a
    blob without a document is an unsure search candidate, and a record in an
-   older format answers as it did before the format changed (one that no
-   longer decodes is parsed again where it is read: imap/ops/parse_cache.py).
+   older format is parsed again where IMAP reads it (imap/ops/parse_cache.py:
+   clients keep an ENVELOPE for good, and a running process's caches only ever
+   hold what the upgrade will write); the webmail and POP3 read it as it is.
 """
 
 from __future__ import annotations
