@@ -65,7 +65,10 @@ def configure_logging(
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        # One write per record, newline included (print() writes the newline apart):
+        # worker processes share the server's stderr, and a line written in one piece
+        # is not split by another process's line (a pipe writes up to PIPE_BUF whole).
+        logger_factory=structlog.WriteLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
 
