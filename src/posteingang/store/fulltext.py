@@ -43,6 +43,7 @@ __all__ = [
     "Document",
     "Field",
     "Term",
+    "addresses_text",
     "document",
     "fold",
     "head_of",
@@ -150,8 +151,10 @@ def read_head(f: BinaryIO) -> bytes:
     return head_of(data)
 
 
-def _addresses_text(addresses: Sequence[Address]) -> str:
-    """Parsed addresses as one line, as the IMAP engine matches address fields."""
+def addresses_text(addresses: Sequence[Address]) -> str:
+    """Parsed addresses as one line (decoded display names, ``local@domain``): what the
+    index stores and what the IMAP engine matches address fields against (one rule for
+    both, so a message the engine finds is always a candidate)."""
     out: list[str] = []
     for a in addresses:
         if a.host is None:
@@ -176,7 +179,7 @@ def _value(raw: bytes, name: str, written: str, vstart: int, end: int) -> str:
     if name not in _ADDRESS_FIELDS:
         return written
     parsed = parse_address_list(field_value(raw, vstart, end))
-    return written + "\n" + fold(_addresses_text(parsed)) if parsed else written
+    return written + "\n" + fold(addresses_text(parsed)) if parsed else written
 
 
 def _header_text(head: bytes) -> str:

@@ -13,11 +13,12 @@ import pytest
 
 from posteingang.config.schema import StoreBackend, StoreConfig
 from posteingang.delivery.ingest import prepare_message
+from posteingang.imap.ops import search as imap_search
 from posteingang.imap.ops.search import fold as imap_fold
 from posteingang.imap.ops.search import search_uids
 from posteingang.imap.proto.search import SearchBody, SearchHeader, SearchKey, SearchText
 from posteingang.imap.selected import SelectedMailbox
-from posteingang.store import open_store
+from posteingang.store import fulltext, open_store
 from posteingang.store.fulltext import Term, fold
 from posteingang.store.interface import Store
 from tests.store.conftest import BACKENDS, make_account
@@ -177,6 +178,8 @@ async def test_index_is_per_mailbox(store: Store) -> None:
 
 def test_store_folds_as_the_imap_engine_does() -> None:
     assert imap_fold is fold  # one rule, not two copies kept equal
+    # the address fields too: the text the index stores is the text the engine matches
+    assert imap_search.addresses_text is fulltext.addresses_text
     for text, folded in (
         ("Grüße", "grüsse"),
         ("STRASSE", "strasse"),

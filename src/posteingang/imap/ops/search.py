@@ -72,10 +72,10 @@ from posteingang.imap.proto.search import (
 )
 from posteingang.imap.proto.sequence import SequenceSet
 from posteingang.imap.selected import SelectedMailbox
-from posteingang.mime import Address, ParsedMessage
+from posteingang.mime import ParsedMessage
 from posteingang.mime.address import parse_address_list
 from posteingang.mime.headers import decode_words, field_value, find_body_start, split_fields
-from posteingang.store.fulltext import fold
+from posteingang.store.fulltext import addresses_text, fold
 from posteingang.store.interface import NotFound, Store
 from posteingang.store.model import Message
 
@@ -378,22 +378,6 @@ def sent_date(value: bytes | None) -> _dt.date:
 _ADDRESS_FIELDS = frozenset(("from", "sender", "reply-to", "to", "cc", "bcc"))
 
 
-def _addresses_text(addresses: Sequence[Address]) -> str:
-    """Parsed addresses as one line: decoded display names, ``local@domain``."""
-    out: list[str] = []
-    for a in addresses:
-        if a.host is None:
-            if a.mailbox:  # a group's name
-                out.append(decode_words(a.mailbox) + ":")
-            continue
-        spec = decode_words((a.mailbox or b"") + b"@" + a.host)
-        if a.name:
-            out.append(" ".join(decode_words(a.name).split()) + " <" + spec + ">")
-        else:
-            out.append(spec)
-    return ", ".join(out)
-
-
 class Header:
     """A header block whose fields are decoded and folded only when a key asks."""
 
@@ -419,7 +403,7 @@ class Header:
         parsed = parse_address_list(field_value(self.raw, vstart, end))
         if not parsed:
             return written
-        return written + "\n" + fold(_addresses_text(parsed))
+        return written + "\n" + fold(addresses_text(parsed))
 
     def values(self, name: str) -> list[str]:
         """Folded, decoded values of every field called `name` (lower-case)."""
