@@ -45,6 +45,7 @@ __all__ = [
     "Term",
     "addresses_text",
     "document",
+    "extra_sources",
     "fold",
     "head_of",
     "message_document",
@@ -198,10 +199,11 @@ def _in_search_text(part: Part) -> bool:
     )
 
 
-def _extra_sources(record: ParsedMessage) -> tuple[list[Part], list[Part]]:
+def extra_sources(record: ParsedMessage) -> tuple[list[Part], list[Part]]:
     """The text/* leaves not in `search_text` and message/global leaves, and the
-    root entities of attached messages: what the IMAP engine reads from the blob
-    beyond the parse record (imap/ops/search_extra.py, whose rule this mirrors)."""
+    root entities of attached messages: what the index and the IMAP engine
+    (imap/ops/search_extra.py) read from the blob beyond the parse record (one rule
+    for both)."""
     leaves: list[Part] = []
     messages: list[Part] = []
     stack = [record.root]
@@ -223,7 +225,7 @@ def _extra(record: ParsedMessage, read: Reader) -> tuple[str, list[str]]:
     """The folded extra body text and the attached headers' texts (as `_header_text`)
     of a message, read as the engine reads them, up to `MAX_COLUMN` characters
     (more only make the document incomplete)."""
-    leaves, messages = _extra_sources(record)
+    leaves, messages = extra_sources(record)
     texts: list[str] = []
     headers: list[str] = []
     left = MAX_COLUMN + 1
@@ -279,7 +281,7 @@ def record_document(record: ParsedMessage, head: bytes, read: Reader | None = No
     header = "\n".join(lines)
     body = fold(record.search_text)
     complete = True
-    leaves, messages = _extra_sources(record)
+    leaves, messages = extra_sources(record)
     if leaves or messages:
         if read is None:
             complete = False

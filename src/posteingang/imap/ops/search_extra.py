@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 from posteingang.mime import ParsedMessage, Part, parse_message
 from posteingang.mime.text import decode_transfer, part_text
+from posteingang.store import fulltext
 
 __all__ = ["EXTRA_TEXT_LIMIT", "ExtraText", "Sources", "extra_sources", "read_extra"]
 
@@ -51,32 +52,14 @@ class ExtraText:
     headers: list[bytes] = field(default_factory=list)
 
 
-def _in_search_text(part: Part) -> bool:
-    # The rule by which the parser collects search_text (mime/structure.py).
-    disposition = (part.disposition or b"").lower()
-    return (
-        part.subtype in ("plain", "html") and disposition != b"attachment" and part.filename is None
-    )
-
-
 def _is_global(part: Part) -> bool:
     return part.type == "message" and part.subtype == "global"
 
 
 def extra_sources(parsed: ParsedMessage) -> Sources:
-    """The leaves and attached messages of `parsed` that `read_extra` reads."""
-    leaves: list[Part] = []
-    messages: list[Part] = []
-    stack = [parsed.root]
-    while stack:
-        part = stack.pop()
-        if part.message is not None:
-            messages.append(part.message)
-            stack.append(part.message)
-        elif part.is_multipart:
-            stack.extend(reversed(part.children))
-        elif (part.type == "text" and not _in_search_text(part)) or _is_global(part):
-            leaves.append(part)
+    """The leaves and attached messages of `parsed` that `read_extra` reads (the full-text
+    index's rule, `store.fulltext.extra_sources`, so both read the same text)."""
+    leaves, messages = fulltext.extra_sources(parsed)
     return Sources(tuple(leaves), tuple(messages))
 
 
