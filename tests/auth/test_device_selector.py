@@ -7,7 +7,6 @@ unknown user -- a dummy of the same cost.  Counted exactly, and timed over many 
 
 from __future__ import annotations
 
-import argon2
 import pytest
 
 from posteingang.auth import login as login_module
@@ -21,6 +20,7 @@ from posteingang.auth.login import authenticate
 from posteingang.auth.passwords import hash_password
 from posteingang.auth.throttle import Throttle, ThrottlePolicy
 from posteingang.store.memory import MemoryStore
+from tests.auth.hashes import argon2_parameters, record_hash_checks
 from tests.serving import QuietLog
 
 PASSWORD = "correct horse battery staple"
@@ -121,23 +121,10 @@ async def test_login_work_does_not_say_whether_the_account_or_its_devices_exist(
     """A device-shaped guess costs one argon2id verification with the same parameters
     whether the account is unknown, has no devices or has three (before selectors,
     three devices cost four verifications); the time follows from that work."""
-    checked: list[str] = []
-    real = passwords.verify_password
-
-    def counting(stored: str, password: str) -> bool:
-        checked.append(stored)
-        return real(stored, password)
-
-    monkeypatch.setattr(passwords, "verify_password", counting)
+    checked = record_hash_checks(monkeypatch)
     throttle = unthrottled()
     for user in ["nobody@example.test", "none@example.test", "three@example.test"]:
         guess, _ = new_device_password()
         assert not await attempt(store, throttle, user, guess)
     assert len(checked) == 3
     assert len({str(argon2_parameters(h)) for h in checked}) == 1
-
-
-def argon2_parameters(stored: str) -> argon2.Parameters:
-    """The argon2 parameters of a stored ``{ARGON2ID}$argon2id$...`` hash."""
-    assert stored.startswith("{ARGON2ID}"), stored
-    return argon2.extract_parameters(stored.removeprefix("{ARGON2ID}"))

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import argon2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +28,7 @@ from posteingang.auth.scram import derive_scram_sha256, parse_scram_record, salt
 from posteingang.auth.throttle import Throttle, ThrottlePolicy
 from posteingang.store.memory import MemoryStore
 from posteingang.store.model import Account
+from tests.auth.hashes import argon2_parameters, record_hash_checks
 
 PASSWORD = "correct horse battery staple"
 DEVICE_PASSWORD = "abcd-efgh-ijkl-mnop"
@@ -131,14 +131,7 @@ async def test_unknown_user_costs_the_same_hash_check_as_a_wrong_password(
     """The reply time must not say whether the account exists: an unknown user costs one
     argon2id verification with the same parameters as the account's own hash (the time
     itself is not measured; it follows from the work done)."""
-    checked: list[str] = []
-    real = passwords.verify_password
-
-    def counting(stored: str, password: str) -> bool:
-        checked.append(stored)
-        return real(stored, password)
-
-    monkeypatch.setattr(passwords, "verify_password", counting)
+    checked = record_hash_checks(monkeypatch)
     throttle = Throttle(ThrottlePolicy(free_failures=1000, block_after=1000), logger=Lines())
     account = await store.get_account("alice@example.test")
     assert account is not None
@@ -445,9 +438,3 @@ async def test_a_login_name_that_is_not_an_address_is_an_unknown_user(
     result = await login(store, throttle, user, "whatever")
     assert not result.ok and result.reason == "unknown-user"
     assert verifications == [None]
-
-
-def argon2_parameters(stored: str) -> argon2.Parameters:
-    """The argon2 parameters of a stored ``{ARGON2ID}$argon2id$...`` hash."""
-    assert stored.startswith("{ARGON2ID}"), stored
-    return argon2.extract_parameters(stored.removeprefix("{ARGON2ID}"))
