@@ -33,6 +33,7 @@ BENCHMARKS = {
     "sse": "bench.bench_sse",
     "roundcube": "bench.bench_roundcube",
     "cli": "bench.bench_cli",
+    "writer": "bench.bench_writer",
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 MARK = "<!-- bench:results -->"
