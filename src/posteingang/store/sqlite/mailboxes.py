@@ -234,10 +234,15 @@ def mailbox_status_small(
 
 def claim_recent(conn: sqlite3.Connection, mailbox_id: int) -> tuple[tuple[int, int], list[Change]]:
     """`Store.claim_recent`: per-session state, so no modseq and no change."""
-    mailbox = require_mailbox(conn, mailbox_id)  # in the writer's transaction: atomic
-    if mailbox.first_recent_uid < mailbox.uidnext:
+    # In the writer's transaction: atomic. Two columns, not the whole `Mailbox`.
+    row = conn.execute(
+        "SELECT first_recent_uid, uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"mailbox {mailbox_id} does not exist")
+    first_recent_uid, uidnext = row
+    if first_recent_uid < uidnext:
         conn.execute(
-            "UPDATE mailboxes SET first_recent_uid = ? WHERE id = ?",
-            (mailbox.uidnext, mailbox_id),
+            "UPDATE mailboxes SET first_recent_uid = ? WHERE id = ?", (uidnext, mailbox_id)
         )
-    return (mailbox.first_recent_uid, mailbox.uidnext), []
+    return (first_recent_uid, uidnext), []

