@@ -43,8 +43,24 @@ READ_CACHE_ENTRIES = 4096
 _MISS = object()
 
 
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+#: prepared statements the writer's connection keeps (Python's default is 128): a
+#: statement with an ``IN (?, ...)`` list is one statement per length (a STORE's
+#: uids; an EXPUNGE's messages, three statements), so the ~50 fixed ones and a few
+#: dozen lengths of each outgrow 128, and the least recent are prepared again and
+#: again (a prepare costs more than most of the statements' runs)
+WRITER_STATEMENTS = 512
+
+
+def connect(path: Path, *, readonly: bool = False, statements: int = 128) -> sqlite3.Connection:
+    """A connection with the store's settings; `statements`: how many prepared
+    statements it keeps (`WRITER_STATEMENTS` for the writer's)."""
+    conn = sqlite3.connect(
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=30,
+        cached_statements=statements,
+    )
     conn.execute("PRAGMA busy_timeout = 30000")
     if readonly:
         conn.execute("PRAGMA query_only = 1")

@@ -25,7 +25,7 @@ from posteingang.store.blobs.fs import FsBlobStore
 from posteingang.store.hub import Change, Hub
 from posteingang.store.interface import IntegrityReport
 from posteingang.store.sqlite import derived, fulltext, integrity
-from posteingang.store.sqlite.access import connect
+from posteingang.store.sqlite.access import WRITER_STATEMENTS, connect
 from posteingang.store.sqlite.blobs import SqliteBlobStore
 from posteingang.store.sqlite.clientstate import SqliteClientState
 from posteingang.store.sqlite.directory import SqliteDirectory, write_lock_path
@@ -65,7 +65,7 @@ class SqliteStore(
         path.parent.mkdir(parents=True, exist_ok=True)
 
         def prepare() -> sqlite3.Connection:
-            conn = connect(path)
+            conn = connect(path, statements=WRITER_STATEMENTS)
             migrate(conn)
             derived.note_parse_format(conn)
             return conn
@@ -73,7 +73,13 @@ class SqliteStore(
         conn = await asyncio.to_thread(prepare)
         hub = hub or Hub()
         notifier = Notifier(path)
-        writer = Writer(conn, hub, notifier.committed, lock_path=write_lock_path(path))
+        writer = Writer(
+            conn,
+            hub,
+            notifier.committed,
+            lock_path=write_lock_path(path),
+            checkpoint=lambda: connect(path),
+        )
         store = cls(path, blobs, hub, writer, notifier)
         if search_index:
             store._start_indexing()

@@ -6,8 +6,9 @@ SQLite allows one writer at a time, so instead of letting tasks fight over the
 write lock, one thread owns the only write connection. A caller submits a job
 (a function of the connection that returns a result and a list of changes) and
 awaits a future. The thread takes every job that is queued, runs each inside
-its own SAVEPOINT (a failing job rolls back alone and gets its exception), and
-commits them all with ONE `COMMIT` (one fsync for many deliveries under load).
+its own SAVEPOINT (a failing job rolls back alone and gets its exception; a
+batch of one job needs none: its transaction rolls back), and commits them all
+with ONE `COMMIT` (one fsync for many deliveries under load).
 
 Only after that COMMIT returns does the thread hand results back: for each job,
 in commit order, one callback on the event loop publishes the job's changes to
@@ -40,6 +41,27 @@ load turns every collision into milliseconds of idle time. So each write
 transaction first takes an exclusive `flock` on a lock file beside the
 database: a waiting writer sleeps in the kernel and wakes the moment the lock
 is released. The thread does not hold the GIL while it waits.
+
+Checkpoints: SQLite copies the WAL back into the database file (a checkpoint:
+the WAL fsynced, its pages written, the database fsynced) by itself inside the
+COMMIT that takes the WAL past 1,000 pages, on the one thread every write waits
+for. Given a `checkpoint` connection, the writer moves that to a second thread,
+which runs a PASSIVE checkpoint on that connection every `CHECKPOINT_COMMITS`
+commits, never two back to back. A PASSIVE checkpoint takes no write lock:
+commits go on while it copies, and it copies only frames no reader still needs,
+as SQLite's own would. Durability is unchanged: a commit is as durable when it
+returns as before (the fsyncs above are the commit's own), and a checkpoint only
+makes the database file hold what the WAL already held.
+
+The WAL starts over from its beginning at the first commit after a complete
+checkpoint, once no reader is in the middle of reading it. A checkpoint beside
+the writer is rarely complete under load (commits went on meanwhile), so SQLite's
+own stays on at `CHECKPOINT_FALLBACK_PAGES` (``wal_autocheckpoint``): it copies
+what the last one left (little) in a COMMIT, and the WAL starts over. It gets its
+turn because the thread never runs two checkpoints back to back (while one runs,
+SQLite's finds the checkpointer lock taken and returns). So the WAL stays within
+a few MiB of the fallback under sustained writes. Every process that opens the
+store does the same for its own writer; only one checkpoint runs at a time.
 """
 
 from __future__ import annotations
@@ -63,6 +85,15 @@ T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], tuple[T, list[Change]]]
 
 _MAX_BATCH = 256
+#: commits between two checkpoints of the checkpoint thread (IMAP writes take ~9 WAL
+#: pages each: about the 1,000 pages after which SQLite's own checkpoint would run)
+CHECKPOINT_COMMITS = 128
+#: WAL pages after which SQLite's own checkpoint runs in a COMMIT again, should the
+#: checkpoint thread's checkpoints not let the WAL start over (module docstring)
+CHECKPOINT_FALLBACK_PAGES = 4096
+#: bytes the WAL file is cut back to when it starts over after it grew longer (a
+#: burst, an import); the steady state stays below it, so no commit extends the file
+WAL_SIZE_LIMIT = 64 << 20
 # (succeeded, result or exception, changes to publish) of one job
 _Outcome = tuple[bool, Any, list[Change]]
 
@@ -85,7 +116,10 @@ class Writer:
         hub: Hub,
         on_commit: Callable[[list[Change]], None] | None = None,
         lock_path: Path | None = None,
+        checkpoint: Callable[[], sqlite3.Connection] | None = None,
     ) -> None:
+        """`checkpoint`: opens a connection to the same database for the checkpoint
+        thread (module docstring); without it, SQLite checkpoints in the COMMITs."""
         self._conn = conn
         self._lock_fd = (
             os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -100,7 +134,18 @@ class Writer:
         self.commits = 0
         self.unsynced_commits = 0  # of `commits`: made with synchronous=NORMAL
         self._synchronous_full = True  # the connection's setting (connect() makes FULL)
+        self._checkpointer: _Checkpointer | None = None
+        if checkpoint is not None:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_FALLBACK_PAGES}")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}").fetchall()
+            self._checkpointer = _Checkpointer(checkpoint)
+        self._checkpoint_due = CHECKPOINT_COMMITS
         self._thread.start()
+
+    @property
+    def checkpoints(self) -> int:
+        """Checkpoints the checkpoint thread has run (0 without one)."""
+        return self._checkpointer.done if self._checkpointer is not None else 0
 
     async def submit(self, job: Job[T], *, durable: bool = True) -> T:
         """Run `job` in the writer's next transaction; its result once committed.
@@ -146,6 +191,15 @@ class Writer:
                 # in modseq order (hub.py).
                 self._tell_others(outcomes)
                 self._finish(batch, outcomes)
+            checkpointer = self._checkpointer
+            if (
+                checkpointer is not None
+                and self.commits >= self._checkpoint_due
+                and checkpointer.request()
+            ):
+                self._checkpoint_due = self.commits + CHECKPOINT_COMMITS
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         conn.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -173,7 +227,20 @@ class Writer:
         except BaseException as exc:
             return [(False, exc, [])] * len(batch)
         outcomes: list[_Outcome] = []
-        for p in batch:
+        if len(batch) == 1:
+            # One job (every batch of an unhurried server): the transaction is its
+            # savepoint; a failure rolls it back whole (two statements fewer).
+            p = batch[0]
+            try:
+                result, changes = p.job(conn)
+            except BaseException as exc:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                return [(False, exc, [])]
+            outcomes.append((True, result, changes))
+        for p in batch if len(batch) > 1 else ():
             conn.execute("SAVEPOINT job")
             try:
                 result, changes = p.job(conn)
@@ -231,3 +298,55 @@ class Writer:
                 loop.call_soon_threadsafe(deliver, items)
             except RuntimeError:
                 pass  # the loop is gone; nobody is waiting any more
+
+
+class _Checkpointer:
+    """The checkpoint thread: a PASSIVE checkpoint on its own connection when asked."""
+
+    def __init__(self, open_conn: Callable[[], sqlite3.Connection]) -> None:
+        self._open = open_conn
+        self._wake = threading.Event()
+        self._stop = False
+        self._busy = False  # a checkpoint was asked for and has not ended
+        self.done = 0
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def request(self) -> bool:
+        """Start a checkpoint unless one runs (then False: ask again after a commit).
+
+        Never back to back: between two, SQLite's own (`CHECKPOINT_FALLBACK_PAGES`)
+        gets its turn, which a running one keeps busy: when writes come faster than
+        checkpoints end, that one is what lets the WAL start over."""
+        if self._busy:
+            return False
+        self._busy = True
+        self._wake.set()
+        return True
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop:
+                break
+            try:
+                if conn is None:
+                    conn = self._open()
+                # (busy, WAL pages, pages copied); PASSIVE never waits for a lock:
+                # busy when another process's checkpoint runs, which does the work.
+                # fetchall: a statement left unfinished would keep a read transaction
+                # open, and the WAL could not start over.
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.done += 1
+            except sqlite3.Error:
+                pass  # the next request tries again; SQLite's fallback bounds the WAL
+            self._busy = False
+        if conn is not None:
+            conn.close()
