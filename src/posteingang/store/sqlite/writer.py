@@ -47,7 +47,7 @@ the WAL fsynced, its pages written, the database fsynced) by itself inside the
 COMMIT that takes the WAL past 1,000 pages, on the one thread every write waits
 for. Given a `checkpoint` connection, the writer moves that to a second thread,
 which runs a PASSIVE checkpoint on that connection every `CHECKPOINT_COMMITS`
-commits, never two back to back. A PASSIVE checkpoint takes no write lock:
+commits (at least a commit apart). A PASSIVE checkpoint takes no write lock:
 commits go on while it copies, and it copies only frames no reader still needs,
 as SQLite's own would. Durability is unchanged: a commit is as durable when it
 returns as before (the fsyncs above are the commit's own), and a checkpoint only
@@ -58,10 +58,11 @@ checkpoint, once no reader is in the middle of reading it. A checkpoint beside
 the writer is rarely complete under load (commits went on meanwhile), so SQLite's
 own stays on at `CHECKPOINT_FALLBACK_PAGES` (``wal_autocheckpoint``): it copies
 what the last one left (little) in a COMMIT, and the WAL starts over. It gets its
-turn because the thread never runs two checkpoints back to back (while one runs,
-SQLite's finds the checkpointer lock taken and returns). So the WAL stays within
-a few MiB of the fallback under sustained writes. Every process that opens the
-store does the same for its own writer; only one checkpoint runs at a time.
+turn in the first COMMIT after the thread's checkpoint ended, before the thread
+is asked again (while one runs, SQLite's finds the checkpointer lock taken and
+returns). So the WAL stays within a few MiB of the fallback under sustained
+writes. Every process that opens the store does the same for its own writer;
+only one checkpoint runs at a time.
 """
 
 from __future__ import annotations
@@ -315,9 +316,9 @@ class _Checkpointer:
     def request(self) -> bool:
         """Start a checkpoint unless one runs (then False: ask again after a commit).
 
-        Never back to back: between two, SQLite's own (`CHECKPOINT_FALLBACK_PAGES`)
-        gets its turn, which a running one keeps busy: when writes come faster than
-        checkpoints end, that one is what lets the WAL start over."""
+        So a COMMIT comes between two, in which SQLite's own checkpoint
+        (`CHECKPOINT_FALLBACK_PAGES`), kept busy while one runs, gets its turn: when
+        writes come faster than checkpoints end, that one lets the WAL start over."""
         if self._busy:
             return False
         self._busy = True
