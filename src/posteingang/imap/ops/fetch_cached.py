@@ -65,9 +65,13 @@ _ROW_ATTRS = frozenset(("INTERNALDATE", "RFC822.SIZE", "EMAILID", "THREADID", "S
 _UID, _FLAGS, _MODSEQ, _ROW, _RENDERED, _FIELDS, _HEADER = range(7)
 
 
+#: plans kept (then it starts afresh)
+PLANS = 64
+
+
 @dataclass(frozen=True, slots=True)
 class MemoryPlan:
-    """The items of one FETCH as steps (worked out once per items tuple)."""
+    """The items of one FETCH as steps (worked out once per distinct items)."""
 
     steps: tuple[tuple[int, object], ...]
     has_uid: bool
@@ -75,19 +79,21 @@ class MemoryPlan:
     needs_flags: bool  # FLAGS or MODSEQ
 
 
-#: per items tuple (by identity, as `fetch_items._prepared`): its plan, or None
-_PLANS: dict[int, tuple[tuple[FetchItem, ...], MemoryPlan | None]] = {}
+#: plans by items (by value: every command parses its items anew, and clients send
+#: the same few FETCHes again and again); None for items not answered from memory
+_PLANS: dict[tuple[FetchItem, ...], MemoryPlan | None] = {}
 
 
 def memory_plan(items: tuple[FetchItem, ...]) -> MemoryPlan | None:
     """The plan of `items` if every one can be answered from memory, else None."""
-    found = _PLANS.get(id(items))
-    if found is not None and found[0] is items:
-        return found[1]
+    try:
+        return _PLANS[items]
+    except KeyError:
+        pass
     plan = _make_plan(items)
-    if len(_PLANS) >= 256:
+    if len(_PLANS) >= PLANS:
         _PLANS.clear()
-    _PLANS[id(items)] = (items, plan)
+    _PLANS[items] = plan
     return plan
 
 
@@ -239,13 +245,18 @@ def _parts(plan: MemoryPlan, uid: int, row: Message | None, lead: bool) -> list[
             parts.append(value)
         else:
             assert row is not None and isinstance(what, BodyRead)
-            split = fetch_items.HEADERS.get_root(row.blob_id)
-            if split is None:
-                return None
-            if kind == _FIELDS:
-                parts.append(fields_value(what, split))
-            else:
-                parts.append(finish_body(what, _clip(split[2], what.partial)))
+            headers = fetch_items.HEADERS
+            value = headers.get_item(row.blob_id, what.name, what.partial)
+            if value is None:
+                split = headers.get_root(row.blob_id)
+                if split is None:
+                    return None
+                if kind == _FIELDS:
+                    value = fields_value(what, split)
+                else:
+                    value = finish_body(what, _clip(split[2], what.partial))
+                headers.put_item(row.blob_id, what.name, what.partial, value)
+            parts.append(value)
     return parts
 
 

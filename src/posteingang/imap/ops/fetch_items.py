@@ -193,12 +193,27 @@ class HeaderCache:
         # blob id -> the span of its message's own header (``BODY[HEADER]``): what a
         # FETCH answered from memory (`fetch_cached`) looks up without the parse record
         self._roots: dict[str, tuple[int, int]] = {}
+        self._finished: dict[tuple[str, bytes, tuple[int, int] | None], bytes] = {}
 
     def note_root(self, blob_id: str, start: int, end: int) -> None:
         """The message of `blob_id` has its header at ``blob[start:end]``."""
         if len(self._roots) >= ROOT_SPANS:
             self._roots.clear()
         self._roots[blob_id] = (start, end)
+
+    def get_item(self, blob_id: str, name: bytes, partial: tuple[int, int] | None) -> bytes | None:
+        """A finished item of the message's own header (``BODY[HEADER.FIELDS (...)]``,
+        ``BODY[HEADER]<n>``, RFC822.HEADER: `name` and `partial` say which)."""
+        return self._finished.get((blob_id, name, partial))
+
+    def put_item(
+        self, blob_id: str, name: bytes, partial: tuple[int, int] | None, item: bytes
+    ) -> None:
+        # Clients repeat the same FETCH of the same messages' fields: picking them
+        # out of the header was a third of such a FETCH answered from memory.
+        if len(self._finished) >= FINISHED_ITEMS:
+            self._finished.clear()
+        self._finished[(blob_id, name, partial)] = item
 
     def get_root(self, blob_id: str) -> HeaderSplit | None:
         """The split header of the message itself, if its span is noted and it is kept."""
@@ -227,11 +242,14 @@ class HeaderCache:
     def clear(self) -> None:
         self._items.clear()
         self._roots.clear()
+        self._finished.clear()
         self._size = 0
 
 
 #: root header spans `HeaderCache` keeps (then it starts afresh; ~100 octets each)
 ROOT_SPANS = 65536
+#: finished items of root headers it keeps (then it starts afresh; ~300 octets each)
+FINISHED_ITEMS = 16384
 HEADERS = HeaderCache()
 
 
