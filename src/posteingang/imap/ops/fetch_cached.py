@@ -40,7 +40,7 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 
 from posteingang.imap.proto.fetch import FetchAttr, FetchBody, FetchItem, Section
-from posteingang.imap.selected import SelectedMailbox
+from posteingang.imap.selected import RecentUids, SelectedMailbox
 from posteingang.store.model import Message
 
 from . import fetch_items
@@ -63,6 +63,7 @@ __all__ = ["MemoryPlan", "memory_plan", "memory_responses"]
 _ROW_ATTRS = frozenset(("INTERNALDATE", "RFC822.SIZE", "EMAILID", "THREADID", "SAVEDATE"))
 # Step kinds: what one item of a message's response is made of.
 _UID, _FLAGS, _MODSEQ, _ROW, _RENDERED, _FIELDS, _HEADER = range(7)
+_UID_SLOT = object()  # where ``UID n`` goes in a response from the view alone
 
 
 #: plans kept (then it starts afresh)
@@ -77,6 +78,7 @@ class MemoryPlan:
     has_uid: bool
     needs_row: bool  # any item from the message row, the rendered values or the header
     needs_flags: bool  # FLAGS or MODSEQ
+    view_parts: tuple[object, ...]  # without `needs_row`: each item's slot
 
 
 #: plans by items (by value: every command parses its items anew, and clients send
@@ -136,11 +138,13 @@ def _make_plan(items: tuple[FetchItem, ...]) -> MemoryPlan | None:
         else:
             return None
     kinds = {kind for kind, _ in steps}
+    slots = {_UID: _UID_SLOT, _FLAGS: FLAGS_SLOT, _MODSEQ: MODSEQ_SLOT}
     return MemoryPlan(
         tuple(steps),
         _UID in kinds,
         bool(kinds & {_ROW, _RENDERED, _FIELDS, _HEADER}),
         bool(kinds & {_FLAGS, _MODSEQ}),
+        tuple(slots.get(kind) for kind, _ in steps),
     )
 
 
@@ -163,8 +167,10 @@ def memory_responses(  # noqa: C901 (the per-message loop keeps its cases inline
     modseqs = view.modseqs
     expunging = view.pending_expunges()
     lead = uid_first and not plan.has_uid
+    # Items from the view alone are filled in below; no list per message for them.
+    template = ((_UID_SLOT,) if lead else ()) + plan.view_parts if not plan.needs_row else ()
     # First the messages' items, up to the first miss: no side effect before that.
-    found: list[tuple[int, int, list[object]]] = []
+    found: list[tuple[int, int, Sequence[object]]] = []
     gone: list[int] = []
     used = 0
     at = 0  # where the previous uid was in the view: the next is usually right after
@@ -180,19 +186,21 @@ def memory_responses(  # noqa: C901 (the per-message loop keeps its cases inline
         at = seq
         if plan.needs_flags and modseqs.get(uid, 0) <= 0:
             break  # flags not read yet: the general path reads the row
-        row = None
         if plan.needs_row:
             row = rows.get((mailbox_id, uid))
             if row is None:
                 break
-        parts = _parts(plan, uid, row, lead)
-        if parts is None:
-            break
-        found.append((uid, seq, parts))
+            made = _parts(plan, uid, row, lead)
+            if made is None:
+                break
+            found.append((uid, seq, made))
+        else:
+            found.append((uid, seq, template))
         used += 1
     # Then the responses, telling the view what the client learns.
     expunged.extend(gone)
     news = view.pending_flag_news()
+    recent_here = recent.among(uids) if isinstance(recent, RecentUids) else None
     any_recent = bool(recent)
     told: dict[tuple[frozenset[str], bool], bytes] = {}  # (flags, recent) -> FLAGS item
     out: list[bytes] = []
@@ -207,7 +215,10 @@ def memory_responses(  # noqa: C901 (the per-message loop keeps its cases inline
                 if pending is not None and modseq > modseqs[uid]:
                     # The client learns the queued change now: no FETCH of it later.
                     view.accept_own_flags(uid, flags, modseq)
-                is_recent = any_recent and uid in recent
+                if recent_here is not None:
+                    is_recent = uid in recent_here
+                else:
+                    is_recent = any_recent and uid in recent
                 item = told.get((flags, is_recent))
                 if item is None:
                     # A keyword the client has not seen is announced first, once.
@@ -218,6 +229,8 @@ def memory_responses(  # noqa: C901 (the per-message loop keeps its cases inline
                 items.append(item)
             elif part is MODSEQ_SLOT:
                 items.append(b"MODSEQ (%d)" % modseq)  # RFC 7162 §3.1.4
+            elif part is _UID_SLOT:
+                items.append(b"UID %d" % uid)
             else:
                 items.append(part)  # type: ignore[arg-type]
         out.append(b"* %d FETCH (%b)\r\n" % (seq, b" ".join(items)))  # (fetch_start/end)
