@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from posteingang.imap.ops import auth as auth_ops
-from posteingang.imap.ops import fetch as fetch_ops
+from posteingang.imap.ops import fetch_command as fetch_ops
 from posteingang.imap.ops import idle as idle_ops
 from posteingang.imap.ops import mailboxes as mailbox_ops
 from posteingang.imap.ops import messages as message_ops

@@ -33,7 +33,7 @@ with uids instead of EXPUNGE per sequence number; `flush` does that when
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -104,6 +104,14 @@ class RecentUids:
 
     def __bool__(self) -> bool:
         return bool(self._ranges)
+
+    def among(self, uids: Sequence[int]) -> set[int]:
+        """Those of `uids` (ascending) that are recent: a bisection per range, not per
+        uid (FETCH FLAGS of a mailbox asks for every message)."""
+        out: set[int] = set()
+        for lo, hi in self._ranges:
+            out.update(uids[bisect.bisect_left(uids, lo) : bisect.bisect_left(uids, hi)])
+        return out
 
     def count(self, uids: Sequence[int]) -> int:
         """How many of `uids` (ascending) are recent."""
@@ -178,6 +186,14 @@ class SelectedMailbox:
 
     def is_expunge_pending(self, uid: int) -> bool:
         return uid in self._gone
+
+    def pending_expunges(self) -> Collection[int]:
+        """The uids whose expunge is queued (read-only; FETCH loops test it per message)."""
+        return self._gone
+
+    def pending_flag_news(self) -> Mapping[int, tuple[frozenset[str], int]]:
+        """uid -> (flags, modseq) of the queued flag changes (read-only)."""
+        return self._flag_news
 
     def has_pending(self) -> bool:
         return bool(self._new or self._gone or self._flag_news)

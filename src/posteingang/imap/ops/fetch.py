@@ -37,8 +37,11 @@ Errors that fail the whole command (BINARY of an unknown transfer encoding:
 byte of the failing batch has been yielded, so the client never sees half a
 response.
 
-A FETCH of nothing but UID, FLAGS and MODSEQ is answered from the selected
-view alone (`fetch_view.py`), without reading the store.
+A FETCH whose items are all in memory (UID, FLAGS and MODSEQ in the selected
+view; the rows, rendered ENVELOPE/BODYSTRUCTURE and header blocks that earlier
+FETCHes kept) is answered from there, a chunk of messages as one ``bytes``
+(`fetch_cached.py`), without reading the store; the first message that needs a
+read sends the rest of the command down the general path.
 
 A FETCH of nothing but whole messages (``BODY.PEEK[]``, ``BODY[]``, RFC822,
 with UID, FLAGS or RFC822.SIZE) takes the fast path in `fetch_whole.py`, which
@@ -52,14 +55,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Container, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from posteingang.imap.ops import common
-from posteingang.imap.ops.common import Reply, bad, no, ok
-from posteingang.imap.ops.context import Context
 from posteingang.imap.ops.pacing import Pacer
 from posteingang.imap.proto.commands import Fetch
 from posteingang.imap.proto.fetch import FetchAttr, FetchItem
@@ -72,11 +71,11 @@ from posteingang.imap.proto.responses import (
 )
 from posteingang.imap.proto.sequence import SequenceSet
 from posteingang.imap.selected import SelectedMailbox
-from posteingang.imap.state import Selected
 from posteingang.mime import ParsedMessage
 from posteingang.store.interface import NotFound, Store
 from posteingang.store.model import SEEN, FlagOp, Message
 
+from .fetch_cached import memory_plan, memory_responses
 from .fetch_items import (
     FLAGS_SLOT,
     HEADERS,
@@ -99,8 +98,7 @@ from .fetch_items import (
     sets_seen,
     split_header,
 )
-from .fetch_rows import load_rows
-from .fetch_view import view_items_only, view_knows, view_responses
+from .fetch_rows import kept_rows, load_rows
 from .fetch_whole import whole_message_layout, whole_responses
 from .parse_cache import ParseCache
 
@@ -108,7 +106,6 @@ __all__ = [
     "FetchError",
     "FetchOutcome",
     "expunge_issued_response",
-    "fetch",
     "fetch_responses",
     "resolve_uids",
 ]
@@ -124,10 +121,12 @@ BATCH_BYTES = 4 * 1024 * 1024
 LOOP_READ_BYTES = 512 * 1024
 #: octets per piece when streaming a large body
 STREAM_CHUNK = 1024 * 1024
+#: octets of responses the general path collects before it yields them as one piece
+YIELD_AT = 64 * 1024
 #: answer whole-message FETCHes with `fetch_whole` (False: the general path, for tests)
 WHOLE_MESSAGE_PATH = True
-#: answer FETCHes of UID/FLAGS/MODSEQ alone from the view (`fetch_view`; False: the store)
-VIEW_PATH = True
+#: answer FETCHes whose items are all in memory from there (`fetch_cached`; False: never)
+MEMORY_PATH = True
 
 
 class FetchError(Exception):
@@ -200,6 +199,9 @@ def _plan(
     finished: dict[int, bytes] = {}
     for p in pieces:
         if isinstance(p, BodyRead):
+            if parsed is not None and (p.header or p.transform is Transform.FIELDS):
+                # For the next FETCH of this header from memory (`fetch_cached`).
+                HEADERS.note_root(msg.blob_id, parsed.root.header_start, parsed.root.body_start)
             if p.transform is Transform.FIELDS:
                 split = HEADERS.get(msg.blob_id, p.start, p.end)
                 if split is not None:
@@ -316,19 +318,29 @@ async def fetch_responses(
     result = outcome if outcome is not None else FetchOutcome()
     mark_seen = sets_seen(cmd.items) and not view.readonly
     recent_set: Container[int] = () if rev2 else recent
-    if VIEW_PATH and view_items_only(cmd.items):
-        uids = resolve_uids(view, cmd.sequence_set, uid=cmd.uid)
-        if view_knows(view, uids):
-            async for out in view_responses(
-                view, cmd.items, uids, uid_first=cmd.uid, recent=recent_set,
+    uids = resolve_uids(view, cmd.sequence_set, uid=cmd.uid)
+    plan = memory_plan(cmd.items) if MEMORY_PATH else None
+    if plan is not None:
+        rows = kept_rows(store)
+        done = 0
+        while done < len(uids):
+            chunk = uids[done : done + CHUNK]
+            answered, used = memory_responses(
+                view, rows, plan, chunk, uid_first=cmd.uid, recent=recent_set,
                 expunged=result.expunged, announce=announce,
-            ):  # fmt: skip
-                yield out
+            )  # fmt: skip
+            done += used
+            if answered:
+                yield b"".join(answered)
+            if used < len(chunk):
+                break  # the rest the general way (which fills the caches)
+        if done == len(uids):
             return
+        uids = uids[done:]
     layout = whole_message_layout(cmd.items, uid_first=cmd.uid) if WHOLE_MESSAGE_PATH else None
     if layout is not None:
         async for out in whole_responses(
-            store, view, resolve_uids(view, cmd.sequence_set, uid=cmd.uid), layout,
+            store, view, uids, layout,
             mark_seen=mark_seen, recent=recent_set, expunged=result.expunged,
             seen=result.seen, inline_max=INLINE_MAX, stream=_stream, announce=announce,
         ):  # fmt: skip
@@ -340,7 +352,7 @@ async def fetch_responses(
         return _send_batch(store, view, batch, mark_seen, recent_set, result, announce)
 
     try:
-        async for batch in _batches(store, view, cmd, result):
+        async for batch in _batches(store, view, cmd, uids, result):
             # Read this batch's blobs in a worker while the previous batch is
             # being sent: disk and socket overlap.
             prev, ahead = ahead, _Batch(batch, _start_reads(store, batch))
@@ -402,10 +414,9 @@ def _discard(batch: _Batch) -> None:
 
 
 async def _batches(
-    store: Store, view: SelectedMailbox, cmd: Fetch, result: FetchOutcome
+    store: Store, view: SelectedMailbox, cmd: Fetch, uids: list[int], result: FetchOutcome
 ) -> AsyncIterator[list[_Planned]]:
-    """The command's messages, planned, in batches of at most BATCH_BYTES to read."""
-    uids = resolve_uids(view, cmd.sequence_set, uid=cmd.uid)
+    """The messages `uids`, planned, in batches of at most BATCH_BYTES to read."""
     parse = needs_parse(cmd.items)
     # ENVELOPE/BODY/BODYSTRUCTURE alone: load records only for what is not rendered yet.
     cached_only = parse and renderable_only(cmd.items)
@@ -493,6 +504,10 @@ async def _send_batch(  # noqa: C901 (see above)
                     view.accept_own_flags(up.uid, up.flags, up.modseq)
                     result.seen.append(up.uid)
         pacer = Pacer()
+        # The responses go out in pieces of about `YIELD_AT` octets, not one per
+        # message: each piece costs a trip through the generators and the session.
+        out: list[bytes] = []
+        queued = 0
         for plan in live:
             await pacer.tick()
             uid = plan.msg.uid
@@ -506,8 +521,8 @@ async def _send_batch(  # noqa: C901 (see above)
                 flag_bytes = flags_item(flags[uid], recent=uid in recent)
                 news = announce(flags[uid])
                 if news:
-                    yield news
-            head = [fetch_start(plan.seq)]
+                    out.append(news)
+            head = fetch_start(plan.seq)
             items: list[bytes] = []
             if uid in changed and not has_flags:
                 # RFC 9051 §6.4.5: the implicit \Seen is reported in the same response.
@@ -527,58 +542,21 @@ async def _send_batch(  # noqa: C901 (see above)
                         continue
                     lo, hi = piece.raw_span
                     items.append(piece.name + b" " + literal_header(hi - lo))
-                    yield head[0] + b" ".join(items)
-                    head = [b""]
+                    out.append(head + b" ".join(items))
+                    yield b"".join(out)
+                    out, queued = [], 0
+                    head = b""
                     items = []
                     async for data in _stream(f, lo, hi):
                         yield data
                     items.append(b"")  # the next item is preceded by a space
-            yield head[0] + b" ".join(items) + fetch_end()
+            response = head + b" ".join(items) + fetch_end()
+            out.append(response)
+            queued += len(response)
+            if queued >= YIELD_AT:
+                yield b"".join(out)
+                out, queued = [], 0
+        if out:
+            yield b"".join(out)
     finally:
         _discard(current)
-
-
-# -- the command --------------------------------------------------------------------------
-
-
-async def fetch(s: Context, sel: Selected, cmd: Fetch) -> Reply:
-    """FETCH / UID FETCH as the session sees it: a sequence number beyond EXISTS is a
-    BAD (RFC 9051 §9 ``seq-number``), ``$`` (RFC 5182) becomes the saved uids, and
-    the responses are streamed to the client with back-pressure, never collected."""
-    view = sel.view
-    if cmd.changedsince is not None or cmd.vanished:
-        return bad("CONDSTORE is not supported")
-    seqset = cmd.sequence_set
-    # Raises BadSequence (-> BAD) for a number beyond EXISTS.
-    uids = common.resolve_uids(view, seqset, uid=cmd.uid, saved=sel.saved_uids)
-    if seqset.saved:
-        numbers = uids if cmd.uid else [n for u in uids if (n := view.seq_of(u)) is not None]
-        if not numbers:
-            return ok("FETCH completed")
-        cmd = dataclasses.replace(cmd, sequence_set=SequenceSet.from_numbers(numbers))
-    if not uids:
-        return ok("FETCH completed")
-    outcome = FetchOutcome()
-    responses_ = fetch_responses(
-        s.store,
-        view,
-        cmd,
-        rev2=s.rev2,
-        outcome=outcome,
-        recent=view.recent,
-        announce=sel.live.announce_keywords,
-    )
-    try:
-        # aclosing: a client gone mid-FETCH closes the blob files at once.
-        async with contextlib.aclosing(responses_):
-            async for chunk in responses_:
-                await s.send(chunk)
-    except FetchError as exc:
-        return no(exc.text, exc.code)
-    if outcome.expunge_issued and not cmd.uid:
-        # RFC 2180 §4.1.2/§4.1.3 allow both answers; for UID FETCH we do what Dovecot
-        # does: the messages that still exist, then OK (the EXPUNGE follows before it,
-        # since a UID command may report expunges). Clients cope with OK far better.
-        code, text = expunge_issued_response()
-        return no(text, code)
-    return ok("FETCH completed")

@@ -15,11 +15,9 @@ module must never parse a message.
 
 from __future__ import annotations
 
-import binascii
 import collections
 import datetime as _dt
 import enum
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,8 +36,9 @@ from posteingang.imap.proto.sections import section_range
 from posteingang.mime import ParsedMessage, Part, find_section
 from posteingang.mime.headers import split_fields
 from posteingang.mime.model import FORMAT_VERSION
-from posteingang.mime.text import IDENTITY_ENCODINGS, decode_transfer
 from posteingang.store.model import SYSTEM_FLAGS, Message
+
+from .fetch_binary import UnknownCte, binary_message, decode_cte, encoded_entities
 
 __all__ = [
     "FLAGS_SLOT",
@@ -53,6 +52,7 @@ __all__ = [
     "RenderedCache",
     "Transform",
     "UnknownCte",
+    "attr_piece",
     "fields_value",
     "finish_body",
     "flags_item",
@@ -63,10 +63,6 @@ __all__ = [
     "sets_seen",
     "split_header",
 ]
-
-
-class UnknownCte(Exception):
-    """BINARY of a part whose Content-Transfer-Encoding we cannot undo (RFC 3516 §4.3)."""
 
 
 class Transform(enum.Enum):
@@ -194,6 +190,35 @@ class HeaderCache:
         self._items: collections.OrderedDict[tuple[str, int, int], tuple[HeaderSplit, int]] = (
             collections.OrderedDict()
         )
+        # blob id -> the span of its message's own header (``BODY[HEADER]``): what a
+        # FETCH answered from memory (`fetch_cached`) looks up without the parse record
+        self._roots: dict[str, tuple[int, int]] = {}
+        self._finished: dict[tuple[str, bytes, tuple[int, int] | None], bytes] = {}
+
+    def note_root(self, blob_id: str, start: int, end: int) -> None:
+        """The message of `blob_id` has its header at ``blob[start:end]``."""
+        if len(self._roots) >= ROOT_SPANS:
+            self._roots.clear()
+        self._roots[blob_id] = (start, end)
+
+    def get_item(self, blob_id: str, name: bytes, partial: tuple[int, int] | None) -> bytes | None:
+        """A finished item of the message's own header (``BODY[HEADER.FIELDS (...)]``,
+        ``BODY[HEADER]<n>``, RFC822.HEADER: `name` and `partial` say which)."""
+        return self._finished.get((blob_id, name, partial))
+
+    def put_item(
+        self, blob_id: str, name: bytes, partial: tuple[int, int] | None, item: bytes
+    ) -> None:
+        # Clients repeat the same FETCH of the same messages' fields: picking them
+        # out of the header was a third of such a FETCH answered from memory.
+        if len(self._finished) >= FINISHED_ITEMS:
+            self._finished.clear()
+        self._finished[(blob_id, name, partial)] = item
+
+    def get_root(self, blob_id: str) -> HeaderSplit | None:
+        """The split header of the message itself, if its span is noted and it is kept."""
+        span = self._roots.get(blob_id)
+        return None if span is None else self.get(blob_id, span[0], span[1])
 
     def get(self, blob_id: str, start: int, end: int) -> HeaderSplit | None:
         key = (blob_id, start, end)
@@ -216,9 +241,15 @@ class HeaderCache:
 
     def clear(self) -> None:
         self._items.clear()
+        self._roots.clear()
+        self._finished.clear()
         self._size = 0
 
 
+#: root header spans `HeaderCache` keeps (then it starts afresh; ~100 octets each)
+ROOT_SPANS = 65536
+#: finished items of root headers it keeps (then it starts afresh; ~300 octets each)
+FINISHED_ITEMS = 16384
 HEADERS = HeaderCache()
 
 
@@ -323,7 +354,7 @@ def plan_items(
         out.append(b"UID %d" % msg.uid)
     for kind, what in prepared:
         if kind is _ATTR:
-            out.append(_attr(what, msg, parsed))  # type: ignore[arg-type]
+            out.append(attr_piece(what, msg, parsed))  # type: ignore[arg-type]
         elif kind is _BODY:
             out.append(_body_item(what, msg, parsed))  # type: ignore[arg-type]
         elif kind is _BINARY:
@@ -401,7 +432,7 @@ def _body_info(item: FetchBody) -> _BodyInfo:
 
 
 # Complex on purpose: a dispatch over the FETCH attribute names (RFC 9051 §6.4.5), one return each.
-def _attr(name: str, msg: Message, parsed: ParsedMessage | None) -> Piece:  # noqa: C901 (see above)
+def attr_piece(name: str, msg: Message, parsed: ParsedMessage | None) -> Piece:  # noqa: C901 (see above)
     if name == "FLAGS":
         return FLAGS_SLOT
     if name == "UID":
@@ -470,7 +501,7 @@ def _binary_item(
     if not part_numbers:
         # BINARY[]: the whole message with every body decoded (as Dovecot does).
         return BodyRead(
-            name, 0, msg.size, Transform.BINARY, partial, rewrite=_encoded_entities(parsed)
+            name, 0, msg.size, Transform.BINARY, partial, rewrite=encoded_entities(parsed)
         )
     part: Part | None = find_section(parsed, part_numbers)
     if part is None:
@@ -479,57 +510,6 @@ def _binary_item(
     return BodyRead(
         name, part.body_start, part.body_end, Transform.BINARY, partial, encoding=encoding
     )
-
-
-def _encoded_entities(parsed: ParsedMessage) -> tuple[tuple[int, int, int, bytes], ...]:
-    """The leaf entities of a message whose body has a transfer encoding to undo."""
-    out: list[tuple[int, int, int, bytes]] = []
-    stack = [parsed.root]
-    while stack:
-        part = stack.pop()
-        if part.message is not None:
-            stack.append(part.message)
-        elif part.is_multipart:
-            stack.extend(reversed(part.children))
-        elif part.encoding is not None and part.encoding.lower() not in IDENTITY_ENCODINGS:
-            out.append((part.header_start, part.body_start, part.body_end, part.encoding))
-    return tuple(out)
-
-
-_BINARY_CTE = b"Content-Transfer-Encoding: binary\r\n"
-
-
-def _binary_message(data: bytes, rewrite: tuple[tuple[int, int, int, bytes], ...]) -> bytes:
-    """BINARY[]: each encoded body decoded, its Content-Transfer-Encoding field
-    replaced by ``binary`` at the end of its header (RFC 3516 §4.2; Dovecot's form)."""
-    if not rewrite:
-        return data
-    out: list[bytes] = []
-    pos = 0
-    for header_start, body_start, body_end, encoding in rewrite:
-        body = decode_cte(data[body_start:body_end], encoding)
-        if body is None:
-            raise UnknownCte(encoding)
-        header = data[header_start:body_start]
-        if header.endswith(b"\n\r\n") or header == b"\r\n":
-            cut = len(header) - 2
-        elif header.endswith(b"\n\n") or header == b"\n":
-            cut = len(header) - 1
-        else:
-            cut = len(header)
-        out.append(data[pos:header_start])
-        kept = 0
-        for name, start, _v, end in split_fields(header, 0, cut):
-            if name == "content-transfer-encoding":
-                out.append(header[kept:start])
-                kept = end
-        out.append(header[kept:cut])
-        out.append(_BINARY_CTE)
-        out.append(header[cut:])
-        out.append(body)
-        pos = body_end
-    out.append(data[pos:])
-    return b"".join(out)
 
 
 #: A header block split into its fields, once: ((lower-cased name, the field's octets),
@@ -558,24 +538,6 @@ def fields_value(read: BodyRead, split: HeaderSplit) -> bytes:
     return read.name + b" " + literal_header(len(value)) + nul_free(value)
 
 
-# RFC 2045 §6.7 rule 3: white space at the end of an encoded line was added in
-# transport and is removed when decoding.
-_QP_TRAILING_SPACE = re.compile(rb"[ \t]+(?=\r?\n|\Z)")
-
-
-def decode_cte(data: bytes, encoding: bytes | None) -> bytes | None:
-    """Undo a Content-Transfer-Encoding for BINARY; None when it is unknown.
-
-    Quoted-printable keeps hard line breaks as they are (CRLF stays CRLF,
-    RFC 2045 §6.7 rule 4): the client asked for the octets, not for text.
-    Base64 is decoded leniently (characters outside the alphabet ignored,
-    RFC 2045 §6.8).
-    """
-    if encoding is not None and encoding.lower() == b"quoted-printable":
-        return binascii.a2b_qp(_QP_TRAILING_SPACE.sub(b"", data))
-    return decode_transfer(data, encoding)
-
-
 def _clip(data: bytes, partial: tuple[int, int] | None) -> bytes:
     if partial is None:
         return data
@@ -587,7 +549,7 @@ def _clip(data: bytes, partial: tuple[int, int] | None) -> bytes:
 def decoded(read: BodyRead, data: bytes) -> bytes:
     """The full value of a BINARY read (before any partial); raises UnknownCte."""
     if read.rewrite is not None:
-        return _binary_message(data, read.rewrite)
+        return binary_message(data, read.rewrite)
     out = decode_cte(data, read.encoding)
     if out is None:
         raise UnknownCte(read.encoding)

@@ -3,7 +3,7 @@
 A message's row never changes except its flags and modseq (UIDs are never reused
 within a mailbox, mailbox ids never at all: schema migration 5), and the selected
 view holds every message's newest flags and modseq as far as the change feed has
-told this process (`fetch_view.py`). So the rest of a row read once is kept,
+told this process (`fetch_cached.py`). So the rest of a row read once is kept,
 process-wide per store, and a FETCH that asks again takes it from here: reading
 the rows was ~30 % of the CPU of a ``FETCH n:m (ENVELOPE ...)`` with every item
 rendered already (a query, a row tuple and a `Message` per message; issue 12).
@@ -21,13 +21,13 @@ This module must never hold a row of another store, nor grow without bound.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from posteingang.imap.selected import SelectedMailbox
 from posteingang.store.interface import Store
 from posteingang.store.model import Message
 
-__all__ = ["MAX_ROWS", "forget_rows", "load_rows"]
+__all__ = ["MAX_ROWS", "forget_rows", "kept_rows", "load_rows"]
 
 #: rows kept per store (then the lot is dropped and refilled: no LRU bookkeeping per hit)
 MAX_ROWS = 50_000
@@ -35,6 +35,12 @@ MAX_ROWS = 50_000
 _ROWS: weakref.WeakKeyDictionary[Store, dict[tuple[int, int], Message]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def kept_rows(store: Store) -> Mapping[tuple[int, int], Message]:
+    """The rows kept for `store` by (mailbox id, uid), flags and modseq as first read
+    (`fetch_cached` takes those from the view)."""
+    return _rows_of(store)
 
 
 def _rows_of(store: Store) -> dict[tuple[int, int], Message]:

@@ -229,9 +229,23 @@ async def whole_responses(
     blob's octets.
     """
     loader = _batches(store, view, uids, inline_max)
-    ahead: asyncio.Future[_Batch] | None = asyncio.ensure_future(_next(loader))
     flag_cache: dict[tuple[frozenset[str], bool], bytes] = {}
     wants_flags = any(kind is _Kind.FLAGS for kind, _n in layout)
+    if len(uids) <= FIRST_CHUNK:
+        # One read: nothing to overlap it with, so no read-ahead task (the two tasks
+        # cost more CPU than a FETCH of one message, issue 12).
+        async with contextlib.aclosing(loader):
+            async for batch in loader:
+                try:
+                    async for out in _send(
+                        store, view, batch, layout, mark_seen, recent, expunged, seen,
+                        flag_cache, wants_flags, stream, announce,
+                    ):  # fmt: skip
+                        yield out
+                finally:
+                    batch.close()
+        return
+    ahead: asyncio.Future[_Batch] | None = asyncio.ensure_future(_next(loader))
     try:
         while ahead is not None:
             try:
