@@ -37,6 +37,7 @@ from posteingang.mime.headers import (
     find_body_start,
     split_fields,
 )
+from posteingang.mime.model import FORMAT_VERSION
 from posteingang.mime.structure import MAX_HEADER_FIELDS, MAX_HEADER_OCTETS
 from posteingang.mime.text import decode_transfer, part_text
 
@@ -212,7 +213,8 @@ def _value(
 def _head_fields(record: ParsedMessage, head: bytes) -> list[FieldSpan] | None:
     """`split_fields` of `head`, from the parse's own split of the same block (the
     record's header index) when it is one; None when it may not be (a header at the
-    parser's caps, or a record that indexed no fields: then split `head`).
+    parser's caps, a record that indexed no fields, or an older record not yet
+    re-derived, whose envelope today's parser would not make: then split `head`).
 
     The parse split ``raw[0:root.body_start]`` with the same `split_fields`; when
     `head` is that block, only each field's value start is missing, and it is the
@@ -220,6 +222,7 @@ def _head_fields(record: ParsedMessage, head: bytes) -> list[FieldSpan] | None:
     headers = record.headers
     if (
         not headers
+        or record.version < FORMAT_VERSION  # a stored record from before: its own rules
         or record.root.header_start != 0
         or record.root.body_start != len(head)
         or len(head) > MAX_HEADER_OCTETS
