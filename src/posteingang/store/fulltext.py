@@ -22,7 +22,7 @@ parse record and the header octets it is handed.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
@@ -30,7 +30,15 @@ import msgspec
 
 from posteingang.mime import Address, ParsedMessage, Part, decode_parsed, parse_message
 from posteingang.mime.address import parse_address_list
-from posteingang.mime.headers import decode_words, field_value, find_body_start, split_fields
+from posteingang.mime.headers import Field as FieldSpan
+from posteingang.mime.headers import (
+    decode_words,
+    field_value,
+    find_body_start,
+    split_fields,
+)
+from posteingang.mime.model import FORMAT_VERSION
+from posteingang.mime.structure import MAX_HEADER_FIELDS, MAX_HEADER_OCTETS
 from posteingang.mime.text import decode_transfer, part_text
 
 __all__ = [
@@ -171,16 +179,69 @@ def addresses_text(addresses: Sequence[Address]) -> str:
 
 
 def _decode(raw: bytes, vstart: int, end: int) -> str:
-    return fold(" ".join(decode_words(field_value(raw, vstart, end)).split()))
+    """A field's value as the engine compares it: decoded, whitespace collapsed, folded."""
+    value = field_value(raw, vstart, end)
+    if value.isascii() and b"=?" not in value:
+        # Most fields (hot: every field of every delivered message): what the general
+        # line gives. `field_value` leaves no CR and only LFs followed by SP/HTAB, so
+        # `decode_words` dropping them changes nothing `split` sees; ASCII text
+        # decodes as itself and folds by lower-casing (`fold`).
+        return " ".join(value.decode("ascii").split()).lower()
+    return fold(" ".join(decode_words(value).split()))
 
 
-def _value(raw: bytes, name: str, written: str, vstart: int, end: int) -> str:
+def _value(
+    raw: bytes,
+    name: str,
+    written: str,
+    vstart: int,
+    end: int,
+    known: Mapping[str, tuple[Address, ...] | None] | None = None,
+) -> str:
     """A field as the engine compares it (`written`: its `_decode`); an address
-    field also in its parsed form."""
+    field also in its parsed form (from `known`, the field's `parse_address_list`
+    the caller has already, if it has it)."""
     if name not in _ADDRESS_FIELDS:
         return written
-    parsed = parse_address_list(field_value(raw, vstart, end))
+    if known is not None and name in known:
+        parsed = known[name]
+    else:
+        parsed = parse_address_list(field_value(raw, vstart, end))
     return written + "\n" + fold(addresses_text(parsed)) if parsed else written
+
+
+def _head_fields(record: ParsedMessage, head: bytes) -> list[FieldSpan] | None:
+    """`split_fields` of `head`, from the parse's own split of the same block (the
+    record's header index) when it is one; None when it may not be (a header at the
+    parser's caps, a record that indexed no fields, or an older record not yet
+    re-derived, whose envelope today's parser would not make: then split `head`).
+
+    The parse split ``raw[0:root.body_start]`` with the same `split_fields`; when
+    `head` is that block, only each field's value start is missing, and it is the
+    octet after the field's first colon (the name cannot hold one)."""
+    headers = record.headers
+    if (
+        not headers
+        or record.version < FORMAT_VERSION  # a stored record from before: its own rules
+        or record.root.header_start != 0
+        or record.root.body_start != len(head)
+        or len(head) > MAX_HEADER_OCTETS
+        or len(headers) >= MAX_HEADER_FIELDS
+    ):
+        return None
+    find = head.find
+    return [
+        (h.name, h.start, find(b":", h.start, h.end) + 1 if h.name else h.end, h.end)
+        for h in headers
+    ]
+
+
+def _envelope_addresses(record: ParsedMessage) -> dict[str, tuple[Address, ...] | None]:
+    """The envelope's parsed From, To and Cc: each is `parse_address_list` of the
+    field's value when the header has that field once (`_envelope` concatenates
+    repeated ones)."""
+    e = record.envelope
+    return {"from": e.from_, "to": e.to, "cc": e.cc}
 
 
 def _header_text(head: bytes) -> str:
@@ -270,14 +331,26 @@ def message_document(record: ParsedMessage, raw: bytes) -> Document:
 
 def record_document(record: ParsedMessage, head: bytes, read: Reader | None = None) -> Document:
     """`document`, from the decoded parse record."""
-    fields: dict[str, list[str]] = {"from": [], "to": [], "cc": [], "subject": []}
-    spans = split_fields(head, 0, len(head))
+    found: dict[str, list[tuple[str, int, int]]] = {n: [] for n in ("from", "to", "cc", "subject")}
+    spans = _head_fields(record, head)
+    # The addresses the parse made already: only with its split (the same block),
+    # and for a field the header has once.
+    known = _envelope_addresses(record) if spans is not None else {}
+    if spans is None:
+        spans = split_fields(head, 0, len(head))
     lines = []
     for name, _start, vstart, end in spans:
         value = _decode(head, vstart, end)
         lines.append(f"{name}: {value}")
-        if name in fields:
-            fields[name].append(_value(head, name, value, vstart, end))
+        if name in found:
+            found[name].append((value, vstart, end))
+    fields = {
+        name: [
+            _value(head, name, v, vs, e, known if len(spans_of) == 1 else None)
+            for v, vs, e in spans_of
+        ]
+        for name, spans_of in found.items()
+    }
     header = "\n".join(lines)
     body = fold(record.search_text)
     complete = True
