@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from posteingang.log import get_logger
-from posteingang.net.tls import SNI_ATTRIBUTE, TlsContexts
+from posteingang.net.tls import SNI_ATTRIBUTE, TlsContexts, start_tls
 
 if TYPE_CHECKING:
     from posteingang.net.limits import AccountLimits, LimitHit
@@ -117,7 +117,9 @@ class _ConnectionProtocol(asyncio.Protocol):
     """Receive buffer, EOF and flow-control state for one connection."""
 
     def __init__(self) -> None:
-        self.transport: asyncio.BaseTransport | None = None
+        # A read/write transport; typed as such, since uvloop's transports implement
+        # asyncio's transport API without subclassing its classes (no isinstance).
+        self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.eof = False
         self.closed = asyncio.Event()
@@ -129,7 +131,7 @@ class _ConnectionProtocol(asyncio.Protocol):
     # asyncio callbacks -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # a stream transport
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -169,12 +171,12 @@ class _ConnectionProtocol(asyncio.Protocol):
     def consumed(self) -> None:
         if self._reading_paused and len(self.buffer) <= _READ_HIGH_WATER // 2:
             self._reading_paused = False
-            if isinstance(self.transport, asyncio.ReadTransport) and not self.closed.is_set():
+            if self.transport is not None and not self.closed.is_set():
                 with contextlib.suppress(Exception):
                     self.transport.resume_reading()
 
     def _pause_reading(self) -> None:
-        if isinstance(self.transport, asyncio.ReadTransport):
+        if self.transport is not None:
             self._reading_paused = True
             with contextlib.suppress(Exception):
                 self.transport.pause_reading()
@@ -442,7 +444,7 @@ class Connection:
             raise RuntimeError("no TLS certificate on this listener")
         if self.is_tls:
             raise RuntimeError("already TLS")
-        # RFC 3207 §6 / RFC 2595 §3.1: drop pipelined plaintext.  loop.start_tls swaps
+        # RFC 3207 §6 / RFC 2595 §3.1: drop pipelined plaintext.  tls.start_tls swaps
         # the transport's protocol before it first awaits, so nothing more can arrive
         # here in plaintext once the buffer is cleared.
         self.discarded_plaintext = len(self._protocol.buffer)
@@ -450,21 +452,13 @@ class Connection:
         self._searched = 0
         self._skipping = False
         self._protocol.consumed()
-        loop = asyncio.get_running_loop()
         try:
-            new = await loop.start_tls(
-                self._transport,
-                self._protocol,
-                ctxs.current,
-                server_side=True,
-                ssl_handshake_timeout=self.handshake_timeout,
+            new = await start_tls(
+                self._transport, self._protocol, ctxs.current, self.handshake_timeout
             )
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
             self.abort()
             raise ConnectionClosed(f"TLS handshake failed: {exc}") from exc
-        if new is None:  # the transport closed during the handshake
-            self.abort()
-            raise ConnectionClosed("connection closed during the TLS handshake")
         self._transport = new
         self._protocol.transport = new
         self._set_limits()
