@@ -11,7 +11,9 @@ decides what happens to buffered bytes:
   most ``timeout`` seconds (the phase's idle timeout) and then raise ``IdleTimeout``,
   leaving the connection open for the protocol's goodbye.
 * ``write()`` hands data to the transport in chunks and, whenever the transport's
-  buffer is above the listener's ``write_buffer``, waits for the client to read.  If
+  buffer is above the listener's ``write_buffer``, waits for the client to read; a
+  response of up to one chunk below the mark goes out at once, one send and no wait
+  (a command's round trip: one read, one send).  If
   it has not within ``write_timeout`` the connection is aborted (``WriteTimeout``): a
   client that never reads costs at most one buffer, never the whole response.
 * ``start_tls()`` (STARTTLS/STLS) first drops every plaintext byte already received,
@@ -292,13 +294,23 @@ class Connection:
         proto = self._protocol
         self._check_ending()
         if not proto.buffer and not proto.eof:
-            async with self._deadline(within):
+            if within is None and self.timeout is None:
+                # The sessions' case (their loop runs the timeout): no deadline to set up.
                 while not proto.buffer and not proto.eof:
                     await self._wait_data()
-        if not proto.buffer:
+            else:
+                async with self._deadline(within):
+                    while not proto.buffer and not proto.eof:
+                        await self._wait_data()
+        buf = proto.buffer
+        if not buf:
             return b""
-        data = bytes(proto.buffer[:max_bytes])
-        del proto.buffer[:max_bytes]
+        if len(buf) <= max_bytes:  # the usual case: everything, one copy
+            data = bytes(buf)
+            buf.clear()
+        else:
+            data = bytes(buf[:max_bytes])
+            del buf[:max_bytes]
         self._searched = 0
         proto.consumed()
         return data
@@ -395,12 +407,20 @@ class Connection:
         Returns once everything is handed to the transport (not necessarily sent).
         Raises ``WriteTimeout`` (connection aborted) or ``ConnectionClosed``.
         """
-        view = memoryview(data)
+        if len(data) <= _CHUNK:
+            # A command's response, usually: handed over at once (one send) unless the
+            # transport's buffer is above its mark or the connection is gone.
+            if self.closed or not self._protocol.can_write.is_set():
+                await self.drain()
+            if data:
+                self._transport.write(data)
+            return
+        # Views of an immutable object: a transport may keep one until it is sent.
+        view = memoryview(data if isinstance(data, bytes) else bytes(data))
         for start in range(0, len(view), _CHUNK):
             await self.drain()
-            self._transport.write(bytes(view[start : start + _CHUNK]))
-        if not view:
-            await self.drain()
+            # A view, not a copy: the transport sends from it (or copies what it keeps).
+            self._transport.write(view[start : start + _CHUNK])
 
     def try_write(self, data: bytes) -> bool:
         """Hand a short ``data`` to the transport now, if that needs no waiting.

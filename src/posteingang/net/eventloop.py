@@ -79,7 +79,8 @@ def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
         import uvloop
 
         return uvloop.new_event_loop
-    return asyncio.new_event_loop
+    # The standard library's own, even where a uvloop policy is installed (tests).
+    return asyncio.DefaultEventLoopPolicy().new_event_loop
 
 
 def run(coro: Coroutine[Any, Any, T], choice: str = "auto") -> T:
