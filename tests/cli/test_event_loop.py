@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import imaplib
 import json
+import signal
+import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import trustme
 
 from posteingang.net import eventloop
 from tests.cli.conftest import PASSWORD, Cli, assert_one_line_error
@@ -67,8 +71,33 @@ def _log_loops(log: Path) -> dict[str, str]:
     return {r["event"]: r["event_loop"] for r in records if "event_loop" in r}
 
 
-def _client_context(data_dir: Path) -> ssl.SSLContext:
-    # `init` made a self-signed certificate; the test trusts it as it is.
+def _replace_certificate(data_dir: Path) -> bytes:
+    """Write a new certificate and key where `init` put its own; the new one (DER)."""
+    cert = trustme.CA().issue_cert("localhost", "127.0.0.1")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(data_dir / "tls" / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(data_dir / "tls" / "key.pem"))
+    return ssl.PEM_cert_to_DER_cert(cert.cert_chain_pems[0].bytes().decode())
+
+
+def _wait_for_log(log: Path, event: str, count: int) -> None:
+    deadline = time.monotonic() + 30  # a hang guard
+    while log.read_text().count(f'"{event}"') < count:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+
+
+def _peer_certificate(port: int, ctx: ssl.SSLContext) -> tuple[bytes, ssl.SSLSocket]:
+    """The certificate an implicit-TLS connection is shown (the connection stays open,
+    so that the next one goes to the other process)."""
+    sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30))
+    assert sock.recv(100).startswith(b"* OK")
+    der = sock.getpeercert(binary_form=True)
+    assert der is not None
+    return der, sock
+
+
+def _client_context() -> ssl.SSLContext:
+    # `init` made a self-signed certificate, and SIGHUP brings another: trust both.
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -85,7 +114,7 @@ def test_serve_and_its_workers_run_the_configured_loop(
     try:
         shown = f"Event loop: {expected} (server.event_loop = '{setting or 'auto'}')."
         assert shown in lines, lines
-        ctx = _client_context(data_dir)
+        ctx = _client_context()
         # Several connections each way, so that both processes serve some (the
         # supervisor gives ties to the worker, then the least busy process).
         clients: list[imaplib.IMAP4] = []
@@ -100,6 +129,14 @@ def test_serve_and_its_workers_run_the_configured_loop(
             assert client.select("INBOX")[0] == "OK"
             assert client.noop()[0] == "OK"
             client.logout()
+        # SIGHUP: new certificates for new handshakes, in the server and its worker.
+        new_cert = _replace_certificate(data_dir)
+        proc.send_signal(signal.SIGHUP)
+        _wait_for_log(log, "tls_reloaded", 2)
+        held = [_peer_certificate(implicit, ctx) for _ in range(2)]
+        assert [cert for cert, _ in held] == [new_cert, new_cert]
+        for _, sock in held:
+            sock.close()
     finally:
         proc.terminate()
         proc.wait(30)
