@@ -45,6 +45,7 @@ from posteingang.control import CONTROL
 from posteingang.imap.server import IMAP
 from posteingang.log import get_logger
 from posteingang.maintenance import MAINTENANCE
+from posteingang.net.eventloop import running_loop_name
 from posteingang.net.limits import AccountLimits, ConnectionCounter
 from posteingang.net.server import ListenerServer
 from posteingang.net.settings import ListenerSettings, TlsMode
@@ -286,6 +287,10 @@ async def run(
         tune_asyncio_tls_buffers()  # 264 -> 40 KiB per idle TLS connection (net/tls.py)
         LOGIN_CACHE.ttl = config.auth.login_cache_ttl
         runtime = Runtime(config, store)
+        event_loop = running_loop_name()  # server.event_loop, as `serve` resolved it
+        runtime.notes.append(
+            f"Event loop: {event_loop} (server.event_loop = {config.server.event_loop!r})."
+        )
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, runtime.reload_tls)
             installed.append(signal.SIGHUP)
@@ -300,7 +305,7 @@ async def run(
                 pending = on_ready(runtime)
                 if pending is not None:
                     await pending
-            log.info("ready", listeners=len(runtime.listeners))
+            log.info("ready", listeners=len(runtime.listeners), event_loop=event_loop)
             await stop.wait()
         finally:
             await runtime.shutdown()

@@ -141,14 +141,16 @@ class State:
 pass_state = click.make_pass_decorator(State)
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run one command's coroutine, turning store errors into one-line CLI errors."""
-    import asyncio
+def run_async(coro: Coroutine[Any, Any, T], event_loop: str = "asyncio") -> T:
+    """Run one command's coroutine, turning store errors into one-line CLI errors.
 
+    One-shot commands run on asyncio; `serve` passes ``server.event_loop``
+    (`net.eventloop`: uvloop by default)."""
+    from posteingang.net.eventloop import run
     from posteingang.store.errors import InvalidName, StoreError
 
     try:
-        return asyncio.run(coro)
+        return run(coro, event_loop)
     except InvalidName as e:
         raise CliError(str(e), EXIT_USAGE) from None
     except StoreError as e:

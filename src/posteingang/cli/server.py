@@ -28,6 +28,7 @@ from posteingang.cli.common import (
 from posteingang.cli.files import mode_problems, repair_modes
 from posteingang.config import Config
 from posteingang.log import configure_logging
+from posteingang.net.eventloop import EventLoopUnavailable
 from posteingang.runtime import Runtime, StartupError, run
 from posteingang.store.interface import IntegrityReport, Store
 
@@ -41,6 +42,7 @@ def serve(state: State) -> None:
 
     Prints a table of every listener (protocol, address, port, TLS) once the
     server is ready. Logs go to standard error, formatted by the [log] section.
+    Runs on the event loop of server.event_loop (uvloop when installed).
     """
     config = state.config()
     problem = unwritable_store(config)
@@ -53,8 +55,10 @@ def serve(state: State) -> None:
         print_listeners(runtime, config, accounts)
 
     try:
-        run_async(run(config, on_ready=ready))
+        run_async(run(config, on_ready=ready), config.server.event_loop)
     except StartupError as e:
+        raise CliError(f"bad config: {e}", EXIT_USAGE) from None
+    except EventLoopUnavailable as e:
         raise CliError(f"bad config: {e}", EXIT_USAGE) from None
     except STORE_OPEN_ERRORS as e:  # includes ssl.SSLError and "address in use"
         raise CliError(f"cannot start: {e}", EXIT_OPERATION) from None

@@ -36,6 +36,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, get_t
 import msgspec
 
 from posteingang.auth.settings import AuthSettings
+from posteingang.net.eventloop import EventLoopChoice, EventLoopUnavailable, resolve
 from posteingang.net.settings import ListenerSettings, TlsSettings
 from posteingang.section import KiB, MiB, Section, Setting
 
@@ -90,11 +91,26 @@ class ServerConfig(Section, frozen=True, kw_only=True):
             "before they are closed."
         ),
     ] = 30.0
+    event_loop: Annotated[
+        EventLoopChoice,
+        Setting(
+            'The event loop of `serve` and its worker processes: "uvloop" (libuv; '
+            'about 10% less server CPU per IMAP command), "asyncio" (the standard '
+            'library\'s) or "auto" (uvloop when it is installed, which it is with '
+            "posteingang's own dependencies, else asyncio). docs/connections.md has the "
+            "measured CPU and memory of both."
+        ),
+    ] = "auto"
 
     def problems(self) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
         if not self.hostname or any(c.isspace() for c in self.hostname):
-            return [("hostname", f"not a host name: {self.hostname!r}")]
-        return []
+            out.append(("hostname", f"not a host name: {self.hostname!r}"))
+        try:
+            resolve(self.event_loop)
+        except EventLoopUnavailable:
+            out.append(("event_loop", '"uvloop" is not installed (or use "auto")'))
+        return out
 
 
 StoreBackend = Literal["sqlite", "memory", "postgres"]

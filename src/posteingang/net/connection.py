@@ -11,7 +11,9 @@ decides what happens to buffered bytes:
   most ``timeout`` seconds (the phase's idle timeout) and then raise ``IdleTimeout``,
   leaving the connection open for the protocol's goodbye.
 * ``write()`` hands data to the transport in chunks and, whenever the transport's
-  buffer is above the listener's ``write_buffer``, waits for the client to read.  If
+  buffer is above the listener's ``write_buffer``, waits for the client to read; a
+  response of up to one chunk below the mark goes out at once, one send and no wait
+  (a command's round trip: one read, one send).  If
   it has not within ``write_timeout`` the connection is aborted (``WriteTimeout``): a
   client that never reads costs at most one buffer, never the whole response.
 * ``start_tls()`` (STARTTLS/STLS) first drops every plaintext byte already received,
@@ -43,7 +45,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from posteingang.log import get_logger
-from posteingang.net.tls import SNI_ATTRIBUTE, TlsContexts
+from posteingang.net.tls import SNI_ATTRIBUTE, TlsContexts, start_tls
 
 if TYPE_CHECKING:
     from posteingang.net.limits import AccountLimits, LimitHit
@@ -117,7 +119,9 @@ class _ConnectionProtocol(asyncio.Protocol):
     """Receive buffer, EOF and flow-control state for one connection."""
 
     def __init__(self) -> None:
-        self.transport: asyncio.BaseTransport | None = None
+        # A read/write transport; typed as such, since uvloop's transports implement
+        # asyncio's transport API without subclassing its classes (no isinstance).
+        self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.eof = False
         self.closed = asyncio.Event()
@@ -129,7 +133,7 @@ class _ConnectionProtocol(asyncio.Protocol):
     # asyncio callbacks -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # a stream transport
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -169,12 +173,12 @@ class _ConnectionProtocol(asyncio.Protocol):
     def consumed(self) -> None:
         if self._reading_paused and len(self.buffer) <= _READ_HIGH_WATER // 2:
             self._reading_paused = False
-            if isinstance(self.transport, asyncio.ReadTransport) and not self.closed.is_set():
+            if self.transport is not None and not self.closed.is_set():
                 with contextlib.suppress(Exception):
                     self.transport.resume_reading()
 
     def _pause_reading(self) -> None:
-        if isinstance(self.transport, asyncio.ReadTransport):
+        if self.transport is not None:
             self._reading_paused = True
             with contextlib.suppress(Exception):
                 self.transport.pause_reading()
@@ -290,13 +294,23 @@ class Connection:
         proto = self._protocol
         self._check_ending()
         if not proto.buffer and not proto.eof:
-            async with self._deadline(within):
+            if within is None and self.timeout is None:
+                # The sessions' case (their loop runs the timeout): no deadline to set up.
                 while not proto.buffer and not proto.eof:
                     await self._wait_data()
-        if not proto.buffer:
+            else:
+                async with self._deadline(within):
+                    while not proto.buffer and not proto.eof:
+                        await self._wait_data()
+        buf = proto.buffer
+        if not buf:
             return b""
-        data = bytes(proto.buffer[:max_bytes])
-        del proto.buffer[:max_bytes]
+        if len(buf) <= max_bytes:  # the usual case: everything, one copy
+            data = bytes(buf)
+            buf.clear()
+        else:
+            data = bytes(buf[:max_bytes])
+            del buf[:max_bytes]
         self._searched = 0
         proto.consumed()
         return data
@@ -393,12 +407,20 @@ class Connection:
         Returns once everything is handed to the transport (not necessarily sent).
         Raises ``WriteTimeout`` (connection aborted) or ``ConnectionClosed``.
         """
-        view = memoryview(data)
+        if len(data) <= _CHUNK:
+            # A command's response, usually: handed over at once (one send) unless the
+            # transport's buffer is above its mark or the connection is gone.
+            if self.closed or not self._protocol.can_write.is_set():
+                await self.drain()
+            if data:
+                self._transport.write(data)
+            return
+        # Views of an immutable object: a transport may keep one until it is sent.
+        view = memoryview(data if isinstance(data, bytes) else bytes(data))
         for start in range(0, len(view), _CHUNK):
             await self.drain()
-            self._transport.write(bytes(view[start : start + _CHUNK]))
-        if not view:
-            await self.drain()
+            # A view, not a copy: the transport sends from it (or copies what it keeps).
+            self._transport.write(view[start : start + _CHUNK])
 
     def try_write(self, data: bytes) -> bool:
         """Hand a short ``data`` to the transport now, if that needs no waiting.
@@ -442,7 +464,7 @@ class Connection:
             raise RuntimeError("no TLS certificate on this listener")
         if self.is_tls:
             raise RuntimeError("already TLS")
-        # RFC 3207 §6 / RFC 2595 §3.1: drop pipelined plaintext.  loop.start_tls swaps
+        # RFC 3207 §6 / RFC 2595 §3.1: drop pipelined plaintext.  tls.start_tls swaps
         # the transport's protocol before it first awaits, so nothing more can arrive
         # here in plaintext once the buffer is cleared.
         self.discarded_plaintext = len(self._protocol.buffer)
@@ -450,21 +472,13 @@ class Connection:
         self._searched = 0
         self._skipping = False
         self._protocol.consumed()
-        loop = asyncio.get_running_loop()
         try:
-            new = await loop.start_tls(
-                self._transport,
-                self._protocol,
-                ctxs.current,
-                server_side=True,
-                ssl_handshake_timeout=self.handshake_timeout,
+            new = await start_tls(
+                self._transport, self._protocol, ctxs.current, self.handshake_timeout
             )
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
             self.abort()
             raise ConnectionClosed(f"TLS handshake failed: {exc}") from exc
-        if new is None:  # the transport closed during the handshake
-            self.abort()
-            raise ConnectionClosed("connection closed during the TLS handshake")
         self._transport = new
         self._protocol.transport = new
         self._set_limits()

@@ -10,8 +10,9 @@ runs an accept loop.  For each accepted socket, in its own task:
 2. Connection limits (this listener's total and per client address, and an optional
    shared counter for the whole process) are checked with the real client address.
 3. The socket becomes a transport (``loop.connect_accepted_socket``), with the TLS
-   handshake first on implicit-TLS listeners, using ``TlsContexts.current`` at that
-   moment, so a SIGHUP reload applies to every handshake that starts afterwards.
+   handshake first on implicit-TLS listeners (``tls.accept_tls``: the standard
+   library's TLS layer on either loop), using ``TlsContexts.current`` at that moment,
+   so a SIGHUP reload applies to every handshake that starts afterwards.
 4. Over the limit: the ``refusal`` (bytes such as ``b"* BYE Too many connections\\r\\n"``
    or a coroutine function given the ``Connection``) is sent and the connection closed.
    In bytes, ``{limit}`` becomes the limit that was hit ("from your address on this
@@ -51,7 +52,7 @@ from posteingang.net.connection import (
 from posteingang.net.limits import AccountLimits, ConnectionCounter, LimitHit
 from posteingang.net.proxy import NeedMore, ProxyError, ProxyHeader, parse_proxy_header
 from posteingang.net.settings import ListenerSettings, TlsMode
-from posteingang.net.tls import TlsContexts
+from posteingang.net.tls import TlsContexts, accept_tls
 
 __all__ = ["UNIX_PEER", "Handler", "ListenerServer", "ProxyRefused", "Refusal"]
 
@@ -310,12 +311,11 @@ class ListenerServer:
         loop = asyncio.get_running_loop()
         proto = _ConnectionProtocol()
         implicit = settings.tls is TlsMode.IMPLICIT and self.tls is not None
-        transport, _ = await loop.connect_accepted_socket(
-            lambda: proto,
-            sock,
-            ssl=self.tls.current if implicit and self.tls is not None else None,
-            ssl_handshake_timeout=settings.handshake_timeout if implicit else None,
-        )
+        transport: asyncio.Transport
+        if implicit and self.tls is not None:
+            transport = await accept_tls(sock, proto, self.tls.current, settings.handshake_timeout)
+        else:
+            transport, _ = await loop.connect_accepted_socket(lambda: proto, sock)
         return Connection(
             transport,
             proto,

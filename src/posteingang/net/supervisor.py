@@ -26,6 +26,8 @@ configuration.  It runs after every listener is bound.
 * Stop: at shutdown every worker gets SIGTERM and the grace period (plus
   five seconds) to finish what is in transit, then SIGKILL.
 * SIGHUP is passed on (certificates are re-read everywhere).
+* Every worker runs the event loop this process runs (uvloop or asyncio,
+  `eventloop.py`), so ``server.event_loop`` decides for all of them.
 * Shared state: with `Exports` (the throttle, the account limits, POP3's
   maildrop locks...) each worker gets a second socket pair on which it asks
   this process for them (`shared.py`); what a worker acquired there is
@@ -51,6 +53,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from posteingang.log import get_logger
+from posteingang.net.eventloop import running_loop_name
 from posteingang.net.server import ListenerServer
 from posteingang.net.shared import Exports, Holdings
 from posteingang.net.worker import READY, WorkerSpec
@@ -124,6 +127,7 @@ class Supervisor:
             channel=theirs.fileno(),
             shared=shared[1].fileno() if shared else -1,
             index=index,
+            event_loop=running_loop_name(),  # the same loop as this process
         )
         ours.setblocking(False)
         passed = [theirs] + ([shared[1]] if shared else [])

@@ -11,6 +11,9 @@ AEAD ciphers for 1.2, no compression (CRIME), no renegotiation (RFC 5746 issues 
 cheap DoS), the server's cipher order.  Python's ``PROTOCOL_TLS_SERVER`` never offers
 SSLv2/SSLv3, and ``minimum_version`` removes TLS 1.0/1.1.
 
+The TLS layer itself is the standard library's on either event loop (`accept_tls`,
+`start_tls`, `tls_protocol` say why).
+
 What it must never do: leave a listener without a context because a reload failed (the
 new generation is built completely before it replaces the old one, and a failure keeps
 the old), or let plaintext received before a STARTTLS reach the protocol after it
@@ -21,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import ssl
+from asyncio import sslproto
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +42,11 @@ __all__ = [
     "SNI_ATTRIBUTE",
     "CertPair",
     "TlsContexts",
+    "accept_tls",
     "build_context",
     "reload_on_sighup",
+    "start_tls",
+    "tls_protocol",
     "tune_asyncio_tls_buffers",
     "upgrade_to_tls",
 ]
@@ -198,6 +206,98 @@ async def upgrade_to_tls(
     return await conn.start_tls(contexts)
 
 
+async def accept_tls(
+    sock: socket.socket,
+    protocol: asyncio.BaseProtocol,
+    context: ssl.SSLContext,
+    handshake_timeout: float,
+) -> asyncio.Transport:
+    """Implicit TLS: make the accepted ``sock`` a transport with the TLS layer of
+    `tls_protocol` under ``protocol`` and run the handshake; returns the TLS transport
+    (``protocol.connection_made`` has been given it).  The layer is in place before the
+    socket is read, so the client's first octets reach it.  On failure the socket is
+    closed and the handshake's error (``ssl.SSLError``, ``ConnectionError``...) raised."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+    layer = tls_protocol(protocol, context, waiter, handshake_timeout, connection_made=True)
+    transport, _ = await loop.connect_accepted_socket(lambda: layer, sock)
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        raise
+    return _app_transport(layer)
+
+
+async def start_tls(
+    transport: asyncio.Transport,
+    protocol: asyncio.BaseProtocol,
+    context: ssl.SSLContext,
+    handshake_timeout: float,
+) -> asyncio.Transport:
+    """STARTTLS/STLS: put the TLS layer of `tls_protocol` between ``transport`` and
+    ``protocol`` and run the handshake; returns the TLS transport for ``protocol`` to
+    use.  What ``loop.start_tls`` does (the protocol is swapped before this first
+    awaits), on whichever loop runs.  On failure the transport is closed and the
+    handshake's error raised."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+    layer = tls_protocol(protocol, context, waiter, handshake_timeout, connection_made=False)
+    # Paused first, so the layer gets no data before connection_made (asyncio's order).
+    transport.pause_reading()
+    transport.set_protocol(layer)
+    made = loop.call_soon(layer.connection_made, transport)
+    resume = loop.call_soon(transport.resume_reading)
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        made.cancel()
+        resume.cancel()
+        raise
+    return _app_transport(layer)
+
+
+def tls_protocol(
+    protocol: asyncio.BaseProtocol,
+    context: ssl.SSLContext,
+    waiter: asyncio.Future[None],
+    handshake_timeout: float,
+    *,
+    connection_made: bool,
+) -> asyncio.BufferedProtocol:
+    """The server side of a TLS connection as a protocol under ``protocol``: always the
+    standard library's ``asyncio.sslproto.SSLProtocol``, whichever loop runs.
+
+    Why not the loop's own TLS (``ssl=`` / ``loop.start_tls``): under uvloop that is
+    uvloop's, whose per-connection read buffer is a fixed 256 KiB that recv fills on a
+    large upload, and whose TLS input grows to match, both kept for the connection's
+    life.  Measured (IMAP connections in IDLE after one 1 MB APPEND each,
+    docs/connections.md): 784 KiB per connection under uvloop's TLS, 437 KiB with this
+    layer on uvloop, 213 KiB on asyncio (both with `tune_asyncio_tls_buffers`).
+    uvloop's TLS is cheaper in CPU (a TLS NOOP: 60 µs of server CPU against ~90 µs),
+    but a mail server holds thousands of idle TLS connections and spends little CPU
+    on each.  The loop itself (polling, socket I/O, callbacks) is still uvloop's, and
+    one TLS code path runs on both loops."""
+    loop = asyncio.get_running_loop()
+    return sslproto.SSLProtocol(
+        loop,
+        protocol,
+        context,
+        waiter,
+        server_side=True,
+        call_connection_made=connection_made,
+        ssl_handshake_timeout=handshake_timeout,  # type: ignore[arg-type]  # any number of seconds
+    )
+
+
+def _app_transport(layer: asyncio.BufferedProtocol) -> asyncio.Transport:
+    transport = getattr(layer, "_app_transport", None)
+    if not isinstance(transport, asyncio.Transport):
+        raise ConnectionResetError("connection closed during the TLS handshake")
+    return transport
+
+
 def reload_on_sighup(*contexts: TlsContexts) -> Callable[[], None]:
     """Reload ``contexts`` whenever the process gets SIGHUP (certbot's deploy hook,
     ``systemctl reload``).  A failed reload is logged and the old certificates stay.
@@ -227,8 +327,9 @@ def tune_asyncio_tls_buffers(read_size: int = 32 * 1024) -> int:
     ``bytearray(max_size)`` of 256 KiB (``max_size`` is a class attribute), which is
     ~85% of an idle TLS connection's memory (measured: 264 KiB per connection with the
     default, 40 KiB with 32 KiB; bench/bench_login.py).  A TLS record is at most
-    16 KiB + 256 octets (RFC 8446 §5.2), so 32 KiB still reads whole records.  Under
-    uvloop, whose TLS is its own, this changes nothing.
+    16 KiB + 256 octets (RFC 8446 §5.2), so 32 KiB still reads whole records.  It
+    applies under uvloop as well: every TLS connection uses this layer (`tls_protocol`),
+    never uvloop's own TLS.
     """
     from asyncio import sslproto
 

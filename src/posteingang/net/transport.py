@@ -5,8 +5,10 @@ against the `Transport` protocol, so they can be tested without sockets (the
 tests' in-memory transport); `ConnectionTransport` is the one over a
 `net.Connection`. Writes are collected and handed to the connection on `drain`,
 so the many short responses of a pipelined batch leave in one write (and one TLS
-record). Connection errors become what the sessions expect: end of input on
-read, `ConnectionError` on write and on a failed TLS handshake.
+record); below the connection's high-water mark that write is one send with
+nothing awaited (`Connection.try_write`). Connection errors become what the
+sessions expect: end of input on read, `ConnectionError` on write and on a failed
+TLS handshake.
 
 What it must never do: interpret protocol bytes, or apply a protocol's timeout
 (the session loop does, from the session's own ``read_timeout``).
@@ -70,10 +72,13 @@ class ConnectionTransport:
         return not self._pending and self.conn.try_write(data)
 
     async def drain(self) -> None:
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             return
-        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
-        self._pending.clear()
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        if self.conn.try_write(data):  # below the mark: one send, nothing to wait for
+            return
         try:
             await self.conn.write(data)
         except NetError as exc:

@@ -30,7 +30,8 @@ It stops on SIGTERM (gracefully, like the server: sessions say goodbye at
 their next command boundary, a message in transit is finished) and when the
 channel reaches end of file, which happens when the parent dies for any
 reason, so no worker outlives its server.  SIGHUP re-reads the TLS
-certificates.
+certificates.  It runs the event loop its parent runs (uvloop or asyncio,
+``WorkerSpec.event_loop``, set by the supervisor; `eventloop.py`).
 
 What it must never do: bind or accept sockets of its own, or clear anything
 the processes share (the spool directory holds other processes' messages in
@@ -51,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from posteingang.log import configure_logging, get_logger
+from posteingang.net.eventloop import run, running_loop_name
 from posteingang.net.limits import AccountLimits
 from posteingang.net.server import Handler, ListenerServer, Refusal
 from posteingang.net.settings import ListenerSettings
@@ -94,6 +96,8 @@ class WorkerSpec:
     log_level: str = "info"
     log_format: Literal["console", "json"] = "console"
     shared: int = -1  # file descriptor for shared-state calls (`shared.py`), if any
+    # The parent's loop ("uvloop" or "asyncio", `eventloop.py`): a worker runs the same.
+    event_loop: str = "asyncio"
 
 
 async def serve(spec: WorkerSpec) -> None:
@@ -123,7 +127,7 @@ async def serve(spec: WorkerSpec) -> None:
         if shell.tls is not None:
             loop.add_signal_handler(signal.SIGHUP, _reloader(shell.tls))
         loop.add_reader(channel.fileno(), _receive, channel, servers, stop)
-        log.info(f"{spec.name}_worker_ready", worker=spec.index)
+        log.info(f"{spec.name}_worker_ready", worker=spec.index, event_loop=running_loop_name())
         channel.send(READY)
         await stop.wait()
     finally:
@@ -184,7 +188,7 @@ def main() -> None:
         raise SystemExit("posteingang.net.worker: expected a WorkerSpec on standard input")
     configure_logging(spec.log_level, spec.log_format)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(spec))
+        run(serve(spec), spec.event_loop)
 
 
 if __name__ == "__main__":
