@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socketserver
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,25 +143,84 @@ def test_fetchmail_keep_twice_then_new_mail(server: RunningServer, tmp_path: Pat
 # -- getmail6 -------------------------------------------------------------------------------
 
 
+class LmtpSink:
+    """Where getmail delivers: a minimal LMTP server (RFC 2033) keeping each DATA.
+
+    Every getmail destination but ``MDA_lmtp`` forks a child per message, and
+    getmail6 (6.18, Debian's) waits for that child with a lost-wakeup race: when
+    the child exits before the parent starts waiting, the SIGCHLD notification
+    is gone and the parent sits out its socket timeout (180 s) before failing.
+    On a loaded machine that happened often enough to time these tests out
+    (getmail6 issues #226 and #245). LMTP delivery runs in getmail's own process.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        sink = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                self.wfile.write(b"220 sink LMTP\r\n")
+                while line := self.rfile.readline():
+                    verb = line[:4].upper()
+                    if verb == b"LHLO":
+                        self.wfile.write(b"250-sink\r\n250 8BITMIME\r\n")
+                    elif verb == b"DATA":
+                        self.wfile.write(b"354 go ahead\r\n")
+                        sink.messages.append(self._data())
+                        self.wfile.write(b"250 2.0.0 stored\r\n")  # one per recipient
+                    elif verb == b"QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    else:  # MAIL, RCPT, RSET, NOOP
+                        self.wfile.write(b"250 ok\r\n")
+
+            def _data(self) -> bytes:
+                lines = []
+                while (line := self.rfile.readline()) not in (b".\r\n", b""):
+                    lines.append(line[1:] if line.startswith(b".") else line)
+                return b"".join(lines)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def sink() -> Iterator[LmtpSink]:
+    lmtp = LmtpSink()
+    yield lmtp
+    lmtp.close()
+
+
 class Getmail:
-    def __init__(self, server: RunningServer, home: Path, password: str, *, delete: bool) -> None:
+    def __init__(
+        self, server: RunningServer, sink: LmtpSink, home: Path, password: str, *, delete: bool
+    ) -> None:
         self.home = home
-        self.out = home / "out"
-        self.out.mkdir(parents=True, exist_ok=True)
+        home.mkdir(parents=True, exist_ok=True)
+        self.sink = sink
         rc = home / "getmailrc"
         rc.write_text(
             "[retriever]\ntype = SimplePOP3Retriever\nserver = 127.0.0.1\n"
             f"port = {server.pop3_port}\nusername = {ALICE}\npassword = {password}\n"
-            # An external MDA: getmail's Maildir refuses to deliver as root (CI runs so).
-            "[destination]\ntype = MDA_external\npath = /bin/sh\n"
-            f'arguments = ("-c", "cat > {self.out}/msg.$$")\nallow_root_commands = true\n'
+            # LMTP, not an MDA command or Maildir: see LmtpSink. POP3 carries no
+            # envelope recipient, so getmail is told one.
+            f"[destination]\ntype = MDA_lmtp\nhost = 127.0.0.1\nport = {self.sink.port}\n"
+            "override = tester@localhost\n"
             f"[options]\ndelete = {str(delete).lower()}\nread_all = false\nverbose = 0\n"
             "delivered_to = false\nreceived = false\n"
         )
         self.rc = rc
 
     def run(self) -> list[bytes]:
-        before = set(self.out.iterdir())
+        before = len(self.sink.messages)
         assert GETMAIL is not None
         proc = subprocess.run(
             [GETMAIL, "--getmaildir", str(self.home), "--rcfile", str(self.rc)],
@@ -167,25 +228,23 @@ class Getmail:
             timeout=60,
         )
         assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-        new = set(self.out.iterdir()) - before
-        # getmail writes its own Return-Path (POP3 carries no envelope sender); the
-        # rest must be the delivered bytes.
-        prefix = b"Return-Path: <unknown>\n"
-        return [p.read_bytes().removeprefix(prefix) for p in new]
+        return [as_lf(raw) for raw in self.sink.messages[before:]]
 
 
 @needs_getmail
-def test_getmail_download_and_delete(server: RunningServer, tmp_path: Path) -> None:
+def test_getmail_download_and_delete(server: RunningServer, sink: LmtpSink, tmp_path: Path) -> None:
     raws = deliver_n(server, 1, 3)
-    got = Getmail(server, tmp_path / "gm", PASSWORD, delete=True).run()
+    got = Getmail(server, sink, tmp_path / "gm", PASSWORD, delete=True).run()
     assert sorted(got) == sorted(as_lf(r) for r in raws)
     assert inbox_count(server) == 0
 
 
 @needs_getmail
-def test_getmail_keep_twice_then_new_mail(server: RunningServer, tmp_path: Path) -> None:
+def test_getmail_keep_twice_then_new_mail(
+    server: RunningServer, sink: LmtpSink, tmp_path: Path
+) -> None:
     raws = deliver_n(server, 1, 2)
-    gm = Getmail(server, tmp_path / "gm", PASSWORD, delete=False)
+    gm = Getmail(server, sink, tmp_path / "gm", PASSWORD, delete=False)
     assert sorted(gm.run()) == sorted(as_lf(r) for r in raws)
     assert gm.run() == []
     new = deliver_n(server, 3, 1)
@@ -194,10 +253,12 @@ def test_getmail_keep_twice_then_new_mail(server: RunningServer, tmp_path: Path)
 
 @needs_getmail
 @needs_fetchmail
-def test_two_devices_independent_under_hide(server: RunningServer, tmp_path: Path) -> None:
+def test_two_devices_independent_under_hide(
+    server: RunningServer, sink: LmtpSink, tmp_path: Path
+) -> None:
     set_hide_policy(server)
     raws = deliver_n(server, 1, 3)
-    phone = Getmail(server, tmp_path / "phone", PHONE, delete=False)  # leave on server
+    phone = Getmail(server, sink, tmp_path / "phone", PHONE, delete=False)  # leave on server
     laptop = Fetchmail(server, tmp_path / "laptop", LAPTOP, keep=False)  # download and delete
     assert sorted(laptop.run()) == sorted(as_lf(r) for r in raws)
     assert laptop.run() == []  # hidden for the laptop now
