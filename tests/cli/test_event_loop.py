@@ -12,8 +12,6 @@ import json
 import signal
 import socket
 import ssl
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import trustme
 
 from posteingang.net import eventloop
 from tests.cli.conftest import PASSWORD, Cli, assert_one_line_error
+from tests.cli.serving import start_serve
 from tests.smtp.test_smtp_crash import free_port
 
 USER = "demo@example.test"
@@ -45,24 +44,6 @@ def _configure(data_dir: Path, event_loop: str | None) -> tuple[Path, int, int]:
         'tls = "implicit"\n'
     )
     return config, starttls, implicit
-
-
-def _serve(config: Path, log: Path) -> tuple[subprocess.Popen[str], list[str]]:
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "posteingang", "--config", str(config), "serve"],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-        )
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line.rstrip("\n"))
-        if line.strip() == "ready":
-            return proc, lines
-    proc.kill()
-    raise AssertionError("serve did not start:\n" + "\n".join(lines) + log.read_text())
 
 
 def _log_loops(log: Path) -> dict[str, str]:
@@ -110,7 +91,7 @@ def test_serve_and_its_workers_run_the_configured_loop(
 ) -> None:
     config, starttls, implicit = _configure(data_dir, setting)
     log = data_dir / "serve.log"
-    proc, lines = _serve(config, log)
+    proc, lines = start_serve(config, log)
     try:
         shown = f"Event loop: {expected} (server.event_loop = '{setting or 'auto'}')."
         assert shown in lines, lines

@@ -5,28 +5,10 @@ the listener does not offer."""
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.cli.serving import start_serve
 from tests.smtp.test_smtp_crash import free_port
-
-
-def _serve(config: Path) -> tuple[subprocess.Popen[str], list[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "posteingang", "--config", str(config), "serve"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line.rstrip("\n"))
-        if line.strip() == "ready":
-            return proc, lines
-    proc.kill()
-    raise AssertionError("serve did not start:\n" + "\n".join(lines))
 
 
 def _pop3_user_via_proxy(port: int, source: str) -> tuple[bytes, bytes]:
@@ -55,7 +37,7 @@ def test_table_shows_proxy_and_pop3_user_names_only_offered_tls(data_dir: Path) 
         'tls = "starttls"\nproxy_protocol = true\ntrusted_proxies = ["127.0.0.0/8"]\n'
         f'\n[[listener]]\nprotocol = "LMTP"\nhost = "127.0.0.1"\nport = {free_port()}\n'
     )
-    proc, lines = _serve(config)
+    proc, lines = start_serve(config)
     try:
         table = "\n".join(lines)
         assert "PROXY header" in table

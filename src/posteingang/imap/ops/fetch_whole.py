@@ -231,19 +231,27 @@ async def whole_responses(
     loader = _batches(store, view, uids, inline_max)
     flag_cache: dict[tuple[frozenset[str], bool], bytes] = {}
     wants_flags = any(kind is _Kind.FLAGS for kind, _n in layout)
+
+    async def send(batch: _Batch) -> AsyncGenerator[bytes, None]:
+        """The responses of one batch, then its files closed (closed at once when the
+        FETCH stops early: the callers close it with `aclosing`)."""
+        try:
+            async for out in _send(
+                store, view, batch, layout, mark_seen, recent, expunged, seen,
+                flag_cache, wants_flags, stream, announce,
+            ):  # fmt: skip
+                yield out
+        finally:
+            batch.close()
+
     if len(uids) <= FIRST_CHUNK:
         # One read: nothing to overlap it with, so no read-ahead task (the two tasks
         # cost more CPU than a FETCH of one message, issue 12).
         async with contextlib.aclosing(loader):
             async for batch in loader:
-                try:
-                    async for out in _send(
-                        store, view, batch, layout, mark_seen, recent, expunged, seen,
-                        flag_cache, wants_flags, stream, announce,
-                    ):  # fmt: skip
+                async with contextlib.aclosing(send(batch)) as pieces:
+                    async for out in pieces:
                         yield out
-                finally:
-                    batch.close()
         return
     ahead: asyncio.Future[_Batch] | None = asyncio.ensure_future(_next(loader))
     try:
@@ -255,14 +263,9 @@ async def whole_responses(
                 break
             # Load the next batch while this one is sent: disk and socket overlap.
             ahead = asyncio.ensure_future(_next(loader))
-            try:
-                async for out in _send(
-                    store, view, batch, layout, mark_seen, recent, expunged, seen,
-                    flag_cache, wants_flags, stream, announce,
-                ):  # fmt: skip
+            async with contextlib.aclosing(send(batch)) as pieces:
+                async for out in pieces:
                     yield out
-            finally:
-                batch.close()
     finally:
         if ahead is not None:
             # Stopped early (client gone, an error): let the loader finish its
