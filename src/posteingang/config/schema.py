@@ -95,7 +95,7 @@ class ServerConfig(Section, frozen=True, kw_only=True):
         EventLoopChoice,
         Setting(
             'The event loop of `serve` and its worker processes: "uvloop" (libuv; '
-            'about 10% less server CPU per IMAP command), "asyncio" (the standard '
+            'half the server CPU of a NOOP round trip), "asyncio" (the standard '
             'library\'s) or "auto" (uvloop when it is installed, which it is with '
             "posteingang's own dependencies, else asyncio). docs/connections.md has the "
             "measured CPU and memory of both."
