@@ -1,22 +1,20 @@
 """Which asyncio event loop a server process runs: uvloop or the standard library's.
 
 Why it exists.  uvloop (libuv under asyncio's API) does the loop's own work --
-polling, callbacks, socket reads and writes, TLS -- in C; for the mail protocols,
+polling, callbacks, socket reads and writes -- in C; for the mail protocols,
 whose commands are short, that work is a large share of a command's server CPU
-(the IMAP multi-account stress: 1,863 -> 2,126 commands/s, 743 -> 674 µs of server
-CPU per command).  ``[server] event_loop`` chooses: ``"auto"`` (uvloop when it is
+(a NOOP round trip: 80 -> 40 µs; docs/connections.md has the measurements).
+``[server] event_loop`` chooses: ``"auto"`` (uvloop when it is
 installed, else asyncio), ``"uvloop"`` (refuse to start without it) or
 ``"asyncio"``.  `serve` runs the chosen loop, and every worker process runs the
 loop its parent runs (``supervisor.py`` passes it on in the `WorkerSpec`), so one
 setting decides for the whole server.  One-shot CLI commands stay on asyncio:
 they are short, and nothing in them waits on many sockets.
 
-Nothing above this module depends on the difference: connections, TLS
-(``loop.start_tls``, ``connect_accepted_socket(ssl=...)``), signal handlers,
-``add_reader`` and subprocesses are the same API on both.  What does differ is TLS
-memory: asyncio's per-connection TLS receive buffer is trimmed by
-``tls.tune_asyncio_tls_buffers``; uvloop's is its own (docs/connections.md has the
-measured numbers for both).
+Nothing above this module depends on the difference: connections, signal
+handlers, ``add_reader`` and subprocesses are the same API on both, and TLS is the
+standard library's layer on either loop (``tls.accept_tls``/``tls.start_tls``:
+uvloop's own TLS keeps far more memory per connection; docs/connections.md).
 
 What it must never do: import uvloop when asyncio was asked for, or fall back
 silently when uvloop was asked for explicitly.

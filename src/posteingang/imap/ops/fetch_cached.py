@@ -52,6 +52,7 @@ from .fetch_items import (
     BodyRead,
     Transform,
     attr_piece,
+    clip,
     fields_value,
     finish_body,
     flags_item,
@@ -237,7 +238,7 @@ def memory_responses(  # noqa: C901 (the per-message loop keeps its cases inline
     return out, used
 
 
-def _parts(plan: MemoryPlan, uid: int, row: Message | None, lead: bool) -> list[object] | None:
+def _parts(plan: MemoryPlan, uid: int, row: Message, lead: bool) -> list[object] | None:
     """One message's items (FLAGS and MODSEQ as slots), or None if one is not in memory."""
     parts: list[object] = [b"UID %d" % uid] if lead else []
     for kind, what in plan.steps:
@@ -248,16 +249,14 @@ def _parts(plan: MemoryPlan, uid: int, row: Message | None, lead: bool) -> list[
         elif kind == _MODSEQ:
             parts.append(MODSEQ_SLOT)
         elif kind == _ROW:
-            assert row is not None
             parts.append(attr_piece(what, row, None))  # type: ignore[arg-type]
         elif kind == _RENDERED:
-            assert row is not None
             value = fetch_items.RENDERED.get(row.blob_id, what)  # type: ignore[arg-type]
             if value is None:
                 return None
             parts.append(value)
         else:
-            assert row is not None and isinstance(what, BodyRead)
+            assert isinstance(what, BodyRead)
             headers = fetch_items.HEADERS
             value = headers.get_item(row.blob_id, what.name, what.partial)
             if value is None:
@@ -267,15 +266,7 @@ def _parts(plan: MemoryPlan, uid: int, row: Message | None, lead: bool) -> list[
                 if kind == _FIELDS:
                     value = fields_value(what, split)
                 else:
-                    value = finish_body(what, _clip(split[2], what.partial))
+                    value = finish_body(what, clip(split[2], what.partial))
                 headers.put_item(row.blob_id, what.name, what.partial, value)
             parts.append(value)
     return parts
-
-
-def _clip(block: bytes, partial: tuple[int, int] | None) -> bytes:
-    """The octets of a ``BODY[HEADER]<off.len>`` (RFC 9051 §6.4.5; past the end: none)."""
-    if partial is None:
-        return block
-    off, length = partial
-    return block[off : off + length]

@@ -53,6 +53,7 @@ __all__ = [
     "Transform",
     "UnknownCte",
     "attr_piece",
+    "clip",
     "fields_value",
     "finish_body",
     "flags_item",
@@ -534,11 +535,12 @@ def fields_value(read: BodyRead, split: HeaderSplit) -> bytes:
     # for HEADER.FIELDS but not for .NOT, exactly as Dovecot answers.
     if keep or terminated:
         out.append(b"\r\n")
-    value = _clip(b"".join(out), read.partial)
+    value = clip(b"".join(out), read.partial)
     return read.name + b" " + literal_header(len(value)) + nul_free(value)
 
 
-def _clip(data: bytes, partial: tuple[int, int] | None) -> bytes:
+def clip(data: bytes, partial: tuple[int, int] | None) -> bytes:
+    """The octets of a partial fetch ``<off.len>`` of `data` (all without one)."""
     if partial is None:
         return data
     off, length = partial
@@ -569,5 +571,5 @@ def finish_body(read: BodyRead, data: bytes) -> bytes:
     value = decoded(read, data)
     if read.transform is Transform.BINARY_SIZE:
         return read.name + b" %d" % len(value)
-    value = _clip(value, read.partial)
+    value = clip(value, read.partial)
     return read.name + b" " + literal_header(len(value), binary=b"\0" in value) + value

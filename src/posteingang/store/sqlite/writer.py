@@ -228,29 +228,27 @@ class Writer:
         except BaseException as exc:
             return [(False, exc, [])] * len(batch)
         outcomes: list[_Outcome] = []
-        if len(batch) == 1:
-            # One job (every batch of an unhurried server): the transaction is its
-            # savepoint; a failure rolls it back whole (two statements fewer).
-            p = batch[0]
+        # One job (every batch of an unhurried server): the transaction is its
+        # savepoint, and a failure rolls it back whole (two statements fewer).
+        alone = len(batch) == 1
+        for p in batch:
+            if not alone:
+                conn.execute("SAVEPOINT job")
             try:
                 result, changes = p.job(conn)
             except BaseException as exc:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                return [(False, exc, [])]
-            outcomes.append((True, result, changes))
-        for p in batch if len(batch) > 1 else ():
-            conn.execute("SAVEPOINT job")
-            try:
-                result, changes = p.job(conn)
-            except BaseException as exc:
+                if alone:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                    return [(False, exc, [])]
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 outcomes.append((False, exc, []))
             else:
-                conn.execute("RELEASE job")
+                if not alone:
+                    conn.execute("RELEASE job")
                 outcomes.append((True, result, changes))
         try:
             conn.execute("COMMIT")
